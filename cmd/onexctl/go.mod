@@ -1,0 +1,12 @@
+module github.com/omninode/onex-fleet/cmd/onexctl
+
+go 1.26.8
+
+require (
+	github.com/omninode/onex-fleet/pkg v0.0.0
+	github.com/omninode/onex-fleet/services/reducer v0.0.0
+)
+
+replace github.com/omninode/onex-fleet/pkg => ../../pkg
+
+replace github.com/omninode/onex-fleet/services/reducer => ../../services/reducer
