@@ -1,0 +1,163 @@
+package observability
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Health tracks liveness and named readiness conditions. A service is ready
+// only when every registered condition has been marked ready; it starts not
+// ready, so /readyz answers 503 until state restore and topic checks are done.
+// Health is safe for concurrent use.
+type Health struct {
+	mu       sync.RWMutex
+	conds    map[string]bool
+	draining bool
+	inflight func() int64
+}
+
+// NewHealth returns a Health with the named conditions, all not ready.
+func NewHealth(conditions ...string) *Health {
+	h := &Health{conds: map[string]bool{}}
+	for _, c := range conditions {
+		h.conds[c] = false
+	}
+	return h
+}
+
+// Set marks condition name ready or not ready, adding it if unknown.
+func (h *Health) Set(name string, ready bool) {
+	h.mu.Lock()
+	h.conds[name] = ready
+	h.mu.Unlock()
+}
+
+// SetDraining marks the service as draining: /readyz then answers 503 so a
+// load balancer stops routing to it (graceful shutdown ADR).
+func (h *Health) SetDraining(d bool) {
+	h.mu.Lock()
+	h.draining = d
+	h.mu.Unlock()
+}
+
+// SetInFlight installs a function reporting the pending message count that
+// /readyz exposes as pending_message_count.
+func (h *Health) SetInFlight(f func() int64) {
+	h.mu.Lock()
+	h.inflight = f
+	h.mu.Unlock()
+}
+
+// Ready reports whether every condition is ready and the service is not draining.
+func (h *Health) Ready() bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.draining {
+		return false
+	}
+	for _, ok := range h.conds {
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+type readyBody struct {
+	Ready               bool            `json:"ready"`
+	IsDraining          bool            `json:"is_draining"`
+	PendingMessageCount int64           `json:"pending_message_count"`
+	Conditions          map[string]bool `json:"conditions"`
+	NotReady            []string        `json:"not_ready,omitempty"`
+}
+
+func (h *Health) body() readyBody {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	b := readyBody{IsDraining: h.draining, Conditions: map[string]bool{}}
+	for k, v := range h.conds {
+		b.Conditions[k] = v
+		if !v {
+			b.NotReady = append(b.NotReady, k)
+		}
+	}
+	sort.Strings(b.NotReady)
+	if h.inflight != nil {
+		b.PendingMessageCount = h.inflight()
+	}
+	b.Ready = !h.draining && len(b.NotReady) == 0
+	return b
+}
+
+// NewRegistry returns a Prometheus registry with the Go and process collectors.
+func NewRegistry() *prometheus.Registry {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return r
+}
+
+// Handler returns the mux serving /healthz (process alive), /readyz (every
+// condition ready, 503 otherwise, JSON body either way) and /metrics.
+func Handler(h *Health, reg *prometheus.Registry) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	})
+	ready := func(w http.ResponseWriter, _ *http.Request) {
+		b := h.body()
+		w.Header().Set("Content-Type", "application/json")
+		if !b.Ready {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_ = json.NewEncoder(w).Encode(b)
+	}
+	mux.HandleFunc("/readyz", ready)
+	mux.HandleFunc("/health", ready) // the Python contracts' health_check endpoint
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	return mux
+}
+
+// Server runs the health and metrics HTTP server until ctx is done, then shuts
+// it down within five seconds. It returns the listener error, if any, other
+// than the one caused by the shutdown.
+func Server(ctx context.Context, addr string, h *Health, reg *prometheus.Registry, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return Serve(ctx, ln, Handler(h, reg), log)
+}
+
+// Serve serves handler on ln until ctx is done.
+func Serve(ctx context.Context, ln net.Listener, handler http.Handler, log *slog.Logger) error {
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	if log != nil {
+		log.Info("http server listening", "addr", ln.Addr().String())
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

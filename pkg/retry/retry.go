@@ -1,0 +1,128 @@
+// Package retry implements the spec's exponential backoff with jitter
+// (section 6.4) and a bounded retry loop that stops early for errors that are
+// not worth retrying and for shutdown.
+//
+// The delay formula is the spec's, not a library's: attempt n (0-based) waits
+// min(initial*base^n, max) * (1 + U(-jitter, +jitter)). It is written here
+// because common libraries randomise differently and the spec's numbers are
+// part of the contract files.
+package retry
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"time"
+)
+
+// Policy is a bounded exponential backoff. The zero value is not useful; use
+// Default or fill every field.
+type Policy struct {
+	// MaxAttempts counts the first attempt too; 1 means no retry.
+	MaxAttempts int `yaml:"max_attempts" json:"max_attempts"`
+	// Initial is the delay after the first failed attempt, before jitter.
+	Initial time.Duration `yaml:"initial_delay" json:"initial_delay"`
+	// Max caps the delay before jitter.
+	Max time.Duration `yaml:"max_delay" json:"max_delay"`
+	// Multiplier is the exponential base (spec range 1.5–4.0).
+	Multiplier float64 `yaml:"exponential_base" json:"exponential_base"`
+	// Jitter is the symmetric jitter factor (spec range 0–0.5).
+	Jitter float64 `yaml:"jitter_factor" json:"jitter_factor"`
+}
+
+// Default is the consumer wiring's standard policy from spec section 6.4:
+// three attempts, 1 s initial delay doubling to at most 30 s, 25% jitter.
+func Default() Policy {
+	return Policy{MaxAttempts: 3, Initial: time.Second, Max: 30 * time.Second, Multiplier: 2, Jitter: 0.25}
+}
+
+// Validate reports a policy outside the spec's ranges.
+func (p Policy) Validate() error {
+	switch {
+	case p.MaxAttempts < 1 || p.MaxAttempts > 10:
+		return errors.New("retry: max_attempts must be within 1..10")
+	case p.Initial <= 0:
+		return errors.New("retry: initial_delay must be > 0")
+	case p.Max < p.Initial:
+		return errors.New("retry: max_delay must be >= initial_delay")
+	case p.Multiplier < 1:
+		return errors.New("retry: exponential_base must be >= 1")
+	case p.Jitter < 0 || p.Jitter > 0.5:
+		return errors.New("retry: jitter_factor must be within 0..0.5")
+	}
+	return nil
+}
+
+// Delay returns the wait after failed attempt n (0-based). u must be uniform in
+// [0,1); it is a parameter so the formula is testable without randomness.
+func (p Policy) Delay(n int, u float64) time.Duration {
+	base := float64(p.Initial) * math.Pow(p.Multiplier, float64(n))
+	if base > float64(p.Max) || math.IsInf(base, 0) {
+		base = float64(p.Max)
+	}
+	d := base * (1 + p.Jitter*(2*u-1))
+	if d < 0 {
+		d = 0
+	}
+	return time.Duration(d)
+}
+
+// Permanent marks err as not worth retrying; Do returns it at once.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanent{err}
+}
+
+type permanent struct{ err error }
+
+func (p *permanent) Error() string { return p.err.Error() }
+func (p *permanent) Unwrap() error { return p.err }
+
+// IsPermanent reports whether err was marked with Permanent.
+func IsPermanent(err error) bool {
+	var p *permanent
+	return errors.As(err, &p)
+}
+
+// ErrStopped is returned by Do when stop closed or ctx ended while it was
+// waiting between attempts: the operation was neither completed nor given up.
+var ErrStopped = errors.New("retry: stopped while waiting to retry")
+
+// Do calls fn until it succeeds, returns an error that retriable rejects (or
+// one marked Permanent), or MaxAttempts calls have failed; then it returns the
+// last error. Between attempts it waits Delay, aborting with ErrStopped
+// (wrapping the last error) when ctx is done or stop is closed. A nil
+// retriable retries every error. onRetry, if set, is told of each retry.
+func Do(ctx context.Context, p Policy, stop <-chan struct{}, retriable func(error) bool, onRetry func(attempt int, err error, wait time.Duration), fn func(ctx context.Context, attempt int) error) error {
+	if p.MaxAttempts < 1 {
+		p.MaxAttempts = 1
+	}
+	var err error
+	for attempt := 0; attempt < p.MaxAttempts; attempt++ {
+		err = fn(ctx, attempt)
+		if err == nil {
+			return nil
+		}
+		if IsPermanent(err) || (retriable != nil && !retriable(err)) || attempt == p.MaxAttempts-1 {
+			return err
+		}
+		wait := p.Delay(attempt, rand.Float64())
+		if onRetry != nil {
+			onRetry(attempt+1, err, wait)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return errors.Join(ErrStopped, err)
+		case <-stop:
+			t.Stop()
+			return errors.Join(ErrStopped, err)
+		}
+	}
+	return err
+}
