@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS registration_projections;
+DROP TYPE IF EXISTS registration_state;

@@ -1,0 +1,2 @@
+ALTER TABLE registration_projections DROP COLUMN IF EXISTS endpoints;
+ALTER TABLE registration_projections DROP COLUMN IF EXISTS node_name;

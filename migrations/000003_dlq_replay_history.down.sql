@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS dlq_replay_history;

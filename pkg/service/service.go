@@ -1,0 +1,114 @@
+// Package service is the process lifecycle every deployable shares: config,
+// logger, metrics registry, health server, signal handling, and running the
+// service's components until SIGTERM, then draining them.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/omninode/onex-fleet/pkg/config"
+	"github.com/omninode/onex-fleet/pkg/observability"
+)
+
+// Service holds what every component of a deployable needs.
+type Service struct {
+	Name     string
+	Config   *config.Config
+	Log      *slog.Logger
+	Registry *prometheus.Registry
+	Health   *observability.Health
+}
+
+// New loads config for name and builds the logger, registry and health with
+// the given readiness conditions (all start not ready).
+func New(name string, conditions ...string) (*Service, error) {
+	cfg, err := config.Load(name)
+	if err != nil {
+		return nil, err
+	}
+	log := observability.NewLogger(os.Stderr, name, cfg.LogLevel)
+	for _, w := range cfg.Warnings {
+		log.Warn("config", "warning", w)
+	}
+	return &Service{
+		Name:     name,
+		Config:   cfg,
+		Log:      log,
+		Registry: observability.NewRegistry(),
+		Health:   observability.NewHealth(conditions...),
+	}, nil
+}
+
+// Component is one long-running part of a service. It runs until ctx is done
+// and then returns after draining its own work; a non-nil error stops the
+// whole service.
+type Component func(ctx context.Context) error
+
+// Run serves health and metrics and runs every component until SIGINT or
+// SIGTERM (or until one component fails), then cancels them all and waits for
+// each to drain. It marks the service draining first so /readyz turns false.
+func (s *Service) Run(components ...Component) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return s.RunContext(ctx, components...)
+}
+
+// RunContext is Run with a caller-owned context instead of signals.
+func (s *Service) RunContext(ctx context.Context, components ...Component) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+		cancel()
+	}
+	httpCtx, stopHTTP := context.WithCancel(context.Background())
+	httpDone := make(chan struct{})
+	go func() {
+		defer close(httpDone)
+		if err := observability.Server(httpCtx, s.Config.HTTPAddr, s.Health, s.Registry, s.Log); err != nil {
+			fail(fmt.Errorf("health server: %w", err))
+		}
+	}()
+	for _, c := range components {
+		wg.Add(1)
+		go func(c Component) {
+			defer wg.Done()
+			if err := c(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				fail(err)
+			}
+		}(c)
+	}
+	<-ctx.Done()
+	s.Health.SetDraining(true)
+	s.Log.Info("shutting down")
+	wg.Wait()
+	// The health server outlives the components so probes see is_draining
+	// while the drain runs.
+	stopHTTP()
+	<-httpDone
+	if firstErr != nil {
+		s.Log.Error("stopped with error", "error", firstErr.Error())
+		return firstErr
+	}
+	s.Log.Info("stopped cleanly")
+	return nil
+}

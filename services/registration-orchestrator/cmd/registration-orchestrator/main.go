@@ -1,0 +1,11 @@
+// Command registration-orchestrator is one of the four ONEX registration fleet services; see
+// docs/architecture.md. All logic lives in internal/app so tests reach it.
+package main
+
+import (
+	"os"
+
+	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/app"
+)
+
+func main() { os.Exit(app.Main()) }
