@@ -1,0 +1,266 @@
+package decide
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Domain is the projection domain of every registration row.
+const Domain = "registration"
+
+func target(nodeID uuid.UUID) string { return "postgres://node_registrations/" + nodeID.String() }
+
+// attemptID derives the registration attempt id from the introspection, so a
+// redelivered introspection yields the same attempt (and the same envelope
+// ids downstream) instead of a second one.
+func attemptID(in Introspection) uuid.UUID {
+	return uuid.NewSHA1(in.CorrelationID, []byte("registration_attempt:"+in.NodeID.String()))
+}
+
+// intentID is unique per node and sequence number.
+func intentID(nodeID uuid.UUID, seq int64) uuid.UUID {
+	return uuid.NewSHA1(nodeID, []byte("intent:"+strconv.FormatInt(seq, 10)))
+}
+
+func (s *NodeState) nextIntent(t IntentType, tgt string) Intent {
+	s.Sequence++
+	return Intent{
+		ID: intentID(s.NodeID, s.Sequence), Type: t, Target: tgt, NodeID: s.NodeID,
+		CorrelationID: s.CorrelationID, AttemptID: s.AttemptID, Sequence: s.Sequence,
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// DecideIntrospection decides a node's introspection (spec 4.3, documented
+// column). A new node, or one in a retriable state (liveness_expired,
+// rejected, ack_timed_out), starts a registration attempt: it moves to
+// awaiting_ack with an ack deadline, the Initiated and Accepted events are
+// emitted, and the projection upsert and Consul register intents are issued.
+// Every other state blocks a new registration (no-op).
+func DecideIntrospection(s *NodeState, in Introspection, now time.Time, p Params) Decision {
+	if s != nil && !s.State.Retriable() {
+		if s.State == AwaitingAck {
+			return Decision{Reason: "Waiting for ack", State: s}
+		}
+		return Decision{Reason: fmt.Sprintf("State %s blocks new registration", s.State), State: s}
+	}
+	corr := in.HandlerCorrelationID
+	if corr == uuid.Nil {
+		corr = in.CorrelationID
+	}
+	ns := &NodeState{
+		NodeID: in.NodeID, State: AwaitingAck,
+		NodeType: in.NodeType, NodeName: in.NodeName, NodeVersion: in.NodeVersion,
+		Capabilities: in.Capabilities, Endpoints: in.Endpoints, Description: in.Description,
+		AttemptID: attemptID(in), CorrelationID: corr, RegisteredAt: now,
+		AckDeadline: ptr(now.Add(p.AckTimeout)), LastStateChangeAt: now,
+	}
+	if s != nil {
+		// registered_at is the first registration (spec 10.5 suite 5), and the
+		// sequence continues so effects never see it go back.
+		ns.RegisteredAt = s.RegisteredAt
+		ns.Sequence = s.Sequence
+	}
+	d := Decision{Emit: true, Reason: "Registration initiated", State: ns}
+	d.Events = []Event{
+		{Kind: EventInitiated, NodeID: in.NodeID, CorrelationID: corr, CausationID: in.CorrelationID, EmittedAt: now, AttemptID: ns.AttemptID},
+		{Kind: EventAccepted, NodeID: in.NodeID, CorrelationID: corr, CausationID: in.CorrelationID, EmittedAt: now, AckDeadline: *ns.AckDeadline},
+	}
+	up := ns.nextIntent(IntentPostgresUpsert, target(in.NodeID))
+	up.Upsert = &ProjectionRecord{
+		EntityID: in.NodeID, Domain: Domain, CurrentState: AwaitingAck, NodeType: in.NodeType,
+		NodeName: in.NodeName, NodeVersion: in.NodeVersion, Capabilities: in.Capabilities, Endpoints: in.Endpoints,
+		AckDeadline: ns.AckDeadline, LastAppliedEventID: ns.AttemptID,
+		RegisteredAt: ns.RegisteredAt, UpdatedAt: now, CorrelationID: corr,
+	}
+	reg := ns.nextIntent(IntentConsulRegister, "consul://service/"+serviceName(in.NodeType))
+	reg.Register = ConsulRegistrationFor(in)
+	d.Intents = []Intent{up, reg}
+	return d
+}
+
+// DecideAck decides a node's registration ack (spec 4.4).
+func DecideAck(s *NodeState, a Ack, now time.Time, p Params) Decision {
+	if s == nil {
+		return Decision{Reason: "Unknown node"}
+	}
+	switch s.State {
+	case Accepted, AwaitingAck:
+	case AckReceived, Active:
+		return Decision{Reason: "Duplicate ack", State: s}
+	case PendingRegistration:
+		return Decision{Reason: "Ack too early", State: s}
+	case AckTimedOut:
+		return Decision{Reason: "Ack too late", State: s}
+	default:
+		return Decision{Reason: "Terminal state", State: s}
+	}
+	ns := s.Clone()
+	ns.State = Active
+	ns.LivenessDeadline = ptr(now.Add(p.LivenessInterval))
+	ns.LivenessTimeoutEmittedAt = nil
+	ns.LastStateChangeAt = now
+	d := Decision{Emit: true, Reason: "Ack received, transitioning to ACTIVE", State: ns}
+	d.Events = []Event{
+		{Kind: EventAckReceived, NodeID: s.NodeID, CorrelationID: s.CorrelationID, CausationID: a.CommandID, EmittedAt: now, LivenessDeadline: *ns.LivenessDeadline},
+		{Kind: EventBecameActive, NodeID: s.NodeID, CorrelationID: s.CorrelationID, CausationID: a.CommandID, EmittedAt: now, Capabilities: s.Capabilities},
+	}
+	up := ns.nextIntent(IntentPostgresUpdate, target(s.NodeID))
+	up.Update = &ProjectionUpdate{CurrentState: ptr(Active), LivenessDeadline: ns.LivenessDeadline, UpdatedAt: now}
+	d.Intents = []Intent{up}
+	return d
+}
+
+// DecideHeartbeat decides a node's heartbeat (spec 4.5). The liveness
+// deadline becomes the heartbeat's own timestamp plus the liveness window,
+// but never moves backwards: a heartbeat delivered late after a newer one
+// changes nothing (the Python code would shorten the deadline).
+func DecideHeartbeat(s *NodeState, h Heartbeat, now time.Time, p Params) Decision {
+	if s == nil {
+		return Decision{Reason: "Unknown node"}
+	}
+	if s.State.Terminal() {
+		return Decision{Reason: fmt.Sprintf("Terminal state %s — heartbeat ignored", s.State), State: s}
+	}
+	deadline := h.Timestamp.Add(p.LivenessWindow)
+	if s.LastHeartbeatAt != nil && !h.Timestamp.After(*s.LastHeartbeatAt) {
+		return Decision{Reason: "Stale heartbeat", State: s}
+	}
+	ns := s.Clone()
+	ns.LastHeartbeatAt = ptr(h.Timestamp)
+	if ns.LivenessDeadline == nil || deadline.After(*ns.LivenessDeadline) {
+		ns.LivenessDeadline = ptr(deadline)
+	}
+	d := Decision{Emit: true, Reason: "Heartbeat recorded", State: ns}
+	up := ns.nextIntent(IntentPostgresUpdate, target(s.NodeID))
+	up.Update = &ProjectionUpdate{LastHeartbeatAt: ns.LastHeartbeatAt, LivenessDeadline: ns.LivenessDeadline, UpdatedAt: now}
+	d.Intents = []Intent{up}
+	return d
+}
+
+// DecideTimeout decides whether a tick times a node out (spec 4.6). An ack
+// deadline that passed moves the node to ack_timed_out; a liveness deadline
+// that passed moves it to liveness_expired (unless hold is set by mass-expiry
+// protection). Both stamp their marker in the same projection update as the
+// state, so the timeout is emitted once even across restarts, and both
+// deregister the node from Consul.
+func DecideTimeout(s *NodeState, t Tick, p Params, hold bool) Decision {
+	if s == nil {
+		return Decision{Reason: "Unknown node"}
+	}
+	now := t.Now
+	switch {
+	case (s.State == Accepted || s.State == AwaitingAck) && s.AckDeadline != nil && s.AckTimeoutEmittedAt == nil && now.After(*s.AckDeadline):
+		ns := s.Clone()
+		ns.State = AckTimedOut
+		ns.AckTimeoutEmittedAt = ptr(now)
+		ns.LastStateChangeAt = now
+		d := Decision{Emit: true, Reason: "Ack deadline passed", State: ns}
+		d.Events = []Event{{Kind: EventAckTimedOut, NodeID: s.NodeID, CorrelationID: t.CorrelationID, CausationID: t.TickID,
+			EmittedAt: now, DeadlineAt: *s.AckDeadline, PreviousState: s.State}}
+		up := ns.nextIntent(IntentPostgresUpdate, target(s.NodeID))
+		up.Update = &ProjectionUpdate{CurrentState: ptr(AckTimedOut), AckTimeoutEmittedAt: ns.AckTimeoutEmittedAt, UpdatedAt: now}
+		d.Intents = []Intent{up, deregister(ns)}
+		return d
+	case s.State == Active && s.LivenessDeadline != nil && s.LivenessTimeoutEmittedAt == nil && now.After(*s.LivenessDeadline):
+		if hold {
+			return Decision{Reason: "Liveness expiry held by mass-expiry protection", State: s}
+		}
+		ns := s.Clone()
+		ns.State = LivenessExpired
+		ns.LivenessTimeoutEmittedAt = ptr(now)
+		ns.LastStateChangeAt = now
+		d := Decision{Emit: true, Reason: "Liveness deadline passed", State: ns}
+		d.Events = []Event{{Kind: EventLivenessExpired, NodeID: s.NodeID, CorrelationID: t.CorrelationID, CausationID: t.TickID,
+			EmittedAt: now, LastHeartbeatAt: s.LastHeartbeatAt}}
+		up := ns.nextIntent(IntentPostgresUpdate, target(s.NodeID))
+		up.Update = &ProjectionUpdate{CurrentState: ptr(LivenessExpired), LivenessTimeoutEmittedAt: ns.LivenessTimeoutEmittedAt, UpdatedAt: now}
+		d.Intents = []Intent{up, deregister(ns)}
+		return d
+	}
+	return Decision{Reason: "No timeouts detected", State: s}
+}
+
+func deregister(ns *NodeState) Intent {
+	in := ns.nextIntent(IntentConsulDeregister, "consul://service/"+serviceName(ns.NodeType))
+	in.Deregister = &ConsulDeregistration{ServiceID: ServiceID(ns.NodeType, ns.NodeID)}
+	return in
+}
+
+// MassExpiryHold applies the mass-expiry protection rule (docs/reducer.md):
+// hold when the partition had at least MassExpiryMinActive ACTIVE nodes and
+// more than MassExpiryShare of them would expire within one liveness window,
+// counting both the nodes due now and those expired during the last window.
+func MassExpiryHold(active, due, recentlyExpired int, p Params) (hold bool, share float64) {
+	base := active + recentlyExpired
+	if base == 0 {
+		return false, 0
+	}
+	share = float64(due+recentlyExpired) / float64(base)
+	return base >= p.MassExpiryMinActive && share > p.MassExpiryShare, share
+}
+
+func serviceName(nodeType string) string { return "onex-" + nodeType }
+
+// ServiceID is the Consul service id of a node (spec 4.8).
+func ServiceID(nodeType string, nodeID uuid.UUID) string {
+	return "onex-" + nodeType + "-" + nodeID.String()
+}
+
+var nonAlnum = regexp.MustCompile(`[^a-zA-Z0-9]+`)
+
+// MCPToolName sanitizes a tool name per spec 4.8: lowercase, every run of
+// non-alphanumerics becomes "-", trimmed of "-", at most 63 characters.
+func MCPToolName(s string) string {
+	s = strings.Trim(nonAlnum.ReplaceAllString(strings.ToLower(s), "-"), "-")
+	if len(s) > 63 {
+		s = strings.TrimRight(s[:63], "-")
+	}
+	return s
+}
+
+// ConsulRegistrationFor derives the Consul service of a node (spec 4.8).
+func ConsulRegistrationFor(in Introspection) *ConsulRegistration {
+	name := serviceName(in.NodeType)
+	r := &ConsulRegistration{
+		ServiceID:   ServiceID(in.NodeType, in.NodeID),
+		ServiceName: name,
+		Tags:        []string{"onex", "node-type:" + in.NodeType},
+	}
+	if in.NodeType == "orchestrator" && in.MCPExpose {
+		tool := name
+		switch {
+		case in.MCPToolName != nil && *in.MCPToolName != "":
+			tool = *in.MCPToolName
+		case in.Description != nil && *in.Description != "":
+			tool = *in.Description
+		}
+		r.Tags = append(r.Tags, "mcp-enabled", "mcp-tool:"+MCPToolName(tool))
+	}
+	for _, key := range []string{"health", "api"} {
+		raw, ok := in.Endpoints[key]
+		if !ok {
+			continue
+		}
+		u, err := url.Parse(raw)
+		if err != nil || u.Hostname() == "" {
+			continue
+		}
+		r.Address = ptr(u.Hostname())
+		if port, err := strconv.Atoi(u.Port()); err == nil {
+			r.Port = &port
+		}
+		break
+	}
+	if h, ok := in.Endpoints["health"]; ok {
+		r.HealthURL = ptr(h)
+	}
+	return r
+}

@@ -1,0 +1,104 @@
+package decide
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// None stands for "no state yet" (a node the reducer has never seen) as the
+// source of a transition.
+const None State = "none"
+
+// Trigger names the input of a transition.
+type Trigger string
+
+// The four decision inputs.
+const (
+	TriggerIntrospection Trigger = "introspection"
+	TriggerAck           Trigger = "ack"
+	TriggerHeartbeat     Trigger = "heartbeat"
+	TriggerTick          Trigger = "tick"
+)
+
+// Transition is one state change the decision code can make.
+type Transition struct {
+	From    State   `yaml:"from"`
+	Trigger Trigger `yaml:"trigger"`
+	To      State   `yaml:"to"`
+}
+
+func (t Transition) String() string { return fmt.Sprintf("%s --%s--> %s", t.From, t.Trigger, t.To) }
+
+// Transitions is every state change the decision functions make. The
+// reducer's contract.yaml declares the same set; the service refuses to start
+// when they differ, and the property test checks that no decision makes a
+// change outside it.
+var Transitions = []Transition{
+	{None, TriggerIntrospection, AwaitingAck},
+	{LivenessExpired, TriggerIntrospection, AwaitingAck},
+	{Rejected, TriggerIntrospection, AwaitingAck},
+	{AckTimedOut, TriggerIntrospection, AwaitingAck},
+	{Accepted, TriggerAck, Active},
+	{AwaitingAck, TriggerAck, Active},
+	{Accepted, TriggerTick, AckTimedOut},
+	{AwaitingAck, TriggerTick, AckTimedOut},
+	{Active, TriggerTick, LivenessExpired},
+}
+
+// Allowed reports whether the decision code may move a node from -> to on trigger.
+func Allowed(from State, trig Trigger, to State) bool {
+	if from == to {
+		return true // a decision that keeps the state is not a transition
+	}
+	for _, t := range Transitions {
+		if t.From == from && t.Trigger == trig && t.To == to {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckFSM compares a declared state machine with the code's. It returns nil
+// when the states and transitions are the same sets, else an error that names
+// every difference.
+func CheckFSM(states []State, transitions []Transition) error {
+	var problems []string
+	want := map[State]bool{}
+	for _, s := range States {
+		want[s] = true
+	}
+	got := map[State]bool{}
+	for _, s := range states {
+		got[s] = true
+		if !want[s] {
+			problems = append(problems, fmt.Sprintf("state %q is declared but unknown to the code", s))
+		}
+	}
+	for _, s := range States {
+		if !got[s] {
+			problems = append(problems, fmt.Sprintf("state %q is missing from the declaration", s))
+		}
+	}
+	code := map[Transition]bool{}
+	for _, t := range Transitions {
+		code[t] = true
+	}
+	decl := map[Transition]bool{}
+	for _, t := range transitions {
+		decl[t] = true
+		if !code[t] {
+			problems = append(problems, fmt.Sprintf("transition %s is declared but the code never makes it", t))
+		}
+	}
+	for _, t := range Transitions {
+		if !decl[t] {
+			problems = append(problems, fmt.Sprintf("transition %s is made by the code but not declared", t))
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	sort.Strings(problems)
+	return fmt.Errorf("state machine disagrees with the code: %s", strings.Join(problems, "; "))
+}
