@@ -1,0 +1,143 @@
+package processor
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/omninode/onex-fleet/services/reducer/decide"
+	"github.com/omninode/onex-fleet/services/reducer/internal/state"
+)
+
+var t0 = time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC)
+
+// activate registers and acks n nodes at t0 and returns their ids.
+func activate(t *testing.T, p *Processor, n int) []uuid.UUID {
+	t.Helper()
+	ids := make([]uuid.UUID, n)
+	for i := range ids {
+		ids[i] = uuid.NewSHA1(uuid.Nil, []byte(fmt.Sprint("node", i)))
+		p.Apply(Input{Kind: KindIntrospection, Now: t0, Introspection: decide.Introspection{
+			NodeID: ids[i], NodeType: "effect", NodeVersion: "1.0.0", Capabilities: json.RawMessage(`{}`),
+			CorrelationID: uuid.NewSHA1(ids[i], []byte("c"))}})
+		r := p.Apply(Input{Kind: KindAck, Now: t0, Ack: decide.Ack{NodeID: ids[i], CommandID: uuid.New()}})
+		if !r.Decisions[0].Emit {
+			t.Fatalf("node %d not activated: %s", i, r.Decisions[0].Reason)
+		}
+	}
+	return ids
+}
+
+func heartbeat(p *Processor, id uuid.UUID, at time.Time) {
+	p.Apply(Input{Kind: KindHeartbeat, Now: at, Heartbeat: decide.Heartbeat{NodeID: id, Timestamp: at}})
+}
+
+func tick(p *Processor, at time.Time) Result {
+	return p.Apply(Input{Kind: KindTick, Now: at, Tick: decide.Tick{TickID: uuid.New(), Now: at}})
+}
+
+func count(r Result, k decide.EventKind) (n int, last *decide.Event) {
+	for _, d := range r.Decisions {
+		for i, e := range d.Events {
+			if e.Kind == k {
+				n++
+				last = &d.Events[i]
+			}
+		}
+	}
+	return
+}
+
+func TestMassExpiryHoldsThenResumes(t *testing.T) {
+	p := New(decide.DefaultParams(), state.NewPartition(3))
+	ids := activate(t, p, 40)
+	// Half the fleet keeps heartbeating; the other half goes silent, as it
+	// would if those nodes lost the broker.
+	for s := 30; s <= 120; s += 30 {
+		for _, id := range ids[:20] {
+			heartbeat(p, id, t0.Add(time.Duration(s)*time.Second))
+		}
+	}
+	r := tick(p, t0.Add(61*time.Second)) // the silent half is past its 60 s deadline
+	n, ev := count(r, decide.EventMassExpiry)
+	if n != 1 || !ev.MassExpiry.Held || ev.MassExpiry.Partition != 3 {
+		t.Fatalf("want one held event, got %d (%+v)", n, ev)
+	}
+	if n, _ := count(r, decide.EventLivenessExpired); n != 0 {
+		t.Fatalf("%d nodes expired while held", n)
+	}
+	// Further ticks neither expire nor repeat the event.
+	r = tick(p, t0.Add(62*time.Second))
+	if a, _ := count(r, decide.EventMassExpiry); a != 0 {
+		t.Fatal("held event repeated on the next tick")
+	}
+	if p.Partition.Count(decide.Active) != 40 {
+		t.Fatal("nodes left ACTIVE while held")
+	}
+	// Heartbeats return for all but two of the silent nodes: protection
+	// lifts and only those two expire.
+	for _, id := range ids[:38] {
+		heartbeat(p, id, t0.Add(125*time.Second))
+	}
+	r = tick(p, t0.Add(126*time.Second))
+	if n, ev := count(r, decide.EventMassExpiry); n != 1 || ev.MassExpiry.Held {
+		t.Fatalf("want one resumed event, got %d %+v", n, ev)
+	}
+	if n, _ := count(r, decide.EventLivenessExpired); n != 2 {
+		t.Fatalf("expired %d nodes after resume, want 2", n)
+	}
+}
+
+func TestSmallFleetExpiresNormally(t *testing.T) {
+	p := New(decide.DefaultParams(), state.NewPartition(0))
+	activate(t, p, 10) // below the 20-node minimum
+	r := tick(p, t0.Add(61*time.Second))
+	if n, _ := count(r, decide.EventLivenessExpired); n != 10 {
+		t.Fatalf("small fleet: %d expired, want all 10", n)
+	}
+	if n, _ := count(r, decide.EventMassExpiry); n != 0 {
+		t.Fatal("small fleet must not trigger protection")
+	}
+	// A duplicate tick (two orchestrators ticking) emits nothing new.
+	if r = tick(p, t0.Add(61*time.Second)); len(r.Decisions) != 0 {
+		t.Fatalf("duplicate tick produced %d decisions", len(r.Decisions))
+	}
+}
+
+func TestMassExpiryMaxHold(t *testing.T) {
+	p := New(decide.DefaultParams(), state.NewPartition(0))
+	p.MaxHold = time.Minute
+	activate(t, p, 30)
+	tick(p, t0.Add(61*time.Second)) // everyone silent: held
+	if !p.Partition.Held {
+		t.Fatal("not held")
+	}
+	r := tick(p, t0.Add(200*time.Second))
+	if n, _ := count(r, decide.EventLivenessExpired); n != 30 {
+		t.Fatalf("after the max hold %d expired, want 30", n)
+	}
+}
+
+func TestAckTimeoutThroughTick(t *testing.T) {
+	p := New(decide.DefaultParams(), state.NewPartition(0))
+	id := uuid.New()
+	p.Apply(Input{Kind: KindIntrospection, Now: t0, Introspection: decide.Introspection{NodeID: id, NodeType: "compute", CorrelationID: uuid.New()}})
+	if r := tick(p, t0.Add(30*time.Second)); len(r.Decisions) != 0 {
+		t.Fatal("ack timed out at exactly the deadline (must be strictly after)")
+	}
+	r := tick(p, t0.Add(31*time.Second))
+	if n, _ := count(r, decide.EventAckTimedOut); n != 1 || p.Partition.Get(id).State != decide.AckTimedOut {
+		t.Fatalf("ack timeout not applied: %d events, state %s", n, p.Partition.Get(id).State)
+	}
+	// Late ack is refused; a new introspection re-registers.
+	if r := p.Apply(Input{Kind: KindAck, Now: t0.Add(32 * time.Second), Ack: decide.Ack{NodeID: id}}); r.Decisions[0].Reason != "Ack too late" {
+		t.Fatalf("late ack: %s", r.Decisions[0].Reason)
+	}
+	r = p.Apply(Input{Kind: KindIntrospection, Now: t0.Add(33 * time.Second), Introspection: decide.Introspection{NodeID: id, NodeType: "compute", CorrelationID: uuid.New()}})
+	if !r.Decisions[0].Emit || p.Partition.Get(id).State != decide.AwaitingAck {
+		t.Fatal("node in ack_timed_out did not re-register")
+	}
+}
