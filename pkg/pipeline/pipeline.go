@@ -1,0 +1,268 @@
+// Package pipeline defines the messages on the fleet's internal topics
+// (docs/architecture.md, "Topics"): the canonical reducer input, the intents
+// the reducer issues and the orchestrator routes to the effects, the effect
+// results, and the registration result the orchestrator publishes.
+//
+// The intent payloads keep the Python models' field names (spec 2.11) and
+// add what the fleet needs: the node's sequence number (the effects' guard
+// against replays and reordering) and the registration attempt they belong to.
+package pipeline
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/omninode/onex-fleet/pkg/envelope"
+)
+
+// ReducerInput is one record of the reducer's input topic, and one line of
+// `onexctl reducer replay`: the original record's topic and value, byte for
+// byte, and the orchestrator's receive time, which is the reducer's "now".
+type ReducerInput struct {
+	Topic      string          `json:"topic"`
+	ReceivedAt envelope.Time   `json:"received_at"`
+	Value      json.RawMessage `json:"value"`
+}
+
+// Intent is a ModelIntent (spec 2.11) as the fleet carries it between
+// services, as the payload of an envelope keyed by node_id.
+type Intent struct {
+	IntentID   uuid.UUID       `json:"intent_id"`
+	IntentType string          `json:"intent_type"`
+	Target     string          `json:"target"`
+	Payload    json.RawMessage `json:"payload"`
+	Priority   int             `json:"priority"`
+	LeaseID    *uuid.UUID      `json:"lease_id"`
+	Epoch      *int64          `json:"epoch"`
+
+	// NodeID is the node the intent is about.
+	NodeID uuid.UUID `json:"node_id"`
+	// Sequence is the reducer's per-node sequence number: strictly greater
+	// for every later intent of the node.
+	Sequence int64 `json:"sequence"`
+	// RegistrationAttemptID groups the intents of one registration attempt
+	// for the orchestrator's result aggregation.
+	RegistrationAttemptID uuid.UUID `json:"registration_attempt_id"`
+	// Attempt is the orchestrator's delivery attempt: 0 first, +1 per retry
+	// of a failed backend.
+	Attempt int `json:"attempt"`
+}
+
+// Backend returns the backend an intent type belongs to: the part before the
+// first dot ("postgres", "consul").
+func Backend(intentType string) string {
+	for i := 0; i < len(intentType); i++ {
+		if intentType[i] == '.' {
+			return intentType[:i]
+		}
+	}
+	return intentType
+}
+
+// Intent types.
+const (
+	PostgresUpsert   = "postgres.upsert_registration"
+	PostgresUpdate   = "postgres.update_registration"
+	ConsulRegister   = "consul.register"
+	ConsulDeregister = "consul.deregister"
+)
+
+// PostgresUpsertPayload is ModelPayloadPostgresUpsertRegistration.
+type PostgresUpsertPayload struct {
+	IntentType    string           `json:"intent_type"`
+	CorrelationID uuid.UUID        `json:"correlation_id"`
+	Record        ProjectionRecord `json:"record"`
+}
+
+// ProjectionRecord is ModelProjectionRecord; Data holds the projection
+// columns that are merged into the row (spec 4.7).
+type ProjectionRecord struct {
+	EntityID     uuid.UUID      `json:"entity_id"`
+	CurrentState string         `json:"current_state"`
+	Domain       string         `json:"domain"`
+	NodeType     string         `json:"node_type"`
+	Data         ProjectionData `json:"data"`
+}
+
+// ProjectionData are the upsert's extra columns. Markers are written as null
+// so a re-registration clears them (spec 12 #3).
+type ProjectionData struct {
+	NodeVersion              string            `json:"node_version"`
+	Capabilities             json.RawMessage   `json:"capabilities"`
+	ContractType             *string           `json:"contract_type"`
+	IntentTypes              []string          `json:"intent_types"`
+	Protocols                []string          `json:"protocols"`
+	CapabilityTags           []string          `json:"capability_tags"`
+	ContractVersion          *string           `json:"contract_version"`
+	AckDeadline              *envelope.Time    `json:"ack_deadline"`
+	LivenessDeadline         *envelope.Time    `json:"liveness_deadline"`
+	LastHeartbeatAt          *envelope.Time    `json:"last_heartbeat_at"`
+	AckTimeoutEmittedAt      *envelope.Time    `json:"ack_timeout_emitted_at"`
+	LivenessTimeoutEmittedAt *envelope.Time    `json:"liveness_timeout_emitted_at"`
+	LastAppliedEventID       uuid.UUID         `json:"last_applied_event_id"`
+	RegisteredAt             envelope.Time     `json:"registered_at"`
+	UpdatedAt                envelope.Time     `json:"updated_at"`
+	CorrelationID            uuid.UUID         `json:"correlation_id"`
+	NodeName                 *string           `json:"node_name"`
+	Endpoints                map[string]string `json:"endpoints"`
+}
+
+// PostgresUpdatePayload is ModelPayloadPostgresUpdateRegistration.
+type PostgresUpdatePayload struct {
+	IntentType    string           `json:"intent_type"`
+	CorrelationID uuid.UUID        `json:"correlation_id"`
+	EntityID      uuid.UUID        `json:"entity_id"`
+	Domain        string           `json:"domain"`
+	Updates       ProjectionUpdate `json:"updates"`
+}
+
+// ProjectionUpdate is the column set of an update: the ack update, the
+// heartbeat update, or the fleet's timeout update (state plus marker).
+// Absent fields are left untouched.
+type ProjectionUpdate struct {
+	CurrentState             *string        `json:"current_state,omitempty"`
+	AckDeadline              *envelope.Time `json:"ack_deadline,omitempty"`
+	LivenessDeadline         *envelope.Time `json:"liveness_deadline,omitempty"`
+	LastHeartbeatAt          *envelope.Time `json:"last_heartbeat_at,omitempty"`
+	AckTimeoutEmittedAt      *envelope.Time `json:"ack_timeout_emitted_at,omitempty"`
+	LivenessTimeoutEmittedAt *envelope.Time `json:"liveness_timeout_emitted_at,omitempty"`
+	UpdatedAt                envelope.Time  `json:"updated_at"`
+}
+
+// ConsulRegisterPayload is the historical ModelPayloadConsulRegister (spec
+// 2.11, 4.8), plus the node's health endpoint for an HTTP check.
+type ConsulRegisterPayload struct {
+	IntentType     string          `json:"intent_type"`
+	CorrelationID  uuid.UUID       `json:"correlation_id"`
+	NodeID         *string         `json:"node_id"`
+	ServiceID      string          `json:"service_id"`
+	ServiceName    string          `json:"service_name"`
+	Tags           []string        `json:"tags"`
+	Address        *string         `json:"address"`
+	Port           *int            `json:"port"`
+	HealthCheck    *HealthCheck    `json:"health_check"`
+	EventBusConfig json.RawMessage `json:"event_bus_config"`
+}
+
+// HealthCheck is the Consul check registered with a service.
+type HealthCheck struct {
+	HTTP                           string `json:"http"`
+	Interval                       string `json:"interval"`
+	Timeout                        string `json:"timeout"`
+	DeregisterCriticalServiceAfter string `json:"deregister_critical_service_after"`
+}
+
+// ConsulDeregisterPayload removes a node's service.
+type ConsulDeregisterPayload struct {
+	IntentType    string    `json:"intent_type"`
+	CorrelationID uuid.UUID `json:"correlation_id"`
+	NodeID        string    `json:"node_id"`
+	ServiceID     string    `json:"service_id"`
+}
+
+// EffectResult is what an effect publishes for every intent it consumed
+// (ModelBackendResult plus the intent's identity).
+type EffectResult struct {
+	IntentID              uuid.UUID     `json:"intent_id"`
+	IntentType            string        `json:"intent_type"`
+	Backend               string        `json:"backend"`
+	NodeID                uuid.UUID     `json:"node_id"`
+	CorrelationID         uuid.UUID     `json:"correlation_id"`
+	RegistrationAttemptID uuid.UUID     `json:"registration_attempt_id"`
+	Sequence              int64         `json:"sequence"`
+	Attempt               int           `json:"attempt"`
+	Success               bool          `json:"success"`
+	// Stale is set when the effect skipped the intent because it had already
+	// applied a newer one for the node; that counts as success.
+	Stale      bool          `json:"stale"`
+	Error      *string       `json:"error"`      // sanitized
+	ErrorCode  *string       `json:"error_code"` // e.g. POSTGRES_CONNECTION_ERROR
+	Retriable  bool          `json:"retriable"`
+	DurationMS float64       `json:"duration_ms"`
+	BackendID  string        `json:"backend_id"`
+	Completed  envelope.Time `json:"completed_at"`
+}
+
+// Registration result statuses (spec 6.1 all_or_partial).
+const (
+	StatusSuccess = "success"
+	StatusPartial = "partial"
+	StatusFailed  = "failed"
+)
+
+// RegistrationResult is the payload of node-registration-result: the
+// ModelOrchestratorOutput shape (spec 2.8) widened to two backends.
+type RegistrationResult struct {
+	CorrelationID         uuid.UUID      `json:"correlation_id"`
+	NodeID                uuid.UUID      `json:"node_id"`
+	RegistrationAttemptID uuid.UUID      `json:"registration_attempt_id"`
+	Status                string         `json:"status"`
+	PostgresApplied       bool           `json:"postgres_applied"`
+	PostgresError         *string        `json:"postgres_error"`
+	ConsulApplied         bool           `json:"consul_applied"`
+	ConsulError           *string        `json:"consul_error"`
+	IntentResults         []IntentResult `json:"intent_results"`
+	Retries               map[string]int `json:"retries"`
+	TotalExecutionTimeMS  float64        `json:"total_execution_time_ms"`
+	EmittedAt             envelope.Time  `json:"emitted_at"`
+}
+
+// IntentResult is one entry of RegistrationResult.IntentResults.
+type IntentResult struct {
+	IntentKind      string  `json:"intent_kind"`
+	Success         bool    `json:"success"`
+	Error           *string `json:"error"`
+	ExecutionTimeMS float64 `json:"execution_time_ms"`
+}
+
+// Aggregate applies spec 6.1's all_or_partial table to per-backend outcomes.
+func Aggregate(ok map[string]bool) string {
+	succeeded := 0
+	for _, v := range ok {
+		if v {
+			succeeded++
+		}
+	}
+	switch {
+	case len(ok) > 0 && succeeded == len(ok):
+		return StatusSuccess
+	case succeeded > 0:
+		return StatusPartial
+	default:
+		return StatusFailed
+	}
+}
+
+// T converts a time to the wire type, truncated to microseconds as Python does.
+func T(t time.Time) envelope.Time { return envelope.Time{Time: t.UTC().Truncate(time.Microsecond)} }
+
+// TP is T for optional times.
+func TP(t *time.Time) *envelope.Time {
+	if t == nil {
+		return nil
+	}
+	v := T(*t)
+	return &v
+}
+
+// DecodeIntent decodes an intent and checks the fields every consumer relies on.
+func DecodeIntent(b []byte) (*Intent, error) {
+	var in Intent
+	if err := json.Unmarshal(b, &in); err != nil {
+		return nil, fmt.Errorf("intent: %w", err)
+	}
+	switch {
+	case in.IntentID == uuid.Nil:
+		return nil, fmt.Errorf("intent: field %q: missing", "intent_id")
+	case in.IntentType == "":
+		return nil, fmt.Errorf("intent: field %q: missing", "intent_type")
+	case in.NodeID == uuid.Nil:
+		return nil, fmt.Errorf("intent: field %q: missing", "node_id")
+	case len(in.Payload) == 0 || string(in.Payload) == "null":
+		return nil, fmt.Errorf("intent: field %q: missing", "payload")
+	}
+	return &in, nil
+}
