@@ -69,7 +69,7 @@ func newTestRunner(t *testing.T, brokers []string, group, topic string, h Handle
 		t.Fatal(err)
 	}
 	r, err := NewRunner(RunnerConfig{Brokers: brokers, Config: cfg, Group: group, Topics: []string{topic},
-		Handler: Standard(h, discardLogger(), NewMetrics(nil), fastPolicy(), &recordingDLQ{}),
+		Handler:      Standard(h, discardLogger(), NewMetrics(nil), fastPolicy(), &recordingDLQ{}),
 		DrainTimeout: 10 * time.Second, Log: discardLogger()})
 	if err != nil {
 		t.Fatal(err)

@@ -166,15 +166,15 @@ type ConsulDeregisterPayload struct {
 // EffectResult is what an effect publishes for every intent it consumed
 // (ModelBackendResult plus the intent's identity).
 type EffectResult struct {
-	IntentID              uuid.UUID     `json:"intent_id"`
-	IntentType            string        `json:"intent_type"`
-	Backend               string        `json:"backend"`
-	NodeID                uuid.UUID     `json:"node_id"`
-	CorrelationID         uuid.UUID     `json:"correlation_id"`
-	RegistrationAttemptID uuid.UUID     `json:"registration_attempt_id"`
-	Sequence              int64         `json:"sequence"`
-	Attempt               int           `json:"attempt"`
-	Success               bool          `json:"success"`
+	IntentID              uuid.UUID `json:"intent_id"`
+	IntentType            string    `json:"intent_type"`
+	Backend               string    `json:"backend"`
+	NodeID                uuid.UUID `json:"node_id"`
+	CorrelationID         uuid.UUID `json:"correlation_id"`
+	RegistrationAttemptID uuid.UUID `json:"registration_attempt_id"`
+	Sequence              int64     `json:"sequence"`
+	Attempt               int       `json:"attempt"`
+	Success               bool      `json:"success"`
 	// Stale is set when the effect skipped the intent because it had already
 	// applied a newer one for the node; that counts as success.
 	Stale      bool          `json:"stale"`
