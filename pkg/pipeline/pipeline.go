@@ -119,17 +119,27 @@ type PostgresUpdatePayload struct {
 	Updates       ProjectionUpdate `json:"updates"`
 }
 
-// ProjectionUpdate is the column set of an update: the ack update, the
-// heartbeat update, or the fleet's timeout update (state plus marker).
-// Absent fields are left untouched.
+// ProjectionUpdate is the column set of an update. It is a superset of the
+// Python ack and heartbeat update models (spec 2.11): every update carries the
+// node's complete mutable state (state, deadlines, heartbeat, markers) plus
+// the row identity (node type, attempt, registration time), so that updates
+// commute. With the intent's sequence number as the guard, the projector can
+// apply intents in any order, duplicated, and end with the row the in-order
+// stream leaves: the newest sequence wins for the mutable columns, the newest
+// upsert for the static ones, and an update that arrives before its upsert
+// can create the row.
 type ProjectionUpdate struct {
-	CurrentState             *string        `json:"current_state,omitempty"`
-	AckDeadline              *envelope.Time `json:"ack_deadline,omitempty"`
-	LivenessDeadline         *envelope.Time `json:"liveness_deadline,omitempty"`
-	LastHeartbeatAt          *envelope.Time `json:"last_heartbeat_at,omitempty"`
-	AckTimeoutEmittedAt      *envelope.Time `json:"ack_timeout_emitted_at,omitempty"`
-	LivenessTimeoutEmittedAt *envelope.Time `json:"liveness_timeout_emitted_at,omitempty"`
+	CurrentState             string         `json:"current_state"`
+	AckDeadline              *envelope.Time `json:"ack_deadline"`
+	LivenessDeadline         *envelope.Time `json:"liveness_deadline"`
+	LastHeartbeatAt          *envelope.Time `json:"last_heartbeat_at"`
+	AckTimeoutEmittedAt      *envelope.Time `json:"ack_timeout_emitted_at"`
+	LivenessTimeoutEmittedAt *envelope.Time `json:"liveness_timeout_emitted_at"`
 	UpdatedAt                envelope.Time  `json:"updated_at"`
+
+	NodeType           string        `json:"node_type"`
+	RegisteredAt       envelope.Time `json:"registered_at"`
+	LastAppliedEventID uuid.UUID     `json:"last_applied_event_id"`
 }
 
 // ConsulRegisterPayload is the historical ModelPayloadConsulRegister (spec
