@@ -16,12 +16,30 @@ const (
 	ClassJSONDecodeError = "JSONDecodeError"
 )
 
+// PythonTyped may be implemented by foreign errors (decoders, clients) to
+// name the Python exception class they stand for, e.g. "JSONDecodeError" or
+// "ValidationError". TypeName uses it. The name should be a plain
+// identifier; it ends up in DLQ records and metric labels.
+type PythonTyped interface {
+	PythonType() string
+}
+
+// ContentClassified may be implemented by foreign errors to declare that they
+// are content errors (ContentError() == true: the message itself is bad and
+// will never succeed), without importing this package. KindOf then returns
+// KindContent for them.
+type ContentClassified interface {
+	ContentError() bool
+}
+
 // KindOf classifies any error. The second result reports whether the kind
 // was actually determined; when it is false the kind is KindRuntime and the
 // error should be treated as unknown.
 //
 // Rules, first match wins, looking through wrapped errors:
 //   - an *Error anywhere in the chain: its Kind;
+//   - an error in the chain implementing ContentClassified with
+//     ContentError() true: KindContent;
 //   - *json.SyntaxError, *json.UnmarshalTypeError: KindContent (Python's
 //     JSONDecodeError / pydantic ValidationError);
 //   - context.DeadlineExceeded, os.ErrDeadlineExceeded, or a net.Error whose
@@ -36,6 +54,10 @@ func KindOf(err error) (Kind, bool) {
 	var ie *Error
 	if errors.As(err, &ie) {
 		return ie.Kind, true
+	}
+	var cc ContentClassified
+	if errors.As(err, &cc) && cc.ContentError() {
+		return KindContent, true
 	}
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
@@ -93,9 +115,11 @@ func IsContent(err error) bool {
 
 // TypeName returns the Python exception class name that stands for err; it
 // is written to the DLQ `error_type` field and used as the type prefix of
-// SanitizeError. The result is always one of a fixed set of identifiers (safe
-// as a metric label):
+// SanitizeError. Apart from names declared through PythonTyped, the result
+// is one of a fixed set of identifiers (safe as a metric label):
 //   - *Error (anywhere in the chain): Kind.ClassName(), e.g. "InfraTimeoutError";
+//   - an error in the chain implementing PythonTyped with a non-empty name:
+//     that name;
 //   - *json.SyntaxError: "JSONDecodeError";
 //   - *json.UnmarshalTypeError: "ValidationError";
 //   - other classified errors: the class name of their kind (deadline
@@ -109,6 +133,12 @@ func TypeName(err error) string {
 	var ie *Error
 	if errors.As(err, &ie) {
 		return ie.Kind.ClassName()
+	}
+	var pt PythonTyped
+	if errors.As(err, &pt) {
+		if n := pt.PythonType(); n != "" {
+			return n
+		}
 	}
 	var syn *json.SyntaxError
 	if errors.As(err, &syn) {

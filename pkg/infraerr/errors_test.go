@@ -20,6 +20,20 @@ func (timeoutNetErr) Error() string   { return "i/o timeout" }
 func (timeoutNetErr) Timeout() bool   { return true }
 func (timeoutNetErr) Temporary() bool { return true }
 
+// decodeErr is a foreign error that declares its Python class and that it
+// is a content error.
+type decodeErr struct{ msg string }
+
+func (e decodeErr) Error() string    { return e.msg }
+func (decodeErr) PythonType() string { return "JSONDecodeError" }
+func (decodeErr) ContentError() bool { return true }
+
+type notContent struct{}
+
+func (notContent) Error() string      { return "x" }
+func (notContent) ContentError() bool { return false }
+func (notContent) PythonType() string { return "" }
+
 func jsonSyntaxErr(t *testing.T) error {
 	t.Helper()
 	var v any
@@ -146,6 +160,10 @@ func TestClassifyForeignErrors(t *testing.T) {
 		{"json syntax", jsonSyntaxErr(t), KindContent, true, false, true, "JSONDecodeError", CodeValidationError},
 		{"wrapped json syntax", fmt.Errorf("decode: %w", jsonSyntaxErr(t)), KindContent, true, false, true, "JSONDecodeError", CodeValidationError},
 		{"json type", jsonTypeErr(t), KindContent, true, false, true, "ValidationError", CodeValidationError},
+		{"self-classified content", decodeErr{"payload is not valid JSON"}, KindContent, true, false, true, "JSONDecodeError", CodeValidationError},
+		{"wrapped self-classified", fmt.Errorf("decode: %w", decodeErr{"x"}), KindContent, true, false, true, "JSONDecodeError", CodeValidationError},
+		{"*Error outside self-typed wins", New(KindTimeout, Context{}, "t", decodeErr{"x"}), KindTimeout, true, true, false, "InfraTimeoutError", CodeTimeout},
+		{"self-classified not content", notContent{}, KindRuntime, false, false, false, "RuntimeHostError", CodeOperationFailed},
 		{"canceled", context.Canceled, KindRuntime, false, false, false, "RuntimeHostError", CodeOperationFailed},
 		{"unknown", errors.New("boom"), KindRuntime, false, false, false, "RuntimeHostError", CodeOperationFailed},
 		{"eof", io.ErrUnexpectedEOF, KindRuntime, false, false, false, "RuntimeHostError", CodeOperationFailed},
