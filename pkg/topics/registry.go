@@ -57,6 +57,9 @@ const (
 	// RegistrationAggregations is the orchestrator's compacted in-flight
 	// aggregation state.
 	RegistrationAggregations = "onex.snapshot.platform.registration-aggregations.v1"
+	// RegistrationMassExpiry carries the reducer's mass-expiry protection
+	// notices (held / resumed), key "partition-<n>".
+	RegistrationMassExpiry = "onex.evt.platform.registration-mass-expiry.v1"
 )
 
 // Topic config keys used by the registry.
@@ -154,6 +157,7 @@ var platform = []Spec{
 	spec(ConsulIntents, KindCommand, 6, nil, "Go fleet: orchestrator → consul-effect commands, key node_id."),
 	spec(EffectResults, KindEvent, 6, nil, "Go fleet: effects → orchestrator results, key node_id."),
 	spec(RegistrationAggregations, KindSnapshot, 6, snapshotConfigs(), "Go fleet: orchestrator's in-flight aggregation state per node, key node_id, compacted."),
+	spec(RegistrationMassExpiry, KindEvent, 1, nil, "Go fleet: reducer mass-expiry protection notices (held/resumed), key partition-<n>."),
 }
 
 // Platform returns every topic this fleet uses or provisions: the platform
