@@ -78,6 +78,7 @@ func TestRegistryEntries(t *testing.T) {
 		{"onex.cmd.platform.consul-intents.v1", KindCommand, 6, nil},
 		{"onex.evt.platform.effect-results.v1", KindEvent, 6, nil},
 		{"onex.snapshot.platform.registration-aggregations.v1", KindSnapshot, 6, compact},
+		{"onex.evt.platform.registration-mass-expiry.v1", KindEvent, 1, nil},
 	}
 	if got := len(Platform()); got != len(tests) {
 		t.Errorf("registry has %d entries, test lists %d", got, len(tests))
