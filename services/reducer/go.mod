@@ -4,6 +4,9 @@ go 1.26.8
 
 require github.com/omninode/onex-fleet/pkg v0.0.0
 
-require github.com/google/uuid v1.6.0 // indirect
+require (
+	github.com/google/uuid v1.6.0 // indirect
+	go.yaml.in/yaml/v3 v3.0.6 // indirect
+)
 
 replace github.com/omninode/onex-fleet/pkg => ../../pkg

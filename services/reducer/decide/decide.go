@@ -59,6 +59,7 @@ func DecideIntrospection(s *NodeState, in Introspection, now time.Time, p Params
 		NodeID: in.NodeID, State: AwaitingAck,
 		NodeType: in.NodeType, NodeName: in.NodeName, NodeVersion: in.NodeVersion,
 		Capabilities: in.Capabilities, Endpoints: in.Endpoints, Description: in.Description,
+		Consul:    ConsulRegistrationFor(in),
 		AttemptID: attemptID(in), CorrelationID: corr, RegisteredAt: now,
 		AckDeadline: ptr(now.Add(p.AckTimeout)), LastStateChangeAt: now,
 	}
@@ -81,7 +82,7 @@ func DecideIntrospection(s *NodeState, in Introspection, now time.Time, p Params
 		RegisteredAt: ns.RegisteredAt, UpdatedAt: now, CorrelationID: corr,
 	}
 	reg := ns.nextIntent(IntentConsulRegister, "consul://service/"+serviceName(in.NodeType))
-	reg.Register = ConsulRegistrationFor(in)
+	reg.Register = ns.Consul
 	d.Intents = []Intent{up, reg}
 	return d
 }

@@ -118,14 +118,14 @@ type ProjectionUpdate struct {
 
 // ConsulRegistration is the spec 4.8 derivation for one node.
 type ConsulRegistration struct {
-	ServiceID   string
-	ServiceName string
-	Tags        []string
-	Address     *string
-	Port        *int
+	ServiceID   string   `json:"service_id"`
+	ServiceName string   `json:"service_name"`
+	Tags        []string `json:"tags"`
+	Address     *string  `json:"address"`
+	Port        *int     `json:"port"`
 	// HealthURL is the node's health endpoint when it declares one; the
 	// Consul effect registers an HTTP check on it.
-	HealthURL *string
+	HealthURL *string `json:"health_url"`
 }
 
 // ConsulDeregistration names the service to remove.

@@ -67,6 +67,9 @@ type NodeState struct {
 	Capabilities json.RawMessage   `json:"capabilities,omitempty"`
 	Endpoints    map[string]string `json:"endpoints,omitempty"`
 	Description  *string           `json:"description,omitempty"`
+	// Consul is the node's Consul service as derived at registration
+	// (spec 4.8); snapshots carry it for the consul effect's anti-entropy.
+	Consul *ConsulRegistration `json:"consul,omitempty"`
 
 	// The registration attempt in progress or last completed.
 	AttemptID     uuid.UUID `json:"registration_attempt_id"`
@@ -99,6 +102,11 @@ func (s *NodeState) Clone() *NodeState {
 		for k, v := range s.Endpoints {
 			c.Endpoints[k] = v
 		}
+	}
+	if s.Consul != nil {
+		cr := *s.Consul
+		cr.Tags = append([]string(nil), s.Consul.Tags...)
+		c.Consul = &cr
 	}
 	c.NodeName = clonePtr(s.NodeName)
 	c.Description = clonePtr(s.Description)

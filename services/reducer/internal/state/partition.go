@@ -164,3 +164,17 @@ func (h *deadlineHeap) Pop() any {
 	s.idx = -1
 	return s
 }
+
+// Delete removes a node (a snapshot tombstone).
+func (p *Partition) Delete(id uuid.UUID) {
+	old, ok := p.nodes[id]
+	if !ok {
+		return
+	}
+	p.counts[old.State]--
+	delete(p.nodes, id)
+	if sl, ok := p.slots[id]; ok {
+		heap.Remove(&p.index, sl.idx)
+		delete(p.slots, id)
+	}
+}

@@ -1,0 +1,539 @@
+// Package app wires the reducer service: config, the FSM check against the
+// contract, the transactional consume–decide–produce loop, health and metrics.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/omninode/onex-fleet/pkg/bus"
+	"github.com/omninode/onex-fleet/pkg/config"
+	"github.com/omninode/onex-fleet/pkg/dlq"
+	"github.com/omninode/onex-fleet/pkg/infraerr"
+	"github.com/omninode/onex-fleet/pkg/service"
+	"github.com/omninode/onex-fleet/pkg/topics"
+	"github.com/omninode/onex-fleet/services/reducer/decide"
+	"github.com/omninode/onex-fleet/services/reducer/internal/processor"
+	"github.com/omninode/onex-fleet/services/reducer/internal/state"
+	"github.com/omninode/onex-fleet/services/reducer/internal/wire"
+)
+
+// Readiness conditions.
+const (
+	condTopics   = "topics"
+	condFSM      = "fsm_contract"
+	condAssigned = "state_restored"
+)
+
+// Settings are the reducer's own knobs.
+type Settings struct {
+	Params       decide.Params
+	BatchSize    int           // ONEX_REDUCER_BATCH_SIZE (500)
+	BatchLinger  time.Duration // ONEX_REDUCER_BATCH_LINGER_MS (5)
+	Group        string
+	ContractPath string
+}
+
+// LoadSettings reads the reducer's environment.
+func LoadSettings(cfg *config.Config) (Settings, error) {
+	s := Settings{Params: decide.DefaultParams()}
+	var err error
+	get := func(name string, unit, def time.Duration) time.Duration {
+		if err != nil {
+			return def
+		}
+		var d time.Duration
+		d, err = config.Duration(name, unit, def)
+		return d
+	}
+	s.Params.AckTimeout = get("ONEX_ACK_TIMEOUT_SECONDS", time.Second, s.Params.AckTimeout)
+	s.Params.LivenessInterval = get("ONEX_LIVENESS_INTERVAL_SECONDS", time.Second, s.Params.LivenessInterval)
+	s.Params.LivenessWindow = get("ONEX_LIVENESS_WINDOW_SECONDS", time.Second, s.Params.LivenessWindow)
+	s.BatchLinger = get("ONEX_REDUCER_BATCH_LINGER_MS", time.Millisecond, 5*time.Millisecond)
+	if err != nil {
+		return s, err
+	}
+	if s.BatchSize, err = config.Int("ONEX_REDUCER_BATCH_SIZE", 500); err != nil {
+		return s, err
+	}
+	if s.Params.MassExpiryMinActive, err = config.Int("ONEX_MASS_EXPIRY_MIN_ACTIVE", 20); err != nil {
+		return s, err
+	}
+	share, err := config.Duration("ONEX_MASS_EXPIRY_SHARE", 1, 0)
+	if err != nil {
+		return s, err
+	}
+	if share > 0 {
+		s.Params.MassExpiryShare = float64(share)
+	}
+	if s.Params.MassExpiryShare <= 0 || s.Params.MassExpiryShare >= 1 {
+		return s, fmt.Errorf("config: ONEX_MASS_EXPIRY_SHARE must be within (0,1)")
+	}
+	if s.BatchSize < 1 {
+		return s, fmt.Errorf("config: ONEX_REDUCER_BATCH_SIZE must be >= 1")
+	}
+	s.Group = config.String("ONEX_REDUCER_GROUP", cfg.Environment+".onex-fleet.reducer.consume.1.0.0")
+	s.ContractPath = config.String("ONEX_REDUCER_CONTRACT", cfg.ContractsDir+"/reducer/contract.yaml")
+	return s, nil
+}
+
+// Main runs the reducer until SIGTERM and returns the process exit code.
+func Main() int {
+	svc, err := service.New("reducer", condTopics, condFSM, condAssigned)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "reducer:", infraerr.SanitizeError(err))
+		return 2
+	}
+	settings, err := LoadSettings(svc.Config)
+	if err != nil {
+		svc.Log.Error("invalid configuration", "error", infraerr.SanitizeError(err))
+		return 2
+	}
+	if err := CheckContract(settings.ContractPath); err != nil {
+		svc.Log.Error("refusing to start: contract check failed", "contract", settings.ContractPath, "error", err.Error())
+		return 2
+	}
+	svc.Health.Set(condFSM, true)
+	r, err := New(svc, settings)
+	if err != nil {
+		svc.Log.Error("startup failed", "error", infraerr.SanitizeError(err))
+		return 1
+	}
+	if err := svc.Run(r.Run); err != nil {
+		return 1
+	}
+	return 0
+}
+
+// Reducer is the running service.
+type Reducer struct {
+	svc      *service.Service
+	settings Settings
+	brokers  []string
+	metrics  *metrics
+	busm     *bus.Metrics
+
+	restoring atomic.Int32
+	claims    atomic.Int32
+}
+
+type metrics struct {
+	inputs       *prometheus.CounterVec
+	outputs      *prometheus.CounterVec
+	txns         *prometheus.CounterVec
+	batchSize    prometheus.Histogram
+	restoreSecs  prometheus.Histogram
+	nodes        *prometheus.GaugeVec
+	massExpiry   *prometheus.GaugeVec
+	tickDuration prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		inputs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_reducer_inputs_total",
+			Help: "Reducer inputs by kind and outcome (emit, no_op, invalid)."}, []string{"kind", "outcome"}),
+		outputs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_reducer_outputs_total",
+			Help: "Records the reducer published, by kind (event, intent, snapshot, dlq)."}, []string{"kind"}),
+		txns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_reducer_transactions_total",
+			Help: "Kafka transactions by outcome (committed, aborted)."}, []string{"outcome"}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "onex_reducer_batch_size",
+			Help: "Inputs per transaction.", Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
+		restoreSecs: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "onex_reducer_restore_seconds",
+			Help: "Time to restore one partition's state from snapshots.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}),
+		nodes: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "onex_reducer_nodes",
+			Help: "Nodes per FSM state in the partitions this instance owns."}, []string{"state"}),
+		massExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "onex_reducer_mass_expiry_held",
+			Help: "1 while mass-expiry protection holds expirations in a partition."}, []string{"partition"}),
+		tickDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "onex_reducer_tick_seconds",
+			Help: "Time to decide one tick.", Buckets: prometheus.ExponentialBuckets(0.00001, 4, 10)}),
+	}
+	reg.MustRegister(m.inputs, m.outputs, m.txns, m.batchSize, m.restoreSecs, m.nodes, m.massExpiry, m.tickDuration)
+	return m
+}
+
+// New builds the reducer.
+func New(svc *service.Service, s Settings) (*Reducer, error) {
+	brokers := bus.ParseBrokers(svc.Config.KafkaBootstrap)
+	return &Reducer{svc: svc, settings: s, brokers: brokers, metrics: newMetrics(svc.Registry), busm: bus.NewMetrics(svc.Registry)}, nil
+}
+
+func (r *Reducer) consumerConfig() (*sarama.Config, error) {
+	cfg, err := bus.NewConfig(bus.Options{Brokers: r.brokers, ClientID: "reducer", FromOldest: true})
+	if err != nil {
+		return nil, err
+	}
+	// Offsets are committed inside the output transaction, never by the
+	// consumer group itself.
+	cfg.Consumer.Offsets.AutoCommit.Enable = false
+	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
+	return cfg, nil
+}
+
+func (r *Reducer) producerConfig(txnID string) (*sarama.Config, error) {
+	cfg, err := bus.NewConfig(bus.Options{Brokers: r.brokers, ClientID: "reducer"})
+	if err != nil {
+		return nil, err
+	}
+	cfg.Producer.Transaction.ID = txnID
+	cfg.Producer.Transaction.Timeout = 30 * time.Second
+	cfg.Producer.Idempotent = true
+	cfg.Net.MaxOpenRequests = 1
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Compression = sarama.CompressionLZ4
+	return cfg, cfg.Validate()
+}
+
+// Run consumes until ctx ends, then drains.
+func (r *Reducer) Run(ctx context.Context) error {
+	if err := r.checkTopics(ctx); err != nil {
+		return err
+	}
+	r.svc.Health.Set(condTopics, true)
+	cfg, err := r.consumerConfig()
+	if err != nil {
+		return err
+	}
+	group, err := sarama.NewConsumerGroup(r.brokers, r.settings.Group, cfg)
+	if err != nil {
+		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "join_group"}, "consumer group", err)
+	}
+	defer group.Close()
+	client, err := sarama.NewClient(r.brokers, cfg)
+	if err != nil {
+		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "connect"}, "client", err)
+	}
+	defer client.Close()
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for err := range group.Errors() {
+			r.svc.Log.Warn("consumer group error", "error", infraerr.SanitizeError(err))
+		}
+	}()
+	// Handlers finish the batch in flight after ctx ends; the drain deadline
+	// cancels work that takes longer.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	go func() {
+		<-ctx.Done()
+		t := time.NewTimer(r.svc.Config.DrainTimeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancelWork()
+		case <-work.Done():
+		}
+	}()
+	h := &handler{r: r, client: client, work: work}
+	for ctx.Err() == nil {
+		if err := group.Consume(ctx, []string{topics.ReducerInput}, h); err != nil {
+			if errors.Is(err, sarama.ErrClosedConsumerGroup) {
+				break
+			}
+			r.svc.Log.Warn("consume session ended; rejoining", "error", infraerr.SanitizeError(err))
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	cancelWork()
+	group.Close()
+	wg.Wait()
+	return nil
+}
+
+func (r *Reducer) checkTopics(ctx context.Context) error {
+	admin, err := sarama.NewClusterAdmin(r.brokers, topics.NewAdminConfig("reducer"))
+	if err != nil {
+		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "admin"}, "cluster admin", err)
+	}
+	defer admin.Close()
+	md, err := admin.DescribeTopics([]string{topics.ReducerInput, topics.RegistrationSnapshots, topics.RegistrationIntents})
+	if err != nil {
+		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "describe_topics"}, "describe", err)
+	}
+	parts := map[string]int{}
+	for _, t := range md {
+		if t.Err != sarama.ErrNoError {
+			return fmt.Errorf("reducer: topic %s: %v (run `onexctl topics provision`)", t.Name, t.Err)
+		}
+		parts[t.Name] = len(t.Partitions)
+	}
+	if parts[topics.ReducerInput] != parts[topics.RegistrationSnapshots] {
+		return fmt.Errorf("reducer: %s has %d partitions but %s has %d; they must be co-partitioned",
+			topics.ReducerInput, parts[topics.ReducerInput], topics.RegistrationSnapshots, parts[topics.RegistrationSnapshots])
+	}
+	return nil
+}
+
+type handler struct {
+	r      *Reducer
+	client sarama.Client
+	work   context.Context
+}
+
+func (h *handler) Setup(s sarama.ConsumerGroupSession) error {
+	h.r.svc.Log.Info("partitions assigned", "claims", s.Claims(), "generation", s.GenerationID())
+	return nil
+}
+
+func (h *handler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+
+func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
+	r := h.r
+	p := c.Partition()
+	log := r.svc.Log.With("partition", p)
+	r.claims.Add(1)
+	defer r.claims.Add(-1)
+	r.restoring.Add(1)
+	r.svc.Health.Set(condAssigned, false)
+	restored := false
+	defer func() {
+		if !restored {
+			r.restoring.Add(-1)
+		}
+		if r.restoring.Load() == 0 {
+			r.svc.Health.Set(condAssigned, true)
+		}
+	}()
+
+	pc, err := r.producerConfig(fmt.Sprintf("%s-p%d", r.settings.Group, p))
+	if err != nil {
+		return err
+	}
+	// Initialising the transactional producer fences the previous owner of
+	// this partition and aborts its open transaction before we restore.
+	prod, err := sarama.NewSyncProducer(r.brokers, pc)
+	if err != nil {
+		log.Error("transactional producer", "error", infraerr.SanitizeError(err))
+		return nil
+	}
+	defer prod.Close()
+
+	var part *state.Partition
+	load := func() error {
+		start := time.Now()
+		pt, n, err := restore(s.Context(), h.client, p, 250*time.Millisecond)
+		if err != nil {
+			return err
+		}
+		part = pt
+		r.metrics.restoreSecs.Observe(time.Since(start).Seconds())
+		log.Info("state restored", "nodes", pt.Len(), "records", n, "took_ms", time.Since(start).Milliseconds())
+		return nil
+	}
+	if err := load(); err != nil {
+		log.Error("state restore failed", "error", infraerr.SanitizeError(err))
+		return nil
+	}
+	r.restoring.Add(-1)
+	restored = true
+	if r.restoring.Load() == 0 {
+		r.svc.Health.Set(condAssigned, true)
+	}
+	proc := processor.New(r.settings.Params, part)
+	r.exportCounts(part, +1)
+	defer r.exportCounts(part, -1)
+
+	meta := sarama.NewConsumerGroupMetadataFromSession(s, r.settings.Group, nil)
+	stop := s.Context().Done()
+	for {
+		batch, ok := collect(stop, c.Messages(), r.settings.BatchSize, r.settings.BatchLinger)
+		if len(batch) == 0 {
+			if !ok {
+				return nil
+			}
+			continue
+		}
+		for attempt := 0; ; attempt++ {
+			r.exportCounts(proc.Partition, -1)
+			err := h.transact(prod, proc, batch, meta)
+			r.exportCounts(proc.Partition, +1)
+			if err == nil {
+				break
+			}
+			r.metrics.txns.WithLabelValues("aborted").Inc()
+			if errors.Is(err, sarama.ErrProducerFenced) || errors.Is(err, sarama.ErrInvalidProducerEpoch) {
+				log.Warn("producer fenced: partition moved to another instance", "error", infraerr.SanitizeError(err))
+				return nil
+			}
+			log.Warn("transaction failed; restoring partition and retrying the batch", "attempt", attempt, "error", infraerr.SanitizeError(err))
+			select {
+			case <-stop:
+				return nil
+			case <-h.work.Done():
+				return nil
+			case <-time.After(min(time.Duration(attempt+1)*200*time.Millisecond, 5*time.Second)):
+			}
+			r.exportCounts(proc.Partition, -1)
+			if err := load(); err != nil {
+				log.Error("state restore failed", "error", infraerr.SanitizeError(err))
+				return nil
+			}
+			proc.Partition = part
+			r.exportCounts(proc.Partition, +1)
+		}
+		if !ok {
+			return nil
+		}
+	}
+}
+
+func (r *Reducer) exportCounts(p *state.Partition, sign float64) {
+	if p == nil {
+		return
+	}
+	for _, st := range decide.States {
+		r.metrics.nodes.WithLabelValues(string(st)).Add(sign * float64(p.Count(st)))
+	}
+	held := 0.0
+	if p.Held && sign > 0 {
+		held = 1
+	}
+	r.metrics.massExpiry.WithLabelValues(fmt.Sprint(p.ID)).Set(held)
+}
+
+// collect waits for one message, then takes what else is ready up to max or
+// until linger passes. ok is false when the claim ended.
+func collect(stop <-chan struct{}, in <-chan *sarama.ConsumerMessage, max int, linger time.Duration) (batch []*sarama.ConsumerMessage, ok bool) {
+	select {
+	case <-stop:
+		return nil, false
+	case m, open := <-in:
+		if !open {
+			return nil, false
+		}
+		batch = append(batch, m)
+	}
+	t := time.NewTimer(linger)
+	defer t.Stop()
+	for len(batch) < max {
+		select {
+		case m, open := <-in:
+			if !open {
+				return batch, false
+			}
+			batch = append(batch, m)
+		case <-t.C:
+			return batch, true
+		case <-stop:
+			return batch, true
+		}
+	}
+	return batch, true
+}
+
+// transact runs one batch in one Kafka transaction: decisions' events and
+// intents, the touched nodes' snapshots, DLQ records for unusable inputs, and
+// the input offsets all commit together or not at all.
+func (h *handler) transact(prod sarama.SyncProducer, proc *processor.Processor, batch []*sarama.ConsumerMessage, meta *sarama.ConsumerGroupMetadata) error {
+	r := h.r
+	out, err := r.decideBatch(proc, batch)
+	if err != nil {
+		return err
+	}
+	if err := prod.BeginTxn(); err != nil {
+		return err
+	}
+	abort := func(cause error) error {
+		if aerr := prod.AbortTxn(); aerr != nil {
+			r.svc.Log.Warn("abort transaction", "error", infraerr.SanitizeError(aerr))
+		}
+		return cause
+	}
+	if len(out.msgs) > 0 {
+		if err := prod.SendMessages(out.msgs); err != nil {
+			return abort(err)
+		}
+	}
+	if err := prod.AddMessageToTxnWithGroupMetadata(batch[len(batch)-1], meta, nil); err != nil {
+		return abort(err)
+	}
+	if err := prod.CommitTxn(); err != nil {
+		return abort(err)
+	}
+	r.metrics.txns.WithLabelValues("committed").Inc()
+	r.metrics.batchSize.Observe(float64(len(batch)))
+	for k, n := range out.counts {
+		r.metrics.outputs.WithLabelValues(k).Add(float64(n))
+	}
+	for _, in := range out.inputs {
+		r.metrics.inputs.WithLabelValues(in[0], in[1]).Inc()
+	}
+	return nil
+}
+
+type batchOutput struct {
+	msgs   []*sarama.ProducerMessage
+	counts map[string]int
+	inputs [][2]string
+}
+
+func (r *Reducer) decideBatch(proc *processor.Processor, batch []*sarama.ConsumerMessage) (batchOutput, error) {
+	out := batchOutput{counts: map[string]int{}}
+	touched := map[uuid.UUID]*decide.NodeState{}
+	var order []uuid.UUID
+	source := r.svc.Config.Environment
+	for _, m := range batch {
+		in, kind, err := wire.DecodeRecord(m.Value)
+		if err != nil {
+			rec, derr := dlq.Build(m, dlq.Failure{Err: err, Type: "content", Class: dlq.ClassPublisherMalformed}, source, time.Now())
+			if derr != nil {
+				return out, derr
+			}
+			out.msgs = append(out.msgs, rec)
+			out.counts["dlq"]++
+			out.inputs = append(out.inputs, [2]string{kind, "invalid"})
+			r.svc.Log.Warn("unusable reducer input dead-lettered", "offset", m.Offset, "error", infraerr.SanitizeError(err))
+			continue
+		}
+		start := time.Now()
+		res := proc.Apply(in)
+		if in.Kind == processor.KindTick {
+			r.metrics.tickDuration.Observe(time.Since(start).Seconds())
+		}
+		outcome := "no_op"
+		for _, d := range res.Decisions {
+			if d.Emit {
+				outcome = "emit"
+			}
+			recs, err := wire.Decision(d, in.Now)
+			if err != nil {
+				return out, err
+			}
+			for _, rec := range recs {
+				out.msgs = append(out.msgs, rec.ProducerMessage(source))
+				out.counts[rec.Kind]++
+			}
+		}
+		out.inputs = append(out.inputs, [2]string{kind, outcome})
+		for _, st := range res.Touched {
+			if _, seen := touched[st.NodeID]; !seen {
+				order = append(order, st.NodeID)
+			}
+			touched[st.NodeID] = st
+		}
+	}
+	now := time.Now()
+	for _, id := range order {
+		rec, err := wire.Snapshot(touched[id], now)
+		if err != nil {
+			return out, err
+		}
+		out.msgs = append(out.msgs, rec.ProducerMessage(source))
+		out.counts["snapshot"]++
+	}
+	return out, nil
+}

@@ -1,0 +1,159 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/omninode/onex-fleet/pkg/envelope"
+	"github.com/omninode/onex-fleet/pkg/infraerr"
+	"github.com/omninode/onex-fleet/pkg/pipeline"
+	"github.com/omninode/onex-fleet/pkg/registration"
+	"github.com/omninode/onex-fleet/pkg/topics"
+	"github.com/omninode/onex-fleet/services/reducer/decide"
+	"github.com/omninode/onex-fleet/services/reducer/internal/processor"
+)
+
+// DecodeRecord decodes one reducer-input record value (a
+// pipeline.ReducerInput) into a processor input. kind is a short label for
+// metrics ("introspection", "ack", "heartbeat", "tick", "unknown"). Every
+// error is a content error naming what is wrong.
+func DecodeRecord(value []byte) (processor.Input, string, error) {
+	var ri pipeline.ReducerInput
+	if err := json.Unmarshal(value, &ri); err != nil {
+		return processor.Input{}, "unknown", infraerr.ContentWrap("reducer input is not valid JSON", err)
+	}
+	return Decode(ri)
+}
+
+// Decode turns a reducer input into a processor input: the original value is
+// decoded by its topic, and received_at becomes the decision's now (for a
+// tick, the tick's own now, per the replay contract).
+func Decode(ri pipeline.ReducerInput) (processor.Input, string, error) {
+	if len(ri.Value) == 0 {
+		return processor.Input{}, "unknown", infraerr.Content("value", "missing")
+	}
+	now := ri.ReceivedAt.Time
+	switch ri.Topic {
+	case topics.NodeIntrospection:
+		env, err := envelope.Decode(ri.Value)
+		if err != nil {
+			return processor.Input{}, "introspection", infraerr.ContentWrap("introspection envelope", err)
+		}
+		ev, err := registration.DecodeIntrospectionEvent(env.Payload)
+		if err != nil {
+			return processor.Input{}, "introspection", infraerr.ContentWrap("introspection payload", err)
+		}
+		if now.IsZero() {
+			return processor.Input{}, "introspection", infraerr.Content("received_at", "missing")
+		}
+		in, err := introspection(env, ev)
+		if err != nil {
+			return processor.Input{}, "introspection", err
+		}
+		return processor.Input{Kind: processor.KindIntrospection, Now: now, Introspection: in}, "introspection", nil
+	case topics.NodeRegistrationAcked:
+		env, err := envelope.Decode(ri.Value)
+		if err != nil {
+			return processor.Input{}, "ack", infraerr.ContentWrap("ack envelope", err)
+		}
+		a, err := registration.DecodeRegistrationAcked(env.Payload)
+		if err != nil {
+			return processor.Input{}, "ack", infraerr.ContentWrap("ack payload", err)
+		}
+		if now.IsZero() {
+			return processor.Input{}, "ack", infraerr.Content("received_at", "missing")
+		}
+		return processor.Input{Kind: processor.KindAck, Now: now, Ack: decide.Ack{
+			NodeID: a.NodeID, CommandID: a.CommandID, CorrelationID: a.CorrelationID, Timestamp: a.Timestamp.Time}}, "ack", nil
+	case topics.NodeHeartbeat:
+		env, err := envelope.Decode(ri.Value)
+		if err != nil {
+			return processor.Input{}, "heartbeat", infraerr.ContentWrap("heartbeat envelope", err)
+		}
+		h, err := registration.DecodeHeartbeatEvent(env.Payload)
+		if err != nil {
+			return processor.Input{}, "heartbeat", infraerr.ContentWrap("heartbeat payload", err)
+		}
+		if now.IsZero() {
+			return processor.Input{}, "heartbeat", infraerr.Content("received_at", "missing")
+		}
+		var corr uuid.UUID
+		if h.CorrelationID != nil {
+			corr = *h.CorrelationID
+		}
+		return processor.Input{Kind: processor.KindHeartbeat, Now: now, Heartbeat: decide.Heartbeat{
+			NodeID: h.NodeID, Timestamp: h.Timestamp.Time, CorrelationID: corr}}, "heartbeat", nil
+	case topics.RuntimeTick:
+		t, err := registration.DecodeTick(ri.Value)
+		if err != nil {
+			return processor.Input{}, "tick", infraerr.ContentWrap("runtime tick", err)
+		}
+		return processor.Input{Kind: processor.KindTick, Now: t.Now.Time, Tick: decide.Tick{
+			TickID: t.TickID, CorrelationID: t.CorrelationID, Now: t.Now.Time}}, "tick", nil
+	}
+	return processor.Input{}, "unknown", infraerr.Content("topic", fmt.Sprintf("%q is not a reducer input topic", ri.Topic))
+}
+
+func introspection(env *envelope.Envelope, ev *registration.IntrospectionEvent) (decide.Introspection, error) {
+	// declared_capabilities is kept byte for byte as the node sent it: the
+	// projection stores it verbatim (spec 2.2) and it may carry extra keys.
+	var raw struct {
+		Declared json.RawMessage `json:"declared_capabilities"`
+	}
+	if err := json.Unmarshal(env.Payload, &raw); err != nil {
+		return decide.Introspection{}, infraerr.ContentWrap("introspection payload", err)
+	}
+	caps := raw.Declared
+	if len(caps) == 0 || string(caps) == "null" {
+		caps = json.RawMessage(`{}`)
+	}
+	in := decide.Introspection{
+		NodeID: ev.NodeID, NodeType: string(ev.NodeType), NodeName: ev.NodeName,
+		NodeVersion: ev.NodeVersion.String(), Capabilities: compact(caps), Endpoints: ev.Endpoints,
+		Description: ev.Metadata.Description, CorrelationID: ev.CorrelationID, HandlerCorrelationID: ev.CorrelationID,
+	}
+	if env.CorrelationID != nil {
+		in.HandlerCorrelationID = *env.CorrelationID
+	}
+	if m := ev.DeclaredCapabilities.MCP; m != nil {
+		in.MCPExpose, in.MCPToolName = m.Expose, m.ToolName
+	}
+	return in, nil
+}
+
+// compact drops the insignificant whitespace of Python's json.dumps so the
+// state and snapshots stay small; invalid JSON is returned unchanged (the
+// payload decoder has already validated it).
+func compact(b json.RawMessage) json.RawMessage {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		return b
+	}
+	return buf.Bytes()
+}
+
+// Decision encodes every event and intent of a decision, in order: events
+// first (their index in the decision makes their deterministic id), then
+// intents. now stamps the intent envelopes.
+func Decision(d decide.Decision, now time.Time) ([]Record, error) {
+	var out []Record
+	for i, e := range d.Events {
+		r, err := Event(e, i)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	for _, in := range d.Intents {
+		r, err := Intent(in, d.State, now)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}

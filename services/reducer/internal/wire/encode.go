@@ -1,0 +1,327 @@
+// Package wire turns the reducer's inputs into decisions' inputs and its
+// decisions into Kafka records: lifecycle events as ONEX envelopes on the
+// Python topics, intents as envelopes on the intents topic, and snapshots on
+// the compacted snapshot topic. Every id and timestamp in an output comes
+// from the decision, so the same input stream yields the same record values.
+package wire
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/google/uuid"
+
+	"github.com/omninode/onex-fleet/pkg/envelope"
+	"github.com/omninode/onex-fleet/pkg/pipeline"
+	"github.com/omninode/onex-fleet/pkg/topics"
+	"github.com/omninode/onex-fleet/services/reducer/decide"
+)
+
+// Record is one output message before it becomes a sarama.ProducerMessage.
+type Record struct {
+	// Kind is "event", "intent" or "snapshot".
+	Kind       string
+	IntentType string
+	Topic      string
+	Key        string
+	// Value is nil for a tombstone.
+	Value         []byte
+	CorrelationID uuid.UUID
+}
+
+// ProducerMessage converts r, with the standard ONEX headers (spec 1.5)
+// whose source is source.
+func (r Record) ProducerMessage(source string) *sarama.ProducerMessage {
+	m := &sarama.ProducerMessage{Topic: r.Topic, Key: sarama.StringEncoder(r.Key)}
+	if r.Value != nil {
+		m.Value = sarama.ByteEncoder(r.Value)
+	}
+	if r.Kind != "snapshot" { // snapshots carry no ONEX headers (spec 9.1)
+		h := envelope.NewHeaders(r.Topic, source)
+		if r.CorrelationID != uuid.Nil {
+			h.CorrelationID = r.CorrelationID
+		}
+		for _, rh := range h.Records() {
+			m.Headers = append(m.Headers, rh)
+		}
+	}
+	return m
+}
+
+var eventTopics = map[decide.EventKind]string{
+	decide.EventInitiated:       topics.NodeRegistrationInitiated,
+	decide.EventAccepted:        topics.NodeRegistrationAccepted,
+	decide.EventAckReceived:     topics.NodeRegistrationAckReceived,
+	decide.EventBecameActive:    topics.NodeBecameActive,
+	decide.EventAckTimedOut:     topics.NodeRegistrationAckTimedOut,
+	decide.EventLivenessExpired: topics.NodeLivenessExpired,
+	decide.EventMassExpiry:      topics.RegistrationMassExpiry,
+}
+
+// EventTopic returns the topic of an event kind.
+func EventTopic(k decide.EventKind) string { return eventTopics[k] }
+
+// The lifecycle event payloads of spec 2.7, fields in Python order.
+type eventHeader struct {
+	EntityID      uuid.UUID     `json:"entity_id"`
+	NodeID        uuid.UUID     `json:"node_id"`
+	CorrelationID uuid.UUID     `json:"correlation_id"`
+	CausationID   uuid.UUID     `json:"causation_id"`
+	EmittedAt     envelope.Time `json:"emitted_at"`
+}
+
+type initiated struct {
+	eventHeader
+	RegistrationAttemptID uuid.UUID `json:"registration_attempt_id"`
+}
+type accepted struct {
+	eventHeader
+	AckDeadline envelope.Time `json:"ack_deadline"`
+}
+type ackReceived struct {
+	eventHeader
+	LivenessDeadline envelope.Time `json:"liveness_deadline"`
+}
+type becameActive struct {
+	eventHeader
+	Capabilities json.RawMessage `json:"capabilities"`
+}
+type ackTimedOut struct {
+	eventHeader
+	DeadlineAt    envelope.Time `json:"deadline_at"`
+	PreviousState *string       `json:"previous_state"`
+}
+type livenessExpired struct {
+	eventHeader
+	LastHeartbeatAt *envelope.Time `json:"last_heartbeat_at"`
+}
+type massExpiry struct {
+	CorrelationID uuid.UUID     `json:"correlation_id"`
+	CausationID   uuid.UUID     `json:"causation_id"`
+	EmittedAt     envelope.Time `json:"emitted_at"`
+	*decide.MassExpiry
+}
+
+func eventPayload(e decide.Event) any {
+	h := eventHeader{EntityID: e.NodeID, NodeID: e.NodeID, CorrelationID: e.CorrelationID, CausationID: e.CausationID, EmittedAt: pipeline.T(e.EmittedAt)}
+	switch e.Kind {
+	case decide.EventInitiated:
+		return initiated{h, e.AttemptID}
+	case decide.EventAccepted:
+		return accepted{h, pipeline.T(e.AckDeadline)}
+	case decide.EventAckReceived:
+		return ackReceived{h, pipeline.T(e.LivenessDeadline)}
+	case decide.EventBecameActive:
+		caps := e.Capabilities
+		if len(caps) == 0 {
+			caps = json.RawMessage(`{}`)
+		}
+		return becameActive{h, caps}
+	case decide.EventAckTimedOut:
+		var prev *string
+		if e.PreviousState != "" {
+			s := string(e.PreviousState)
+			prev = &s
+		}
+		return ackTimedOut{h, pipeline.T(e.DeadlineAt), prev}
+	case decide.EventLivenessExpired:
+		return livenessExpired{h, pipeline.TP(e.LastHeartbeatAt)}
+	case decide.EventMassExpiry:
+		return massExpiry{e.CorrelationID, e.CausationID, pipeline.T(e.EmittedAt), e.MassExpiry}
+	}
+	return nil
+}
+
+// Event encodes a lifecycle event as an envelope. index is the event's
+// position in its decision's output, which with the correlation id makes
+// the deterministic envelope id of spec 1.2. The accepted event also carries
+// entity_id at the JSON top level, where a Python node's ack listener reads
+// it (its correlation_id is the envelope's own, also top level).
+func Event(e decide.Event, index int) (Record, error) {
+	topic, ok := eventTopics[e.Kind]
+	if !ok {
+		return Record{}, fmt.Errorf("wire: no topic for event %s", e.Kind)
+	}
+	opts := []envelope.Option{
+		envelope.WithEnvelopeID(envelope.DeterministicID(e.CorrelationID, "Model"+string(e.Kind), index)),
+		envelope.WithCorrelationID(e.CorrelationID),
+		envelope.WithTimestamp(e.EmittedAt),
+		envelope.WithEventType(envelope.EventTypeFromTopic(topic)),
+		envelope.WithTag("causation_id", e.CausationID.String()),
+		envelope.WithTag("message_category", "event"),
+	}
+	key := e.NodeID.String()
+	if e.Kind == decide.EventAccepted {
+		opts = append(opts, envelope.WithExtra("entity_id", e.NodeID.String()))
+	}
+	if e.Kind == decide.EventMassExpiry {
+		key = fmt.Sprintf("partition-%d", e.MassExpiry.Partition)
+	}
+	env, err := envelope.New(eventPayload(e), opts...)
+	if err != nil {
+		return Record{}, fmt.Errorf("wire: encode %s: %w", e.Kind, err)
+	}
+	b, err := env.Encode()
+	if err != nil {
+		return Record{}, fmt.Errorf("wire: encode %s: %w", e.Kind, err)
+	}
+	return Record{Kind: "event", Topic: topic, Key: key, Value: b, CorrelationID: e.CorrelationID}, nil
+}
+
+// Intent encodes an intent as an envelope whose payload is a pipeline.Intent.
+// st is the node's state after the decision: updates carry its complete
+// mutable state so that intents commute (see pipeline.ProjectionUpdate).
+func Intent(in decide.Intent, st *decide.NodeState, now time.Time) (Record, error) {
+	payload, err := intentPayload(in, st)
+	if err != nil {
+		return Record{}, err
+	}
+	body, err := json.Marshal(payload)
+	if err != nil {
+		return Record{}, fmt.Errorf("wire: encode intent payload: %w", err)
+	}
+	pi := pipeline.Intent{
+		IntentID: in.ID, IntentType: string(in.Type), Target: in.Target, Payload: body, Priority: 1,
+		NodeID: in.NodeID, Sequence: in.Sequence, RegistrationAttemptID: in.AttemptID,
+	}
+	env, err := envelope.New(pi,
+		envelope.WithEnvelopeID(in.ID),
+		envelope.WithCorrelationID(in.CorrelationID),
+		envelope.WithTimestamp(now),
+		envelope.WithEventType(envelope.EventTypeFromTopic(topics.RegistrationIntents)),
+		envelope.WithTag("message_category", "intent"),
+	)
+	if err != nil {
+		return Record{}, fmt.Errorf("wire: encode intent: %w", err)
+	}
+	b, err := env.Encode()
+	if err != nil {
+		return Record{}, fmt.Errorf("wire: encode intent: %w", err)
+	}
+	return Record{Kind: "intent", IntentType: string(in.Type), Topic: topics.RegistrationIntents, Key: in.NodeID.String(), Value: b, CorrelationID: in.CorrelationID}, nil
+}
+
+func mutable(st *decide.NodeState, updatedAt time.Time) pipeline.ProjectionUpdate {
+	return pipeline.ProjectionUpdate{
+		CurrentState:             string(st.State),
+		AckDeadline:              pipeline.TP(st.AckDeadline),
+		LivenessDeadline:         pipeline.TP(st.LivenessDeadline),
+		LastHeartbeatAt:          pipeline.TP(st.LastHeartbeatAt),
+		AckTimeoutEmittedAt:      pipeline.TP(st.AckTimeoutEmittedAt),
+		LivenessTimeoutEmittedAt: pipeline.TP(st.LivenessTimeoutEmittedAt),
+		UpdatedAt:                pipeline.T(updatedAt),
+		NodeType:                 st.NodeType,
+		RegisteredAt:             pipeline.T(st.RegisteredAt),
+		LastAppliedEventID:       st.AttemptID,
+	}
+}
+
+func intentPayload(in decide.Intent, st *decide.NodeState) (any, error) {
+	switch in.Type {
+	case decide.IntentPostgresUpsert:
+		r := in.Upsert
+		caps := r.Capabilities
+		if len(caps) == 0 {
+			caps = json.RawMessage(`{}`)
+		}
+		return pipeline.PostgresUpsertPayload{
+			IntentType: pipeline.PostgresUpsert, CorrelationID: in.CorrelationID,
+			Record: pipeline.ProjectionRecord{
+				EntityID: r.EntityID, CurrentState: string(r.CurrentState), Domain: r.Domain, NodeType: r.NodeType,
+				Data: pipeline.ProjectionData{
+					NodeVersion: r.NodeVersion, Capabilities: caps,
+					IntentTypes: []string{}, Protocols: []string{}, CapabilityTags: []string{},
+					AckDeadline: pipeline.TP(r.AckDeadline), LivenessDeadline: pipeline.TP(r.LivenessDeadline),
+					LastHeartbeatAt: pipeline.TP(r.LastHeartbeatAt), LastAppliedEventID: r.LastAppliedEventID,
+					RegisteredAt: pipeline.T(r.RegisteredAt), UpdatedAt: pipeline.T(r.UpdatedAt),
+					CorrelationID: r.CorrelationID, NodeName: r.NodeName, Endpoints: nonNilMap(r.Endpoints),
+				},
+			},
+		}, nil
+	case decide.IntentPostgresUpdate:
+		return pipeline.PostgresUpdatePayload{
+			IntentType: pipeline.PostgresUpdate, CorrelationID: in.CorrelationID,
+			EntityID: in.NodeID, Domain: decide.Domain, Updates: mutable(st, in.Update.UpdatedAt),
+		}, nil
+	case decide.IntentConsulRegister:
+		return ConsulRegister(in.Register, in.NodeID, in.CorrelationID), nil
+	case decide.IntentConsulDeregister:
+		return pipeline.ConsulDeregisterPayload{
+			IntentType: pipeline.ConsulDeregister, CorrelationID: in.CorrelationID,
+			NodeID: in.NodeID.String(), ServiceID: in.Deregister.ServiceID,
+		}, nil
+	}
+	return nil, fmt.Errorf("wire: unknown intent type %q", in.Type)
+}
+
+// ConsulRegister builds the consul.register payload of a derivation.
+func ConsulRegister(r *decide.ConsulRegistration, nodeID, corr uuid.UUID) pipeline.ConsulRegisterPayload {
+	id := nodeID.String()
+	p := pipeline.ConsulRegisterPayload{
+		IntentType: pipeline.ConsulRegister, CorrelationID: corr, NodeID: &id,
+		ServiceID: r.ServiceID, ServiceName: r.ServiceName, Tags: append([]string{}, r.Tags...),
+		Address: r.Address, Port: r.Port, EventBusConfig: json.RawMessage("null"),
+	}
+	if r.HealthURL != nil {
+		p.HealthCheck = &pipeline.HealthCheck{HTTP: *r.HealthURL, Interval: "10s", Timeout: "5s", DeregisterCriticalServiceAfter: "10m"}
+	}
+	return p
+}
+
+func nonNilMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+// Snapshot encodes the node's snapshot (pipeline.Snapshot) with its full
+// reducer state. version is the node's snapshot counter.
+func Snapshot(st *decide.NodeState, createdAt time.Time) (Record, error) {
+	rs, err := json.Marshal(st)
+	if err != nil {
+		return Record{}, fmt.Errorf("wire: encode state: %w", err)
+	}
+	nt := st.NodeType
+	snap := pipeline.Snapshot{
+		EntityID: st.NodeID, Domain: decide.Domain, CurrentState: string(st.State),
+		NodeType: &nt, NodeName: st.NodeName, Capabilities: st.Capabilities,
+		LastStateChangeAt: pipeline.T(st.LastStateChangeAt), SnapshotVersion: st.Sequence,
+		SnapshotCreatedAt: pipeline.T(createdAt), SchemaVersion: "1.0.0",
+		SourceProjectionSequence: &st.Sequence, ReducerState: rs,
+	}
+	if snap.SnapshotVersion < 1 {
+		snap.SnapshotVersion = 1
+	}
+	if st.Consul != nil {
+		c := ConsulRegister(st.Consul, st.NodeID, st.CorrelationID)
+		snap.Consul = &c
+	}
+	b, err := json.Marshal(snap)
+	if err != nil {
+		return Record{}, fmt.Errorf("wire: encode snapshot: %w", err)
+	}
+	return Record{Kind: "snapshot", Topic: topics.RegistrationSnapshots, Key: st.NodeID.String(), Value: b}, nil
+}
+
+// RestoreState decodes the reducer state carried by a snapshot record value.
+// A tombstone returns (nil, nil).
+func RestoreState(value []byte) (*decide.NodeState, error) {
+	snap, err := pipeline.DecodeSnapshot(value)
+	if err != nil || snap == nil {
+		return nil, err
+	}
+	if len(snap.ReducerState) == 0 {
+		return nil, fmt.Errorf("wire: snapshot of %s has no reducer_state", snap.EntityID)
+	}
+	var st decide.NodeState
+	if err := json.Unmarshal(snap.ReducerState, &st); err != nil {
+		return nil, fmt.Errorf("wire: snapshot of %s: reducer_state: %w", snap.EntityID, err)
+	}
+	if st.NodeID != snap.EntityID || !st.State.Valid() {
+		return nil, fmt.Errorf("wire: snapshot of %s: inconsistent reducer_state", snap.EntityID)
+	}
+	return &st, nil
+}
