@@ -2,36 +2,15 @@ package topics
 
 import (
 	"context"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/google/uuid"
-)
 
-// kafkaBrokers returns the real broker list from KAFKA_BOOTSTRAP_SERVERS.
-// Without it the test is skipped — or fails when ONEX_REQUIRE_INFRA=1 (CI),
-// so a missing broker can never turn into a silently green run.
-func kafkaBrokers(t *testing.T) []string {
-	t.Helper()
-	v := strings.TrimSpace(os.Getenv("KAFKA_BOOTSTRAP_SERVERS"))
-	if v == "" {
-		if os.Getenv("ONEX_REQUIRE_INFRA") == "1" {
-			t.Fatal("ONEX_REQUIRE_INFRA=1 but KAFKA_BOOTSTRAP_SERVERS is not set: this test needs the real Kafka broker (scripts/infra/kafka.sh start, then KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092)")
-		}
-		t.Skip("KAFKA_BOOTSTRAP_SERVERS not set; skipping real-broker test (set ONEX_REQUIRE_INFRA=1 to make this a failure)")
-	}
-	var out []string
-	for _, b := range strings.Split(v, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			out = append(out, b)
-		}
-	}
-	return out
-}
+	"github.com/omninode/onex-fleet/pkg/testkit"
+)
 
 // renamed returns s under producer segment producer, so that a test never
 // touches the real platform topics.
@@ -53,14 +32,14 @@ func renamed(t *testing.T, name, producer string) Spec {
 }
 
 func TestProvisionRealBroker(t *testing.T) {
-	brokers := kafkaBrokers(t)
+	brokers := testkit.KafkaBrokers(t) // skipped without a broker, failed when ONEX_REQUIRE_INFRA=1
 	admin, err := sarama.NewClusterAdmin(brokers, NewAdminConfig("onex-topics-test"))
 	if err != nil {
 		t.Fatalf("connect to %v: %v", brokers, err)
 	}
 	t.Cleanup(func() { _ = admin.Close() }) // runs after the topic clean-up below
 
-	producer := "test" + strings.ReplaceAll(uuid.NewString(), "-", "")[:10]
+	producer := "test" + testkit.Unique()
 	specs := []Spec{
 		renamed(t, NodeHeartbeat, producer),
 		renamed(t, RuntimeTick, producer),
