@@ -52,7 +52,9 @@ type OriginalMessage struct {
 // Record is the body of a DLQ record (§8.2). Its JSON form (MarshalJSON)
 // has the Python raw path's field order and formatting.
 type Record struct {
-	OriginalTopic   string
+	// OriginalTopic is the topic the failed record was consumed from.
+	OriginalTopic string
+	// OriginalMessage is the failed record itself.
 	OriginalMessage OriginalMessage
 	// FailureReason is the sanitized reason, "{ErrorType}: {message}".
 	FailureReason string
@@ -228,6 +230,7 @@ type flexInt struct {
 	set bool
 }
 
+// UnmarshalJSON implements json.Unmarshaler.
 func (f *flexInt) UnmarshalJSON(b []byte) error {
 	s := string(bytes.TrimSpace(b))
 	if s == "null" {
