@@ -1,0 +1,269 @@
+package pyjson
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Member is one key/value pair of a JSON object, the value kept as raw JSON.
+type Member struct {
+	Key   string
+	Value json.RawMessage
+}
+
+// Members is an ordered list of object members, used for the extra keys of
+// extra="allow" models and for ignored-but-kept keys. Order is the order of
+// first appearance in the input; a duplicated key keeps its first position
+// and its last value, as a Python dict built from the same JSON would.
+type Members []Member
+
+// Get returns the value stored under key.
+func (m Members) Get(key string) (json.RawMessage, bool) {
+	for _, e := range m {
+		if e.Key == key {
+			return e.Value, true
+		}
+	}
+	return nil, false
+}
+
+// Set stores value under key, replacing an existing value in place or
+// appending a new member.
+func (m *Members) Set(key string, value json.RawMessage) {
+	for i := range *m {
+		if (*m)[i].Key == key {
+			(*m)[i].Value = value
+			return
+		}
+	}
+	*m = append(*m, Member{Key: key, Value: value})
+}
+
+// ParseMembers splits the JSON object in raw into its members, in input
+// order, duplicates included. Values are the exact input bytes of each value
+// (no surrounding whitespace). A value that is not an object yields a
+// *FieldError with an empty path; malformed JSON yields an error wrapping
+// ErrSyntax.
+func ParseMembers(raw []byte) ([]Member, error) {
+	if err := CheckSyntax(raw); err != nil {
+		return nil, err
+	}
+	raw = trimSpace(raw)
+	if raw[0] != '{' {
+		return nil, typeError("a JSON object", raw)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil { // '{'
+		return nil, wrapSyntax(err)
+	}
+	var out []Member
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, wrapSyntax(err)
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return nil, fmt.Errorf("%w: object key is not a string", ErrSyntax)
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, wrapSyntax(err)
+		}
+		out = append(out, Member{Key: key, Value: trimSpace(v)})
+	}
+	if _, err := dec.Token(); err != nil { // '}'
+		return nil, wrapSyntax(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w: trailing data after object", ErrSyntax)
+	}
+	return out, nil
+}
+
+func wrapSyntax(err error) error {
+	if errors.Is(err, ErrSyntax) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrSyntax, err)
+}
+
+func trimSpace(b []byte) []byte {
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// Extra is a model's policy for object keys that are not declared fields,
+// named after pydantic's model_config["extra"].
+type Extra int
+
+const (
+	// ExtraIgnore drops unknown keys (pydantic's default).
+	ExtraIgnore Extra = iota
+	// ExtraForbid rejects the object, naming the first unknown key.
+	ExtraForbid
+	// ExtraAllow keeps unknown keys in Spec.Extras and writes them back,
+	// after the declared fields, on encode.
+	ExtraAllow
+)
+
+// Field declares one member of a model: its JSON name, how it is decoded
+// into and encoded from a Go variable, and whether it is required or has a
+// default. Build Fields with [Prop], [Req], [Def] and [DefFunc].
+type Field struct {
+	name     string
+	required bool
+	decode   func(raw []byte) error
+	encode   func(w *Writer) error
+	setDef   func()
+}
+
+// Name returns the field's JSON key.
+func (f Field) Name() string { return f.name }
+
+// Prop declares an optional field; when absent the variable is left as is
+// (the zero value when decoding into a fresh model).
+func Prop[T any](name string, dst *T, c Codec[T]) Field {
+	return Field{
+		name:   name,
+		decode: func(raw []byte) error { v, err := c.Decode(raw); *dst = v; return err },
+		encode: func(w *Writer) error { return c.Encode(w, *dst) },
+	}
+}
+
+// Req declares a required field: decoding fails with "field required" when
+// the key is absent.
+func Req[T any](name string, dst *T, c Codec[T]) Field {
+	f := Prop(name, dst, c)
+	f.required = true
+	return f
+}
+
+// Def declares an optional field that takes the value def when absent.
+func Def[T any](name string, dst *T, c Codec[T], def T) Field {
+	f := Prop(name, dst, c)
+	f.setDef = func() { *dst = def }
+	return f
+}
+
+// DefFunc declares an optional field whose default is computed by def each
+// time the key is absent (pydantic's default_factory).
+func DefFunc[T any](name string, dst *T, c Codec[T], def func() T) Field {
+	f := Prop(name, dst, c)
+	f.setDef = func() { *dst = def() }
+	return f
+}
+
+// Spec describes a model's JSON object: its fields in serialization order
+// and its policy for unknown keys. Extras receives (on decode) and supplies
+// (on encode) the unknown keys of an ExtraAllow model; it may be nil for
+// other policies.
+type Spec struct {
+	Extra  Extra
+	Extras *Members
+	Fields []Field
+}
+
+// DecodeObject decodes the JSON object raw into the variables bound by
+// s.Fields. It checks, in this order: that raw is an object; unknown keys
+// (ExtraForbid: error naming the key); each field in declaration order
+// (present: decoded, errors relocated under the field name; absent:
+// "field required" or the default). Duplicate keys: the last value wins.
+func DecodeObject(raw []byte, s Spec) error {
+	members, err := ParseMembers(raw)
+	if err != nil {
+		return err
+	}
+	known := make(map[string]int, len(s.Fields))
+	for i, f := range s.Fields {
+		known[f.name] = i
+	}
+	values := make([][]byte, len(s.Fields))
+	var extras Members
+	for _, m := range members {
+		if i, ok := known[m.Key]; ok {
+			values[i] = m.Value
+			continue
+		}
+		switch s.Extra {
+		case ExtraForbid:
+			return &FieldError{Field: m.Key, Reason: "extra fields not permitted"}
+		case ExtraAllow:
+			extras.Set(m.Key, m.Value)
+		}
+	}
+	for i, f := range s.Fields {
+		switch {
+		case values[i] != nil:
+			if err := f.decode(values[i]); err != nil {
+				return At(f.name, err)
+			}
+		case f.required:
+			return &FieldError{Field: f.name, Reason: "field required"}
+		case f.setDef != nil:
+			f.setDef()
+		}
+	}
+	if s.Extra == ExtraAllow && s.Extras != nil {
+		*s.Extras = extras
+	}
+	return nil
+}
+
+// EncodeObject writes the object described by s: every declared field in
+// order (absent values are never omitted), then, for ExtraAllow models, the
+// extra members in order, each re-formatted Python style. An extra member
+// that collides with a declared field, or that is not valid JSON, is an
+// error naming it.
+func EncodeObject(w *Writer, s Spec) error {
+	w.buf = append(w.buf, '{')
+	for i, f := range s.Fields {
+		if i > 0 {
+			w.buf = append(w.buf, ", "...)
+		}
+		w.String(f.name)
+		w.buf = append(w.buf, ": "...)
+		if err := f.encode(w); err != nil {
+			return At(f.name, err)
+		}
+	}
+	if s.Extra == ExtraAllow && s.Extras != nil {
+		n := len(s.Fields)
+		for _, m := range *s.Extras {
+			for _, f := range s.Fields {
+				if f.name == m.Key {
+					return &FieldError{Field: m.Key, Reason: "extra member duplicates a declared field"}
+				}
+			}
+			if n > 0 {
+				w.buf = append(w.buf, ", "...)
+			}
+			n++
+			w.String(m.Key)
+			w.buf = append(w.buf, ": "...)
+			if err := w.Reformat(m.Value); err != nil {
+				return At(m.Key, err)
+			}
+		}
+	}
+	w.buf = append(w.buf, '}')
+	return nil
+}
+
+// Marshal encodes the object described by s and returns the bytes.
+func Marshal(s Spec) ([]byte, error) {
+	var w Writer
+	if err := EncodeObject(&w, s); err != nil {
+		return nil, err
+	}
+	return w.Bytes(), nil
+}

@@ -1,0 +1,221 @@
+package envelope
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/omninode/onex-fleet/pkg/envelope/pyjson"
+)
+
+// SemVer is ModelSemVer: a semantic version serialized as the object
+// {"major": 1, "minor": 0, "patch": 0, "prerelease": null, "build": null}.
+//
+// Prerelease and Build are nil when the JSON value is null and empty
+// non-nil slices for []. Numeric pre-release identifiers travel as JSON
+// numbers: on decode they become their decimal string, on encode an
+// identifier made only of digits without a leading zero is written as a
+// number, anything else as a string.
+type SemVer struct {
+	Major      int
+	Minor      int
+	Patch      int
+	Prerelease []string
+	Build      []string
+}
+
+// Common versions used as defaults by the Python models.
+var (
+	// Version100 is 1.0.0, the default onex_version and node version.
+	Version100 = SemVer{Major: 1}
+	// EnvelopeVersion is 2.1.0, the default envelope_version.
+	EnvelopeVersion = SemVer{Major: 2, Minor: 1}
+)
+
+// String returns MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD], identifiers joined
+// with dots.
+func (v SemVer) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d.%d.%d", v.Major, v.Minor, v.Patch)
+	if len(v.Prerelease) > 0 {
+		b.WriteByte('-')
+		b.WriteString(strings.Join(v.Prerelease, "."))
+	}
+	if len(v.Build) > 0 {
+		b.WriteByte('+')
+		b.WriteString(strings.Join(v.Build, "."))
+	}
+	return b.String()
+}
+
+// Validate reports a negative version number as a *FieldError naming it.
+func (v SemVer) Validate() error {
+	for _, p := range []struct {
+		name string
+		n    int
+	}{{"major", v.Major}, {"minor", v.Minor}, {"patch", v.Patch}} {
+		if p.n < 0 {
+			return pyjson.Errorf(p.name, "must be >= 0")
+		}
+	}
+	return nil
+}
+
+// ParseSemVer parses MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD] as defined by
+// semver.org: numbers without leading zeros, identifiers of [0-9A-Za-z-],
+// non-empty, numeric pre-release identifiers without leading zeros.
+func ParseSemVer(s string) (SemVer, error) {
+	var v SemVer
+	rest := s
+	if i := strings.IndexByte(rest, '+'); i >= 0 {
+		build := rest[i+1:]
+		rest = rest[:i]
+		ids, err := splitIdents(build, false)
+		if err != nil {
+			return SemVer{}, fmt.Errorf("semver %q: build: %w", s, err)
+		}
+		v.Build = ids
+	}
+	if i := strings.IndexByte(rest, '-'); i >= 0 {
+		pre := rest[i+1:]
+		rest = rest[:i]
+		ids, err := splitIdents(pre, true)
+		if err != nil {
+			return SemVer{}, fmt.Errorf("semver %q: prerelease: %w", s, err)
+		}
+		v.Prerelease = ids
+	}
+	parts := strings.Split(rest, ".")
+	if len(parts) != 3 {
+		return SemVer{}, fmt.Errorf("semver %q: want MAJOR.MINOR.PATCH", s)
+	}
+	nums := [3]*int{&v.Major, &v.Minor, &v.Patch}
+	for i, p := range parts {
+		if !isNumeric(p) || (len(p) > 1 && p[0] == '0') {
+			return SemVer{}, fmt.Errorf("semver %q: %q is not a version number", s, p)
+		}
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return SemVer{}, fmt.Errorf("semver %q: %w", s, err)
+		}
+		*nums[i] = n
+	}
+	return v, nil
+}
+
+func splitIdents(s string, pre bool) ([]string, error) {
+	ids := strings.Split(s, ".")
+	for _, id := range ids {
+		if id == "" {
+			return nil, errors.New("empty identifier")
+		}
+		for _, c := range id {
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-') {
+				return nil, fmt.Errorf("identifier %q has invalid character %q", id, c)
+			}
+		}
+		if pre && isNumeric(id) && len(id) > 1 && id[0] == '0' {
+			return nil, fmt.Errorf("numeric identifier %q has a leading zero", id)
+		}
+	}
+	return ids, nil
+}
+
+func isNumeric(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// prereleaseIdent decodes one pre-release identifier: a string, or a
+// non-negative JSON integer kept as its decimal text.
+var prereleaseIdent = pyjson.Codec[string]{
+	Decode: func(raw []byte) (string, error) {
+		if len(raw) > 0 && raw[0] == '"' {
+			return pyjson.String.Decode(raw)
+		}
+		n, err := pyjson.Int.Decode(raw)
+		if err != nil {
+			return "", &FieldError{Reason: "must be a string or a non-negative integer"}
+		}
+		if n < 0 {
+			return "", &FieldError{Reason: "numeric identifier must be >= 0"}
+		}
+		return strconv.Itoa(n), nil
+	},
+	Encode: func(w *pyjson.Writer, v string) error {
+		if isNumeric(v) && (len(v) == 1 || v[0] != '0') {
+			if n, err := strconv.Atoi(v); err == nil {
+				w.Int(int64(n))
+				return nil
+			}
+		}
+		w.String(v)
+		return nil
+	},
+}
+
+var (
+	identList       = nilableList(prereleaseIdent)
+	buildList       = nilableList(pyjson.String)
+	semverCodec     = pyjson.JSON[SemVer]()
+	semverNullCodec = pyjson.Nullable(semverCodec)
+)
+
+// nilableList is an array-or-null codec where null <-> nil slice.
+func nilableList(c pyjson.Codec[string]) pyjson.Codec[[]string] {
+	s := pyjson.Slice(c)
+	return pyjson.Codec[[]string]{
+		Decode: func(raw []byte) ([]string, error) {
+			if string(raw) == "null" {
+				return nil, nil
+			}
+			return s.Decode(raw)
+		},
+		Encode: func(w *pyjson.Writer, v []string) error {
+			if v == nil {
+				w.Null()
+				return nil
+			}
+			return s.Encode(w, v)
+		},
+	}
+}
+
+func (v *SemVer) spec() pyjson.Spec {
+	return pyjson.Spec{Extra: pyjson.ExtraIgnore, Fields: []pyjson.Field{
+		pyjson.Req("major", &v.Major, pyjson.Int),
+		pyjson.Req("minor", &v.Minor, pyjson.Int),
+		pyjson.Req("patch", &v.Patch, pyjson.Int),
+		pyjson.Prop("prerelease", &v.Prerelease, identList),
+		pyjson.Prop("build", &v.Build, buildList),
+	}}
+}
+
+// MarshalJSON writes the object form, Python json.dumps style.
+func (v SemVer) MarshalJSON() ([]byte, error) {
+	return pyjson.Marshal(v.spec())
+}
+
+// UnmarshalJSON accepts only the object form (a JSON string is rejected, as
+// ModelSemVer does); major, minor and patch are required non-negative
+// integers, unknown keys are ignored. Errors are *FieldError with paths
+// relative to the version object.
+func (v *SemVer) UnmarshalJSON(b []byte) error {
+	var n SemVer
+	if err := pyjson.DecodeObject(b, n.spec()); err != nil {
+		return err
+	}
+	if err := n.Validate(); err != nil {
+		return err
+	}
+	*v = n
+	return nil
+}

@@ -1,0 +1,26 @@
+// Package registration holds the ONEX registration message models (spec §2)
+// with strict, pydantic-compatible decoding and Python-ordered encoding.
+//
+// Every model has a Decode<Name> function, a Validate method, and
+// MarshalJSON/UnmarshalJSON. Decoding guarantees:
+//
+//   - input that is not JSON fails with an error wrapping envelope.ErrSyntax;
+//   - every other failure is an *envelope.FieldError whose Field is the JSON
+//     path of the offending value ("node_type", "endpoints.health",
+//     "event_bus.publish_topics[0].topic") and whose Model is the Python
+//     class name (e.g. "ModelNodeIntrospectionEvent");
+//   - models that are extra="forbid" in Python reject unknown keys, naming
+//     the key; NodeCapabilities and NodeMetadata (extra="allow") keep unknown
+//     keys in their Extra field and write them back on encode;
+//   - key matching is exact (case-sensitive), JSON types are not coerced
+//     (a string is not an int), timestamps must carry a timezone offset,
+//     enumerations accept only their listed values;
+//   - absent optional fields take the Python defaults.
+//
+// MarshalJSON writes every field in Python declaration order with
+// json.dumps separators (encoding/json.Marshal compacts that output). It
+// does not validate; call Validate before publishing a Go-built value.
+//
+// Models inside envelopes are decoded from envelope.Envelope.Payload, e.g.
+// envelope.DecodePayload(env, registration.DecodeIntrospectionEvent).
+package registration
