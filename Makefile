@@ -8,7 +8,10 @@ SHELL := /bin/bash
 GO       ?= go
 BIN      := $(CURDIR)/bin
 SERVICES := registration-orchestrator reducer projector-effect consul-effect
-MODULES  := ./pkg/... ./services/... ./cmd/... ./e2e/...
+# Module-rooted patterns: in go.work mode a pattern whose directory is no
+# module itself (./services/..., ./cmd/..., ./deploy/...) fails with "directory
+# prefix ... does not contain modules listed in go.work".
+MODULES  := ./pkg/... $(foreach s,$(SERVICES),./services/$(s)/...) ./cmd/onexctl/... ./e2e/... ./deploy/chartcheck/...
 INFRA    := scripts/infra
 # Every target that talks to the servers runs with the addresses env.sh prints.
 WITH_ENV := eval "$$($(INFRA)/env.sh)" &&
@@ -25,6 +28,10 @@ infra-down: ## stop the local servers (data is kept under $$ONEX_STATE_DIR)
 infra-env: ## print the environment that points at the local servers
 	@$(INFRA)/env.sh
 
+.PHONY: helm-tools
+helm-tools: ## install helm v3 into $$ONEX_CACHE_DIR/bin (built from the Go module proxy; for the chart tests)
+	scripts/tools/helm.sh
+
 .PHONY: build
 build: ## build the four services and onexctl into bin/
 	@mkdir -p $(BIN)
@@ -33,7 +40,7 @@ build: ## build the four services and onexctl into bin/
 
 .PHONY: lint
 lint: ## gofmt and go vet over every module
-	@out="$$(gofmt -l pkg services cmd e2e)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out="$$(gofmt -l pkg services cmd e2e deploy)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(MODULES)
 
 .PHONY: topics
@@ -44,7 +51,7 @@ topics: build ## create every platform topic that is missing and report drift
 test-unit: ## unit tests only (no servers needed)
 	ONEX_REQUIRE_INFRA=0 $(GO) test -short -count=1 $(MODULES)
 
-test: infra-up lint build ## everything, against the real servers (what CI runs)
+test: infra-up lint build helm-tools ## everything, against the real servers (what CI runs)
 	@mkdir -p $(CURDIR)/.state
 	$(WITH_ENV) ONEX_REQUIRE_INFRA=1 $(GO) test -count=1 -p 2 -timeout 30m \
 		-coverpkg=./pkg/...,./services/... -coverprofile=$(CURDIR)/.state/coverage.out $(MODULES)
