@@ -1,0 +1,230 @@
+package antientropy
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hashicorp/consul/api"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/omninode/onex-fleet/pkg/infraerr"
+	"github.com/omninode/onex-fleet/services/consul-effect/internal/effect"
+)
+
+// Lister lists the agent's services with a tag and all its checks by service.
+type Lister interface {
+	Services(ctx context.Context, tag string) (map[string]*api.AgentService, map[string][]*api.AgentCheck, error)
+}
+
+// Drift kinds (label values of onex_consul_drift_total).
+const (
+	DriftMissing = "missing"
+	DriftOrphan  = "orphan"
+	DriftChanged = "changed"
+)
+
+// Report is what one pass found and did.
+type Report struct {
+	Desired, Present          int
+	Missing, Changed, Orphans int
+	Skipped                   int // in flight: an intent is newer than the view
+	Failed                    int // writes that failed
+}
+
+// Reconciler compares the view with the agent. Create it with NewReconciler.
+type Reconciler struct {
+	view  *View
+	agent Lister
+	reg   *effect.Registrar
+	owns  func(uuid.UUID) bool
+	grace time.Duration
+	log   *slog.Logger
+
+	drift    *prometheus.CounterVec
+	runs     *prometheus.CounterVec
+	duration prometheus.Histogram
+	desired  prometheus.Gauge
+}
+
+// NewReconciler returns a reconciler. owns tells whether this instance
+// currently owns a node (its partition of the intents topic is assigned
+// here), so that two instances never reconcile the same node; grace is how
+// long a service this instance just wrote from an intent newer than the view
+// is protected from being taken for an orphan. Metrics are registered on reg.
+func NewReconciler(view *View, agent Lister, reg *effect.Registrar, owns func(uuid.UUID) bool, grace time.Duration, log *slog.Logger, preg prometheus.Registerer) *Reconciler {
+	r := &Reconciler{view: view, agent: agent, reg: reg, owns: owns, grace: grace, log: log,
+		drift: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_consul_drift_total",
+			Help: "Differences anti-entropy found between the registry and Consul, by kind (missing, orphan, changed)."}, []string{"kind"}),
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_consul_reconcile_total",
+			Help: "Anti-entropy passes by outcome (ok, error)."}, []string{"outcome"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "onex_consul_reconcile_duration_seconds",
+			Help: "Duration of one anti-entropy pass.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 9)}),
+		desired: prometheus.NewGauge(prometheus.GaugeOpts{Name: "onex_consul_desired_services",
+			Help: "Services the registry wants in Consul (nodes owned by this instance) at the last pass."}),
+	}
+	for _, k := range []string{DriftMissing, DriftOrphan, DriftChanged} {
+		r.drift.WithLabelValues(k)
+	}
+	if preg != nil {
+		preg.MustRegister(r.drift, r.runs, r.duration, r.desired)
+	}
+	return r
+}
+
+// Run reconciles every interval until ctx ends. It waits for the view to
+// catch up first, then reconciles at once and on every tick.
+func (r *Reconciler) Run(ctx context.Context, interval time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-r.view.Ready():
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := r.Reconcile(ctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("anti-entropy pass failed", "error", infraerr.SanitizeError(err))
+		}
+		r.reg.Prune(r.grace + interval)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Reconcile runs one pass. Per node it holds the registrar's node lock and
+// skips any node an intent wrote since the agent was listed, so a pass never
+// undoes an intent. The rules:
+//   - desired and absent → register (missing), unless this instance
+//     deregistered it at a newer sequence than the view has;
+//   - desired and different → register (changed), unless the service carries
+//     a newer sequence than the view (an intent ahead of the snapshot);
+//   - onex-tagged, of this environment (or of none), not desired → deregister
+//     (orphan), unless this instance registered it from a newer intent within
+//     the grace period.
+//
+// It returns an error only when the agent could not be listed; failed writes
+// are counted in the report and retried on the next pass.
+func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
+	start := time.Now()
+	var rep Report
+	gen := r.reg.Gen()
+	services, checks, err := r.agent.Services(ctx, effect.Tag)
+	if err != nil {
+		r.runs.WithLabelValues("error").Inc()
+		return rep, err
+	}
+	rep.Present = len(services)
+	desired := map[string]bool{}
+	for _, e := range r.view.Desired() {
+		desired[e.Consul.ServiceID] = true
+		if !r.owns(e.NodeID) {
+			continue
+		}
+		rep.Desired++
+		r.ensure(ctx, e, services[e.Consul.ServiceID], checks[e.Consul.ServiceID], gen, &rep)
+	}
+	for id, svc := range services {
+		if desired[id] || !r.ours(svc) {
+			continue
+		}
+		r.orphan(ctx, svc, gen, &rep)
+	}
+	r.desired.Set(float64(rep.Desired))
+	r.runs.WithLabelValues("ok").Inc()
+	r.duration.Observe(time.Since(start).Seconds())
+	if rep.Missing+rep.Changed+rep.Orphans > 0 || rep.Failed > 0 {
+		r.log.Info("anti-entropy drift", "desired", rep.Desired, "present", rep.Present, "missing", rep.Missing,
+			"changed", rep.Changed, "orphans", rep.Orphans, "skipped", rep.Skipped, "failed", rep.Failed)
+	}
+	return rep, nil
+}
+
+// ours reports whether a listed service is this fleet's to remove: it
+// carries this environment's onex-env, or none at all (a stray).
+func (r *Reconciler) ours(svc *api.AgentService) bool {
+	env, ok := svc.Meta[effect.MetaEnv]
+	return !ok || env == "" || env == r.reg.Env()
+}
+
+func (r *Reconciler) ensure(ctx context.Context, e Entry, cur *api.AgentService, checks []*api.AgentCheck, gen uint64, rep *Report) {
+	d, err := effect.Build(e.NodeID, e.Sequence, r.reg.Env(), e.Consul)
+	if err != nil {
+		r.log.Warn("snapshot has an unusable consul derivation", "node_id", e.NodeID.String(), "error", infraerr.SanitizeError(err))
+		rep.Failed++
+		return
+	}
+	if cur != nil && effect.Same(cur, checks, d) {
+		return
+	}
+	defer r.reg.Lock(e.NodeID)()
+	m, marked := r.reg.MarkOf(e.NodeID)
+	if marked && m.Gen > gen {
+		rep.Skipped++
+		return
+	}
+	kind := DriftMissing
+	if cur != nil {
+		kind = DriftChanged
+		if seq, _ := effect.Sequence(cur); seq > e.Sequence {
+			rep.Skipped++
+			return
+		}
+	} else if marked && m.Deregistered && m.Sequence > e.Sequence {
+		rep.Skipped++
+		return
+	}
+	r.drift.WithLabelValues(kind).Inc()
+	if kind == DriftMissing {
+		rep.Missing++
+	} else {
+		rep.Changed++
+	}
+	log := r.log.With("node_id", e.NodeID.String(), "service_id", d.Reg.ID, "drift", kind, "sequence", e.Sequence)
+	if err := r.reg.Ensure(ctx, d); err != nil {
+		rep.Failed++
+		log.Warn("anti-entropy register failed", "error", infraerr.SanitizeError(err))
+		return
+	}
+	log.Info("anti-entropy registered service")
+}
+
+func (r *Reconciler) orphan(ctx context.Context, svc *api.AgentService, gen uint64, rep *Report) {
+	node, hasNode := effect.NodeOf(svc)
+	if hasNode {
+		if !r.owns(node) {
+			return
+		}
+		defer r.reg.Lock(node)()
+		if m, ok := r.reg.MarkOf(node); ok {
+			if m.Gen > gen {
+				rep.Skipped++
+				return
+			}
+			var viewSeq int64
+			if e, ok := r.view.Get(node); ok {
+				viewSeq = e.Sequence
+			}
+			if !m.Deregistered && m.Sequence > viewSeq && time.Since(m.At) < r.grace {
+				rep.Skipped++
+				return
+			}
+		}
+	}
+	r.drift.WithLabelValues(DriftOrphan).Inc()
+	rep.Orphans++
+	log := r.log.With("service_id", svc.ID, "drift", DriftOrphan)
+	if hasNode {
+		log = log.With("node_id", node.String())
+	}
+	if err := r.reg.Remove(ctx, svc.ID); err != nil {
+		rep.Failed++
+		log.Warn("anti-entropy deregister failed", "error", infraerr.SanitizeError(err))
+		return
+	}
+	log.Info("anti-entropy removed orphan service")
+}

@@ -1,0 +1,254 @@
+// Package antientropy keeps the Consul agent true to the registry: a View of
+// the compacted registration snapshot topic (what should be registered) and
+// a Reconciler that compares it with the agent's onex-tagged services,
+// registering what is missing or differs and removing orphans.
+package antientropy
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/omninode/onex-fleet/pkg/infraerr"
+	"github.com/omninode/onex-fleet/pkg/pipeline"
+)
+
+// DesiredStates are the registration states in which a node with a Consul
+// derivation should be in Consul. A node is registered at introspection (the
+// reducer emits consul.register with the upsert), so it is desired from
+// accepted/awaiting_ack on, through ack_received to active; ack_timed_out and
+// liveness_expired deregister it, rejected never registered it.
+var DesiredStates = map[string]bool{"accepted": true, "awaiting_ack": true, "ack_received": true, "active": true}
+
+// Entry is what the view keeps of one node's latest snapshot.
+type Entry struct {
+	NodeID   uuid.UUID
+	State    string
+	Sequence int64
+	Consul   *pipeline.ConsulRegisterPayload
+}
+
+// Desired reports whether the node should have a Consul service.
+func (e Entry) Desired() bool {
+	return DesiredStates[e.State] && e.Consul != nil && e.Consul.ServiceID != ""
+}
+
+// View is the in-memory map node_id → latest snapshot, fed from the
+// snapshot topic. It is safe for concurrent use.
+type View struct {
+	mu    sync.RWMutex
+	nodes map[uuid.UUID]Entry
+	ready chan struct{}
+	once  sync.Once
+
+	size prometheus.Gauge
+	bad  prometheus.Counter
+}
+
+// NewView returns an empty view; its gauges are registered on reg (nil: not).
+func NewView(reg prometheus.Registerer) *View {
+	v := &View{nodes: map[uuid.UUID]Entry{}, ready: make(chan struct{}),
+		size: prometheus.NewGauge(prometheus.GaugeOpts{Name: "onex_consul_snapshot_nodes",
+			Help: "Nodes in the consul effect's view of the registration snapshot topic."}),
+		bad: prometheus.NewCounter(prometheus.CounterOpts{Name: "onex_consul_snapshot_invalid_total",
+			Help: "Snapshot records the consul effect could not decode and ignored."}),
+	}
+	if reg != nil {
+		reg.MustRegister(v.size, v.bad)
+	}
+	return v
+}
+
+// Apply folds one snapshot record into the view: a tombstone (empty value)
+// removes the node, a snapshot replaces it unless the view already holds a
+// newer sequence for it. A record that does not decode is ignored and
+// reported (it is state, not a command: there is nobody to dead-letter to).
+func (v *View) Apply(key, value []byte) error {
+	snap, err := pipeline.DecodeSnapshot(value)
+	if err != nil {
+		v.bad.Inc()
+		return infraerr.ContentWrap("snapshot", err)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if snap == nil {
+		id, err := uuid.ParseBytes(key)
+		if err != nil {
+			v.bad.Inc()
+			return infraerr.Content("key", "tombstone key is not a node id")
+		}
+		delete(v.nodes, id)
+		v.size.Set(float64(len(v.nodes)))
+		return nil
+	}
+	seq := snap.SnapshotVersion
+	if snap.SourceProjectionSequence != nil {
+		seq = *snap.SourceProjectionSequence
+	}
+	if old, ok := v.nodes[snap.EntityID]; ok && old.Sequence > seq {
+		return nil
+	}
+	v.nodes[snap.EntityID] = Entry{NodeID: snap.EntityID, State: snap.CurrentState, Sequence: seq, Consul: snap.Consul}
+	v.size.Set(float64(len(v.nodes)))
+	return nil
+}
+
+// Get returns the node's entry.
+func (v *View) Get(id uuid.UUID) (Entry, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	e, ok := v.nodes[id]
+	return e, ok
+}
+
+// Desired returns a copy of the entries that should be in Consul.
+func (v *View) Desired() []Entry {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	out := make([]Entry, 0, len(v.nodes))
+	for _, e := range v.nodes {
+		if e.Desired() {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Ready is closed once the view has read every partition up to the end
+// offset it found when Follow started.
+func (v *View) Ready() <-chan struct{} { return v.ready }
+
+// CaughtUp reports whether Ready is closed.
+func (v *View) CaughtUp() bool {
+	select {
+	case <-v.ready:
+		return true
+	default:
+		return false
+	}
+}
+
+// Follow consumes every partition of topic from the oldest record into the
+// view until ctx ends, closing Ready once all partitions reached the end
+// offsets taken at start. client must be configured read_committed (the
+// reducer writes snapshots in transactions). The last offsets of a
+// transactional partition are commit markers that are never delivered, so a
+// partition also counts as read once nothing arrived for idle after the
+// consumer's fetches reached the end offset.
+func (v *View) Follow(ctx context.Context, client sarama.Client, topic string, idle time.Duration, log *slog.Logger) error {
+	kafkaErr := func(op string, err error) error {
+		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: infraerr.TransportKafka, Operation: op, Target: topic}, "snapshot view", err)
+	}
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		return kafkaErr("partitions", err)
+	}
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		return kafkaErr("consumer", err)
+	}
+	defer consumer.Close()
+
+	var wg sync.WaitGroup
+	caught := make(chan int32, len(parts))
+	errs := make(chan error, len(parts))
+	pctx, cancel := context.WithCancel(ctx)
+	defer func() { cancel(); wg.Wait() }()
+	for _, p := range parts {
+		end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			return kafkaErr("end_offset", err)
+		}
+		start, err := client.GetOffset(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			return kafkaErr("start_offset", err)
+		}
+		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			return kafkaErr("consume", err)
+		}
+		wg.Add(1)
+		go func(p int32, pc sarama.PartitionConsumer, start, end int64) {
+			defer wg.Done()
+			defer pc.Close()
+			if err := v.follow(pctx, pc, start, end, idle, func() { caught <- p }, log); err != nil {
+				errs <- err
+			}
+		}(p, pc, start, end)
+	}
+	pending := len(parts)
+	if pending == 0 {
+		v.markReady()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-errs:
+			return err
+		case <-caught:
+			pending--
+			if pending == 0 {
+				log.Info("snapshot view caught up", "topic", topic, "partitions", len(parts), "nodes", v.len())
+				v.markReady()
+			}
+		}
+	}
+}
+
+func (v *View) markReady() { v.once.Do(func() { close(v.ready) }) }
+
+func (v *View) len() int {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return len(v.nodes)
+}
+
+func (v *View) follow(ctx context.Context, pc sarama.PartitionConsumer, start, end int64, idle time.Duration, caughtUp func(), log *slog.Logger) error {
+	done := end <= start
+	if done {
+		caughtUp()
+	}
+	timer := time.NewTimer(idle)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err, ok := <-pc.Errors():
+			if ok {
+				// sarama keeps retrying the fetch; the error is only reported.
+				log.Warn("snapshot fetch failed", "partition", err.Partition, "error", infraerr.SanitizeError(err.Err))
+			}
+		case m, ok := <-pc.Messages():
+			if !ok {
+				return nil
+			}
+			if err := v.Apply(m.Key, m.Value); err != nil {
+				log.Warn("snapshot ignored", "partition", m.Partition, "offset", m.Offset, "error", infraerr.SanitizeError(err))
+			}
+			if !done && m.Offset >= end-1 {
+				done = true
+				caughtUp()
+			}
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+			timer.Reset(idle)
+		case <-timer.C:
+			if !done && pc.HighWaterMarkOffset() >= end {
+				done = true
+				caughtUp()
+			}
+			timer.Reset(idle)
+		}
+	}
+}

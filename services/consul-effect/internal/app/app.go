@@ -1,0 +1,362 @@
+// Package app wires the consul effect: settings, the Consul client and
+// breaker, the intents consumer with its result publisher and DLQ, the
+// snapshot view and anti-entropy, health and metrics.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/google/uuid"
+
+	"github.com/omninode/onex-fleet/pkg/bus"
+	"github.com/omninode/onex-fleet/pkg/dlq"
+	"github.com/omninode/onex-fleet/pkg/envelope"
+	"github.com/omninode/onex-fleet/pkg/infraerr"
+	"github.com/omninode/onex-fleet/pkg/pipeline"
+	"github.com/omninode/onex-fleet/pkg/retry"
+	"github.com/omninode/onex-fleet/pkg/service"
+	"github.com/omninode/onex-fleet/services/consul-effect/internal/antientropy"
+	"github.com/omninode/onex-fleet/services/consul-effect/internal/backend"
+	"github.com/omninode/onex-fleet/services/consul-effect/internal/effect"
+)
+
+// Readiness conditions.
+const (
+	CondTopics    = "topics"
+	CondSnapshots = "snapshots_caught_up"
+	CondConsul    = "consul_reachable"
+)
+
+// Conditions lists the readiness conditions New expects the service to have.
+var Conditions = []string{CondTopics, CondSnapshots, CondConsul}
+
+// Main runs the consul effect until SIGTERM and returns the exit code.
+func Main() int {
+	if os.Getenv("SARAMA_DEBUG") == "1" {
+		sarama.Logger = log.New(os.Stderr, "[sarama] ", log.LstdFlags)
+	}
+	svc, err := service.New("consul-effect", Conditions...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "consul-effect:", infraerr.SanitizeError(err))
+		return 2
+	}
+	s, err := LoadSettings(svc.Config)
+	if err != nil {
+		svc.Log.Error("invalid configuration", "error", infraerr.SanitizeError(err))
+		return 2
+	}
+	a, err := New(svc, s)
+	if err != nil {
+		svc.Log.Error("startup failed", "error", infraerr.SanitizeError(err))
+		return 2
+	}
+	if err := svc.Run(a.Run); err != nil {
+		return 1
+	}
+	return 0
+}
+
+// App is the running consul effect.
+type App struct {
+	svc     *service.Service
+	s       Settings
+	brokers []string
+	busm    *bus.Metrics
+	consul  *backend.Client
+	reg     *effect.Registrar
+	view    *antientropy.View
+	rec     *antientropy.Reconciler
+
+	// owned is the set of intents-topic partitions this instance holds;
+	// anti-entropy reconciles only the nodes that hash to them.
+	owned      atomic.Pointer[map[int32]bool]
+	partitions atomic.Int32
+	runner     atomic.Pointer[bus.Runner]
+}
+
+// New builds the effect; nothing is contacted until Run.
+func New(svc *service.Service, s Settings) (*App, error) {
+	a := &App{svc: svc, s: s, brokers: bus.ParseBrokers(svc.Config.KafkaBootstrap), busm: bus.NewMetrics(svc.Registry)}
+	c, err := backend.New(s.Consul, backend.NewMetrics(svc.Registry))
+	if err != nil {
+		return nil, err
+	}
+	a.consul = c
+	a.reg = effect.NewRegistrar(c, s.Env, svc.Registry)
+	a.view = antientropy.NewView(svc.Registry)
+	a.rec = antientropy.NewReconciler(a.view, c, a.reg, a.owns, s.OrphanGrace, svc.Log.With("component", "anti_entropy"), svc.Registry)
+	empty := map[int32]bool{}
+	a.owned.Store(&empty)
+	return a, nil
+}
+
+// Registrar exposes the registrar (tests read its marks).
+func (a *App) Registrar() *effect.Registrar { return a.reg }
+
+// Reconciler exposes the reconciler (tests run passes on demand).
+func (a *App) Reconciler() *antientropy.Reconciler { return a.rec }
+
+// Consul exposes the Consul client (tests read the breaker state).
+func (a *App) Consul() *backend.Client { return a.consul }
+
+func (a *App) owns(node uuid.UUID) bool {
+	n := a.partitions.Load()
+	if n <= 0 {
+		return false
+	}
+	p, err := sarama.NewHashPartitioner(a.s.IntentsTopic).Partition(
+		&sarama.ProducerMessage{Topic: a.s.IntentsTopic, Key: sarama.StringEncoder(node.String())}, n)
+	if err != nil {
+		return false
+	}
+	return (*a.owned.Load())[p]
+}
+
+func (a *App) dlqTopic() string {
+	return dlq.Router{Override: a.s.DLQTopic}.TopicFor(a.s.IntentsTopic)
+}
+
+// Run starts everything and blocks until ctx ends, then drains: the intents
+// consumer finishes the message in flight and commits, the other loops stop.
+func (a *App) Run(ctx context.Context) error {
+	log := a.svc.Log
+	log.Info("consul effect starting", "consul_addr", a.s.Consul.Addr, "consul_tls", a.s.Consul.SSL || a.s.Consul.CACert != "",
+		"consul_token_set", a.s.Consul.Token.Reveal() != "", "intents_topic", a.s.IntentsTopic, "results_topic", a.s.ResultsTopic,
+		"snapshots_topic", a.s.SnapshotsTopic, "dlq_topic", a.dlqTopic(), "group", a.s.Group,
+		"reconcile_interval", a.s.ReconcileInterval.String(), "kafka", infraerr.RedactBootstrapServers(a.svc.Config.KafkaBootstrap))
+
+	cfg, err := bus.NewConfig(bus.Options{Brokers: a.brokers, ClientID: "consul-effect", FromOldest: true})
+	if err != nil {
+		return err
+	}
+	client, err := a.waitKafka(ctx, cfg)
+	if err != nil || client == nil {
+		return err
+	}
+	defer client.Close()
+	if !a.waitTopics(ctx, client) {
+		return nil
+	}
+	a.svc.Health.Set(CondTopics, true)
+	parts, err := client.Partitions(a.s.IntentsTopic)
+	if err != nil {
+		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "partitions", Target: a.s.IntentsTopic}, "intents topic", err)
+	}
+	a.partitions.Store(int32(len(parts)))
+
+	producer, err := bus.NewProducer(a.brokers, cfg, a.busm)
+	if err != nil {
+		return infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "producer"}, "results producer")
+	}
+	defer producer.Close()
+	dlqProducer, err := sarama.NewSyncProducer(a.brokers, dlq.NewProducerConfig("consul-effect-dlq"))
+	if err != nil {
+		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "producer"}, "dlq producer", err)
+	}
+	defer dlqProducer.Close()
+	pub, err := dlq.NewPublisher(dlqProducer, a.svc.Registry, dlq.WithSource(a.s.Source), dlq.WithRouter(dlq.Router{Override: a.s.DLQTopic}))
+	if err != nil {
+		return err
+	}
+
+	handler := effect.NewHandler(a.reg, &results{p: producer, topic: a.s.ResultsTopic, source: a.s.Source}, a.svc.Registry)
+	runner, err := bus.NewRunner(bus.RunnerConfig{
+		Brokers: a.brokers, Config: cfg, Group: a.s.Group, Topics: []string{a.s.IntentsTopic},
+		Handler:      bus.Standard(handler.Handle, log, a.busm, retry.Default(), deadLetterer{pub}),
+		DrainTimeout: a.s.DrainTimeout, Log: log, Metrics: a.busm,
+		OnAssign: func(_ context.Context, claims map[string][]int32) error {
+			m := map[int32]bool{}
+			for _, p := range claims[a.s.IntentsTopic] {
+				m[p] = true
+			}
+			a.owned.Store(&m)
+			log.Info("intents partitions assigned", "partitions", len(m))
+			return nil
+		},
+		OnRevoke: func(map[string][]int32) {
+			empty := map[int32]bool{}
+			a.owned.Store(&empty)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	a.runner.Store(runner)
+	a.svc.Health.SetInFlight(runner.InFlight)
+
+	// The side loops are owned here: cancelled and awaited before Run returns.
+	sctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { stop(); wg.Wait() }()
+	wg.Add(3)
+	go func() { defer wg.Done(); a.followSnapshots(sctx, client) }()
+	go func() { defer wg.Done(); a.waitConsul(sctx) }()
+	go func() { defer wg.Done(); _ = a.rec.Run(sctx, a.s.ReconcileInterval) }()
+
+	err = runner.Run(ctx)
+	if err != nil {
+		log.Error("intents consumer stopped", "error", infraerr.SanitizeError(err))
+	}
+	return err
+}
+
+// waitKafka connects a client, retrying until the broker answers or ctx ends.
+func (a *App) waitKafka(ctx context.Context, cfg *sarama.Config) (sarama.Client, error) {
+	for attempt := 0; ; attempt++ {
+		client, err := sarama.NewClient(a.brokers, cfg)
+		if err == nil {
+			return client, nil
+		}
+		a.svc.Log.Warn("kafka not reachable yet", "error", infraerr.SanitizeError(err))
+		if !sleep(ctx, backoff(attempt)) {
+			return nil, nil
+		}
+	}
+}
+
+// waitTopics waits until the topics the effect reads and writes exist
+// (auto-creation is off: provisioning owns them). False when ctx ended.
+func (a *App) waitTopics(ctx context.Context, client sarama.Client) bool {
+	need := []string{a.s.IntentsTopic, a.s.ResultsTopic, a.s.SnapshotsTopic, a.dlqTopic()}
+	for attempt := 0; ; attempt++ {
+		_ = client.RefreshMetadata()
+		have, err := client.Topics()
+		missing := []string{}
+		if err == nil {
+			set := map[string]bool{}
+			for _, t := range have {
+				set[t] = true
+			}
+			for _, t := range need {
+				if !set[t] {
+					missing = append(missing, t)
+				}
+			}
+			if len(missing) == 0 {
+				return true
+			}
+		}
+		a.svc.Log.Warn("waiting for topics", "missing", missing)
+		if !sleep(ctx, backoff(attempt)) {
+			return false
+		}
+	}
+}
+
+// followSnapshots keeps the view fed, restarting the consumer after errors.
+func (a *App) followSnapshots(ctx context.Context, client sarama.Client) {
+	log := a.svc.Log.With("component", "snapshot_view")
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-a.view.Ready():
+			a.svc.Health.Set(CondSnapshots, true)
+		}
+	}()
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		err := a.view.Follow(ctx, client, a.s.SnapshotsTopic, a.s.CatchUpIdle, log)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		log.Warn("snapshot view restarting", "error", infraerr.SanitizeError(err))
+		if !sleep(ctx, backoff(attempt)) {
+			return
+		}
+	}
+}
+
+// waitConsul marks Consul reachable once the agent answered. Readiness is a
+// start-up gate: a later Consul outage shows in the breaker metric and in
+// failed results; making the pod unready would not bring Consul back.
+func (a *App) waitConsul(ctx context.Context) {
+	for attempt := 0; ; attempt++ {
+		err := a.consul.Ping(ctx)
+		if err == nil {
+			a.svc.Health.Set(CondConsul, true)
+			a.svc.Log.Info("consul agent reachable")
+			return
+		}
+		a.svc.Log.Warn("consul agent not reachable yet", "error", infraerr.SanitizeError(err))
+		if !sleep(ctx, backoff(attempt)) {
+			return
+		}
+	}
+}
+
+func backoff(attempt int) time.Duration {
+	return retry.Policy{MaxAttempts: 10, Initial: 200 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2, Jitter: 0.25}.Delay(min(attempt, 10), 0.5)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// deadLetterer adapts pkg/dlq's Publisher to bus.DeadLetterer (pkg/bus has
+// no adapter yet).
+type deadLetterer struct{ p *dlq.Publisher }
+
+func (d deadLetterer) DeadLetter(ctx context.Context, msg *bus.Message, cause error) error {
+	class := dlq.ClassConsumerError
+	if infraerr.IsContent(cause) {
+		class = dlq.ClassPublisherMalformed
+	}
+	return d.p.Publish(ctx, msg.ConsumerMessage(), dlq.Failure{Err: cause, Class: class, CorrelationID: msg.CorrelationID})
+}
+
+// results publishes effect results as ONEX envelopes keyed by node_id.
+type results struct {
+	p      *bus.Producer
+	topic  string
+	source string
+}
+
+// PublishResult sends res and returns once the broker acknowledged it. The
+// envelope id is derived from the intent and its delivery attempt, so a
+// redelivered intent yields a result consumers can deduplicate.
+func (r *results) PublishResult(ctx context.Context, res *pipeline.EffectResult) error {
+	id := uuid.NewSHA1(res.IntentID, fmt.Appendf(nil, "effect-result:%s:%d", backend.Name, res.Attempt))
+	env, err := envelope.New(res,
+		envelope.WithEnvelopeID(id),
+		envelope.WithCorrelationID(res.CorrelationID),
+		envelope.WithEventType(envelope.EventTypeFromTopic(r.topic)),
+		envelope.WithSourceTool("consul-effect"),
+		envelope.WithPayloadType("EffectResult"),
+		envelope.WithTag("message_category", "event"),
+	)
+	if err != nil {
+		return infraerr.Configuration(infraerr.Context{Operation: "encode_result", CorrelationID: res.CorrelationID}, "effect result", err)
+	}
+	b, err := env.Encode()
+	if err != nil {
+		return infraerr.Configuration(infraerr.Context{Operation: "encode_result", CorrelationID: res.CorrelationID}, "effect result", err)
+	}
+	h := envelope.NewHeaders(r.topic, r.source)
+	h.CorrelationID, h.MessageID = res.CorrelationID, id
+	msg := &sarama.ProducerMessage{Topic: r.topic, Key: sarama.StringEncoder(res.NodeID.String()), Value: sarama.ByteEncoder(b)}
+	for _, rh := range h.Records() {
+		msg.Headers = append(msg.Headers, rh)
+	}
+	if err := r.p.Send(ctx, msg); err != nil {
+		var ie *infraerr.Error
+		if errors.As(err, &ie) {
+			return err
+		}
+		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "publish", Target: r.topic, CorrelationID: res.CorrelationID}, "effect result", err)
+	}
+	return nil
+}

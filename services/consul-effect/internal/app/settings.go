@@ -1,0 +1,124 @@
+package app
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/omninode/onex-fleet/pkg/bus"
+	"github.com/omninode/onex-fleet/pkg/config"
+	"github.com/omninode/onex-fleet/pkg/topics"
+	"github.com/omninode/onex-fleet/services/consul-effect/internal/backend"
+)
+
+// Settings are the consul effect's own knobs; the shared ones are in
+// config.Config.
+type Settings struct {
+	// Env is the environment stamped on services (onex-env meta) and used in
+	// the consumer group id.
+	Env string
+	// IntentsTopic, ResultsTopic, SnapshotsTopic default to the registry's
+	// topics; tests (and parallel environments on one broker) override them.
+	IntentsTopic, ResultsTopic, SnapshotsTopic string
+	// DLQTopic overrides dead-letter routing (KAFKA_DEAD_LETTER_TOPIC).
+	DLQTopic string
+	// Group is the consumer group of the intents topic.
+	Group string
+	// ReconcileInterval is the anti-entropy period
+	// (ONEX_CONSUL_RECONCILE_INTERVAL seconds, default 30).
+	ReconcileInterval time.Duration
+	// OrphanGrace protects a service written from an intent the snapshot
+	// view has not seen yet (ONEX_CONSUL_ORPHAN_GRACE seconds, default
+	// twice the interval, at least 30 s).
+	OrphanGrace time.Duration
+	// CatchUpIdle is how long a snapshot partition must stay quiet at its
+	// end offset to count as read (commit markers are never delivered).
+	CatchUpIdle time.Duration
+	// Consul configures the client and breaker.
+	Consul backend.Settings
+	// Source is the Kafka header "source" (the bus environment).
+	Source string
+	// DrainTimeout bounds shutdown (ONEX_DRAIN_TIMEOUT).
+	DrainTimeout time.Duration
+}
+
+// LoadSettings reads the consul effect's environment on top of cfg.
+func LoadSettings(cfg *config.Config) (Settings, error) {
+	s := Settings{
+		Env:            cfg.Environment,
+		IntentsTopic:   config.String("ONEX_CONSUL_INTENTS_TOPIC", topics.ConsulIntents),
+		ResultsTopic:   config.String("ONEX_EFFECT_RESULTS_TOPIC", topics.EffectResults),
+		SnapshotsTopic: config.String("ONEX_REGISTRATION_SNAPSHOTS_TOPIC", topics.RegistrationSnapshots),
+		DLQTopic:       cfg.DeadLetterTopic,
+		Consul:         backend.DefaultSettings(),
+		Source:         cfg.Environment,
+		DrainTimeout:   cfg.DrainTimeout,
+		CatchUpIdle:    500 * time.Millisecond,
+	}
+	for _, t := range []string{s.IntentsTopic, s.ResultsTopic, s.SnapshotsTopic} {
+		if err := topics.Validate(t); err != nil {
+			return s, fmt.Errorf("config: topic %q: %w", t, err)
+		}
+	}
+	var errs []error
+	dur := func(name string, def time.Duration) time.Duration {
+		d, err := config.Duration(name, time.Second, def)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return d
+	}
+	integer := func(name string, def int) int {
+		v, err := config.Int(name, def)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return v
+	}
+	boolean := func(name string, def bool) bool {
+		v, err := config.Bool(name, def)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return v
+	}
+	s.ReconcileInterval = dur("ONEX_CONSUL_RECONCILE_INTERVAL", 30*time.Second)
+	s.OrphanGrace = dur("ONEX_CONSUL_ORPHAN_GRACE", max(2*s.ReconcileInterval, 30*time.Second))
+	s.Consul.Addr = cfg.ConsulAddr
+	s.Consul.Token = cfg.ConsulToken
+	s.Consul.SSL = boolean("CONSUL_HTTP_SSL", false)
+	s.Consul.InsecureSkipVerify = !boolean("CONSUL_HTTP_SSL_VERIFY", true)
+	s.Consul.CACert = config.String("CONSUL_CACERT", "")
+	s.Consul.ClientCert = config.String("CONSUL_CLIENT_CERT", "")
+	s.Consul.ClientKey = config.String("CONSUL_CLIENT_KEY", "")
+	s.Consul.Timeout = dur("ONEX_CONSUL_TIMEOUT_SECONDS", 5*time.Second)
+	// The spec's breaker overrides (ONEX_CB_*) apply unless the consul
+	// effect is given its own.
+	threshold := integer("ONEX_CONSUL_CB_THRESHOLD", integer("ONEX_CB_THRESHOLD", 5))
+	s.Consul.BreakerReset = dur("ONEX_CONSUL_CB_RESET_TIMEOUT", dur("ONEX_CB_RESET_TIMEOUT", 60*time.Second))
+	if len(errs) > 0 {
+		return s, errs[0]
+	}
+	switch {
+	case s.ReconcileInterval <= 0:
+		return s, fmt.Errorf("config: ONEX_CONSUL_RECONCILE_INTERVAL must be > 0")
+	case threshold < 1:
+		return s, fmt.Errorf("config: ONEX_CONSUL_CB_THRESHOLD must be >= 1")
+	case s.Consul.BreakerReset <= 0:
+		return s, fmt.Errorf("config: ONEX_CONSUL_CB_RESET_TIMEOUT must be > 0")
+	case s.Consul.Timeout <= 0:
+		return s, fmt.Errorf("config: ONEX_CONSUL_TIMEOUT_SECONDS must be > 0")
+	case (s.Consul.ClientCert == "") != (s.Consul.ClientKey == ""):
+		return s, fmt.Errorf("config: CONSUL_CLIENT_CERT and CONSUL_CLIENT_KEY must be set together")
+	}
+	s.Consul.BreakerThreshold = uint32(threshold)
+	group := config.String("ONEX_CONSUL_EFFECT_GROUP", "")
+	if group == "" {
+		g, err := bus.GroupID(cfg.Environment, "onex-fleet", "consul-effect", "consume", "1.0.0")
+		if err != nil {
+			return s, err
+		}
+		group = g
+	}
+	s.Group = group
+	return s, nil
+}

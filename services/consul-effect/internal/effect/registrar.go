@@ -1,0 +1,223 @@
+// Package effect applies consul.register and consul.deregister intents to the
+// Consul agent and answers each with one pipeline.EffectResult.
+//
+// Guarantees:
+//   - Idempotent: a register whose service already is in the agent exactly as
+//     asked (sequence meta aside) and at the same or a newer sequence writes
+//     nothing; deregistering a missing service succeeds.
+//   - Sequence guard: an intent older than the sequence the service carries
+//     (onex-sequence meta), or older than the node's last deregistration
+//     seen by this process, is skipped and reported Stale (a success).
+//   - Single-shot: one attempt per intent; a failure (or an open breaker)
+//     becomes a failed result, never a retry here (spec 6.4).
+//   - Per node, intents and anti-entropy writes are serialized by a lock, so
+//     the read–compare–write of one never interleaves with the other's.
+package effect
+
+import (
+	"context"
+	"hash/fnv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hashicorp/consul/api"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/omninode/onex-fleet/services/consul-effect/internal/backend"
+)
+
+// Outcome is what applying an intent did.
+type Outcome string
+
+// Outcomes. Applied, Unchanged and Stale are successes.
+const (
+	Applied   Outcome = "applied"
+	Unchanged Outcome = "unchanged"
+	Stale     Outcome = "stale"
+	Failed    Outcome = "failed"
+)
+
+// Result is the outcome of one apply; Err is set (classified, unsanitized)
+// exactly when Outcome is Failed.
+type Result struct {
+	Outcome Outcome
+	Err     error
+}
+
+// Agent is the part of the Consul client the registrar uses.
+type Agent interface {
+	Service(ctx context.Context, id string) (*api.AgentService, []*api.AgentCheck, error)
+	Register(ctx context.Context, reg *api.AgentServiceRegistration) error
+	Deregister(ctx context.Context, id string) error
+}
+
+var _ Agent = (*backend.Client)(nil)
+
+// Registrar writes services to the agent under the guards above. It is
+// safe for concurrent use.
+type Registrar struct {
+	agent Agent
+	env   string
+	locks [64]sync.Mutex
+
+	mu    sync.Mutex
+	gen   uint64
+	marks map[uuid.UUID]Mark
+
+	writes *prometheus.CounterVec
+}
+
+// Mark is what the registrar remembers of its last intent write for a node.
+type Mark struct {
+	// Gen is the registrar's write counter at the write; anti-entropy
+	// compares it with Gen() taken before it listed the agent.
+	Gen uint64
+	// At is when the write happened.
+	At time.Time
+	// Sequence is the sequence that was written.
+	Sequence int64
+	// Deregistered is true when the write removed the service.
+	Deregistered bool
+}
+
+// NewRegistrar returns a registrar writing through agent. env is written to
+// the onex-env meta. Its counter onex_consul_writes_total{op} is registered
+// on reg (nil: not registered).
+func NewRegistrar(agent Agent, env string, reg prometheus.Registerer) *Registrar {
+	r := &Registrar{agent: agent, env: env, marks: map[uuid.UUID]Mark{},
+		writes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_consul_writes_total",
+			Help: "Service registrations and deregistrations written to the Consul agent, by op and source (intent, anti_entropy)."},
+			[]string{"op", "source"})}
+	if reg != nil {
+		reg.MustRegister(r.writes)
+	}
+	return r
+}
+
+// Env is the environment written to onex-env.
+func (r *Registrar) Env() string { return r.env }
+
+// Lock serializes work on one node; it returns the unlock function.
+func (r *Registrar) Lock(node uuid.UUID) func() {
+	h := fnv.New32a()
+	_, _ = h.Write(node[:])
+	m := &r.locks[h.Sum32()%uint32(len(r.locks))]
+	m.Lock()
+	return m.Unlock
+}
+
+// Gen returns the current write counter.
+func (r *Registrar) Gen() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.gen
+}
+
+// MarkOf returns the registrar's last write for node.
+func (r *Registrar) MarkOf(node uuid.UUID) (Mark, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m, ok := r.marks[node]
+	return m, ok
+}
+
+func (r *Registrar) mark(node uuid.UUID, seq int64, dereg bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.gen++
+	if old, ok := r.marks[node]; ok && old.Sequence > seq {
+		// Keep the newest sequence: an anti-entropy write at an older
+		// snapshot sequence must not lower the deregistration guard.
+		seq = old.Sequence
+	}
+	r.marks[node] = Mark{Gen: r.gen, At: time.Now(), Sequence: seq, Deregistered: dereg}
+}
+
+// Prune forgets marks older than age, bounding memory to the nodes written
+// recently. Anti-entropy calls it once per pass.
+func (r *Registrar) Prune(age time.Duration) {
+	cut := time.Now().Add(-age)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, m := range r.marks {
+		if m.At.Before(cut) {
+			delete(r.marks, id)
+		}
+	}
+}
+
+// Register applies a consul.register for d.NodeID at d.Sequence.
+func (r *Registrar) Register(ctx context.Context, d *Desired) Result {
+	defer r.Lock(d.NodeID)()
+	if m, ok := r.MarkOf(d.NodeID); ok && m.Deregistered && m.Sequence > d.Sequence {
+		return Result{Outcome: Stale}
+	}
+	cur, checks, err := r.agent.Service(ctx, d.Reg.ID)
+	if err != nil {
+		return Result{Outcome: Failed, Err: err}
+	}
+	if cur != nil {
+		seq, _ := Sequence(cur)
+		if seq > d.Sequence {
+			return Result{Outcome: Stale}
+		}
+		// A newer sequence with the same data is still written: the meta must
+		// carry it, or an older intent delayed behind it would pass the guard.
+		if seq == d.Sequence && Same(cur, checks, d) {
+			return Result{Outcome: Unchanged}
+		}
+	}
+	if err := r.agent.Register(ctx, d.Reg); err != nil {
+		return Result{Outcome: Failed, Err: err}
+	}
+	r.writes.WithLabelValues("register", "intent").Inc()
+	r.mark(d.NodeID, d.Sequence, false)
+	return Result{Outcome: Applied}
+}
+
+// Deregister applies a consul.deregister of serviceID for node at seq.
+func (r *Registrar) Deregister(ctx context.Context, node uuid.UUID, seq int64, serviceID string) Result {
+	defer r.Lock(node)()
+	cur, _, err := r.agent.Service(ctx, serviceID)
+	if err != nil {
+		return Result{Outcome: Failed, Err: err}
+	}
+	if cur == nil {
+		r.mark(node, seq, true)
+		return Result{Outcome: Unchanged}
+	}
+	if s, ok := Sequence(cur); ok && s > seq {
+		return Result{Outcome: Stale}
+	}
+	if err := r.agent.Deregister(ctx, serviceID); err != nil {
+		return Result{Outcome: Failed, Err: err}
+	}
+	r.writes.WithLabelValues("deregister", "intent").Inc()
+	r.mark(node, seq, true)
+	return Result{Outcome: Applied}
+}
+
+// Ensure is anti-entropy's write: it registers d (the caller holds the
+// node's lock and has decided the service is missing or differs).
+func (r *Registrar) Ensure(ctx context.Context, d *Desired) error {
+	if err := r.agent.Register(ctx, d.Reg); err != nil {
+		return err
+	}
+	// No mark: the write comes from the view, so there is nothing newer than
+	// the view to protect, and the service's own onex-sequence meta guards
+	// against older intents.
+	r.writes.WithLabelValues("register", "anti_entropy").Inc()
+	return nil
+}
+
+// Remove is anti-entropy's deregistration of an orphan. It leaves no mark:
+// the orphan's service id is not the node's desired one (or the node is not
+// desired at all), so there is no newer intent for it to guard against.
+func (r *Registrar) Remove(ctx context.Context, serviceID string) error {
+	if err := r.agent.Deregister(ctx, serviceID); err != nil {
+		return err
+	}
+	r.writes.WithLabelValues("deregister", "anti_entropy").Inc()
+	return nil
+}
