@@ -65,3 +65,19 @@ fuzz: ## run every fuzz target for FUZZTIME (default 60s each)
 .PHONY: clean
 clean: ## remove build output (not the server caches)
 	rm -rf $(BIN) .state
+
+# protoc from Debian (apt-get install -y protobuf-compiler); the Go plugins
+# are installed from the module proxy at pinned versions into $(BIN)/tools.
+PROTOC_GEN_GO_VERSION      ?= v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION ?= v1.6.2
+PROTO_TOOLS := $(BIN)/tools
+
+.PHONY: proto
+proto: ## regenerate the gRPC/protobuf Go code under proto/ (needs protoc)
+	@command -v protoc >/dev/null || { echo "protoc not found: apt-get install -y protobuf-compiler"; exit 1; }
+	GOBIN=$(PROTO_TOOLS) GOFLAGS= $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	GOBIN=$(PROTO_TOOLS) GOFLAGS= $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	cd proto && PATH="$(PROTO_TOOLS):$$PATH" protoc -I . \
+		--go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative \
+		onex/registry/v1/registry.proto
