@@ -1,0 +1,491 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/google/uuid"
+	"github.com/hashicorp/consul/api"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/omninode/onex-fleet/pkg/config"
+	"github.com/omninode/onex-fleet/pkg/envelope"
+	"github.com/omninode/onex-fleet/pkg/observability"
+	"github.com/omninode/onex-fleet/pkg/pipeline"
+	"github.com/omninode/onex-fleet/pkg/service"
+	"github.com/omninode/onex-fleet/pkg/testkit"
+	"github.com/omninode/onex-fleet/pkg/topics"
+	"github.com/omninode/onex-fleet/services/consul-effect/internal/backend"
+)
+
+// harness runs the consul effect in-process against the real broker and a
+// real Consul agent, on topics of its own.
+type harness struct {
+	t                                     *testing.T
+	brokers                               []string
+	consulAddr                            string
+	env                                   string
+	intents, results, snapshots, dlqTopic string
+	prod                                  sarama.SyncProducer
+	consul                                *api.Client
+	logPath                               string
+
+	app    *App
+	svc    *service.Service
+	cancel context.CancelFunc
+	done   chan error
+
+	mu   sync.Mutex
+	res  map[uuid.UUID][]received
+	nres int
+}
+
+type received struct {
+	res  pipeline.EffectResult
+	key  string
+	corr uuid.UUID
+}
+
+func newHarness(t *testing.T, consulAddr string) *harness {
+	t.Helper()
+	brokers := testkit.KafkaBrokers(t)
+	u := testkit.Unique()
+	h := &harness{t: t, brokers: brokers, consulAddr: consulAddr, env: "cetest-" + u,
+		intents:   "onex.cmd.ce" + u + ".consul-intents.v1",
+		results:   "onex.evt.ce" + u + ".effect-results.v1",
+		snapshots: "onex.snapshot.ce" + u + ".registration-snapshots.v1",
+		dlqTopic:  "onex.dlq.ce" + u + ".commands.v1",
+		res:       map[uuid.UUID][]received{},
+		logPath:   filepath.Join(t.TempDir(), "consul-effect.log"),
+	}
+	compact := "compact"
+	testkit.CreateTopic(t, brokers, h.intents, 3, nil)
+	testkit.CreateTopic(t, brokers, h.results, 3, nil)
+	testkit.CreateTopic(t, brokers, h.snapshots, 3, map[string]*string{"cleanup.policy": &compact})
+	testkit.CreateTopic(t, brokers, h.dlqTopic, 1, nil)
+	prod, err := sarama.NewSyncProducer(brokers, testkit.AdminConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { prod.Close() })
+	h.prod = prod
+	c, err := api.NewClient(&api.Config{Address: consulAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.consul = c
+	h.collectResults()
+	t.Cleanup(func() {
+		if t.Failed() || os.Getenv("CONSUL_EFFECT_TEST_LOG") == "1" {
+			b, _ := os.ReadFile(h.logPath)
+			lines := strings.Split(string(b), "\n")
+			t.Logf("consul-effect log (last 60 lines):\n%s", strings.Join(lines[max(0, len(lines)-60):], "\n"))
+		}
+	})
+	return h
+}
+
+// settings are the service settings a test starts with.
+func (h *harness) settings(interval time.Duration) Settings {
+	return Settings{
+		Env: h.env, IntentsTopic: h.intents, ResultsTopic: h.results, SnapshotsTopic: h.snapshots, DLQTopic: h.dlqTopic,
+		Group: h.env, ReconcileInterval: interval, OrphanGrace: 30 * time.Second, CatchUpIdle: 300 * time.Millisecond,
+		Consul: backend.Settings{Addr: h.consulAddr, Timeout: 2 * time.Second, BreakerThreshold: 5, BreakerReset: 60 * time.Second},
+		Source: "test", DrainTimeout: 5 * time.Second,
+	}
+}
+
+// start runs the effect and waits until /readyz would say ready.
+func (h *harness) start(s Settings) {
+	t := h.t
+	t.Helper()
+	f, err := os.OpenFile(h.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.svc = &service.Service{
+		Name: "consul-effect",
+		Config: &config.Config{Service: "consul-effect", KafkaBootstrap: strings.Join(h.brokers, ","), Environment: h.env,
+			ConsulAddr: h.consulAddr, DrainTimeout: 5 * time.Second},
+		Log:      observability.NewLogger(f, "consul-effect", "debug"),
+		Registry: prometheus.NewRegistry(),
+		Health:   observability.NewHealth(Conditions...),
+	}
+	h.app, err = New(h.svc, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel, h.done = cancel, make(chan error, 1)
+	go func() { h.done <- h.app.Run(ctx); f.Close() }()
+	t.Cleanup(h.stop)
+	h.eventually(60*time.Second, "service ready", func() bool { return h.svc.Health.Ready() })
+	h.eventually(30*time.Second, "intents partitions assigned", func() bool {
+		r := h.app.runner.Load()
+		return r != nil && r.Assigned()
+	})
+}
+
+func (h *harness) stop() {
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	h.cancel = nil
+	select {
+	case err := <-h.done:
+		if err != nil {
+			h.t.Errorf("Run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		h.t.Error("consul effect did not stop within 30s")
+	}
+}
+
+func (h *harness) eventually(timeout time.Duration, what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	h.t.Fatalf("timed out after %v waiting for: %s", timeout, what)
+}
+
+// collectResults consumes the results topic for the whole test.
+func (h *harness) collectResults() {
+	t := h.t
+	cfg := testkit.AdminConfig()
+	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+	consumer, err := sarama.NewConsumer(h.brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, err := consumer.Partitions(h.results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var pcs []sarama.PartitionConsumer
+	for _, p := range parts {
+		pc, err := consumer.ConsumePartition(h.results, p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pcs = append(pcs, pc)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for m := range pc.Messages() {
+				env, err := envelope.Decode(m.Value)
+				if err != nil {
+					t.Errorf("result is not an envelope: %v", err)
+					continue
+				}
+				var r pipeline.EffectResult
+				if err := json.Unmarshal(env.Payload, &r); err != nil {
+					t.Errorf("result payload: %v", err)
+					continue
+				}
+				var corr uuid.UUID
+				if env.CorrelationID != nil {
+					corr = *env.CorrelationID
+				}
+				h.mu.Lock()
+				h.res[r.IntentID] = append(h.res[r.IntentID], received{res: r, key: string(m.Key), corr: corr})
+				h.nres++
+				h.mu.Unlock()
+			}
+		}()
+	}
+	t.Cleanup(func() {
+		for _, pc := range pcs {
+			pc.AsyncClose()
+		}
+		wg.Wait()
+		consumer.Close()
+	})
+}
+
+// result waits for the n-th result (1-based) of an intent.
+func (h *harness) result(intentID uuid.UUID, n int) received {
+	h.t.Helper()
+	var got received
+	h.eventually(30*time.Second, fmt.Sprintf("result %d of intent %s", n, intentID), func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if len(h.res[intentID]) >= n {
+			got = h.res[intentID][n-1]
+			return true
+		}
+		return false
+	})
+	return got
+}
+
+func (h *harness) resultCount() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.nres
+}
+
+type sent struct {
+	intentID uuid.UUID
+	corr     uuid.UUID
+}
+
+// sendIntent publishes a consul intent as the orchestrator does.
+func (h *harness) sendIntent(node uuid.UUID, seq int64, attempt int, intentType string, payload any, intentID uuid.UUID) sent {
+	h.t.Helper()
+	if intentID == uuid.Nil {
+		intentID = uuid.New()
+	}
+	corr := uuid.NewSHA1(intentID, []byte("corr"))
+	body, err := json.Marshal(payload)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	in := pipeline.Intent{IntentID: intentID, IntentType: intentType, Target: "consul://service/x", Payload: body, Priority: 1,
+		NodeID: node, Sequence: seq, RegistrationAttemptID: uuid.NewSHA1(node, []byte("attempt")), Attempt: attempt}
+	env, err := envelope.New(in, envelope.WithCorrelationID(corr), envelope.WithEventType(envelope.EventTypeFromTopic(topics.RegistrationIntents)))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	b, err := env.Encode()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.produce(h.intents, node.String(), b)
+	return sent{intentID: intentID, corr: corr}
+}
+
+func (h *harness) produce(topic, key string, value []byte) {
+	h.t.Helper()
+	msg := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(key)}
+	if value != nil {
+		msg.Value = sarama.ByteEncoder(value)
+	}
+	if _, _, err := h.prod.SendMessage(msg); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// sendSnapshot publishes a registration snapshot as the reducer does.
+func (h *harness) sendSnapshot(node uuid.UUID, state string, seq int64, consul *pipeline.ConsulRegisterPayload) {
+	h.t.Helper()
+	nt := "effect"
+	s := pipeline.Snapshot{EntityID: node, Domain: "registration", CurrentState: state, NodeType: &nt,
+		LastStateChangeAt: pipeline.T(time.Now()), SnapshotVersion: seq, SnapshotCreatedAt: pipeline.T(time.Now()),
+		SchemaVersion: "1.0.0", SourceProjectionSequence: &seq, Consul: consul, ReducerState: json.RawMessage(`{}`)}
+	b, err := json.Marshal(s)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.produce(h.snapshots, node.String(), b)
+}
+
+func (h *harness) tombstone(node uuid.UUID) { h.produce(h.snapshots, node.String(), nil) }
+
+// registerPayload is the spec 4.8 derivation for an effect node.
+func registerPayload(node uuid.UUID, port int, healthURL string) *pipeline.ConsulRegisterPayload {
+	id, addr := node.String(), "127.0.0.1"
+	p := &pipeline.ConsulRegisterPayload{IntentType: pipeline.ConsulRegister, CorrelationID: uuid.New(), NodeID: &id,
+		ServiceID: "onex-effect-" + id, ServiceName: "onex-effect", Tags: []string{"onex", "node-type:effect"},
+		Address: &addr, Port: &port, EventBusConfig: json.RawMessage("null")}
+	if healthURL != "" {
+		p.HealthCheck = &pipeline.HealthCheck{HTTP: healthURL, Interval: "1s", Timeout: "1s", DeregisterCriticalServiceAfter: "10m"}
+	}
+	return p
+}
+
+func deregisterPayload(node uuid.UUID) *pipeline.ConsulDeregisterPayload {
+	return &pipeline.ConsulDeregisterPayload{IntentType: pipeline.ConsulDeregister, CorrelationID: uuid.New(), NodeID: node.String(),
+		ServiceID: "onex-effect-" + node.String()}
+}
+
+// agentService returns the agent's service or nil.
+func (h *harness) agentService(id string) *api.AgentService {
+	h.t.Helper()
+	s, _, err := h.consul.Agent().Service(id, nil)
+	if err != nil {
+		if se, ok := err.(api.StatusError); ok && se.Code == 404 {
+			return nil
+		}
+		h.t.Fatalf("agent service %s: %v", id, err)
+	}
+	return s
+}
+
+// catalog returns the catalog entries of a service id.
+func (h *harness) catalog(id string) []*api.CatalogService {
+	h.t.Helper()
+	out, _, err := h.consul.Catalog().Service("onex-effect", "", &api.QueryOptions{Filter: fmt.Sprintf("ServiceID == %q", id)})
+	if err != nil {
+		h.t.Fatalf("catalog: %v", err)
+	}
+	return out
+}
+
+// envServices lists the agent's services of this test's environment.
+func (h *harness) envServices() map[string]*api.AgentService {
+	h.t.Helper()
+	m, err := h.consul.Agent().ServicesWithFilter(fmt.Sprintf("Meta[%q] == %q", "onex-env", h.env))
+	if err != nil {
+		h.t.Fatalf("agent services: %v", err)
+	}
+	return m
+}
+
+func (h *harness) deregisterByHand(id string) {
+	_ = h.consul.Agent().ServiceDeregister(id)
+}
+
+// metric returns the value of a counter or gauge with the given labels
+// (0 when absent).
+func (h *harness) metric(name string, labels map[string]string) float64 {
+	h.t.Helper()
+	mfs, err := h.svc.Registry.Gather()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				have[lp.GetName()] = lp.GetValue()
+			}
+			for k, v := range labels {
+				if have[k] != v {
+					continue next
+				}
+			}
+			return value(m)
+		}
+	}
+	return 0
+}
+
+func value(m *dto.Metric) float64 {
+	switch {
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	}
+	return 0
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// testConsul is a Consul dev agent owned by one test, on ports of its own,
+// so the test can stop and start it without touching the shared agent.
+type testConsul struct {
+	bin   string
+	ports []int
+	cmd   *exec.Cmd
+	log   string
+	node  string
+}
+
+func newTestConsul(t *testing.T) *testConsul {
+	t.Helper()
+	testkit.ConsulAddr(t) // same skip/fail rule as the shared agent
+	cache := os.Getenv("ONEX_CACHE_DIR")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache", "onex-fleet")
+	}
+	bin := filepath.Join(cache, "bin", "consul-1.13.9")
+	if _, err := os.Stat(bin); err != nil {
+		if os.Getenv("ONEX_REQUIRE_INFRA") == "1" {
+			t.Fatalf("consul binary %s missing (scripts/infra/consul.sh build)", bin)
+		}
+		t.Skipf("consul binary %s missing", bin)
+	}
+	c := &testConsul{bin: bin, log: filepath.Join(t.TempDir(), "consul.log"), node: "ce-test-" + testkit.Unique()}
+	for range 6 {
+		c.ports = append(c.ports, freePort(t))
+	}
+	c.start(t)
+	t.Cleanup(func() {
+		c.stop(t)
+		if t.Failed() {
+			b, _ := os.ReadFile(c.log)
+			lines := strings.Split(string(b), "\n")
+			t.Logf("test consul log (last 20 lines):\n%s", strings.Join(lines[max(0, len(lines)-20):], "\n"))
+		}
+	})
+	return c
+}
+
+func (c *testConsul) addr() string { return fmt.Sprintf("127.0.0.1:%d", c.ports[0]) }
+
+func (c *testConsul) start(t *testing.T) {
+	t.Helper()
+	f, err := os.OpenFile(c.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	p := c.ports
+	c.cmd = exec.Command(c.bin, "agent", "-dev", "-node="+c.node, "-datacenter=dc1",
+		"-bind=127.0.0.1", "-advertise=127.0.0.1", "-client=127.0.0.1",
+		fmt.Sprintf("-http-port=%d", p[0]), fmt.Sprintf("-dns-port=%d", p[1]), fmt.Sprintf("-server-port=%d", p[2]),
+		fmt.Sprintf("-serf-lan-port=%d", p[3]), fmt.Sprintf("-serf-wan-port=%d", p[4]), fmt.Sprintf("-grpc-port=%d", p[5]),
+		"-log-level=warn")
+	c.cmd.Stdout, c.cmd.Stderr = f, f
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + c.addr() + "/v1/status/leader")
+		if err == nil {
+			var leader string
+			_ = json.NewDecoder(resp.Body).Decode(&leader)
+			resp.Body.Close()
+			if leader != "" {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("test consul on %s has no leader after 30s", c.addr())
+}
+
+// stop kills the agent (a crash, not a graceful leave); -dev keeps its state
+// in memory, so a restarted agent comes back empty.
+func (c *testConsul) stop(t *testing.T) {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return
+	}
+	_ = c.cmd.Process.Kill()
+	_ = c.cmd.Wait()
+	c.cmd = nil
+}
