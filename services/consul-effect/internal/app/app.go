@@ -196,7 +196,15 @@ func (a *App) Run(ctx context.Context) error {
 	sctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
-	wg.Add(3)
+	wg.Add(4)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-sctx.Done():
+		case <-a.view.Ready():
+			a.svc.Health.Set(CondSnapshots, true)
+		}
+	}()
 	go func() { defer wg.Done(); a.followSnapshots(sctx, client) }()
 	go func() { defer wg.Done(); a.waitConsul(sctx) }()
 	go func() { defer wg.Done(); _ = a.rec.Run(sctx, a.s.ReconcileInterval) }()
@@ -254,13 +262,6 @@ func (a *App) waitTopics(ctx context.Context, client sarama.Client) bool {
 // followSnapshots keeps the view fed, restarting the consumer after errors.
 func (a *App) followSnapshots(ctx context.Context, client sarama.Client) {
 	log := a.svc.Log.With("component", "snapshot_view")
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-a.view.Ready():
-			a.svc.Health.Set(CondSnapshots, true)
-		}
-	}()
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		err := a.view.Follow(ctx, client, a.s.SnapshotsTopic, a.s.CatchUpIdle, log)
 		if err == nil || ctx.Err() != nil {

@@ -122,6 +122,7 @@ func New(s Settings, m *Metrics) (*Client, error) {
 	}
 	cfg := api.DefaultNonPooledConfig()
 	addr := s.Addr
+	cfg.Scheme = "http"
 	switch {
 	case strings.HasPrefix(addr, "https://"):
 		cfg.Scheme, addr = "https", strings.TrimPrefix(addr, "https://")
