@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Print export lines for the local ONEX fleet infrastructure:
+#   eval "$(scripts/infra/env.sh)"
+set -euo pipefail
+
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+printf 'export %s=%q\n' \
+  KAFKA_BOOTSTRAP_SERVERS "$(onex_kafka_bootstrap)" \
+  OMNIBASE_INFRA_DB_URL "$(onex_pg_dsn)" \
+  CONSUL_HTTP_ADDR "$(onex_consul_addr)" \
+  ONEX_STATE_DIR "$ONEX_STATE_DIR" \
+  ONEX_CACHE_DIR "$ONEX_CACHE_DIR"
