@@ -24,6 +24,9 @@ import (
 // a clean exit on SIGTERM.
 func TestBinary(t *testing.T) {
 	t.Parallel()
+	if testing.Short() {
+		t.Skip("integration test; skipped with -short")
+	}
 	consulAddr := testkit.ConsulAddr(t)
 	h := newHarness(t, consulAddr)
 	bin := filepath.Join(t.TempDir(), "consul-effect")

@@ -60,6 +60,9 @@ type received struct {
 
 func newHarness(t *testing.T, consulAddr string) *harness {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test (real broker and Consul); skipped with -short")
+	}
 	brokers := testkit.KafkaBrokers(t)
 	u := testkit.Unique()
 	h := &harness{t: t, brokers: brokers, consulAddr: consulAddr, env: "cetest-" + u,
@@ -415,6 +418,9 @@ type testConsul struct {
 
 func newTestConsul(t *testing.T) *testConsul {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test (real Consul agent); skipped with -short")
+	}
 	testkit.ConsulAddr(t) // same skip/fail rule as the shared agent
 	cache := os.Getenv("ONEX_CACHE_DIR")
 	if cache == "" {
