@@ -2,6 +2,7 @@ package antientropy
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -107,8 +108,9 @@ func (r *Reconciler) Run(ctx context.Context, interval time.Duration) error {
 //     (orphan), unless this instance registered it from a newer intent within
 //     the grace period.
 //
-// It returns an error only when the agent could not be listed; failed writes
-// are counted in the report and retried on the next pass.
+// It returns an error when the agent could not be listed or a write hit an
+// open breaker (the pass stops there); other failed writes are counted in the
+// report, and everything is tried again on the next pass.
 func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 	start := time.Now()
 	var rep Report
@@ -126,13 +128,17 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 			continue
 		}
 		rep.Desired++
-		r.ensure(ctx, e, services[e.Consul.ServiceID], checks[e.Consul.ServiceID], gen, &rep)
+		if err := r.ensure(ctx, e, services[e.Consul.ServiceID], checks[e.Consul.ServiceID], gen, &rep); err != nil {
+			return r.abort(rep, err)
+		}
 	}
 	for id, svc := range services {
 		if desired[id] || !r.ours(svc) {
 			continue
 		}
-		r.orphan(ctx, svc, gen, &rep)
+		if err := r.orphan(ctx, svc, gen, &rep); err != nil {
+			return r.abort(rep, err)
+		}
 	}
 	r.desired.Set(float64(rep.Desired))
 	r.runs.WithLabelValues("ok").Inc()
@@ -151,32 +157,45 @@ func (r *Reconciler) ours(svc *api.AgentService) bool {
 	return !ok || env == "" || env == r.reg.Env()
 }
 
-func (r *Reconciler) ensure(ctx context.Context, e Entry, cur *api.AgentService, checks []*api.AgentCheck, gen uint64, rep *Report) {
+// abort ends a pass whose writes hit an open breaker: the remaining writes
+// would fail the same way, one log line each.
+func (r *Reconciler) abort(rep Report, err error) (Report, error) {
+	r.runs.WithLabelValues("error").Inc()
+	return rep, err
+}
+
+// stopPass reports whether a failed write should end the pass.
+func stopPass(err error) bool {
+	k, _ := infraerr.KindOf(err)
+	return k == infraerr.KindUnavailable || errors.Is(err, context.Canceled)
+}
+
+func (r *Reconciler) ensure(ctx context.Context, e Entry, cur *api.AgentService, checks []*api.AgentCheck, gen uint64, rep *Report) error {
 	d, err := effect.Build(e.NodeID, e.Sequence, r.reg.Env(), e.Consul)
 	if err != nil {
 		r.log.Warn("snapshot has an unusable consul derivation", "node_id", e.NodeID.String(), "error", infraerr.SanitizeError(err))
 		rep.Failed++
-		return
+		return nil
 	}
 	if cur != nil && effect.Same(cur, checks, d) {
-		return
+		return nil
 	}
 	defer r.reg.Lock(e.NodeID)()
 	m, marked := r.reg.MarkOf(e.NodeID)
 	if marked && m.Gen > gen {
 		rep.Skipped++
-		return
+		return nil
 	}
 	kind := DriftMissing
 	if cur != nil {
 		kind = DriftChanged
 		if seq, _ := effect.Sequence(cur); seq > e.Sequence {
 			rep.Skipped++
-			return
+			return nil
 		}
 	} else if marked && m.Deregistered && m.Sequence > e.Sequence {
 		rep.Skipped++
-		return
+		return nil
 	}
 	r.drift.WithLabelValues(kind).Inc()
 	if kind == DriftMissing {
@@ -187,23 +206,27 @@ func (r *Reconciler) ensure(ctx context.Context, e Entry, cur *api.AgentService,
 	log := r.log.With("node_id", e.NodeID.String(), "service_id", d.Reg.ID, "drift", kind, "sequence", e.Sequence)
 	if err := r.reg.Ensure(ctx, d); err != nil {
 		rep.Failed++
+		if stopPass(err) {
+			return err
+		}
 		log.Warn("anti-entropy register failed", "error", infraerr.SanitizeError(err))
-		return
+		return nil
 	}
 	log.Info("anti-entropy registered service")
+	return nil
 }
 
-func (r *Reconciler) orphan(ctx context.Context, svc *api.AgentService, gen uint64, rep *Report) {
+func (r *Reconciler) orphan(ctx context.Context, svc *api.AgentService, gen uint64, rep *Report) error {
 	node, hasNode := effect.NodeOf(svc)
 	if hasNode {
 		if !r.owns(node) {
-			return
+			return nil
 		}
 		defer r.reg.Lock(node)()
 		if m, ok := r.reg.MarkOf(node); ok {
 			if m.Gen > gen {
 				rep.Skipped++
-				return
+				return nil
 			}
 			var viewSeq int64
 			if e, ok := r.view.Get(node); ok {
@@ -211,7 +234,7 @@ func (r *Reconciler) orphan(ctx context.Context, svc *api.AgentService, gen uint
 			}
 			if !m.Deregistered && m.Sequence > viewSeq && time.Since(m.At) < r.grace {
 				rep.Skipped++
-				return
+				return nil
 			}
 		}
 	}
@@ -223,8 +246,12 @@ func (r *Reconciler) orphan(ctx context.Context, svc *api.AgentService, gen uint
 	}
 	if err := r.reg.Remove(ctx, svc.ID); err != nil {
 		rep.Failed++
+		if stopPass(err) {
+			return err
+		}
 		log.Warn("anti-entropy deregister failed", "error", infraerr.SanitizeError(err))
-		return
+		return nil
 	}
 	log.Info("anti-entropy removed orphan service")
+	return nil
 }
