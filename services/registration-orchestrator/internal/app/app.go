@@ -1,0 +1,506 @@
+// Package app wires the registration orchestrator: the contract, settings,
+// Kafka producers and consumer groups, the ingress, workflow, ticker and
+// catalog components, health and metrics, and the drain on shutdown.
+//
+// Consumer groups (one per concern, so each scales and rebalances on its
+// own):
+//   - one per node-facing topic and for catalog queries, with the Python
+//     orchestrator's effective group ids (spec 3.4:
+//     {env}.omnibase_infra.node_registration_orchestrator.consume.1.1.1.__t.{topic}),
+//     so this service resumes from the Python orchestrator's offsets at
+//     cut-over;
+//   - the workflow group on intents + effect results (range assignor, see
+//     package workflow);
+//   - the scheduler group on the runtime-tick topic (tick leadership).
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/google/uuid"
+
+	"github.com/omninode/onex-fleet/pkg/bus"
+	"github.com/omninode/onex-fleet/pkg/dlq"
+	"github.com/omninode/onex-fleet/pkg/infraerr"
+	"github.com/omninode/onex-fleet/pkg/pipeline"
+	"github.com/omninode/onex-fleet/pkg/registration"
+	"github.com/omninode/onex-fleet/pkg/retry"
+	"github.com/omninode/onex-fleet/pkg/service"
+	"github.com/omninode/onex-fleet/pkg/topics"
+	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/catalog"
+	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/contract"
+	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/ingress"
+	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/ticker"
+	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/wire"
+	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/workflow"
+)
+
+// Readiness conditions: /readyz is true once the topics exist and the first
+// assignment of the workflow group has restored its aggregation state.
+const (
+	CondTopics   = "topics"
+	CondRestored = "aggregations_restored"
+)
+
+// Conditions lists the readiness conditions the service is created with.
+var Conditions = []string{CondTopics, CondRestored}
+
+// Main runs the orchestrator until SIGTERM and returns the exit code.
+func Main() int {
+	if os.Getenv("SARAMA_DEBUG") == "1" {
+		sarama.Logger = log.New(os.Stderr, "[sarama] ", log.LstdFlags)
+	}
+	svc, err := service.New("registration-orchestrator", Conditions...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "registration-orchestrator:", infraerr.SanitizeError(err))
+		return 2
+	}
+	for _, w := range svc.Config.Warnings {
+		svc.Log.Warn("configuration warning", "warning", w)
+	}
+	s, err := LoadSettings(svc.Config)
+	if err != nil {
+		svc.Log.Error("invalid configuration", "error", infraerr.SanitizeError(err))
+		return 2
+	}
+	a, err := New(svc, s)
+	if err != nil {
+		svc.Log.Error("startup failed", "error", infraerr.SanitizeError(err))
+		return 2
+	}
+	if err := svc.Run(a.Run); err != nil {
+		return 1
+	}
+	return 0
+}
+
+// App is the orchestrator. Create it with New, run it with Run.
+type App struct {
+	svc     *service.Service
+	s       Settings
+	c       *contract.Contract
+	policy  retry.Policy
+	brokers []string
+	busm    *bus.Metrics
+	ingm    *ingress.Metrics
+
+	wf    atomic.Pointer[workflow.Workflow]
+	sched atomic.Pointer[ticker.Scheduler]
+	cat   atomic.Pointer[catalog.Service]
+
+	mu      sync.Mutex
+	runners map[string]*bus.Runner
+}
+
+// New loads and checks the contract; nothing is contacted until Run. A
+// contract problem, or a topic this code uses that the contract does not
+// declare, is an error naming it.
+func New(svc *service.Service, s Settings) (*App, error) {
+	c, err := contract.Load(s.ContractPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := errors.Join(
+		c.RequirePublish(topics.ReducerInput, topics.RegistrationAggregations, topics.RuntimeTick, topics.RequestIntrospection,
+			topics.TopicCatalogResponse, topics.TopicCatalogChanged),
+		c.RequireSubscribe(topics.RegistrationAggregations),
+	); err != nil {
+		return nil, err
+	}
+	policy := c.RetryPolicy
+	if s.RetryPolicy != nil {
+		policy = *s.RetryPolicy
+		if err := policy.Validate(); err != nil {
+			return nil, fmt.Errorf("retry policy override: %w", err)
+		}
+	}
+	return &App{svc: svc, s: s, c: c, policy: policy, brokers: bus.ParseBrokers(svc.Config.KafkaBootstrap),
+		busm: bus.NewMetrics(svc.Registry), ingm: ingress.NewMetrics(svc.Registry), runners: map[string]*bus.Runner{}}, nil
+}
+
+// Contract returns the loaded contract.
+func (a *App) Contract() *contract.Contract { return a.c }
+
+// Workflow returns the intent router and aggregator once Run has built it.
+func (a *App) Workflow() *workflow.Workflow { return a.wf.Load() }
+
+// Scheduler returns the tick scheduler once Run has built it.
+func (a *App) Scheduler() *ticker.Scheduler { return a.sched.Load() }
+
+// Runner returns a consumer group runner by name (ingress:<topic>,
+// workflow, catalog, scheduler) once Run has built it.
+func (a *App) Runner(name string) *bus.Runner {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.runners[name]
+}
+
+// Ready reports whether every consumer group holds a live session.
+func (a *App) Ready() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.runners) == 0 {
+		return false
+	}
+	for _, r := range a.runners {
+		if !r.Assigned() {
+			return false
+		}
+	}
+	return true
+}
+
+// pythonGroup is the Python orchestrator's effective group id for topic
+// (spec 3.4), without the instance discriminator: replicas of this service
+// must share a group, or every replica would consume every record.
+func (a *App) pythonGroup(topic string) (string, error) {
+	base, err := bus.GroupID(a.s.Env, "omnibase_infra", a.c.Name, "consume", a.c.ContractVersion.String())
+	if err != nil {
+		return "", err
+	}
+	g := base + ".__t." + topic
+	if len(g) > 255 {
+		return "", fmt.Errorf("consumer group id for %s is longer than 255 characters", topic)
+	}
+	return g, nil
+}
+
+func (a *App) fleetGroup(role string) (string, error) {
+	return bus.GroupID(a.s.Env, "onex-fleet", "registration-orchestrator-"+role, "consume", a.c.ContractVersion.String())
+}
+
+// routes maps each intent type to the topic actually used.
+func (a *App) routes() map[string]string {
+	out := map[string]string{}
+	for it, t := range a.c.IntentRouting {
+		out[it] = a.s.topic(t)
+	}
+	return out
+}
+
+// requiredTopics are the topics that must exist before the service starts.
+func (a *App) requiredTopics() []string {
+	set := map[string]bool{}
+	add := func(names ...string) {
+		for _, n := range names {
+			set[a.s.topic(n)] = true
+		}
+	}
+	add(a.c.Subscribe...)
+	add(a.c.Publish...)
+	router := dlq.Router{Override: a.s.DLQTopic}
+	for _, t := range a.c.Subscribe {
+		set[router.TopicFor(a.s.topic(t))] = true
+	}
+	out := make([]string, 0, len(set))
+	for t := range set {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Run starts every component and blocks until ctx ends, then drains: each
+// consumer group finishes the record in flight and commits, the tick leader
+// stops, the retry loop stops. It returns the first component failure.
+func (a *App) Run(ctx context.Context) error {
+	log := a.svc.Log
+	log.Info("registration orchestrator starting", "contract", a.s.ContractPath, "contract_version", a.c.ContractVersion.String(),
+		"env", a.s.Env, "kafka", infraerr.RedactBootstrapServers(a.svc.Config.KafkaBootstrap), "tick_interval", a.s.TickInterval.String(),
+		"retry_policy_max_attempts", a.policy.MaxAttempts)
+	cfg, err := bus.NewConfig(bus.Options{Brokers: a.brokers, ClientID: "registration-orchestrator", FromOldest: a.s.FromOldest})
+	if err != nil {
+		return err
+	}
+	client, err := a.waitKafka(ctx, cfg)
+	if err != nil || client == nil {
+		return err
+	}
+	defer client.Close()
+	if !a.waitTopics(ctx, client) {
+		return nil
+	}
+	intents, results := a.s.topic(a.c.TopicFor(contract.HandlerIntentRouter)), a.s.topic(a.c.TopicFor(contract.HandlerResults))
+	if err := a.checkCoPartitioned(client, intents, results); err != nil {
+		return err
+	}
+	a.svc.Health.Set(CondTopics, true)
+
+	producer, err := bus.NewProducer(a.brokers, cfg, a.busm)
+	if err != nil {
+		return err
+	}
+	defer producer.Close()
+	tickCfg, err := bus.NewConfig(bus.Options{Brokers: a.brokers, ClientID: "registration-orchestrator-ticker"})
+	if err != nil {
+		return err
+	}
+	// Ticks name their partition: one copy per reducer-input partition.
+	tickCfg.Producer.Partitioner = sarama.NewManualPartitioner
+	tickProducer, err := bus.NewProducer(a.brokers, tickCfg, a.busm)
+	if err != nil {
+		return err
+	}
+	defer tickProducer.Close()
+	dlqProducer, err := sarama.NewSyncProducer(a.brokers, dlq.NewProducerConfig("registration-orchestrator-dlq"))
+	if err != nil {
+		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "connect_producer"}, "dlq producer", err)
+	}
+	defer dlqProducer.Close()
+	pub, err := dlq.NewPublisher(dlqProducer, a.svc.Registry, dlq.WithSource(a.s.Env), dlq.WithRouter(dlq.Router{Override: a.s.DLQTopic}))
+	if err != nil {
+		return err
+	}
+	admin, err := sarama.NewClusterAdmin(a.brokers, topics.NewAdminConfig("registration-orchestrator-catalog"))
+	if err != nil {
+		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "connect_admin"}, "catalog admin", err)
+	}
+	defer admin.Close()
+
+	specs := a.s.CatalogSpecs
+	if specs == nil {
+		specs = topics.Platform()
+	}
+	cat := catalog.New(catalog.Config{Specs: specs, ContractsDir: a.s.ContractsDir,
+		ResponseTopic: a.s.topic(topics.TopicCatalogResponse), ChangedTopic: a.s.topic(topics.TopicCatalogChanged),
+		Refresh: a.s.CatalogRefresh, Source: a.s.Env, Send: producer, Client: client, Log: log, Registerer: a.svc.Registry,
+		Describe: func(ctx context.Context) ([]topics.TopicState, error) { return topics.Describe(ctx, admin) }})
+	a.cat.Store(cat)
+	tickTopic := a.s.topic(a.c.TopicFor(contract.HandlerTickLeadership))
+	sched := ticker.New(ticker.Config{Interval: a.s.TickInterval, SchedulerID: a.s.SchedulerID, TickTopic: tickTopic,
+		ReducerInput: a.s.topic(topics.ReducerInput), Source: a.s.Env, Send: tickProducer, Client: client, Log: log,
+		OnLead: cat.Watch, Registerer: a.svc.Registry})
+	a.sched.Store(sched)
+	defer sched.Stop()
+	wf := workflow.New(workflow.Config{IntentsTopic: intents, ResultsTopic: results,
+		StateTopic: a.s.topic(topics.RegistrationAggregations), ResultTopic: a.s.topic(a.c.Aggregation.ResultTopic),
+		Routes: a.routes(), AttemptIntents: a.c.Aggregation.AttemptIntents, Policy: a.policy, Source: a.s.Env,
+		Send: producer, DLQ: pub, Log: log, Registerer: a.svc.Registry})
+	a.wf.Store(wf)
+
+	if a.s.RequestIntrospection {
+		a.requestIntrospection(ctx, producer)
+	}
+
+	dl := deadLetterer{pub}
+	std := func(h bus.Handler) bus.Handler { return bus.Standard(h, log, a.busm, retry.Default(), dl) }
+	type runSpec struct {
+		name string
+		rc   bus.RunnerConfig
+	}
+	var specsToRun []runSpec
+	registry := map[string]string{}
+	for _, t := range a.c.TopicsFor(contract.HandlerIngress) {
+		registry[a.s.topic(t)] = t
+	}
+	ing := ingress.NewHandler(registry, a.s.topic(topics.ReducerInput), a.s.Env, a.s.Limits, producer, a.ingm)
+	for _, t := range a.c.TopicsFor(contract.HandlerIngress) {
+		g, err := a.pythonGroup(a.s.topic(t))
+		if err != nil {
+			return err
+		}
+		specsToRun = append(specsToRun, runSpec{"ingress:" + t, bus.RunnerConfig{Config: cfg, Group: g, Topics: []string{a.s.topic(t)}, Handler: std(ing.Handle)}})
+	}
+	qg, err := a.pythonGroup(a.s.topic(a.c.TopicFor(contract.HandlerCatalogQuery)))
+	if err != nil {
+		return err
+	}
+	specsToRun = append(specsToRun, runSpec{"catalog", bus.RunnerConfig{Config: cfg, Group: qg,
+		Topics: []string{a.s.topic(a.c.TopicFor(contract.HandlerCatalogQuery))}, Handler: std(cat.Handle)}})
+
+	wfCfg, err := bus.NewConfig(bus.Options{Brokers: a.brokers, ClientID: "registration-orchestrator-workflow", FromOldest: a.s.FromOldest})
+	if err != nil {
+		return err
+	}
+	// Range assigns partition p of both topics to the same member: a node's
+	// results reach the instance that holds its aggregation.
+	wfCfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRange()}
+	wg, err := a.fleetGroup("workflow")
+	if err != nil {
+		return err
+	}
+	restored := atomic.Bool{}
+	specsToRun = append(specsToRun, runSpec{"workflow", bus.RunnerConfig{Config: wfCfg, Group: wg, Topics: []string{intents, results},
+		Handler: std(wf.Handle),
+		OnAssign: func(ctx context.Context, claims map[string][]int32) error {
+			if err := wf.Assign(ctx, client, claims, a.s.RestoreTimeout); err != nil {
+				log.Warn("aggregation restore failed; rejoining", "error", infraerr.SanitizeError(err))
+				return err
+			}
+			if !restored.Swap(true) {
+				a.svc.Health.Set(CondRestored, true)
+			}
+			return nil
+		},
+		OnRevoke: func(map[string][]int32) { wf.Revoke() },
+	}})
+	sg, err := a.fleetGroup("scheduler")
+	if err != nil {
+		return err
+	}
+	specsToRun = append(specsToRun, runSpec{"scheduler", bus.RunnerConfig{Config: cfg, Group: sg, Topics: []string{tickTopic},
+		Handler: sched.Handle, OnAssign: sched.Assign, OnRevoke: sched.Revoke}})
+
+	var running []*bus.Runner
+	for _, sp := range specsToRun {
+		sp.rc.Brokers, sp.rc.DrainTimeout, sp.rc.Log, sp.rc.Metrics = a.brokers, a.s.DrainTimeout, log, a.busm
+		r, err := bus.NewRunner(sp.rc)
+		if err != nil {
+			return err
+		}
+		a.mu.Lock()
+		a.runners[sp.name] = r
+		a.mu.Unlock()
+		running = append(running, r)
+	}
+	a.svc.Health.SetInFlight(func() int64 {
+		var n int64
+		for _, r := range running {
+			n += r.InFlight()
+		}
+		return n
+	})
+
+	// Every loop below is owned here: it ends with ctx (or when a sibling
+	// fails and cancels rctx) and is awaited before Run returns.
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var loops sync.WaitGroup
+	errs := make(chan error, len(running)+1)
+	for i, r := range running {
+		loops.Add(1)
+		go func() {
+			defer loops.Done()
+			if err := r.Run(rctx); err != nil {
+				log.Error("consumer group stopped", "runner", specsToRun[i].name, "error", infraerr.SanitizeError(err))
+				errs <- err
+				cancel()
+			}
+		}()
+	}
+	loops.Add(1)
+	go func() { defer loops.Done(); wf.RunRetries(rctx) }()
+	loops.Wait()
+	close(errs)
+	return <-errs
+}
+
+// waitKafka connects a client, retrying until the broker answers or ctx
+// ends (nil client, nil error).
+func (a *App) waitKafka(ctx context.Context, cfg *sarama.Config) (sarama.Client, error) {
+	for attempt := 0; ; attempt++ {
+		client, err := sarama.NewClient(a.brokers, cfg)
+		if err == nil {
+			return client, nil
+		}
+		a.svc.Log.Warn("kafka not reachable yet", "error", infraerr.SanitizeError(err))
+		if !sleep(ctx, backoff(attempt)) {
+			return nil, nil
+		}
+	}
+}
+
+// waitTopics waits until every topic the service reads or writes exists
+// (auto-creation is off: provisioning owns topics). False when ctx ended.
+func (a *App) waitTopics(ctx context.Context, client sarama.Client) bool {
+	need := a.requiredTopics()
+	for attempt := 0; ; attempt++ {
+		_ = client.RefreshMetadata()
+		have, err := client.Topics()
+		var missing []string
+		if err == nil {
+			for _, t := range need {
+				if !slices.Contains(have, t) {
+					missing = append(missing, t)
+				}
+			}
+			if len(missing) == 0 {
+				return true
+			}
+		}
+		a.svc.Log.Warn("waiting for topics", "missing", missing)
+		if !sleep(ctx, backoff(attempt)) {
+			return false
+		}
+	}
+}
+
+// checkCoPartitioned fails when intents and results differ in partition
+// count: the range assignor would then split a node's intents and results
+// between instances and results would find no aggregation.
+func (a *App) checkCoPartitioned(client sarama.Client, intents, results string) error {
+	pi, err := client.Partitions(intents)
+	if err != nil {
+		return infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "metadata", Target: intents}, "partitions")
+	}
+	pr, err := client.Partitions(results)
+	if err != nil {
+		return infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "metadata", Target: results}, "partitions")
+	}
+	if len(pi) != len(pr) {
+		return infraerr.Configuration(infraerr.Context{Operation: "check_topics", Target: intents},
+			fmt.Sprintf("%s has %d partitions and %s has %d: they must be co-partitioned", intents, len(pi), results, len(pr)), nil)
+	}
+	return nil
+}
+
+// requestIntrospection publishes the registry's re-introspection request
+// (spec 2.6a raw JSON) so nodes that were already running announce
+// themselves again. It is best effort: a failure is logged, not fatal
+// (nodes re-introspect on their own schedule too).
+func (a *App) requestIntrospection(ctx context.Context, p *bus.Producer) {
+	topic := a.s.topic(topics.RequestIntrospection)
+	et, reason, corr, now := "REQUEST_INTROSPECTION", "registry_startup", uuid.New(), pipeline.T(time.Now())
+	body, err := registration.RequestIntrospection{EventType: &et, CorrelationID: &corr, Timestamp: &now, Reason: &reason}.MarshalJSON()
+	if err != nil {
+		a.svc.Log.Error("re-introspection request not encoded", "error", infraerr.SanitizeError(err))
+		return
+	}
+	err = retry.Do(ctx, retry.Default(), nil, infraerr.Retriable, nil, func(ctx context.Context, _ int) error {
+		return p.Send(ctx, wire.Message(topic, "", body, a.s.Env, corr))
+	})
+	if err != nil {
+		a.svc.Log.Warn("re-introspection request not published", "correlation_id", corr.String(), "error", infraerr.SanitizeError(err))
+		return
+	}
+	a.svc.Log.Info("re-introspection requested", "correlation_id", corr.String(), "topic", topic)
+}
+
+func backoff(attempt int) time.Duration {
+	return retry.Policy{MaxAttempts: 10, Initial: 200 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2, Jitter: 0.25}.Delay(min(attempt, 10), 0.5)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// deadLetterer adapts pkg/dlq's Publisher to bus.DeadLetterer (pkg/bus has
+// no adapter yet). The failure class follows the error: malformed input,
+// no route (a configuration gap), or a consumer-side failure.
+type deadLetterer struct{ p *dlq.Publisher }
+
+func (d deadLetterer) DeadLetter(ctx context.Context, msg *bus.Message, cause error) error {
+	class := dlq.ClassConsumerError
+	if k, _ := infraerr.KindOf(cause); k == infraerr.KindConfiguration {
+		class = dlq.ClassNoDispatcher
+	} else if infraerr.IsContent(cause) {
+		class = dlq.ClassPublisherMalformed
+	}
+	return d.p.Publish(ctx, msg.ConsumerMessage(), dlq.Failure{Err: cause, Class: class, CorrelationID: msg.CorrelationID})
+}

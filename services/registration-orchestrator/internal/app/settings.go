@@ -1,0 +1,123 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/omninode/onex-fleet/pkg/config"
+	"github.com/omninode/onex-fleet/pkg/retry"
+	"github.com/omninode/onex-fleet/pkg/topics"
+	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/ingress"
+)
+
+// Settings are the orchestrator's own knobs; the shared ones are in
+// config.Config.
+type Settings struct {
+	// ContractPath is the contract file (ONEX_ORCHESTRATOR_CONTRACT, default
+	// $ONEX_CONTRACTS_DIR/registration-orchestrator/contract.yaml).
+	ContractPath string
+	// ContractsDir holds every service's contract; the topic catalog counts
+	// publishers and subscribers from them (ONEX_CONTRACTS_DIR).
+	ContractsDir string
+	// Rename maps a registry topic name to the topic actually used. Empty in
+	// production; tests (and parallel environments on one broker) rename
+	// every topic so they do not share records.
+	Rename map[string]string
+	// DLQTopic overrides dead-letter routing (KAFKA_DEAD_LETTER_TOPIC).
+	DLQTopic string
+	// Env is the bus environment: consumer group ids and the header source.
+	Env string
+	// Limits bound what ingress accepts (ONEX_INGRESS_MAX_MESSAGE_BYTES,
+	// ONEX_INGRESS_MAX_FUTURE_SKEW_SECONDS, ONEX_INGRESS_MAX_AGE_SECONDS).
+	Limits ingress.Limits
+	// TickInterval (ONEX_RUNTIME_SCHEDULER_TICK_INTERVAL_MS, 100..60000,
+	// default 1000) and SchedulerID (ONEX_RUNTIME_SCHEDULER_ID, default
+	// runtime-scheduler-default) shape the runtime tick.
+	TickInterval time.Duration
+	SchedulerID  string
+	// CatalogRefresh is the topic catalog's recompute period
+	// (ONEX_TOPIC_CATALOG_REFRESH_SECONDS, default 30).
+	CatalogRefresh time.Duration
+	// CatalogSpecs is the registry the catalog lists; nil means
+	// topics.Platform().
+	CatalogSpecs []topics.Spec
+	// RetryPolicy, when set, replaces the contract's retry policy (tests).
+	RetryPolicy *retry.Policy
+	// RequestIntrospection publishes the registry's re-introspection request
+	// at start (ONEX_REQUEST_INTROSPECTION_ON_START, default true).
+	RequestIntrospection bool
+	// RestoreTimeout bounds reading the aggregation state on an assignment
+	// (ONEX_AGGREGATION_RESTORE_TIMEOUT_SECONDS, default 30).
+	RestoreTimeout time.Duration
+	// DrainTimeout bounds shutdown (ONEX_DRAIN_TIMEOUT).
+	DrainTimeout time.Duration
+	// FromOldest: where a consumer group with no committed offset starts.
+	FromOldest bool
+}
+
+// topic returns the topic used for a registry name.
+func (s Settings) topic(name string) string {
+	if t, ok := s.Rename[name]; ok && t != "" {
+		return t
+	}
+	return name
+}
+
+// LoadSettings reads the orchestrator's settings from the environment on top
+// of the shared config. Errors name the variable, never a value.
+func LoadSettings(cfg *config.Config) (Settings, error) {
+	s := Settings{
+		ContractsDir: cfg.ContractsDir,
+		ContractPath: config.String("ONEX_ORCHESTRATOR_CONTRACT", filepath.Join(cfg.ContractsDir, "registration-orchestrator", "contract.yaml")),
+		DLQTopic:     cfg.DeadLetterTopic, Env: cfg.Environment, DrainTimeout: cfg.DrainTimeout, FromOldest: cfg.ConsumeFromOldest,
+		SchedulerID: config.String("ONEX_RUNTIME_SCHEDULER_ID", "runtime-scheduler-default"),
+	}
+	var errs []error
+	integer := func(name string, def int) int {
+		v, err := config.Int(name, def)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return v
+	}
+	boolean := func(name string, def bool) bool {
+		v, err := config.Bool(name, def)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return v
+	}
+	def := ingress.DefaultLimits()
+	s.Limits = ingress.Limits{
+		MaxBytes:      integer("ONEX_INGRESS_MAX_MESSAGE_BYTES", def.MaxBytes),
+		MaxFutureSkew: time.Duration(integer("ONEX_INGRESS_MAX_FUTURE_SKEW_SECONDS", int(def.MaxFutureSkew/time.Second))) * time.Second,
+		MaxAge:        time.Duration(integer("ONEX_INGRESS_MAX_AGE_SECONDS", 0)) * time.Second,
+	}
+	tickMS := integer("ONEX_RUNTIME_SCHEDULER_TICK_INTERVAL_MS", 1000)
+	s.TickInterval = time.Duration(tickMS) * time.Millisecond
+	s.CatalogRefresh = time.Duration(integer("ONEX_TOPIC_CATALOG_REFRESH_SECONDS", 30)) * time.Second
+	s.RestoreTimeout = time.Duration(integer("ONEX_AGGREGATION_RESTORE_TIMEOUT_SECONDS", 30)) * time.Second
+	s.RequestIntrospection = boolean("ONEX_REQUEST_INTROSPECTION_ON_START", true)
+	if len(errs) > 0 {
+		return s, errors.Join(errs...)
+	}
+	switch {
+	case s.Limits.MaxBytes < 1024:
+		return s, fmt.Errorf("config: ONEX_INGRESS_MAX_MESSAGE_BYTES must be >= 1024")
+	case s.Limits.MaxFutureSkew < 0:
+		return s, fmt.Errorf("config: ONEX_INGRESS_MAX_FUTURE_SKEW_SECONDS must be >= 0")
+	case s.Limits.MaxAge < 0:
+		return s, fmt.Errorf("config: ONEX_INGRESS_MAX_AGE_SECONDS must be >= 0 (0 = no bound)")
+	case tickMS < 100 || tickMS > 60000:
+		return s, fmt.Errorf("config: ONEX_RUNTIME_SCHEDULER_TICK_INTERVAL_MS must be within 100..60000 (spec 2.5)")
+	case s.SchedulerID == "":
+		return s, fmt.Errorf("config: ONEX_RUNTIME_SCHEDULER_ID must not be empty")
+	case s.CatalogRefresh <= 0:
+		return s, fmt.Errorf("config: ONEX_TOPIC_CATALOG_REFRESH_SECONDS must be > 0")
+	case s.RestoreTimeout <= 0:
+		return s, fmt.Errorf("config: ONEX_AGGREGATION_RESTORE_TIMEOUT_SECONDS must be > 0")
+	}
+	return s, nil
+}

@@ -1,0 +1,90 @@
+package ingress
+
+import (
+	"context"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/omninode/onex-fleet/pkg/bus"
+	"github.com/omninode/onex-fleet/pkg/infraerr"
+	"github.com/omninode/onex-fleet/pkg/observability"
+	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/wire"
+)
+
+// Sender publishes records and returns once the broker acknowledged them
+// (bus.Producer).
+type Sender interface {
+	Send(ctx context.Context, msgs ...*sarama.ProducerMessage) error
+}
+
+// Metrics are the ingress series.
+type Metrics struct {
+	// Messages is onex_orchestrator_ingress_messages_total{topic,outcome,reason}:
+	// topic is the registry name, outcome accepted or rejected, reason one of
+	// Reasons ("" when accepted).
+	Messages *prometheus.CounterVec
+}
+
+// NewMetrics registers the ingress series on reg (nil: not registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{Messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "onex_orchestrator_ingress_messages_total",
+		Help: "Node messages checked by ingress, by topic, outcome (accepted, rejected) and rejection reason.",
+	}, []string{"topic", "outcome", "reason"})}
+	if reg != nil {
+		reg.MustRegister(m.Messages)
+	}
+	return m
+}
+
+// Handler is the bus handler of the node-facing topics.
+type Handler struct {
+	// registry maps each consumed topic to its registry name (they differ
+	// only when topics are renamed, as tests do); the registry name is what
+	// the reducer input carries.
+	registry map[string]string
+	out      string
+	source   string
+	limits   Limits
+	send     Sender
+	now      func() time.Time
+	m        *Metrics
+}
+
+// NewHandler returns the ingress handler. registry maps each consumed topic
+// to its registry name; out is the reducer input topic; source is the bus
+// environment written to the header source.
+func NewHandler(registry map[string]string, out, source string, lim Limits, s Sender, m *Metrics) *Handler {
+	return &Handler{registry: registry, out: out, source: source, limits: lim, send: s, now: time.Now, m: m}
+}
+
+// Handle checks one node record and, when it is valid, publishes it to the
+// reducer input keyed by node_id, returning only after the broker
+// acknowledged it, so the source offset is committed after the reducer input
+// exists (at-least-once). An invalid record yields a content error naming the
+// field (the bus dead-letters it); a failed publish yields a retriable error.
+func (h *Handler) Handle(ctx context.Context, msg *bus.Message) error {
+	log := observability.Logger(ctx)
+	topic, ok := h.registry[msg.Topic]
+	if !ok {
+		topic = msg.Topic
+	}
+	now := h.now().UTC()
+	acc, reason, err := Validate(topic, msg.Value, now, h.limits)
+	if err != nil {
+		h.m.Messages.WithLabelValues(topic, "rejected", reason).Inc()
+		log.Warn("node message rejected", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset,
+			"reason", reason, "error", infraerr.SanitizeError(err))
+		return err
+	}
+	out := wire.Message(h.out, acc.NodeID.String(), wire.ReducerInput(topic, now, msg.Value), h.source, acc.CorrelationID)
+	if err := h.send.Send(ctx, out); err != nil {
+		return infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "publish", Target: h.out,
+			CorrelationID: msg.CorrelationID}, "reducer input")
+	}
+	h.m.Messages.WithLabelValues(topic, "accepted", "").Inc()
+	log.Debug("node message forwarded to the reducer", "topic", msg.Topic, "node_id", acc.NodeID.String())
+	return nil
+}

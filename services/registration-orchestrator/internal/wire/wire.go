@@ -1,0 +1,113 @@
+// Package wire builds the records the orchestrator publishes: canonical
+// reducer input lines, ONEX envelopes and the standard Kafka headers.
+package wire
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/google/uuid"
+
+	"github.com/omninode/onex-fleet/pkg/envelope"
+	"github.com/omninode/onex-fleet/pkg/pipeline"
+)
+
+// ReducerInput returns the JSON of a pipeline.ReducerInput whose value is
+// the given bytes verbatim. encoding/json would compact and re-escape an
+// embedded json.RawMessage; writing the object by hand keeps the original
+// record value byte for byte, as the replay contract promises
+// (docs/architecture.md, "Canonical reducer input"). value must be one valid
+// JSON value (the caller has decoded it).
+func ReducerInput(topic string, receivedAt time.Time, value []byte) []byte {
+	t, _ := json.Marshal(topic) // a string always marshals
+	ts, _ := json.Marshal(envelope.FormatTime(pipeline.T(receivedAt).Time))
+	out := make([]byte, 0, len(value)+len(t)+len(ts)+40)
+	out = append(out, `{"topic":`...)
+	out = append(out, t...)
+	out = append(out, `,"received_at":`...)
+	out = append(out, ts...)
+	out = append(out, `,"value":`...)
+	out = append(out, value...)
+	out = append(out, '}')
+	return out
+}
+
+// Headers returns the ONEX headers (spec 1.5) for a record on topic: the
+// envelope-publish defaults with source = the bus environment, and the given
+// correlation id (a fresh one when nil) instead of a random one, so the header
+// agrees with the body.
+func Headers(topic, source string, correlationID uuid.UUID) []sarama.RecordHeader {
+	h := envelope.NewHeaders(topic, source)
+	if correlationID != uuid.Nil {
+		h.CorrelationID = correlationID
+	}
+	return h.Records()
+}
+
+// Envelope wraps payload in an ONEX envelope for topic: the given envelope id
+// (deterministic ids make republished records dedupable), correlation id,
+// event_type derived from the topic, and the message category tag.
+func Envelope(payload any, topic string, id, correlationID uuid.UUID, payloadType, category string) ([]byte, error) {
+	env, err := envelope.New(payload,
+		envelope.WithEnvelopeID(id),
+		envelope.WithCorrelationID(correlationID),
+		envelope.WithEventType(envelope.EventTypeFromTopic(topic)),
+		envelope.WithSourceTool("registration-orchestrator"),
+		envelope.WithPayloadType(payloadType),
+		envelope.WithTag("message_category", category),
+	)
+	if err != nil {
+		return nil, err
+	}
+	return env.Encode()
+}
+
+// Message builds a producer record with the standard headers.
+func Message(topic, key string, value []byte, source string, correlationID uuid.UUID) *sarama.ProducerMessage {
+	m := &sarama.ProducerMessage{Topic: topic, Headers: Headers(topic, source, correlationID)}
+	if key != "" {
+		m.Key = sarama.StringEncoder(key)
+	}
+	if value != nil {
+		m.Value = sarama.ByteEncoder(value)
+	}
+	return m
+}
+
+// LastRecord returns the value of the last record of one partition, or
+// ok=false when the partition is empty or cannot be read within 5 seconds.
+// It is how a new leader learns what the previous one published last.
+func LastRecord(ctx context.Context, client sarama.Client, topic string, partition int32) ([]byte, bool) {
+	end, err := client.GetOffset(topic, partition, sarama.OffsetNewest)
+	if err != nil {
+		return nil, false
+	}
+	oldest, err := client.GetOffset(topic, partition, sarama.OffsetOldest)
+	if err != nil || end <= oldest {
+		return nil, false
+	}
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		return nil, false
+	}
+	defer consumer.Close()
+	pc, err := consumer.ConsumePartition(topic, partition, end-1)
+	if err != nil {
+		return nil, false
+	}
+	defer pc.Close()
+	t := time.NewTimer(5 * time.Second)
+	defer t.Stop()
+	select {
+	case m := <-pc.Messages():
+		if m == nil {
+			return nil, false
+		}
+		return m.Value, true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return nil, false
+}

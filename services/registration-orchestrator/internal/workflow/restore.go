@@ -1,0 +1,158 @@
+package workflow
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/google/uuid"
+
+	"github.com/omninode/onex-fleet/pkg/infraerr"
+)
+
+// ReadState reads the compacted aggregation topic from its start to the
+// high-water mark each partition had when the read began, and returns the
+// latest aggregation per node (tombstones remove). A value that does not
+// decode is skipped with a warning: one bad record must not block start-up.
+// It fails when a partition cannot be read to its mark within timeout.
+func (w *Workflow) ReadState(ctx context.Context, client sarama.Client, timeout time.Duration) (map[uuid.UUID]*Aggregation, error) {
+	topic := w.cfg.StateTopic
+	ictx := infraerr.Context{Transport: infraerr.TransportKafka, Operation: "restore_aggregations", Target: topic}
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		return nil, infraerr.Wrap(err, ictx, "partitions")
+	}
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		return nil, infraerr.Wrap(err, ictx, "consumer")
+	}
+	defer consumer.Close()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	out := map[uuid.UUID]*Aggregation{}
+	for _, p := range parts {
+		hwm, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			return nil, infraerr.Wrap(err, ictx, "high-water mark")
+		}
+		oldest, err := client.GetOffset(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			return nil, infraerr.Wrap(err, ictx, "oldest offset")
+		}
+		if hwm <= oldest {
+			continue
+		}
+		pc, err := consumer.ConsumePartition(topic, p, oldest)
+		if err != nil {
+			return nil, infraerr.Wrap(err, ictx, "consume partition")
+		}
+		err = func() error {
+			defer pc.Close()
+			for {
+				select {
+				case <-ctx.Done():
+					return infraerr.New(infraerr.KindTimeout, ictx, fmt.Sprintf("partition %d not read to offset %d", p, hwm), ctx.Err())
+				case m, ok := <-pc.Messages():
+					if !ok {
+						return infraerr.New(infraerr.KindConnection, ictx, fmt.Sprintf("partition %d consumer closed", p), nil)
+					}
+					w.applyStateRecord(out, m)
+					if m.Offset >= hwm-1 {
+						return nil
+					}
+				case cerr := <-pc.Errors():
+					if cerr != nil {
+						return infraerr.Wrap(cerr.Err, ictx, fmt.Sprintf("partition %d", p))
+					}
+				}
+			}
+		}()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (w *Workflow) applyStateRecord(out map[uuid.UUID]*Aggregation, m *sarama.ConsumerMessage) {
+	node, err := uuid.ParseBytes(m.Key)
+	if err != nil {
+		w.cfg.Log.Warn("aggregation record with a key that is not a node id skipped", "partition", m.Partition, "offset", m.Offset)
+		return
+	}
+	if len(m.Value) == 0 {
+		delete(out, node)
+		return
+	}
+	var a Aggregation
+	if err := json.Unmarshal(m.Value, &a); err != nil || a.NodeID != node || a.Intents == nil {
+		w.cfg.Log.Warn("undecodable aggregation record skipped", "node_id", node.String(), "partition", m.Partition, "offset", m.Offset)
+		return
+	}
+	out[node] = &a
+}
+
+// partitionOf is the intents-topic partition of a node (the hash partitioner
+// every producer of the node-keyed topics uses).
+func partitionOf(topic string, node uuid.UUID, n int32) int32 {
+	p, err := sarama.NewHashPartitioner(topic).Partition(&sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(node.String())}, n)
+	if err != nil {
+		return -1
+	}
+	return p
+}
+
+// Assign takes over the aggregations of the intents-topic partitions in
+// claims: it reads the state topic and keeps the nodes that hash to them,
+// then wakes the retry loop so retries re-arm from their stored
+// next_retry_at. It runs before any record of the new assignment is
+// handled (bus.RunnerConfig.OnAssign).
+func (w *Workflow) Assign(ctx context.Context, client sarama.Client, claims map[string][]int32, timeout time.Duration) error {
+	parts := claims[w.cfg.IntentsTopic]
+	if err := client.RefreshMetadata(w.cfg.IntentsTopic, w.cfg.ResultsTopic); err != nil {
+		return infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "metadata"}, "refresh metadata")
+	}
+	ip, err := client.Partitions(w.cfg.IntentsTopic)
+	if err != nil {
+		return infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "metadata", Target: w.cfg.IntentsTopic}, "partitions")
+	}
+	state := map[uuid.UUID]*Aggregation{}
+	if len(parts) > 0 {
+		if state, err = w.ReadState(ctx, client, timeout); err != nil {
+			return err
+		}
+	}
+	owned := map[int32]bool{}
+	for _, p := range parts {
+		owned[p] = true
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.owned, w.partitions = owned, int32(len(ip))
+	w.aggs, w.dirty = map[uuid.UUID]*Aggregation{}, map[uuid.UUID]bool{}
+	due := 0
+	for node, a := range state {
+		if owned[partitionOf(w.cfg.IntentsTopic, node, w.partitions)] {
+			w.aggs[node] = a
+			if !a.NextDue().IsZero() {
+				due++
+			}
+		}
+	}
+	w.m.inFlight.Set(float64(len(w.aggs)))
+	w.cfg.Log.Info("aggregations restored", "partitions", parts, "in_flight", len(w.aggs), "retries_armed", due)
+	w.poke()
+	return nil
+}
+
+// Revoke drops the in-memory state of every partition (the consumer group
+// revokes all partitions on a rebalance). Work not yet persisted is not
+// lost: its input was not committed, or its retry is stored.
+func (w *Workflow) Revoke() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.aggs, w.dirty, w.owned = map[uuid.UUID]*Aggregation{}, map[uuid.UUID]bool{}, map[int32]bool{}
+	w.m.inFlight.Set(0)
+}

@@ -1,0 +1,590 @@
+// Package workflow routes the reducer's intents to the effects and
+// aggregates the effects' results per registration attempt: it publishes
+// success / partial / failed on the registration result topic, re-sends only
+// a failed backend's intent (retriable failures, bounded by the contract's
+// retry policy), dead-letters an intent it gives up on, and keeps its
+// in-flight state on a compacted topic so a restart or a rebalance loses
+// nothing.
+//
+// Intents and results are consumed by one consumer group with the range
+// assignor: both topics are keyed by node_id and have the same partition
+// count, so the instance that routes a node's intents is the one that
+// receives its results, and it holds the node's aggregation in memory.
+package workflow
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/omninode/onex-fleet/pkg/bus"
+	"github.com/omninode/onex-fleet/pkg/dlq"
+	"github.com/omninode/onex-fleet/pkg/envelope"
+	"github.com/omninode/onex-fleet/pkg/infraerr"
+	"github.com/omninode/onex-fleet/pkg/observability"
+	"github.com/omninode/onex-fleet/pkg/pipeline"
+	"github.com/omninode/onex-fleet/pkg/retry"
+	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/wire"
+)
+
+// Sender publishes records and returns once the broker acknowledged them.
+// After a successful send each message's Partition and Offset are set.
+type Sender interface {
+	Send(ctx context.Context, msgs ...*sarama.ProducerMessage) error
+}
+
+// DeadLetters publishes DLQ records (dlq.Publisher).
+type DeadLetters interface {
+	Publish(ctx context.Context, msg *sarama.ConsumerMessage, f dlq.Failure) error
+}
+
+// Config wires a Workflow.
+type Config struct {
+	// IntentsTopic and ResultsTopic are consumed; StateTopic is the
+	// compacted aggregation state; ResultTopic receives registration results.
+	IntentsTopic, ResultsTopic, StateTopic, ResultTopic string
+	// Routes maps an intent type to its effect command topic.
+	Routes map[string]string
+	// AttemptIntents are the intent types that make up a registration attempt.
+	AttemptIntents []string
+	// Policy bounds the re-sends of a failed backend's intent.
+	Policy retry.Policy
+	// Source is the header source (bus environment).
+	Source string
+	Send   Sender
+	DLQ    DeadLetters
+	Log    *slog.Logger
+	// Registerer receives the workflow metrics (nil: not registered).
+	Registerer prometheus.Registerer
+}
+
+// Workflow is the intent router and result aggregator. Create it with New.
+type Workflow struct {
+	cfg      Config
+	backends []string
+	expected []string
+	m        *metrics
+	now      func() time.Time
+	rand     func() float64
+
+	mu         sync.Mutex
+	aggs       map[uuid.UUID]*Aggregation
+	dirty      map[uuid.UUID]bool
+	owned      map[int32]bool
+	partitions int32
+	wake       chan struct{}
+}
+
+type metrics struct {
+	routed, results, regResults, retries, exhausted *prometheus.CounterVec
+	unrouted, superseded                            prometheus.Counter
+	inFlight                                        prometheus.Gauge
+}
+
+// New returns a Workflow; nothing is contacted until it is used.
+func New(cfg Config) *Workflow {
+	w := &Workflow{cfg: cfg, now: time.Now, rand: rand.Float64,
+		aggs: map[uuid.UUID]*Aggregation{}, dirty: map[uuid.UUID]bool{}, owned: map[int32]bool{}, wake: make(chan struct{}, 1)}
+	if w.cfg.Log == nil {
+		w.cfg.Log = slog.Default()
+	}
+	seen := map[string]bool{}
+	for it := range cfg.Routes {
+		if b := pipeline.Backend(it); !seen[b] {
+			seen[b] = true
+			w.backends = append(w.backends, b)
+		}
+	}
+	slices.Sort(w.backends)
+	for _, it := range cfg.AttemptIntents {
+		w.expected = append(w.expected, pipeline.Backend(it))
+	}
+	w.m = &metrics{
+		routed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_orchestrator_intents_routed_total",
+			Help: "Intents forwarded to an effect command topic, by intent type (re-sends included)."}, []string{"intent_type"}),
+		unrouted: prometheus.NewCounter(prometheus.CounterOpts{Name: "onex_orchestrator_intents_unrouted_total",
+			Help: "Intents dead-lettered because their type has no route in the contract."}),
+		results: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_orchestrator_effect_results_total",
+			Help: "Effect results consumed, by backend and outcome (success, failure, untracked: not part of an attempt in flight)."},
+			[]string{"backend", "outcome"}),
+		regResults: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_orchestrator_registration_results_total",
+			Help: "Registration results published, by status."}, []string{"status"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_orchestrator_retries_total",
+			Help: "Intents re-sent to a backend after a retriable failure."}, []string{"backend"}),
+		exhausted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_orchestrator_retries_exhausted_total",
+			Help: "Intents given up (retries exhausted or failure not retriable) and dead-lettered."}, []string{"backend"}),
+		superseded: prometheus.NewCounter(prometheus.CounterOpts{Name: "onex_orchestrator_aggregations_superseded_total",
+			Help: "Attempts in flight replaced by a newer attempt of the same node."}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "onex_orchestrator_aggregations_in_flight",
+			Help: "Registration attempts this instance is aggregating."}),
+	}
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(w.m.routed, w.m.unrouted, w.m.results, w.m.regResults, w.m.retries, w.m.exhausted, w.m.superseded, w.m.inFlight)
+	}
+	return w
+}
+
+// backendLabel keeps metric labels to the contract's backends.
+func (w *Workflow) backendLabel(b string) string {
+	if slices.Contains(w.backends, b) {
+		return b
+	}
+	return "other"
+}
+
+func (w *Workflow) attemptIntent(t string) bool { return slices.Contains(w.cfg.AttemptIntents, t) }
+
+// Handle dispatches a record of the intents or the results topic.
+func (w *Workflow) Handle(ctx context.Context, msg *bus.Message) error {
+	if msg.Topic == w.cfg.ResultsTopic {
+		return w.HandleResult(ctx, msg)
+	}
+	return w.HandleIntent(ctx, msg)
+}
+
+// HandleIntent routes one reducer intent to its effect command topic (the
+// record value unchanged, key node_id) and, for an intent of a registration
+// attempt, records it in the attempt's aggregation first. An intent type
+// without a route is a configuration error (dead-lettered); a record that
+// is not an intent envelope is a content error. It returns nil only once the
+// routed record and the aggregation state are acknowledged by the broker.
+func (w *Workflow) HandleIntent(ctx context.Context, msg *bus.Message) error {
+	env, err := envelope.Decode(msg.Value)
+	if err != nil {
+		return infraerr.ContentWrap("intent envelope", err)
+	}
+	in, err := pipeline.DecodeIntent(env.Payload)
+	if err != nil {
+		return infraerr.ContentWrap("intent payload", err)
+	}
+	corr := msg.CorrelationID
+	if env.CorrelationID != nil && *env.CorrelationID != uuid.Nil {
+		corr = *env.CorrelationID
+	}
+	log := observability.Logger(ctx).With("node_id", in.NodeID.String(), "intent_type", in.IntentType,
+		"intent_id", in.IntentID.String(), "sequence", in.Sequence)
+	topic, ok := w.cfg.Routes[in.IntentType]
+	if !ok {
+		w.m.unrouted.Inc()
+		log.Error("intent type has no route")
+		return infraerr.Configuration(infraerr.Context{Operation: "route_intent", Target: w.cfg.IntentsTopic, CorrelationID: corr},
+			fmt.Sprintf("intent_type %q has no route in the contract's intent_routing", in.IntentType), nil)
+	}
+	if !w.attemptIntent(in.IntentType) {
+		if _, err := w.route(ctx, topic, in, msg.Value, corr); err != nil {
+			return err
+		}
+		log.Debug("intent routed", "topic", topic)
+		return nil
+	}
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := w.now()
+	agg := w.aggs[in.NodeID]
+	switch {
+	case agg == nil:
+		agg = NewAggregation(in, corr, w.expected, now)
+		w.aggs[in.NodeID] = agg
+	case agg.AttemptID != in.RegistrationAttemptID && in.Sequence > agg.MaxSequence():
+		log.Info("newer registration attempt replaces the one in flight", "previous_attempt_id", agg.AttemptID.String())
+		w.m.superseded.Inc()
+		agg = NewAggregation(in, corr, w.expected, now)
+		w.aggs[in.NodeID] = agg
+	case agg.AttemptID != in.RegistrationAttemptID:
+		// An older attempt's intent redelivered after a newer attempt began:
+		// forward it (the effect's sequence guard makes it a no-op) but do not
+		// let it disturb the newer attempt.
+		_, err := w.route(ctx, topic, in, msg.Value, corr)
+		return err
+	}
+	b := pipeline.Backend(in.IntentType)
+	t := agg.Intents[b]
+	if t != nil && t.IntentID == in.IntentID && (t.Last != nil || t.Attempt > 0) {
+		// Redelivered after it was routed and answered or retried: the
+		// aggregation already owns it.
+		return w.flushLocked(ctx, agg)
+	}
+	if t == nil || t.IntentID != in.IntentID {
+		t = &Tracked{IntentID: in.IntentID, IntentType: in.IntentType, Sequence: in.Sequence,
+			Envelope: json.RawMessage(msg.Value), Attempt: in.Attempt, State: StatePending}
+		agg.Intents[b] = t
+	}
+	w.dirty[in.NodeID] = true
+	w.m.inFlight.Set(float64(len(w.aggs)))
+	pm, err := w.route(ctx, topic, in, msg.Value, corr)
+	if err != nil {
+		return err
+	}
+	t.RoutedPartition, t.RoutedOffset = pm.Partition, pm.Offset
+	log.Info("registration intent routed", "topic", topic, "registration_attempt_id", in.RegistrationAttemptID.String())
+	return w.flushLocked(ctx, agg)
+}
+
+// route publishes an intent record to topic keyed by node_id.
+func (w *Workflow) route(ctx context.Context, topic string, in *pipeline.Intent, value []byte, corr uuid.UUID) (*sarama.ProducerMessage, error) {
+	pm := wire.Message(topic, in.NodeID.String(), value, w.cfg.Source, corr)
+	if err := w.cfg.Send.Send(ctx, pm); err != nil {
+		return nil, infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "route_intent", Target: topic, CorrelationID: corr}, "route intent")
+	}
+	w.m.routed.WithLabelValues(in.IntentType).Inc()
+	return pm, nil
+}
+
+// DecodeResult decodes an effect result record. Unknown fields are accepted
+// (a newer effect may add some); the identity fields are required.
+func DecodeResult(value []byte) (*envelope.Envelope, *pipeline.EffectResult, error) {
+	env, err := envelope.Decode(value)
+	if err != nil {
+		return nil, nil, infraerr.ContentWrap("effect result envelope", err)
+	}
+	var res pipeline.EffectResult
+	if err := json.Unmarshal(env.Payload, &res); err != nil {
+		return nil, nil, infraerr.ContentWrap("effect result payload", err)
+	}
+	switch {
+	case res.IntentID == uuid.Nil:
+		return nil, nil, infraerr.Content("payload.intent_id", "missing")
+	case res.NodeID == uuid.Nil:
+		return nil, nil, infraerr.Content("payload.node_id", "missing")
+	case res.IntentType == "":
+		return nil, nil, infraerr.Content("payload.intent_type", "missing")
+	}
+	if res.Backend == "" {
+		res.Backend = pipeline.Backend(res.IntentType)
+	}
+	return env, &res, nil
+}
+
+// HandleResult applies one effect result to its attempt's aggregation and
+// carries out what follows: publishing the result, scheduling a re-send,
+// dead-lettering an intent given up. Results that belong to no attempt in
+// flight (updates, deregistrations, finished or replaced attempts) are
+// counted and dropped.
+func (w *Workflow) HandleResult(ctx context.Context, msg *bus.Message) error {
+	_, res, err := DecodeResult(msg.Value)
+	if err != nil {
+		return err
+	}
+	log := observability.Logger(ctx).With("node_id", res.NodeID.String(), "backend", res.Backend, "intent_type", res.IntentType,
+		"attempt", res.Attempt, "success", res.Success)
+	outcome := "failure"
+	if res.Success {
+		outcome = "success"
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	agg := w.aggs[res.NodeID]
+	var t *Tracked
+	if agg != nil && agg.AttemptID == res.RegistrationAttemptID {
+		t = agg.Intents[res.Backend]
+	}
+	if t == nil || t.IntentID != res.IntentID {
+		w.m.results.WithLabelValues(w.backendLabel(res.Backend), "untracked").Inc()
+		if !res.Success {
+			// Not part of an attempt: an update (the next update carries the
+			// node's full state and repairs it) or a deregistration.
+			log.Warn("effect reported a failure outside a registration attempt", "error_code", deref(res.ErrorCode), "retriable", res.Retriable)
+		}
+		return nil
+	}
+	w.m.results.WithLabelValues(w.backendLabel(res.Backend), outcome).Inc()
+	if Apply(t, res) {
+		w.dirty[res.NodeID] = true
+		d := Evaluate(agg, w.now(), w.cfg.Policy, w.rand)
+		w.logDecision(log, agg, d)
+		w.poke()
+	}
+	return w.flushLocked(ctx, agg)
+}
+
+func (w *Workflow) logDecision(log *slog.Logger, agg *Aggregation, d Decision) {
+	for _, b := range d.Scheduled {
+		t := agg.Intents[b]
+		log.Warn("backend failed; retry scheduled", "retry_backend", b, "retries_so_far", t.Retries,
+			"next_retry_at", envelope.FormatTime(t.NextRetryAt.Time), "error_code", deref(t.Last.ErrorCode))
+	}
+	for _, b := range d.GivenUp {
+		t := agg.Intents[b]
+		w.m.exhausted.WithLabelValues(w.backendLabel(b)).Inc()
+		log.Error("backend given up; intent will be dead-lettered", "retry_backend", b, "retries", t.Retries,
+			"retriable", t.Last != nil && t.Last.Retriable)
+	}
+	if d.Result != "" {
+		log.Info("registration result decided", "status", d.Result, "registration_attempt_id", agg.AttemptID.String())
+	}
+}
+
+// flushLocked carries out the aggregation's pending side effects in order —
+// results, dead letters, then its state (or tombstone) — and stops at the
+// first failure, leaving the rest for the next flush. Every step is
+// idempotent (deterministic result ids, at-least-once DLQ), so repeating a
+// flush after a crash is safe.
+func (w *Workflow) flushLocked(ctx context.Context, a *Aggregation) error {
+	for len(a.results) > 0 {
+		r := a.results[0]
+		if err := w.publishResult(ctx, a, r, a.Published-len(a.results)); err != nil {
+			return err
+		}
+		w.m.regResults.WithLabelValues(r.Status).Inc()
+		a.results = a.results[1:]
+	}
+	for _, b := range sortedBackends(a) {
+		t := a.Intents[b]
+		if t.State == StateGivenUp && !t.DeadLettered {
+			if err := w.deadLetter(ctx, a, b, t); err != nil {
+				return err
+			}
+			t.DeadLettered = true
+			w.dirty[a.NodeID] = true
+		}
+	}
+	if a.done {
+		if err := w.persist(ctx, a.NodeID, nil); err != nil {
+			return err
+		}
+		delete(w.aggs, a.NodeID)
+		delete(w.dirty, a.NodeID)
+		w.m.inFlight.Set(float64(len(w.aggs)))
+		return nil
+	}
+	if w.dirty[a.NodeID] {
+		if err := w.persist(ctx, a.NodeID, a); err != nil {
+			return err
+		}
+		delete(w.dirty, a.NodeID)
+	}
+	return nil
+}
+
+func (w *Workflow) publishResult(ctx context.Context, a *Aggregation, r pipeline.RegistrationResult, index int) error {
+	// One id per (attempt, result index): a result published again after a
+	// crash carries the same envelope id and consumers can drop it.
+	id := uuid.NewSHA1(a.AttemptID, fmt.Appendf(nil, "registration-result:%d", index))
+	b, err := wire.Envelope(r, w.cfg.ResultTopic, id, a.CorrelationID, "ModelNodeRegistrationResult", "event")
+	if err != nil {
+		return infraerr.Configuration(infraerr.Context{Operation: "encode_result", CorrelationID: a.CorrelationID}, "registration result", err)
+	}
+	if err := w.cfg.Send.Send(ctx, wire.Message(w.cfg.ResultTopic, a.NodeID.String(), b, w.cfg.Source, a.CorrelationID)); err != nil {
+		return infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "publish_result", Target: w.cfg.ResultTopic, CorrelationID: a.CorrelationID}, "registration result")
+	}
+	return nil
+}
+
+// persist writes the aggregation (nil: a tombstone) keyed by node_id.
+func (w *Workflow) persist(ctx context.Context, node uuid.UUID, a *Aggregation) error {
+	var value []byte
+	if a != nil {
+		b, err := json.Marshal(a)
+		if err != nil {
+			return infraerr.Configuration(infraerr.Context{Operation: "encode_aggregation"}, "aggregation state", err)
+		}
+		value = b
+	}
+	pm := &sarama.ProducerMessage{Topic: w.cfg.StateTopic, Key: sarama.StringEncoder(node.String())}
+	if value != nil {
+		pm.Value = sarama.ByteEncoder(value)
+	}
+	if err := w.cfg.Send.Send(ctx, pm); err != nil {
+		return infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "persist_aggregation", Target: w.cfg.StateTopic}, "aggregation state")
+	}
+	return nil
+}
+
+// attemptEnvelope re-encodes a tracked intent's envelope for delivery
+// attempt n: the payload's attempt field is set and the envelope gets an id
+// of its own, so the effect can tell a re-send from a redelivery.
+func attemptEnvelope(t *Tracked, n int, now time.Time) ([]byte, error) {
+	env, err := envelope.Decode(t.Envelope)
+	if err != nil {
+		return nil, err
+	}
+	var in pipeline.Intent
+	if err := json.Unmarshal(env.Payload, &in); err != nil {
+		return nil, err
+	}
+	in.Attempt = n
+	p, err := json.Marshal(in)
+	if err != nil {
+		return nil, err
+	}
+	env.Payload = p
+	env.EnvelopeID = uuid.NewSHA1(t.IntentID, fmt.Appendf(nil, "attempt:%d", n))
+	env.EnvelopeTimestamp = pipeline.T(now)
+	return env.Encode()
+}
+
+// deadLetter parks a given-up intent in the DLQ: the record is the intent as
+// last sent, located where it was routed, with error_type and
+// failure_reason from the last result.
+func (w *Workflow) deadLetter(ctx context.Context, a *Aggregation, backend string, t *Tracked) error {
+	topic := w.cfg.Routes[t.IntentType]
+	value, err := attemptEnvelope(t, t.Attempt, w.now())
+	if err != nil {
+		value = t.Envelope
+	}
+	cause := exhaustion(a, backend, t, topic, w.cfg.Policy)
+	cm := &sarama.ConsumerMessage{Topic: topic, Partition: t.RoutedPartition, Offset: t.RoutedOffset, Key: []byte(a.NodeID.String()), Value: value}
+	err = w.cfg.DLQ.Publish(ctx, cm, dlq.Failure{Err: cause, Type: dlq.FailureTypeInfra, Class: dlq.ClassConsumerError,
+		CorrelationID: a.CorrelationID, RetryCount: t.Retries})
+	if err != nil {
+		return infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "dead_letter", Target: topic, CorrelationID: a.CorrelationID}, "dead-letter intent")
+	}
+	w.cfg.Log.Warn("intent dead-lettered", "correlation_id", a.CorrelationID.String(), "node_id", a.NodeID.String(),
+		"backend", backend, "intent_type", t.IntentType, "retries", t.Retries, "failure_reason", infraerr.SanitizeError(cause))
+	return nil
+}
+
+// exhaustion is the error recorded in the DLQ for a given-up intent. Its
+// kind follows the effect's error code, so error_type names the Python class
+// the failure stands for (e.g. InfraConnectionError for
+// CONSUL_CONNECTION_ERROR).
+func exhaustion(a *Aggregation, backend string, t *Tracked, topic string, p retry.Policy) *infraerr.Error {
+	kind := infraerr.KindRuntime
+	code, text := "", ""
+	retriable := false
+	if r := t.Last; r != nil {
+		code, text, retriable = deref(r.ErrorCode), deref(r.Error), r.Retriable
+	}
+	switch {
+	case strings.HasSuffix(code, "_TIMEOUT_ERROR"):
+		kind = infraerr.KindTimeout
+	case strings.HasSuffix(code, "_CONNECTION_ERROR"):
+		kind = infraerr.KindConnection
+	case strings.HasSuffix(code, "_AUTH_ERROR"):
+		kind = infraerr.KindAuthentication
+	case retriable:
+		kind = infraerr.KindUnavailable
+	}
+	why := fmt.Sprintf("%s gave up on %s after %d attempts (retry policy max_attempts %d)", backend, t.IntentType, 1+t.Retries, p.MaxAttempts)
+	if !retriable {
+		why = fmt.Sprintf("%s failed %s with a non-retriable error after %d attempts", backend, t.IntentType, 1+t.Retries)
+	}
+	last := strings.TrimPrefix(strings.Join([]string{code, text}, ": "), ": ")
+	if last != "" {
+		why += "; last error: " + last
+	}
+	return infraerr.New(kind, infraerr.Context{Operation: "retry_" + t.IntentType, Target: topic, CorrelationID: a.CorrelationID}, why, nil)
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// poke wakes the retry loop to recompute its next deadline.
+func (w *Workflow) poke() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// RunRetries re-sends failed intents when their retry is due, until ctx
+// ends. It also completes flushes that failed earlier (a broker hiccup after
+// a re-send), so state converges without waiting for another input.
+func (w *Workflow) RunRetries(ctx context.Context) {
+	for {
+		next := w.retryPass(ctx)
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = max(time.Until(next), 0)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-w.wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// retryPass re-sends every due intent and returns the next deadline.
+func (w *Workflow) retryPass(ctx context.Context) time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := w.now()
+	var next time.Time
+	soon := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	for node, a := range w.aggs {
+		for _, b := range a.Due(now) {
+			if err := w.resend(ctx, a, b, a.Intents[b], now); err != nil {
+				w.cfg.Log.Warn("re-send failed; trying again shortly", "correlation_id", a.CorrelationID.String(),
+					"node_id", node.String(), "backend", b, "error", infraerr.SanitizeError(err))
+				soon(now.Add(time.Second))
+			}
+		}
+		if w.dirty[node] || len(a.results) > 0 || a.done {
+			if err := w.flushLocked(ctx, a); err != nil {
+				w.cfg.Log.Warn("aggregation flush failed; trying again shortly", "correlation_id", a.CorrelationID.String(),
+					"node_id", node.String(), "error", infraerr.SanitizeError(err))
+				soon(now.Add(time.Second))
+				continue
+			}
+		}
+		if d := a.NextDue(); !d.IsZero() {
+			soon(d)
+		}
+	}
+	return next
+}
+
+// resend delivers attempt n+1 of a failed intent to its effect.
+func (w *Workflow) resend(ctx context.Context, a *Aggregation, backend string, t *Tracked, now time.Time) error {
+	n := t.Attempt + 1
+	value, err := attemptEnvelope(t, n, now)
+	if err != nil {
+		// The envelope was valid when it was routed; if it cannot be
+		// rebuilt the intent can never be retried.
+		t.State = StateGivenUp
+		t.NextRetryAt = nil
+		w.dirty[a.NodeID] = true
+		w.cfg.Log.Error("cannot rebuild intent for re-send; giving up", "correlation_id", a.CorrelationID.String(), "error", infraerr.SanitizeError(err))
+		Evaluate(a, now, w.cfg.Policy, w.rand)
+		return nil
+	}
+	topic := w.cfg.Routes[t.IntentType]
+	pm := wire.Message(topic, a.NodeID.String(), value, w.cfg.Source, a.CorrelationID)
+	if err := w.cfg.Send.Send(ctx, pm); err != nil {
+		return err
+	}
+	t.Attempt, t.Retries, t.State, t.NextRetryAt = n, t.Retries+1, StatePending, nil
+	t.RoutedPartition, t.RoutedOffset = pm.Partition, pm.Offset
+	w.dirty[a.NodeID] = true
+	w.m.retries.WithLabelValues(w.backendLabel(backend)).Inc()
+	w.m.routed.WithLabelValues(t.IntentType).Inc()
+	w.cfg.Log.Info("intent re-sent to failed backend", "correlation_id", a.CorrelationID.String(), "node_id", a.NodeID.String(),
+		"backend", backend, "intent_type", t.IntentType, "attempt", n)
+	return nil
+}
+
+// InFlight returns a copy of the aggregation of node, if one is in flight
+// on this instance (for tests and diagnostics).
+func (w *Workflow) InFlight(node uuid.UUID) (Aggregation, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	a, ok := w.aggs[node]
+	if !ok {
+		return Aggregation{}, false
+	}
+	return *a, true
+}
