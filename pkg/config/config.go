@@ -49,6 +49,11 @@ type Config struct {
 	Environment     string // KAFKA_ENVIRONMENT, then ONEX_ENVIRONMENT, default "local"
 	InstanceID      string // KAFKA_INSTANCE_ID, [a-zA-Z0-9._-] only
 	DeadLetterTopic string // KAFKA_DEAD_LETTER_TOPIC overrides DLQ routing
+	// ConsumeFromOldest is where a consumer group with no committed offset
+	// starts: the oldest record (ONEX_CONSUMER_START=oldest, the default, so
+	// nothing published before a service first starts is lost) or the
+	// newest (=newest; tests use it to ignore earlier runs' records).
+	ConsumeFromOldest bool
 
 	DatabaseURL Secret // OMNIBASE_INFRA_DB_URL (a DSN with credentials)
 	ConsulAddr  string // CONSUL_HTTP_ADDR, default 127.0.0.1:8500
@@ -89,6 +94,13 @@ func Load(service string) (*Config, error) {
 		}
 	}
 	c.DeadLetterTopic = os.Getenv("KAFKA_DEAD_LETTER_TOPIC")
+	switch strings.ToLower(firstNonEmpty(os.Getenv("ONEX_CONSUMER_START"), "oldest")) {
+	case "oldest", "earliest":
+		c.ConsumeFromOldest = true
+	case "newest", "latest":
+	default:
+		return nil, errors.New("config: ONEX_CONSUMER_START must be oldest or newest")
+	}
 
 	if dsn := os.Getenv("OMNIBASE_INFRA_DB_URL"); dsn != "" {
 		if err := ValidateDSN(dsn); err != nil {

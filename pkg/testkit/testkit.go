@@ -181,3 +181,41 @@ func ReadAll(t testing.TB, brokers []string, topic string, want int, timeout tim
 	}
 	return msgs
 }
+
+// StartGroupAtEnd commits, for a consumer group that has no offsets yet,
+// the current end offset of every partition of each topic. A service started
+// afterwards in that group (with its production setting of starting from the
+// oldest record) then sees only what the test produces, not earlier runs'
+// records on the shared topics.
+func StartGroupAtEnd(t testing.TB, brokers []string, group string, topicNames ...string) {
+	t.Helper()
+	client, err := sarama.NewClient(brokers, AdminConfig())
+	if err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	defer client.Close()
+	om, err := sarama.NewOffsetManagerFromClient(group, client)
+	if err != nil {
+		t.Fatalf("offset manager: %v", err)
+	}
+	defer om.Close()
+	for _, topic := range topicNames {
+		parts, err := client.Partitions(topic)
+		if err != nil {
+			t.Fatalf("partitions of %s: %v", topic, err)
+		}
+		for _, p := range parts {
+			end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+			if err != nil {
+				t.Fatalf("end offset %s/%d: %v", topic, p, err)
+			}
+			pom, err := om.ManagePartition(topic, p)
+			if err != nil {
+				t.Fatalf("manage %s/%d: %v", topic, p, err)
+			}
+			pom.MarkOffset(end, "")
+			defer pom.Close()
+		}
+	}
+	om.Commit()
+}

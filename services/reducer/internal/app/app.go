@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -88,6 +89,9 @@ func LoadSettings(cfg *config.Config) (Settings, error) {
 
 // Main runs the reducer until SIGTERM and returns the process exit code.
 func Main() int {
+	if os.Getenv("SARAMA_DEBUG") == "1" {
+		sarama.Logger = log.New(os.Stderr, "[sarama] ", log.LstdFlags)
+	}
 	svc, err := service.New("reducer", condTopics, condFSM, condAssigned)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "reducer:", infraerr.SanitizeError(err))
@@ -167,7 +171,7 @@ func New(svc *service.Service, s Settings) (*Reducer, error) {
 }
 
 func (r *Reducer) consumerConfig() (*sarama.Config, error) {
-	cfg, err := bus.NewConfig(bus.Options{Brokers: r.brokers, ClientID: "reducer", FromOldest: true})
+	cfg, err := bus.NewConfig(bus.Options{Brokers: r.brokers, ClientID: "reducer", FromOldest: r.svc.Config.ConsumeFromOldest})
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +239,11 @@ func (r *Reducer) Run(ctx context.Context) error {
 		case <-work.Done():
 		}
 	}()
-	h := &handler{r: r, client: client, work: work}
+	parts, err := client.Partitions(topics.RegistrationSnapshots)
+	if err != nil {
+		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "metadata"}, "snapshot partitions", err)
+	}
+	h := &handler{r: r, client: client, work: work, partitions: int32(len(parts))}
 	for ctx.Err() == nil {
 		if err := group.Consume(ctx, []string{topics.ReducerInput}, h); err != nil {
 			if errors.Is(err, sarama.ErrClosedConsumerGroup) {
@@ -279,9 +287,10 @@ func (r *Reducer) checkTopics(ctx context.Context) error {
 }
 
 type handler struct {
-	r      *Reducer
-	client sarama.Client
-	work   context.Context
+	partitions int32 // of the snapshot topic
+	r          *Reducer
+	client     sarama.Client
+	work       context.Context
 }
 
 func (h *handler) Setup(s sarama.ConsumerGroupSession) error {
@@ -325,7 +334,11 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerG
 	var part *state.Partition
 	load := func() error {
 		start := time.Now()
-		pt, n, err := restore(s.Context(), h.client, p, 250*time.Millisecond)
+		upTo, err := writeMarker(prod, topics.RegistrationSnapshots, p, h.partitions)
+		if err != nil {
+			return err
+		}
+		pt, n, err := restore(s.Context(), h.client, topics.RegistrationSnapshots, p, upTo)
 		if err != nil {
 			return err
 		}

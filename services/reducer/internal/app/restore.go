@@ -3,34 +3,66 @@ package app
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 
 	"github.com/omninode/onex-fleet/pkg/infraerr"
-	"github.com/omninode/onex-fleet/pkg/topics"
 	"github.com/omninode/onex-fleet/services/reducer/internal/state"
 	"github.com/omninode/onex-fleet/services/reducer/internal/wire"
 )
 
-// restore rebuilds partition p's state from the snapshot topic's partition p
-// (the snapshot topic is co-partitioned with the input: same partition count,
-// same key, same hash). It reads committed records from the oldest offset to
-// the end offset taken when it starts; tombstones remove nodes. The caller
-// must have initialised its transactional producer for p first, so that an
-// open transaction of a previous owner is aborted and cannot appear later.
-func restore(ctx context.Context, client sarama.Client, p int32, idle time.Duration) (*state.Partition, int, error) {
+// markerKey returns a key that sarama's hash partitioner sends to partition
+// p of a topic with n partitions, so the restore marker lands where it is read.
+func markerKey(topic string, p, n int32) string {
+	hp := sarama.NewHashPartitioner(topic)
+	for i := 0; ; i++ {
+		k := fmt.Sprintf("__restore_marker__.%d.%d", p, i)
+		got, err := hp.Partition(&sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(k)}, n)
+		if err == nil && got == p {
+			return k
+		}
+	}
+}
+
+// writeMarker commits, in its own transaction, a tombstone with a marker key
+// on partition p of the snapshot topic and returns its offset. Restore reads
+// up to that offset: everything committed before it is then known to have
+// been read, however the fetches are split, and the commit markers that end
+// every transaction cannot make the end of the partition ambiguous. The key
+// is not a node id, so snapshot readers ignore it, and compaction keeps one
+// marker per partition.
+func writeMarker(prod sarama.SyncProducer, topic string, p, n int32) (int64, error) {
+	if err := prod.BeginTxn(); err != nil {
+		return 0, err
+	}
+	gotP, off, err := prod.SendMessage(&sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(markerKey(topic, p, n))})
+	if err != nil {
+		_ = prod.AbortTxn()
+		return 0, err
+	}
+	if gotP != p {
+		_ = prod.AbortTxn()
+		return 0, fmt.Errorf("restore marker landed on partition %d, want %d", gotP, p)
+	}
+	if err := prod.CommitTxn(); err != nil {
+		_ = prod.AbortTxn()
+		return 0, err
+	}
+	return off, nil
+}
+
+// restore rebuilds partition p's state from partition p of the snapshot
+// topic (co-partitioned with the input: same partition count, same key, same
+// hash). It reads committed records from the oldest offset up to and
+// including the marker at offset upTo; tombstones remove nodes.
+func restore(ctx context.Context, client sarama.Client, topic string, p int32, upTo int64) (*state.Partition, int, error) {
 	part := state.NewPartition(p)
-	end, err := client.GetOffset(topics.RegistrationSnapshots, p, sarama.OffsetNewest)
+	start, err := client.GetOffset(topic, p, sarama.OffsetOldest)
 	if err != nil {
-		return nil, 0, infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "restore", Target: topics.RegistrationSnapshots}, "end offset", err)
+		return nil, 0, infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "restore", Target: topic}, "start offset", err)
 	}
-	start, err := client.GetOffset(topics.RegistrationSnapshots, p, sarama.OffsetOldest)
-	if err != nil {
-		return nil, 0, infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "restore", Target: topics.RegistrationSnapshots}, "start offset", err)
-	}
-	if end <= start {
+	if upTo < start {
 		return part, 0, nil
 	}
 	consumer, err := sarama.NewConsumerFromClient(client)
@@ -38,46 +70,36 @@ func restore(ctx context.Context, client sarama.Client, p int32, idle time.Durat
 		return nil, 0, fmt.Errorf("restore: consumer: %w", err)
 	}
 	defer consumer.Close()
-	pc, err := consumer.ConsumePartition(topics.RegistrationSnapshots, p, sarama.OffsetOldest)
+	pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
 	if err != nil {
-		return nil, 0, infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "restore", Target: topics.RegistrationSnapshots}, "consume", err)
+		return nil, 0, infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "restore", Target: topic}, "consume", err)
 	}
 	defer pc.Close()
-	// The last offsets of a transactional partition are commit markers that
-	// are never delivered; once nothing arrives for idle after the fetches
-	// reached the end offset, the partition is fully read.
 	records := 0
-	timer := time.NewTimer(idle)
-	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil, records, ctx.Err()
 		case err := <-pc.Errors():
-			return nil, records, infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "restore", Target: topics.RegistrationSnapshots}, "fetch", err)
+			return nil, records, infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "restore", Target: topic}, "fetch", err)
 		case m := <-pc.Messages():
 			records++
-			if len(m.Value) == 0 {
-				if id, err := uuid.ParseBytes(m.Key); err == nil {
-					part.Delete(id)
+			id, kerr := uuid.ParseBytes(m.Key)
+			switch {
+			case kerr != nil:
+				// a restore marker or a foreign record: not a node
+			case len(m.Value) == 0:
+				part.Delete(id)
+			default:
+				st, err := wire.RestoreState(m.Value)
+				if err != nil {
+					return nil, records, fmt.Errorf("restore: partition %d offset %d: %w", p, m.Offset, err)
 				}
-			} else if st, err := wire.RestoreState(m.Value); err == nil && st != nil {
 				part.Put(st)
-			} else if err != nil {
-				return nil, records, fmt.Errorf("restore: partition %d offset %d: %w", p, m.Offset, err)
 			}
-			if m.Offset >= end-1 {
+			if m.Offset >= upTo {
 				return part, records, nil
 			}
-			if !timer.Stop() {
-				<-timer.C
-			}
-			timer.Reset(idle)
-		case <-timer.C:
-			if pc.HighWaterMarkOffset() >= end {
-				return part, records, nil
-			}
-			timer.Reset(idle)
 		}
 	}
 }

@@ -1,0 +1,488 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/google/uuid"
+
+	"github.com/omninode/onex-fleet/pkg/bus"
+	"github.com/omninode/onex-fleet/pkg/envelope"
+	"github.com/omninode/onex-fleet/pkg/pipeline"
+	"github.com/omninode/onex-fleet/pkg/testkit"
+	"github.com/omninode/onex-fleet/pkg/topics"
+	"github.com/omninode/onex-fleet/services/reducer/decide"
+	"github.com/omninode/onex-fleet/services/reducer/internal/wire"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func reducerBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "reducer-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "reducer")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/omninode/onex-fleet/services/reducer/cmd/reducer").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startOnce is per test: a fresh group is positioned at the input's end once.
+var startOnce *sync.Once
+
+type proc struct {
+	cmd  *exec.Cmd
+	port int
+	log  string
+}
+
+// startReducer runs the reducer binary as its own process in group env.
+func startReducer(t *testing.T, env string) *proc {
+	t.Helper()
+	startOnce.Do(func() { testkit.StartGroupAtEnd(t, testkit.KafkaBrokers(t), env, topics.ReducerInput) })
+	p := &proc{port: freePort(t), log: filepath.Join(t.TempDir(), "reducer.log")}
+	f, _ := os.Create(p.log)
+	p.cmd = exec.Command(reducerBinary(t))
+	contracts, _ := filepath.Abs("../../../../contracts")
+	p.cmd.Env = append(os.Environ(), "ONEX_ENVIRONMENT="+env, "ONEX_REDUCER_GROUP="+env,
+		fmt.Sprintf("ONEX_HTTP_PORT=%d", p.port), "ONEX_CONTRACTS_DIR="+contracts, "ONEX_DRAIN_TIMEOUT=10", "ONEX_LOG_LEVEL=info")
+	p.cmd.Stdout, p.cmd.Stderr = f, f
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		_ = p.cmd.Wait()
+		if t.Failed() {
+			b, _ := os.ReadFile(p.log)
+			lines := strings.Split(string(b), "\n")
+			t.Logf("reducer log (last 30 lines):\n%s", strings.Join(lines[max(0, len(lines)-30):], "\n"))
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", p.port))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b, _ := os.ReadFile(p.log)
+	t.Fatalf("reducer not ready after 60s; log:\n%s", b)
+	return nil
+}
+
+// assignedPartitions reports how many partitions the process holds, from
+// its metrics-free log: the last "partitions assigned" line.
+func (p *proc) waitAssigned(t *testing.T, want int) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		b, _ := os.ReadFile(p.log)
+		lines := strings.Split(string(b), "\n")
+		for i := len(lines) - 1; i >= 0; i-- {
+			if strings.Contains(lines[i], `"partitions assigned"`) {
+				var l struct {
+					Claims map[string][]int32 `json:"claims"`
+				}
+				json.Unmarshal([]byte(lines[i]), &l)
+				if len(l.Claims[topics.ReducerInput]) == want {
+					return
+				}
+				break
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("process never held %d partitions", want)
+}
+
+func fixtureBytes(t *testing.T, name string) string {
+	t.Helper()
+	for d, _ := os.Getwd(); d != "/"; d = filepath.Dir(d) {
+		if b, err := os.ReadFile(filepath.Join(d, "shared", "fixtures", name)); err == nil {
+			return strings.TrimSpace(string(b))
+		}
+		if b, err := os.ReadFile(filepath.Join(filepath.Dir(d), "shared", "fixtures", name)); err == nil {
+			return strings.TrimSpace(string(b))
+		}
+	}
+	t.Fatalf("fixture %s not found", name)
+	return ""
+}
+
+const fixtureNode = "3f6b2a9e-7c41-4d8a-9b1e-5a2c7d0e4f18"
+const fixtureCorr = "b7e3c1d2-4a5f-4e6b-8c9d-0e1f2a3b4c5d"
+
+type feeder struct {
+	t        *testing.T
+	p        *bus.Producer
+	intro    string
+	ack      string
+	hb       string
+	sequence int
+}
+
+func newFeeder(t *testing.T, brokers []string) *feeder {
+	cfg, err := bus.NewConfig(bus.Options{Brokers: brokers, ClientID: "reducer-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := bus.NewProducer(brokers, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return &feeder{t: t, p: p, intro: fixtureBytes(t, "introspection-effect.json"), ack: fixtureBytes(t, "ack.json"), hb: fixtureBytes(t, "heartbeat.json")}
+}
+
+func (f *feeder) msg(node uuid.UUID, topic, value string, at time.Time) *sarama.ProducerMessage {
+	b, _ := json.Marshal(pipeline.ReducerInput{Topic: topic, ReceivedAt: pipeline.T(at), Value: json.RawMessage(value)})
+	return &sarama.ProducerMessage{Topic: topics.ReducerInput, Key: sarama.StringEncoder(node.String()), Value: sarama.ByteEncoder(b)}
+}
+
+func (f *feeder) send(msgs []*sarama.ProducerMessage) {
+	for len(msgs) > 0 {
+		n := min(len(msgs), 500)
+		if err := f.p.Send(context.Background(), msgs[:n]...); err != nil {
+			f.t.Fatal(err)
+		}
+		msgs = msgs[n:]
+	}
+}
+
+var base = time.Now().UTC().Truncate(time.Second)
+
+func (f *feeder) introspections(nodes []uuid.UUID) []*sarama.ProducerMessage {
+	var out []*sarama.ProducerMessage
+	for _, n := range nodes {
+		v := strings.ReplaceAll(f.intro, fixtureNode, n.String())
+		v = strings.ReplaceAll(v, fixtureCorr, uuid.NewSHA1(n, []byte("corr")).String())
+		out = append(out, f.msg(n, topics.NodeIntrospection, v, base))
+	}
+	return out
+}
+
+func (f *feeder) acks(nodes []uuid.UUID) []*sarama.ProducerMessage {
+	var out []*sarama.ProducerMessage
+	for _, n := range nodes {
+		out = append(out, f.msg(n, topics.NodeRegistrationAcked, strings.ReplaceAll(f.ack, fixtureNode, n.String()), base.Add(time.Second)))
+	}
+	return out
+}
+
+func (f *feeder) heartbeats(nodes []uuid.UUID, k int) []*sarama.ProducerMessage {
+	var out []*sarama.ProducerMessage
+	ts := base.Add(time.Duration(10+k) * time.Second).Format("2006-01-02T15:04:05.000000Z")
+	for _, n := range nodes {
+		v := strings.ReplaceAll(f.hb, fixtureNode, n.String())
+		v = strings.ReplaceAll(v, "2026-03-02T14:05:37.410551Z", ts)
+		out = append(out, f.msg(n, topics.NodeHeartbeat, v, base.Add(time.Duration(10+k)*time.Second)))
+	}
+	return out
+}
+
+func nodeSet(n int) ([]uuid.UUID, map[string]bool) {
+	ids := make([]uuid.UUID, n)
+	set := map[string]bool{}
+	for i := range ids {
+		ids[i] = uuid.New()
+		set[ids[i].String()] = true
+	}
+	return ids, set
+}
+
+// outputs counts, for our nodes only, the committed records on every output
+// topic: events by topic, intents by type, and the newest snapshot per node.
+type outputs struct {
+	events    map[string]int
+	intents   map[string]int
+	snapshots map[string]*decide.NodeState
+	perNode   map[string]map[string]int // node -> topic/intent -> count
+}
+
+func collectOutputs(t *testing.T, brokers []string, ours map[string]bool, until func(outputs) bool, timeout time.Duration) outputs {
+	t.Helper()
+	cfg := testkit.AdminConfig()
+	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
+	c, err := sarama.NewConsumer(brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	o := outputs{events: map[string]int{}, intents: map[string]int{}, snapshots: map[string]*decide.NodeState{}, perNode: map[string]map[string]int{}}
+	var mu sync.Mutex
+	tps := []string{topics.RegistrationIntents, topics.RegistrationSnapshots}
+	for _, k := range []decide.EventKind{decide.EventInitiated, decide.EventAccepted, decide.EventAckReceived, decide.EventBecameActive, decide.EventAckTimedOut, decide.EventLivenessExpired} {
+		tps = append(tps, wire.EventTopic(k))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, tp := range tps {
+		parts, err := c.Partitions(tp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range parts {
+			pc, err := c.ConsumePartition(tp, p, sarama.OffsetOldest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wg.Add(1)
+			go func(tp string, pc sarama.PartitionConsumer) {
+				defer wg.Done()
+				defer pc.Close()
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case m := <-pc.Messages():
+						key := string(m.Key)
+						if !ours[key] {
+							continue
+						}
+						mu.Lock()
+						if o.perNode[key] == nil {
+							o.perNode[key] = map[string]int{}
+						}
+						switch tp {
+						case topics.RegistrationSnapshots:
+							st, err := wire.RestoreState(m.Value)
+							if err == nil && st != nil {
+								o.snapshots[key] = st
+							}
+						case topics.RegistrationIntents:
+							env, err := envelope.Decode(m.Value)
+							if err == nil {
+								in, err := pipeline.DecodeIntent(env.Payload)
+								if err == nil {
+									o.intents[in.IntentType]++
+									o.perNode[key][in.IntentType]++
+								}
+							}
+						default:
+							o.events[tp]++
+							o.perNode[key][tp]++
+						}
+						mu.Unlock()
+					}
+				}
+			}(tp, pc)
+		}
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		mu.Lock()
+		done := until(o)
+		mu.Unlock()
+		if done || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // anything extra (a duplicate) shows up now
+	cancel()
+	wg.Wait()
+	return o
+}
+
+func allActive(ours map[string]bool, seq int64) func(outputs) bool {
+	return func(o outputs) bool {
+		if len(o.snapshots) < len(ours) {
+			return false
+		}
+		for _, s := range o.snapshots {
+			if s.State != decide.Active || s.Sequence < seq {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+func checkExactlyOnce(t *testing.T, o outputs, ours map[string]bool, heartbeats int) {
+	t.Helper()
+	n := len(ours)
+	for _, tp := range []string{topics.NodeRegistrationInitiated, topics.NodeRegistrationAccepted, topics.NodeRegistrationAckReceived, topics.NodeBecameActive} {
+		if o.events[tp] != n {
+			t.Errorf("%s: %d events for %d nodes (want exactly one each)", tp, o.events[tp], n)
+		}
+	}
+	wantIntents := map[string]int{pipeline.PostgresUpsert: n, pipeline.ConsulRegister: n, pipeline.PostgresUpdate: n * (1 + heartbeats)}
+	for k, v := range wantIntents {
+		if o.intents[k] != v {
+			t.Errorf("intent %s: %d, want %d", k, o.intents[k], v)
+		}
+	}
+	wantSeq := int64(3 + heartbeats)
+	for id := range ours {
+		s := o.snapshots[id]
+		if s == nil || s.State != decide.Active || s.Sequence != wantSeq {
+			t.Errorf("node %s: snapshot %+v, want active with sequence %d", id, s, wantSeq)
+			break
+		}
+	}
+}
+
+// kill -9 the reducer mid-load and restart it: every input is reflected
+// exactly once in events, intents and snapshots.
+func TestExactlyOnceAcrossKill9(t *testing.T) {
+	brokers := testkit.KafkaBrokers(t)
+	env := "reducertest" + testkit.Unique()
+	startOnce = &sync.Once{}
+	f := newFeeder(t, brokers)
+	const n, hbs = 300, 3
+	ids, ours := nodeSet(n)
+
+	first := startReducer(t, env)
+	var all []*sarama.ProducerMessage
+	all = append(all, f.introspections(ids)...)
+	all = append(all, f.acks(ids)...)
+	for k := 0; k < hbs; k++ {
+		all = append(all, f.heartbeats(ids, k)...)
+	}
+	// Feed in the background so the kill lands while input is flowing.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < len(all); i += 100 {
+			f.send(all[i:min(i+100, len(all))])
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	time.Sleep(400 * time.Millisecond)
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	first.cmd.Wait()
+	<-done
+	startReducer(t, env)
+	o := collectOutputs(t, brokers, ours, allActive(ours, 3+hbs), 90*time.Second)
+	checkExactlyOnce(t, o, ours, hbs)
+	t.Logf("events %v intents %v snapshots %d", o.events, o.intents, len(o.snapshots))
+}
+
+// Two instances split the partitions; when one leaves, the other takes its
+// partitions and their state, and nothing is lost or duplicated.
+func TestRebalanceMovesState(t *testing.T) {
+	brokers := testkit.KafkaBrokers(t)
+	env := "reducertest" + testkit.Unique()
+	startOnce = &sync.Once{}
+	f := newFeeder(t, brokers)
+	const n = 200
+	ids, ours := nodeSet(n)
+
+	a := startReducer(t, env)
+	a.waitAssigned(t, 6)
+	f.send(f.introspections(ids))
+	b := startReducer(t, env)
+	b.waitAssigned(t, 3)
+	f.send(f.acks(ids)) // half of these land on b, for nodes a registered
+	time.Sleep(2 * time.Second)
+	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.cmd.Wait(); err != nil {
+		t.Fatalf("instance a did not drain cleanly: %v", err)
+	}
+	b.waitAssigned(t, 6)
+	f.send(f.heartbeats(ids, 0)) // all on b now, half for state a held
+	o := collectOutputs(t, brokers, ours, allActive(ours, 4), 90*time.Second)
+	checkExactlyOnce(t, o, ours, 1)
+}
+
+// Restoring 100,000 nodes of state from the snapshot topic, timed. The
+// snapshots go to a test-owned topic so the shared one stays small.
+func TestRestore100kNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("restore of 100k nodes is not a short test")
+	}
+	brokers := testkit.KafkaBrokers(t)
+	topic := "onex.snapshot.reducertest" + testkit.Unique() + ".registration-snapshots.v1"
+	testkit.CreateTopic(t, brokers, topic, 1, nil)
+	cfg, _ := bus.NewConfig(bus.Options{Brokers: brokers, ClientID: "restore-test"})
+	prod, err := bus.NewProducer(brokers, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	const n = 100_000
+	now := time.Now().UTC()
+	var batch []*sarama.ProducerMessage
+	for i := 0; i < n; i++ {
+		id := uuid.New()
+		st := &decide.NodeState{NodeID: id, State: decide.Active, NodeType: "effect", NodeVersion: "1.0.0",
+			Capabilities: json.RawMessage(`{"read":true,"processing":true}`), Endpoints: map[string]string{"health": "http://n:8085/health"},
+			AttemptID: uuid.New(), CorrelationID: uuid.New(), RegisteredAt: now, LivenessDeadline: &now, LastStateChangeAt: now, Sequence: 4,
+			Consul: &decide.ConsulRegistration{ServiceID: "onex-effect-" + id.String(), ServiceName: "onex-effect", Tags: []string{"onex", "node-type:effect"}}}
+		rec, err := wire.Snapshot(st, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch = append(batch, &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(rec.Key), Value: sarama.ByteEncoder(rec.Value)})
+		if len(batch) == 1000 {
+			if err := prod.Send(context.Background(), batch...); err != nil {
+				t.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	client, err := sarama.NewClient(brokers, testkit.AdminConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	end, err := client.GetOffset(topic, 0, sarama.OffsetNewest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	part, records, err := restore(context.Background(), client, topic, 0, end-1)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if part.Len() != n || records != n || part.Count(decide.Active) != n {
+		t.Fatalf("restored %d nodes from %d records, want %d", part.Len(), records, n)
+	}
+	t.Logf("restored %d nodes in %s (%.0f nodes/s)", n, took.Round(time.Millisecond), float64(n)/took.Seconds())
+}
