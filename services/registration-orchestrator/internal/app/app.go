@@ -291,6 +291,11 @@ func (a *App) Run(ctx context.Context) error {
 		a.requestIntrospection(ctx, producer)
 	}
 
+	// Each consumer group gets its own sarama config: a balance strategy
+	// object keeps per-group state and must not be shared between groups.
+	groupCfg := func() (*sarama.Config, error) {
+		return bus.NewConfig(bus.Options{Brokers: a.brokers, ClientID: "registration-orchestrator", FromOldest: a.s.FromOldest})
+	}
 	dl := deadLetterer{pub}
 	std := func(h bus.Handler) bus.Handler { return bus.Standard(h, log, a.busm, retry.Default(), dl) }
 	type runSpec struct {
@@ -308,16 +313,24 @@ func (a *App) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		specsToRun = append(specsToRun, runSpec{"ingress:" + t, bus.RunnerConfig{Config: cfg, Group: g, Topics: []string{a.s.topic(t)}, Handler: std(ing.Handle)}})
+		gc, err := groupCfg()
+		if err != nil {
+			return err
+		}
+		specsToRun = append(specsToRun, runSpec{"ingress:" + t, bus.RunnerConfig{Config: gc, Group: g, Topics: []string{a.s.topic(t)}, Handler: std(ing.Handle)}})
 	}
 	qg, err := a.pythonGroup(a.s.topic(a.c.TopicFor(contract.HandlerCatalogQuery)))
 	if err != nil {
 		return err
 	}
-	specsToRun = append(specsToRun, runSpec{"catalog", bus.RunnerConfig{Config: cfg, Group: qg,
+	qc, err := groupCfg()
+	if err != nil {
+		return err
+	}
+	specsToRun = append(specsToRun, runSpec{"catalog", bus.RunnerConfig{Config: qc, Group: qg,
 		Topics: []string{a.s.topic(a.c.TopicFor(contract.HandlerCatalogQuery))}, Handler: std(cat.Handle)}})
 
-	wfCfg, err := bus.NewConfig(bus.Options{Brokers: a.brokers, ClientID: "registration-orchestrator-workflow", FromOldest: a.s.FromOldest})
+	wfCfg, err := groupCfg()
 	if err != nil {
 		return err
 	}
@@ -347,7 +360,11 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	specsToRun = append(specsToRun, runSpec{"scheduler", bus.RunnerConfig{Config: cfg, Group: sg, Topics: []string{tickTopic},
+	sc, err := groupCfg()
+	if err != nil {
+		return err
+	}
+	specsToRun = append(specsToRun, runSpec{"scheduler", bus.RunnerConfig{Config: sc, Group: sg, Topics: []string{tickTopic},
 		Handler: sched.Handle, OnAssign: sched.Assign, OnRevoke: sched.Revoke}})
 
 	var running []*bus.Runner
