@@ -17,6 +17,8 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/omninode/onex-fleet/pkg/dlq"
+	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/testkit"
 )
 
@@ -264,4 +266,94 @@ func TestDrainOnSIGTERM(t *testing.T) {
 		}
 	}
 	t.Logf("first consumer handled %d records before SIGTERM; total %d", handledBeforeStop, len(lines()))
+}
+
+// A handler that keeps failing sends the message to the DLQ with the spec's
+// payload and headers, and the group moves on to the next message.
+func TestPoisonMessageGoesToDLQ(t *testing.T) {
+	brokers := testkit.KafkaBrokers(t)
+	u := testkit.Unique()
+	topic := "onex.evt.bustest" + u + ".poison.v1"
+	dlqTopic := "onex.dlq.bustest" + u + ".events.v1"
+	testkit.CreateTopic(t, brokers, topic, 1, nil)
+	testkit.CreateTopic(t, brokers, dlqTopic, 1, nil)
+	cfg, err := NewConfig(Options{Brokers: brokers, ClientID: "bus-test", FromOldest: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := sarama.NewSyncProducer(brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	pub, err := dlq.NewPublisher(sp, nil, dlq.WithRouter(dlq.Router{Override: dlqTopic}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{`{"correlation_id":"b7e3c1d2-4a5f-4e6b-8c9d-0e1f2a3b4c5d","n":1}`, "poison", `{"n":3}`} {
+		if _, _, err := sp.SendMessage(&sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder("k"), Value: sarama.StringEncoder(v)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	var handled []string
+	h := func(_ context.Context, m *Message) error {
+		if string(m.Value) == "poison" {
+			return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "db"}, "keeps failing", nil)
+		}
+		mu.Lock()
+		handled = append(handled, string(m.Value))
+		mu.Unlock()
+		return nil
+	}
+	r, err := NewRunner(RunnerConfig{Brokers: brokers, Config: cfg, Group: "bustest-" + u, Topics: []string{topic},
+		Handler: Standard(h, discardLogger(), NewMetrics(nil), fastPolicy(), DLQ(pub)), Log: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	recs := testkit.ReadAll(t, brokers, dlqTopic, 1, 30*time.Second, true)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(handled)
+		mu.Unlock()
+		if n == 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(handled) != 2 {
+		t.Fatalf("handled %v; the group must move on past the poison message", handled)
+	}
+	if len(recs) != 1 {
+		t.Fatalf("%d DLQ records, want 1", len(recs))
+	}
+	rec, err := dlq.Decode(recs[0].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.OriginalTopic != topic || rec.OriginalMessage.Value != "poison" || rec.FailureType != "infra_error" ||
+		rec.ErrorType != "InfraConnectionError" || rec.OriginalMessage.Offset == nil || *rec.OriginalMessage.Offset != 1 {
+		t.Fatalf("DLQ record %+v", rec)
+	}
+	hdr := map[string]string{}
+	var order []string
+	for _, h := range recs[0].Headers {
+		hdr[string(h.Key)] = string(h.Value)
+		order = append(order, string(h.Key))
+	}
+	want := []string{"content_type", "correlation_id", "message_id", "timestamp", "source", "event_type", "schema_version", "priority", "retry_count", "max_retries", "original_topic", "dlq_topic", "failure_type", "failure_reason", "failure_timestamp"}
+	if strings.Join(order[:len(want)], ",") != strings.Join(want, ",") {
+		t.Fatalf("header order %v, want %v", order, want)
+	}
+	if hdr["event_type"] != "dlq_raw_message" || hdr["original_topic"] != topic || hdr["dlq_topic"] != dlqTopic || string(recs[0].Key) != "k" {
+		t.Fatalf("headers %v key %q", hdr, recs[0].Key)
+	}
 }

@@ -1,0 +1,19 @@
+package bus
+
+import (
+	"context"
+
+	"github.com/omninode/onex-fleet/pkg/dlq"
+)
+
+// DLQ adapts a dlq.Publisher to the DeadLetterer that DeadLetter and
+// Standard take: the failed message goes to the DLQ topic of its original
+// topic with the spec's raw-path record and headers, carrying the message's
+// correlation id. Publish returns only after the broker acknowledged.
+func DLQ(p *dlq.Publisher) DeadLetterer { return dlqAdapter{p} }
+
+type dlqAdapter struct{ p *dlq.Publisher }
+
+func (a dlqAdapter) DeadLetter(ctx context.Context, m *Message, cause error) error {
+	return a.p.Publish(ctx, m.ConsumerMessage(), dlq.Failure{Err: cause, CorrelationID: m.CorrelationID})
+}
