@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/omninode/onex-fleet/pkg/config"
+	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/observability"
 )
 
@@ -106,7 +107,7 @@ func (s *Service) RunContext(ctx context.Context, components ...Component) error
 	stopHTTP()
 	<-httpDone
 	if firstErr != nil {
-		s.Log.Error("stopped with error", "error", firstErr.Error())
+		s.Log.Error("stopped with error", "error", infraerr.SanitizeError(firstErr))
 		return firstErr
 	}
 	s.Log.Info("stopped cleanly")

@@ -1,0 +1,70 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
+
+func TestRunDrainsComponentsThenStopsHTTP(t *testing.T) {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	t.Setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+	t.Setenv("ONEX_HTTP_ADDR", fmt.Sprintf("127.0.0.1:%d", port))
+	svc, err := New("test", "ready")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	drained := make(chan bool, 1)
+	comp := func(ctx context.Context) error {
+		svc.Health.Set("ready", true)
+		<-ctx.Done()
+		// While the component drains, /readyz reports draining.
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", port))
+		drained <- err == nil && resp.StatusCode == 503
+		if resp != nil {
+			resp.Body.Close()
+		}
+		return nil
+	}
+	done := make(chan error, 1)
+	go func() { done <- svc.RunContext(ctx, comp) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", port)); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !<-drained {
+		t.Fatal("/readyz was not 503 while draining")
+	}
+}
+
+func TestFailingComponentStopsService(t *testing.T) {
+	t.Setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+	t.Setenv("ONEX_HTTP_ADDR", "127.0.0.1:0")
+	svc, err := New("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	other := func(ctx context.Context) error { <-ctx.Done(); return nil }
+	err = svc.RunContext(context.Background(), func(context.Context) error { return boom }, other)
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want boom", err)
+	}
+}
