@@ -43,6 +43,10 @@ lint: ## gofmt and go vet over every module
 	@out="$$(gofmt -l pkg services cmd e2e deploy)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(MODULES)
 
+.PHONY: run
+run: ## the fleet against real local servers with a live view (Ctrl-C stops it)
+	scripts/run.sh
+
 .PHONY: topics
 topics: build ## create every platform topic that is missing and report drift
 	$(WITH_ENV) $(BIN)/onexctl topics provision
