@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -52,7 +53,7 @@ type harness struct {
 // newHarness creates the topics: node-keyed ones with 3 partitions (intents
 // and results must match), the one-partition ones as in the registry, the
 // aggregation state compacted.
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T, skip ...string) *harness {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test (real broker); skipped with -short")
@@ -77,6 +78,9 @@ func newHarness(t *testing.T) *harness {
 		p, _ := topics.Parse(n)
 		renamed := fmt.Sprintf("onex.%s.o%s.%s.v%d", p.Kind, u, p.EventName, p.Version)
 		h.rename[n] = renamed
+		if slices.Contains(skip, n) {
+			continue
+		}
 		parts := int32(3)
 		if sp, ok := topics.Lookup(n); ok && sp.Partitions == 1 {
 			parts = 1
@@ -130,6 +134,14 @@ type instance struct {
 // start runs an orchestrator and waits until it is ready and every consumer
 // group holds a session.
 func (h *harness) start(s Settings) *instance {
+	h.t.Helper()
+	in := h.launch(s)
+	h.eventually(60*time.Second, "orchestrator ready", func() bool { return in.svc.Health.Ready() && in.app.Ready() })
+	return in
+}
+
+// launch runs an orchestrator without waiting for it.
+func (h *harness) launch(s Settings) *instance {
 	t := h.t
 	t.Helper()
 	f, err := os.OpenFile(h.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -152,7 +164,6 @@ func (h *harness) start(s Settings) *instance {
 	in := &instance{h: h, app: a, svc: svc, cancel: cancel, done: make(chan error, 1)}
 	go func() { in.done <- a.Run(ctx); f.Close() }()
 	t.Cleanup(in.stop)
-	h.eventually(60*time.Second, "orchestrator ready", func() bool { return svc.Health.Ready() && a.Ready() })
 	return in
 }
 
