@@ -293,9 +293,17 @@ func (a *App) Run(ctx context.Context) error {
 
 	// Each consumer group gets its own sarama config: a balance strategy
 	// object keeps per-group state and must not be shared between groups.
-	groupCfg := func() (*sarama.Config, error) {
-		return bus.NewConfig(bus.Options{Brokers: a.brokers, ClientID: "registration-orchestrator", FromOldest: a.s.FromOldest})
+	groupCfg := func(fromOldest bool) (*sarama.Config, error) {
+		return bus.NewConfig(bus.Options{Brokers: a.brokers, ClientID: "registration-orchestrator", FromOldest: fromOldest})
 	}
+	// The node-facing groups (ingress, catalog queries) start at the newest
+	// record when they have no committed offset, by default (spec 3.4's
+	// policy for "consume" groups): replaying days of old introspections
+	// with received_at = now would register nodes that are long gone, and
+	// the nodes that are alive announce themselves again on the request
+	// published above. The internal groups start at the oldest record so no
+	// intent or result is lost.
+	nodeFacingFromOldest := a.s.IngressFromOldest
 	dl := deadLetterer{pub}
 	std := func(h bus.Handler) bus.Handler { return bus.Standard(h, log, a.busm, retry.Default(), dl) }
 	type runSpec struct {
@@ -313,7 +321,7 @@ func (a *App) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		gc, err := groupCfg()
+		gc, err := groupCfg(nodeFacingFromOldest)
 		if err != nil {
 			return err
 		}
@@ -323,14 +331,14 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	qc, err := groupCfg()
+	qc, err := groupCfg(nodeFacingFromOldest)
 	if err != nil {
 		return err
 	}
 	specsToRun = append(specsToRun, runSpec{"catalog", bus.RunnerConfig{Config: qc, Group: qg,
 		Topics: []string{a.s.topic(a.c.TopicFor(contract.HandlerCatalogQuery))}, Handler: std(cat.Handle)}})
 
-	wfCfg, err := groupCfg()
+	wfCfg, err := groupCfg(a.s.FromOldest)
 	if err != nil {
 		return err
 	}
@@ -360,7 +368,7 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sc, err := groupCfg()
+	sc, err := groupCfg(a.s.FromOldest)
 	if err != nil {
 		return err
 	}

@@ -119,6 +119,10 @@ func (h *harness) settings() Settings {
 		TickInterval: time.Minute, SchedulerID: "sched-" + h.u, CatalogRefresh: time.Second,
 		RetryPolicy:          &retry.Policy{MaxAttempts: 3, Initial: 300 * time.Millisecond, Max: 2 * time.Second, Multiplier: 2, Jitter: 0},
 		RequestIntrospection: true, RestoreTimeout: 20 * time.Second, DrainTimeout: 5 * time.Second, FromOldest: true,
+		// The topics are the test's own and start empty: reading them from
+		// the start means nothing produced while partitions are still being
+		// claimed is skipped.
+		IngressFromOldest: true,
 	}
 }
 

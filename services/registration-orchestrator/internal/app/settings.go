@@ -53,8 +53,14 @@ type Settings struct {
 	RestoreTimeout time.Duration
 	// DrainTimeout bounds shutdown (ONEX_DRAIN_TIMEOUT).
 	DrainTimeout time.Duration
-	// FromOldest: where a consumer group with no committed offset starts.
+	// FromOldest: where the internal consumer groups (workflow, scheduler)
+	// start without a committed offset (ONEX_CONSUMER_START). The node-facing
+	// groups follow IngressFromOldest.
 	FromOldest bool
+	// IngressFromOldest makes the node-facing groups (ingress, catalog
+	// queries) start at the oldest record when they have no committed offset
+	// (ONEX_INGRESS_START=oldest); the default, newest, follows spec 3.4.
+	IngressFromOldest bool
 }
 
 // topic returns the topic used for a registry name.
@@ -100,6 +106,13 @@ func LoadSettings(cfg *config.Config) (Settings, error) {
 	s.CatalogRefresh = time.Duration(integer("ONEX_TOPIC_CATALOG_REFRESH_SECONDS", 30)) * time.Second
 	s.RestoreTimeout = time.Duration(integer("ONEX_AGGREGATION_RESTORE_TIMEOUT_SECONDS", 30)) * time.Second
 	s.RequestIntrospection = boolean("ONEX_REQUEST_INTROSPECTION_ON_START", true)
+	switch start := config.String("ONEX_INGRESS_START", "newest"); start {
+	case "newest":
+	case "oldest":
+		s.IngressFromOldest = true
+	default:
+		errs = append(errs, fmt.Errorf("config: ONEX_INGRESS_START must be newest or oldest"))
+	}
 	if len(errs) > 0 {
 		return s, errors.Join(errs...)
 	}

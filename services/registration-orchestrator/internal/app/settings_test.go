@@ -19,18 +19,19 @@ func TestLoadSettings(t *testing.T) {
 		{"defaults", nil, func(t *testing.T, s Settings) {
 			if s.ContractPath != "/etc/onex/contracts/registration-orchestrator/contract.yaml" || s.TickInterval != time.Second ||
 				s.SchedulerID != "runtime-scheduler-default" || s.Limits.MaxBytes != 1<<20 || s.Limits.MaxFutureSkew != 5*time.Minute ||
-				s.Limits.MaxAge != 0 || !s.RequestIntrospection || s.CatalogRefresh != 30*time.Second || s.Env != "dev" {
+				s.Limits.MaxAge != 0 || !s.RequestIntrospection || s.CatalogRefresh != 30*time.Second || s.Env != "dev" || s.IngressFromOldest {
 				t.Errorf("%+v", s)
 			}
 		}, ""},
 		{"overrides", map[string]string{"ONEX_RUNTIME_SCHEDULER_TICK_INTERVAL_MS": "250", "ONEX_INGRESS_MAX_AGE_SECONDS": "3600",
-			"ONEX_REQUEST_INTROSPECTION_ON_START": "false", "ONEX_ORCHESTRATOR_CONTRACT": "/tmp/c.yaml"}, func(t *testing.T, s Settings) {
-			if s.TickInterval != 250*time.Millisecond || s.Limits.MaxAge != time.Hour || s.RequestIntrospection || s.ContractPath != "/tmp/c.yaml" {
+			"ONEX_REQUEST_INTROSPECTION_ON_START": "false", "ONEX_ORCHESTRATOR_CONTRACT": "/tmp/c.yaml", "ONEX_INGRESS_START": "oldest"}, func(t *testing.T, s Settings) {
+			if s.TickInterval != 250*time.Millisecond || s.Limits.MaxAge != time.Hour || s.RequestIntrospection || s.ContractPath != "/tmp/c.yaml" || !s.IngressFromOldest {
 				t.Errorf("%+v", s)
 			}
 		}, ""},
 		{"tick interval below the model's range", map[string]string{"ONEX_RUNTIME_SCHEDULER_TICK_INTERVAL_MS": "50"}, nil, "ONEX_RUNTIME_SCHEDULER_TICK_INTERVAL_MS"},
 		{"not a number", map[string]string{"ONEX_INGRESS_MAX_MESSAGE_BYTES": "lots"}, nil, "ONEX_INGRESS_MAX_MESSAGE_BYTES"},
+		{"bad start", map[string]string{"ONEX_INGRESS_START": "middle"}, nil, "ONEX_INGRESS_START"},
 		{"negative skew", map[string]string{"ONEX_INGRESS_MAX_FUTURE_SKEW_SECONDS": "-1"}, nil, "ONEX_INGRESS_MAX_FUTURE_SKEW_SECONDS"},
 	}
 	for _, tc := range cases {
