@@ -515,9 +515,10 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// deadLetterer adapts pkg/dlq's Publisher to bus.DeadLetterer (pkg/bus has
-// no adapter yet). The failure class follows the error: malformed input,
-// no route (a configuration gap), or a consumer-side failure.
+// deadLetterer adapts pkg/dlq's Publisher to bus.DeadLetterer like bus.DLQ,
+// and also records the spec 8.2 failure_class, which bus.DLQ leaves out:
+// publisher_malformed for bad input, no_dispatcher for an intent type without
+// a route (a configuration gap), consumer_error otherwise.
 type deadLetterer struct{ p *dlq.Publisher }
 
 func (d deadLetterer) DeadLetter(ctx context.Context, msg *bus.Message, cause error) error {
