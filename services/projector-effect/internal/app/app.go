@@ -1,0 +1,408 @@
+// Package app wires the projector effect: settings, the pgx pool, migrations
+// under golang-migrate's advisory lock, the PostgreSQL breaker, the batching
+// consumer of the postgres intents with its results publisher and DLQ, the
+// gRPC registry API with the standard health service, readiness and metrics.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/omninode/onex-fleet/pkg/bus"
+	"github.com/omninode/onex-fleet/pkg/dlq"
+	"github.com/omninode/onex-fleet/pkg/infraerr"
+	"github.com/omninode/onex-fleet/pkg/retry"
+	"github.com/omninode/onex-fleet/pkg/service"
+	registryv1 "github.com/omninode/onex-fleet/proto/onex/registry/v1"
+	"github.com/omninode/onex-fleet/services/projector-effect/internal/api"
+	"github.com/omninode/onex-fleet/services/projector-effect/internal/breaker"
+	"github.com/omninode/onex-fleet/services/projector-effect/internal/consumer"
+	"github.com/omninode/onex-fleet/services/projector-effect/internal/effect"
+	"github.com/omninode/onex-fleet/services/projector-effect/internal/schema"
+	"github.com/omninode/onex-fleet/services/projector-effect/internal/store"
+)
+
+// Readiness conditions.
+const (
+	CondDatabase = "database_reachable"
+	CondSchema   = "schema_at_head"
+	CondTopics   = "topics"
+)
+
+// Conditions lists the readiness conditions the service starts with.
+var Conditions = []string{CondDatabase, CondSchema, CondTopics}
+
+// Main runs the projector effect until SIGTERM and returns the exit code.
+func Main() int {
+	if os.Getenv("SARAMA_DEBUG") == "1" {
+		sarama.Logger = log.New(os.Stderr, "[sarama] ", log.LstdFlags)
+	}
+	svc, err := service.New("projector-effect", Conditions...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "projector-effect:", infraerr.SanitizeError(err))
+		return 2
+	}
+	s, err := LoadSettings(svc.Config)
+	if err != nil {
+		svc.Log.Error("invalid configuration", "error", infraerr.SanitizeError(err))
+		return 2
+	}
+	a, err := New(svc, s)
+	if err != nil {
+		svc.Log.Error("startup failed", "error", infraerr.SanitizeError(err))
+		return 2
+	}
+	if err := svc.Run(a.Run); err != nil {
+		return 1
+	}
+	return 0
+}
+
+// App is the running projector effect.
+type App struct {
+	svc      *service.Service
+	s        Settings
+	brokers  []string
+	busm     *bus.Metrics
+	pool     *pgxpool.Pool
+	store    *store.Store
+	breaker  *breaker.Breaker
+	metrics  *effect.Metrics
+	notifier *store.Notifier
+	api      *api.Server
+	health   *health.Server
+
+	grpcAddr atomic.Pointer[string]
+	runner   atomic.Pointer[consumer.Runner]
+}
+
+// New builds the effect. The pool connects lazily: nothing is contacted
+// until Run.
+func New(svc *service.Service, s Settings) (*App, error) {
+	pcfg, err := pgxpool.ParseConfig(s.DatabaseURL.Reveal())
+	if err != nil {
+		return nil, infraerr.Configuration(infraerr.Context{Transport: infraerr.TransportDB, Operation: "configure"},
+			"database url", errors.New(infraerr.SanitizeString(err.Error())))
+	}
+	pcfg.MinConns, pcfg.MaxConns = int32(s.PoolMin), int32(s.PoolMax)
+	pcfg.ConnConfig.ConnectTimeout = s.ConnectTimeout
+	if pcfg.ConnConfig.RuntimeParams == nil {
+		pcfg.ConnConfig.RuntimeParams = map[string]string{}
+	}
+	pcfg.ConnConfig.RuntimeParams["application_name"] = "projector-effect"
+	pool, err := pgxpool.NewWithConfig(context.Background(), pcfg)
+	if err != nil {
+		return nil, infraerr.Configuration(infraerr.Context{Transport: infraerr.TransportDB, Operation: "configure"},
+			"database pool", errors.New(infraerr.SanitizeString(err.Error())))
+	}
+	a := &App{svc: svc, s: s, brokers: bus.ParseBrokers(svc.Config.KafkaBootstrap), busm: bus.NewMetrics(svc.Registry),
+		pool: pool, store: store.New(pool), metrics: effect.NewMetrics(svc.Registry), health: health.NewServer()}
+	a.breaker = breaker.New(breaker.Settings{Backend: store.Backend, Transport: infraerr.TransportDB,
+		Threshold: uint32(s.BreakerThreshold), Reset: s.BreakerReset, Healthy: store.IsDataError}, svc.Registry)
+	a.notifier = store.NewNotifier(s.DatabaseURL.Reveal(), svc.Log.With("component", "change_listener"))
+	a.api = api.New(a.store, a.notifier, svc.Log.With("component", "registry_api"))
+	a.api.Poll = s.WatchPoll
+	a.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	a.health.SetServingStatus(registryv1.RegistryService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
+	return a, nil
+}
+
+// Breaker exposes the PostgreSQL breaker (tests read its state).
+func (a *App) Breaker() *breaker.Breaker { return a.breaker }
+
+// Store exposes the store (tests read rows).
+func (a *App) Store() *store.Store { return a.store }
+
+// GRPCAddr returns the address the registry API listens on, once it does.
+func (a *App) GRPCAddr() string {
+	if p := a.grpcAddr.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// Assigned reports whether the intents consumer holds partitions.
+func (a *App) Assigned() bool {
+	r := a.runner.Load()
+	return r != nil && r.Assigned()
+}
+
+// Run starts everything and blocks until ctx ends, then drains: the intents
+// consumer finishes the batches in flight and commits, the API stops, the
+// pool closes.
+func (a *App) Run(ctx context.Context) error {
+	log := a.svc.Log
+	defer a.pool.Close()
+	log.Info("projector effect starting", "database", infraerr.RedactDSN(a.s.DatabaseURL.Reveal()),
+		"intents_topic", a.s.IntentsTopic, "results_topic", a.s.ResultsTopic, "dlq_topic", a.dlqTopic(), "group", a.s.Group,
+		"grpc_addr", a.s.GRPCAddr, "pool_min", a.s.PoolMin, "pool_max", a.s.PoolMax, "max_batch", a.s.MaxBatch,
+		"breaker_threshold", a.s.BreakerThreshold, "breaker_reset", a.s.BreakerReset.String(),
+		"kafka", infraerr.RedactBootstrapServers(a.svc.Config.KafkaBootstrap))
+
+	ln, err := net.Listen("tcp", a.s.GRPCAddr)
+	if err != nil {
+		return infraerr.Configuration(infraerr.Context{Transport: infraerr.TransportGRPC, Operation: "listen", Target: a.s.GRPCAddr}, "grpc listener", err)
+	}
+	addr := ln.Addr().String()
+	a.grpcAddr.Store(&addr)
+
+	// The side loops are owned here: cancelled and awaited before Run returns.
+	sctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { stop(); wg.Wait() }()
+	wg.Add(4)
+	go func() { defer wg.Done(); a.serveGRPC(sctx, ln) }()
+	go func() { defer wg.Done(); _ = a.notifier.Run(sctx) }()
+	go func() { defer wg.Done(); a.watchDatabase(sctx) }()
+	go func() { defer wg.Done(); a.followReadiness(sctx) }()
+
+	if ok, err := a.prepareSchema(ctx); !ok {
+		return err
+	}
+	cfg, err := bus.NewConfig(bus.Options{Brokers: a.brokers, ClientID: "projector-effect", FromOldest: true})
+	if err != nil {
+		return err
+	}
+	client := a.waitKafka(ctx, cfg)
+	if client == nil {
+		return nil
+	}
+	defer client.Close()
+	if !a.waitTopics(ctx, client) {
+		return nil
+	}
+	a.svc.Health.Set(CondTopics, true)
+
+	producer, err := bus.NewProducer(a.brokers, cfg, a.busm)
+	if err != nil {
+		return infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "producer"}, "results producer")
+	}
+	defer producer.Close()
+	dlqProducer, err := sarama.NewSyncProducer(a.brokers, dlq.NewProducerConfig("projector-effect-dlq"))
+	if err != nil {
+		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "producer"}, "dlq producer", err)
+	}
+	defer dlqProducer.Close()
+	pub, err := dlq.NewPublisher(dlqProducer, a.svc.Registry, dlq.WithSource(a.s.Source), dlq.WithRouter(dlq.Router{Override: a.s.DLQTopic}))
+	if err != nil {
+		return err
+	}
+	backoff := effect.DefaultBackoff()
+	backoff.Max = a.s.RetryMaxDelay
+	proc := effect.New(a.store, a.breaker,
+		&effect.KafkaResults{Producer: producer, Topic: a.s.ResultsTopic, Source: a.s.Source},
+		effect.KafkaDLQ{Publisher: pub}, a.metrics,
+		effect.Options{Backoff: backoff, Timeout: a.s.QueryTimeout, BusMetrics: a.busm, Log: log.With("component", "effect")})
+	linger := a.s.Linger
+	if linger == 0 {
+		linger = -1 // disabled
+	}
+	runner, err := consumer.New(consumer.Config{
+		Brokers: a.brokers, Sarama: cfg, Group: a.s.Group, Topics: []string{a.s.IntentsTopic},
+		Handler: proc.Handle, MaxBatch: a.s.MaxBatch, Linger: linger,
+		DrainTimeout: a.s.DrainTimeout, Log: log, Metrics: a.busm,
+	})
+	if err != nil {
+		return err
+	}
+	a.runner.Store(runner)
+	a.svc.Health.SetInFlight(runner.InFlight)
+	err = runner.Run(ctx)
+	if err != nil {
+		log.Error("intents consumer stopped", "error", infraerr.SanitizeError(err))
+	}
+	return err
+}
+
+func (a *App) dlqTopic() string {
+	return dlq.Router{Override: a.s.DLQTopic}.TopicFor(a.s.IntentsTopic)
+}
+
+// prepareSchema brings the schema to this build's head: it migrates (or,
+// with migrations off, waits until another replica or an operator did),
+// retrying while the database is not reachable. A schema newer than head
+// (a newer replica migrated during a rolling update) is accepted as is. It
+// returns an error for a dirty schema, which needs an operator, and nil
+// with ok false when ctx ended.
+func (a *App) prepareSchema(ctx context.Context) (ok bool, err error) {
+	log := a.svc.Log
+	head, err := schema.Head()
+	if err != nil {
+		return false, err
+	}
+	for attempt := 0; ; attempt++ {
+		v, dirty, err := schema.Version(ctx, a.pool)
+		switch {
+		case err == nil && dirty:
+			err = infraerr.Configuration(infraerr.Context{Transport: infraerr.TransportDB, Operation: "migrate"},
+				fmt.Sprintf("schema version %d is dirty: a migration failed part-way; fix it by hand, then force the version", v), nil)
+			log.Error("schema cannot be migrated", "error", infraerr.SanitizeError(err))
+			return false, err
+		case err == nil && v >= head:
+			a.svc.Health.Set(CondSchema, true)
+			log.Info("schema ready", "version", v, "head", head)
+			return true, nil
+		case err == nil && a.s.Migrate:
+			if err = schema.Up(ctx, a.s.DatabaseURL.Reveal()); err == nil {
+				log.Info("schema migrated", "from", v, "to", head)
+				continue
+			}
+			if k, _ := infraerr.KindOf(err); k == infraerr.KindConfiguration {
+				log.Error("schema cannot be migrated", "error", infraerr.SanitizeError(err))
+				return false, err
+			}
+		case err == nil:
+			err = fmt.Errorf("schema version %d, want %d (ONEX_PROJECTOR_MIGRATE is off: waiting for a migration)", v, head)
+		}
+		if ctx.Err() != nil {
+			return false, nil
+		}
+		log.Warn("schema not ready yet", "error", infraerr.SanitizeError(err), "attempt", attempt+1)
+		if !sleep(ctx, backoff(attempt)) {
+			return false, nil
+		}
+	}
+}
+
+// watchDatabase keeps the database condition true to a ping every few
+// seconds (the ping bypasses the breaker: probes must not move it).
+func (a *App) watchDatabase(ctx context.Context) {
+	was := false
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := a.pool.Ping(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		ok := err == nil
+		if ok != was {
+			if ok {
+				a.svc.Log.Info("database reachable")
+			} else {
+				a.svc.Log.Warn("database not reachable", "error", infraerr.SanitizeError(store.Classify("ping", err)))
+			}
+			was = ok
+		}
+		a.svc.Health.Set(CondDatabase, ok)
+		if !sleep(ctx, 3*time.Second) {
+			return
+		}
+	}
+}
+
+// followReadiness mirrors readiness into the gRPC health service.
+func (a *App) followReadiness(ctx context.Context) {
+	last := healthpb.HealthCheckResponse_UNKNOWN
+	for {
+		st := healthpb.HealthCheckResponse_NOT_SERVING
+		if a.svc.Health.Ready() {
+			st = healthpb.HealthCheckResponse_SERVING
+		}
+		if st != last {
+			a.health.SetServingStatus("", st)
+			a.health.SetServingStatus(registryv1.RegistryService_ServiceDesc.ServiceName, st)
+			last = st
+		}
+		if !sleep(ctx, 500*time.Millisecond) {
+			a.health.Shutdown()
+			return
+		}
+	}
+}
+
+// serveGRPC serves the registry API and health until ctx ends, then stops
+// gracefully: unary calls finish, watch streams are ended after a short grace.
+func (a *App) serveGRPC(ctx context.Context, ln net.Listener) {
+	g := grpc.NewServer()
+	a.api.Register(g)
+	healthpb.RegisterHealthServer(g, a.health)
+	done := make(chan struct{})
+	go func() { // owned: ends when Serve returns
+		defer close(done)
+		if err := g.Serve(ln); err != nil {
+			a.svc.Log.Error("grpc server stopped", "error", infraerr.SanitizeError(err))
+		}
+	}()
+	a.svc.Log.Info("grpc server listening", "addr", ln.Addr().String())
+	<-ctx.Done()
+	stopped := make(chan struct{})
+	go func() { g.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(2 * time.Second):
+		g.Stop()
+		<-stopped
+	}
+	<-done
+}
+
+func (a *App) waitKafka(ctx context.Context, cfg *sarama.Config) sarama.Client {
+	for attempt := 0; ; attempt++ {
+		client, err := sarama.NewClient(a.brokers, cfg)
+		if err == nil {
+			return client
+		}
+		a.svc.Log.Warn("kafka not reachable yet", "error", infraerr.SanitizeError(err))
+		if !sleep(ctx, backoff(attempt)) {
+			return nil
+		}
+	}
+}
+
+// waitTopics waits until the topics the effect reads and writes exist
+// (auto-creation is off: provisioning owns them). False when ctx ended.
+func (a *App) waitTopics(ctx context.Context, client sarama.Client) bool {
+	need := []string{a.s.IntentsTopic, a.s.ResultsTopic, a.dlqTopic()}
+	for attempt := 0; ; attempt++ {
+		_ = client.RefreshMetadata()
+		have, err := client.Topics()
+		var missing []string
+		if err == nil {
+			set := map[string]bool{}
+			for _, t := range have {
+				set[t] = true
+			}
+			for _, t := range need {
+				if !set[t] {
+					missing = append(missing, t)
+				}
+			}
+			if len(missing) == 0 {
+				return true
+			}
+		}
+		a.svc.Log.Warn("waiting for topics", "missing", missing)
+		if !sleep(ctx, backoff(attempt)) {
+			return false
+		}
+	}
+}
+
+func backoff(attempt int) time.Duration {
+	return retry.Policy{MaxAttempts: 10, Initial: 200 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2, Jitter: 0.25}.Delay(min(attempt, 9), 0.5)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

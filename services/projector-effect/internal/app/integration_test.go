@@ -1,0 +1,258 @@
+package app
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/omninode/onex-fleet/pkg/envelope"
+	"github.com/omninode/onex-fleet/pkg/pipeline"
+	"github.com/omninode/onex-fleet/services/projector-effect/internal/breaker"
+	"github.com/omninode/onex-fleet/services/projector-effect/internal/effect"
+	"github.com/omninode/onex-fleet/services/projector-effect/internal/gen"
+	"github.com/omninode/onex-fleet/services/projector-effect/internal/pgtest"
+	"github.com/omninode/onex-fleet/services/projector-effect/internal/schema"
+	"github.com/omninode/onex-fleet/services/projector-effect/internal/store"
+)
+
+// TestShuffledDuplicatedStreamMatchesInOrder: 10,000 intents for 1,000
+// nodes from the reducer's real decision code, delivered in order to one
+// projector and shuffled with a quarter of them duplicated to another, leave
+// exactly the same rows. Every intent gets a success result, and the batches
+// are far fewer than the intents.
+func TestShuffledDuplicatedStreamMatchesInOrder(t *testing.T) {
+	stream, err := gen.Generate(42, 1000, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inOrder := stream.InOrder(7)
+	shuffled := stream.Shuffled(9, 0.25)
+	ids := intentIDs(t, inOrder)
+	if len(ids) != 10000 || len(stream.Nodes) != 1000 {
+		t.Fatalf("generated %d intents for %d nodes", len(ids), len(stream.Nodes))
+	}
+	types := map[string]int{}
+	for _, in := range inOrder {
+		types[in.Type]++
+	}
+	t.Logf("intents by type: %v; shuffled stream has %d records", types, len(shuffled))
+
+	a := newHarness(t, "in-order", pgtest.NewDatabase(t))
+	b := newHarness(t, "shuffled", pgtest.NewDatabase(t))
+	a.start(a.settings())
+	b.start(b.settings())
+	a.produce(inOrder)
+	b.produce(shuffled)
+
+	for _, h := range []*harness{a, b} {
+		h.eventually(3*time.Minute, "a success result for every intent", func() bool {
+			ok, _, _, _ := h.resultStats(ids)
+			return ok == len(ids)
+		})
+	}
+	_, failedA, staleA, _ := a.resultStats(ids)
+	_, failedB, staleB, _ := b.resultStats(ids)
+	if failedA != 0 || failedB != 0 {
+		t.Errorf("failed results: in-order %d, shuffled %d", failedA, failedB)
+	}
+	if staleA != 0 {
+		t.Errorf("in-order stream: %d stale results, want 0", staleA)
+	}
+	if staleB == 0 {
+		t.Errorf("shuffled stream: no stale results although it reorders and duplicates")
+	}
+
+	rowsA, rowsB := dumpRows(t, a.dsn), dumpRows(t, b.dsn)
+	if len(rowsA) != 1000 {
+		t.Errorf("in-order: %d rows, want 1000", len(rowsA))
+	}
+	compareRows(t, "shuffled vs in-order", rowsB, rowsA)
+
+	for _, h := range []*harness{a, b} {
+		batches := h.gather("onex_projector_batch_size", nil)
+		_, _, stale, _ := h.resultStats(ids)
+		t.Logf("%s: %.0f batches for %d intents (%d answered stale)", h.name, batches, len(ids), stale)
+		if batches <= 0 || batches > float64(len(ids))/5 {
+			t.Errorf("%s: %.0f batches for %d intents: not batching", h.name, batches, len(ids))
+		}
+	}
+}
+
+// TestPostgresOutage: with the database stopped under load the effect
+// reports failed results, its breaker opens (metric), no database call is
+// made while open, and once the database is back the backlog is applied
+// with nothing lost: every intent ends with a success result and the rows
+// are those of the same stream applied in order to a reference database.
+func TestPostgresOutage(t *testing.T) {
+	cluster := pgtest.NewCluster(t)
+	dsn := pgtest.NewDatabaseOn(t, cluster.DSN)
+
+	stream, err := gen.Generate(11, 60, 600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := stream.InOrder(3)
+	before, during := all[:200], all[200:]
+	idsBefore, idsDuring := intentIDs(t, before), intentIDs(t, during)
+
+	h := newHarness(t, "outage", dsn)
+	s := h.settings()
+	s.BreakerReset = 2 * time.Second
+	s.RetryMaxDelay = time.Second
+	s.ConnectTimeout = time.Second
+	s.QueryTimeout = 3 * time.Second
+	h.start(s)
+
+	h.produce(before)
+	h.eventually(time.Minute, "results of the intents before the outage", func() bool {
+		ok, _, _, _ := h.resultStats(idsBefore)
+		return ok == len(idsBefore)
+	})
+	if st := h.gather("onex_circuit_breaker_state", map[string]string{"backend": "postgres"}); st != breaker.Closed {
+		t.Fatalf("breaker state %v before the outage", st)
+	}
+
+	cluster.Stop()
+	h.produce(during)
+	h.eventually(time.Minute, "failed results while the database is down", func() bool {
+		_, failed, _, codes := h.resultStats(idsDuring)
+		return failed > 0 && codes[store.CodeConnection] > 0
+	})
+	h.eventually(time.Minute, "breaker open (metric)", func() bool {
+		return h.gather("onex_circuit_breaker_state", map[string]string{"backend": "postgres"}) == breaker.Open
+	})
+	if f := h.gather("onex_circuit_breaker_failures_total", map[string]string{"backend": "postgres"}); f < 5 {
+		t.Errorf("breaker failures = %v, want >= 5", f)
+	}
+	h.eventually(30*time.Second, "calls refused by the open breaker", func() bool {
+		return h.gather("onex_circuit_breaker_rejected_total", map[string]string{"backend": "postgres"}) > 0
+	})
+	_, failed, _, codes := h.resultStats(idsDuring)
+	t.Logf("during the outage: %d intents answered with failed results, codes %v", failed, codes)
+	if !h.svc.Health.Ready() {
+		t.Log("readiness follows the database: not ready while it is down")
+	}
+
+	cluster.Start()
+	h.eventually(2*time.Minute, "a success result for every intent after the database returned", func() bool {
+		ok, _, _, _ := h.resultStats(idsDuring)
+		return ok == len(idsDuring)
+	})
+	h.eventually(30*time.Second, "breaker closed again", func() bool {
+		return h.gather("onex_circuit_breaker_state", map[string]string{"backend": "postgres"}) == breaker.Closed
+	})
+
+	// Reference: the same stream applied in order, straight into a database.
+	ref := pgtest.NewDatabase(t)
+	applyInOrder(t, ref, all)
+	compareRows(t, "after outage vs in-order reference", dumpRows(t, dsn), dumpRows(t, ref))
+}
+
+func applyInOrder(t *testing.T, dsn string, ins []gen.Intent) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := schema.Up(ctx, dsn); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	st := store.New(pool)
+	var writes []store.Write
+	for _, in := range ins {
+		msg := consumerMessage(in)
+		it := effect.Decode(msg)
+		if it.Err != nil {
+			t.Fatalf("generated intent does not decode: %v", it.Err)
+		}
+		writes = append(writes, it.Write)
+	}
+	if _, err := st.Apply(ctx, writes); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPoisonIntents: an intent the table refuses, a payload that does not
+// decode and a record that is no envelope go to the DLQ; the intents among
+// them get a failed POSTGRES_UPSERT_ERROR result; the good intents of the
+// same batch are applied.
+func TestPoisonIntents(t *testing.T) {
+	h := newHarness(t, "poison", pgtest.NewDatabase(t))
+	h.start(h.settings())
+
+	stream, err := gen.Generate(5, 3, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := stream.InOrder(1)
+	bad := badIntent(t, good[0], func(p *pipeline.PostgresUpsertPayload) {
+		p.Record.Data.NodeVersion = "1.0.0-" + string(make([]byte, 40))
+	})
+	refused := badIntent(t, good[0], func(p *pipeline.PostgresUpsertPayload) {
+		// Valid JSON and a valid-looking version, but the database refuses
+		// the NUL byte: the poison is found by the database, not the decoder.
+		p.Record.Data.NodeVersion = "1.0\x00"
+	})
+	notEnvelope := gen.Intent{NodeID: uuid.New(), Value: []byte(`{"not": "an envelope"}`)}
+	all := append([]gen.Intent{bad.Intent, refused.Intent, notEnvelope}, good...)
+	h.produce(all)
+
+	ids := intentIDs(t, good)
+	h.eventually(time.Minute, "good intents applied", func() bool {
+		ok, _, _, _ := h.resultStats(ids)
+		return ok == len(ids)
+	})
+	h.eventually(time.Minute, "failed results for the two bad intents", func() bool {
+		_, failed, _, codes := h.resultStats(map[uuid.UUID]bool{bad.ID: true, refused.ID: true})
+		return failed == 2 && codes[store.CodeUpsert] == 2
+	})
+	dl := readDLQ(t, h, 3)
+	if len(dl) != 3 {
+		t.Fatalf("%d DLQ records, want 3", len(dl))
+	}
+	if got := len(dumpRows(t, h.dsn)); got != 3 {
+		t.Errorf("%d rows, want 3", got)
+	}
+}
+
+type crafted struct {
+	gen.Intent
+	ID uuid.UUID
+}
+
+// badIntent re-encodes an upsert intent with a new id after mutate.
+func badIntent(t *testing.T, in gen.Intent, mutate func(*pipeline.PostgresUpsertPayload)) crafted {
+	t.Helper()
+	env, err := envelope.Decode(in.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pi, err := pipeline.DecodeIntent(env.Payload)
+	if err != nil || pi.IntentType != pipeline.PostgresUpsert {
+		t.Fatalf("want an upsert first: %v %v", pi, err)
+	}
+	var p pipeline.PostgresUpsertPayload
+	if err := jsonUnmarshal(pi.Payload, &p); err != nil {
+		t.Fatal(err)
+	}
+	mutate(&p)
+	pi.IntentID = uuid.New()
+	if pi.Payload, err = jsonMarshal(p); err != nil {
+		t.Fatal(err)
+	}
+	ne, err := envelope.New(pi, envelope.WithCorrelationID(uuid.New()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ne.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return crafted{Intent: gen.Intent{NodeID: in.NodeID, Sequence: in.Sequence, Type: in.Type, Value: b}, ID: pi.IntentID}
+}
