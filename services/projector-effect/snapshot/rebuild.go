@@ -1,0 +1,202 @@
+package snapshot
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/google/uuid"
+
+	"github.com/omninode/onex-fleet/pkg/bus"
+	registryv1 "github.com/omninode/onex-fleet/proto/onex/registry/v1"
+)
+
+// Rebuilder republishes the snapshot topic from the registry API.
+type Rebuilder struct {
+	// Registry is a client of the projector's RegistryService.
+	Registry registryv1.RegistryServiceClient
+	Brokers  []string
+	// Topic is the compacted snapshot topic (topics.RegistrationSnapshots).
+	Topic string
+	// Force publishes every node, even over a newer snapshot on the topic.
+	Force bool
+	// DryRun reads and compares but publishes nothing.
+	DryRun bool
+	// Idle ends the read of a partition of the topic that stays quiet this
+	// long (default 1 s): transaction markers are never delivered, so the
+	// high-water mark alone cannot tell that a partition was read.
+	Idle time.Duration
+	// Now stamps snapshot_created_at (default time.Now).
+	Now func() time.Time
+}
+
+// Report says what a rebuild did.
+type Report struct {
+	// Nodes is how many nodes the registry listed.
+	Nodes int `json:"nodes"`
+	// Published is how many snapshots were written (or would be, dry run).
+	Published int `json:"published"`
+	// SkippedNewer is how many nodes already had a snapshot at least as new.
+	SkippedNewer int `json:"skipped_newer"`
+	// Invalid lists rows that could not be turned into a snapshot.
+	Invalid []string `json:"invalid,omitempty"`
+}
+
+// Run rebuilds the topic and reports what it did. Each snapshot is
+// acknowledged by the broker (acks=all, idempotent) before Run returns.
+func (r *Rebuilder) Run(ctx context.Context) (Report, error) {
+	var rep Report
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	cfg, err := bus.NewConfig(bus.Options{Brokers: r.Brokers, ClientID: "onexctl-snapshots", FromOldest: true})
+	if err != nil {
+		return rep, err
+	}
+	existing := map[uuid.UUID]int64{}
+	if !r.Force {
+		if existing, err = r.read(ctx, cfg); err != nil {
+			return rep, err
+		}
+	}
+	var producer *bus.Producer
+	if !r.DryRun {
+		if producer, err = bus.NewProducer(r.Brokers, cfg, nil); err != nil {
+			return rep, fmt.Errorf("snapshot: producer: %w", err)
+		}
+		defer producer.Close()
+	}
+	var batch []*sarama.ProducerMessage
+	flush := func() error {
+		if producer == nil || len(batch) == 0 {
+			batch = nil
+			return nil
+		}
+		err := producer.Send(ctx, batch...)
+		batch = nil
+		return err
+	}
+	req := &registryv1.ListNodesRequest{PageSize: 500}
+	for {
+		resp, err := r.Registry.ListNodes(ctx, req)
+		if err != nil {
+			return rep, fmt.Errorf("snapshot: list nodes: %w", err)
+		}
+		for _, n := range resp.GetNodes() {
+			rep.Nodes++
+			st, err := State(n)
+			if err != nil {
+				rep.Invalid = append(rep.Invalid, err.Error())
+				continue
+			}
+			if seq, ok := existing[st.NodeID]; ok && seq >= st.Sequence {
+				rep.SkippedNewer++
+				continue
+			}
+			s, err := FromNode(n, r.Now())
+			if err != nil {
+				rep.Invalid = append(rep.Invalid, err.Error())
+				continue
+			}
+			b, err := json.Marshal(s)
+			if err != nil {
+				return rep, err
+			}
+			rep.Published++
+			// Like the reducer's snapshots: bare JSON, no ONEX headers (spec 9.1).
+			batch = append(batch, &sarama.ProducerMessage{Topic: r.Topic, Key: sarama.StringEncoder(st.NodeID.String()), Value: sarama.ByteEncoder(b)})
+		}
+		if err := flush(); err != nil {
+			return rep, fmt.Errorf("snapshot: publish: %w", err)
+		}
+		if resp.GetNextPageToken() == "" {
+			return rep, nil
+		}
+		req = &registryv1.ListNodesRequest{PageSize: 500, PageToken: resp.GetNextPageToken()}
+	}
+}
+
+// read returns the newest sequence of every node on the topic (tombstones
+// remove the node), reading committed records only.
+func (r *Rebuilder) read(ctx context.Context, cfg *sarama.Config) (map[uuid.UUID]int64, error) {
+	idle := r.Idle
+	if idle <= 0 {
+		idle = time.Second
+	}
+	client, err := sarama.NewClient(r.Brokers, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: kafka: %w", err)
+	}
+	defer client.Close()
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: consumer: %w", err)
+	}
+	defer consumer.Close()
+	parts, err := client.Partitions(r.Topic)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: topic %s: %w", r.Topic, err)
+	}
+	var (
+		mu   sync.Mutex
+		out  = map[uuid.UUID]int64{}
+		wg   sync.WaitGroup
+		errs = make(chan error, len(parts))
+	)
+	for _, p := range parts {
+		end, err := client.GetOffset(r.Topic, p, sarama.OffsetNewest)
+		if err != nil {
+			return nil, fmt.Errorf("snapshot: end offset %s/%d: %w", r.Topic, p, err)
+		}
+		if end == 0 {
+			continue
+		}
+		pc, err := consumer.ConsumePartition(r.Topic, p, sarama.OffsetOldest)
+		if err != nil {
+			return nil, fmt.Errorf("snapshot: read %s/%d: %w", r.Topic, p, err)
+		}
+		wg.Add(1)
+		go func() { // owned: ends at the partition's end, when idle, or with ctx
+			defer wg.Done()
+			defer pc.AsyncClose()
+			t := time.NewTimer(idle)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					errs <- ctx.Err()
+					return
+				case <-t.C:
+					return
+				case m, ok := <-pc.Messages():
+					if !ok {
+						return
+					}
+					id, err := uuid.ParseBytes(m.Key)
+					if err == nil {
+						mu.Lock()
+						if seq, ok := Sequence(m.Value); ok {
+							out[id] = seq
+						} else if len(m.Value) == 0 {
+							delete(out, id)
+						}
+						mu.Unlock()
+					}
+					if m.Offset+1 >= end {
+						return
+					}
+					t.Reset(idle)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,163 @@
+// Package snapshot rebuilds the compacted registration snapshot topic from
+// the PostgreSQL projection, read through the registry API: one
+// pipeline.Snapshot per node, keyed by node id, carrying a reducer_state the
+// reducer restores from (services/reducer/decide.NodeState) and the node's
+// Consul derivation (spec 4.8) for the consul effect's anti-entropy.
+//
+// The projection lags the reducer, so a rebuilt snapshot can be older than
+// the one on the topic. Rebuild therefore skips every node whose snapshot on
+// the topic is at least as new (by reducer sequence) unless forced: a rebuild
+// while the reducer runs never moves a node's restored state backwards.
+package snapshot
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/omninode/onex-fleet/pkg/pipeline"
+	registryv1 "github.com/omninode/onex-fleet/proto/onex/registry/v1"
+	"github.com/omninode/onex-fleet/services/reducer/decide"
+)
+
+// SchemaVersion is the snapshot model version (spec 2.10).
+const SchemaVersion = "1.0.0"
+
+func stateName(s registryv1.RegistrationState) decide.State {
+	n := registryv1.RegistrationState_name[int32(s)]
+	return decide.State(strings.ToLower(strings.TrimPrefix(n, "REGISTRATION_STATE_")))
+}
+
+func tp(t *timestamppb.Timestamp) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := t.AsTime().UTC()
+	return &v
+}
+
+// mcp reads declared_capabilities.mcp (spec 2.2) for the Consul tags.
+func mcp(caps json.RawMessage) (expose bool, tool *string) {
+	var c struct {
+		MCP *struct {
+			Expose   bool    `json:"expose"`
+			ToolName *string `json:"tool_name"`
+		} `json:"mcp"`
+	}
+	if json.Unmarshal(caps, &c) != nil || c.MCP == nil {
+		return false, nil
+	}
+	return c.MCP.Expose, c.MCP.ToolName
+}
+
+// State returns the reducer state of a projection row.
+//
+// Sequence is the row's sequence plus one: the reducer also numbers its
+// Consul intents, and the Consul intent of a decision directly follows its
+// postgres intent, so the consul effect may have seen one more than the
+// projection. Starting above it keeps every later intent newer for both
+// effects. Fields the projection does not keep (the node's description)
+// stay empty; the MCP tool name then falls back to the service name.
+func State(n *registryv1.Node) (*decide.NodeState, error) {
+	id, err := uuid.Parse(n.GetNodeId())
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: node_id %q: not a UUID", n.GetNodeId())
+	}
+	st := stateName(n.GetState())
+	if !st.Valid() {
+		return nil, fmt.Errorf("snapshot: node %s: state %v is not a registration state", id, n.GetState())
+	}
+	attempt, err := uuid.Parse(n.GetRegistrationAttemptId())
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: node %s: registration_attempt_id: not a UUID", id)
+	}
+	var corr uuid.UUID
+	if c := n.GetCorrelationId(); c != "" {
+		if corr, err = uuid.Parse(c); err != nil {
+			return nil, fmt.Errorf("snapshot: node %s: correlation_id: not a UUID", id)
+		}
+	}
+	caps := json.RawMessage(n.GetCapabilitiesJson())
+	if len(caps) == 0 || !json.Valid(caps) {
+		caps = json.RawMessage(`{}`)
+	}
+	expose, tool := mcp(caps)
+	endpoints := n.GetEndpoints()
+	ns := &decide.NodeState{
+		NodeID: id, State: st, NodeType: n.GetNodeType(), NodeName: n.NodeName, NodeVersion: n.GetNodeVersion(),
+		Capabilities: caps, Endpoints: endpoints,
+		Consul: decide.ConsulRegistrationFor(decide.Introspection{NodeID: id, NodeType: n.GetNodeType(),
+			Endpoints: endpoints, MCPExpose: expose, MCPToolName: tool}),
+		AttemptID: attempt, CorrelationID: corr, RegisteredAt: n.GetRegisteredAt().AsTime().UTC(),
+		AckDeadline: tp(n.GetAckDeadline()), LivenessDeadline: tp(n.GetLivenessDeadline()),
+		LastHeartbeatAt: tp(n.GetLastHeartbeatAt()), AckTimeoutEmittedAt: tp(n.GetAckTimeoutEmittedAt()),
+		LivenessTimeoutEmittedAt: tp(n.GetLivenessTimeoutEmittedAt()), LastStateChangeAt: n.GetUpdatedAt().AsTime().UTC(),
+		Sequence: n.GetSequence() + 1,
+	}
+	return ns, nil
+}
+
+// consulPayload mirrors the reducer's encoding of a Consul derivation
+// (services/reducer/internal/wire.ConsulRegister).
+func consulPayload(r *decide.ConsulRegistration, nodeID, corr uuid.UUID) *pipeline.ConsulRegisterPayload {
+	id := nodeID.String()
+	p := &pipeline.ConsulRegisterPayload{
+		IntentType: pipeline.ConsulRegister, CorrelationID: corr, NodeID: &id,
+		ServiceID: r.ServiceID, ServiceName: r.ServiceName, Tags: append([]string{}, r.Tags...),
+		Address: r.Address, Port: r.Port, EventBusConfig: json.RawMessage("null"),
+	}
+	if r.HealthURL != nil {
+		p.HealthCheck = &pipeline.HealthCheck{HTTP: *r.HealthURL, Interval: "10s", Timeout: "5s", DeregisterCriticalServiceAfter: "10m"}
+	}
+	return p
+}
+
+// FromNode builds the snapshot of a projection row, created at createdAt.
+func FromNode(n *registryv1.Node, createdAt time.Time) (*pipeline.Snapshot, error) {
+	st, err := State(n)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := json.Marshal(st)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: encode reducer state: %w", err)
+	}
+	nt := st.NodeType
+	src := n.GetSequence()
+	domain := n.GetDomain()
+	if domain == "" {
+		domain = decide.Domain
+	}
+	return &pipeline.Snapshot{
+		EntityID: st.NodeID, Domain: domain, CurrentState: string(st.State), NodeType: &nt, NodeName: st.NodeName,
+		Capabilities: st.Capabilities, LastStateChangeAt: pipeline.T(st.LastStateChangeAt),
+		SnapshotVersion: max(st.Sequence, 1), SnapshotCreatedAt: pipeline.T(createdAt), SchemaVersion: SchemaVersion,
+		SourceProjectionSequence: &src, Consul: consulPayload(st.Consul, st.NodeID, st.CorrelationID), ReducerState: rs,
+	}, nil
+}
+
+// Sequence returns the reducer sequence a snapshot record value stands for:
+// its reducer_state's sequence, else its source_projection_sequence; ok is
+// false for a tombstone or a value that is not a snapshot.
+func Sequence(value []byte) (seq int64, ok bool) {
+	s, err := pipeline.DecodeSnapshot(value)
+	if err != nil || s == nil {
+		return 0, false
+	}
+	if len(s.ReducerState) > 0 {
+		var rs struct {
+			Sequence *int64 `json:"sequence"`
+		}
+		if json.Unmarshal(s.ReducerState, &rs) == nil && rs.Sequence != nil {
+			return *rs.Sequence, true
+		}
+	}
+	if s.SourceProjectionSequence != nil {
+		return *s.SourceProjectionSequence, true
+	}
+	return 0, true
+}
