@@ -7,9 +7,13 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
+	registryv1 "github.com/omninode/onex-fleet/proto/onex/registry/v1"
 	"github.com/omninode/onex-fleet/services/projector-effect/internal/breaker"
 	"github.com/omninode/onex-fleet/services/projector-effect/internal/effect"
 	"github.com/omninode/onex-fleet/services/projector-effect/internal/gen"
@@ -24,6 +28,9 @@ import (
 // exactly the same rows. Every intent gets a success result, and the batches
 // are far fewer than the intents.
 func TestShuffledDuplicatedStreamMatchesInOrder(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test; skipped with -short")
+	}
 	stream, err := gen.Generate(42, 1000, 10000)
 	if err != nil {
 		t.Fatal(err)
@@ -255,4 +262,61 @@ func badIntent(t *testing.T, in gen.Intent, mutate func(*pipeline.PostgresUpsert
 		t.Fatal(err)
 	}
 	return crafted{Intent: gen.Intent{NodeID: in.NodeID, Sequence: in.Sequence, Type: in.Type, Value: b}, ID: pi.IntentID}
+}
+
+// TestServiceSurface: once ready, the gRPC health service says SERVING, the
+// registry API answers over the same port, and /metrics has the bus, effect
+// and breaker series.
+func TestServiceSurface(t *testing.T) {
+	h := newHarness(t, "surface", pgtest.NewDatabase(t))
+	h.start(h.settings())
+	stream, err := gen.Generate(8, 4, 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ins := stream.InOrder(1)
+	h.produce(ins)
+	ids := intentIDs(t, ins)
+	h.eventually(time.Minute, "results", func() bool { ok, _, _, _ := h.resultStats(ids); return ok == len(ids) })
+
+	conn, err := grpc.NewClient(h.app.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, svc := range []string{"", "onex.registry.v1.RegistryService"} {
+		var st healthpb.HealthCheckResponse_ServingStatus
+		h.eventually(5*time.Second, "health SERVING", func() bool {
+			r, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
+			if err == nil {
+				st = r.GetStatus()
+			}
+			return st == healthpb.HealthCheckResponse_SERVING
+		})
+	}
+	resp, err := registryv1.NewRegistryServiceClient(conn).ListNodes(ctx, &registryv1.ListNodesRequest{})
+	if err != nil || len(resp.GetNodes()) != 4 {
+		t.Fatalf("ListNodes: %v, %v", resp, err)
+	}
+	for _, m := range []struct {
+		name   string
+		labels map[string]string
+	}{
+		{"onex_messages_consumed_total", map[string]string{"topic": h.intents, "outcome": "handled"}},
+		{"onex_projector_intents_total", map[string]string{"intent_type": pipeline.PostgresUpsert}},
+		{"onex_projector_results_total", map[string]string{"success": "true"}},
+		{"onex_projector_batch_size", nil},
+		{"onex_projector_batch_apply_seconds", nil},
+		{"onex_circuit_breaker_state", map[string]string{"backend": "postgres"}},
+		{"onex_messages_produced_total", map[string]string{"topic": h.results}},
+	} {
+		if v := h.gather(m.name, m.labels); v < 0 {
+			t.Errorf("metric %s%v missing", m.name, m.labels)
+		}
+	}
+	if v := h.gather("onex_messages_consumed_total", map[string]string{"topic": h.intents, "outcome": "handled"}); v != float64(len(ins)) {
+		t.Errorf("consumed %v, want %d", v, len(ins))
+	}
 }

@@ -35,9 +35,11 @@ func WithDatabase(dsn, name string) (string, error) {
 }
 
 // NewDatabase creates an empty database on the shared server for the test
-// and drops it when the test ends. It returns the database's DSN.
+// and drops it when the test ends. It returns the database's DSN. With
+// -short the test is skipped.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
+	skipShort(t)
 	return NewDatabaseOn(t, testkit.PostgresURL(t))
 }
 
@@ -70,6 +72,13 @@ func NewDatabaseOn(t testing.TB, adminDSN string) string {
 		t.Fatal(err)
 	}
 	return dsn
+}
+
+func skipShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs a real PostgreSQL server; skipped with -short")
+	}
 }
 
 // Cluster is a PostgreSQL cluster owned by one test.
@@ -114,6 +123,7 @@ func freePort() (int, error) {
 // is skipped, or fails when ONEX_REQUIRE_INFRA=1.
 func NewCluster(t testing.TB) *Cluster {
 	t.Helper()
+	skipShort(t)
 	bin, err := binDir()
 	if err != nil {
 		if os.Getenv("ONEX_REQUIRE_INFRA") == "1" {
