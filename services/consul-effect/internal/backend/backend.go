@@ -62,11 +62,12 @@ func DefaultSettings() Settings {
 	return Settings{Addr: "127.0.0.1:8500", Timeout: 5 * time.Second, BreakerThreshold: 5, BreakerReset: 60 * time.Second}
 }
 
-// Breaker states as exported by onex_circuit_breaker_state.
+// Breaker states as exported by onex_circuit_breaker_state, the same
+// encoding as the projector effect's: 0 closed, 1 half-open, 2 open.
 const (
 	StateClosed   = 0
-	StateOpen     = 1
-	StateHalfOpen = 2
+	StateHalfOpen = 1
+	StateOpen     = 2
 )
 
 // Metrics are the backend's Prometheus series.
@@ -85,7 +86,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "onex_consul_request_duration_seconds",
 			Help: "Duration of Consul agent API calls.", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 9)}, []string{"op"}),
 		Breaker: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "onex_circuit_breaker_state",
-			Help: "Circuit breaker state per backend: 0 closed, 1 open, 2 half-open."}, []string{"backend"}),
+			Help: "Circuit breaker state per backend: 0 closed, 1 half-open, 2 open."}, []string{"backend"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Requests, m.Duration, m.Breaker)
