@@ -54,7 +54,9 @@ while true; do
   for s in registration-orchestrator reducer projector-effect consul-effect; do
     code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${ports[$s]}/readyz" || true)
     ready=no; [[ $code == 200 ]] && ready=yes
-    printf "%-28s %-8s %s\n" "$s" "$ready" "$(metric "${ports[$s]}" onex_messages_consumed_total)"
+    series=onex_messages_consumed_total
+    [[ $s == reducer ]] && series=onex_reducer_inputs_total # the reducer consumes transactionally, outside pkg/bus
+    printf "%-28s %-8s %s\n" "$s" "$ready" "$(metric "${ports[$s]}" "$series")"
   done
   echo
   echo "nodes per state (reducer):"
