@@ -4,16 +4,23 @@ import (
 	"context"
 
 	"github.com/omninode/onex-fleet/pkg/dlq"
+	"github.com/omninode/onex-fleet/pkg/infraerr"
 )
 
 // DLQ adapts a dlq.Publisher to the DeadLetterer that DeadLetter and
 // Standard take: the failed message goes to the DLQ topic of its original
 // topic with the spec's raw-path record and headers, carrying the message's
-// correlation id. Publish returns only after the broker acknowledged.
+// correlation id and the spec 8.2 failure_class (publisher_malformed for a
+// content error, consumer_error otherwise). Publish returns only after the
+// broker acknowledged.
 func DLQ(p *dlq.Publisher) DeadLetterer { return dlqAdapter{p} }
 
 type dlqAdapter struct{ p *dlq.Publisher }
 
 func (a dlqAdapter) DeadLetter(ctx context.Context, m *Message, cause error) error {
-	return a.p.Publish(ctx, m.ConsumerMessage(), dlq.Failure{Err: cause, CorrelationID: m.CorrelationID})
+	class := dlq.ClassConsumerError
+	if infraerr.IsContent(cause) {
+		class = dlq.ClassPublisherMalformed
+	}
+	return a.p.Publish(ctx, m.ConsumerMessage(), dlq.Failure{Err: cause, Class: class, CorrelationID: m.CorrelationID})
 }

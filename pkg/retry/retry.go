@@ -126,3 +126,16 @@ func Do(ctx context.Context, p Policy, stop <-chan struct{}, retriable func(erro
 	}
 	return err
 }
+
+// Sleep waits for d or until ctx is done; it reports whether the full wait
+// elapsed (false means ctx ended first).
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -117,3 +117,14 @@ func TestDoStops(t *testing.T) {
 		t.Fatalf("cancelled ctx: err = %v, want ErrStopped", err)
 	}
 }
+
+func TestSleep(t *testing.T) {
+	if !Sleep(context.Background(), time.Millisecond) {
+		t.Fatal("a full wait must report true")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if Sleep(ctx, time.Hour) {
+		t.Fatal("a cancelled wait must report false")
+	}
+}

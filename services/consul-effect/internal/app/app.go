@@ -170,7 +170,7 @@ func (a *App) Run(ctx context.Context) error {
 	handler := effect.NewHandler(a.reg, &results{p: producer, topic: a.s.ResultsTopic, source: a.s.Source}, a.svc.Registry)
 	runner, err := bus.NewRunner(bus.RunnerConfig{
 		Brokers: a.brokers, Config: cfg, Group: a.s.Group, Topics: []string{a.s.IntentsTopic},
-		Handler:      bus.Standard(handler.Handle, log, a.busm, retry.Default(), deadLetterer{pub}),
+		Handler:      bus.Standard(handler.Handle, log, a.busm, retry.Default(), bus.DLQ(pub)),
 		DrainTimeout: a.s.DrainTimeout, Log: log, Metrics: a.busm,
 		OnAssign: func(_ context.Context, claims map[string][]int32) error {
 			m := map[int32]bool{}
@@ -224,7 +224,7 @@ func (a *App) waitKafka(ctx context.Context, cfg *sarama.Config) (sarama.Client,
 			return client, nil
 		}
 		a.svc.Log.Warn("kafka not reachable yet", "error", infraerr.SanitizeError(err))
-		if !sleep(ctx, backoff(attempt)) {
+		if !retry.Sleep(ctx, backoff(attempt)) {
 			return nil, nil
 		}
 	}
@@ -253,7 +253,7 @@ func (a *App) waitTopics(ctx context.Context, client sarama.Client) bool {
 			}
 		}
 		a.svc.Log.Warn("waiting for topics", "missing", missing)
-		if !sleep(ctx, backoff(attempt)) {
+		if !retry.Sleep(ctx, backoff(attempt)) {
 			return false
 		}
 	}
@@ -268,7 +268,7 @@ func (a *App) followSnapshots(ctx context.Context, client sarama.Client) {
 			return
 		}
 		log.Warn("snapshot view restarting", "error", infraerr.SanitizeError(err))
-		if !sleep(ctx, backoff(attempt)) {
+		if !retry.Sleep(ctx, backoff(attempt)) {
 			return
 		}
 	}
@@ -286,7 +286,7 @@ func (a *App) waitConsul(ctx context.Context) {
 			return
 		}
 		a.svc.Log.Warn("consul agent not reachable yet", "error", infraerr.SanitizeError(err))
-		if !sleep(ctx, backoff(attempt)) {
+		if !retry.Sleep(ctx, backoff(attempt)) {
 			return
 		}
 	}
@@ -294,29 +294,6 @@ func (a *App) waitConsul(ctx context.Context) {
 
 func backoff(attempt int) time.Duration {
 	return retry.Policy{MaxAttempts: 10, Initial: 200 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2, Jitter: 0.25}.Delay(min(attempt, 10), 0.5)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
-// deadLetterer adapts pkg/dlq's Publisher to bus.DeadLetterer (pkg/bus has
-// no adapter yet).
-type deadLetterer struct{ p *dlq.Publisher }
-
-func (d deadLetterer) DeadLetter(ctx context.Context, msg *bus.Message, cause error) error {
-	class := dlq.ClassConsumerError
-	if infraerr.IsContent(cause) {
-		class = dlq.ClassPublisherMalformed
-	}
-	return d.p.Publish(ctx, msg.ConsumerMessage(), dlq.Failure{Err: cause, Class: class, CorrelationID: msg.CorrelationID})
 }
 
 // results publishes effect results as ONEX envelopes keyed by node_id.

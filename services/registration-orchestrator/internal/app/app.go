@@ -428,7 +428,7 @@ func (a *App) waitKafka(ctx context.Context, cfg *sarama.Config) (sarama.Client,
 			return client, nil
 		}
 		a.svc.Log.Warn("kafka not reachable yet", "error", infraerr.SanitizeError(err))
-		if !sleep(ctx, backoff(attempt)) {
+		if !retry.Sleep(ctx, backoff(attempt)) {
 			return nil, nil
 		}
 	}
@@ -453,7 +453,7 @@ func (a *App) waitTopics(ctx context.Context, client sarama.Client) bool {
 			}
 		}
 		a.svc.Log.Warn("waiting for topics", "missing", missing)
-		if !sleep(ctx, backoff(attempt)) {
+		if !retry.Sleep(ctx, backoff(attempt)) {
 			return false
 		}
 	}
@@ -502,17 +502,6 @@ func (a *App) requestIntrospection(ctx context.Context, p *bus.Producer) {
 
 func backoff(attempt int) time.Duration {
 	return retry.Policy{MaxAttempts: 10, Initial: 200 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2, Jitter: 0.25}.Delay(min(attempt, 10), 0.5)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // deadLetterer adapts pkg/dlq's Publisher to bus.DeadLetterer like bus.DLQ,
