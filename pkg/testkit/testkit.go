@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -218,4 +219,35 @@ func StartGroupAtEnd(t testing.TB, brokers []string, group string, topicNames ..
 		}
 	}
 	om.Commit()
+}
+
+// FixturesDir finds the golden wire fixtures, ../shared/fixtures next to the
+// repository, by walking up from the test's directory.
+func FixturesDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		cand := filepath.Join(dir, "shared", "fixtures")
+		if st, err := os.Stat(cand); err == nil && st.IsDir() {
+			return cand
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("shared/fixtures not found in any parent directory (expected ../shared/fixtures next to the repository)")
+		}
+		dir = parent
+	}
+}
+
+// Fixture reads one golden fixture file.
+func Fixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(FixturesDir(t), name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -1,0 +1,290 @@
+package node
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/omninode/onex-fleet/pkg/envelope"
+	"github.com/omninode/onex-fleet/pkg/registration"
+	"github.com/omninode/onex-fleet/pkg/testkit"
+)
+
+// fixtureRecord is a NAME.record.json: topic, key and headers in order.
+type fixtureRecord struct {
+	Topic   string
+	Key     *string
+	Headers [][2]string
+}
+
+func loadRecord(t *testing.T, name string) fixtureRecord {
+	t.Helper()
+	raw := testkit.Fixture(t, name)
+	var top struct {
+		Topic   string          `json:"topic"`
+		Key     *string         `json:"key"`
+		Headers json.RawMessage `json:"headers"`
+	}
+	if err := json.Unmarshal(raw, &top); err != nil {
+		t.Fatal(err)
+	}
+	rec := fixtureRecord{Topic: top.Topic, Key: top.Key}
+	dec := json.NewDecoder(bytes.NewReader(top.Headers))
+	if _, err := dec.Token(); err != nil { // {
+		t.Fatal(err)
+	}
+	for dec.More() {
+		k, _ := dec.Token()
+		v, _ := dec.Token()
+		rec.Headers = append(rec.Headers, [2]string{k.(string), v.(string)})
+	}
+	return rec
+}
+
+// sequence returns the values in order, one per call, failing the test if
+// the encoder asks for more than the fixture has.
+func sequence[T any](t *testing.T, what string, vals ...T) func() T {
+	i := 0
+	return func() T {
+		if i >= len(vals) {
+			t.Fatalf("encoder asked for more %s than the fixture has (%d)", what, len(vals))
+		}
+		i++
+		return vals[i-1]
+	}
+}
+
+func ts(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func headerValue(rec fixtureRecord, key string) string {
+	for _, h := range rec.Headers {
+		if h[0] == key {
+			return h[1]
+		}
+	}
+	return ""
+}
+
+// checkRecord compares a record built by the encoder with a fixture: value
+// byte for byte, headers in order, and the key (Go nodes key by node id
+// where the Python node sends none).
+func checkRecord(t *testing.T, got Record, valueFixture, recordFixture string, nodeID uuid.UUID) {
+	t.Helper()
+	want := testkit.Fixture(t, valueFixture)
+	if !bytes.Equal(got.Value, bytes.TrimRight(want, "\n")) {
+		t.Errorf("value differs from %s:\n got %s\nwant %s", valueFixture, got.Value, want)
+	}
+	rec := loadRecord(t, recordFixture)
+	if got.Topic != rec.Topic {
+		t.Errorf("topic %q, want %q", got.Topic, rec.Topic)
+	}
+	if string(got.Key) != nodeID.String() {
+		t.Errorf("key %q, want the node id %s", got.Key, nodeID)
+	}
+	if rec.Key != nil && *rec.Key != string(got.Key) {
+		t.Errorf("key %q, fixture has %q", got.Key, *rec.Key)
+	}
+	var gotH [][2]string
+	for _, h := range got.Headers {
+		gotH = append(gotH, [2]string{string(h.Key), string(h.Value)})
+	}
+	if len(gotH) != len(rec.Headers) {
+		t.Fatalf("headers %v, want %v", gotH, rec.Headers)
+	}
+	for i := range gotH {
+		if gotH[i] != rec.Headers[i] {
+			t.Errorf("header %d = %v, want %v", i, gotH[i], rec.Headers[i])
+		}
+	}
+}
+
+func decodeFixtureEnvelope(t *testing.T, name string) *envelope.Envelope {
+	t.Helper()
+	env, err := envelope.Decode(testkit.Fixture(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+func TestIntrospectionMatchesPythonFixture(t *testing.T) {
+	env := decodeFixtureEnvelope(t, "introspection-effect.json")
+	want, err := envelope.DecodePayload(env, registration.DecodeIntrospectionEvent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := loadRecord(t, "introspection-effect.record.json")
+	id := Identity{
+		NodeID:               uuid.MustParse("3f6b2a9e-7c41-4d8a-9b1e-5a2c7d0e4f18"),
+		Name:                 "node_llm_embedding_effect",
+		Type:                 registration.NodeKindEffect,
+		Version:              envelope.SemVer{Major: 1, Minor: 2},
+		Endpoints:            map[string]string{"health": "http://embedding-effect:8085/health"},
+		Capabilities:         want.DeclaredCapabilities,
+		ContractCapabilities: want.ContractCapabilities,
+		Metadata:             want.Metadata,
+		EventBus:             want.EventBus,
+		Customize: func(ev *registration.IntrospectionEvent) {
+			ev.DiscoveredCapabilities = want.DiscoveredCapabilities
+			ev.PerformanceMetrics = want.PerformanceMetrics
+		},
+	}
+	ev := id.Introspection(registration.ReasonStartup, want.CorrelationID, want.Timestamp.Time)
+	enc := &Encoder{
+		Source: "local",
+		Now:    sequence(t, "times", env.EnvelopeTimestamp.Time, ts(t, headerValue(rec, "timestamp"))),
+		NewID: sequence(t, "ids", env.EnvelopeID,
+			uuid.MustParse(headerValue(rec, "correlation_id")), uuid.MustParse(headerValue(rec, "message_id"))),
+	}
+	got, err := enc.Introspection(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRecord(t, got, "introspection-effect.json", "introspection-effect.record.json", id.NodeID)
+	if got.CorrelationID != want.CorrelationID {
+		t.Errorf("record correlation %s, want the payload's %s", got.CorrelationID, want.CorrelationID)
+	}
+}
+
+func TestHeartbeatMatchesPythonFixture(t *testing.T) {
+	env := decodeFixtureEnvelope(t, "heartbeat.json")
+	want, err := envelope.DecodePayload(env, registration.DecodeHeartbeatEvent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := loadRecord(t, "heartbeat.record.json")
+	id := Identity{NodeID: want.NodeID, Type: want.NodeType, Version: want.NodeVersion}
+	enc := &Encoder{
+		Source: "local",
+		Now:    sequence(t, "times", want.Timestamp.Time, env.EnvelopeTimestamp.Time, ts(t, headerValue(rec, "timestamp"))),
+		NewID: sequence(t, "ids", *want.CorrelationID, env.EnvelopeID,
+			uuid.MustParse(headerValue(rec, "correlation_id")), uuid.MustParse(headerValue(rec, "message_id"))),
+	}
+	uptime := time.Duration(want.UptimeSeconds * float64(time.Second))
+	got, err := enc.Heartbeat(&id, uptime, Load{MemoryUsageMB: want.MemoryUsageMB, CPUUsagePercent: want.CPUUsagePercent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRecord(t, got, "heartbeat.json", "heartbeat.record.json", id.NodeID)
+}
+
+func TestAckMatchesPythonFixture(t *testing.T) {
+	env := decodeFixtureEnvelope(t, "ack.json")
+	want, err := envelope.DecodePayload(env, registration.DecodeRegistrationAcked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := loadRecord(t, "ack.record.json")
+	enc := &Encoder{
+		Source: "local",
+		Now:    sequence(t, "times", want.Timestamp.Time, env.EnvelopeTimestamp.Time, ts(t, headerValue(rec, "timestamp"))),
+		NewID: sequence(t, "ids", want.CommandID, env.EnvelopeID,
+			uuid.MustParse(headerValue(rec, "correlation_id")), uuid.MustParse(headerValue(rec, "message_id"))),
+	}
+	got, err := enc.Ack(want.NodeID, want.CorrelationID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRecord(t, got, "ack.json", "ack.record.json", want.NodeID)
+}
+
+func TestIdentityValidate(t *testing.T) {
+	good := Identity{NodeID: uuid.New(), Type: registration.NodeKindCompute,
+		Endpoints: map[string]string{"health": "http://h:1/healthz"}}
+	cases := []struct {
+		name    string
+		edit    func(*Identity)
+		wantErr string
+	}{
+		{"valid", func(*Identity) {}, ""},
+		{"no id", func(i *Identity) { i.NodeID = uuid.Nil }, "no node id"},
+		{"bad type", func(i *Identity) { i.Type = "widget" }, "node_type"},
+		{"endpoint without host", func(i *Identity) { i.Endpoints = map[string]string{"health": "/healthz"} }, "endpoints"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			id := good
+			c.edit(&id)
+			err := id.Validate()
+			switch {
+			case c.wantErr == "" && err != nil:
+				t.Fatalf("unexpected error %v", err)
+			case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
+				t.Fatalf("error %v, want one mentioning %q", err, c.wantErr)
+			}
+		})
+	}
+}
+
+func TestIntrospectionDefaults(t *testing.T) {
+	id := Identity{NodeID: uuid.New(), Type: registration.NodeKindReducer, Role: "registry"}
+	ev := id.Introspection(registration.ReasonRequest, uuid.New(), time.Date(2026, 1, 2, 3, 4, 5, 6789, time.FixedZone("x", 3600)))
+	if ev.NodeVersion.String() != "1.0.0" {
+		t.Errorf("version %s, want the Python default 1.0.0", ev.NodeVersion)
+	}
+	if ev.NodeName != nil {
+		t.Errorf("node_name %q, want null for an unnamed node", *ev.NodeName)
+	}
+	if ev.NodeRole == nil || *ev.NodeRole != "registry" {
+		t.Errorf("node_role %v", ev.NodeRole)
+	}
+	if ev.Timestamp.Location() != time.UTC || ev.Timestamp.Nanosecond()%1000 != 0 {
+		t.Errorf("timestamp %v, want UTC microseconds", ev.Timestamp.Time)
+	}
+	if ev.Endpoints == nil {
+		t.Error("endpoints nil, want {}")
+	}
+}
+
+func TestLifecycleIDs(t *testing.T) {
+	node := uuid.MustParse("3f6b2a9e-7c41-4d8a-9b1e-5a2c7d0e4f18")
+	corr := uuid.MustParse("b7e3c1d2-4a5f-4e6b-8c9d-0e1f2a3b4c5d")
+	cases := []struct {
+		name   string
+		value  string
+		ok     bool
+		wantCo uuid.UUID
+	}{
+		{"accepted with top-level entity_id", `{"payload":{"node_id":"00000000-0000-4000-8000-000000000000"},"entity_id":"` + node.String() + `","correlation_id":"` + corr.String() + `"}`, true, corr},
+		{"envelope payload node_id", `{"payload":{"node_id":"` + node.String() + `"},"correlation_id":"` + corr.String() + `"}`, true, corr},
+		{"bare liveness-expired variant", `{"node_id":"` + node.String() + `","correlation_id":"` + corr.String() + `","detected_at":"2026-03-02T14:05:07Z"}`, true, corr},
+		{"no correlation", `{"node_id":"` + node.String() + `"}`, true, uuid.Nil},
+		{"not a uuid", `{"entity_id":"node-1"}`, false, uuid.Nil},
+		{"no id at all", `{"payload":{}}`, false, uuid.Nil},
+		{"garbage", `\x00{`, false, uuid.Nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			id, co, ok := lifecycleIDs([]byte(c.value))
+			if ok != c.ok {
+				t.Fatalf("ok = %v, want %v", ok, c.ok)
+			}
+			if ok && (id != node || co != c.wantCo) {
+				t.Fatalf("got %s %s", id, co)
+			}
+		})
+	}
+}
+
+func FuzzLifecycleIDs(f *testing.F) {
+	f.Add([]byte(`{"entity_id":"3f6b2a9e-7c41-4d8a-9b1e-5a2c7d0e4f18","correlation_id":"b7e3c1d2-4a5f-4e6b-8c9d-0e1f2a3b4c5d"}`))
+	f.Add([]byte(`{"payload":{"node_id":"3f6b2a9e-7c41-4d8a-9b1e-5a2c7d0e4f18"}}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		id, _, ok := lifecycleIDs(b)
+		if ok && id == uuid.Nil && !bytes.Contains(b, []byte("00000000-0000-0000-0000-000000000000")) {
+			t.Fatalf("ok with nil id for %q", b)
+		}
+	})
+}
