@@ -12,6 +12,7 @@ import (
 	"github.com/omninode/onex-fleet/cmd/onexctl/internal/envelopecmd"
 	"github.com/omninode/onex-fleet/cmd/onexctl/internal/nodescmd"
 	"github.com/omninode/onex-fleet/cmd/onexctl/internal/replay"
+	"github.com/omninode/onex-fleet/cmd/onexctl/internal/simulatecmd"
 	"github.com/omninode/onex-fleet/cmd/onexctl/internal/topicscmd"
 )
 
@@ -30,7 +31,7 @@ func Root(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(envelopecmd.Command(), topicscmd.Command(), nodescmd.NodesCommand(), nodescmd.SnapshotsCommand())
+	root.AddCommand(envelopecmd.Command(), topicscmd.Command(), nodescmd.NodesCommand(), nodescmd.SnapshotsCommand(), simulatecmd.Command())
 	reducer := &cobra.Command{Use: "reducer", Short: "Reducer tools"}
 	reducer.AddCommand(replay.Command())
 	root.AddCommand(reducer)
