@@ -603,14 +603,21 @@ func (f *Fleet) handle(ctx context.Context, m *sarama.ConsumerMessage) {
 		}
 	case topics.NodeBecameActive:
 		f.setStatus(nodeID, "", StatusActive)
-	case topics.NodeRegistrationAckTimedOut:
-		f.setStatus(nodeID, "", StatusTimedOut)
-	case topics.NodeLivenessExpired:
-		// The registry gave up on a node that is alive (its heartbeats were
-		// lost, or the registry was down): announce again rather than stay
-		// unregistered until someone asks. A Python node would wait for a
-		// re-introspection request; this is the Go client's improvement.
-		f.setStatus(nodeID, "", StatusExpired)
+	case topics.NodeRegistrationAckTimedOut, topics.NodeLivenessExpired:
+		// The registry gave up on a node that is alive: its ack came too late
+		// (the registry was catching up on a backlog older than the ack
+		// timeout) or its heartbeats were lost. Announce again rather than
+		// stay unregistered until someone asks; a Python node would wait for
+		// a re-introspection request. A node that never acks by design does
+		// not, or it would loop.
+		if m.Topic == topics.NodeLivenessExpired {
+			f.setStatus(nodeID, "", StatusExpired)
+		} else {
+			f.setStatus(nodeID, "", StatusTimedOut)
+			if opts.NeverAck {
+				return
+			}
+		}
 		go func() {
 			if err := f.Introspect(ctx, nodeID, registration.ReasonHealthChange, uuid.New()); err != nil && ctx.Err() == nil {
 				log.Warn("node: re-announce after expiry failed", "error", infraerr.SanitizeError(err))

@@ -329,8 +329,12 @@ func TestFleetTwoWayRegistration(t *testing.T) {
 		t.Errorf("re-announcement reason %s", again.Reason)
 	}
 
+	// An ack that reached the registry too late: the node announces again.
+	reg.lifecycle(topics.NodeRegistrationAckTimedOut, good.NodeID, uuid.New())
+	reg.wait(topics.NodeIntrospection, good.NodeID, 5, 10*time.Second)
+
 	st := f.Stats()
-	if st.Nodes != 2 || st.Acks != 1 || st.Introspections != 2 || st.Heartbeats < 3 || st.PerStatus[node.StatusDead] != 1 {
+	if st.Nodes != 2 || st.Acks != 1 || st.Introspections != 2 || st.Reintrospections != 4 || st.Heartbeats < 3 || st.PerStatus[node.StatusDead] != 1 {
 		t.Errorf("stats %+v", st)
 	}
 	cancel()

@@ -21,6 +21,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
+	"github.com/omninode/onex-fleet/pkg/registration"
 	"github.com/omninode/onex-fleet/pkg/retry"
 	"github.com/omninode/onex-fleet/pkg/service"
 	"github.com/omninode/onex-fleet/services/consul-effect/internal/antientropy"
@@ -58,7 +59,11 @@ func Main() int {
 		svc.Log.Error("startup failed", "error", infraerr.SanitizeError(err))
 		return 2
 	}
-	if err := svc.Run(a.Run); err != nil {
+	if err := svc.Run(a.Run, svc.SelfRegistration(service.Self{
+		Type: registration.NodeKindEffect, Name: "node_registration_consul_effect", Role: "registry",
+		Capabilities: registration.NodeCapabilities{Write: true,
+			SupportedTypes: []string{"consul.register", "consul.deregister"}},
+	})); err != nil {
 		return 1
 	}
 	return 0

@@ -24,6 +24,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/dlq"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
+	"github.com/omninode/onex-fleet/pkg/registration"
 	"github.com/omninode/onex-fleet/pkg/retry"
 	"github.com/omninode/onex-fleet/pkg/service"
 	registryv1 "github.com/omninode/onex-fleet/proto/onex/registry/v1"
@@ -65,7 +66,12 @@ func Main() int {
 		svc.Log.Error("startup failed", "error", infraerr.SanitizeError(err))
 		return 2
 	}
-	if err := svc.Run(a.Run); err != nil {
+	if err := svc.Run(a.Run, svc.SelfRegistration(service.Self{
+		Type: registration.NodeKindEffect, Name: "node_registration_projector_effect", Role: "registry",
+		Capabilities: registration.NodeCapabilities{Postgres: true, Database: true, Read: true, Write: true, Transactions: true,
+			SupportedTypes: []string{"postgres.upsert_registration", "postgres.update_registration"}},
+		Listeners: map[string]service.Listener{"grpc": {Scheme: "grpc", Addr: svc.Config.GRPCAddr}},
+	})); err != nil {
 		return 1
 	}
 	return 0

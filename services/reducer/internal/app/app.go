@@ -20,6 +20,8 @@ import (
 	"github.com/omninode/onex-fleet/pkg/config"
 	"github.com/omninode/onex-fleet/pkg/dlq"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
+	"github.com/omninode/onex-fleet/pkg/registration"
+	"github.com/omninode/onex-fleet/pkg/retry"
 	"github.com/omninode/onex-fleet/pkg/service"
 	"github.com/omninode/onex-fleet/pkg/topics"
 	"github.com/omninode/onex-fleet/services/reducer/decide"
@@ -112,7 +114,11 @@ func Main() int {
 		svc.Log.Error("startup failed", "error", infraerr.SanitizeError(err))
 		return 1
 	}
-	if err := svc.Run(r.Run); err != nil {
+	if err := svc.Run(r.Run, svc.SelfRegistration(service.Self{
+		Type: registration.NodeKindReducer, Name: "node_registration_reducer", Role: "registry",
+		Capabilities: registration.NodeCapabilities{Processing: true,
+			SupportedTypes: []string{"node-introspection", "node-registration-acked", "node-heartbeat", "runtime-tick"}},
+	})); err != nil {
 		return 1
 	}
 	return 0
@@ -198,8 +204,21 @@ func (r *Reducer) producerConfig(txnID string) (*sarama.Config, error) {
 
 // Run consumes until ctx ends, then drains.
 func (r *Reducer) Run(ctx context.Context) error {
-	if err := r.checkTopics(ctx); err != nil {
-		return err
+	// Topics provisioned after the reducer starts (a provisioning job that
+	// runs alongside the deployment) are waited for, not failed on; only a
+	// layout that cannot work is fatal.
+	for attempt := 1; ; attempt++ {
+		err := r.checkTopics(ctx)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, errNotCoPartitioned) {
+			return err
+		}
+		r.svc.Log.Warn("waiting for Kafka topics", "attempt", attempt, "error", infraerr.SanitizeError(err))
+		if !retry.Sleep(ctx, min(time.Duration(attempt)*500*time.Millisecond, 5*time.Second)) {
+			return nil
+		}
 	}
 	r.svc.Health.Set(condTopics, true)
 	cfg, err := r.consumerConfig()
@@ -262,6 +281,8 @@ func (r *Reducer) Run(ctx context.Context) error {
 	return nil
 }
 
+var errNotCoPartitioned = errors.New("reducer input and snapshot topics must be co-partitioned")
+
 func (r *Reducer) checkTopics(ctx context.Context) error {
 	admin, err := sarama.NewClusterAdmin(r.brokers, topics.NewAdminConfig("reducer"))
 	if err != nil {
@@ -280,8 +301,8 @@ func (r *Reducer) checkTopics(ctx context.Context) error {
 		parts[t.Name] = len(t.Partitions)
 	}
 	if parts[topics.ReducerInput] != parts[topics.RegistrationSnapshots] {
-		return fmt.Errorf("reducer: %s has %d partitions but %s has %d; they must be co-partitioned",
-			topics.ReducerInput, parts[topics.ReducerInput], topics.RegistrationSnapshots, parts[topics.RegistrationSnapshots])
+		return fmt.Errorf("reducer: %w: %s has %d partitions but %s has %d",
+			errNotCoPartitioned, topics.ReducerInput, parts[topics.ReducerInput], topics.RegistrationSnapshots, parts[topics.RegistrationSnapshots])
 	}
 	return nil
 }

@@ -30,6 +30,7 @@ import (
 
 	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/dlq"
+	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
 	"github.com/omninode/onex-fleet/pkg/registration"
@@ -77,7 +78,12 @@ func Main() int {
 		svc.Log.Error("startup failed", "error", infraerr.SanitizeError(err))
 		return 2
 	}
-	if err := svc.Run(a.Run); err != nil {
+	if err := svc.Run(a.Run, svc.SelfRegistration(service.Self{
+		Type: registration.NodeKindOrchestrator, Name: "node_registration_orchestrator", Role: "registry",
+		Version: envelope.SemVer{Major: 1, Minor: 0, Patch: 1},
+		Capabilities: registration.NodeCapabilities{Processing: true, Routing: true,
+			SupportedTypes: []string{"node-introspection", "node-registration-acked", "node-heartbeat"}},
+	})); err != nil {
 		return 1
 	}
 	return 0
