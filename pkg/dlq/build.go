@@ -57,7 +57,9 @@ type Failure struct {
 	// CorrelationID is the failure's correlation id; uuid.Nil means a new v4.
 	CorrelationID uuid.UUID
 	// RetryCount is the message-level retry count (the Python raw path
-	// always writes 0). It must not be negative.
+	// always writes 0). It must not be negative. Build raises it to the
+	// consumed record's x-replay-count header when that is larger (see
+	// ReplayCount).
 	RetryCount int
 	// DLQTopic overrides the destination; empty means TopicFor(original topic).
 	DLQTopic string
@@ -144,6 +146,7 @@ func newRecord(msg *sarama.ConsumerMessage, f Failure, ftype string, now time.Ti
 //     failure_timestamp, and failure_class when set.
 //
 // A nil f.CorrelationID is replaced by a new v4, used in body and header.
+// retry_count (body and header) is max(f.RetryCount, ReplayCount(msg.Headers)).
 // Build fails (and builds nothing) when msg is nil or has no topic, f.Err is
 // nil, f.Type, f.Class or the DLQ topic is invalid, or f.RetryCount < 0.
 func Build(msg *sarama.ConsumerMessage, f Failure, source string, now time.Time) (*sarama.ProducerMessage, error) {
@@ -175,6 +178,12 @@ func Build(msg *sarama.ConsumerMessage, f Failure, source string, now time.Time)
 	}
 	if source == "" {
 		source = DefaultSource
+	}
+	// A record that failed again after a replay keeps its replay count, so
+	// the replay tool's max-replay-count stops a message that keeps failing
+	// from going round for ever (the Python raw path writes 0 and loses it).
+	if n, ok := ReplayCount(msg.Headers); ok && n > f.RetryCount {
+		f.RetryCount = n
 	}
 	rec := newRecord(msg, f, ftype, now)
 	value, err := rec.MarshalJSON()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -286,6 +287,20 @@ func TestBuild(t *testing.T) {
 					t.Errorf("record %+v", r)
 				}
 			}},
+		{"replayed record keeps its replay count", &sarama.ConsumerMessage{Topic: topics.NodeIntrospection, Value: []byte(`{}`),
+			Headers: []*sarama.RecordHeader{{Key: []byte("x-replay-count"), Value: []byte("3")}}}, Failure{Err: errors.New("x"), RetryCount: 1}, "", "",
+			func(t *testing.T, pm *sarama.ProducerMessage, r *Record, h map[string]string) {
+				if r.RetryCount != 3 || h["retry_count"] != "3" {
+					t.Errorf("retry_count %d / %q, want 3 from x-replay-count", r.RetryCount, h["retry_count"])
+				}
+			}},
+		{"own retry count above the replay count wins", &sarama.ConsumerMessage{Topic: topics.NodeIntrospection, Value: []byte(`{}`),
+			Headers: []*sarama.RecordHeader{{Key: []byte("x-replay-count"), Value: []byte("1")}}}, Failure{Err: errors.New("x"), RetryCount: 4}, "", "",
+			func(t *testing.T, pm *sarama.ProducerMessage, r *Record, h map[string]string) {
+				if r.RetryCount != 4 || h["retry_count"] != "4" {
+					t.Errorf("retry_count %d / %q, want 4", r.RetryCount, h["retry_count"])
+				}
+			}},
 		{"nil message", nil, Failure{Err: errors.New("x")}, "", "without a topic", nil},
 		{"blank topic", &sarama.ConsumerMessage{Topic: " "}, Failure{Err: errors.New("x")}, "", "without a topic", nil},
 		{"nil error", base, Failure{}, "", "without an error", nil},
@@ -501,6 +516,55 @@ func FuzzRecordJSON(f *testing.F) {
 		wantTopic := strings.ToValidUTF8(r.OriginalTopic, "\ufffd")
 		if back.OriginalMessage.Value != r.OriginalMessage.Value || *back.OriginalMessage.Offset != offset || (back.OriginalTopic != wantTopic && back.OriginalTopic != utf8Replace([]byte(r.OriginalTopic))) {
 			t.Fatalf("round trip %+v vs %+v", back, r)
+		}
+	})
+}
+
+func TestReplayCount(t *testing.T) {
+	h := func(kv ...string) []*sarama.RecordHeader {
+		var out []*sarama.RecordHeader
+		for i := 0; i < len(kv); i += 2 {
+			out = append(out, &sarama.RecordHeader{Key: []byte(kv[i]), Value: []byte(kv[i+1])})
+		}
+		return out
+	}
+	tests := []struct {
+		name    string
+		headers []*sarama.RecordHeader
+		want    int
+		ok      bool
+	}{
+		{"none", nil, 0, false},
+		{"other headers", h("retry_count", "4"), 0, false},
+		{"plain", h("x-replay-count", "2"), 2, true},
+		{"spaces", h("x-replay-count", " 7 "), 7, true},
+		{"zero", h("x-replay-count", "0"), 0, true},
+		{"negative ignored", h("x-replay-count", "-1"), 0, false},
+		{"garbage ignored", h("x-replay-count", "two"), 0, false},
+		{"last valid wins", h("x-replay-count", "1", "x-replay-count", "5", "x-replay-count", "x"), 5, true},
+		{"nil header skipped", []*sarama.RecordHeader{nil, {Key: []byte("x-replay-count"), Value: []byte("1")}}, 1, true},
+	}
+	for _, tt := range tests {
+		if got, ok := ReplayCount(tt.headers); got != tt.want || ok != tt.ok {
+			t.Errorf("%s: ReplayCount = %d, %v; want %d, %v", tt.name, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func FuzzReplayCount(f *testing.F) {
+	f.Add([]byte("3"))
+	f.Add([]byte("-0"))
+	f.Add([]byte("99999999999999999999"))
+	f.Fuzz(func(t *testing.T, v []byte) {
+		n, ok := ReplayCount([]*sarama.RecordHeader{{Key: []byte(HeaderReplayCount), Value: v}})
+		if !ok {
+			if n != 0 {
+				t.Fatalf("ReplayCount(%q) = %d without a value", v, n)
+			}
+			return
+		}
+		if m, err := strconv.Atoi(strings.TrimSpace(string(v))); err != nil || m != n || n < 0 {
+			t.Fatalf("ReplayCount(%q) = %d, not the number written", v, n)
 		}
 	})
 }
