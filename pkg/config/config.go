@@ -64,6 +64,10 @@ type Config struct {
 	LogLevel     string        // ONEX_LOG_LEVEL, default INFO
 	DrainTimeout time.Duration // ONEX_DRAIN_TIMEOUT seconds, 1..300 (clamped), default 30
 	ContractsDir string        // ONEX_CONTRACTS_DIR, default ./contracts
+	// Pprof serves net/http/pprof under /debug/pprof/ on the health server
+	// (ONEX_PPROF=true). Off by default: profiles expose internals and cost
+	// CPU while taken; `make bench` turns it on to explain its figures.
+	Pprof bool
 
 	// Warnings collects non-fatal findings (clamped values, env file
 	// problems) for the caller to log once its logger exists.
@@ -119,6 +123,11 @@ func Load(service string) (*Config, error) {
 	c.GRPCAddr = firstNonEmpty(os.Getenv("ONEX_GRPC_ADDR"), ":8086")
 	c.LogLevel = firstNonEmpty(os.Getenv("ONEX_LOG_LEVEL"), "INFO")
 	c.ContractsDir = firstNonEmpty(os.Getenv("ONEX_CONTRACTS_DIR"), "./contracts")
+	pprof, err := Bool("ONEX_PPROF", false)
+	if err != nil {
+		return nil, err
+	}
+	c.Pprof = pprof
 
 	drain, err := Int("ONEX_DRAIN_TIMEOUT", 30)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sort"
 	"sync"
 	"time"
@@ -129,15 +130,29 @@ func Handler(h *Health, reg *prometheus.Registry) *http.ServeMux {
 	return mux
 }
 
+// HandlePprof adds net/http/pprof's handlers under /debug/pprof/ to mux.
+func HandlePprof(mux *http.ServeMux) {
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+}
+
 // Server runs the health and metrics HTTP server until ctx is done, then shuts
 // it down within five seconds. It returns the listener error, if any, other
 // than the one caused by the shutdown.
 func Server(ctx context.Context, addr string, h *Health, reg *prometheus.Registry, log *slog.Logger) error {
+	return ServeHandler(ctx, addr, Handler(h, reg), log)
+}
+
+// ServeHandler listens on addr and serves handler until ctx is done.
+func ServeHandler(ctx context.Context, addr string, handler http.Handler, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	return Serve(ctx, ln, Handler(h, reg), log)
+	return Serve(ctx, ln, handler, log)
 }
 
 // Serve serves handler on ln until ctx is done.

@@ -85,7 +85,11 @@ func (s *Service) RunContext(ctx context.Context, components ...Component) error
 	httpDone := make(chan struct{})
 	go func() {
 		defer close(httpDone)
-		if err := observability.Server(httpCtx, s.Config.HTTPAddr, s.Health, s.Registry, s.Log); err != nil {
+		mux := observability.Handler(s.Health, s.Registry)
+		if s.Config.Pprof {
+			observability.HandlePprof(mux)
+		}
+		if err := observability.ServeHandler(httpCtx, s.Config.HTTPAddr, mux, s.Log); err != nil {
 			fail(fmt.Errorf("health server: %w", err))
 		}
 	}()

@@ -68,3 +68,39 @@ func TestFailingComponentStopsService(t *testing.T) {
 		t.Fatalf("err = %v, want boom", err)
 	}
 }
+
+func TestPprofOnlyWhenEnabled(t *testing.T) {
+	for _, tc := range []struct {
+		env  string
+		want int
+	}{{"", http.StatusNotFound}, {"false", http.StatusNotFound}, {"true", http.StatusOK}} {
+		t.Run("ONEX_PPROF="+tc.env, func(t *testing.T) {
+			l, _ := net.Listen("tcp", "127.0.0.1:0")
+			addr := l.Addr().String()
+			l.Close()
+			t.Setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+			t.Setenv("ONEX_HTTP_ADDR", addr)
+			t.Setenv("ONEX_PPROF", tc.env)
+			svc, err := New("test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- svc.RunContext(ctx, func(ctx context.Context) error { <-ctx.Done(); return nil }) }()
+			defer func() { cancel(); <-done }()
+			got := 0
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				resp, err := http.Get("http://" + addr + "/debug/pprof/")
+				if err == nil {
+					got = resp.StatusCode
+					resp.Body.Close()
+					break
+				}
+			}
+			if got != tc.want {
+				t.Fatalf("/debug/pprof/ answered %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
