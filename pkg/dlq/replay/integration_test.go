@@ -2,6 +2,7 @@ package replay
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
@@ -168,6 +169,13 @@ func TestEngineRealBroker(t *testing.T) {
 	}
 	if !slices.Contains(names, s.dlqTopic) || slices.Contains(names, s.quarantine) {
 		t.Errorf("DLQTopics has dlq topic %v, quarantine %v", slices.Contains(names, s.dlqTopic), slices.Contains(names, s.quarantine))
+	}
+	first, err := sc.Read(ctx, s.dlqTopic, 0, 0)
+	if err != nil || first.Position() != s.dlqTopic+"/0/0" || first.Record == nil {
+		t.Errorf("Read %s/0/0: %v", s.dlqTopic, err)
+	}
+	if _, err := sc.Read(ctx, s.dlqTopic, 0, 99); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Read past the end: %v, want ErrNotFound", err)
 	}
 	stopped := 0
 	if err := sc.Scan(ctx, []string{s.dlqTopic}, func(*Entry) error { stopped++; return ErrStop }); err != nil || stopped != 1 {

@@ -155,3 +155,57 @@ func (s Scanner) scanPartition(ctx context.Context, consumer sarama.Consumer, to
 		}
 	}
 }
+
+// ErrNotFound is returned by Read when no record is delivered at the
+// requested position.
+var ErrNotFound = errors.New("replay: no record at that position")
+
+// Read returns the record at topic/partition/offset. It returns an error
+// wrapping ErrNotFound when the offset is outside the partition (deleted by
+// retention, or not written yet) or holds no deliverable record (a
+// transaction marker, or a record of an aborted transaction).
+func (s Scanner) Read(ctx context.Context, topic string, partition int32, offset int64) (*Entry, error) {
+	pos := FormatPosition(topic, partition, offset)
+	ectx := infraerr.Context{Transport: infraerr.TransportKafka, Operation: "consume", Target: pos}
+	oldest, err := s.Client.GetOffset(topic, partition, sarama.OffsetOldest)
+	if err != nil {
+		return nil, infraerr.Wrap(err, ectx, "oldest offset")
+	}
+	hwm, err := s.Client.GetOffset(topic, partition, sarama.OffsetNewest)
+	if err != nil {
+		return nil, infraerr.Wrap(err, ectx, "high-water mark")
+	}
+	if offset < oldest || offset >= hwm {
+		return nil, fmt.Errorf("%s: %w (the partition holds offsets %d to %d)", pos, ErrNotFound, oldest, hwm-1)
+	}
+	consumer, err := sarama.NewConsumerFromClient(s.Client)
+	if err != nil {
+		return nil, infraerr.Wrap(err, ectx, "DLQ consumer")
+	}
+	defer consumer.Close()
+	pc, err := consumer.ConsumePartition(topic, partition, offset)
+	if err != nil {
+		return nil, infraerr.Wrap(err, ectx, "consume partition")
+	}
+	defer pc.Close()
+	idle := s.Idle
+	if idle <= 0 {
+		idle = DefaultIdle
+	}
+	timer := time.NewTimer(idle)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-timer.C:
+	case cerr := <-pc.Errors():
+		if cerr != nil {
+			return nil, infraerr.Wrap(cerr.Err, ectx, "read partition")
+		}
+	case m := <-pc.Messages():
+		if m != nil && m.Offset == offset {
+			return NewEntry(m), nil
+		}
+	}
+	return nil, fmt.Errorf("%s: %w", pos, ErrNotFound)
+}
