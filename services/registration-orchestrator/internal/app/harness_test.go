@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -38,13 +39,16 @@ func repoContract() string {
 // harness runs orchestrators in-process against the real broker, on a
 // private copy of every topic the contract names.
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	brokers  []string
 	u, env   string
 	rename   map[string]string
 	dlqTopic string
 	prod     sarama.SyncProducer
 	logPath  string
+	// logLevel is the orchestrator's log level ("" = debug); benchmarks
+	// use info, as in production, so debug lines do not skew them.
+	logLevel string
 
 	mu      sync.Mutex
 	records map[string][]*sarama.ConsumerMessage
@@ -53,7 +57,7 @@ type harness struct {
 // newHarness creates the topics: node-keyed ones with 3 partitions (intents
 // and results must match), the one-partition ones as in the registry, the
 // aggregation state compacted.
-func newHarness(t *testing.T, skip ...string) *harness {
+func newHarness(t testing.TB, skip ...string) *harness {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test (real broker); skipped with -short")
@@ -156,7 +160,7 @@ func (h *harness) launch(s Settings) *instance {
 		Name: "registration-orchestrator",
 		Config: &config.Config{Service: "registration-orchestrator", KafkaBootstrap: strings.Join(h.brokers, ","), Environment: h.env,
 			DrainTimeout: s.DrainTimeout, ContractsDir: s.ContractsDir},
-		Log:      observability.NewLogger(f, "registration-orchestrator", "debug"),
+		Log:      observability.NewLogger(f, "registration-orchestrator", cmp.Or(h.logLevel, "debug")),
 		Registry: prometheus.NewRegistry(),
 		Health:   observability.NewHealth(Conditions...),
 	}
