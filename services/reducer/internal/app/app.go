@@ -194,7 +194,12 @@ func (r *Reducer) producerConfig(txnID string) (*sarama.Config, error) {
 		return nil, err
 	}
 	cfg.Producer.Transaction.ID = txnID
-	cfg.Producer.Transaction.Timeout = 30 * time.Second
+	// A killed instance leaves its open transaction, and with it the
+	// group's offsets, unstable until the broker aborts it at this timeout:
+	// the successor cannot fetch offsets and so cannot start before then. A
+	// batch's transaction takes milliseconds, so a short timeout costs
+	// nothing and bounds the recovery after kill -9.
+	cfg.Producer.Transaction.Timeout = 10 * time.Second
 	cfg.Producer.Idempotent = true
 	cfg.Net.MaxOpenRequests = 1
 	cfg.Producer.RequiredAcks = sarama.WaitForAll

@@ -1,0 +1,263 @@
+package harness
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	consul "github.com/hashicorp/consul/api"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/omninode/onex-fleet/pkg/bus"
+	"github.com/omninode/onex-fleet/pkg/envelope"
+)
+
+// Row is what a user checks of a node in PostgreSQL.
+type Row struct {
+	NodeID          string
+	State           string
+	NodeType        string
+	NodeName        *string
+	NodeVersion     string
+	Endpoints       map[string]string
+	Capabilities    map[string]any
+	RegisteredAt    time.Time
+	UpdatedAt       time.Time
+	LastHeartbeatAt *time.Time
+	LivenessDL      *time.Time
+}
+
+// DB reads the projection.
+type DB struct{ pool *pgxpool.Pool }
+
+// OpenDB connects to the projection database.
+func OpenDB(ctx context.Context, dsn string) (*DB, error) {
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	return &DB{pool: pool}, nil
+}
+
+// Close closes the pool.
+func (d *DB) Close() { d.pool.Close() }
+
+const rowColumns = `entity_id::text, current_state::text, node_type, node_name, node_version, endpoints, capabilities,
+	registered_at, updated_at, last_heartbeat_at, liveness_deadline`
+
+// Rows returns the projection rows of the given nodes (all rows when ids
+// is empty), by node id.
+func (d *DB) Rows(ctx context.Context, ids ...string) (map[string]Row, error) {
+	q := `SELECT ` + rowColumns + ` FROM registration_projections WHERE domain = 'registration'`
+	var args []any
+	if len(ids) > 0 {
+		q += ` AND entity_id = ANY($1::uuid[])`
+		args = append(args, ids)
+	}
+	rows, err := d.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]Row{}
+	for rows.Next() {
+		var r Row
+		var endpoints, caps []byte
+		if err := rows.Scan(&r.NodeID, &r.State, &r.NodeType, &r.NodeName, &r.NodeVersion, &endpoints, &caps,
+			&r.RegisteredAt, &r.UpdatedAt, &r.LastHeartbeatAt, &r.LivenessDL); err != nil {
+			return nil, err
+		}
+		_ = json.Unmarshal(endpoints, &r.Endpoints)
+		_ = json.Unmarshal(caps, &r.Capabilities)
+		out[r.NodeID] = r
+	}
+	return out, rows.Err()
+}
+
+// ConsulServices returns the agent's ONEX services by node id (Meta
+// onex-node-id).
+func ConsulServices(addr string) (map[string]*consul.AgentService, error) {
+	c, err := consulClient(addr)
+	if err != nil {
+		return nil, err
+	}
+	svcs, err := c.Agent().ServicesWithFilter(`"onex" in Tags`)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*consul.AgentService{}
+	for _, s := range svcs {
+		if id := s.Meta["onex-node-id"]; id != "" {
+			out[id] = s
+		}
+	}
+	return out, nil
+}
+
+var (
+	consulMu      sync.Mutex
+	consulClients = map[string]*consul.Client{}
+)
+
+// consulClient is one client per agent address for the whole run: a client
+// per call would open connections until the agent's per-client limit
+// (http_max_conns_per_client) answers 429.
+func consulClient(addr string) (*consul.Client, error) {
+	consulMu.Lock()
+	defer consulMu.Unlock()
+	if c, ok := consulClients[addr]; ok {
+		return c, nil
+	}
+	cfg := consul.DefaultConfig()
+	cfg.Address = addr
+	c, err := consul.NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	consulClients[addr] = c
+	return c, nil
+}
+
+// Record is one record the Recorder saw.
+type Record struct {
+	Topic     string
+	Key       string
+	Value     []byte
+	Partition int32
+	Offset    int64
+	Timestamp time.Time
+}
+
+// Envelope decodes the record's value as an envelope and its payload into
+// v (a pointer to a struct or map).
+func (r Record) Envelope(v any) (*envelope.Envelope, error) {
+	env, err := envelope.Decode(r.Value)
+	if err != nil {
+		return nil, err
+	}
+	if v != nil {
+		if err := json.Unmarshal(env.Payload, v); err != nil {
+			return nil, err
+		}
+	}
+	return env, nil
+}
+
+// Recorder keeps every committed record of some topics, from where it
+// was positioned when created, for the tests to count and inspect.
+type Recorder struct {
+	client   sarama.Client
+	consumer sarama.Consumer
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+
+	mu   sync.Mutex
+	recs []Record
+}
+
+// NewRecorder starts recording topics from offset (sarama.OffsetOldest or
+// sarama.OffsetNewest), reading only committed transactional records.
+func NewRecorder(brokers []string, offset int64, topicNames ...string) (*Recorder, error) {
+	cfg, err := bus.NewConfig(bus.Options{Brokers: brokers, ClientID: "e2e-recorder"})
+	if err != nil {
+		return nil, err
+	}
+	client, err := sarama.NewClient(brokers, cfg)
+	if err != nil {
+		return nil, err
+	}
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Recorder{client: client, consumer: consumer, cancel: cancel}
+	for _, t := range topicNames {
+		parts, err := client.Partitions(t)
+		if err != nil {
+			r.Close()
+			return nil, fmt.Errorf("recorder: %s: %w", t, err)
+		}
+		for _, p := range parts {
+			pc, err := consumer.ConsumePartition(t, p, offset)
+			if err != nil {
+				r.Close()
+				return nil, fmt.Errorf("recorder: %s/%d: %w", t, p, err)
+			}
+			r.wg.Add(1)
+			go func() {
+				defer r.wg.Done()
+				defer pc.AsyncClose()
+				for {
+					select {
+					case m, ok := <-pc.Messages():
+						if !ok {
+							return
+						}
+						r.mu.Lock()
+						r.recs = append(r.recs, Record{Topic: m.Topic, Key: string(m.Key), Value: m.Value,
+							Partition: m.Partition, Offset: m.Offset, Timestamp: m.Timestamp})
+						r.mu.Unlock()
+					case <-ctx.Done():
+						return
+					}
+				}
+			}()
+		}
+	}
+	return r, nil
+}
+
+// Close stops recording.
+func (r *Recorder) Close() {
+	r.cancel()
+	r.wg.Wait()
+	r.consumer.Close()
+	r.client.Close()
+}
+
+// Records returns the records of topic (all topics when empty) whose key
+// is one of keys (any key when none), in arrival order.
+func (r *Recorder) Records(topic string, keys ...string) []Record {
+	want := map[string]bool{}
+	for _, k := range keys {
+		want[k] = true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []Record
+	for _, rec := range r.recs {
+		if (topic == "" || rec.Topic == topic) && (len(want) == 0 || want[rec.Key]) {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// Eventually polls cond every 200 ms until it returns nil or timeout
+// passes, and returns its last error. Each call gets its own short
+// deadline, so the error reported is the condition's, not the timeout's.
+func Eventually(ctx context.Context, timeout time.Duration, cond func(context.Context) error) error {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		last = cond(cctx)
+		cancel()
+		if last == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after %s: %w", timeout, last)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("after %s: %w (last: %v)", timeout, ctx.Err(), last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
