@@ -76,6 +76,7 @@ fuzz: ## run every fuzz target for FUZZTIME (default 60s each)
 	$(GO) test -run='^$$' -fuzz=FuzzRedactDSN -fuzztime=$${FUZZTIME:-60s} -fuzzminimizetime=2s ./pkg/infraerr/
 	$(GO) test -run='^$$' -fuzz=FuzzRecordJSON -fuzztime=$${FUZZTIME:-60s} ./pkg/dlq/
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$${FUZZTIME:-60s} ./pkg/topics/
+	$(GO) test -run='^$$' -fuzz=FuzzSanitize -fuzztime=$${FUZZTIME:-60s} ./pkg/config/infisical/
 
 .PHONY: clean
 clean: ## remove build output (not the server caches)

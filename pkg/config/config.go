@@ -79,7 +79,7 @@ type Config struct {
 // malformed values, with messages that name the variable but never a secret.
 func Load(service string) (*Config, error) {
 	c := &Config{Service: service}
-	c.Warnings = append(c.Warnings, LoadEnvFile(envFilePath())...)
+	c.Warnings = append(c.Warnings, LoadEnvFile(EnvFilePath())...)
 
 	for _, removed := range []string{"ONEX_INPUT_TOPIC", "ONEX_OUTPUT_TOPIC"} {
 		if _, ok := os.LookupEnv(removed); ok {
@@ -202,7 +202,9 @@ func Bool(name string, def bool) (bool, error) {
 	return false, fmt.Errorf("config: %s must be true or false", name)
 }
 
-func envFilePath() string {
+// EnvFilePath is the env file to load: OMNIBASE_ENV_FILE, else
+// ~/.omnibase/.env ("" when there is no home directory).
+func EnvFilePath() string {
 	if p := os.Getenv("OMNIBASE_ENV_FILE"); p != "" {
 		return p
 	}
@@ -217,15 +219,22 @@ func envFilePath() string {
 // environment. A missing file is not an error. It returns warnings for lines
 // it could not read; they name the line number, never the value.
 func LoadEnvFile(path string) []string {
+	_, warnings := LoadEnvFileKeys(path)
+	return warnings
+}
+
+// LoadEnvFileKeys is LoadEnvFile that also returns the keys it set, so a
+// caller can tell a value from the file apart from one the process was
+// started with (the Infisical prefetch ranks them differently, spec 11.2).
+func LoadEnvFileKeys(path string) (set []string, warnings []string) {
 	if path == "" {
-		return nil
+		return nil, nil
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	defer f.Close()
-	var warnings []string
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
@@ -245,9 +254,10 @@ func LoadEnvFile(path string) []string {
 		}
 		if _, exists := os.LookupEnv(k); !exists {
 			_ = os.Setenv(k, v)
+			set = append(set, k)
 		}
 	}
-	return warnings
+	return set, warnings
 }
 
 func firstNonEmpty(vs ...string) string {

@@ -117,3 +117,44 @@ func TestEnvFileDoesNotOverride(t *testing.T) {
 	}
 	os.Unsetenv("ONEX_ENVIRONMENT")
 }
+
+func TestLoadEnvFileKeys(t *testing.T) {
+	tests := []struct {
+		name    string
+		file    string
+		env     map[string]string
+		wantSet []string
+		want    map[string]string
+	}{
+		{name: "sets only what is unset", file: "A_ONEX=1\nB_ONEX=file\n", env: map[string]string{"B_ONEX": "env"},
+			wantSet: []string{"A_ONEX"}, want: map[string]string{"A_ONEX": "1", "B_ONEX": "env"}},
+		{name: "an empty variable counts as set", file: "A_ONEX=file\n", env: map[string]string{"A_ONEX": ""},
+			wantSet: nil, want: map[string]string{"A_ONEX": ""}},
+		{name: "quotes and export", file: "export A_ONEX='x y'\nB_ONEX=\"z\"\n",
+			wantSet: []string{"A_ONEX", "B_ONEX"}, want: map[string]string{"A_ONEX": "x y", "B_ONEX": "z"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, k := range []string{"A_ONEX", "B_ONEX"} {
+				t.Setenv(k, "")
+				os.Unsetenv(k)
+			}
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			p := filepath.Join(t.TempDir(), ".env")
+			if err := os.WriteFile(p, []byte(tt.file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			set, warnings := LoadEnvFileKeys(p)
+			if fmt.Sprint(set) != fmt.Sprint(tt.wantSet) || len(warnings) != 0 {
+				t.Errorf("set = %v warnings = %v, want %v and none", set, warnings, tt.wantSet)
+			}
+			for k, v := range tt.want {
+				if got := os.Getenv(k); got != v {
+					t.Errorf("%s = %q, want %q", k, got, v)
+				}
+			}
+		})
+	}
+}
