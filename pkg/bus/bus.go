@@ -5,6 +5,9 @@
 // Guarantees of Runner:
 //   - Per partition, messages are handled one at a time in offset order, so
 //     every record of one key (node_id) is handled in order by one instance.
+//     In batch mode (RunnerConfig.BatchHandler) a partition's consecutive
+//     records are handed over together, batch after batch, in offset order;
+//     a failed batch falls back to the per-message handler (BatchError).
 //   - An offset is marked for commit only after its message was handled or
 //     accepted by the dead-letter publisher; a crash or a rebalance redelivers
 //     everything after the last committed offset (at-least-once).

@@ -20,10 +20,24 @@ import (
 // Standard so that failures are retried and dead-lettered.
 type RunnerConfig struct {
 	Brokers []string
+	// Config is the group's own sarama config; in batch mode the runner
+	// raises its ChannelBufferSize to MaxBatch.
 	Config  *sarama.Config
 	Group   string
 	Topics  []string
 	Handler Handler
+	// BatchHandler, if set, switches the runner to batch mode: per
+	// partition it takes what is buffered (up to MaxBatch, waiting at most
+	// Linger for more) and hands the batch to BatchHandler, marking its
+	// offsets only once it returned nil. Handler is still required: a
+	// failed batch falls back to it one message at a time (see BatchError),
+	// so retries and dead letters stay per message.
+	BatchHandler BatchHandler
+	// MaxBatch bounds a batch (default DefaultMaxBatch). Linger is how long
+	// a batch that is not full waits for more records (default
+	// DefaultLinger; negative: take only what is already buffered).
+	MaxBatch int
+	Linger   time.Duration
 	// DrainTimeout bounds how long shutdown waits for the messages in flight
 	// (spec ONEX_DRAIN_TIMEOUT, default 30 s). At the deadline their context
 	// is cancelled and their offsets stay uncommitted.
@@ -64,6 +78,17 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 30 * time.Second
+	}
+	if cfg.BatchHandler != nil {
+		if cfg.MaxBatch <= 0 {
+			cfg.MaxBatch = DefaultMaxBatch
+		}
+		if cfg.Linger == 0 {
+			cfg.Linger = DefaultLinger
+		}
+		// A batch is taken from the claim's channel: it must be able to
+		// hold one.
+		cfg.Config.ChannelBufferSize = max(cfg.Config.ChannelBufferSize, cfg.MaxBatch)
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -189,6 +214,9 @@ func (h *groupHandler) Cleanup(s sarama.ConsumerGroupSession) error {
 }
 
 func (h *groupHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
+	if h.r.cfg.BatchHandler != nil {
+		return h.consumeBatches(s, c)
+	}
 	stop := s.Context().Done()
 	for {
 		// Check stop first: once the session ends we take nothing new even if
