@@ -48,6 +48,8 @@ const (
 // BatchHandler, mark the last offset once it returned nil.
 func (h *groupHandler) consumeBatches(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
 	stop := s.Context().Done()
+	pos := h.r.cfg.Metrics.Track(h.r.cfg.Group, c)
+	defer pos.Close()
 	for {
 		select {
 		case <-stop:
@@ -64,14 +66,13 @@ func (h *groupHandler) consumeBatches(s sarama.ConsumerGroupSession, c sarama.Co
 			}
 			batch = append(batch, cm)
 		}
+		pos.Taken(batch[0].Offset)
 		batch = h.fill(batch, c, stop)
-		last := batch[len(batch)-1]
-		h.r.cfg.Metrics.lag(last.Topic, last.Partition, c.HighWaterMarkOffset(), last.Offset)
 		msgs := make([]*Message, len(batch))
 		for i, cm := range batch {
 			msgs[i] = FromConsumerMessage(cm)
 		}
-		if !h.handleBatch(s, batch, msgs) {
+		if !h.handleBatch(s, pos, batch, msgs) {
 			return nil
 		}
 	}
@@ -119,12 +120,16 @@ func (h *groupHandler) fill(batch []*sarama.ConsumerMessage, c sarama.ConsumerGr
 // *BatchError only the message it names (then the rest is a batch again),
 // for any other error every message of the batch, since which one failed is
 // unknown. It returns false when the claim stops with work left undone.
-func (h *groupHandler) handleBatch(s sarama.ConsumerGroupSession, cms []*sarama.ConsumerMessage, msgs []*Message) bool {
+func (h *groupHandler) handleBatch(s sarama.ConsumerGroupSession, pos *Position, cms []*sarama.ConsumerMessage, msgs []*Message) bool {
 	stop := s.Context().Done()
+	mark := func(cm *sarama.ConsumerMessage) {
+		s.MarkMessage(cm, "")
+		pos.Done(cm.Offset)
+	}
 	for len(msgs) > 0 {
 		err := h.callBatch(withStop(h.work, stop), msgs)
 		if err == nil {
-			s.MarkMessage(cms[len(cms)-1], "")
+			mark(cms[len(cms)-1])
 			return true
 		}
 		var be *BatchError
@@ -133,7 +138,7 @@ func (h *groupHandler) handleBatch(s sarama.ConsumerGroupSession, cms []*sarama.
 			done = be.Done
 			if done > 0 {
 				h.r.cfg.Metrics.batchHandled(msgs[0].Topic, done)
-				s.MarkMessage(cms[done-1], "")
+				mark(cms[done-1])
 			}
 		}
 		select {
@@ -150,7 +155,7 @@ func (h *groupHandler) handleBatch(s sarama.ConsumerGroupSession, cms []*sarama.
 				if !h.handle(s, m) {
 					return false
 				}
-				s.MarkMessage(cms[i], "")
+				mark(cms[i])
 			}
 			return true
 		}
@@ -160,7 +165,7 @@ func (h *groupHandler) handleBatch(s sarama.ConsumerGroupSession, cms []*sarama.
 		if !h.handle(s, m) {
 			return false
 		}
-		s.MarkMessage(cms[done], "")
+		mark(cms[done])
 		msgs, cms = msgs[done+1:], cms[done+1:]
 	}
 	return true
@@ -168,26 +173,21 @@ func (h *groupHandler) handleBatch(s sarama.ConsumerGroupSession, cms []*sarama.
 
 // callBatch runs the BatchHandler once, turning a panic into a *PanicError
 // (the messages then go through Handler, whose Recover sends the culprit to
-// the dead-letter queue), and counts the messages of a batch that succeeded.
+// the dead-letter queue), and counts and times (RunnerConfig.Metrics, one
+// observation per call) the messages of a batch that succeeded.
 func (h *groupHandler) callBatch(ctx context.Context, msgs []*Message) (err error) {
 	topic := msgs[0].Topic
 	ctx = observability.WithLogger(ctx, h.r.cfg.Log.With("topic", topic, "partition", msgs[0].Partition))
 	n := len(msgs)
 	h.r.inflight.Add(int64(n))
 	m := h.r.cfg.Metrics
-	if m != nil {
-		m.InFlight.Add(float64(n))
-	}
 	start := time.Now()
 	defer func() {
 		if r := recover(); r != nil {
 			err = &PanicError{Value: r, Stack: string(debug.Stack())}
 		}
 		h.r.inflight.Add(-int64(n))
-		if m != nil {
-			m.InFlight.Sub(float64(n))
-			m.Duration.WithLabelValues(topic).Observe(time.Since(start).Seconds())
-		}
+		m.ObserveHandler(topic, time.Since(start))
 		if err == nil {
 			m.batchHandled(topic, n)
 		}

@@ -3,10 +3,15 @@ package bus
 import (
 	"context"
 	"errors"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/retry"
@@ -103,9 +108,10 @@ func TestStandardChainOutcomes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			calls := 0
 			dl := &recordingDLQ{fail: 1}
-			m := NewMetrics(nil)
+			m := NewMetrics(nil).Handler("ingress")
 			h := Standard(func(context.Context, *Message) error { calls++; return tt.fn(calls) }, discardLogger(), m, fastPolicy(), dl)
-			msg := &Message{Topic: "onex.evt.platform.node-heartbeat.v1", CorrelationID: uuid.New()}
+			topic := "onex.evt.platform.node-heartbeat.v1"
+			msg := &Message{Topic: topic, CorrelationID: uuid.New()}
 			if err := h(context.Background(), msg); err != nil {
 				t.Fatalf("chain returned %v; a dead-lettered or handled message must return nil", err)
 			}
@@ -114,6 +120,16 @@ func TestStandardChainOutcomes(t *testing.T) {
 			}
 			if got := len(dl.causes) == 1; got != tt.wantDLQ || msg.DeadLettered() != tt.wantDLQ {
 				t.Fatalf("dead-lettered = %v (%d records), want %v", msg.DeadLettered(), len(dl.causes), tt.wantDLQ)
+			}
+			handled, dead := testutil.ToFloat64(m.Consumed.WithLabelValues(topic, "handled")), testutil.ToFloat64(m.Consumed.WithLabelValues(topic, "dead_lettered"))
+			if tt.wantDLQ && (handled != 0 || dead != 1) || !tt.wantDLQ && (handled != 1 || dead != 0) {
+				t.Errorf("onex_messages_consumed_total handled=%v dead_lettered=%v, want the message counted once under its outcome", handled, dead)
+			}
+			if n := histogramCount(t, m.Duration.WithLabelValues(topic, "ingress")); n != 1 {
+				t.Errorf("onex_handler_duration_seconds{handler=ingress} has %d observations, want 1", n)
+			}
+			if r := testutil.ToFloat64(m.Retries.WithLabelValues(topic)); int(r) != tt.wantCalls-1 {
+				t.Errorf("onex_handler_retries_total = %v, want %d", r, tt.wantCalls-1)
 			}
 			if tt.wantDLQ && tt.wantKind >= 0 {
 				if k, _ := infraerr.KindOf(dl.causes[0]); k != tt.wantKind {
@@ -140,4 +156,66 @@ func TestRetryStopsOnShutdown(t *testing.T) {
 	if len(dl.causes) != 0 {
 		t.Fatal("a message whose retry was interrupted by shutdown must not be dead-lettered")
 	}
+}
+
+func histogramCount(t *testing.T, o prometheus.Observer) uint64 {
+	t.Helper()
+	var d dto.Metric
+	if err := o.(prometheus.Metric).Write(&d); err != nil {
+		t.Fatal(err)
+	}
+	return d.GetHistogram().GetSampleCount()
+}
+
+type fakeClaim struct {
+	topic   string
+	part    int32
+	initial int64
+	hwm     atomic.Int64
+}
+
+func (c *fakeClaim) Topic() string              { return c.topic }
+func (c *fakeClaim) Partition() int32           { return c.part }
+func (c *fakeClaim) InitialOffset() int64       { return c.initial }
+func (c *fakeClaim) HighWaterMarkOffset() int64 { return c.hwm.Load() }
+
+// The lag is the high-water mark minus the next offset to handle, read at
+// scrape time; unknown positions are not reported, and a closed claim's
+// series goes away.
+func TestLag(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	committed := &fakeClaim{topic: "onex.evt.platform.node-heartbeat.v1", part: 2, initial: 10}
+	fresh := &fakeClaim{topic: "onex.evt.platform.node-heartbeat.v1", part: 3, initial: sarama.OffsetOldest}
+	committed.hwm.Store(15)
+	fresh.hwm.Store(4)
+	a, b := m.Track("g1", committed), m.Track("g1", fresh)
+	const head = "# HELP onex_consumer_lag Records in the partition after the group's position (high-water mark minus the next offset to handle), per claimed partition.\n# TYPE onex_consumer_lag gauge\n"
+	check := func(want string) {
+		t.Helper()
+		if err := testutil.GatherAndCompare(reg, strings.NewReader(head+want), "onex_consumer_lag"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check(`onex_consumer_lag{group="g1",partition="2",topic="onex.evt.platform.node-heartbeat.v1"} 5` + "\n")
+	b.Taken(1) // the fresh group's first record: offsets 1..3 still to do
+	a.Taken(10)
+	a.Done(10)
+	check(`onex_consumer_lag{group="g1",partition="2",topic="onex.evt.platform.node-heartbeat.v1"} 4
+onex_consumer_lag{group="g1",partition="3",topic="onex.evt.platform.node-heartbeat.v1"} 3
+`)
+	a.Done(14)
+	b.Close()
+	check(`onex_consumer_lag{group="g1",partition="2",topic="onex.evt.platform.node-heartbeat.v1"} 0` + "\n")
+	a.Done(20) // the fetcher has not seen the new high-water mark yet: never negative
+	check(`onex_consumer_lag{group="g1",partition="2",topic="onex.evt.platform.node-heartbeat.v1"} 0` + "\n")
+	a.Close()
+	if n := testutil.CollectAndCount(m.Lag); n != 0 {
+		t.Fatalf("%d lag series after every claim closed", n)
+	}
+	var nilM *Metrics
+	p := nilM.Track("g", committed) // services without metrics pass nil
+	p.Taken(1)
+	p.Done(1)
+	p.Close()
 }

@@ -16,9 +16,11 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/omninode/onex-fleet/pkg/dlq"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
+	"github.com/omninode/onex-fleet/pkg/observability"
 	"github.com/omninode/onex-fleet/pkg/testkit"
 )
 
@@ -355,5 +357,106 @@ func TestPoisonMessageGoesToDLQ(t *testing.T) {
 	}
 	if hdr["event_type"] != "dlq_raw_message" || hdr["original_topic"] != topic || hdr["dlq_topic"] != dlqTopic || string(recs[0].Key) != "k" {
 		t.Fatalf("headers %v key %q", hdr, recs[0].Key)
+	}
+}
+
+// The bus series move through a real Runner: a handled record and a
+// dead-lettered one are counted under their outcome and timed under the
+// handler's name, the DLQ counter names the original topic, and while one
+// record is held in the handler the records behind it show as lag, which
+// returns to 0 once they are handled.
+func TestRunnerMetrics(t *testing.T) {
+	brokers := testkit.KafkaBrokers(t)
+	u := testkit.Unique()
+	topic := "onex.evt.bustest" + u + ".metrics.v1"
+	dlqTopic := "onex.dlq.bustest" + u + ".events.v1"
+	group := "bustest-" + u
+	testkit.CreateTopic(t, brokers, topic, 1, nil)
+	testkit.CreateTopic(t, brokers, dlqTopic, 1, nil)
+	cfg, err := NewConfig(Options{Brokers: brokers, ClientID: "bus-test", FromOldest: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := sarama.NewSyncProducer(brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	for _, v := range []string{"ok", "poison", "hold", "after-1", "after-2"} {
+		if _, _, err := sp.SendMessage(&sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder("k"), Value: sarama.StringEncoder(v)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	registry := prometheus.NewRegistry()
+	reg := observability.WithService(registry, "bustest")
+	m := NewMetrics(reg)
+	pub, err := dlq.NewPublisher(sp, reg, dlq.WithRouter(dlq.Router{Override: dlqTopic}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, release := make(chan struct{}), make(chan struct{})
+	h := func(_ context.Context, msg *Message) error {
+		switch string(msg.Value) {
+		case "poison":
+			return infraerr.Content("value", "not an envelope")
+		case "hold":
+			close(held)
+			<-release
+		}
+		return nil
+	}
+	r, err := NewRunner(RunnerConfig{Brokers: brokers, Config: cfg, Group: group, Topics: []string{topic},
+		Handler: Standard(h, discardLogger(), m.Handler("metrics-test"), fastPolicy(), DLQ(pub)), Log: discardLogger(), Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	select {
+	case <-held:
+	case <-time.After(30 * time.Second):
+		close(release)
+		t.Fatal("the held record never reached the handler")
+	}
+	lag := map[string]string{"service": "bustest", "group": group, "topic": topic, "partition": "0"}
+	metric := func(name string, labels map[string]string) float64 { return testkit.Metric(t, registry, name, labels) }
+	eventually := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	// The held record (offset 2) and the two behind it are still to do.
+	eventually("lag 3 while a record is held", func() bool { return metric("onex_consumer_lag", lag) == 3 })
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"onex_messages_consumed_total", map[string]string{"service": "bustest", "topic": topic, "outcome": "handled"}, 1},
+		{"onex_messages_consumed_total", map[string]string{"service": "bustest", "topic": topic, "outcome": "dead_lettered"}, 1},
+		{"onex_dlq_messages_total", map[string]string{"service": "bustest", "original_topic": topic, "dlq_topic": dlqTopic, "failure_type": "content_error"}, 1},
+		{"onex_handler_duration_seconds", map[string]string{"service": "bustest", "topic": topic, "handler": "metrics-test"}, 2},
+	} {
+		if got := metric(c.name, c.labels); got != c.want {
+			t.Errorf("%s%v = %v while held, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	close(release)
+	eventually("every record handled", func() bool {
+		return metric("onex_messages_consumed_total", map[string]string{"topic": topic, "outcome": "handled"}) == 4
+	})
+	eventually("lag back to 0", func() bool { return metric("onex_consumer_lag", lag) == 0 })
+	if n := metric("onex_handler_duration_seconds", map[string]string{"topic": topic, "handler": "metrics-test"}); n != 5 {
+		t.Errorf("%v handler observations, want 5", n)
 	}
 }

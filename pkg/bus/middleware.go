@@ -48,15 +48,17 @@ func Recover() Middleware {
 	}
 }
 
-// Measure records handling time and the outcome of each message.
+// Measure records handling time (labelled with m's handler name, see
+// Metrics.Handler) and the outcome of each message. A nil m measures nothing.
 func Measure(m *Metrics) Middleware {
 	return func(next Handler) Handler {
+		if m == nil {
+			return next
+		}
 		return func(ctx context.Context, msg *Message) error {
 			start := time.Now()
-			m.InFlight.Inc()
 			err := next(ctx, msg)
-			m.InFlight.Dec()
-			m.Duration.WithLabelValues(msg.Topic).Observe(time.Since(start).Seconds())
+			m.ObserveHandler(msg.Topic, time.Since(start))
 			if err == nil && !msg.deadLettered {
 				m.Consumed.WithLabelValues(msg.Topic, "handled").Inc()
 			}

@@ -43,7 +43,12 @@ type RunnerConfig struct {
 	// is cancelled and their offsets stay uncommitted.
 	DrainTimeout time.Duration
 	Log          *slog.Logger
-	Metrics      *Metrics
+	// Metrics, if set, receives the lag of every claimed partition
+	// (onex_consumer_lag{group=Group}) and, in batch mode, the BatchHandler's
+	// calls (latency under Metrics' handler name) and the messages they
+	// handled. Per-message latency and outcomes are measured by the Measure
+	// middleware in Handler (Standard).
+	Metrics *Metrics
 	// OnAssign, if set, runs when partitions are assigned, before any message
 	// of the new assignment is handled (the reducer restores state here). An
 	// error ends the session and the runner rejoins after a pause.
@@ -218,6 +223,8 @@ func (h *groupHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.Cons
 		return h.consumeBatches(s, c)
 	}
 	stop := s.Context().Done()
+	pos := h.r.cfg.Metrics.Track(h.r.cfg.Group, c)
+	defer pos.Close()
 	for {
 		// Check stop first: once the session ends we take nothing new even if
 		// the channel still has buffered records.
@@ -233,12 +240,13 @@ func (h *groupHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.Cons
 			if !ok {
 				return nil
 			}
-			h.r.cfg.Metrics.lag(cm.Topic, cm.Partition, c.HighWaterMarkOffset(), cm.Offset)
+			pos.Taken(cm.Offset)
 			msg := FromConsumerMessage(cm)
 			if !h.handle(s, msg) {
 				return nil
 			}
 			s.MarkMessage(cm, "")
+			pos.Done(cm.Offset)
 		}
 	}
 }

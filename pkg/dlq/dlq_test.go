@@ -419,9 +419,16 @@ func TestPublisher(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A writer with its own transactions (the reducer) counts on the same series.
+	shared, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatalf("metrics on a registry that has the publisher's: %v", err)
+	}
+	shared.Written(msg.Topic, topics.DLQEvents, Failure{Err: content, Type: "content"})
+
 	got := counterValues(t, reg, MetricMessages)
 	want := map[string]float64{
-		"dlq_topic=onex.dlq.omnibase-infra.events.v1,error_type=JSONDecodeError,failure_type=content_error,original_topic=onex.evt.platform.node-introspection.v1": 1,
+		"dlq_topic=onex.dlq.omnibase-infra.events.v1,error_type=JSONDecodeError,failure_type=content_error,original_topic=onex.evt.platform.node-introspection.v1": 2,
 		"dlq_topic=custom-dlq,error_type=JSONDecodeError,failure_type=content_error,original_topic=onex.evt.platform.node-introspection.v1":                        1,
 		"dlq_topic=onex.dlq.omnibase-infra.intents.v1,error_type=RuntimeHostError,failure_type=other,original_topic=other":                                         1,
 	}

@@ -19,8 +19,7 @@ type Publisher struct {
 	source   string
 	router   Router
 	now      func() time.Time
-	messages *prometheus.CounterVec
-	failures *prometheus.CounterVec
+	m        *Metrics
 }
 
 // Option configures a Publisher.
@@ -54,44 +53,71 @@ const (
 	MetricFailures = "onex_dlq_publish_failures_total"
 )
 
-// NewPublisher returns a Publisher writing through producer, which must be
-// configured with Producer.RequiredAcks = WaitForAll and
-// Producer.Return.Successes = true (NewProducerConfig does both). Metrics
-// onex_dlq_messages_total{original_topic,dlq_topic,failure_type,error_type}
-// and onex_dlq_publish_failures_total{dlq_topic} are registered on reg (nil:
-// not registered); when another Publisher already registered them on reg,
+// Metrics are the DLQ series: onex_dlq_messages_total{original_topic,
+// dlq_topic,failure_type,error_type} and onex_dlq_publish_failures_total{
+// dlq_topic}. Every writer of DLQ records in a process shares them: the
+// Publisher, and writers that put DLQ records in their own Kafka
+// transactions (the reducer).
+type Metrics struct {
+	messages *prometheus.CounterVec
+	failures *prometheus.CounterVec
+}
+
+// NewMetrics creates the DLQ series and registers them on reg (nil: not
+// registered); when they are already registered on reg (another Publisher),
 // the existing series are shared.
-func NewPublisher(producer sarama.SyncProducer, reg prometheus.Registerer, opts ...Option) (*Publisher, error) {
-	if producer == nil {
-		return nil, errors.New("dlq: nil producer")
-	}
-	p := &Publisher{
-		producer: producer,
-		source:   DefaultSource,
-		now:      time.Now,
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: MetricMessages,
-			Help: "DLQ records acknowledged by the broker, by original topic, DLQ topic, failure type and error type.",
+			Help: "DLQ records acknowledged by the broker (or committed in a transaction), by original topic, DLQ topic, failure type and error type.",
 		}, []string{"original_topic", "dlq_topic", "failure_type", "error_type"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: MetricFailures,
 			Help: "DLQ records that could not be built or were not acknowledged, by DLQ topic.",
 		}, []string{"dlq_topic"}),
 	}
+	if reg != nil {
+		var err error
+		if m.messages, err = register(reg, m.messages); err != nil {
+			return nil, err
+		}
+		if m.failures, err = register(reg, m.failures); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// Written counts one DLQ record for a message of originalTopic, written to
+// dlqTopic for failure f (its failure type and error type become labels).
+func (m *Metrics) Written(originalTopic, dlqTopic string, f Failure) {
+	ftype, _ := failureType(f)
+	m.messages.WithLabelValues(topicLabel(originalTopic), topicLabel(dlqTopic), failureTypeLabel(ftype), errorTypeLabel(infraerr.TypeName(f.Err))).Inc()
+}
+
+// Failed counts one DLQ record for dlqTopic that was not written.
+func (m *Metrics) Failed(dlqTopic string) { m.failures.WithLabelValues(topicLabel(dlqTopic)).Inc() }
+
+// NewPublisher returns a Publisher writing through producer, which must be
+// configured with Producer.RequiredAcks = WaitForAll and
+// Producer.Return.Successes = true (NewProducerConfig does both). The DLQ
+// series (see Metrics) are registered on reg (nil: not registered), shared
+// with any other Publisher or Metrics on reg.
+func NewPublisher(producer sarama.SyncProducer, reg prometheus.Registerer, opts ...Option) (*Publisher, error) {
+	if producer == nil {
+		return nil, errors.New("dlq: nil producer")
+	}
+	m, err := NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	p := &Publisher{producer: producer, source: DefaultSource, now: time.Now, m: m}
 	for _, o := range opts {
 		o(p)
 	}
 	if p.source == "" {
 		p.source = DefaultSource
-	}
-	if reg != nil {
-		var err error
-		if p.messages, err = register(reg, p.messages); err != nil {
-			return nil, err
-		}
-		if p.failures, err = register(reg, p.failures); err != nil {
-			return nil, err
-		}
 	}
 	return p, nil
 }
@@ -158,14 +184,14 @@ func (p *Publisher) Publish(ctx context.Context, msg *sarama.ConsumerMessage, f 
 	ectx := infraerr.Context{Transport: infraerr.TransportKafka, Operation: "dlq_publish", Target: f.DLQTopic, CorrelationID: f.CorrelationID}
 	pm, err := Build(msg, f, p.source, p.now())
 	if err != nil {
-		p.failures.WithLabelValues(topicLabel(f.DLQTopic)).Inc()
+		p.m.Failed(f.DLQTopic)
 		return infraerr.Configuration(ectx, "cannot build DLQ record", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return infraerr.Wrap(err, ectx, "DLQ publish cancelled before send")
 	}
 	if _, _, err := p.producer.SendMessage(pm); err != nil {
-		p.failures.WithLabelValues(topicLabel(pm.Topic)).Inc()
+		p.m.Failed(pm.Topic)
 		kind, known := infraerr.KindOf(err)
 		switch {
 		case errors.Is(err, sarama.ErrUnknownTopicOrPartition):
@@ -179,9 +205,7 @@ func (p *Publisher) Publish(ctx context.Context, msg *sarama.ConsumerMessage, f 
 		}
 		return infraerr.New(kind, ectx, "DLQ publish failed", err)
 	}
-	ftype, _ := failureType(f) // validated by Build
-	etype := infraerr.TypeName(f.Err)
-	p.messages.WithLabelValues(topicLabel(msg.Topic), topicLabel(pm.Topic), failureTypeLabel(ftype), errorTypeLabel(etype)).Inc()
+	p.m.Written(msg.Topic, pm.Topic, f)
 	return nil
 }
 

@@ -101,6 +101,45 @@ func (h *Health) body() readyBody {
 	return b
 }
 
+// Collector returns the health series, read at scrape time:
+// onex_ready (1 when /readyz answers 200), onex_draining (the payload's
+// is_draining), onex_messages_in_flight (its pending_message_count) and
+// onex_readiness_condition{condition} (1 when that condition holds).
+func (h *Health) Collector() prometheus.Collector { return healthCollector{h} }
+
+var (
+	descReady     = prometheus.NewDesc("onex_ready", "1 when the service is ready (every readiness condition holds and it is not draining), else 0.", nil, nil)
+	descDraining  = prometheus.NewDesc("onex_draining", "1 while the service drains on shutdown (is_draining), else 0.", nil, nil)
+	descInFlight  = prometheus.NewDesc("onex_messages_in_flight", "Messages being handled right now (pending_message_count).", nil, nil)
+	descCondition = prometheus.NewDesc("onex_readiness_condition", "1 when the named readiness condition holds, else 0.", []string{"condition"}, nil)
+)
+
+type healthCollector struct{ h *Health }
+
+func (c healthCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descReady
+	ch <- descDraining
+	ch <- descInFlight
+	ch <- descCondition
+}
+
+func (c healthCollector) Collect(ch chan<- prometheus.Metric) {
+	b := c.h.body()
+	ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, boolValue(b.Ready))
+	ch <- prometheus.MustNewConstMetric(descDraining, prometheus.GaugeValue, boolValue(b.IsDraining))
+	ch <- prometheus.MustNewConstMetric(descInFlight, prometheus.GaugeValue, float64(b.PendingMessageCount))
+	for name, ok := range b.Conditions {
+		ch <- prometheus.MustNewConstMetric(descCondition, prometheus.GaugeValue, boolValue(ok), name)
+	}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // NewRegistry returns a Prometheus registry with the Go and process collectors.
 func NewRegistry() *prometheus.Registry {
 	r := prometheus.NewRegistry()

@@ -22,11 +22,32 @@ import (
 
 // Service holds what every component of a deployable needs.
 type Service struct {
-	Name     string
-	Config   *config.Config
-	Log      *slog.Logger
+	Name   string
+	Config *config.Config
+	Log    *slog.Logger
+	// Registry is what /metrics serves. Register the service's own series
+	// through Registerer, not on Registry directly, so they carry the
+	// service label.
 	Registry *prometheus.Registry
 	Health   *observability.Health
+
+	regOnce sync.Once
+	reg     prometheus.Registerer
+}
+
+// Registerer returns the Registerer for the service's series: it adds
+// service=Name to every series registered through it. The first call also
+// registers the health series (onex_ready, onex_draining,
+// onex_messages_in_flight, onex_readiness_condition). A Service built as a
+// literal (tests) gets the same behaviour.
+func (s *Service) Registerer() prometheus.Registerer {
+	s.regOnce.Do(func() {
+		s.reg = observability.WithService(s.Registry, s.Name)
+		if s.Health != nil {
+			s.reg.MustRegister(s.Health.Collector())
+		}
+	})
+	return s.reg
 }
 
 // New loads config for name and builds the logger, registry and health with
@@ -81,6 +102,7 @@ func (s *Service) RunContext(ctx context.Context, components ...Component) error
 		mu.Unlock()
 		cancel()
 	}
+	s.Registerer() // the health series exist even if no component registered a series
 	httpCtx, stopHTTP := context.WithCancel(context.Background())
 	httpDone := make(chan struct{})
 	go func() {

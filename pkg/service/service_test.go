@@ -6,8 +6,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/omninode/onex-fleet/pkg/observability"
 )
 
 func TestRunDrainsComponentsThenStopsHTTP(t *testing.T) {
@@ -27,10 +33,14 @@ func TestRunDrainsComponentsThenStopsHTTP(t *testing.T) {
 		<-ctx.Done()
 		// While the component drains, /readyz reports draining.
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", port))
-		drained <- err == nil && resp.StatusCode == 503
+		ok := err == nil && resp.StatusCode == 503
 		if resp != nil {
 			resp.Body.Close()
 		}
+		// ... and so does /metrics.
+		v, found := gaugeValue(svc.Registry, "onex_draining")
+		ok = ok && found && v == 1
+		drained <- ok
 		return nil
 	}
 	done := make(chan error, 1)
@@ -51,6 +61,44 @@ func TestRunDrainsComponentsThenStopsHTTP(t *testing.T) {
 	}
 	if !<-drained {
 		t.Fatal("/readyz was not 503 while draining")
+	}
+}
+
+// gaugeValue returns the value of gauge name's single series in reg.
+func gaugeValue(reg *prometheus.Registry, name string) (float64, bool) {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return 0, false
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+// Series registered through Registerer carry the service label, and the
+// health series are there from the first call, also for a Service literal.
+func TestRegistererLabelsSeries(t *testing.T) {
+	svc := &Service{Name: "reducer", Registry: prometheus.NewRegistry(), Health: observability.NewHealth("topics")}
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_x_total", Help: "x"}, []string{"topic"})
+	svc.Registerer().MustRegister(c)
+	c.WithLabelValues("t").Add(3)
+	svc.Health.Set("topics", true)
+	err := testutil.GatherAndCompare(svc.Registry, strings.NewReader(`
+# HELP onex_x_total x
+# TYPE onex_x_total counter
+onex_x_total{service="reducer",topic="t"} 3
+# HELP onex_ready 1 when the service is ready (every readiness condition holds and it is not draining), else 0.
+# TYPE onex_ready gauge
+onex_ready{service="reducer"} 1
+`), "onex_x_total", "onex_ready")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc.Registerer() != svc.Registerer() {
+		t.Fatal("Registerer must return the same wrapper (the health series are registered once)")
 	}
 }
 

@@ -97,6 +97,30 @@ func CreateTopic(t testing.TB, brokers []string, name string, partitions int32, 
 	WaitTopic(t, brokers, name, partitions)
 }
 
+// DeleteTopic deletes topic and waits until the broker no longer knows it,
+// so that a test can make a topic a service writes to disappear (and
+// create it again with CreateTopic).
+func DeleteTopic(t testing.TB, brokers []string, name string) {
+	t.Helper()
+	admin, err := sarama.NewClusterAdmin(brokers, AdminConfig())
+	if err != nil {
+		t.Fatalf("cluster admin: %v", err)
+	}
+	defer admin.Close()
+	if err := admin.DeleteTopic(name); err != nil {
+		t.Fatalf("delete topic %s: %v", name, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		md, err := admin.DescribeTopics([]string{name})
+		if err == nil && len(md) == 1 && md[0].Err == sarama.ErrUnknownTopicOrPartition {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("topic %s still known 30s after its deletion", name)
+}
+
 // WaitTopic waits until every partition of topic has a leader.
 func WaitTopic(t testing.TB, brokers []string, name string, partitions int32) {
 	t.Helper()

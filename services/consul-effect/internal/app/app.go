@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,10 @@ const (
 	CondSnapshots = "snapshots_caught_up"
 	CondConsul    = "consul_reachable"
 )
+
+// HandlerName labels the intents handler's latency
+// (onex_handler_duration_seconds{handler}).
+const HandlerName = "consul_intents"
 
 // Conditions lists the readiness conditions New expects the service to have.
 var Conditions = []string{CondTopics, CondSnapshots, CondConsul}
@@ -85,19 +90,25 @@ type App struct {
 	owned      atomic.Pointer[map[int32]bool]
 	partitions atomic.Int32
 	runner     atomic.Pointer[bus.Runner]
+
+	// follow feeds the view from the snapshot topic (View.Follow; tests
+	// wrap it to hold the catch-up).
+	follow func(ctx context.Context, client sarama.Client, topic string, idle time.Duration, log *slog.Logger) error
 }
 
 // New builds the effect; nothing is contacted until Run.
 func New(svc *service.Service, s Settings) (*App, error) {
-	a := &App{svc: svc, s: s, brokers: bus.ParseBrokers(svc.Config.KafkaBootstrap), busm: bus.NewMetrics(svc.Registry)}
-	c, err := backend.New(s.Consul, backend.NewMetrics(svc.Registry))
+	reg := svc.Registerer()
+	a := &App{svc: svc, s: s, brokers: bus.ParseBrokers(svc.Config.KafkaBootstrap), busm: bus.NewMetrics(reg)}
+	c, err := backend.New(s.Consul, backend.NewMetrics(reg))
 	if err != nil {
 		return nil, err
 	}
 	a.consul = c
-	a.reg = effect.NewRegistrar(c, s.Env, svc.Registry)
-	a.view = antientropy.NewView(svc.Registry)
-	a.rec = antientropy.NewReconciler(a.view, c, a.reg, a.owns, s.OrphanGrace, svc.Log.With("component", "anti_entropy"), svc.Registry)
+	a.reg = effect.NewRegistrar(c, s.Env, reg)
+	a.view = antientropy.NewView(reg)
+	a.follow = a.view.Follow
+	a.rec = antientropy.NewReconciler(a.view, c, a.reg, a.owns, s.OrphanGrace, svc.Log.With("component", "anti_entropy"), reg)
 	empty := map[int32]bool{}
 	a.owned.Store(&empty)
 	return a, nil
@@ -167,15 +178,15 @@ func (a *App) Run(ctx context.Context) error {
 		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "producer"}, "dlq producer", err)
 	}
 	defer dlqProducer.Close()
-	pub, err := dlq.NewPublisher(dlqProducer, a.svc.Registry, dlq.WithSource(a.s.Source), dlq.WithRouter(dlq.Router{Override: a.s.DLQTopic}))
+	pub, err := dlq.NewPublisher(dlqProducer, a.svc.Registerer(), dlq.WithSource(a.s.Source), dlq.WithRouter(dlq.Router{Override: a.s.DLQTopic}))
 	if err != nil {
 		return err
 	}
 
-	handler := effect.NewHandler(a.reg, &results{p: producer, topic: a.s.ResultsTopic, source: a.s.Source}, a.svc.Registry)
+	handler := effect.NewHandler(a.reg, &results{p: producer, topic: a.s.ResultsTopic, source: a.s.Source}, a.svc.Registerer())
 	runner, err := bus.NewRunner(bus.RunnerConfig{
 		Brokers: a.brokers, Config: cfg, Group: a.s.Group, Topics: []string{a.s.IntentsTopic},
-		Handler:      bus.Standard(handler.Handle, log, a.busm, retry.Default(), bus.DLQ(pub)),
+		Handler:      bus.Standard(handler.Handle, log, a.busm.Handler(HandlerName), retry.Default(), bus.DLQ(pub)),
 		DrainTimeout: a.s.DrainTimeout, Log: log, Metrics: a.busm,
 		OnAssign: func(_ context.Context, claims map[string][]int32) error {
 			m := map[int32]bool{}
@@ -268,7 +279,7 @@ func (a *App) waitTopics(ctx context.Context, client sarama.Client) bool {
 func (a *App) followSnapshots(ctx context.Context, client sarama.Client) {
 	log := a.svc.Log.With("component", "snapshot_view")
 	for attempt := 0; ctx.Err() == nil; attempt++ {
-		err := a.view.Follow(ctx, client, a.s.SnapshotsTopic, a.s.CatchUpIdle, log)
+		err := a.follow(ctx, client, a.s.SnapshotsTopic, a.s.CatchUpIdle, log)
 		if err == nil || ctx.Err() != nil {
 			return
 		}

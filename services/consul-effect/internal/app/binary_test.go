@@ -80,9 +80,10 @@ func TestBinary(t *testing.T) {
 	}
 	_, metrics := get("/metrics")
 	for _, want := range []string{
-		`onex_circuit_breaker_state{backend="consul"} 0`,
-		`onex_consul_intents_total{intent_type="consul.register",outcome="applied"} 1`,
-		`onex_consul_drift_total{kind="missing"}`,
+		`onex_circuit_breaker_state{backend="consul",service="consul-effect"} 0`,
+		`onex_consul_intents_total{intent_type="consul.register",outcome="applied",service="consul-effect"} 1`,
+		`onex_consul_drift_total{kind="missing",service="consul-effect"}`,
+		`onex_ready{service="consul-effect"} 1`,
 		`onex_messages_consumed_total{`,
 		`onex_consul_snapshot_nodes`,
 	} {

@@ -112,6 +112,18 @@ func (h *harness) settings(interval time.Duration) Settings {
 
 // start runs the effect and waits until /readyz would say ready.
 func (h *harness) start(s Settings) {
+	h.t.Helper()
+	h.launch(s, nil)
+	h.eventually(60*time.Second, "service ready", func() bool { return h.svc.Health.Ready() })
+	h.eventually(30*time.Second, "intents partitions assigned", func() bool {
+		r := h.app.runner.Load()
+		return r != nil && r.Assigned()
+	})
+}
+
+// launch runs the effect without waiting for it, with a chance to change
+// the App before it runs.
+func (h *harness) launch(s Settings, prepare func(*App)) {
 	t := h.t
 	t.Helper()
 	f, err := os.OpenFile(h.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -130,15 +142,13 @@ func (h *harness) start(s Settings) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if prepare != nil {
+		prepare(h.app)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan error, 1)
 	go func() { h.done <- h.app.Run(ctx); f.Close() }()
 	t.Cleanup(h.stop)
-	h.eventually(60*time.Second, "service ready", func() bool { return h.svc.Health.Ready() })
-	h.eventually(30*time.Second, "intents partitions assigned", func() bool {
-		r := h.app.runner.Load()
-		return r != nil && r.Assigned()
-	})
 }
 
 func (h *harness) stop() {

@@ -43,6 +43,10 @@ const (
 	CondTopics   = "topics"
 )
 
+// HandlerName labels the intents consumer's handler latency
+// (onex_handler_duration_seconds{handler}).
+const HandlerName = "postgres_intents"
+
 // Conditions lists the readiness conditions the service starts with.
 var Conditions = []string{CondDatabase, CondSchema, CondTopics}
 
@@ -114,10 +118,12 @@ func New(svc *service.Service, s Settings) (*App, error) {
 		return nil, infraerr.Configuration(infraerr.Context{Transport: infraerr.TransportDB, Operation: "configure"},
 			"database pool", errors.New(infraerr.SanitizeString(err.Error())))
 	}
-	a := &App{svc: svc, s: s, brokers: bus.ParseBrokers(svc.Config.KafkaBootstrap), busm: bus.NewMetrics(svc.Registry),
-		pool: pool, store: store.New(pool), metrics: effect.NewMetrics(svc.Registry), health: health.NewServer()}
+	reg := svc.Registerer()
+	a := &App{svc: svc, s: s, brokers: bus.ParseBrokers(svc.Config.KafkaBootstrap), busm: bus.NewMetrics(reg),
+		pool: pool, store: store.New(pool), metrics: effect.NewMetrics(reg), health: health.NewServer()}
 	a.breaker = breaker.New(breaker.Settings{Backend: store.Backend, Transport: infraerr.TransportDB,
-		Threshold: uint32(s.BreakerThreshold), Reset: s.BreakerReset, Healthy: store.IsDataError}, svc.Registry)
+		Threshold: uint32(s.BreakerThreshold), Reset: s.BreakerReset, Healthy: store.IsDataError}, reg)
+	reg.MustRegister(newNodeCounts(a.store.CountByState, 10*time.Second, 2*time.Second))
 	a.notifier = store.NewNotifier(s.DatabaseURL.Reveal(), svc.Log.With("component", "change_listener"))
 	a.api = api.New(a.store, a.notifier, svc.Log.With("component", "registry_api"))
 	a.api.Poll = s.WatchPoll
@@ -202,7 +208,7 @@ func (a *App) Run(ctx context.Context) error {
 		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "producer"}, "dlq producer", err)
 	}
 	defer dlqProducer.Close()
-	pub, err := dlq.NewPublisher(dlqProducer, a.svc.Registry, dlq.WithSource(a.s.Source), dlq.WithRouter(dlq.Router{Override: a.s.DLQTopic}))
+	pub, err := dlq.NewPublisher(dlqProducer, a.svc.Registerer(), dlq.WithSource(a.s.Source), dlq.WithRouter(dlq.Router{Override: a.s.DLQTopic}))
 	if err != nil {
 		return err
 	}
@@ -219,7 +225,7 @@ func (a *App) Run(ctx context.Context) error {
 	runner, err := consumer.New(consumer.Config{
 		Brokers: a.brokers, Sarama: cfg, Group: a.s.Group, Topics: []string{a.s.IntentsTopic},
 		Handler: proc.Handle, MaxBatch: a.s.MaxBatch, Linger: linger,
-		DrainTimeout: a.s.DrainTimeout, Log: log, Metrics: a.busm,
+		DrainTimeout: a.s.DrainTimeout, Log: log, Metrics: a.busm.Handler(HandlerName),
 	})
 	if err != nil {
 		return err

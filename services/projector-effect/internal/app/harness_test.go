@@ -81,6 +81,14 @@ func (h *harness) settings() Settings {
 }
 
 func (h *harness) start(s Settings) {
+	h.t.Helper()
+	h.launch(s)
+	h.eventually(60*time.Second, "service ready", h.svc.Health.Ready)
+	h.eventually(30*time.Second, "intents partitions assigned", h.app.Assigned)
+}
+
+// launch runs the effect without waiting for it.
+func (h *harness) launch(s Settings) {
 	t := h.t
 	t.Helper()
 	f, err := os.OpenFile(h.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -102,8 +110,6 @@ func (h *harness) start(s Settings) {
 	h.cancel, h.done = cancel, make(chan error, 1)
 	go func() { h.done <- h.app.Run(ctx); f.Close() }()
 	t.Cleanup(h.stop)
-	h.eventually(60*time.Second, "service ready", h.svc.Health.Ready)
-	h.eventually(30*time.Second, "intents partitions assigned", h.app.Assigned)
 }
 
 func (h *harness) stop() {

@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,7 +49,8 @@ type Config struct {
 	Linger       time.Duration
 	DrainTimeout time.Duration
 	Log          *slog.Logger
-	// Metrics, if set, receives lag and in-flight counts.
+	// Metrics, if set, receives the lag of every claimed partition and the
+	// time of each handler call (one observation per batch).
 	Metrics  *bus.Metrics
 	OnAssign func(ctx context.Context, claims map[string][]int32) error
 	OnRevoke func(claims map[string][]int32)
@@ -207,6 +207,8 @@ func (h *claimHandler) Cleanup(s sarama.ConsumerGroupSession) error {
 func (h *claimHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
 	stop := s.Context().Done()
 	cfg := h.r.cfg
+	pos := cfg.Metrics.Track(cfg.Group, c)
+	defer pos.Close()
 	for {
 		select {
 		case <-stop:
@@ -223,16 +225,14 @@ func (h *claimHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.Cons
 			}
 			batch = append(batch, m)
 		}
+		pos.Taken(batch[0].Offset)
 		batch = h.fill(batch, c, stop)
 		last := batch[len(batch)-1]
-		if cfg.Metrics != nil {
-			l := max(c.HighWaterMarkOffset()-last.Offset-1, 0)
-			cfg.Metrics.Lag.WithLabelValues(last.Topic, strconv.Itoa(int(last.Partition))).Set(float64(l))
-		}
 		if !h.handle(stop, batch) {
 			return nil
 		}
 		s.MarkMessage(last, "")
+		pos.Done(last.Offset)
 	}
 }
 
@@ -244,14 +244,10 @@ func (h *claimHandler) handle(stop <-chan struct{}, batch []*sarama.ConsumerMess
 	first, last := batch[0], batch[len(batch)-1]
 	for {
 		h.r.inflight.Add(int64(len(batch)))
-		if cfg.Metrics != nil {
-			cfg.Metrics.InFlight.Add(float64(len(batch)))
-		}
+		start := time.Now()
 		err := cfg.Handler(h.work, stop, batch)
+		cfg.Metrics.ObserveHandler(last.Topic, time.Since(start))
 		h.r.inflight.Add(-int64(len(batch)))
-		if cfg.Metrics != nil {
-			cfg.Metrics.InFlight.Sub(float64(len(batch)))
-		}
 		if err == nil {
 			return true
 		}

@@ -160,3 +160,26 @@ func (s *Store) All(ctx context.Context, page int, fn func(*Row) error) error {
 		after = rows[len(rows)-1].NodeID
 	}
 }
+
+// CountByState returns the number of registration rows per state (states
+// without rows are absent).
+func (s *Store) CountByState(ctx context.Context) (map[string]int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT current_state::text, count(*) FROM `+Table+` WHERE domain = $1 GROUP BY 1`, Domain)
+	if err != nil {
+		return nil, Classify("count_by_state", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var st string
+		var n int64
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, Classify("count_by_state", err)
+		}
+		out[st] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, Classify("count_by_state", err)
+	}
+	return out, nil
+}

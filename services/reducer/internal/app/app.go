@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,11 @@ const (
 	condFSM      = "fsm_contract"
 	condAssigned = "state_restored"
 )
+
+// HandlerName labels the reducer's handler latency
+// (onex_handler_duration_seconds{handler}): one observation per batch, from
+// its first record taken to its transaction committed.
+const HandlerName = "registration_reducer"
 
 // Settings are the reducer's own knobs.
 type Settings struct {
@@ -131,9 +137,16 @@ type Reducer struct {
 	brokers  []string
 	metrics  *metrics
 	busm     *bus.Metrics
+	dlqm     *dlq.Metrics
 
+	// restoring counts the partitions of the current session whose state
+	// is not restored yet; /readyz is false until it reaches 0.
 	restoring atomic.Int32
-	claims    atomic.Int32
+	// inflight counts the input records taken and not yet committed
+	// (pending_message_count).
+	inflight atomic.Int64
+	// restore reads a partition's state; tests wrap it to hold a restore.
+	restore func(ctx context.Context, client sarama.Client, topic string, p int32, upTo int64) (*state.Partition, int, error)
 }
 
 type metrics struct {
@@ -173,7 +186,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 // New builds the reducer.
 func New(svc *service.Service, s Settings) (*Reducer, error) {
 	brokers := bus.ParseBrokers(svc.Config.KafkaBootstrap)
-	return &Reducer{svc: svc, settings: s, brokers: brokers, metrics: newMetrics(svc.Registry), busm: bus.NewMetrics(svc.Registry)}, nil
+	reg := svc.Registerer()
+	dlqm, err := dlq.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	r := &Reducer{svc: svc, settings: s, brokers: brokers, metrics: newMetrics(reg), busm: bus.NewMetrics(reg).Handler(HandlerName),
+		dlqm: dlqm, restore: restore}
+	svc.Health.SetInFlight(r.inflight.Load)
+	return r, nil
 }
 
 func (r *Reducer) consumerConfig() (*sarama.Config, error) {
@@ -319,7 +340,13 @@ type handler struct {
 	work       context.Context
 }
 
+// Setup counts the partitions to restore before any of them starts, so
+// that /readyz turns true only when the last one is restored (an instance
+// that got no partition has nothing to restore and is ready).
 func (h *handler) Setup(s sarama.ConsumerGroupSession) error {
+	n := len(s.Claims()[topics.ReducerInput])
+	h.r.restoring.Store(int32(n))
+	h.r.svc.Health.Set(condAssigned, n == 0)
 	h.r.svc.Log.Info("partitions assigned", "claims", s.Claims(), "generation", s.GenerationID())
 	return nil
 }
@@ -330,19 +357,22 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerG
 	r := h.r
 	p := c.Partition()
 	log := r.svc.Log.With("partition", p)
-	r.claims.Add(1)
-	defer r.claims.Add(-1)
-	r.restoring.Add(1)
-	r.svc.Health.Set(condAssigned, false)
-	restored := false
-	defer func() {
-		if !restored {
-			r.restoring.Add(-1)
+	stop := s.Context().Done()
+	// The lag is reported from the claim on, restore included: records
+	// waiting behind a slow restore are lag like any other.
+	pos := r.busm.Track(r.settings.Group, c)
+	defer pos.Close()
+	// pause waits before another attempt; false when the partition stops.
+	pause := func(attempt int) bool {
+		select {
+		case <-stop:
+			return false
+		case <-h.work.Done():
+			return false
+		case <-time.After(min(time.Duration(attempt+1)*200*time.Millisecond, 5*time.Second)):
+			return true
 		}
-		if r.restoring.Load() == 0 {
-			r.svc.Health.Set(condAssigned, true)
-		}
-	}()
+	}
 
 	pc, err := r.producerConfig(fmt.Sprintf("%s-p%d", r.settings.Group, p))
 	if err != nil {
@@ -350,10 +380,15 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerG
 	}
 	// Initialising the transactional producer fences the previous owner of
 	// this partition and aborts its open transaction before we restore.
-	prod, err := sarama.NewSyncProducer(r.brokers, pc)
-	if err != nil {
-		log.Error("transactional producer", "error", infraerr.SanitizeError(err))
-		return nil
+	var prod sarama.SyncProducer
+	for attempt := 0; ; attempt++ {
+		if prod, err = sarama.NewSyncProducer(r.brokers, pc); err == nil {
+			break
+		}
+		log.Error("transactional producer; retrying", "attempt", attempt, "error", infraerr.SanitizeError(err))
+		if !pause(attempt) {
+			return nil
+		}
 	}
 	defer prod.Close()
 
@@ -364,7 +399,7 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerG
 		if err != nil {
 			return err
 		}
-		pt, n, err := restore(s.Context(), h.client, topics.RegistrationSnapshots, p, upTo)
+		pt, n, err := r.restore(s.Context(), h.client, topics.RegistrationSnapshots, p, upTo)
 		if err != nil {
 			return err
 		}
@@ -373,21 +408,28 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerG
 		log.Info("state restored", "nodes", pt.Len(), "records", n, "took_ms", time.Since(start).Milliseconds())
 		return nil
 	}
-	if err := load(); err != nil {
-		log.Error("state restore failed", "error", infraerr.SanitizeError(err))
-		return nil
+	// A partition whose state cannot be restored is not consumed (and the
+	// service not ready) until it can: deciding without its state would
+	// register known nodes as new.
+	for attempt := 0; ; attempt++ {
+		err := load()
+		if err == nil {
+			break
+		}
+		log.Error("state restore failed; retrying", "attempt", attempt, "error", infraerr.SanitizeError(err))
+		if !pause(attempt) {
+			return nil
+		}
 	}
-	r.restoring.Add(-1)
-	restored = true
-	if r.restoring.Load() == 0 {
+	if r.restoring.Add(-1) == 0 {
 		r.svc.Health.Set(condAssigned, true)
 	}
 	proc := processor.New(r.settings.Params, part)
-	r.exportCounts(part, +1)
-	defer r.exportCounts(part, -1)
+	r.exportCounts(proc.Partition, +1)
+	// proc.Partition, not part: a failed transaction replaces the partition.
+	defer func() { r.exportCounts(proc.Partition, -1) }()
 
 	meta := sarama.NewConsumerGroupMetadataFromSession(s, r.settings.Group, nil)
-	stop := s.Context().Done()
 	for {
 		batch, ok := collect(stop, c.Messages(), r.settings.BatchSize, r.settings.BatchLinger)
 		if len(batch) == 0 {
@@ -396,37 +438,58 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerG
 			}
 			continue
 		}
-		for attempt := 0; ; attempt++ {
-			r.exportCounts(proc.Partition, -1)
-			err := h.transact(prod, proc, batch, meta)
-			r.exportCounts(proc.Partition, +1)
-			if err == nil {
-				break
-			}
-			r.metrics.txns.WithLabelValues("aborted").Inc()
-			if errors.Is(err, sarama.ErrProducerFenced) || errors.Is(err, sarama.ErrInvalidProducerEpoch) {
-				log.Warn("producer fenced: partition moved to another instance", "error", infraerr.SanitizeError(err))
-				return nil
-			}
-			log.Warn("transaction failed; restoring partition and retrying the batch", "attempt", attempt, "error", infraerr.SanitizeError(err))
-			select {
-			case <-stop:
-				return nil
-			case <-h.work.Done():
-				return nil
-			case <-time.After(min(time.Duration(attempt+1)*200*time.Millisecond, 5*time.Second)):
-			}
-			r.exportCounts(proc.Partition, -1)
-			if err := load(); err != nil {
-				log.Error("state restore failed", "error", infraerr.SanitizeError(err))
-				return nil
-			}
-			proc.Partition = part
-			r.exportCounts(proc.Partition, +1)
+		start := time.Now()
+		pos.Taken(batch[0].Offset)
+		r.inflight.Add(int64(len(batch)))
+		committed := h.commitBatch(prod, proc, batch, meta, pause, log, load, &part)
+		r.inflight.Add(-int64(len(batch)))
+		if !committed {
+			return nil
 		}
+		pos.Done(batch[len(batch)-1].Offset)
+		r.busm.ObserveHandler(topics.ReducerInput, time.Since(start))
 		if !ok {
 			return nil
 		}
+	}
+}
+
+// commitBatch runs batch in a transaction until it commits (true) or the
+// partition stops or moves (false). A failed transaction restores the
+// partition's state before the batch is tried again, because the decisions
+// of the aborted attempt changed it.
+func (h *handler) commitBatch(prod sarama.SyncProducer, proc *processor.Processor, batch []*sarama.ConsumerMessage,
+	meta *sarama.ConsumerGroupMetadata, pause func(int) bool, log *slog.Logger, load func() error, part **state.Partition) bool {
+	r := h.r
+	for attempt := 0; ; attempt++ {
+		r.exportCounts(proc.Partition, -1)
+		err := h.transact(prod, proc, batch, meta)
+		r.exportCounts(proc.Partition, +1)
+		if err == nil {
+			return true
+		}
+		r.metrics.txns.WithLabelValues("aborted").Inc()
+		if errors.Is(err, sarama.ErrProducerFenced) || errors.Is(err, sarama.ErrInvalidProducerEpoch) {
+			log.Warn("producer fenced: partition moved to another instance", "error", infraerr.SanitizeError(err))
+			return false
+		}
+		log.Warn("transaction failed; restoring partition and retrying the batch", "attempt", attempt, "error", infraerr.SanitizeError(err))
+		if !pause(attempt) {
+			return false
+		}
+		for a := 0; ; a++ {
+			err := load()
+			if err == nil {
+				break
+			}
+			log.Error("state restore failed; retrying", "attempt", a, "error", infraerr.SanitizeError(err))
+			if !pause(a) {
+				return false
+			}
+		}
+		r.exportCounts(proc.Partition, -1)
+		proc.Partition = *part
+		r.exportCounts(proc.Partition, +1)
 	}
 }
 
@@ -492,8 +555,12 @@ func (h *handler) transact(prod sarama.SyncProducer, proc *processor.Processor, 
 		}
 		return cause
 	}
-	if len(out.msgs) > 0 {
-		if err := prod.SendMessages(out.msgs); err != nil {
+	msgs := out.msgs
+	for _, d := range out.dlq {
+		msgs = append(msgs, d.rec)
+	}
+	if len(msgs) > 0 {
+		if err := prod.SendMessages(msgs); err != nil {
 			return abort(err)
 		}
 	}
@@ -511,13 +578,28 @@ func (h *handler) transact(prod sarama.SyncProducer, proc *processor.Processor, 
 	for _, in := range out.inputs {
 		r.metrics.inputs.WithLabelValues(in[0], in[1]).Inc()
 	}
+	// The fleet-wide series, named as in every other service.
+	r.busm.Consumed.WithLabelValues(topics.ReducerInput, "handled").Add(float64(len(batch) - len(out.dlq)))
+	r.busm.Consumed.WithLabelValues(topics.ReducerInput, "dead_lettered").Add(float64(len(out.dlq)))
+	for _, m := range out.msgs {
+		r.busm.Produced.WithLabelValues(m.Topic).Inc()
+	}
+	for _, d := range out.dlq {
+		r.dlqm.Written(topics.ReducerInput, d.rec.Topic, d.failure)
+	}
 	return nil
 }
 
 type batchOutput struct {
-	msgs   []*sarama.ProducerMessage
+	msgs   []*sarama.ProducerMessage // events, intents, snapshots
+	dlq    []dlqRecord
 	counts map[string]int
 	inputs [][2]string
+}
+
+type dlqRecord struct {
+	rec     *sarama.ProducerMessage
+	failure dlq.Failure
 }
 
 func (r *Reducer) decideBatch(proc *processor.Processor, batch []*sarama.ConsumerMessage) (batchOutput, error) {
@@ -528,11 +610,12 @@ func (r *Reducer) decideBatch(proc *processor.Processor, batch []*sarama.Consume
 	for _, m := range batch {
 		in, kind, err := wire.DecodeRecord(m.Value)
 		if err != nil {
-			rec, derr := dlq.Build(m, dlq.Failure{Err: err, Type: "content", Class: dlq.ClassPublisherMalformed}, source, time.Now())
+			f := dlq.Failure{Err: err, Type: "content", Class: dlq.ClassPublisherMalformed}
+			rec, derr := dlq.Build(m, f, source, time.Now())
 			if derr != nil {
 				return out, derr
 			}
-			out.msgs = append(out.msgs, rec)
+			out.dlq = append(out.dlq, dlqRecord{rec, f})
 			out.counts["dlq"]++
 			out.inputs = append(out.inputs, [2]string{kind, "invalid"})
 			r.svc.Log.Warn("unusable reducer input dead-lettered", "offset", m.Offset, "error", infraerr.SanitizeError(err))

@@ -105,6 +105,10 @@ type App struct {
 
 	mu      sync.Mutex
 	runners map[string]*bus.Runner
+
+	// assign restores the aggregations of a new workflow assignment
+	// (workflow.Workflow.Assign; tests wrap it to hold the restore).
+	assign func(wf *workflow.Workflow, ctx context.Context, client sarama.Client, claims map[string][]int32, timeout time.Duration) error
 }
 
 // New loads and checks the contract; nothing is contacted until Run. A
@@ -130,7 +134,8 @@ func New(svc *service.Service, s Settings) (*App, error) {
 		}
 	}
 	return &App{svc: svc, s: s, c: c, policy: policy, brokers: bus.ParseBrokers(svc.Config.KafkaBootstrap),
-		busm: bus.NewMetrics(svc.Registry), ingm: ingress.NewMetrics(svc.Registry), runners: map[string]*bus.Runner{}}, nil
+		busm: bus.NewMetrics(svc.Registerer()), ingm: ingress.NewMetrics(svc.Registerer()), runners: map[string]*bus.Runner{},
+		assign: (*workflow.Workflow).Assign}, nil
 }
 
 // Contract returns the loaded contract.
@@ -262,7 +267,7 @@ func (a *App) Run(ctx context.Context) error {
 		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "connect_producer"}, "dlq producer", err)
 	}
 	defer dlqProducer.Close()
-	pub, err := dlq.NewPublisher(dlqProducer, a.svc.Registry, dlq.WithSource(a.s.Env), dlq.WithRouter(dlq.Router{Override: a.s.DLQTopic}))
+	pub, err := dlq.NewPublisher(dlqProducer, a.svc.Registerer(), dlq.WithSource(a.s.Env), dlq.WithRouter(dlq.Router{Override: a.s.DLQTopic}))
 	if err != nil {
 		return err
 	}
@@ -278,19 +283,19 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	cat := catalog.New(catalog.Config{Specs: specs, ContractsDir: a.s.ContractsDir,
 		ResponseTopic: a.s.topic(topics.TopicCatalogResponse), ChangedTopic: a.s.topic(topics.TopicCatalogChanged),
-		Refresh: a.s.CatalogRefresh, Source: a.s.Env, Send: producer, Client: client, Log: log, Registerer: a.svc.Registry,
+		Refresh: a.s.CatalogRefresh, Source: a.s.Env, Send: producer, Client: client, Log: log, Registerer: a.svc.Registerer(),
 		Describe: func(ctx context.Context) ([]topics.TopicState, error) { return topics.Describe(ctx, admin) }})
 	a.cat.Store(cat)
 	tickTopic := a.s.topic(a.c.TopicFor(contract.HandlerTickLeadership))
 	sched := ticker.New(ticker.Config{Interval: a.s.TickInterval, SchedulerID: a.s.SchedulerID, TickTopic: tickTopic,
 		ReducerInput: a.s.topic(topics.ReducerInput), Source: a.s.Env, Send: tickProducer, Client: client, Log: log,
-		OnLead: cat.Watch, Registerer: a.svc.Registry})
+		OnLead: cat.Watch, Registerer: a.svc.Registerer()})
 	a.sched.Store(sched)
 	defer sched.Stop()
 	wf := workflow.New(workflow.Config{IntentsTopic: intents, ResultsTopic: results,
 		StateTopic: a.s.topic(topics.RegistrationAggregations), ResultTopic: a.s.topic(a.c.Aggregation.ResultTopic),
 		Routes: a.routes(), AttemptIntents: a.c.Aggregation.AttemptIntents, Policy: a.policy, Source: a.s.Env,
-		Send: producer, DLQ: pub, Log: log, Registerer: a.svc.Registry})
+		Send: producer, DLQ: pub, Log: log, Registerer: a.svc.Registerer()})
 	a.wf.Store(wf)
 
 	if a.s.RequestIntrospection {
@@ -311,7 +316,10 @@ func (a *App) Run(ctx context.Context) error {
 	// intent or result is lost.
 	nodeFacingFromOldest := a.s.IngressFromOldest
 	dl := deadLetterer{pub}
-	std := func(h bus.Handler) bus.Handler { return bus.Standard(h, log, a.busm, retry.Default(), dl) }
+	// Handler latency is labelled with the contract's handler names.
+	std := func(name string, h bus.Handler) bus.Handler {
+		return bus.Standard(h, log, a.busm.Handler(name), retry.Default(), dl)
+	}
 	type runSpec struct {
 		name string
 		rc   bus.RunnerConfig
@@ -331,7 +339,7 @@ func (a *App) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		specsToRun = append(specsToRun, runSpec{"ingress:" + t, bus.RunnerConfig{Config: gc, Group: g, Topics: []string{a.s.topic(t)}, Handler: std(ing.Handle)}})
+		specsToRun = append(specsToRun, runSpec{"ingress:" + t, bus.RunnerConfig{Config: gc, Group: g, Topics: []string{a.s.topic(t)}, Handler: std(contract.HandlerIngress, ing.Handle)}})
 	}
 	qg, err := a.pythonGroup(a.s.topic(a.c.TopicFor(contract.HandlerCatalogQuery)))
 	if err != nil {
@@ -342,7 +350,7 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	specsToRun = append(specsToRun, runSpec{"catalog", bus.RunnerConfig{Config: qc, Group: qg,
-		Topics: []string{a.s.topic(a.c.TopicFor(contract.HandlerCatalogQuery))}, Handler: std(cat.Handle)}})
+		Topics: []string{a.s.topic(a.c.TopicFor(contract.HandlerCatalogQuery))}, Handler: std(contract.HandlerCatalogQuery, cat.Handle)}})
 
 	wfCfg, err := groupCfg(a.s.FromOldest)
 	if err != nil {
@@ -356,10 +364,16 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	restored := atomic.Bool{}
+	routeIntent, aggregateResult := std(contract.HandlerIntentRouter, wf.Handle), std(contract.HandlerResults, wf.Handle)
 	specsToRun = append(specsToRun, runSpec{"workflow", bus.RunnerConfig{Config: wfCfg, Group: wg, Topics: []string{intents, results},
-		Handler: std(wf.Handle),
+		Handler: func(ctx context.Context, m *bus.Message) error {
+			if m.Topic == intents {
+				return routeIntent(ctx, m)
+			}
+			return aggregateResult(ctx, m)
+		},
 		OnAssign: func(ctx context.Context, claims map[string][]int32) error {
-			if err := wf.Assign(ctx, client, claims, a.s.RestoreTimeout); err != nil {
+			if err := a.assign(wf, ctx, client, claims, a.s.RestoreTimeout); err != nil {
 				log.Warn("aggregation restore failed; rejoining", "error", infraerr.SanitizeError(err))
 				return err
 			}
@@ -378,8 +392,9 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Ticks are only observed for leadership: measured, never dead-lettered.
 	specsToRun = append(specsToRun, runSpec{"scheduler", bus.RunnerConfig{Config: sc, Group: sg, Topics: []string{tickTopic},
-		Handler: sched.Handle, OnAssign: sched.Assign, OnRevoke: sched.Revoke}})
+		Handler: bus.Chain(sched.Handle, bus.Measure(a.busm.Handler(contract.HandlerTickLeadership))), OnAssign: sched.Assign, OnRevoke: sched.Revoke}})
 
 	var running []*bus.Runner
 	for _, sp := range specsToRun {

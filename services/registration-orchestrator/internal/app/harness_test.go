@@ -149,7 +149,10 @@ func (h *harness) start(s Settings) *instance {
 }
 
 // launch runs an orchestrator without waiting for it.
-func (h *harness) launch(s Settings) *instance {
+func (h *harness) launch(s Settings) *instance { return h.launchWith(s, nil) }
+
+// launchWith is launch with a chance to change the App before it runs.
+func (h *harness) launchWith(s Settings, prepare func(*App)) *instance {
 	t := h.t
 	t.Helper()
 	f, err := os.OpenFile(h.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -167,6 +170,9 @@ func (h *harness) launch(s Settings) *instance {
 	a, err := New(svc, s)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if prepare != nil {
+		prepare(a)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	in := &instance{h: h, app: a, svc: svc, cancel: cancel, done: make(chan error, 1)}

@@ -48,11 +48,12 @@ func TestReadinessAndMetrics(t *testing.T) {
 	h.produce(h.topic(topics.NodeHeartbeat), "", raw)
 	h.eventually(20*time.Second, "heartbeat accepted", func() bool {
 		_, body := get("/metrics")
-		return strings.Contains(body, `onex_orchestrator_ingress_messages_total{outcome="accepted",reason="",topic="onex.evt.platform.node-heartbeat.v1"} 1`)
+		return strings.Contains(body, `onex_orchestrator_ingress_messages_total{outcome="accepted",reason="",service="registration-orchestrator",topic="onex.evt.platform.node-heartbeat.v1"} 1`)
 	})
 	_, body := get("/metrics")
-	for _, series := range []string{"onex_messages_consumed_total", "onex_messages_produced_total", "onex_orchestrator_tick_leader 1",
-		"onex_orchestrator_aggregations_in_flight 0", "onex_orchestrator_catalog_version"} {
+	for _, series := range []string{"onex_messages_consumed_total", "onex_messages_produced_total",
+		`onex_orchestrator_tick_leader{service="registration-orchestrator"} 1`,
+		`onex_orchestrator_aggregations_in_flight{service="registration-orchestrator"} 0`, "onex_orchestrator_catalog_version"} {
 		if !strings.Contains(body, series) {
 			t.Errorf("/metrics lacks %s", series)
 		}
