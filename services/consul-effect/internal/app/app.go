@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/omninode/onex-fleet/pkg/bus"
+	"github.com/omninode/onex-fleet/pkg/config/infisical"
 	"github.com/omninode/onex-fleet/pkg/dlq"
 	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
@@ -44,10 +45,25 @@ const HandlerName = "consul_intents"
 // Conditions lists the readiness conditions New expects the service to have.
 var Conditions = []string{CondTopics, CondSnapshots, CondConsul}
 
+// Secrets is what the consul effect prefetches from Infisical at boot
+// (docs/configuration.md): its Consul address and token under the env
+// transport, and the spec's kafka keys for parity with the Python runtime.
+// The kafka keys and the token are optional: the bus does not read the
+// former, and a Consul without ACLs has no token.
+var Secrets = infisical.Needs{
+	Service:    "consul-effect",
+	Transports: []string{infisical.Kafka},
+	Env:        []string{"CONSUL_HTTP_ADDR", "CONSUL_HTTP_TOKEN"},
+	Optional:   append([]string{"CONSUL_HTTP_TOKEN"}, infisical.TransportKeys[infisical.Kafka]...),
+}
+
 // Main runs the consul effect until SIGTERM and returns the exit code.
 func Main() int {
 	if os.Getenv("SARAMA_DEBUG") == "1" {
 		sarama.Logger = log.New(os.Stderr, "[sarama] ", log.LstdFlags)
+	}
+	if infisical.Prefetch(context.Background(), Secrets) != nil {
+		return 2 // logged by Prefetch
 	}
 	svc, err := service.New("consul-effect", Conditions...)
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/omninode/onex-fleet/pkg/bus"
+	"github.com/omninode/onex-fleet/pkg/config/infisical"
 	"github.com/omninode/onex-fleet/pkg/dlq"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/registration"
@@ -50,10 +51,25 @@ const HandlerName = "postgres_intents"
 // Conditions lists the readiness conditions the service starts with.
 var Conditions = []string{CondDatabase, CondSchema, CondTopics}
 
+// Secrets is what the projector prefetches from Infisical at boot
+// (docs/configuration.md): its DSN under the env transport and the spec's db
+// and kafka keys. The projector reads the db pool and timeout keys; host,
+// port and user come from the DSN and the bus does not read the kafka keys,
+// so those are optional (fetched for parity with the Python runtime).
+var Secrets = infisical.Needs{
+	Service:    "projector-effect",
+	Transports: []string{infisical.DB, infisical.Kafka},
+	Env:        []string{"OMNIBASE_INFRA_DB_URL"},
+	Optional:   append([]string{"POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER"}, infisical.TransportKeys[infisical.Kafka]...),
+}
+
 // Main runs the projector effect until SIGTERM and returns the exit code.
 func Main() int {
 	if os.Getenv("SARAMA_DEBUG") == "1" {
 		sarama.Logger = log.New(os.Stderr, "[sarama] ", log.LstdFlags)
+	}
+	if infisical.Prefetch(context.Background(), Secrets) != nil {
+		return 2 // logged by Prefetch
 	}
 	svc, err := service.New("projector-effect", Conditions...)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/config"
+	"github.com/omninode/onex-fleet/pkg/config/infisical"
 	"github.com/omninode/onex-fleet/pkg/dlq"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/registration"
@@ -95,10 +96,22 @@ func LoadSettings(cfg *config.Config) (Settings, error) {
 	return s, nil
 }
 
+// Secrets is what the reducer prefetches from Infisical at boot
+// (docs/configuration.md): the spec's kafka keys, optional because the bus
+// does not read them (fetched for parity with the Python runtime).
+var Secrets = infisical.Needs{
+	Service:    "reducer",
+	Transports: []string{infisical.Kafka},
+	Optional:   infisical.TransportKeys[infisical.Kafka],
+}
+
 // Main runs the reducer until SIGTERM and returns the process exit code.
 func Main() int {
 	if os.Getenv("SARAMA_DEBUG") == "1" {
 		sarama.Logger = log.New(os.Stderr, "[sarama] ", log.LstdFlags)
+	}
+	if infisical.Prefetch(context.Background(), Secrets) != nil {
+		return 2 // logged by Prefetch
 	}
 	svc, err := service.New("reducer", condTopics, condFSM, condAssigned)
 	if err != nil {

@@ -29,6 +29,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/omninode/onex-fleet/pkg/bus"
+	"github.com/omninode/onex-fleet/pkg/config/infisical"
 	"github.com/omninode/onex-fleet/pkg/dlq"
 	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
@@ -55,10 +56,22 @@ const (
 // Conditions lists the readiness conditions the service is created with.
 var Conditions = []string{CondTopics, CondRestored}
 
+// Secrets is what the orchestrator prefetches from Infisical at boot
+// (docs/configuration.md): the spec's kafka keys, optional because the bus
+// does not read them (fetched for parity with the Python runtime).
+var Secrets = infisical.Needs{
+	Service:    "registration-orchestrator",
+	Transports: []string{infisical.Kafka},
+	Optional:   infisical.TransportKeys[infisical.Kafka],
+}
+
 // Main runs the orchestrator until SIGTERM and returns the exit code.
 func Main() int {
 	if os.Getenv("SARAMA_DEBUG") == "1" {
 		sarama.Logger = log.New(os.Stderr, "[sarama] ", log.LstdFlags)
+	}
+	if infisical.Prefetch(context.Background(), Secrets) != nil {
+		return 2 // logged by Prefetch
 	}
 	svc, err := service.New("registration-orchestrator", Conditions...)
 	if err != nil {
