@@ -5,6 +5,10 @@
 // Resolution order (spec 11.2, uncontrolled lane): the process environment
 // wins, then the env file (OMNIBASE_ENV_FILE, default ~/.omnibase/.env), then
 // the defaults below. Existing environment variables are never overwritten.
+// Secrets and transport settings from Infisical are written into the
+// environment before Load runs, by package infisical (pkg/config/infisical),
+// which ranks them below the process environment and above the env file, or
+// above both on the controlled lane (docs/configuration.md).
 package config
 
 import (
