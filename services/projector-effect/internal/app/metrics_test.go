@@ -102,6 +102,9 @@ func TestMetricsMove(t *testing.T) {
 	if _, n := testkit.MetricSeries(t, h.svc.Registry, "onex_projector_nodes", nil); n != len(registration.States) {
 		t.Errorf("onex_projector_nodes has %d series, want one per state (%d)", n, len(registration.States))
 	}
+	// Everything is registered by now: the catalogue the dashboard and the
+	// docs are checked against.
+	testkit.CheckMetricCatalogue(t, h.svc.Registry, "../../metrics.txt")
 }
 
 func httpGet(t *testing.T, url string) (int, string) {

@@ -155,6 +155,9 @@ func TestReadinessAndMetrics(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &ready); err != nil || ready.Pending == nil {
 		t.Fatalf("/readyz body %s has no pending_message_count", body)
 	}
+	// Everything is registered by now: the catalogue the dashboard and the
+	// docs are checked against.
+	testkit.CheckMetricCatalogue(t, svc.Registry, "../../metrics.txt")
 }
 
 func get(t *testing.T, url string) (int, string) {

@@ -127,6 +127,9 @@ func TestMetricsMove(t *testing.T) {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
 	}
+	// Everything is registered by now: the catalogue the dashboard and the
+	// docs are checked against.
+	testkit.CheckMetricCatalogue(t, in.svc.Registry, "../../metrics.txt")
 }
 
 func httpGet(t *testing.T, url string) (int, string) {
