@@ -99,16 +99,15 @@ func TestMetricsMove(t *testing.T) {
 		t.Fatal(err)
 	}
 	lag := map[string]string{"group": group, "topic": hb, "partition": strconv.Itoa(int(p))}
-	h.eventually(60*time.Second, "lag behind the stalled dead letter", func() bool { return metric("onex_consumer_lag", lag) == 3 })
 	h.eventually(60*time.Second, "failed dead-letter writes counted", func() bool {
 		return metric("onex_dlq_publish_failures_total", map[string]string{"dlq_topic": h.dlqTopic}) >= 1
 	})
 	if n := metric("onex_dlq_messages_total", map[string]string{"original_topic": hb}); n != 0 {
 		t.Fatalf("onex_dlq_messages_total = %v with the DLQ topic gone", n)
 	}
-	if n := metric("onex_consumer_lag", lag); n != 3 {
-		t.Fatalf("onex_consumer_lag = %v while the dead letter is stuck, want 3", n)
-	}
+	// The dead letter keeps failing until the topic is back: the records
+	// behind it wait, and the fetcher's high-water mark catches up with them.
+	h.eventually(30*time.Second, "lag 3 while the dead letter is stuck", func() bool { return metric("onex_consumer_lag", lag) == 3 })
 
 	testkit.CreateTopic(t, h.brokers, h.dlqTopic, 1, nil)
 	h.eventually(60*time.Second, "lag drained", func() bool { return metric("onex_consumer_lag", lag) == 0 })
