@@ -15,7 +15,7 @@ import (
 var t0 = time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC)
 
 // activate registers and acks n nodes at t0 and returns their ids.
-func activate(t *testing.T, p *Processor, n int) []uuid.UUID {
+func activate(t testing.TB, p *Processor, n int) []uuid.UUID {
 	t.Helper()
 	ids := make([]uuid.UUID, n)
 	for i := range ids {
@@ -139,5 +139,21 @@ func TestAckTimeoutThroughTick(t *testing.T) {
 	r = p.Apply(Input{Kind: KindIntrospection, Now: t0.Add(33 * time.Second), Introspection: decide.Introspection{NodeID: id, NodeType: "compute", CorrelationID: uuid.New()}})
 	if !r.Decisions[0].Emit || p.Partition.Get(id).State != decide.AwaitingAck {
 		t.Fatal("node in ack_timed_out did not re-register")
+	}
+}
+
+// A tick of a partition holding 100,000 ACTIVE nodes, none of them due: what
+// the reducer pays every tick interval on a quiet fleet (target ≤ 1 ms,
+// docs/performance.md). The tick looks at the deadline index only.
+func BenchmarkTickNoneDue100k(b *testing.B) {
+	p := New(decide.DefaultParams(), state.NewPartition(0))
+	activate(b, p, 100_000)
+	at := t0.Add(time.Second)
+	tk := decide.Tick{TickID: uuid.New(), Now: at}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if r := p.Apply(Input{Kind: KindTick, Now: at, Tick: tk}); len(r.Decisions) != 0 {
+			b.Fatalf("tick decided %d things, want none due", len(r.Decisions))
+		}
 	}
 }
