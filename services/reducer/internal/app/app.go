@@ -301,7 +301,7 @@ func (r *Reducer) Run(ctx context.Context) error {
 	if err != nil {
 		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "metadata"}, "snapshot partitions", err)
 	}
-	h := &handler{r: r, client: client, work: work, partitions: int32(len(parts))}
+	h := &handler{r: r, work: work, partitions: int32(len(parts))}
 	for ctx.Err() == nil {
 		if err := group.Consume(ctx, []string{topics.ReducerInput}, h); err != nil {
 			if errors.Is(err, sarama.ErrClosedConsumerGroup) {
@@ -349,7 +349,6 @@ func (r *Reducer) checkTopics(ctx context.Context) error {
 type handler struct {
 	partitions int32 // of the snapshot topic
 	r          *Reducer
-	client     sarama.Client
 	work       context.Context
 }
 
@@ -405,6 +404,27 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerG
 	}
 	defer prod.Close()
 
+	// Each claim restores over its own connection. On a shared one, the
+	// fetch a finished restore leaves behind waits Consumer.MaxWaitTime
+	// (500 ms) for data past the partition's end, and the broker answers a
+	// connection's requests in order: every other partition's restore would
+	// stall behind it, one partition after another.
+	rc, err := r.consumerConfig()
+	if err != nil {
+		return err
+	}
+	var restoreClient sarama.Client
+	for attempt := 0; ; attempt++ {
+		if restoreClient, err = sarama.NewClient(r.brokers, rc); err == nil {
+			break
+		}
+		log.Error("restore client; retrying", "attempt", attempt, "error", infraerr.SanitizeError(err))
+		if !pause(attempt) {
+			return nil
+		}
+	}
+	defer restoreClient.Close()
+
 	var part *state.Partition
 	load := func() error {
 		start := time.Now()
@@ -412,7 +432,7 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerG
 		if err != nil {
 			return err
 		}
-		pt, n, err := r.restore(s.Context(), h.client, topics.RegistrationSnapshots, p, upTo)
+		pt, n, err := r.restore(s.Context(), restoreClient, topics.RegistrationSnapshots, p, upTo)
 		if err != nil {
 			return err
 		}
