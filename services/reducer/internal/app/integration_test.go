@@ -239,7 +239,42 @@ type outputs struct {
 	perNode   map[string]map[string]int // node -> topic/intent -> count
 }
 
-func collectOutputs(t *testing.T, brokers []string, ours map[string]bool, until func(outputs) bool, timeout time.Duration) outputs {
+func outputTopics() []string {
+	tps := []string{topics.RegistrationIntents, topics.RegistrationSnapshots}
+	for _, k := range []decide.EventKind{decide.EventInitiated, decide.EventAccepted, decide.EventAckReceived, decide.EventBecameActive, decide.EventAckTimedOut, decide.EventLivenessExpired} {
+		tps = append(tps, wire.EventTopic(k))
+	}
+	return tps
+}
+
+// outputEnds returns the end offsets of the output topics now: a test
+// collects its outputs from there, so it reads only what was written after
+// it started, however large the shared topics have grown (a `make bench`
+// run writes gigabytes to them).
+func outputEnds(t *testing.T, brokers []string) map[string]map[int32]int64 {
+	t.Helper()
+	client, err := sarama.NewClient(brokers, testkit.AdminConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ends := map[string]map[int32]int64{}
+	for _, tp := range outputTopics() {
+		parts, err := client.Partitions(tp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ends[tp] = map[int32]int64{}
+		for _, p := range parts {
+			if ends[tp][p], err = client.GetOffset(tp, p, sarama.OffsetNewest); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return ends
+}
+
+func collectOutputs(t *testing.T, brokers []string, from map[string]map[int32]int64, ours map[string]bool, until func(outputs) bool, timeout time.Duration) outputs {
 	t.Helper()
 	cfg := testkit.AdminConfig()
 	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
@@ -250,20 +285,16 @@ func collectOutputs(t *testing.T, brokers []string, ours map[string]bool, until 
 	defer c.Close()
 	o := outputs{events: map[string]int{}, intents: map[string]int{}, snapshots: map[string]*decide.NodeState{}, perNode: map[string]map[string]int{}}
 	var mu sync.Mutex
-	tps := []string{topics.RegistrationIntents, topics.RegistrationSnapshots}
-	for _, k := range []decide.EventKind{decide.EventInitiated, decide.EventAccepted, decide.EventAckReceived, decide.EventBecameActive, decide.EventAckTimedOut, decide.EventLivenessExpired} {
-		tps = append(tps, wire.EventTopic(k))
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, tp := range tps {
+	for _, tp := range outputTopics() {
 		parts, err := c.Partitions(tp)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, p := range parts {
-			pc, err := c.ConsumePartition(tp, p, sarama.OffsetOldest)
+			pc, err := c.ConsumePartition(tp, p, from[tp][p])
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -372,6 +403,7 @@ func TestExactlyOnceAcrossKill9(t *testing.T) {
 	f := newFeeder(t, brokers)
 	const n, hbs = 300, 3
 	ids, ours := nodeSet(n)
+	from := outputEnds(t, brokers)
 
 	first := startReducer(t, env)
 	var all []*sarama.ProducerMessage
@@ -396,7 +428,7 @@ func TestExactlyOnceAcrossKill9(t *testing.T) {
 	first.cmd.Wait()
 	<-done
 	startReducer(t, env)
-	o := collectOutputs(t, brokers, ours, allActive(ours, 3+hbs), 90*time.Second)
+	o := collectOutputs(t, brokers, from, ours, allActive(ours, 3+hbs), 90*time.Second)
 	checkExactlyOnce(t, o, ours, hbs)
 	t.Logf("events %v intents %v snapshots %d", o.events, o.intents, len(o.snapshots))
 }
@@ -410,6 +442,7 @@ func TestRebalanceMovesState(t *testing.T) {
 	f := newFeeder(t, brokers)
 	const n = 200
 	ids, ours := nodeSet(n)
+	from := outputEnds(t, brokers)
 
 	a := startReducer(t, env)
 	a.waitAssigned(t, 6)
@@ -426,7 +459,7 @@ func TestRebalanceMovesState(t *testing.T) {
 	}
 	b.waitAssigned(t, 6)
 	f.send(f.heartbeats(ids, 0)) // all on b now, half for state a held
-	o := collectOutputs(t, brokers, ours, allActive(ours, 4), 90*time.Second)
+	o := collectOutputs(t, brokers, from, ours, allActive(ours, 4), 90*time.Second)
 	checkExactlyOnce(t, o, ours, 1)
 }
 
