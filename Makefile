@@ -12,7 +12,7 @@ SERVICES := registration-orchestrator reducer projector-effect consul-effect
 # module itself (./services/..., ./cmd/..., ./deploy/...) fails with "directory
 # prefix ... does not contain modules listed in go.work".
 # e2e/ joins MODULES once it has packages (go vet fails on a pattern with none).
-MODULES  := ./pkg/... $(foreach s,$(SERVICES),./services/$(s)/...) ./cmd/onexctl/... ./deploy/chartcheck/...
+MODULES  := ./pkg/... $(foreach s,$(SERVICES),./services/$(s)/...) ./cmd/onexctl/... ./deploy/chartcheck/... ./bench/...
 INFRA    := scripts/infra
 # Every target that talks to the servers runs with the addresses env.sh prints.
 WITH_ENV := eval "$$($(INFRA)/env.sh)" &&
@@ -41,7 +41,7 @@ build: ## build the four services and onexctl into bin/
 
 .PHONY: lint
 lint: ## gofmt and go vet over every module
-	@out="$$(gofmt -l pkg services cmd e2e deploy)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out="$$(gofmt -l pkg services cmd e2e deploy bench)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(MODULES)
 
 .PHONY: run
@@ -67,6 +67,14 @@ test: infra-up lint build helm-tools ## everything, against the real servers (wh
 	@awk 'NR==1 || $$1 ~ /onex-fleet\/(pkg|services)\//' $(CURDIR)/.state/coverage.out > $(CURDIR)/.state/coverage-core.out
 	@echo -n "total statement coverage of pkg/ and services/: "; \
 		$(GO) tool cover -func=$(CURDIR)/.state/coverage-core.out | awk '/^total:/ {print $$3}'
+
+# The fleet's performance figures next to the servers' own ceilings, in one
+# run of about ten minutes; docs/performance.md explains the method.
+.PHONY: bench
+bench: infra-up build ## performance figures against the real servers (~10 min): table, bench/results/{results.json,results.md,latency-curve.png}
+	$(GO) build -o $(BIN)/fleetbench ./bench/cmd/fleetbench
+	$(WITH_ENV) $(BIN)/onexctl topics provision >/dev/null || echo "topic drift reported (existing topics are never changed)"
+	$(WITH_ENV) $(BIN)/fleetbench $(BENCH_FLAGS)
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME (default 60s each)

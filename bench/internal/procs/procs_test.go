@@ -1,0 +1,77 @@
+package procs
+
+import (
+	"net"
+	"os"
+	"testing"
+	"time"
+)
+
+func TestListenerPidFindsThisProcess(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	if got := ListenerPid(port); got != os.Getpid() {
+		t.Fatalf("ListenerPid(%d) = %d, want this process %d", port, got, os.Getpid())
+	}
+	ln.Close()
+	if got := ListenerPid(port); got != 0 {
+		t.Fatalf("ListenerPid of a closed port = %d, want 0", got)
+	}
+}
+
+func TestCPUUseOfABusyLoop(t *testing.T) {
+	self := []Group{{Name: "self", Pids: func() []int { return []int{os.Getpid()} }}}
+	a := SampleCPU(self)
+	for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); {
+	}
+	u := Use(a, SampleCPU(self))
+	// One goroutine spinning: close to one core, never more than two.
+	if got := u.Groups["self"]; got < 0.3 || got > 2 {
+		t.Fatalf("busy loop used %.2f cores, want about 1", got)
+	}
+	if u.Busy < u.Groups["self"]*0.5 || u.Cores < 1 {
+		t.Fatalf("machine busy %.2f of %d cores while this process used %.2f", u.Busy, u.Cores, u.Groups["self"])
+	}
+}
+
+func TestRSS(t *testing.T) {
+	rss, err := RSS(os.Getpid())
+	if err != nil || rss < 1<<20 {
+		t.Fatalf("RSS = %d, %v; want at least a MiB", rss, err)
+	}
+	if _, err := RSS(1 << 30); err == nil {
+		t.Fatal("RSS of a pid that does not exist: no error")
+	}
+}
+
+func TestMetricsSumAndHistogram(t *testing.T) {
+	const text = `# TYPE onex_x_total counter
+onex_x_total{kind="a",outcome="ok"} 3
+onex_x_total{kind="a",outcome="no"} 4
+onex_x_total{kind="b",outcome="ok"} 5
+# TYPE onex_h_seconds histogram
+onex_h_seconds_bucket{le="1"} 2
+onex_h_seconds_bucket{le="+Inf"} 3
+onex_h_seconds_sum 1.5
+onex_h_seconds_count 3
+`
+	m, err := parseMetrics(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		labels map[string]string
+		want   float64
+	}{{nil, 12}, {map[string]string{"kind": "a"}, 7}, {map[string]string{"kind": "a", "outcome": "ok"}, 3}, {map[string]string{"kind": "c"}, 0}} {
+		if got := m.Sum("onex_x_total", tc.labels); got != tc.want {
+			t.Errorf("Sum(%v) = %v, want %v", tc.labels, got, tc.want)
+		}
+	}
+	if s, c := m.Histogram("onex_h_seconds", nil); s != 1.5 || c != 3 {
+		t.Errorf("Histogram = %v, %v; want 1.5, 3", s, c)
+	}
+}

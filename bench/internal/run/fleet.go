@@ -1,0 +1,230 @@
+package run
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/omninode/onex-fleet/bench/internal/procs"
+	"github.com/omninode/onex-fleet/pkg/bus"
+	"github.com/omninode/onex-fleet/pkg/topics"
+)
+
+// Service names, in start order.
+const (
+	Orchestrator = "registration-orchestrator"
+	Reducer      = "reducer"
+	Projector    = "projector-effect"
+	ConsulEffect = "consul-effect"
+)
+
+var serviceNames = []string{Orchestrator, Reducer, Projector, ConsulEffect}
+
+// fleet is the four services of one run.
+type fleet struct {
+	svc map[string]*procs.Service
+}
+
+// newFleet prepares the services with the run's environment. Every service
+// gets its own consumer groups (the run's environment names them), so a
+// `make run` or a test elsewhere on the machine does not share partitions
+// with the benchmark.
+func newFleet(s *Settings, runEnv, logDir string) (*fleet, error) {
+	f := &fleet{svc: map[string]*procs.Service{}}
+	common := []string{
+		"ONEX_ENVIRONMENT=" + runEnv,
+		// Fresh groups start at the end of the shared topics: earlier runs'
+		// and other engineers' records are not the benchmark's work.
+		"ONEX_CONSUMER_START=newest",
+		"ONEX_CONTRACTS_DIR=" + filepath.Join(s.Repo, "contracts"),
+		"ONEX_PPROF=true",
+		"ONEX_DRAIN_TIMEOUT=10",
+		"ONEX_LOG_LEVEL=INFO",
+		"OMNIBASE_ENV_FILE=/dev/null",
+	}
+	for _, name := range serviceNames {
+		addr, err := procs.FreeAddr()
+		if err != nil {
+			return nil, err
+		}
+		vars := append([]string{}, common...)
+		switch name {
+		case Orchestrator:
+			// The start-up re-introspection request would make every node
+			// on the shared topics (other runs, other engineers') announce
+			// itself into the measurement.
+			vars = append(vars, "ONEX_REQUEST_INTROSPECTION_ON_START=false")
+		case Reducer:
+			// Nodes of earlier phases stop heartbeating when their phase
+			// ends; they must not expire (and be deregistered) during the
+			// later phases. See docs/performance.md, "Method".
+			vars = append(vars, "ONEX_LIVENESS_INTERVAL_SECONDS=3600", "ONEX_LIVENESS_WINDOW_SECONDS=3600")
+		case Projector:
+			grpc, err := procs.FreeAddr()
+			if err != nil {
+				return nil, err
+			}
+			vars = append(vars, "ONEX_GRPC_ADDR="+grpc, "ONEX_PROJECTOR_EFFECT_GROUP="+group(runEnv, Projector))
+		case ConsulEffect:
+			// Anti-entropy follows a private, empty snapshot topic: on the
+			// shared one its first pass would register every node other
+			// runs and tests left ACTIVE there, and the seeded fleet, which
+			// is not in Consul on purpose. See docs/performance.md.
+			vars = append(vars, "ONEX_CONSUL_RECONCILE_INTERVAL=3600", "ONEX_CONSUL_EFFECT_GROUP="+group(runEnv, ConsulEffect),
+				"ONEX_REGISTRATION_SNAPSHOTS_TOPIC="+snapshotTopic(runEnv))
+		}
+		f.svc[name] = &procs.Service{
+			Name: name, Bin: filepath.Join(s.Repo, "bin", name), Env: vars, HTTPAddr: addr,
+			LogPath: filepath.Join(logDir, name+".log"),
+		}
+	}
+	return f, nil
+}
+
+func group(env, svc string) string { return env + ".onex-fleet." + svc + ".consume.1.0.0" }
+
+// snapshotTopic is the consul effect's private snapshot topic.
+func snapshotTopic(env string) string { return "onex.snapshot." + env + ".registration-snapshots.v1" }
+
+func (b *bench) snapshotTopic() string { return snapshotTopic(b.env) }
+
+// createSnapshotTopic creates a compacted topic co-partitioned with the
+// registration topics.
+func createSnapshotTopic(brokers []string, name string) error {
+	admin, err := sarama.NewClusterAdmin(brokers, adminConfig())
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	compact := "compact"
+	return admin.CreateTopic(name, &sarama.TopicDetail{NumPartitions: topics.DefaultPartitions, ReplicationFactor: 1,
+		ConfigEntries: map[string]*string{"cleanup.policy": &compact}}, false)
+}
+
+func deleteTopic(brokers []string, name string) error {
+	admin, err := sarama.NewClusterAdmin(brokers, adminConfig())
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	return admin.DeleteTopic(name)
+}
+
+func adminConfig() *sarama.Config {
+	c := sarama.NewConfig()
+	c.Version = bus.KafkaVersion
+	c.ClientID = "bench-admin"
+	return c
+}
+
+// skipToEnd commits, for the effects' groups (which always start at the
+// oldest record when they have no offsets), the current end of their input
+// topics, so they start where the run starts.
+func skipToEnd(brokers []string, env string) error {
+	cfg, err := bus.NewConfig(bus.Options{Brokers: brokers, ClientID: "bench-setup"})
+	if err != nil {
+		return err
+	}
+	client, err := sarama.NewClient(brokers, cfg)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	for svc, topic := range map[string]string{Projector: topics.PostgresIntents, ConsulEffect: topics.ConsulIntents} {
+		om, err := sarama.NewOffsetManagerFromClient(group(env, svc), client)
+		if err != nil {
+			return err
+		}
+		parts, err := client.Partitions(topic)
+		if err != nil {
+			om.Close()
+			return err
+		}
+		for _, p := range parts {
+			end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+			if err != nil {
+				om.Close()
+				return err
+			}
+			pom, err := om.ManagePartition(topic, p)
+			if err != nil {
+				om.Close()
+				return err
+			}
+			pom.MarkOffset(end, "")
+		}
+		om.Commit()
+		if err := om.Close(); err != nil {
+			return fmt.Errorf("commit start offsets of %s: %w", svc, err)
+		}
+	}
+	return nil
+}
+
+// start starts every service and waits until all are ready.
+func (f *fleet) start(ctx context.Context) error {
+	for _, name := range serviceNames {
+		if err := f.svc[name].Start(); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	for _, name := range serviceNames {
+		if err := f.svc[name].WaitReady(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *fleet) stop() {
+	for i := len(serviceNames) - 1; i >= 0; i-- {
+		_ = f.svc[serviceNames[i]].Stop(20 * time.Second)
+	}
+}
+
+// logLine is one JSON log line of a service.
+type logLine struct {
+	Time      time.Time `json:"time"`
+	Msg       string    `json:"msg"`
+	Partition *int      `json:"partition"`
+	Nodes     int       `json:"nodes"`
+	TookMS    int64     `json:"took_ms"`
+}
+
+// readLog returns the log lines written after offset.
+func readLog(path string, offset int64) ([]logLine, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, 0); err != nil {
+		return nil, err
+	}
+	var out []logLine
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var l logLine
+		if json.Unmarshal(sc.Bytes(), &l) == nil {
+			out = append(out, l)
+		}
+	}
+	return out, sc.Err()
+}
+
+func fileSize(path string) int64 {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}

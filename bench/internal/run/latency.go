@@ -1,0 +1,199 @@
+package run
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/omninode/onex-fleet/bench/internal/load"
+	"github.com/omninode/onex-fleet/bench/internal/observe"
+	"github.com/omninode/onex-fleet/bench/internal/report"
+	"github.com/omninode/onex-fleet/bench/internal/stats"
+	"github.com/omninode/onex-fleet/pkg/node"
+	"github.com/omninode/onex-fleet/pkg/node/sim"
+)
+
+// planned is how many node identities the registration phases may use;
+// reserved of them are kept for the throughput run.
+const (
+	planned  = 150_000
+	reserved = 80_000
+)
+
+// nodesUp starts the simulated node fleet (one pkg/node Fleet: one producer
+// and the lifecycle consumers for every node) and the observers.
+func (b *bench) nodesUp(ctx context.Context) error {
+	if b.reg != nil {
+		return nil
+	}
+	plan := sim.Plan(sim.Options{Nodes: planned, Seed: b.env + "/registrations"}, "")
+	apiEndpoints(plan)
+	b.tracker = observe.NewTracker()
+	quiet := slog.New(slog.NewTextHandler(b.logWriter("nodes"), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// Registered nodes stay silent afterwards (a heartbeat an hour): each
+	// phase measures its own load only.
+	f, err := node.NewFleet(node.Config{Brokers: b.s.Brokers, Environment: b.env, HeartbeatInterval: time.Hour,
+		ClientID: "bench-nodes", Logger: quiet, OnTransition: b.tracker.Transition})
+	if err != nil {
+		return err
+	}
+	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	b.stopNodes = cancel
+	runErr := make(chan error, 1)
+	go func() { runErr <- f.Run(nctx) }()
+	select {
+	case <-f.Ready():
+	case err := <-runErr:
+		return err
+	case <-time.After(time.Minute):
+		return fmt.Errorf("node fleet not ready after a minute")
+	}
+	ready := make(chan struct{})
+	go func() {
+		if err := b.tracker.FollowConsul(nctx, b.s.Brokers, ready); err != nil {
+			b.log.Error("bench: consul observer", "error", err)
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(time.Minute):
+		return fmt.Errorf("consul observer not ready after a minute")
+	}
+	go func() {
+		if err := b.tracker.PollPostgres(nctx, b.pool, b.s.PollInterval); err != nil {
+			b.log.Error("bench: projection observer", "error", err)
+		}
+	}()
+	b.reg = &load.Registrar{Fleet: f, Tracker: b.tracker, Plan: plan, Log: quiet}
+	return nil
+}
+
+// waitDone waits until every id is ACTIVE in both backends or grace passed
+// since the call.
+func (b *bench) waitDone(ids []uuid.UUID, grace time.Duration) {
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) {
+		done := true
+		for _, tl := range b.tracker.Timelines(ids) {
+			if tl.Active().IsZero() {
+				done = false
+				break
+			}
+		}
+		if done {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// segments summarises the latencies from the introspection to each
+// observation.
+func segments(tls []observe.Timeline) map[string]stats.Summary {
+	get := map[string]func(observe.Timeline) time.Time{
+		"accepted (node sees the accepted event)": func(t observe.Timeline) time.Time { return t.Accepted },
+		"broker ack of the introspection":         func(t observe.Timeline) time.Time { return t.Published },
+		"node sees became-active":                 func(t observe.Timeline) time.Time { return t.NodeActive },
+		"row active in PostgreSQL":                func(t observe.Timeline) time.Time { return t.PGActive },
+		"service registered in Consul":            func(t observe.Timeline) time.Time { return t.Consul },
+		"ACTIVE in both PostgreSQL and Consul":    observe.Timeline.Active,
+	}
+	out := map[string]stats.Summary{}
+	for name, fn := range get {
+		var ds []time.Duration
+		missing := 0
+		for _, t := range tls {
+			at := fn(t)
+			if at.IsZero() || t.Introduced.IsZero() {
+				missing++
+				continue
+			}
+			ds = append(ds, at.Sub(t.Introduced))
+		}
+		out[name] = stats.Summarize(ds, missing)
+	}
+	return out
+}
+
+const (
+	segAccepted = "accepted (node sees the accepted event)"
+	segActive   = "ACTIVE in both PostgreSQL and Consul"
+)
+
+// step offers rate registrations per second for d and returns the curve
+// point once its nodes are done (or a grace period passed).
+func (b *bench) step(ctx context.Context, rate float64, d time.Duration) (report.CurvePoint, map[string]stats.Summary, []uuid.UUID) {
+	ids := b.reg.OpenLoop(ctx, rate, d)
+	b.remember(ids)
+	b.reg.Wait()
+	b.waitDone(ids, 20*time.Second)
+	tls := b.tracker.Timelines(ids)
+	seg := segments(tls)
+	var first, last time.Time
+	done := 0
+	for _, t := range tls {
+		if first.IsZero() || t.Introduced.Before(first) {
+			first = t.Introduced
+		}
+		if a := t.Active(); !a.IsZero() {
+			done++
+			if a.After(last) {
+				last = a
+			}
+		}
+	}
+	p := report.CurvePoint{Offered: rate, Accepted: seg[segAccepted], Active: seg[segActive]}
+	if done > 0 && last.After(first) {
+		p.Achieved = float64(done) / last.Sub(first).Seconds()
+	}
+	return p, seg, ids
+}
+
+// latencyPhase measures latency at the fixed load, then the curve of
+// latency against offered load up to saturation.
+func (b *bench) latencyPhase(ctx context.Context) error {
+	if err := b.nodesUp(ctx); err != nil {
+		return err
+	}
+	var p report.CurvePoint
+	var seg map[string]stats.Summary
+	err := b.measure(ctx, "latency-fixed", -1, func(ctx context.Context) error {
+		p, seg, _ = b.step(ctx, b.s.FixedRate, time.Duration(b.s.FixedSeconds)*time.Second)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	b.res.Latency = seg
+	b.res.Curve = append(b.res.Curve, p)
+	acc, act := seg[segAccepted], seg[segActive]
+	b.res.Add(report.Figure{ID: "latency_accepted_p99", Name: fmt.Sprintf("p99 introspection → accepted at %.0f/s", b.s.FixedRate),
+		Unit: "ms", Value: acc.P99, Target: "≤ 25 ms", Met: report.Bool(acc.P99 <= 25 && acc.Missing == 0),
+		Note: fmt.Sprintf("p50 %.1f ms, max %.1f ms over %d registrations (%d without an accepted event)", acc.P50, acc.Max, acc.N, acc.Missing)})
+	b.res.Add(report.Figure{ID: "latency_active_p99", Name: fmt.Sprintf("p99 introspection → ACTIVE at %.0f/s", b.s.FixedRate),
+		Unit: "ms", Value: act.P99, Target: "≤ 100 ms", Met: report.Bool(act.P99 <= 100 && act.Missing == 0),
+		Note: fmt.Sprintf("ACTIVE = row active in PostgreSQL and the service registered in Consul; p50 %.1f ms, max %.1f ms over %d (%d never ACTIVE). "+
+			"The node itself saw became-active at p99 %.1f ms.", act.P50, act.Max, act.N, act.Missing, seg["node sees became-active"].P99)})
+
+	return b.measure(ctx, "latency-curve", -1, func(ctx context.Context) error {
+		for _, rate := range b.s.CurveRates {
+			if rate <= b.s.FixedRate || ctx.Err() != nil {
+				continue
+			}
+			if b.reg.Remaining() < int(rate*float64(b.s.StepSeconds))+reserved {
+				b.res.Note("latency curve stopped at %.0f/s: node identities reserved for the throughput run", rate)
+				break
+			}
+			p, _, _ := b.step(ctx, rate, time.Duration(b.s.StepSeconds)*time.Second)
+			b.res.Curve = append(b.res.Curve, p)
+			b.log.Info("bench: curve", "offered", rate, "achieved", int(p.Achieved), "p99_active_ms", p.Active.P99, "missing", p.Active.Missing)
+			if p.Achieved < 0.9*rate || p.Active.P99 > 2000 || p.Active.Missing > p.Active.N/100 {
+				break // saturated: the next step would only queue
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,343 @@
+// Package run is `make bench`: it starts the fleet's four services as
+// separate processes against the machine's real Kafka, PostgreSQL and
+// Consul, measures the servers' raw ceilings, seeds and restarts the
+// reducer, drives heartbeats and registrations from simulated nodes,
+// profiles the services while they are loaded, and writes the results.
+// docs/performance.md explains the method.
+package run
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hashicorp/consul/api"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/omninode/onex-fleet/bench/internal/ceiling"
+	"github.com/omninode/onex-fleet/bench/internal/load"
+	"github.com/omninode/onex-fleet/bench/internal/observe"
+	"github.com/omninode/onex-fleet/bench/internal/procs"
+	"github.com/omninode/onex-fleet/bench/internal/profiles"
+	"github.com/omninode/onex-fleet/bench/internal/report"
+	"github.com/omninode/onex-fleet/bench/internal/seed"
+)
+
+// Settings are the knobs of a run; the defaults keep `make bench` under
+// fifteen minutes on a 2-core machine.
+type Settings struct {
+	Repo       string `json:"-"`
+	ResultsDir string `json:"-"`
+	LogDir     string `json:"-"`
+	Brokers    []string
+	DBURL      string `json:"-"`
+	ConsulAddr string
+
+	// CeilingSeconds is how long each raw ceiling runs.
+	CeilingSeconds int
+	// Nodes is the size of the seeded ACTIVE fleet (heartbeats, restore).
+	Nodes int
+	// HeartbeatRate is the offered heartbeat rate; HeartbeatSeconds the
+	// measured window (after HeartbeatWarmup).
+	HeartbeatRate    float64
+	HeartbeatSeconds int
+	HeartbeatWarmup  int
+	// FixedRate and FixedSeconds: the fixed-load latency run.
+	FixedRate    float64
+	FixedSeconds int
+	// CurveRates are the offered loads of the latency curve (the fixed
+	// rate is its first point), StepSeconds each; the curve stops after the
+	// first saturated step.
+	CurveRates  []float64
+	StepSeconds int
+	// Window is the number of registrations in flight in the throughput
+	// run, RegistrationSeconds its measured length.
+	Window              int
+	RegistrationSeconds int
+	ProfileSeconds      int
+	// PollInterval is the projection poll period of the latency observer.
+	PollInterval time.Duration
+	// Keep leaves the run's nodes in Kafka, PostgreSQL and Consul.
+	Keep bool
+	// Micro runs the reducer's Go benchmarks at the end.
+	Micro bool
+	// Phases, when not empty, limits the run to these phases (ceilings,
+	// reducer, heartbeats, latency, registration); heartbeats need reducer.
+	Phases map[string]bool `json:",omitempty"`
+}
+
+// Defaults returns the settings of `make bench`.
+func Defaults() Settings {
+	return Settings{
+		CeilingSeconds: 10,
+		Nodes:          100_000,
+		HeartbeatRate:  30_000, HeartbeatSeconds: 35, HeartbeatWarmup: 5,
+		FixedRate: 100, FixedSeconds: 30,
+		CurveRates:  []float64{100, 200, 400, 600, 800, 1000, 1300, 1600, 2000},
+		StepSeconds: 8,
+		Window:      1500, RegistrationSeconds: 35,
+		ProfileSeconds: 10,
+		PollInterval:   5 * time.Millisecond,
+		Micro:          true,
+	}
+}
+
+// bench is one run in progress.
+type bench struct {
+	s       Settings
+	env     string
+	log     *slog.Logger
+	res     *report.Result
+	fleet   *fleet
+	pool    *pgxpool.Pool
+	consul  *api.Client
+	servers []procs.Group
+	ids     []uuid.UUID // every node the run created (for the clean-up)
+	idsMu   sync.Mutex
+
+	// Ceilings, per second.
+	kafka, pg, consulEmpty float64
+	// seeded is the pre-registered ACTIVE fleet.
+	seeded []seed.Node
+	// The registration phases' node fleet and observers.
+	reg       *load.Registrar
+	tracker   *observe.Tracker
+	stopNodes context.CancelFunc
+	cleanOnce sync.Once
+}
+
+// Run runs every phase and writes the results; the returned result is
+// also printed by the caller.
+func Run(ctx context.Context, s Settings, log *slog.Logger) (*report.Result, error) {
+	b := &bench{s: s, log: log, env: "bench" + randomHex(4)}
+	start := time.Now()
+	b.res = &report.Result{Started: start, Settings: s, Machine: machine(s.Repo)}
+	logDir := filepath.Join(s.LogDir, b.env)
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return nil, err
+	}
+	profDir := filepath.Join(s.ResultsDir, "profiles")
+	if err := os.MkdirAll(profDir, 0o755); err != nil {
+		return nil, err
+	}
+	log.Info("bench: starting", "environment", b.env, "logs", logDir)
+
+	var err error
+	b.pool, err = pgxpool.New(ctx, s.DBURL+poolArgs(s.DBURL, 8))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	defer b.pool.Close()
+	b.consul, err = ceiling.NewConsulClient(s.ConsulAddr, 16)
+	if err != nil {
+		return nil, err
+	}
+	b.servers = serverGroups(s)
+
+	if err := skipToEnd(s.Brokers, b.env); err != nil {
+		return nil, fmt.Errorf("position the effects' groups: %w", err)
+	}
+	if err := createSnapshotTopic(s.Brokers, b.snapshotTopic()); err != nil {
+		return nil, err
+	}
+	b.fleet, err = newFleet(&s, b.env, logDir)
+	if err != nil {
+		return nil, err
+	}
+	defer b.cleanup()
+	if err := b.fleet.start(ctx); err != nil {
+		return nil, err
+	}
+	log.Info("bench: services ready", "took", time.Since(start).Round(time.Millisecond))
+
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"ceilings", b.ceilings},
+		{"reducer", b.reducerPhase},
+		{"heartbeats", b.heartbeatPhase},
+		{"latency", b.latencyPhase},
+		{"registration", b.registrationPhase},
+	}
+	for _, st := range steps {
+		if ctx.Err() != nil {
+			return b.res, ctx.Err()
+		}
+		if len(s.Phases) > 0 && !s.Phases[st.name] {
+			continue
+		}
+		t0 := time.Now()
+		log.Info("bench: phase", "name", st.name)
+		if err := st.fn(ctx); err != nil {
+			b.res.Note("phase %s failed: %v", st.name, err)
+			log.Error("bench: phase failed", "name", st.name, "error", err)
+			if ctx.Err() != nil {
+				return b.res, err
+			}
+		}
+		log.Info("bench: phase done", "name", st.name, "took", time.Since(t0).Round(time.Second))
+	}
+	b.fleet.stop()
+	b.cleanup()
+	if s.Micro {
+		if err := b.micro(ctx); err != nil {
+			b.res.Note("reducer micro-benchmarks failed: %v", err)
+		}
+	}
+	b.res.Seconds = time.Since(start).Seconds()
+	return b.res, b.res.WriteFiles(s.ResultsDir)
+}
+
+func randomHex(n int) string {
+	p := make([]byte, n)
+	_, _ = rand.Read(p)
+	return hex.EncodeToString(p)
+}
+
+func poolArgs(dsn string, max int) string {
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return fmt.Sprintf("%spool_max_conns=%d", sep, max)
+}
+
+func (b *bench) remember(ids []uuid.UUID) {
+	b.idsMu.Lock()
+	b.ids = append(b.ids, ids...)
+	b.idsMu.Unlock()
+}
+
+// serverGroups finds the Kafka, PostgreSQL and Consul processes by the
+// ports the run talks to, and the benchmark itself, for CPU accounting.
+func serverGroups(s Settings) []procs.Group {
+	port := func(hostport string) int {
+		if u, err := url.Parse(hostport); err == nil && u.Port() != "" {
+			p, _ := strconv.Atoi(u.Port())
+			return p
+		}
+		i := strings.LastIndexByte(hostport, ':')
+		p, _ := strconv.Atoi(hostport[i+1:])
+		return p
+	}
+	kafka := procs.ListenerPid(port(s.Brokers[0]))
+	pg := procs.ListenerPid(port(s.DBURL))
+	consul := procs.ListenerPid(port(s.ConsulAddr))
+	self := os.Getpid()
+	return []procs.Group{
+		{Name: "kafka", Pids: func() []int { return []int{kafka} }},
+		{Name: "postgres", Pids: func() []int { return append(procs.Children(pg), pg) }, Reaped: true},
+		{Name: "consul", Pids: func() []int { return []int{consul} }},
+		{Name: "bench (load + observers)", Pids: func() []int { return []int{self} }},
+	}
+}
+
+func (b *bench) groups() []procs.Group {
+	gs := append([]procs.Group{}, b.servers...)
+	for _, name := range serviceNames {
+		svc := b.fleet.svc[name]
+		gs = append(gs, procs.Group{Name: name, Pids: func() []int { return []int{svc.Pid()} }})
+	}
+	return gs
+}
+
+// measure runs fn and records the phase's CPU use; when profile is set it
+// takes CPU profiles of the four services after `after` into the window.
+func (b *bench) measure(ctx context.Context, name string, profileAfter time.Duration, fn func(context.Context) error) error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	profs := map[string]profiles.Summary{}
+	if profileAfter >= 0 && b.s.ProfileSeconds > 0 {
+		for _, svcName := range serviceNames {
+			svc := b.fleet.svc[svcName]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(profileAfter):
+				}
+				path := filepath.Join(b.s.ResultsDir, "profiles", name+"-"+svcName+".pprof")
+				if err := svc.CPUProfile(ctx, b.s.ProfileSeconds, path); err != nil {
+					b.log.Warn("bench: profile", "service", svcName, "error", err)
+					return
+				}
+				sum, err := profiles.Summarize(path, 12)
+				if err != nil {
+					b.log.Warn("bench: profile", "service", svcName, "error", err)
+					return
+				}
+				mu.Lock()
+				profs[svcName] = sum
+				mu.Unlock()
+			}()
+		}
+	}
+	gs := b.groups()
+	a := procs.SampleCPU(gs)
+	err := fn(ctx)
+	z := procs.SampleCPU(gs)
+	wg.Wait()
+	b.dumpMetrics(name)
+	ph := report.Phase{Name: name, Seconds: z.At.Sub(a.At).Seconds(), CPU: procs.Use(a, z)}
+	if len(profs) > 0 {
+		ph.Profiles = profs
+	}
+	b.res.Phases = append(b.res.Phases, ph)
+	return err
+}
+
+func machine(repo string) report.Machine {
+	m := report.Machine{Cores: runtime.NumCPU(), GoVersion: runtime.Version()}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		m.Load1, _ = strconv.ParseFloat(strings.Fields(string(b))[0], 64)
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "MemTotal:"); ok {
+				kb, _ := strconv.ParseFloat(strings.Fields(v)[0], 64)
+				m.MemoryGiB = kb / (1 << 20)
+			}
+		}
+	}
+	if out, err := exec.Command("git", "-C", repo, "rev-parse", "--short", "HEAD").Output(); err == nil {
+		m.Commit = strings.TrimSpace(string(out))
+	}
+	return m
+}
+
+// dumpMetrics keeps each service's metrics at the end of a phase in the
+// run's log directory, for looking into a figure afterwards.
+func (b *bench) dumpMetrics(phase string) {
+	for _, name := range serviceNames {
+		svc := b.fleet.svc[name]
+		if !svc.Running() {
+			continue
+		}
+		resp, err := http.Get("http://" + svc.HTTPAddr + "/metrics")
+		if err != nil {
+			continue
+		}
+		if f, err := os.Create(filepath.Join(b.s.LogDir, b.env, "metrics-"+phase+"-"+name+".txt")); err == nil {
+			_, _ = io.Copy(f, resp.Body)
+			f.Close()
+		}
+		resp.Body.Close()
+	}
+}
