@@ -201,3 +201,10 @@ func (m *Metrics) batchHandled(topic string, n int) {
 		m.Consumed.WithLabelValues(topic, "handled").Add(float64(n))
 	}
 }
+
+// MessageContext is the context a batch handler gives a step about one of
+// its messages: the batch's logger with the message's offset and
+// correlation_id, as Correlation gives a per-message handler.
+func MessageContext(ctx context.Context, msg *Message) context.Context {
+	return observability.WithCorrelation(ctx, observability.Logger(ctx).With("offset", msg.Offset), msg.CorrelationID)
+}

@@ -407,3 +407,20 @@ func TestBatchCrashLosesNothing(t *testing.T) {
 	}
 	t.Logf("handled before the kill: %d; handled again after it: %d", before, len(all)-keys*perKey)
 }
+
+// A runner whose batch handler serves several topics labels each topic's
+// batch latency with that topic's handler.
+func TestTopicHandlersLabel(t *testing.T) {
+	m := NewMetrics(nil).Handler("fallback").TopicHandlers(map[string]string{"intents": "intent_router", "results": "result_aggregator"})
+	m.ObserveHandler("intents", time.Millisecond)
+	m.ObserveHandler("results", time.Millisecond)
+	m.ObserveHandler("other", time.Millisecond)
+	for _, tc := range []struct{ topic, handler string }{{"intents", "intent_router"}, {"results", "result_aggregator"}, {"other", "fallback"}} {
+		if n := histogramCount(t, m.Duration.WithLabelValues(tc.topic, tc.handler)); n != 1 {
+			t.Errorf("%s: %d observations under handler=%s, want 1", tc.topic, n, tc.handler)
+		}
+	}
+	if n := testutil.CollectAndCount(m.Duration); n != 3 {
+		t.Errorf("%d series, want 3", n)
+	}
+}

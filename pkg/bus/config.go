@@ -60,6 +60,12 @@ func NewConfig(o Options) (*sarama.Config, error) {
 
 	c.Producer.RequiredAcks = sarama.WaitForAll
 	c.Producer.Idempotent = true
+	// One request in flight per broker: sarama (v1.61) refuses an idempotent
+	// producer with MaxOpenRequests > 1, and without idempotence a retried
+	// request could land after a later one and reorder a node's records.
+	// Throughput comes from batching instead: while a request is in flight
+	// the next one accumulates everything sent meanwhile (Runner batch mode,
+	// Producer.Send with many records).
 	c.Net.MaxOpenRequests = 1
 	c.Producer.Retry.Max = 10
 	c.Producer.Retry.Backoff = 100 * time.Millisecond

@@ -34,6 +34,8 @@ type Metrics struct {
 	Lag *Lag
 
 	handler string
+	// byTopic overrides handler per topic (TopicHandlers).
+	byTopic map[string]string
 }
 
 // DefaultHandler is the handler label of a Metrics not given one with
@@ -81,12 +83,29 @@ func (m *Metrics) Handler(name string) *Metrics {
 	return &c
 }
 
+// TopicHandlers returns a copy of m whose handler latency on each topic of
+// names is labelled with that topic's handler name, for a runner whose
+// batch handler serves several topics with different handlers; other
+// topics keep m's label.
+func (m *Metrics) TopicHandlers(names map[string]string) *Metrics {
+	if m == nil {
+		return nil
+	}
+	c := *m
+	c.byTopic = names
+	return &c
+}
+
 // ObserveHandler records one handler call on topic that took d.
 func (m *Metrics) ObserveHandler(topic string, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.Duration.WithLabelValues(topic, m.handler).Observe(d.Seconds())
+	h := m.handler
+	if n, ok := m.byTopic[topic]; ok {
+		h = n
+	}
+	m.Duration.WithLabelValues(topic, h).Observe(d.Seconds())
 }
 
 // Track starts lag tracking of one claimed partition of group (nil when m

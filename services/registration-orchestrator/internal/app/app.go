@@ -352,7 +352,11 @@ func (a *App) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		specsToRun = append(specsToRun, runSpec{"ingress:" + t, bus.RunnerConfig{Config: gc, Group: g, Topics: []string{a.s.topic(t)}, Handler: std(contract.HandlerIngress, ing.Handle)}})
+		// Batches: a heartbeat crosses the orchestrator twice (here, then as
+		// an intent), and one acknowledged send per record cannot keep up
+		// with a fleet (docs/orchestrator.md, Throughput).
+		specsToRun = append(specsToRun, runSpec{"ingress:" + t, bus.RunnerConfig{Config: gc, Group: g, Topics: []string{a.s.topic(t)},
+			Handler: std(contract.HandlerIngress, ing.Handle), BatchHandler: ing.HandleBatch, Metrics: a.busm.Handler(contract.HandlerIngress)}})
 	}
 	qg, err := a.pythonGroup(a.s.topic(a.c.TopicFor(contract.HandlerCatalogQuery)))
 	if err != nil {
@@ -385,6 +389,8 @@ func (a *App) Run(ctx context.Context) error {
 			}
 			return aggregateResult(ctx, m)
 		},
+		BatchHandler: wf.HandleBatch,
+		Metrics:      a.busm.TopicHandlers(map[string]string{intents: contract.HandlerIntentRouter, results: contract.HandlerResults}),
 		OnAssign: func(ctx context.Context, claims map[string][]int32) error {
 			if err := a.assign(wf, ctx, client, claims, a.s.RestoreTimeout); err != nil {
 				log.Warn("aggregation restore failed; rejoining", "error", infraerr.SanitizeError(err))
@@ -411,7 +417,10 @@ func (a *App) Run(ctx context.Context) error {
 
 	var running []*bus.Runner
 	for _, sp := range specsToRun {
-		sp.rc.Brokers, sp.rc.DrainTimeout, sp.rc.Log, sp.rc.Metrics = a.brokers, a.s.DrainTimeout, log, a.busm
+		sp.rc.Brokers, sp.rc.DrainTimeout, sp.rc.Log = a.brokers, a.s.DrainTimeout, log
+		if sp.rc.Metrics == nil {
+			sp.rc.Metrics = a.busm
+		}
 		r, err := bus.NewRunner(sp.rc)
 		if err != nil {
 			return err

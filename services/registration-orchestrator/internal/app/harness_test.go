@@ -334,6 +334,13 @@ func (a *attempt) intent(typ string, seq int64, payload any) pipeline.Intent {
 // sendIntent publishes an intent as the reducer does (envelope, key node_id).
 func (h *harness) sendIntent(a *attempt, in pipeline.Intent) {
 	h.t.Helper()
+	m := h.intentRecord(a, in)
+	h.produce(m.Topic, in.NodeID.String(), m.Value.(sarama.ByteEncoder))
+}
+
+// intentRecord is the record the reducer writes for an intent.
+func (h *harness) intentRecord(a *attempt, in pipeline.Intent) *sarama.ProducerMessage {
+	h.t.Helper()
 	env, err := envelope.New(in, envelope.WithEnvelopeID(in.IntentID), envelope.WithCorrelationID(a.corr),
 		envelope.WithEventType(envelope.EventTypeFromTopic(topics.RegistrationIntents)))
 	if err != nil {
@@ -343,7 +350,7 @@ func (h *harness) sendIntent(a *attempt, in pipeline.Intent) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.produce(h.topic(topics.RegistrationIntents), in.NodeID.String(), b)
+	return &sarama.ProducerMessage{Topic: h.topic(topics.RegistrationIntents), Key: sarama.StringEncoder(in.NodeID.String()), Value: sarama.ByteEncoder(b)}
 }
 
 // sendResult publishes an effect result as an effect does.

@@ -2,9 +2,12 @@ package ingress
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/omninode/onex-fleet/pkg/bus"
@@ -67,10 +70,7 @@ func NewHandler(registry map[string]string, out, source string, lim Limits, s Se
 // field (the bus dead-letters it); a failed publish yields a retriable error.
 func (h *Handler) Handle(ctx context.Context, msg *bus.Message) error {
 	log := observability.Logger(ctx)
-	topic, ok := h.registry[msg.Topic]
-	if !ok {
-		topic = msg.Topic
-	}
+	topic := h.registryName(msg.Topic)
 	now := h.now().UTC()
 	acc, reason, err := Validate(topic, msg.Value, now, h.limits)
 	if err != nil {
@@ -87,4 +87,57 @@ func (h *Handler) Handle(ctx context.Context, msg *bus.Message) error {
 	h.m.Messages.WithLabelValues(topic, "accepted", "").Inc()
 	log.Debug("node message forwarded to the reducer", "topic", msg.Topic, "node_id", acc.NodeID.String())
 	return nil
+}
+
+// HandleBatch checks consecutive records of one partition in order and
+// publishes the valid ones to the reducer input in one acknowledged send
+// (bus.BatchHandler), in their order, so a node's records keep theirs. At
+// the first invalid record it publishes the valid ones before it and
+// returns a *bus.BatchError naming it: the runner hands that record to
+// Handle, which counts, logs and rejects it (dead letter), and resumes with
+// the rest. A failed publish is a plain error: the runner then handles the
+// batch one record at a time through Handle and its retries.
+func (h *Handler) HandleBatch(ctx context.Context, msgs []*bus.Message) error {
+	out := make([]*sarama.ProducerMessage, 0, len(msgs))
+	nodes := make([]uuid.UUID, 0, len(msgs))
+	publish := func(upTo int) error {
+		if len(out) == 0 {
+			return nil
+		}
+		if err := h.send.Send(ctx, out...); err != nil {
+			return infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "publish", Target: h.out},
+				fmt.Sprintf("reducer input (%d records)", len(out)))
+		}
+		// A batch is one partition of one topic.
+		h.m.Messages.WithLabelValues(h.registryName(msgs[0].Topic), "accepted", "").Add(float64(len(out)))
+		if observability.Logger(ctx).Enabled(ctx, slog.LevelDebug) {
+			for i, msg := range msgs[:upTo] {
+				observability.Logger(bus.MessageContext(ctx, msg)).Debug("node message forwarded to the reducer",
+					"topic", msg.Topic, "node_id", nodes[i].String())
+			}
+		}
+		return nil
+	}
+	for i, msg := range msgs {
+		topic := h.registryName(msg.Topic)
+		now := h.now().UTC()
+		acc, _, err := Validate(topic, msg.Value, now, h.limits)
+		if err != nil {
+			if perr := publish(i); perr != nil {
+				return perr
+			}
+			return &bus.BatchError{Done: i, Err: err}
+		}
+		out = append(out, wire.Message(h.out, acc.NodeID.String(), wire.ReducerInput(topic, now, msg.Value), h.source, acc.CorrelationID))
+		nodes = append(nodes, acc.NodeID)
+	}
+	return publish(len(msgs))
+}
+
+// registryName is the registry name of a consumed topic.
+func (h *Handler) registryName(topic string) string {
+	if r, ok := h.registry[topic]; ok {
+		return r
+	}
+	return topic
 }

@@ -159,17 +159,9 @@ func (w *Workflow) Handle(ctx context.Context, msg *bus.Message) error {
 // is not an intent envelope is a content error. It returns nil only once the
 // routed record and the aggregation state are acknowledged by the broker.
 func (w *Workflow) HandleIntent(ctx context.Context, msg *bus.Message) error {
-	env, err := envelope.Decode(msg.Value)
+	in, corr, err := decodeIntent(msg)
 	if err != nil {
-		return infraerr.ContentWrap("intent envelope", err)
-	}
-	in, err := pipeline.DecodeIntent(env.Payload)
-	if err != nil {
-		return infraerr.ContentWrap("intent payload", err)
-	}
-	corr := msg.CorrelationID
-	if env.CorrelationID != nil && *env.CorrelationID != uuid.Nil {
-		corr = *env.CorrelationID
+		return err
 	}
 	log := observability.Logger(ctx).With("node_id", in.NodeID.String(), "intent_type", in.IntentType,
 		"intent_id", in.IntentID.String(), "sequence", in.Sequence)
@@ -177,8 +169,7 @@ func (w *Workflow) HandleIntent(ctx context.Context, msg *bus.Message) error {
 	if !ok {
 		w.m.unrouted.Inc()
 		log.Error("intent type has no route")
-		return infraerr.Configuration(infraerr.Context{Operation: "route_intent", Target: w.cfg.IntentsTopic, CorrelationID: corr},
-			fmt.Sprintf("intent_type %q has no route in the contract's intent_routing", in.IntentType), nil)
+		return w.unrouted(in, corr)
 	}
 	if !w.attemptIntent(in.IntentType) {
 		if _, err := w.route(ctx, topic, in, msg.Value, corr); err != nil {
@@ -187,7 +178,121 @@ func (w *Workflow) HandleIntent(ctx context.Context, msg *bus.Message) error {
 		log.Debug("intent routed", "topic", topic)
 		return nil
 	}
+	return w.routeTracked(ctx, log, msg, in, corr, topic)
+}
 
+// HandleBatch handles consecutive records of one partition of the intents
+// or the results topic (bus.BatchHandler). Results are applied one by one.
+// Intents outside a registration attempt (the heartbeat and ack updates,
+// deregistrations: nearly all of the traffic) are published together, one
+// acknowledged send per batch; an attempt's intent keeps HandleIntent's
+// aggregation path, after the pending records of its node are sent, so
+// every node's records leave in the order they came. At a record that
+// cannot be routed (not an intent, no route, a failed tracked send) the
+// records before it are sent and a *bus.BatchError names it: the runner
+// hands it to Handle alone (retries, DLQ) and resumes with the rest.
+func (w *Workflow) HandleBatch(ctx context.Context, msgs []*bus.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	if msgs[0].Topic == w.cfg.ResultsTopic {
+		for i, msg := range msgs {
+			if err := w.HandleResult(bus.MessageContext(ctx, msg), msg); err != nil {
+				return &bus.BatchError{Done: i, Err: err}
+			}
+		}
+		return nil
+	}
+	var (
+		pending []*sarama.ProducerMessage
+		sent    []int // index in msgs of each pending record
+		intents []*pipeline.Intent
+		nodes   = map[uuid.UUID]bool{}
+	)
+	flush := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		if err := w.cfg.Send.Send(ctx, pending...); err != nil {
+			return infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "route_intent"},
+				fmt.Sprintf("route %d intents", len(pending)))
+		}
+		debug := observability.Logger(ctx).Enabled(ctx, slog.LevelDebug)
+		for j, in := range intents {
+			w.m.routed.WithLabelValues(in.IntentType).Inc()
+			if debug {
+				observability.Logger(bus.MessageContext(ctx, msgs[sent[j]])).Debug("intent routed", "topic", pending[j].Topic,
+					"node_id", in.NodeID.String(), "intent_type", in.IntentType, "intent_id", in.IntentID.String(), "sequence", in.Sequence)
+			}
+		}
+		// A fresh slice: the sender may keep the one it was given.
+		pending, sent, intents = nil, sent[:0], intents[:0]
+		clear(nodes)
+		return nil
+	}
+	// stopAt ends the batch at msgs[i]: what came before is sent first.
+	stopAt := func(i int, err error) error {
+		if ferr := flush(); ferr != nil {
+			return ferr
+		}
+		return &bus.BatchError{Done: i, Err: err}
+	}
+	for i, msg := range msgs {
+		in, corr, err := decodeIntent(msg)
+		if err != nil {
+			return stopAt(i, err)
+		}
+		topic, ok := w.cfg.Routes[in.IntentType]
+		if !ok {
+			return stopAt(i, w.unrouted(in, corr))
+		}
+		if !w.attemptIntent(in.IntentType) {
+			pending = append(pending, wire.Message(topic, in.NodeID.String(), msg.Value, w.cfg.Source, corr))
+			sent, intents = append(sent, i), append(intents, in)
+			nodes[in.NodeID] = true
+			continue
+		}
+		if nodes[in.NodeID] {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		mctx := bus.MessageContext(ctx, msg)
+		log := observability.Logger(mctx).With("node_id", in.NodeID.String(), "intent_type", in.IntentType,
+			"intent_id", in.IntentID.String(), "sequence", in.Sequence)
+		if err := w.routeTracked(mctx, log, msg, in, corr, topic); err != nil {
+			return stopAt(i, err)
+		}
+	}
+	return flush()
+}
+
+// decodeIntent decodes an intent record and its correlation id (the
+// envelope's, else the message's).
+func decodeIntent(msg *bus.Message) (*pipeline.Intent, uuid.UUID, error) {
+	env, err := envelope.Decode(msg.Value)
+	if err != nil {
+		return nil, uuid.Nil, infraerr.ContentWrap("intent envelope", err)
+	}
+	in, err := pipeline.DecodeIntent(env.Payload)
+	if err != nil {
+		return nil, uuid.Nil, infraerr.ContentWrap("intent payload", err)
+	}
+	corr := msg.CorrelationID
+	if env.CorrelationID != nil && *env.CorrelationID != uuid.Nil {
+		corr = *env.CorrelationID
+	}
+	return in, corr, nil
+}
+
+func (w *Workflow) unrouted(in *pipeline.Intent, corr uuid.UUID) error {
+	return infraerr.Configuration(infraerr.Context{Operation: "route_intent", Target: w.cfg.IntentsTopic, CorrelationID: corr},
+		fmt.Sprintf("intent_type %q has no route in the contract's intent_routing", in.IntentType), nil)
+}
+
+// routeTracked routes an intent of a registration attempt and records it in
+// the attempt's aggregation.
+func (w *Workflow) routeTracked(ctx context.Context, log *slog.Logger, msg *bus.Message, in *pipeline.Intent, corr uuid.UUID, topic string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now := w.now()

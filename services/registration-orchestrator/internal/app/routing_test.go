@@ -1,0 +1,104 @@
+package app
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/omninode/onex-fleet/pkg/dlq"
+	"github.com/omninode/onex-fleet/pkg/pipeline"
+	"github.com/omninode/onex-fleet/pkg/topics"
+)
+
+// TestRoutingKeepsNodeOrderInBatches: a backlog of intents — heartbeat
+// updates (batched), registration attempts (tracked) and two bad records
+// in the middle — is routed in batches with every node's records in the
+// order the reducer wrote them, each once; the bad records are
+// dead-lettered and the records after them still routed.
+func TestRoutingKeepsNodeOrderInBatches(t *testing.T) {
+	h := newHarness(t)
+	pg, consul := h.topic(topics.PostgresIntents), h.topic(topics.ConsulIntents)
+	for _, tp := range []string{pg, consul, h.dlqTopic} {
+		h.watch(tp)
+	}
+	const nodes = 40
+	var attempts []*attempt
+	want := map[string][]int64{} // node → postgres sequences in order
+	var backlog []*sarama.ProducerMessage
+	add := func(a *attempt, in pipeline.Intent) {
+		backlog = append(backlog, h.intentRecord(a, in))
+	}
+	update := func(a *attempt, seq int64) pipeline.Intent {
+		return a.intent(pipeline.PostgresUpdate, seq, map[string]any{"intent_type": pipeline.PostgresUpdate})
+	}
+	for i := 0; i < nodes; i++ {
+		attempts = append(attempts, newAttempt())
+	}
+	// Round by round, so each partition's batches interleave nodes.
+	for round := int64(0); round < 8; round++ {
+		for _, a := range attempts {
+			node := a.node.String()
+			switch round {
+			case 2:
+				// upsert has sequence 1 and register 2 in newAttempt; the
+				// updates around them use their own sequences, so the check
+				// is on the order of arrival, not on sequence values.
+				add(a, a.upsert)
+				want[node] = append(want[node], a.upsert.Sequence)
+				add(a, a.register)
+			default:
+				u := update(a, 100+round)
+				add(a, u)
+				want[node] = append(want[node], u.Sequence)
+			}
+		}
+		if round == 4 {
+			bad := attempts[0]
+			add(bad, bad.intent("vault.write", 50, map[string]any{"intent_type": "vault.write"}))
+			backlog = append(backlog, &sarama.ProducerMessage{Topic: h.topic(topics.RegistrationIntents),
+				Key: sarama.StringEncoder(bad.node.String()), Value: sarama.StringEncoder("not an envelope")})
+		}
+	}
+	h.sendBacklog(backlog)
+	h.start(h.settings())
+
+	total := 0
+	for _, seqs := range want {
+		total += len(seqs)
+	}
+	h.waitRecords(pg, total, 60*time.Second, fmt.Sprintf("%d postgres intents routed", total), nil)
+	h.waitRecords(consul, nodes, 60*time.Second, "consul registrations routed", nil)
+	dl := h.waitRecords(h.dlqTopic, 2, 30*time.Second, "two bad intents dead-lettered", nil)
+	time.Sleep(time.Second) // a duplicate would show up now
+
+	got := map[string][]int64{}
+	for _, m := range h.seen(pg, nil) {
+		in := routedIntent(t, m)
+		if string(m.Key) != in.NodeID.String() {
+			t.Fatalf("record keyed %s carries node %s", m.Key, in.NodeID)
+		}
+		got[in.NodeID.String()] = append(got[in.NodeID.String()], in.Sequence)
+	}
+	for node, seqs := range want {
+		if !slices.Equal(got[node], seqs) {
+			t.Errorf("node %s: postgres intents routed as %v, want %v", node, got[node], seqs)
+		}
+	}
+	if n := len(h.seen(consul, nil)); n != nodes {
+		t.Errorf("%d consul intents routed, want %d", n, nodes)
+	}
+	reasons := map[string]bool{}
+	for _, m := range dl {
+		rec, err := dlq.Decode(m.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reasons[rec.ErrorType] = true
+	}
+	if len(dl) != 2 || !reasons["ProtocolConfigurationError"] {
+		t.Errorf("DLQ error types %v (%d records), want the unrouted intent and the broken record", reasons, len(dl))
+	}
+}
