@@ -120,11 +120,16 @@ func TestMetricsMove(t *testing.T) {
 		{"onex_messages_consumed_total", map[string]string{"topic": hb, "outcome": "dead_lettered"}, 1},
 		{"onex_messages_consumed_total", map[string]string{"topic": hb, "outcome": "handled"}, 2},
 		{"onex_messages_produced_total", map[string]string{"topic": h.topic(topics.ReducerInput)}, 2},
-		{"onex_handler_duration_seconds", map[string]string{"topic": hb, "handler": contract.HandlerIngress}, 3},
 	} {
 		if got := metric(c.name, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
+	}
+	// Ingress handles batches: one observation per batch call (the failed
+	// one that named the bad record, then the batches after it, grouped as
+	// the records happened to arrive) plus the bad record's own call.
+	if got := metric("onex_handler_duration_seconds", map[string]string{"topic": hb, "handler": contract.HandlerIngress}); got < 3 || got > 4 {
+		t.Errorf("onex_handler_duration_seconds{handler=ingress} has %v observations, want 3 or 4", got)
 	}
 	// Everything is registered by now: the catalogue the dashboard and the
 	// docs are checked against.
