@@ -62,7 +62,7 @@ func TestKillEachServiceDuring2000NodeSimulation(t *testing.T) {
 			live = append(live, p.Identity.NodeID.String())
 		}
 	}
-	waitRegistered(t, 4*time.Minute, live...)
+	waitRegistered(t, 6*time.Minute, live...)
 
 	// Every event of a node is in a reducer transaction; a kill may abort
 	// one, never duplicate it.
