@@ -16,7 +16,8 @@ import (
 )
 
 // Suite 7 — graceful degradation. These tests stop and resume servers, so
-// they run last (file order).
+// they run after the others (file order), and before the 2,000-node kill
+// test, whose backlog would otherwise slow them.
 
 func stopServer(t *testing.T, s harness.Server) {
 	t.Helper()
