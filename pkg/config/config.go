@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -188,6 +189,19 @@ func Duration(name string, unit, def time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("config: %s=%q is not a non-negative number", name, v)
 	}
 	return time.Duration(f * float64(unit)), nil
+}
+
+// Float reads a decimal number from name, def when unset.
+func Float(name string, def float64) (float64, error) {
+	v := strings.TrimSpace(os.Getenv(name))
+	if v == "" {
+		return def, nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, fmt.Errorf("config: %s=%q is not a number", name, v)
+	}
+	return f, nil
 }
 
 // String reads name, def when unset or empty.

@@ -158,3 +158,26 @@ func TestLoadEnvFileKeys(t *testing.T) {
 		})
 	}
 }
+
+func TestFloat(t *testing.T) {
+	cases := []struct {
+		val     string
+		want    float64
+		wantErr bool
+	}{
+		{"", 0.3, false},
+		{"0.5", 0.5, false},
+		{" 0.05 ", 0.05, false},
+		{"1e-1", 0.1, false},
+		{"half", 0, true},
+		{"NaN", 0, true},
+		{"+Inf", 0, true},
+	}
+	for _, c := range cases {
+		t.Setenv("ONEX_TEST_FLOAT", c.val)
+		got, err := Float("ONEX_TEST_FLOAT", 0.3)
+		if (err != nil) != c.wantErr || (!c.wantErr && got != c.want) {
+			t.Errorf("Float(%q) = %v, %v; want %v (error %v)", c.val, got, err, c.want, c.wantErr)
+		}
+	}
+}

@@ -78,12 +78,10 @@ func LoadSettings(cfg *config.Config) (Settings, error) {
 	if s.Params.MassExpiryMinActive, err = config.Int("ONEX_MASS_EXPIRY_MIN_ACTIVE", 20); err != nil {
 		return s, err
 	}
-	share, err := config.Duration("ONEX_MASS_EXPIRY_SHARE", 1, 0)
-	if err != nil {
+	// A share is a fraction, read as such (a Duration in nanoseconds would
+	// truncate 0.5 to 0).
+	if s.Params.MassExpiryShare, err = config.Float("ONEX_MASS_EXPIRY_SHARE", s.Params.MassExpiryShare); err != nil {
 		return s, err
-	}
-	if share > 0 {
-		s.Params.MassExpiryShare = float64(share)
 	}
 	if s.Params.MassExpiryShare <= 0 || s.Params.MassExpiryShare >= 1 {
 		return s, fmt.Errorf("config: ONEX_MASS_EXPIRY_SHARE must be within (0,1)")
