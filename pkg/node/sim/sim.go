@@ -52,7 +52,8 @@ type Options struct {
 	Seed string
 	// HealthEndpoints serves an HTTP health URL per node (200 while alive,
 	// 503 once dead), so Consul's checks of simulated nodes mean something.
-	// Off, nodes still declare a health URL (an unroutable one).
+	// Off, nodes declare no health endpoint and Consul runs no check for
+	// them.
 	HealthEndpoints bool
 	// HealthAddr is where the health server listens (127.0.0.1:0 unless set).
 	HealthAddr string
@@ -119,24 +120,17 @@ func Plan(o Options, healthBase string) []Planned {
 	h := fnv.New64a()
 	h.Write([]byte(o.seed()))
 	rng := rand.New(rand.NewPCG(h.Sum64(), 0x5eed))
-	if healthBase == "" {
-		// Unroutable by design (RFC 5737 TEST-NET-1): Consul's check of it
-		// fails fast instead of hitting something real.
-		healthBase = "http://192.0.2.1:9"
-	}
 	out := make([]Planned, o.Nodes)
 	for i := range out {
 		id := NodeID(o.seed(), i)
 		kind := kinds[i%len(kinds)]
 		p := Planned{Index: i}
 		p.Identity = node.Identity{
-			NodeID:  id,
-			Name:    fmt.Sprintf("sim_%s_%d", kind, i),
-			Type:    kind,
-			Version: envelope.SemVer{Major: 1, Minor: i % 3},
-			Endpoints: map[string]string{
-				"health": fmt.Sprintf("%s/nodes/%s/health", healthBase, id),
-			},
+			NodeID:    id,
+			Name:      fmt.Sprintf("sim_%s_%d", kind, i),
+			Type:      kind,
+			Version:   envelope.SemVer{Major: 1, Minor: i % 3},
+			Endpoints: endpoints(healthBase, id),
 			Capabilities: registration.NodeCapabilities{
 				Processing:     kind == registration.NodeKindCompute,
 				Routing:        kind == registration.NodeKindOrchestrator,
@@ -155,6 +149,17 @@ func Plan(o Options, healthBase string) []Planned {
 		out[i] = p
 	}
 	return out
+}
+
+// endpoints are a node's: with a health server, its health URL there (so
+// Consul checks it); without, only an api URL, so Consul gets no check — an
+// agent checking thousands of simulated nodes that cannot answer would only
+// load the machine. The api URL is not served.
+func endpoints(healthBase string, id uuid.UUID) map[string]string {
+	if healthBase == "" {
+		return map[string]string{"api": fmt.Sprintf("http://127.0.0.1:9/nodes/%s", id)}
+	}
+	return map[string]string{"health": fmt.Sprintf("%s/nodes/%s/health", healthBase, id)}
 }
 
 // Report is one line of progress.
