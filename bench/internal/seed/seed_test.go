@@ -12,7 +12,7 @@ import (
 )
 
 func TestActiveNodesAndTheirRecords(t *testing.T) {
-	plan := sim.Plan(sim.Options{Nodes: 8, Seed: "seed-test"}, "")
+	plan := sim.Plan(sim.Options{Nodes: 8, Seed: "seed-test"}, "http://127.0.0.1:1") // with a health server: a Consul check to derive
 	at := time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC)
 	p := decide.DefaultParams()
 	nodes, err := Active(plan, at, p)
