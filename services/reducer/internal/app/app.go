@@ -51,6 +51,11 @@ type Settings struct {
 	BatchLinger  time.Duration // ONEX_REDUCER_BATCH_LINGER_MS (5)
 	Group        string
 	ContractPath string
+	// SnapshotsTopic is where the reducer keeps and restores its state
+	// (ONEX_REGISTRATION_SNAPSHOTS_TOPIC, the variable the consul effect
+	// reads too; default the platform topic). `make bench` gives each run
+	// its own, so no state of other fleets on the cluster is restored.
+	SnapshotsTopic string
 }
 
 // LoadSettings reads the reducer's environment.
@@ -91,6 +96,7 @@ func LoadSettings(cfg *config.Config) (Settings, error) {
 	}
 	s.Group = config.String("ONEX_REDUCER_GROUP", cfg.Environment+".onex-fleet.reducer.consume.1.0.0")
 	s.ContractPath = config.String("ONEX_REDUCER_CONTRACT", cfg.ContractsDir+"/reducer/contract.yaml")
+	s.SnapshotsTopic = config.String("ONEX_REGISTRATION_SNAPSHOTS_TOPIC", topics.RegistrationSnapshots)
 	return s, nil
 }
 
@@ -196,6 +202,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 
 // New builds the reducer.
 func New(svc *service.Service, s Settings) (*Reducer, error) {
+	if s.SnapshotsTopic == "" {
+		s.SnapshotsTopic = topics.RegistrationSnapshots
+	}
 	brokers := bus.ParseBrokers(svc.Config.KafkaBootstrap)
 	reg := svc.Registerer()
 	dlqm, err := dlq.NewMetrics(reg)
@@ -295,7 +304,7 @@ func (r *Reducer) Run(ctx context.Context) error {
 		case <-work.Done():
 		}
 	}()
-	parts, err := client.Partitions(topics.RegistrationSnapshots)
+	parts, err := client.Partitions(r.settings.SnapshotsTopic)
 	if err != nil {
 		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "metadata"}, "snapshot partitions", err)
 	}
@@ -326,7 +335,8 @@ func (r *Reducer) checkTopics(ctx context.Context) error {
 		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "admin"}, "cluster admin", err)
 	}
 	defer admin.Close()
-	md, err := admin.DescribeTopics([]string{topics.ReducerInput, topics.RegistrationSnapshots, topics.RegistrationIntents})
+	snapshots := r.settings.SnapshotsTopic
+	md, err := admin.DescribeTopics([]string{topics.ReducerInput, snapshots, topics.RegistrationIntents})
 	if err != nil {
 		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "describe_topics"}, "describe", err)
 	}
@@ -337,9 +347,9 @@ func (r *Reducer) checkTopics(ctx context.Context) error {
 		}
 		parts[t.Name] = len(t.Partitions)
 	}
-	if parts[topics.ReducerInput] != parts[topics.RegistrationSnapshots] {
+	if parts[topics.ReducerInput] != parts[snapshots] {
 		return fmt.Errorf("reducer: %w: %s has %d partitions but %s has %d",
-			errNotCoPartitioned, topics.ReducerInput, parts[topics.ReducerInput], topics.RegistrationSnapshots, parts[topics.RegistrationSnapshots])
+			errNotCoPartitioned, topics.ReducerInput, parts[topics.ReducerInput], snapshots, parts[snapshots])
 	}
 	return nil
 }
@@ -426,11 +436,11 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerG
 	var part *state.Partition
 	load := func() error {
 		start := time.Now()
-		upTo, err := writeMarker(prod, topics.RegistrationSnapshots, p, h.partitions)
+		upTo, err := writeMarker(prod, r.settings.SnapshotsTopic, p, h.partitions)
 		if err != nil {
 			return err
 		}
-		pt, n, err := r.restore(s.Context(), restoreClient, topics.RegistrationSnapshots, p, upTo)
+		pt, n, err := r.restore(s.Context(), restoreClient, r.settings.SnapshotsTopic, p, upTo)
 		if err != nil {
 			return err
 		}
@@ -685,6 +695,7 @@ func (r *Reducer) decideBatch(proc *processor.Processor, batch []*sarama.Consume
 		if err != nil {
 			return out, err
 		}
+		rec.Topic = r.settings.SnapshotsTopic
 		out.msgs = append(out.msgs, rec.ProducerMessage(source))
 		out.counts["snapshot"]++
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/omninode/onex-fleet/pkg/config"
+	"github.com/omninode/onex-fleet/pkg/topics"
 )
 
 func TestLoadSettingsMassExpiryShare(t *testing.T) {
@@ -35,6 +36,24 @@ func TestLoadSettingsMassExpiryShare(t *testing.T) {
 			}
 			if s.Params.MassExpiryShare != c.want {
 				t.Errorf("share %v, want %v", s.Params.MassExpiryShare, c.want)
+			}
+		})
+	}
+}
+
+func TestSnapshotsTopicSetting(t *testing.T) {
+	for _, tc := range []struct{ env, want string }{
+		{"", topics.RegistrationSnapshots},
+		{"onex.snapshot.bench01.registration-snapshots.v1", "onex.snapshot.bench01.registration-snapshots.v1"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			t.Setenv("ONEX_REGISTRATION_SNAPSHOTS_TOPIC", tc.env)
+			s, err := LoadSettings(&config.Config{Environment: "local", ContractsDir: "contracts"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.SnapshotsTopic != tc.want {
+				t.Fatalf("SnapshotsTopic = %q, want %q", s.SnapshotsTopic, tc.want)
 			}
 		})
 	}
