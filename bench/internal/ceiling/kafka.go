@@ -10,6 +10,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 
+	"github.com/omninode/onex-fleet/bench/internal/stats"
 	"github.com/omninode/onex-fleet/pkg/bus"
 )
 
@@ -18,6 +19,10 @@ type KafkaResult struct {
 	Rate         Rate `json:"rate"`
 	MessageBytes int  `json:"message_bytes"`
 	Produced     int64
+	// RoundTrip is the time of one acknowledged produce of one message
+	// (what a service pays per record it publishes synchronously), over
+	// 200 sends on an otherwise idle topic.
+	RoundTrip stats.Summary `json:"round_trip"`
 }
 
 // Kafka measures the raw produce-to-consume rate: one producer and one
@@ -155,6 +160,24 @@ func Kafka(ctx context.Context, brokers []string, topic string, partitions int32
 	if e, ok := perr.Load().(error); ok && res.Rate.Count == 0 {
 		return res, fmt.Errorf("kafka ceiling: produce: %w", e)
 	}
+	rcfg, err := bus.NewConfig(bus.Options{Brokers: brokers, ClientID: "bench-ceiling"})
+	if err != nil {
+		return res, err
+	}
+	sp, err := bus.NewProducer(brokers, rcfg, nil)
+	if err != nil {
+		return res, err
+	}
+	defer sp.Close()
+	var rtts []time.Duration
+	for i := 0; i < 200; i++ {
+		t := time.Now()
+		if err := sp.Send(context.WithoutCancel(ctx), &sarama.ProducerMessage{Topic: topic, Key: keys[i], Value: sarama.ByteEncoder(value), Headers: headers}); err != nil {
+			return res, fmt.Errorf("kafka ceiling: round trip: %w", err)
+		}
+		rtts = append(rtts, time.Since(t))
+	}
+	res.RoundTrip = stats.Summarize(rtts, 0)
 	return res, nil
 }
 

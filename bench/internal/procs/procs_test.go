@@ -74,4 +74,7 @@ onex_h_seconds_count 3
 	if s, c := m.Histogram("onex_h_seconds", nil); s != 1.5 || c != 3 {
 		t.Errorf("Histogram = %v, %v; want 1.5, 3", s, c)
 	}
+	if got := m.HistogramsBy("onex_h_seconds"); got[""] != [2]float64{1.5, 3} {
+		t.Errorf("HistogramsBy = %v", got)
+	}
 }

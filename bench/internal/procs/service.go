@@ -246,3 +246,32 @@ func (ms Metrics) Histogram(name string, labels map[string]string) (sum float64,
 	}
 	return sum, count
 }
+
+// HistogramsBy returns the sample sum and count of a histogram family per
+// combination of the by labels (values joined with "/").
+func (ms Metrics) HistogramsBy(name string, by ...string) map[string][2]float64 {
+	out := map[string][2]float64{}
+	mf := ms[name]
+	if mf == nil {
+		return out
+	}
+	for _, m := range mf.GetMetric() {
+		if m.Histogram == nil {
+			continue
+		}
+		var key []string
+		for _, l := range by {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == l {
+					key = append(key, lp.GetValue())
+				}
+			}
+		}
+		k := strings.Join(key, "/")
+		v := out[k]
+		v[0] += m.Histogram.GetSampleSum()
+		v[1] += float64(m.Histogram.GetSampleCount())
+		out[k] = v
+	}
+	return out
+}

@@ -50,10 +50,23 @@ type Phase struct {
 	Seconds  float64                     `json:"seconds"`
 	CPU      procs.CPUUse                `json:"cpu"`
 	Profiles map[string]profiles.Summary `json:"profiles,omitempty"`
+	// Timings are the services' own time per message or call during the
+	// phase (from their histograms), next to which the CPU per unit shows
+	// whether a service was working or waiting.
+	Timings []Timing `json:"timings,omitempty"`
 	// Unit and PerUnit: for a phase with a throughput, the CPU time each
 	// process spent per unit of work (µs per heartbeat, per registration).
 	Unit    string             `json:"unit,omitempty"`
 	PerUnit map[string]float64 `json:"cpu_us_per_unit,omitempty"`
+}
+
+// Timing is what one service spent per message or call on one thing.
+type Timing struct {
+	Service string  `json:"service"`
+	What    string  `json:"what"`
+	Count   float64 `json:"count"`
+	Mean    float64 `json:"mean"`
+	Unit    string  `json:"unit"` // of Mean
 }
 
 // SetRate records the CPU time per unit of work of a phase that moved
@@ -258,6 +271,12 @@ func (r *Result) WriteMarkdown(w io.Writer, chartFile string) {
 				fmt.Fprintf(w, " %s %.0f,", n, ph.PerUnit[n])
 			}
 			fmt.Fprintln(w)
+		}
+		if len(ph.Timings) > 0 {
+			fmt.Fprintln(w, "\n| service | per | count | mean |\n|---|---|---:|---:|")
+			for _, t := range ph.Timings {
+				fmt.Fprintf(w, "| %s | %s | %.0f | %.3g %s |\n", t.Service, t.What, t.Count, t.Mean, t.Unit)
+			}
 		}
 		for _, svc := range sortedKeys(ph.Profiles) {
 			p := ph.Profiles[svc]

@@ -3,12 +3,17 @@ package run
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/hashicorp/consul/api"
 
 	"github.com/omninode/onex-fleet/bench/internal/ceiling"
+	"github.com/omninode/onex-fleet/bench/internal/procs"
+	"github.com/omninode/onex-fleet/bench/internal/profiles"
 	"github.com/omninode/onex-fleet/pkg/node"
 	"github.com/omninode/onex-fleet/pkg/node/sim"
 )
@@ -40,9 +45,11 @@ func (b *bench) ceilings(ctx context.Context) error {
 		b.kafka = k.Rate.PerSecond()
 		b.res.Detail("ceiling_kafka_msgs_per_s", b.kafka)
 		b.res.Detail("ceiling_kafka_message_bytes", float64(k.MessageBytes))
-		b.log.Info("bench: kafka ceiling", "msgs_per_s", int(b.kafka), "message_bytes", k.MessageBytes)
+		b.res.Detail("kafka_acked_produce_round_trip_ms_p50", k.RoundTrip.P50)
+		b.res.Detail("kafka_acked_produce_round_trip_ms_p99", k.RoundTrip.P99)
+		b.log.Info("bench: kafka ceiling", "msgs_per_s", int(b.kafka), "message_bytes", k.MessageBytes, "round_trip_p50_ms", k.RoundTrip.P50)
 
-		r, err := b.consulCeiling(ctx, 0, d)
+		r, err := b.consulCeiling(ctx, 0, d, "")
 		if err != nil {
 			return err
 		}
@@ -54,12 +61,23 @@ func (b *bench) ceilings(ctx context.Context) error {
 
 // consulCeiling measures raw registrations for d (counting those after
 // warm) and removes what it registered. The services have no HTTP check,
-// like the benchmark's nodes (see docs/performance.md for why).
-func (b *bench) consulCeiling(ctx context.Context, warm, d time.Duration) (float64, error) {
+// like the benchmark's nodes (see docs/performance.md for why). With a
+// phase name it also profiles the agent meanwhile (a -dev agent serves
+// /debug/pprof), into that phase's profiles.
+func (b *bench) consulCeiling(ctx context.Context, warm, d time.Duration, phase string) (float64, error) {
 	before, err := b.agentServices(ctx)
 	if err != nil {
 		return 0, err
 	}
+	var wg sync.WaitGroup
+	if phase != "" && b.s.ProfileSeconds > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b.profileConsul(ctx, phase, warm)
+		}()
+	}
+	defer wg.Wait()
 	r, ids, err := ceiling.Consul(ctx, b.consul, 8, warm, d, b.env+"-ceiling", func(uuid.UUID) string { return "" })
 	if err != nil {
 		return 0, err
@@ -78,4 +96,38 @@ func (b *bench) agentServices(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("consul: list services: %w", err)
 	}
 	return len(m), nil
+}
+
+// profileConsul takes a CPU profile of the Consul agent after `after` and
+// adds its summary to phase's profiles (recorded when the phase ends).
+func (b *bench) profileConsul(ctx context.Context, phase string, after time.Duration) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(after):
+	}
+	addr := b.s.ConsulAddr
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	svc := &procs.Service{Name: "consul", HTTPAddr: strings.TrimPrefix(strings.TrimPrefix(addr, "http://"), "https://")}
+	path := filepath.Join(b.s.ResultsDir, "profiles", phase+"-consul.pprof")
+	if err := svc.CPUProfile(ctx, b.s.ProfileSeconds, path); err != nil {
+		b.log.Warn("bench: consul profile (a -dev agent serves /debug/pprof)", "error", err)
+		return
+	}
+	sum, err := profiles.Summarize(path, 12)
+	if err != nil {
+		b.log.Warn("bench: consul profile", "error", err)
+		return
+	}
+	b.extraMu.Lock()
+	if b.extraProfiles == nil {
+		b.extraProfiles = map[string]map[string]profiles.Summary{}
+	}
+	if b.extraProfiles[phase] == nil {
+		b.extraProfiles[phase] = map[string]profiles.Summary{}
+	}
+	b.extraProfiles[phase]["consul"] = sum
+	b.extraMu.Unlock()
 }

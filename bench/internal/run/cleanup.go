@@ -17,13 +17,11 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/omninode/onex-fleet/bench/internal/ceiling"
-	"github.com/omninode/onex-fleet/bench/internal/seed"
 )
 
 // cleanup stops the nodes and the services, then removes what the run
-// created from the shared servers: snapshot tombstones (so no reducer
-// restores the run's nodes), projection rows, and the Consul services of the
-// run's environment. It runs once.
+// created on the shared servers: its snapshot topic, the projection rows of
+// its nodes, and the Consul services of its environment. It runs once.
 func (b *bench) cleanup() {
 	b.cleanOnce.Do(func() {
 		if b.stopNodes != nil {
@@ -31,9 +29,6 @@ func (b *bench) cleanup() {
 		}
 		if b.fleet != nil {
 			b.fleet.stop()
-		}
-		if err := deleteTopic(b.s.Brokers, b.snapshotTopic()); err != nil {
-			b.log.Warn("bench: clean-up: private snapshot topic", "error", err)
 		}
 		if b.s.Keep {
 			b.log.Info("bench: leaving the run's nodes in place (-keep)", "environment", b.env)
@@ -45,8 +40,8 @@ func (b *bench) cleanup() {
 		b.idsMu.Lock()
 		ids := append(b.ids[:0:0], b.ids...)
 		b.idsMu.Unlock()
-		if err := seed.Tombstone(ctx, b.s.Brokers, ids); err != nil {
-			b.log.Warn("bench: clean-up: snapshot tombstones", "error", err)
+		if err := deleteTopic(b.s.Brokers, b.snapshotTopic()); err != nil {
+			b.log.Warn("bench: clean-up: the run's snapshot topic", "error", err)
 		}
 		if b.pool != nil {
 			if _, err := ceiling.DeleteRows(ctx, b.pool, ids); err != nil {
@@ -90,10 +85,11 @@ func (b *bench) logWriter(name string) io.Writer {
 // The reducer's Go benchmarks that give the micro-figures (one process, no
 // servers): a tick with 100,000 ACTIVE nodes and none due, the decoding of a
 // snapshot, and a restored partition's live heap per node.
-var microBenchmarks = []struct{ pkg, pattern string }{
-	{"./services/reducer/internal/processor/", "BenchmarkTickNoneDue100k"},
-	{"./services/reducer/internal/state/", "BenchmarkPopDueNoneDue100k"},
-	{"./services/reducer/internal/app/", "BenchmarkRestore100k"},
+var microBenchmarks = []struct{ pkg, pattern, benchtime string }{
+	{"./services/reducer/internal/processor/", "BenchmarkTickNoneDue100k", "1s"},
+	{"./services/reducer/internal/state/", "BenchmarkPopDueNoneDue100k", "1s"},
+	// One restore of 100,000 nodes takes seconds: once is enough.
+	{"./services/reducer/internal/app/", "BenchmarkRestore100k", "1x"},
 }
 
 var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+\d+\s+(.*)$`)
@@ -101,7 +97,7 @@ var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+\d+\s+(.*)$`)
 // micro runs the micro-benchmarks and records every figure they report.
 func (b *bench) micro(ctx context.Context) error {
 	for _, m := range microBenchmarks {
-		cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "^"+m.pattern+"$", "-benchmem", "-count", "1", m.pkg)
+		cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "^"+m.pattern+"$", "-benchtime", m.benchtime, "-benchmem", "-count", "1", m.pkg)
 		cmd.Dir = b.s.Repo
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out

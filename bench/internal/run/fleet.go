@@ -63,8 +63,12 @@ func newFleet(s *Settings, runEnv, logDir string) (*fleet, error) {
 		case Reducer:
 			// Nodes of earlier phases stop heartbeating when their phase
 			// ends; they must not expire (and be deregistered) during the
-			// later phases. See docs/performance.md, "Method".
-			vars = append(vars, "ONEX_LIVENESS_INTERVAL_SECONDS=3600", "ONEX_LIVENESS_WINDOW_SECONDS=3600")
+			// later phases. The run's own snapshot topic: on the shared one
+			// the reducer would restore (and expire, flooding the effects
+			// with deregistrations) every node other runs and test suites
+			// left there. See docs/performance.md, "Method".
+			vars = append(vars, "ONEX_LIVENESS_INTERVAL_SECONDS=3600", "ONEX_LIVENESS_WINDOW_SECONDS=3600",
+				"ONEX_REGISTRATION_SNAPSHOTS_TOPIC="+snapshotTopic(runEnv))
 		case Projector:
 			grpc, err := procs.FreeAddr()
 			if err != nil {
@@ -72,10 +76,9 @@ func newFleet(s *Settings, runEnv, logDir string) (*fleet, error) {
 			}
 			vars = append(vars, "ONEX_GRPC_ADDR="+grpc, "ONEX_PROJECTOR_EFFECT_GROUP="+group(runEnv, Projector))
 		case ConsulEffect:
-			// Anti-entropy follows a private, empty snapshot topic: on the
-			// shared one its first pass would register every node other
-			// runs and tests left ACTIVE there, and the seeded fleet, which
-			// is not in Consul on purpose. See docs/performance.md.
+			// The run's own snapshot topic, like the reducer's; anti-entropy
+			// passes only at start (the topic is empty then): later it would
+			// register the seeded fleet, which is not in Consul on purpose.
 			vars = append(vars, "ONEX_CONSUL_RECONCILE_INTERVAL=3600", "ONEX_CONSUL_EFFECT_GROUP="+group(runEnv, ConsulEffect),
 				"ONEX_REGISTRATION_SNAPSHOTS_TOPIC="+snapshotTopic(runEnv))
 		}
@@ -89,7 +92,7 @@ func newFleet(s *Settings, runEnv, logDir string) (*fleet, error) {
 
 func group(env, svc string) string { return env + ".onex-fleet." + svc + ".consume.1.0.0" }
 
-// snapshotTopic is the consul effect's private snapshot topic.
+// snapshotTopic is the run's snapshot topic (reducer and consul effect).
 func snapshotTopic(env string) string { return "onex.snapshot." + env + ".registration-snapshots.v1" }
 
 func (b *bench) snapshotTopic() string { return snapshotTopic(b.env) }

@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -118,6 +119,11 @@ type bench struct {
 	tracker   *observe.Tracker
 	stopNodes context.CancelFunc
 	cleanOnce sync.Once
+
+	// extraProfiles are profiles of processes other than the services
+	// (the Consul agent), by phase.
+	extraMu       sync.Mutex
+	extraProfiles map[string]map[string]profiles.Summary
 }
 
 // Run runs every phase and writes the results; the returned result is
@@ -290,12 +296,19 @@ func (b *bench) measure(ctx context.Context, name string, profileAfter time.Dura
 		}
 	}
 	gs := b.groups()
+	m0 := b.scrape(ctx)
 	a := procs.SampleCPU(gs)
 	err := fn(ctx)
 	z := procs.SampleCPU(gs)
+	m1 := b.scrape(ctx)
 	wg.Wait()
 	b.dumpMetrics(name)
-	ph := report.Phase{Name: name, Seconds: z.At.Sub(a.At).Seconds(), CPU: procs.Use(a, z)}
+	ph := report.Phase{Name: name, Seconds: z.At.Sub(a.At).Seconds(), CPU: procs.Use(a, z), Timings: timings(m0, m1)}
+	b.extraMu.Lock()
+	for k, v := range b.extraProfiles[name] {
+		profs[k] = v
+	}
+	b.extraMu.Unlock()
 	if len(profs) > 0 {
 		ph.Profiles = profs
 	}
@@ -340,4 +353,87 @@ func (b *bench) dumpMetrics(phase string) {
 		}
 		resp.Body.Close()
 	}
+}
+
+// scrape reads every running service's metrics.
+func (b *bench) scrape(ctx context.Context) map[string]procs.Metrics {
+	out := map[string]procs.Metrics{}
+	for _, name := range serviceNames {
+		if svc := b.fleet.svc[name]; svc.Running() {
+			if m, err := svc.Metrics(ctx); err == nil {
+				out[name] = m
+			}
+		}
+	}
+	return out
+}
+
+// timed are the histograms that say how long a service spent per message
+// or call, and the label that names the thing.
+var timed = []struct{ family, by, what string }{
+	{"onex_handler_duration_seconds", "topic", "message of "},
+	{"onex_consul_request_duration_seconds", "op", "Consul call "},
+	{"onex_projector_batch_apply_seconds", "", "PostgreSQL batch applied"},
+	{"onex_reducer_tick_seconds", "", "tick decided"},
+}
+
+// timings are the phase's mean time per message or call, per service.
+func timings(m0, m1 map[string]procs.Metrics) []report.Timing {
+	var out []report.Timing
+	for _, name := range serviceNames {
+		a, z := m0[name], m1[name]
+		if a == nil || z == nil {
+			continue
+		}
+		for _, t := range timed {
+			var by []string
+			if t.by != "" {
+				by = []string{t.by}
+			}
+			before := a.HistogramsBy(t.family, by...)
+			for k, v := range z.HistogramsBy(t.family, by...) {
+				n := v[1] - before[k][1]
+				if n <= 0 {
+					continue
+				}
+				out = append(out, report.Timing{Service: name, What: t.what + k, Count: n, Mean: (v[0] - before[k][0]) / n * 1000, Unit: "ms"})
+			}
+		}
+		// Batches: inputs per transaction and intents per PostgreSQL batch.
+		for _, f := range []struct{ family, what string }{
+			{"onex_reducer_batch_size", "transaction"},
+			{"onex_projector_batch_size", "PostgreSQL batch"},
+		} {
+			s0, c0 := a.Histogram(f.family, nil)
+			s1, c1 := z.Histogram(f.family, nil)
+			if c1 > c0 {
+				out = append(out, report.Timing{Service: name, What: f.what, Count: float64(c1 - c0), Mean: (s1 - s0) / float64(c1-c0), Unit: "records"})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Service != out[j].Service {
+			return out[i].Service < out[j].Service
+		}
+		return out[i].What < out[j].What
+	})
+	return out
+}
+
+// drain waits until the services' consumer groups have no lag (or limit
+// passed), so that a phase's backlog does not load the next one, and
+// returns how long that took.
+func (b *bench) drain(ctx context.Context, limit time.Duration) time.Duration {
+	start := time.Now()
+	for time.Since(start) < limit && ctx.Err() == nil {
+		var lag float64
+		for _, m := range b.scrape(ctx) {
+			lag += m.Sum("onex_consumer_lag", nil)
+		}
+		if lag < 1 {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	return time.Since(start)
 }

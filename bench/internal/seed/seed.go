@@ -26,7 +26,6 @@ import (
 	"github.com/omninode/onex-fleet/pkg/node/sim"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
 	"github.com/omninode/onex-fleet/pkg/registration"
-	"github.com/omninode/onex-fleet/pkg/topics"
 	"github.com/omninode/onex-fleet/services/reducer/decide"
 )
 
@@ -119,10 +118,10 @@ func Snapshot(st *decide.NodeState, createdAt time.Time) ([]byte, error) {
 	return json.Marshal(snap)
 }
 
-// Publish writes the nodes' snapshots to the snapshot topic (keyed by node
-// id, so each lands on its node's partition, the one the reducer restores
-// it from) and returns how many bytes it wrote.
-func Publish(ctx context.Context, brokers []string, nodes []Node, at time.Time) (int64, error) {
+// Publish writes the nodes' snapshots to topic, the reducer's snapshot
+// topic (keyed by node id, so each lands on its node's partition, the one
+// the reducer restores it from) and returns how many bytes it wrote.
+func Publish(ctx context.Context, brokers []string, topic string, nodes []Node, at time.Time) (int64, error) {
 	msgs := make([]*sarama.ProducerMessage, 0, len(nodes))
 	var bytes int64
 	for _, n := range nodes {
@@ -131,20 +130,10 @@ func Publish(ctx context.Context, brokers []string, nodes []Node, at time.Time) 
 			return 0, err
 		}
 		bytes += int64(len(v))
-		msgs = append(msgs, &sarama.ProducerMessage{Topic: topics.RegistrationSnapshots,
+		msgs = append(msgs, &sarama.ProducerMessage{Topic: topic,
 			Key: sarama.StringEncoder(n.State.NodeID.String()), Value: sarama.ByteEncoder(v)})
 	}
 	return bytes, send(ctx, brokers, msgs)
-}
-
-// Tombstone deletes the snapshots of ids from the snapshot topic, so no
-// later reducer restores the benchmark's nodes and compaction drops them.
-func Tombstone(ctx context.Context, brokers []string, ids []uuid.UUID) error {
-	msgs := make([]*sarama.ProducerMessage, len(ids))
-	for i, id := range ids {
-		msgs[i] = &sarama.ProducerMessage{Topic: topics.RegistrationSnapshots, Key: sarama.StringEncoder(id.String())}
-	}
-	return send(ctx, brokers, msgs)
 }
 
 func send(ctx context.Context, brokers []string, msgs []*sarama.ProducerMessage) error {
