@@ -1,10 +1,6 @@
 package decide
 
-import (
-	"fmt"
-	"sort"
-	"strings"
-)
+import "fmt"
 
 // None stands for "no state yet" (a node the reducer has never seen) as the
 // source of a transition.
@@ -32,8 +28,8 @@ func (t Transition) String() string { return fmt.Sprintf("%s --%s--> %s", t.From
 
 // Transitions is every state change the decision functions make. The
 // reducer's contract.yaml declares the same set; the service refuses to start
-// when they differ, and the property test checks that no decision makes a
-// change outside it.
+// when they differ (services/reducer/expect hands this list to pkg/contract),
+// and the property test checks that no decision makes a change outside it.
 var Transitions = []Transition{
 	{None, TriggerIntrospection, AwaitingAck},
 	{LivenessExpired, TriggerIntrospection, AwaitingAck},
@@ -57,48 +53,4 @@ func Allowed(from State, trig Trigger, to State) bool {
 		}
 	}
 	return false
-}
-
-// CheckFSM compares a declared state machine with the code's. It returns nil
-// when the states and transitions are the same sets, else an error that names
-// every difference.
-func CheckFSM(states []State, transitions []Transition) error {
-	var problems []string
-	want := map[State]bool{}
-	for _, s := range States {
-		want[s] = true
-	}
-	got := map[State]bool{}
-	for _, s := range states {
-		got[s] = true
-		if !want[s] {
-			problems = append(problems, fmt.Sprintf("state %q is declared but unknown to the code", s))
-		}
-	}
-	for _, s := range States {
-		if !got[s] {
-			problems = append(problems, fmt.Sprintf("state %q is missing from the declaration", s))
-		}
-	}
-	code := map[Transition]bool{}
-	for _, t := range Transitions {
-		code[t] = true
-	}
-	decl := map[Transition]bool{}
-	for _, t := range transitions {
-		decl[t] = true
-		if !code[t] {
-			problems = append(problems, fmt.Sprintf("transition %s is declared but the code never makes it", t))
-		}
-	}
-	for _, t := range Transitions {
-		if !decl[t] {
-			problems = append(problems, fmt.Sprintf("transition %s is made by the code but not declared", t))
-		}
-	}
-	if len(problems) == 0 {
-		return nil
-	}
-	sort.Strings(problems)
-	return fmt.Errorf("state machine disagrees with the code: %s", strings.Join(problems, "; "))
 }

@@ -64,6 +64,11 @@ const (
 	IntentConsulDeregister IntentType = "consul.deregister"
 )
 
+// IntentTypes lists every intent type the decision functions emit. The
+// reducer's contract declares the same set (emitted_intents), and the
+// orchestrator's contract must route each one.
+var IntentTypes = []IntentType{IntentPostgresUpsert, IntentPostgresUpdate, IntentConsulRegister, IntentConsulDeregister}
+
 // Intent is one side effect for an effect service to carry out. Every intent
 // carries the node's sequence number at the time it was decided; effects
 // apply an intent only if its sequence is newer than what they applied.

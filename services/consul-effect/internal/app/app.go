@@ -19,6 +19,7 @@ import (
 
 	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/config/infisical"
+	"github.com/omninode/onex-fleet/pkg/contract"
 	"github.com/omninode/onex-fleet/pkg/dlq"
 	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
@@ -26,6 +27,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/registration"
 	"github.com/omninode/onex-fleet/pkg/retry"
 	"github.com/omninode/onex-fleet/pkg/service"
+	"github.com/omninode/onex-fleet/services/consul-effect/expect"
 	"github.com/omninode/onex-fleet/services/consul-effect/internal/antientropy"
 	"github.com/omninode/onex-fleet/services/consul-effect/internal/backend"
 	"github.com/omninode/onex-fleet/services/consul-effect/internal/effect"
@@ -70,7 +72,13 @@ func Main() int {
 		fmt.Fprintln(os.Stderr, "consul-effect:", infraerr.SanitizeError(err))
 		return 2
 	}
-	s, err := LoadSettings(svc.Config)
+	path := contract.Path(svc.Config.ContractsDir, expect.Service)
+	c, err := contract.Load(path, expect.Contract())
+	if err != nil {
+		svc.Log.Error("refusing to start: invalid contract", "contract", path, "error", err.Error())
+		return 2
+	}
+	s, err := LoadSettings(svc.Config, c)
 	if err != nil {
 		svc.Log.Error("invalid configuration", "error", infraerr.SanitizeError(err))
 		return 2
@@ -83,7 +91,7 @@ func Main() int {
 	if err := svc.Run(a.Run, svc.SelfRegistration(service.Self{
 		Type: registration.NodeKindEffect, Name: "node_registration_consul_effect", Role: "registry",
 		Capabilities: registration.NodeCapabilities{Write: true,
-			SupportedTypes: []string{"consul.register", "consul.deregister"}},
+			SupportedTypes: expect.HandledIntents},
 	})); err != nil {
 		return 1
 	}
@@ -202,7 +210,7 @@ func (a *App) Run(ctx context.Context) error {
 	handler := effect.NewHandler(a.reg, &results{p: producer, topic: a.s.ResultsTopic, source: a.s.Source}, a.svc.Registerer())
 	runner, err := bus.NewRunner(bus.RunnerConfig{
 		Brokers: a.brokers, Config: cfg, Group: a.s.Group, Topics: []string{a.s.IntentsTopic},
-		Handler:      bus.Standard(handler.Handle, log, a.busm.Handler(HandlerName), retry.Default(), bus.DLQ(pub)),
+		Handler:      bus.Standard(handler.Handle, log, a.busm.Handler(HandlerName), a.s.Retry, bus.DLQ(pub)),
 		DrainTimeout: a.s.DrainTimeout, Log: log, Metrics: a.busm,
 		OnAssign: func(_ context.Context, claims map[string][]int32) error {
 			m := map[int32]bool{}

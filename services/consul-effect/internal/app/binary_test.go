@@ -47,7 +47,7 @@ func TestBinary(t *testing.T) {
 		"ONEX_ENVIRONMENT="+h.env, "KAFKA_ENVIRONMENT="+h.env, "ONEX_HTTP_PORT="+fmt.Sprint(port), "ONEX_DRAIN_TIMEOUT=5",
 		"ONEX_CONSUL_INTENTS_TOPIC="+h.intents, "ONEX_EFFECT_RESULTS_TOPIC="+h.results,
 		"ONEX_REGISTRATION_SNAPSHOTS_TOPIC="+h.snapshots, "KAFKA_DEAD_LETTER_TOPIC="+h.dlqTopic,
-		"ONEX_CONSUL_RECONCILE_INTERVAL=1", "OMNIBASE_ENV_FILE=/nonexistent")
+		"ONEX_CONSUL_RECONCILE_INTERVAL=1", "OMNIBASE_ENV_FILE=/nonexistent", "ONEX_CONTRACTS_DIR="+testkit.ContractsDir(t))
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

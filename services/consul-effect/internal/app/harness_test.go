@@ -24,6 +24,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/observability"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
+	"github.com/omninode/onex-fleet/pkg/retry"
 	"github.com/omninode/onex-fleet/pkg/service"
 	"github.com/omninode/onex-fleet/pkg/testkit"
 	"github.com/omninode/onex-fleet/pkg/topics"
@@ -106,7 +107,7 @@ func (h *harness) settings(interval time.Duration) Settings {
 		Env: h.env, IntentsTopic: h.intents, ResultsTopic: h.results, SnapshotsTopic: h.snapshots, DLQTopic: h.dlqTopic,
 		Group: h.env, ReconcileInterval: interval, OrphanGrace: 30 * time.Second, CatchUpIdle: 300 * time.Millisecond,
 		Consul: backend.Settings{Addr: h.consulAddr, Timeout: 2 * time.Second, BreakerThreshold: 5, BreakerReset: 60 * time.Second},
-		Source: "test", DrainTimeout: 5 * time.Second,
+		Retry:  retry.Default(), Source: "test", DrainTimeout: 5 * time.Second,
 	}
 }
 

@@ -6,7 +6,10 @@ import (
 
 	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/config"
+	"github.com/omninode/onex-fleet/pkg/contract"
+	"github.com/omninode/onex-fleet/pkg/retry"
 	"github.com/omninode/onex-fleet/pkg/topics"
+	"github.com/omninode/onex-fleet/services/consul-effect/expect"
 	"github.com/omninode/onex-fleet/services/consul-effect/internal/backend"
 )
 
@@ -33,21 +36,28 @@ type Settings struct {
 	// CatchUpIdle is how long a snapshot partition must stay quiet at its
 	// end offset to count as read (commit markers are never delivered).
 	CatchUpIdle time.Duration
-	// Consul configures the client and breaker.
+	// Consul configures the client and breaker; the breaker numbers default
+	// to the contract's error_handling.circuit_breaker.
 	Consul backend.Settings
+	// Retry spaces the in-place retries of an intent record whose handling
+	// failed (its result was not published), before it is dead-lettered: the
+	// contract's error_handling.retry_policy.
+	Retry retry.Policy
 	// Source is the Kafka header "source" (the bus environment).
 	Source string
 	// DrainTimeout bounds shutdown (ONEX_DRAIN_TIMEOUT).
 	DrainTimeout time.Duration
 }
 
-// LoadSettings reads the consul effect's environment on top of cfg.
-func LoadSettings(cfg *config.Config) (Settings, error) {
+// LoadSettings reads the consul effect's environment on top of cfg and its
+// (checked) contract, whose values are the defaults.
+func LoadSettings(cfg *config.Config, c *contract.Contract) (Settings, error) {
 	s := Settings{
 		Env:            cfg.Environment,
-		IntentsTopic:   config.String("ONEX_CONSUL_INTENTS_TOPIC", topics.ConsulIntents),
+		IntentsTopic:   config.String("ONEX_CONSUL_INTENTS_TOPIC", c.TopicFor(expect.HandlerIntents)),
 		ResultsTopic:   config.String("ONEX_EFFECT_RESULTS_TOPIC", topics.EffectResults),
-		SnapshotsTopic: config.String("ONEX_REGISTRATION_SNAPSHOTS_TOPIC", topics.RegistrationSnapshots),
+		SnapshotsTopic: config.String("ONEX_REGISTRATION_SNAPSHOTS_TOPIC", c.TopicFor(expect.HandlerSnapshots)),
+		Retry:          c.Retry(),
 		DLQTopic:       cfg.DeadLetterTopic,
 		Consul:         backend.DefaultSettings(),
 		Source:         cfg.Environment,
@@ -93,8 +103,9 @@ func LoadSettings(cfg *config.Config) (Settings, error) {
 	s.Consul.Timeout = dur("ONEX_CONSUL_TIMEOUT_SECONDS", 5*time.Second)
 	// The spec's breaker overrides (ONEX_CB_*) apply unless the consul
 	// effect is given its own.
-	threshold := integer("ONEX_CONSUL_CB_THRESHOLD", integer("ONEX_CB_THRESHOLD", 5))
-	s.Consul.BreakerReset = dur("ONEX_CONSUL_CB_RESET_TIMEOUT", dur("ONEX_CB_RESET_TIMEOUT", 60*time.Second))
+	cb := c.Breaker()
+	threshold := integer("ONEX_CONSUL_CB_THRESHOLD", integer("ONEX_CB_THRESHOLD", cb.FailureThreshold))
+	s.Consul.BreakerReset = dur("ONEX_CONSUL_CB_RESET_TIMEOUT", dur("ONEX_CB_RESET_TIMEOUT", cb.ResetTimeout()))
 	if len(errs) > 0 {
 		return s, errs[0]
 	}

@@ -23,12 +23,14 @@ import (
 
 	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/config/infisical"
+	"github.com/omninode/onex-fleet/pkg/contract"
 	"github.com/omninode/onex-fleet/pkg/dlq"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/registration"
 	"github.com/omninode/onex-fleet/pkg/retry"
 	"github.com/omninode/onex-fleet/pkg/service"
 	registryv1 "github.com/omninode/onex-fleet/proto/onex/registry/v1"
+	"github.com/omninode/onex-fleet/services/projector-effect/expect"
 	"github.com/omninode/onex-fleet/services/projector-effect/internal/api"
 	"github.com/omninode/onex-fleet/services/projector-effect/internal/breaker"
 	"github.com/omninode/onex-fleet/services/projector-effect/internal/consumer"
@@ -76,7 +78,13 @@ func Main() int {
 		fmt.Fprintln(os.Stderr, "projector-effect:", infraerr.SanitizeError(err))
 		return 2
 	}
-	s, err := LoadSettings(svc.Config)
+	path := contract.Path(svc.Config.ContractsDir, expect.Service)
+	c, err := contract.Load(path, expect.Contract())
+	if err != nil {
+		svc.Log.Error("refusing to start: invalid contract", "contract", path, "error", err.Error())
+		return 2
+	}
+	s, err := LoadSettings(svc.Config, c)
 	if err != nil {
 		svc.Log.Error("invalid configuration", "error", infraerr.SanitizeError(err))
 		return 2
@@ -89,7 +97,7 @@ func Main() int {
 	if err := svc.Run(a.Run, svc.SelfRegistration(service.Self{
 		Type: registration.NodeKindEffect, Name: "node_registration_projector_effect", Role: "registry",
 		Capabilities: registration.NodeCapabilities{Postgres: true, Database: true, Read: true, Write: true, Transactions: true,
-			SupportedTypes: []string{"postgres.upsert_registration", "postgres.update_registration"}},
+			SupportedTypes: expect.HandledIntents},
 		Listeners: map[string]service.Listener{"grpc": {Scheme: "grpc", Addr: svc.Config.GRPCAddr}},
 	})); err != nil {
 		return 1
@@ -177,7 +185,7 @@ func (a *App) Run(ctx context.Context) error {
 	log.Info("projector effect starting", "database", infraerr.RedactDSN(a.s.DatabaseURL.Reveal()),
 		"intents_topic", a.s.IntentsTopic, "results_topic", a.s.ResultsTopic, "dlq_topic", a.dlqTopic(), "group", a.s.Group,
 		"grpc_addr", a.s.GRPCAddr, "pool_min", a.s.PoolMin, "pool_max", a.s.PoolMax, "max_batch", a.s.MaxBatch,
-		"breaker_threshold", a.s.BreakerThreshold, "breaker_reset", a.s.BreakerReset.String(),
+		"breaker_threshold", a.s.BreakerThreshold, "breaker_reset", a.s.BreakerReset.String(), "retry_max_delay", a.s.Retry.Max.String(),
 		"kafka", infraerr.RedactBootstrapServers(a.svc.Config.KafkaBootstrap))
 
 	ln, err := net.Listen("tcp", a.s.GRPCAddr)
@@ -228,12 +236,10 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	backoff := effect.DefaultBackoff()
-	backoff.Max = a.s.RetryMaxDelay
 	proc := effect.New(a.store, a.breaker,
 		&effect.KafkaResults{Producer: producer, Topic: a.s.ResultsTopic, Source: a.s.Source},
 		effect.KafkaDLQ{Publisher: pub}, a.metrics,
-		effect.Options{Backoff: backoff, Timeout: a.s.QueryTimeout, BusMetrics: a.busm, Log: log.With("component", "effect")})
+		effect.Options{Backoff: a.s.Retry, Timeout: a.s.QueryTimeout, BusMetrics: a.busm, Log: log.With("component", "effect")})
 	linger := a.s.Linger
 	if linger == 0 {
 		linger = -1 // disabled

@@ -19,6 +19,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/observability"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
+	"github.com/omninode/onex-fleet/pkg/retry"
 	"github.com/omninode/onex-fleet/pkg/service"
 	"github.com/omninode/onex-fleet/pkg/testkit"
 	"github.com/omninode/onex-fleet/services/projector-effect/internal/gen"
@@ -76,7 +77,7 @@ func (h *harness) settings() Settings {
 		DatabaseURL: config.Secret(h.dsn), PoolMin: 1, PoolMax: 6, QueryTimeout: 5 * time.Second, ConnectTimeout: 2 * time.Second,
 		Migrate: true, IntentsTopic: h.intents, ResultsTopic: h.results, DLQTopic: h.dlqTopic, Group: "pe-" + h.intents,
 		MaxBatch: 500, Linger: 5 * time.Millisecond, BreakerThreshold: 5, BreakerReset: 60 * time.Second,
-		RetryMaxDelay: time.Second, GRPCAddr: "127.0.0.1:0", WatchPoll: time.Second, Source: "test", DrainTimeout: 10 * time.Second,
+		Retry: retry.Policy{MaxAttempts: 10, Initial: 500 * time.Millisecond, Max: time.Second, Multiplier: 2, Jitter: 0.25}, GRPCAddr: "127.0.0.1:0", WatchPoll: time.Second, Source: "test", DrainTimeout: 10 * time.Second,
 	}
 }
 

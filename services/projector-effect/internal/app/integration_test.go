@@ -108,7 +108,7 @@ func TestPostgresOutage(t *testing.T) {
 	h := newHarness(t, "outage", dsn)
 	s := h.settings()
 	s.BreakerReset = 2 * time.Second
-	s.RetryMaxDelay = time.Second
+	s.Retry.Max = time.Second
 	s.ConnectTimeout = time.Second
 	s.QueryTimeout = 3 * time.Second
 	h.start(s)

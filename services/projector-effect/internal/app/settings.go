@@ -8,7 +8,10 @@ import (
 
 	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/config"
+	"github.com/omninode/onex-fleet/pkg/contract"
+	"github.com/omninode/onex-fleet/pkg/retry"
 	"github.com/omninode/onex-fleet/pkg/topics"
+	"github.com/omninode/onex-fleet/services/projector-effect/expect"
 )
 
 // Settings are the projector effect's own knobs; the shared ones are in
@@ -42,12 +45,14 @@ type Settings struct {
 
 	// BreakerThreshold and BreakerReset configure the PostgreSQL breaker
 	// (ONEX_POSTGRES_CB_THRESHOLD / ONEX_POSTGRES_CB_RESET_TIMEOUT, else
-	// ONEX_CB_THRESHOLD / ONEX_CB_RESET_TIMEOUT, else 5 / 60 s).
+	// ONEX_CB_THRESHOLD / ONEX_CB_RESET_TIMEOUT, else the contract's
+	// error_handling.circuit_breaker).
 	BreakerThreshold int
 	BreakerReset     time.Duration
-	// RetryMaxDelay caps the in-place retry backoff
-	// (ONEX_POSTGRES_RETRY_MAX_DELAY seconds, 30).
-	RetryMaxDelay time.Duration
+	// Retry spaces the in-place retries of a failed batch: the contract's
+	// error_handling.retry_policy, its Max replaced by
+	// ONEX_POSTGRES_RETRY_MAX_DELAY (seconds) when set.
+	Retry retry.Policy
 
 	// GRPCAddr is where the registry API listens (ONEX_GRPC_ADDR, :8086).
 	GRPCAddr string
@@ -60,10 +65,11 @@ type Settings struct {
 	DrainTimeout time.Duration
 }
 
-// LoadSettings reads the projector's environment on top of cfg.
-func LoadSettings(cfg *config.Config) (Settings, error) {
+// LoadSettings reads the projector's environment on top of cfg and its
+// (checked) contract, whose values are the defaults.
+func LoadSettings(cfg *config.Config, c *contract.Contract) (Settings, error) {
 	s := Settings{
-		IntentsTopic: config.String("ONEX_POSTGRES_INTENTS_TOPIC", topics.PostgresIntents),
+		IntentsTopic: config.String("ONEX_POSTGRES_INTENTS_TOPIC", c.TopicFor(expect.HandlerIntents)),
 		ResultsTopic: config.String("ONEX_EFFECT_RESULTS_TOPIC", topics.EffectResults),
 		DLQTopic:     cfg.DeadLetterTopic,
 		GRPCAddr:     cfg.GRPCAddr,
@@ -131,9 +137,11 @@ func LoadSettings(cfg *config.Config) (Settings, error) {
 	s.Migrate = boolean("ONEX_PROJECTOR_MIGRATE", true)
 	s.MaxBatch = integer("ONEX_PROJECTOR_MAX_BATCH", 500)
 	s.Linger = dur("ONEX_PROJECTOR_BATCH_LINGER_MS", time.Millisecond, 5*time.Millisecond)
-	s.BreakerThreshold = integer("ONEX_POSTGRES_CB_THRESHOLD", integer("ONEX_CB_THRESHOLD", 5))
-	s.BreakerReset = dur("ONEX_POSTGRES_CB_RESET_TIMEOUT", time.Second, dur("ONEX_CB_RESET_TIMEOUT", time.Second, 60*time.Second))
-	s.RetryMaxDelay = dur("ONEX_POSTGRES_RETRY_MAX_DELAY", time.Second, 30*time.Second)
+	cb := c.Breaker()
+	s.BreakerThreshold = integer("ONEX_POSTGRES_CB_THRESHOLD", integer("ONEX_CB_THRESHOLD", cb.FailureThreshold))
+	s.BreakerReset = dur("ONEX_POSTGRES_CB_RESET_TIMEOUT", time.Second, dur("ONEX_CB_RESET_TIMEOUT", time.Second, cb.ResetTimeout()))
+	s.Retry = c.Retry()
+	s.Retry.Max = dur("ONEX_POSTGRES_RETRY_MAX_DELAY", time.Second, s.Retry.Max)
 	s.WatchPoll = dur("ONEX_WATCH_POLL_MS", time.Millisecond, time.Second)
 	if len(errs) > 0 {
 		return s, errs[0]
@@ -151,8 +159,8 @@ func LoadSettings(cfg *config.Config) (Settings, error) {
 		return s, errors.New("config: ONEX_POSTGRES_CB_THRESHOLD must be >= 1")
 	case s.BreakerReset <= 0:
 		return s, errors.New("config: ONEX_POSTGRES_CB_RESET_TIMEOUT must be > 0")
-	case s.RetryMaxDelay < time.Second:
-		return s, errors.New("config: ONEX_POSTGRES_RETRY_MAX_DELAY must be >= 1 second")
+	case s.Retry.Max < time.Second || s.Retry.Max < s.Retry.Initial:
+		return s, errors.New("config: ONEX_POSTGRES_RETRY_MAX_DELAY must be >= 1 second and >= the contract's initial_delay_ms")
 	case s.WatchPoll < 50*time.Millisecond:
 		return s, errors.New("config: ONEX_WATCH_POLL_MS must be >= 50")
 	}

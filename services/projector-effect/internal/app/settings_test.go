@@ -6,9 +6,23 @@ import (
 	"time"
 
 	"github.com/omninode/onex-fleet/pkg/config"
+	"github.com/omninode/onex-fleet/pkg/contract"
+	"github.com/omninode/onex-fleet/pkg/retry"
+	"github.com/omninode/onex-fleet/pkg/testkit"
+	"github.com/omninode/onex-fleet/services/projector-effect/expect"
 )
 
+func loadContract(t *testing.T, dir string) *contract.Contract {
+	t.Helper()
+	c, err := contract.Load(contract.Path(dir, expect.Service), expect.Contract())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func TestLoadSettings(t *testing.T) {
+	shipped := loadContract(t, testkit.ContractsDir(t))
 	const dsn = "postgresql://onex:s3cret@db:5432/omnibase_infra"
 	tests := []struct {
 		name  string
@@ -23,11 +37,15 @@ func TestLoadSettings(t *testing.T) {
 				s.IntentsTopic != "onex.cmd.platform.postgres-intents.v1" || !strings.Contains(s.Group, "projector-effect") {
 				t.Errorf("%+v", s)
 			}
+			want := retry.Policy{MaxAttempts: 10, Initial: 500 * time.Millisecond, Max: 30 * time.Second, Multiplier: 2, Jitter: 0.25}
+			if s.Retry != want {
+				t.Errorf("retry %+v, want %+v", s.Retry, want)
+			}
 		}},
 		{name: "overrides", dsn: dsn, env: map[string]string{"POSTGRES_POOL_MIN_SIZE": "1", "POSTGRES_POOL_MAX_SIZE": "4",
-			"ONEX_CB_THRESHOLD": "3", "ONEX_POSTGRES_CB_RESET_TIMEOUT": "7", "POSTGRES_SSL_MODE": "require", "ONEX_PROJECTOR_MIGRATE": "false"},
+			"ONEX_CB_THRESHOLD": "3", "ONEX_POSTGRES_CB_RESET_TIMEOUT": "7", "ONEX_POSTGRES_RETRY_MAX_DELAY": "2", "POSTGRES_SSL_MODE": "require", "ONEX_PROJECTOR_MIGRATE": "false"},
 			check: func(t *testing.T, s Settings) {
-				if s.PoolMin != 1 || s.PoolMax != 4 || s.BreakerThreshold != 3 || s.BreakerReset != 7*time.Second || s.Migrate ||
+				if s.PoolMin != 1 || s.PoolMax != 4 || s.BreakerThreshold != 3 || s.BreakerReset != 7*time.Second || s.Migrate || s.Retry.Max != 2*time.Second ||
 					!strings.Contains(s.DatabaseURL.Reveal(), "sslmode=require") {
 					t.Errorf("%+v", s)
 				}
@@ -42,7 +60,7 @@ func TestLoadSettings(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			s, err := LoadSettings(&config.Config{Environment: "dev", DatabaseURL: config.Secret(tt.dsn)})
+			s, err := LoadSettings(&config.Config{Environment: "dev", DatabaseURL: config.Secret(tt.dsn)}, shipped)
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("err %v, want %q", err, tt.err)
@@ -57,5 +75,48 @@ func TestLoadSettings(t *testing.T) {
 			}
 			tt.check(t, s)
 		})
+	}
+}
+
+// TestSettingsFromContract: the breaker and retry numbers are the contract's
+// unless the environment says otherwise.
+func TestSettingsFromContract(t *testing.T) {
+	dir := testkit.EditedContracts(t, expect.Service, "circuit_breaker: {failure_threshold: 5, reset_timeout_seconds: 60}",
+		"circuit_breaker: {failure_threshold: 9, reset_timeout_seconds: 15}")
+	c := loadContract(t, dir)
+	cfg := &config.Config{Environment: "dev", DatabaseURL: config.Secret("postgresql://onex:x@db:5432/omnibase_infra")}
+	s, err := LoadSettings(cfg, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.BreakerThreshold != 9 || s.BreakerReset != 15*time.Second {
+		t.Errorf("breaker %d/%v, want the contract's 9/15s", s.BreakerThreshold, s.BreakerReset)
+	}
+	t.Setenv("ONEX_POSTGRES_CB_THRESHOLD", "4")
+	if s, err = LoadSettings(cfg, c); err != nil || s.BreakerThreshold != 4 {
+		t.Errorf("threshold %d (%v), want the environment's 4", s.BreakerThreshold, err)
+	}
+}
+
+// TestRefusesBrokenContract runs the projector binary on a contract with a
+// misspelt key: it must exit 2 before touching any server, saying so in one
+// log line.
+func TestRefusesBrokenContract(t *testing.T) {
+	dir := testkit.EditedContracts(t, expect.Service, "circuit_breaker:", "circuit_braker:")
+	bin := testkit.BuildCommand(t, "github.com/omninode/onex-fleet/services/projector-effect/cmd/projector-effect")
+	code, out := testkit.RunToExit(t, bin, []string{"ONEX_CONTRACTS_DIR=" + dir, "OMNIBASE_ENV_FILE=/nonexistent",
+		"KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:1", "OMNIBASE_INFRA_DB_URL=postgresql://onex:x@127.0.0.1:1/omnibase_infra"}, time.Minute)
+	if code != 2 {
+		t.Fatalf("exit code %d, want 2; output:\n%s", code, out)
+	}
+	var errs []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, `"level":"ERROR"`) {
+			errs = append(errs, l)
+		}
+	}
+	if len(errs) != 1 || !strings.Contains(errs[0], contract.Path(dir, expect.Service)) ||
+		!strings.Contains(errs[0], "error_handling.circuit_braker: unknown key") {
+		t.Fatalf("want one ERROR line naming the file and the unknown key; output:\n%s", out)
 	}
 }

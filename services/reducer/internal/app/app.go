@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/config"
 	"github.com/omninode/onex-fleet/pkg/config/infisical"
+	"github.com/omninode/onex-fleet/pkg/contract"
 	"github.com/omninode/onex-fleet/pkg/dlq"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/registration"
@@ -27,6 +29,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/service"
 	"github.com/omninode/onex-fleet/pkg/topics"
 	"github.com/omninode/onex-fleet/services/reducer/decide"
+	"github.com/omninode/onex-fleet/services/reducer/expect"
 	"github.com/omninode/onex-fleet/services/reducer/internal/processor"
 	"github.com/omninode/onex-fleet/services/reducer/internal/state"
 	"github.com/omninode/onex-fleet/services/reducer/internal/wire"
@@ -46,11 +49,17 @@ const HandlerName = "registration_reducer"
 
 // Settings are the reducer's own knobs.
 type Settings struct {
-	Params       decide.Params
-	BatchSize    int           // ONEX_REDUCER_BATCH_SIZE (500)
-	BatchLinger  time.Duration // ONEX_REDUCER_BATCH_LINGER_MS (5)
-	Group        string
-	ContractPath string
+	// Params default to the contract's parameters; the environment
+	// overrides each (ONEX_ACK_TIMEOUT_SECONDS, ...).
+	Params      decide.Params
+	BatchSize   int           // ONEX_REDUCER_BATCH_SIZE (500)
+	BatchLinger time.Duration // ONEX_REDUCER_BATCH_LINGER_MS (5)
+	Group       string
+	// Retry spaces the retries of a failed transaction and of a failed
+	// state restore (the contract's error_handling.retry_policy). Neither is
+	// ever given up (that would lose inputs): past MaxAttempts the delay
+	// stays at its last value.
+	Retry retry.Policy
 	// SnapshotsTopic is where the reducer keeps and restores its state
 	// (ONEX_REGISTRATION_SNAPSHOTS_TOPIC, the variable the consul effect
 	// reads too; default the platform topic). `make bench` gives each run
@@ -58,9 +67,16 @@ type Settings struct {
 	SnapshotsTopic string
 }
 
-// LoadSettings reads the reducer's environment.
-func LoadSettings(cfg *config.Config) (Settings, error) {
-	s := Settings{Params: decide.DefaultParams()}
+// ContractPath is the reducer's contract file: ONEX_REDUCER_CONTRACT, else
+// $ONEX_CONTRACTS_DIR/reducer/contract.yaml.
+func ContractPath(cfg *config.Config) string {
+	return config.String("ONEX_REDUCER_CONTRACT", contract.Path(cfg.ContractsDir, expect.Service))
+}
+
+// LoadSettings reads the reducer's environment on top of its (checked)
+// contract.
+func LoadSettings(cfg *config.Config, c *contract.Contract) (Settings, error) {
+	s := Settings{Params: paramsFrom(c), Retry: c.Retry()}
 	var err error
 	get := func(name string, unit, def time.Duration) time.Duration {
 		if err != nil {
@@ -80,7 +96,7 @@ func LoadSettings(cfg *config.Config) (Settings, error) {
 	if s.BatchSize, err = config.Int("ONEX_REDUCER_BATCH_SIZE", 500); err != nil {
 		return s, err
 	}
-	if s.Params.MassExpiryMinActive, err = config.Int("ONEX_MASS_EXPIRY_MIN_ACTIVE", 20); err != nil {
+	if s.Params.MassExpiryMinActive, err = config.Int("ONEX_MASS_EXPIRY_MIN_ACTIVE", s.Params.MassExpiryMinActive); err != nil {
 		return s, err
 	}
 	// A share is a fraction, read as such (a Duration in nanoseconds would
@@ -95,9 +111,22 @@ func LoadSettings(cfg *config.Config) (Settings, error) {
 		return s, fmt.Errorf("config: ONEX_REDUCER_BATCH_SIZE must be >= 1")
 	}
 	s.Group = config.String("ONEX_REDUCER_GROUP", cfg.Environment+".onex-fleet.reducer.consume.1.0.0")
-	s.ContractPath = config.String("ONEX_REDUCER_CONTRACT", cfg.ContractsDir+"/reducer/contract.yaml")
 	s.SnapshotsTopic = config.String("ONEX_REGISTRATION_SNAPSHOTS_TOPIC", topics.RegistrationSnapshots)
 	return s, nil
+}
+
+// paramsFrom reads the decision parameters of a checked contract (Load
+// guarantees every one is present and in range).
+func paramsFrom(c *contract.Contract) decide.Params {
+	p := c.Parameters
+	seconds := func(name string) time.Duration { return time.Duration(p[name] * float64(time.Second)) }
+	return decide.Params{
+		AckTimeout:          seconds(expect.ParamAckTimeout),
+		LivenessInterval:    seconds(expect.ParamLivenessInterval),
+		LivenessWindow:      seconds(expect.ParamLivenessWindow),
+		MassExpiryShare:     p[expect.ParamMassExpiryShare],
+		MassExpiryMinActive: int(p[expect.ParamMassExpiryMinActive]),
+	}
 }
 
 // Secrets is what the reducer prefetches from Infisical at boot
@@ -122,16 +151,18 @@ func Main() int {
 		fmt.Fprintln(os.Stderr, "reducer:", infraerr.SanitizeError(err))
 		return 2
 	}
-	settings, err := LoadSettings(svc.Config)
+	path := ContractPath(svc.Config)
+	c, err := contract.Load(path, expect.Contract())
+	if err != nil {
+		svc.Log.Error("refusing to start: invalid contract", "contract", path, "error", err.Error())
+		return 2
+	}
+	svc.Health.Set(condFSM, true)
+	settings, err := LoadSettings(svc.Config, c)
 	if err != nil {
 		svc.Log.Error("invalid configuration", "error", infraerr.SanitizeError(err))
 		return 2
 	}
-	if err := CheckContract(settings.ContractPath); err != nil {
-		svc.Log.Error("refusing to start: contract check failed", "contract", settings.ContractPath, "error", err.Error())
-		return 2
-	}
-	svc.Health.Set(condFSM, true)
 	r, err := New(svc, settings)
 	if err != nil {
 		svc.Log.Error("startup failed", "error", infraerr.SanitizeError(err))
@@ -389,7 +420,7 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerG
 			return false
 		case <-h.work.Done():
 			return false
-		case <-time.After(min(time.Duration(attempt+1)*200*time.Millisecond, 5*time.Second)):
+		case <-time.After(r.settings.Retry.Delay(min(attempt, r.settings.Retry.MaxAttempts-1), rand.Float64())):
 			return true
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/omninode/onex-fleet/pkg/config"
+	"github.com/omninode/onex-fleet/pkg/testkit"
 	"github.com/omninode/onex-fleet/pkg/topics"
 )
 
@@ -24,7 +25,7 @@ func TestLoadSettingsMassExpiryShare(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.val, func(t *testing.T) {
 			t.Setenv("ONEX_MASS_EXPIRY_SHARE", c.val)
-			s, err := LoadSettings(&config.Config{Environment: "local"})
+			s, err := LoadSettings(&config.Config{Environment: "local"}, loadContract(t, testkit.ContractsDir(t)))
 			if c.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
 					t.Fatalf("error %v, want %q", err, c.wantErr)
@@ -48,7 +49,7 @@ func TestSnapshotsTopicSetting(t *testing.T) {
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			t.Setenv("ONEX_REGISTRATION_SNAPSHOTS_TOPIC", tc.env)
-			s, err := LoadSettings(&config.Config{Environment: "local", ContractsDir: "contracts"})
+			s, err := LoadSettings(&config.Config{Environment: "local"}, loadContract(t, testkit.ContractsDir(t)))
 			if err != nil {
 				t.Fatal(err)
 			}

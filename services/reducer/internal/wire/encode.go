@@ -8,6 +8,7 @@ package wire
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -62,6 +63,17 @@ var eventTopics = map[decide.EventKind]string{
 
 // EventTopic returns the topic of an event kind.
 func EventTopic(k decide.EventKind) string { return eventTopics[k] }
+
+// OutputTopics returns every topic the encoder writes to (events, intents,
+// snapshots), sorted: the reducer's contract must list each one.
+func OutputTopics() []string {
+	out := []string{topics.RegistrationIntents, topics.RegistrationSnapshots}
+	for _, t := range eventTopics {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out
+}
 
 // The lifecycle event payloads of spec 2.7, fields in Python order.
 type eventHeader struct {

@@ -30,6 +30,7 @@ import (
 
 	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/config/infisical"
+	"github.com/omninode/onex-fleet/pkg/contract"
 	"github.com/omninode/onex-fleet/pkg/dlq"
 	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
@@ -38,8 +39,8 @@ import (
 	"github.com/omninode/onex-fleet/pkg/retry"
 	"github.com/omninode/onex-fleet/pkg/service"
 	"github.com/omninode/onex-fleet/pkg/topics"
+	"github.com/omninode/onex-fleet/services/registration-orchestrator/expect"
 	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/catalog"
-	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/contract"
 	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/ingress"
 	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/ticker"
 	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/wire"
@@ -87,6 +88,11 @@ func Main() int {
 		return 2
 	}
 	a, err := New(svc, s)
+	var cerr *contract.Error
+	if errors.As(err, &cerr) {
+		svc.Log.Error("refusing to start: invalid contract", "contract", s.ContractPath, "error", err.Error())
+		return 2
+	}
 	if err != nil {
 		svc.Log.Error("startup failed", "error", infraerr.SanitizeError(err))
 		return 2
@@ -124,22 +130,16 @@ type App struct {
 	assign func(wf *workflow.Workflow, ctx context.Context, client sarama.Client, claims map[string][]int32, timeout time.Duration) error
 }
 
-// New loads and checks the contract; nothing is contacted until Run. A
-// contract problem, or a topic this code uses that the contract does not
-// declare, is an error naming it.
+// New loads and checks the contract against the code (package expect);
+// nothing is contacted until Run. A contract problem, such as a topic this
+// code uses that the contract does not declare, is a *contract.Error naming
+// every one.
 func New(svc *service.Service, s Settings) (*App, error) {
-	c, err := contract.Load(s.ContractPath)
+	c, err := contract.Load(s.ContractPath, expect.Contract())
 	if err != nil {
 		return nil, err
 	}
-	if err := errors.Join(
-		c.RequirePublish(topics.ReducerInput, topics.RegistrationAggregations, topics.RuntimeTick, topics.RequestIntrospection,
-			topics.TopicCatalogResponse, topics.TopicCatalogChanged),
-		c.RequireSubscribe(topics.RegistrationAggregations),
-	); err != nil {
-		return nil, err
-	}
-	policy := c.RetryPolicy
+	policy := c.Retry()
 	if s.RetryPolicy != nil {
 		policy = *s.RetryPolicy
 		if err := policy.Validate(); err != nil {
@@ -219,10 +219,10 @@ func (a *App) requiredTopics() []string {
 			set[a.s.topic(n)] = true
 		}
 	}
-	add(a.c.Subscribe...)
-	add(a.c.Publish...)
+	add(a.c.Subscribe()...)
+	add(a.c.Publish()...)
 	router := dlq.Router{Override: a.s.DLQTopic}
-	for _, t := range a.c.Subscribe {
+	for _, t := range a.c.Subscribe() {
 		set[router.TopicFor(a.s.topic(t))] = true
 	}
 	out := make([]string, 0, len(set))
@@ -253,7 +253,7 @@ func (a *App) Run(ctx context.Context) error {
 	if !a.waitTopics(ctx, client) {
 		return nil
 	}
-	intents, results := a.s.topic(a.c.TopicFor(contract.HandlerIntentRouter)), a.s.topic(a.c.TopicFor(contract.HandlerResults))
+	intents, results := a.s.topic(a.c.TopicFor(expect.HandlerIntentRouter)), a.s.topic(a.c.TopicFor(expect.HandlerResults))
 	if err := a.checkCoPartitioned(client, intents, results); err != nil {
 		return err
 	}
@@ -299,15 +299,15 @@ func (a *App) Run(ctx context.Context) error {
 		Refresh: a.s.CatalogRefresh, Source: a.s.Env, Send: producer, Client: client, Log: log, Registerer: a.svc.Registerer(),
 		Describe: func(ctx context.Context) ([]topics.TopicState, error) { return topics.Describe(ctx, admin) }})
 	a.cat.Store(cat)
-	tickTopic := a.s.topic(a.c.TopicFor(contract.HandlerTickLeadership))
+	tickTopic := a.s.topic(a.c.TopicFor(expect.HandlerTickLeadership))
 	sched := ticker.New(ticker.Config{Interval: a.s.TickInterval, SchedulerID: a.s.SchedulerID, TickTopic: tickTopic,
 		ReducerInput: a.s.topic(topics.ReducerInput), Source: a.s.Env, Send: tickProducer, Client: client, Log: log,
 		OnLead: cat.Watch, Registerer: a.svc.Registerer()})
 	a.sched.Store(sched)
 	defer sched.Stop()
 	wf := workflow.New(workflow.Config{IntentsTopic: intents, ResultsTopic: results,
-		StateTopic: a.s.topic(topics.RegistrationAggregations), ResultTopic: a.s.topic(a.c.Aggregation.ResultTopic),
-		Routes: a.routes(), AttemptIntents: a.c.Aggregation.AttemptIntents, Policy: a.policy, Source: a.s.Env,
+		StateTopic: a.s.topic(topics.RegistrationAggregations), ResultTopic: a.s.topic(a.c.ResultAggregation.ResultTopic),
+		Routes: a.routes(), AttemptIntents: a.c.ResultAggregation.AttemptIntents, Policy: a.policy, Source: a.s.Env,
 		Send: producer, DLQ: pub, Log: log, Registerer: a.svc.Registerer()})
 	a.wf.Store(wf)
 
@@ -339,11 +339,11 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	var specsToRun []runSpec
 	registry := map[string]string{}
-	for _, t := range a.c.TopicsFor(contract.HandlerIngress) {
+	for _, t := range a.c.TopicsFor(expect.HandlerIngress) {
 		registry[a.s.topic(t)] = t
 	}
 	ing := ingress.NewHandler(registry, a.s.topic(topics.ReducerInput), a.s.Env, a.s.Limits, producer, a.ingm)
-	for _, t := range a.c.TopicsFor(contract.HandlerIngress) {
+	for _, t := range a.c.TopicsFor(expect.HandlerIngress) {
 		g, err := a.pythonGroup(a.s.topic(t))
 		if err != nil {
 			return err
@@ -356,9 +356,9 @@ func (a *App) Run(ctx context.Context) error {
 		// an intent), and one acknowledged send per record cannot keep up
 		// with a fleet (docs/orchestrator.md, Throughput).
 		specsToRun = append(specsToRun, runSpec{"ingress:" + t, bus.RunnerConfig{Config: gc, Group: g, Topics: []string{a.s.topic(t)},
-			Handler: std(contract.HandlerIngress, ing.Handle), BatchHandler: ing.HandleBatch, Metrics: a.busm.Handler(contract.HandlerIngress)}})
+			Handler: std(expect.HandlerIngress, ing.Handle), BatchHandler: ing.HandleBatch, Metrics: a.busm.Handler(expect.HandlerIngress)}})
 	}
-	qg, err := a.pythonGroup(a.s.topic(a.c.TopicFor(contract.HandlerCatalogQuery)))
+	qg, err := a.pythonGroup(a.s.topic(a.c.TopicFor(expect.HandlerCatalogQuery)))
 	if err != nil {
 		return err
 	}
@@ -367,7 +367,7 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	specsToRun = append(specsToRun, runSpec{"catalog", bus.RunnerConfig{Config: qc, Group: qg,
-		Topics: []string{a.s.topic(a.c.TopicFor(contract.HandlerCatalogQuery))}, Handler: std(contract.HandlerCatalogQuery, cat.Handle)}})
+		Topics: []string{a.s.topic(a.c.TopicFor(expect.HandlerCatalogQuery))}, Handler: std(expect.HandlerCatalogQuery, cat.Handle)}})
 
 	wfCfg, err := groupCfg(a.s.FromOldest)
 	if err != nil {
@@ -381,7 +381,7 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	restored := atomic.Bool{}
-	routeIntent, aggregateResult := std(contract.HandlerIntentRouter, wf.Handle), std(contract.HandlerResults, wf.Handle)
+	routeIntent, aggregateResult := std(expect.HandlerIntentRouter, wf.Handle), std(expect.HandlerResults, wf.Handle)
 	specsToRun = append(specsToRun, runSpec{"workflow", bus.RunnerConfig{Config: wfCfg, Group: wg, Topics: []string{intents, results},
 		Handler: func(ctx context.Context, m *bus.Message) error {
 			if m.Topic == intents {
@@ -390,7 +390,7 @@ func (a *App) Run(ctx context.Context) error {
 			return aggregateResult(ctx, m)
 		},
 		BatchHandler: wf.HandleBatch,
-		Metrics:      a.busm.TopicHandlers(map[string]string{intents: contract.HandlerIntentRouter, results: contract.HandlerResults}),
+		Metrics:      a.busm.TopicHandlers(map[string]string{intents: expect.HandlerIntentRouter, results: expect.HandlerResults}),
 		OnAssign: func(ctx context.Context, claims map[string][]int32) error {
 			if err := a.assign(wf, ctx, client, claims, a.s.RestoreTimeout); err != nil {
 				log.Warn("aggregation restore failed; rejoining", "error", infraerr.SanitizeError(err))
@@ -413,7 +413,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	// Ticks are only observed for leadership: measured, never dead-lettered.
 	specsToRun = append(specsToRun, runSpec{"scheduler", bus.RunnerConfig{Config: sc, Group: sg, Topics: []string{tickTopic},
-		Handler: bus.Chain(sched.Handle, bus.Measure(a.busm.Handler(contract.HandlerTickLeadership))), OnAssign: sched.Assign, OnRevoke: sched.Revoke}})
+		Handler: bus.Chain(sched.Handle, bus.Measure(a.busm.Handler(expect.HandlerTickLeadership))), OnAssign: sched.Assign, OnRevoke: sched.Revoke}})
 
 	var running []*bus.Runner
 	for _, sp := range specsToRun {

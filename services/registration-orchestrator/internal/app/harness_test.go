@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/omninode/onex-fleet/pkg/config"
+	"github.com/omninode/onex-fleet/pkg/contract"
 	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/observability"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
@@ -26,7 +27,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/service"
 	"github.com/omninode/onex-fleet/pkg/testkit"
 	"github.com/omninode/onex-fleet/pkg/topics"
-	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/contract"
+	"github.com/omninode/onex-fleet/services/registration-orchestrator/expect"
 	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/ingress"
 )
 
@@ -67,12 +68,12 @@ func newHarness(t testing.TB, skip ...string) *harness {
 	h := &harness{t: t, brokers: brokers, u: u, env: "orchtest-" + u, rename: map[string]string{},
 		dlqTopic: "onex.dlq.o" + u + ".all.v1", records: map[string][]*sarama.ConsumerMessage{},
 		logPath: filepath.Join(t.TempDir(), "orchestrator.log")}
-	c, err := contract.Load(repoContract())
+	c, err := contract.Load(repoContract(), expect.Contract())
 	if err != nil {
 		t.Fatal(err)
 	}
 	all := map[string]bool{}
-	for _, list := range [][]string{c.Subscribe, c.Publish} {
+	for _, list := range [][]string{c.Subscribe(), c.Publish()} {
 		for _, n := range list {
 			all[n] = true
 		}

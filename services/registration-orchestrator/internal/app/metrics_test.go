@@ -15,7 +15,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/observability"
 	"github.com/omninode/onex-fleet/pkg/testkit"
 	"github.com/omninode/onex-fleet/pkg/topics"
-	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/contract"
+	"github.com/omninode/onex-fleet/services/registration-orchestrator/expect"
 	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/fixtures"
 	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/workflow"
 )
@@ -128,7 +128,7 @@ func TestMetricsMove(t *testing.T) {
 	// Ingress handles batches: one observation per batch call (the failed
 	// one that named the bad record, then the batches after it, grouped as
 	// the records happened to arrive) plus the bad record's own call.
-	if got := metric("onex_handler_duration_seconds", map[string]string{"topic": hb, "handler": contract.HandlerIngress}); got < 3 || got > 4 {
+	if got := metric("onex_handler_duration_seconds", map[string]string{"topic": hb, "handler": expect.HandlerIngress}); got < 3 || got > 4 {
 		t.Errorf("onex_handler_duration_seconds{handler=ingress} has %v observations, want 3 or 4", got)
 	}
 	// Everything is registered by now: the catalogue the dashboard and the

@@ -3,12 +3,13 @@ package app
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/omninode/onex-fleet/pkg/config"
+	"github.com/omninode/onex-fleet/pkg/contract"
 	"github.com/omninode/onex-fleet/pkg/retry"
 	"github.com/omninode/onex-fleet/pkg/topics"
+	"github.com/omninode/onex-fleet/services/registration-orchestrator/expect"
 	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/ingress"
 )
 
@@ -76,7 +77,7 @@ func (s Settings) topic(name string) string {
 func LoadSettings(cfg *config.Config) (Settings, error) {
 	s := Settings{
 		ContractsDir: cfg.ContractsDir,
-		ContractPath: config.String("ONEX_ORCHESTRATOR_CONTRACT", filepath.Join(cfg.ContractsDir, "registration-orchestrator", "contract.yaml")),
+		ContractPath: config.String("ONEX_ORCHESTRATOR_CONTRACT", contract.Path(cfg.ContractsDir, expect.Service)),
 		DLQTopic:     cfg.DeadLetterTopic, Env: cfg.Environment, DrainTimeout: cfg.DrainTimeout, FromOldest: cfg.ConsumeFromOldest,
 		SchedulerID: config.String("ONEX_RUNTIME_SCHEDULER_ID", "runtime-scheduler-default"),
 	}

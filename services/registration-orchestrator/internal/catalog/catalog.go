@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"os"
 	"path"
 	"path/filepath"
 	"slices"
@@ -27,9 +26,9 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/omninode/onex-fleet/pkg/bus"
+	"github.com/omninode/onex-fleet/pkg/contract"
 	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/observability"
@@ -199,50 +198,36 @@ func truncate(s string, n int) string {
 	return string(r[:n])
 }
 
-type contractFile struct {
-	EventBus struct {
-		Subscribe []struct {
-			Topic string `yaml:"topic"`
-		} `yaml:"subscribe_topics"`
-		Publish []struct {
-			Topic string `yaml:"topic"`
-		} `yaml:"publish_topics"`
-	} `yaml:"event_bus"`
-}
-
 // scanContracts counts, per topic, the contracts that publish and subscribe
-// to it (the Python contract-scan source, spec 9.2). An unreadable contract
-// yields a parse_error:<path> warning and is skipped.
+// to it (the Python contract-scan source, spec 9.2). A contract that does not
+// decode (pkg/contract, strict) yields a parse_error:<path> warning and is
+// skipped; validity beyond decoding is each service's start-up check.
 func scanContracts(dir string) (pubs, subs map[string]int, n int, warnings []string) {
 	pubs, subs = map[string]int{}, map[string]int{}
 	if dir == "" {
 		return pubs, subs, 0, nil
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "*", "contract.yaml"))
+	files, _ := filepath.Glob(contract.Path(dir, "*"))
 	sort.Strings(files)
 	for _, f := range files {
 		rel, _ := filepath.Rel(dir, f)
-		b, err := os.ReadFile(f)
-		var cf contractFile
-		if err == nil {
-			err = yaml.Unmarshal(b, &cf)
-		}
+		c, err := contract.ReadFile(f)
 		if err != nil {
 			warnings = append(warnings, WarnParseError+rel)
 			continue
 		}
 		n++
 		seen := map[string]bool{}
-		for _, t := range cf.EventBus.Publish {
-			if !seen["p"+t.Topic] {
-				seen["p"+t.Topic] = true
-				pubs[t.Topic]++
+		for _, t := range c.Publish() {
+			if !seen["p"+t] {
+				seen["p"+t] = true
+				pubs[t]++
 			}
 		}
-		for _, t := range cf.EventBus.Subscribe {
-			if !seen["s"+t.Topic] {
-				seen["s"+t.Topic] = true
-				subs[t.Topic]++
+		for _, t := range c.Subscribe() {
+			if !seen["s"+t] {
+				seen["s"+t] = true
+				subs[t]++
 			}
 		}
 	}
