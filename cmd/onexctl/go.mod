@@ -8,8 +8,10 @@ require (
 	github.com/jackc/pgx/v5 v5.13.0
 	github.com/omninode/onex-fleet/pkg v0.0.0
 	github.com/omninode/onex-fleet/proto v0.0.0
+	github.com/omninode/onex-fleet/services/consul-effect v0.0.0
 	github.com/omninode/onex-fleet/services/projector-effect v0.0.0
 	github.com/omninode/onex-fleet/services/reducer v0.0.0
+	github.com/omninode/onex-fleet/services/registration-orchestrator v0.0.0
 	github.com/spf13/cobra v1.10.2
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
@@ -42,6 +44,7 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/rcrowley/go-metrics v0.0.0-20250401214520-65e299d6c5c9 // indirect
 	github.com/spf13/pflag v1.0.9 // indirect
+	go.yaml.in/yaml/v3 v3.0.6 // indirect
 	golang.org/x/crypto v0.57.0 // indirect
 	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/sync v0.23.0 // indirect
@@ -59,3 +62,7 @@ replace github.com/omninode/onex-fleet/proto => ../../proto
 replace github.com/omninode/onex-fleet/services/projector-effect => ../../services/projector-effect
 
 replace github.com/omninode/onex-fleet/migrations => ../../migrations
+
+replace github.com/omninode/onex-fleet/services/registration-orchestrator => ../../services/registration-orchestrator
+
+replace github.com/omninode/onex-fleet/services/consul-effect => ../../services/consul-effect

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/omninode/onex-fleet/cmd/onexctl/internal/contractscmd"
 	"github.com/omninode/onex-fleet/cmd/onexctl/internal/dlqcmd"
 	"github.com/omninode/onex-fleet/cmd/onexctl/internal/envelopecmd"
 	"github.com/omninode/onex-fleet/cmd/onexctl/internal/nodescmd"
@@ -32,7 +33,7 @@ func Root(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(envelopecmd.Command(), topicscmd.Command(), nodescmd.NodesCommand(), nodescmd.SnapshotsCommand(), simulatecmd.Command(), dlqcmd.Command())
+	root.AddCommand(envelopecmd.Command(), topicscmd.Command(), nodescmd.NodesCommand(), nodescmd.SnapshotsCommand(), simulatecmd.Command(), dlqcmd.Command(), contractscmd.Command())
 	reducer := &cobra.Command{Use: "reducer", Short: "Reducer tools"}
 	reducer.AddCommand(replay.Command())
 	root.AddCommand(reducer)
