@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,10 +61,21 @@ func TestShuffledDuplicatedStreamMatchesInOrder(t *testing.T) {
 			return ok == len(ids)
 		})
 	}
-	_, failedA, staleA, _ := a.resultStats(ids)
-	_, failedB, staleB, _ := b.resultStats(ids)
-	if failedA != 0 || failedB != 0 {
-		t.Errorf("failed results: in-order %d, shuffled %d", failedA, failedB)
+	_, failedA, staleA, codesA := a.resultStats(ids)
+	_, failedB, staleB, codesB := b.resultStats(ids)
+	// Every intent has a success (above). A failure before it may only be a
+	// transient database error retried in place (a starved machine times
+	// statements out); reordering and duplicates must never make an intent
+	// fail.
+	if failedA+failedB > 0 {
+		t.Logf("transient failures, each followed by a success: in-order %d %v, shuffled %d %v", failedA, codesA, failedB, codesB)
+	}
+	for _, codes := range []map[string]int{codesA, codesB} {
+		for code, n := range codes {
+			if !strings.Contains(code, "TIMEOUT") && !strings.Contains(code, "CONNECTION") && !strings.Contains(code, "UNAVAILABLE") {
+				t.Errorf("%d results failed with %s: not a transient database error", n, code)
+			}
+		}
 	}
 	if staleA != 0 {
 		t.Errorf("in-order stream: %d stale results, want 0", staleA)
