@@ -310,7 +310,13 @@ func TestFleetTwoWayRegistration(t *testing.T) {
 	// The faulty node dies: its heartbeats stop, and a broadcast request
 	// gets no answer from it.
 	waitStatus(t, f, silent.NodeID, node.StatusDead)
-	time.Sleep(500 * time.Millisecond) // a beat published just before dying may still be in flight
+	// A beat published just before dying may still be in flight: wait until
+	// the count has been still for a second.
+	for last, still := -1, time.Now(); time.Since(still) < time.Second; time.Sleep(100 * time.Millisecond) {
+		if n := reg.count(topics.NodeHeartbeat, silent.NodeID); n != last {
+			last, still = n, time.Now()
+		}
+	}
 	beats := reg.count(topics.NodeHeartbeat, silent.NodeID)
 	reg.send(topics.RequestIntrospection, "", []byte(`{"event_type": "REQUEST_INTROSPECTION"}`))
 	reg.wait(topics.NodeIntrospection, good.NodeID, 3, 10*time.Second)
