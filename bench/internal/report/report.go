@@ -44,6 +44,15 @@ type CurvePoint struct {
 	Active   stats.Summary `json:"to_active"`
 }
 
+// Hop is one stretch of a registration's way (from one record or
+// observation to the next), summarised over the fixed-load registrations.
+type Hop struct {
+	What string        `json:"what"`
+	From string        `json:"from"`
+	To   string        `json:"to"`
+	Time stats.Summary `json:"time"`
+}
+
 // Phase is what the machine did during one phase.
 type Phase struct {
 	Name     string                      `json:"name"`
@@ -95,6 +104,8 @@ type Result struct {
 	// to_active).
 	Latency map[string]stats.Summary `json:"latency_at_fixed_load"`
 	Curve   []CurvePoint             `json:"latency_curve"`
+	// Hops split the fixed-load registrations' latency along their way.
+	Hops []Hop `json:"hops_at_fixed_load,omitempty"`
 	// Details are secondary measurements, by name.
 	Details map[string]float64 `json:"details"`
 	Phases  []Phase            `json:"phases"`
@@ -240,6 +251,14 @@ func (r *Result) WriteMarkdown(w io.Writer, chartFile string) {
 		for _, k := range sortedKeys(r.Latency) {
 			s := r.Latency[k]
 			fmt.Fprintf(w, "| %s | %d | %.1f | %.1f | %.1f | %.1f | %d |\n", k, s.N, s.P50, s.P90, s.P99, s.Max, s.Missing)
+		}
+	}
+	if len(r.Hops) > 0 {
+		fmt.Fprintln(w, "\nWhere the fixed-load latency goes, hop by hop (Kafka record creation times and the observers' times):")
+		fmt.Fprintln(w, "\n| hop | from → to | n | p50 ms | p99 ms | max ms |")
+		fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|")
+		for _, h := range r.Hops {
+			fmt.Fprintf(w, "| %s | %s → %s | %d | %.1f | %.1f | %.1f |\n", h.What, h.From, h.To, h.Time.N, h.Time.P50, h.Time.P99, h.Time.Max)
 		}
 	}
 	if len(r.Curve) > 0 {

@@ -4,14 +4,17 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 
 	"github.com/omninode/onex-fleet/bench/internal/load"
 	"github.com/omninode/onex-fleet/bench/internal/observe"
 	"github.com/omninode/onex-fleet/bench/internal/report"
 	"github.com/omninode/onex-fleet/bench/internal/stats"
+	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/node"
 	"github.com/omninode/onex-fleet/pkg/node/sim"
 )
@@ -124,15 +127,29 @@ const (
 )
 
 // step offers rate registrations per second for d and returns the curve
-// point once its nodes are done (or a grace period passed).
-func (b *bench) step(ctx context.Context, rate float64, d time.Duration) (report.CurvePoint, map[string]stats.Summary, []uuid.UUID) {
+// point once its nodes are done (or a grace period passed); with hops set it
+// also splits their latency hop by hop.
+func (b *bench) step(ctx context.Context, rate float64, d time.Duration, hops bool) (report.CurvePoint, map[string]stats.Summary, []uuid.UUID) {
+	var from offsets
+	if hops {
+		from = b.offsetsNow()
+	}
 	ids := b.reg.OpenLoop(ctx, rate, d)
 	b.remember(ids)
 	b.reg.Wait()
-	b.waitDone(ids, 20*time.Second)
+	b.waitDone(ids, 15*time.Second)
+	if hops && from != nil {
+		if to := b.offsetsNow(); to != nil {
+			hs, err := b.hopReport(ctx, from, to, ids)
+			if err != nil {
+				b.log.Warn("bench: hops", "error", err)
+			}
+			b.res.Hops = hs
+		}
+	}
 	// A saturated step leaves a backlog; the next step starts without it.
-	if left := b.drain(ctx, 60*time.Second); left > 59*time.Second {
-		b.res.Note("the backlog of the %.0f/s step had not drained after 60 s", rate)
+	if left := b.drain(ctx, 45*time.Second); left > 44*time.Second {
+		b.res.Note("the backlog of the %.0f/s step had not drained 45 s after the 15 s wait for its nodes", rate)
 	}
 	tls := b.tracker.Timelines(ids)
 	seg := segments(tls)
@@ -156,48 +173,86 @@ func (b *bench) step(ctx context.Context, rate float64, d time.Duration) (report
 	return p, seg, ids
 }
 
-// latencyPhase measures latency at the fixed load, then the curve of
-// latency against offered load up to saturation.
+// latencyPhase measures the latency curve: offered loads from the lowest
+// up; the fixed load (100/s) runs longer and gives the latency figures.
+// The curve stops after the first saturated step above the fixed load
+// (every step below it is run, so a fleet saturated at the fixed load still
+// has a curve).
 func (b *bench) latencyPhase(ctx context.Context) error {
 	if err := b.nodesUp(ctx); err != nil {
 		return err
 	}
-	var p report.CurvePoint
-	var seg map[string]stats.Summary
-	err := b.measure(ctx, "latency-fixed", -1, func(ctx context.Context) error {
-		p, seg, _ = b.step(ctx, b.s.FixedRate, time.Duration(b.s.FixedSeconds)*time.Second)
-		return nil
-	})
-	if err != nil {
-		return err
+	rates := append([]float64{}, b.s.CurveRates...)
+	if !slices.Contains(rates, b.s.FixedRate) {
+		rates = append(rates, b.s.FixedRate)
 	}
+	slices.Sort(rates)
+	for _, rate := range rates {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		fixed := rate == b.s.FixedRate
+		if !fixed && b.reg.Remaining() < int(rate*float64(b.s.StepSeconds))+reserved {
+			b.res.Note("latency curve stopped at %.0f/s: node identities reserved for the throughput run", rate)
+			break
+		}
+		d, name := time.Duration(b.s.StepSeconds)*time.Second, fmt.Sprintf("latency-%.0f", rate)
+		if fixed {
+			d, name = time.Duration(b.s.FixedSeconds)*time.Second, "latency-fixed"
+		}
+		var p report.CurvePoint
+		var seg map[string]stats.Summary
+		if err := b.measure(ctx, name, -1, func(ctx context.Context) error {
+			p, seg, _ = b.step(ctx, rate, d, fixed)
+			return nil
+		}); err != nil {
+			return err
+		}
+		b.res.Curve = append(b.res.Curve, p)
+		b.log.Info("bench: curve", "offered", rate, "achieved", int(p.Achieved), "p99_accepted_ms", p.Accepted.P99,
+			"p99_active_ms", p.Active.P99, "not_active", p.Active.Missing)
+		if fixed {
+			b.fixedFigures(seg)
+		}
+		saturated := p.Achieved < 0.9*rate || p.Active.P99 > 2000 || p.Active.Missing > p.Active.N/100
+		if saturated && rate >= b.s.FixedRate {
+			break // the next step would only queue
+		}
+	}
+	return nil
+}
+
+func (b *bench) fixedFigures(seg map[string]stats.Summary) {
 	b.res.Latency = seg
-	b.res.Curve = append(b.res.Curve, p)
 	acc, act := seg[segAccepted], seg[segActive]
 	b.res.Add(report.Figure{ID: "latency_accepted_p99", Name: fmt.Sprintf("p99 introspection → accepted at %.0f/s", b.s.FixedRate),
 		Unit: "ms", Value: acc.P99, Target: "≤ 25 ms", Met: report.Bool(acc.P99 <= 25 && acc.Missing == 0),
 		Note: fmt.Sprintf("p50 %.1f ms, max %.1f ms over %d registrations (%d without an accepted event)", acc.P50, acc.Max, acc.N, acc.Missing)})
 	b.res.Add(report.Figure{ID: "latency_active_p99", Name: fmt.Sprintf("p99 introspection → ACTIVE at %.0f/s", b.s.FixedRate),
 		Unit: "ms", Value: act.P99, Target: "≤ 100 ms", Met: report.Bool(act.P99 <= 100 && act.Missing == 0),
-		Note: fmt.Sprintf("ACTIVE = row active in PostgreSQL and the service registered in Consul; p50 %.1f ms, max %.1f ms over %d (%d never ACTIVE). "+
-			"The node itself saw became-active at p99 %.1f ms.", act.P50, act.Max, act.N, act.Missing, seg["node sees became-active"].P99)})
+		Note: fmt.Sprintf("ACTIVE = row active in PostgreSQL and the service registered in Consul; p50 %.1f ms, max %.1f ms over %d (%d not ACTIVE "+
+			"within 15 s of the last introspection, so not in the percentiles). The node saw became-active at p99 %.1f ms, the row was active at "+
+			"p99 %.1f ms, the service registered at p99 %.1f ms.", act.P50, act.Max, act.N, act.Missing, seg["node sees became-active"].P99,
+			seg["row active in PostgreSQL"].P99, seg["service registered in Consul"].P99)})
+}
 
-	return b.measure(ctx, "latency-curve", -1, func(ctx context.Context) error {
-		for _, rate := range b.s.CurveRates {
-			if rate <= b.s.FixedRate || ctx.Err() != nil {
-				continue
-			}
-			if b.reg.Remaining() < int(rate*float64(b.s.StepSeconds))+reserved {
-				b.res.Note("latency curve stopped at %.0f/s: node identities reserved for the throughput run", rate)
-				break
-			}
-			p, _, _ := b.step(ctx, rate, time.Duration(b.s.StepSeconds)*time.Second)
-			b.res.Curve = append(b.res.Curve, p)
-			b.log.Info("bench: curve", "offered", rate, "achieved", int(p.Achieved), "p99_active_ms", p.Active.P99, "missing", p.Active.Missing)
-			if p.Achieved < 0.9*rate || p.Active.P99 > 2000 || p.Active.Missing > p.Active.N/100 {
-				break // saturated: the next step would only queue
-			}
-		}
+// offsetsNow returns the end offsets of the topics a registration crosses
+// (nil, logged, if the broker does not answer).
+func (b *bench) offsetsNow() offsets {
+	cfg, err := bus.NewConfig(bus.Options{Brokers: b.s.Brokers, ClientID: "bench-hops"})
+	if err != nil {
 		return nil
-	})
+	}
+	client, err := sarama.NewClient(b.s.Brokers, cfg)
+	if err != nil {
+		b.log.Warn("bench: hops", "error", err)
+		return nil
+	}
+	defer client.Close()
+	o, err := hopOffsets(client)
+	if err != nil {
+		b.log.Warn("bench: hops", "error", err)
+		return nil
+	}
+	return o
 }

@@ -56,7 +56,7 @@ func (b *bench) registrationPhase(ctx context.Context) error {
 	}
 	ids := b.ids[len(b.ids)-n:]
 	b.reg.Wait()
-	b.waitDone(ids, 30*time.Second)
+	b.waitDone(ids, 10*time.Second)
 	from, to := started.Add(warm), started.Add(warm+window)
 	done, inWindow := 0, 0
 	for _, tl := range b.tracker.Timelines(ids) {

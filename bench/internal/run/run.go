@@ -60,9 +60,9 @@ type Settings struct {
 	// FixedRate and FixedSeconds: the fixed-load latency run.
 	FixedRate    float64
 	FixedSeconds int
-	// CurveRates are the offered loads of the latency curve (the fixed
-	// rate is its first point), StepSeconds each; the curve stops after the
-	// first saturated step.
+	// CurveRates are the offered loads of the latency curve besides the
+	// fixed rate, StepSeconds each, lowest first; the curve stops after the
+	// first saturated step at or above the fixed rate.
 	CurveRates  []float64
 	StepSeconds int
 	// Window is the number of registrations in flight in the throughput
@@ -87,10 +87,10 @@ func Defaults() Settings {
 		CeilingSeconds: 10,
 		Nodes:          100_000,
 		HeartbeatRate:  30_000, HeartbeatSeconds: 35, HeartbeatWarmup: 5,
-		FixedRate: 100, FixedSeconds: 30,
-		CurveRates:  []float64{100, 200, 400, 600, 800, 1000, 1300, 1600, 2000},
+		FixedRate: 100, FixedSeconds: 20,
+		CurveRates:  []float64{25, 50, 200, 400, 700, 1000, 1500, 2000},
 		StepSeconds: 8,
-		Window:      1500, RegistrationSeconds: 35,
+		Window:      1500, RegistrationSeconds: 30,
 		ProfileSeconds: 10,
 		PollInterval:   5 * time.Millisecond,
 		Micro:          true,

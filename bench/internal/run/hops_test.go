@@ -1,0 +1,63 @@
+package run
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/omninode/onex-fleet/bench/internal/observe"
+	"github.com/omninode/onex-fleet/pkg/topics"
+)
+
+func TestClassify(t *testing.T) {
+	for _, tc := range []struct {
+		topic, value, want string
+	}{
+		{topics.NodeIntrospection, `{}`, recIntrospection},
+		{topics.ReducerInput, `{"topic": "onex.evt.platform.node-introspection.v1", "received_at": "x"}`, recInputIntro},
+		{topics.ReducerInput, `{"topic":"onex.cmd.platform.node-registration-acked.v1","value":{}}`, recInputAck},
+		{topics.ReducerInput, `{"topic": "onex.evt.platform.node-heartbeat.v1"}`, ""},
+		{topics.RegistrationIntents, `{"payload": {"intent_type": "postgres.update_registration", "payload": {"updates": {"current_state": "active"}}}}`, recUpdateIntent},
+		{topics.PostgresIntents, `{"payload": {"intent_type": "postgres.update_registration", "payload": {"updates": {"current_state": "active"}}}}`, recUpdateRouted},
+		{topics.PostgresIntents, `{"payload": {"intent_type": "postgres.update_registration", "payload": {"updates": {"current_state": null}}}}`, ""},
+		{topics.RegistrationIntents, `{"payload": {"intent_type": "consul.register"}}`, recRegisterIntent},
+		{topics.ConsulIntents, `{"payload": {"intent_type": "consul.register"}}`, recRegisterRouted},
+		{topics.EffectResults, `{"payload": {"intent_type": "consul.register", "success": true}}`, recConsulResult},
+		{topics.EffectResults, `{"payload": {"intent_type": "postgres.upsert_registration"}}`, ""},
+	} {
+		if got := classify(tc.topic, []byte(tc.value)); got != tc.want {
+			t.Errorf("classify(%s, %s) = %q, want %q", tc.topic, tc.value, got, tc.want)
+		}
+	}
+}
+
+func TestHopSummary(t *testing.T) {
+	t0 := time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	a, b := uuid.New(), uuid.New()
+	times := map[uuid.UUID]map[string]time.Time{
+		a: {recIntrospection: ms(0), recInputIntro: ms(3), recAccepted: ms(10)},
+		b: {recIntrospection: ms(0), recInputIntro: ms(5)}, // its accepted event was not read
+	}
+	tls := map[uuid.UUID]observe.Timeline{a: {Accepted: ms(14)}, b: {Accepted: ms(20)}}
+	got := map[string]hopStat{}
+	for _, h := range hopSummary(times, tls) {
+		got[h.What] = hopStat{N: h.Time.N, Missing: h.Time.Missing, P50: h.Time.P50, Max: h.Time.Max}
+	}
+	for what, want := range map[string]hopStat{
+		"orchestrator ingress (introspection)":                        {N: 2, P50: 3, Max: 5},
+		"reducer: batch, decide, produce (introspection)":             {N: 1, Missing: 1, P50: 7, Max: 7},
+		"reducer commit + delivery of the accepted event to the node": {N: 1, Missing: 1, P50: 4, Max: 4},
+	} {
+		if got[what] != want {
+			t.Errorf("%s: got %+v, want %+v", what, got[what], want)
+		}
+	}
+}
+
+// hopStat is the part of a summary the test compares.
+type hopStat struct {
+	N, Missing int
+	P50, Max   float64
+}
