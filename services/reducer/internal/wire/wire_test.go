@@ -100,3 +100,40 @@ func TestEventsAreDeterministicEnvelopes(t *testing.T) {
 		t.Fatal("events must carry the standard ONEX headers")
 	}
 }
+
+func TestRestoreStateRefusesBrokenSnapshots(t *testing.T) {
+	const id = "3f6b2a9e-7c41-4d8a-9b1e-5a2c7d0e4f18"
+	state := func(nodeID, st string) string {
+		return `{"node_id":"` + nodeID + `","state":"` + st + `","node_type":"effect","node_version":"1.0.0","registration_attempt_id":"` + id +
+			`","correlation_id":"` + id + `","registered_at":"2026-03-02T14:00:00Z","last_state_change_at":"2026-03-02T14:00:00Z","sequence":3}`
+	}
+	for _, tc := range []struct {
+		name, value string
+		ok          bool
+	}{
+		{"valid", `{"entity_id":"` + id + `","current_state":"active","consul":{"service_id":"x"},"reducer_state":` + state(id, "active") + `}`, true},
+		{"not JSON", `{"entity_id":`, false},
+		{"no entity id", `{"current_state":"active","reducer_state":` + state(id, "active") + `}`, false},
+		{"no current state", `{"entity_id":"` + id + `","reducer_state":` + state(id, "active") + `}`, false},
+		{"null reducer state", `{"entity_id":"` + id + `","current_state":"active","reducer_state":null}`, false},
+		{"state of another node", `{"entity_id":"` + id + `","current_state":"active","reducer_state":` + state(uuid.NewString(), "active") + `}`, false},
+		{"unknown state", `{"entity_id":"` + id + `","current_state":"active","reducer_state":` + state(id, "sleeping") + `}`, false},
+		{"reducer state not an object", `{"entity_id":"` + id + `","current_state":"active","reducer_state":"x"}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := RestoreState([]byte(tc.value))
+			if tc.ok {
+				if err != nil || st == nil || st.NodeID.String() != id || st.Sequence != 3 {
+					t.Fatalf("restored %+v, %v", st, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("restored %+v from a broken snapshot", st)
+			}
+		})
+	}
+	if st, err := RestoreState([]byte("null")); st != nil || err != nil {
+		t.Fatal("a null value is a tombstone")
+	}
+}
