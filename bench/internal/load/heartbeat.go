@@ -3,6 +3,7 @@ package load
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -17,8 +18,8 @@ import (
 )
 
 // Heartbeats sends the heartbeats of a pre-registered fleet, round robin,
-// encoded by pkg/node's Encoder exactly as a node.Fleet sends them, and
-// remembers every heartbeat's timestamp: the projection stores the newest
+// byte for byte as pkg/node's Encoder writes them (from templates, see
+// template.go), and remembers every heartbeat's timestamp: the projection stores the newest
 // one per node (last_heartbeat_at), so counting the sent timestamps up to
 // it tells how many heartbeats the projection reflects.
 type Heartbeats struct {
@@ -27,10 +28,9 @@ type Heartbeats struct {
 	// Source is the bus environment written to the source header.
 	Source string
 
-	mu      sync.Mutex
-	sent    [][]int64 // per node, unix microseconds, ascending
-	started time.Time
-	total   atomic.Int64
+	mu    sync.Mutex
+	sent  [][]int64 // per node, unix microseconds, ascending
+	total atomic.Int64
 }
 
 // Sent is the number of heartbeats published so far.
@@ -71,11 +71,10 @@ func (h *Heartbeats) Run(ctx context.Context, rate float64, d time.Duration, all
 	h.mu.Lock()
 	if h.sent == nil {
 		h.sent = make([][]int64, len(h.Nodes))
-		h.started = time.Now()
 	}
 	h.mu.Unlock()
-	var cur time.Time
-	enc := &node.Encoder{Source: h.Source, Now: func() time.Time { return cur }}
+	templates := map[string]*template{}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x6862))
 	const slice = 10 * time.Millisecond
 	perSlice := rate * slice.Seconds()
 	start := time.Now()
@@ -97,13 +96,17 @@ func (h *Heartbeats) Run(ctx context.Context, rate float64, d time.Duration, all
 		owed += perSlice
 		for ; owed >= 1; owed-- {
 			id := &h.Nodes[i]
-			cur = time.Now().UTC().Truncate(time.Microsecond)
-			rec, err := enc.Heartbeat(id, cur.Sub(h.started), node.Load{})
-			if err != nil {
-				return n, err
+			kind := string(id.Type) + "/" + id.Version.String()
+			tpl := templates[kind]
+			if tpl == nil {
+				if tpl, err = newTemplate(*id, h.Source); err != nil {
+					return n, err
+				}
+				templates[kind] = tpl
 			}
+			cur := time.Now().UTC().Truncate(time.Microsecond)
 			select {
-			case prod.Input() <- rec.ProducerMessage():
+			case prod.Input() <- tpl.record(id.NodeID, cur, randomIDs(rng)):
 			case <-ctx.Done():
 				return n, ctx.Err()
 			}
