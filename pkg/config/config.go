@@ -69,9 +69,10 @@ type Config struct {
 	LogLevel     string        // ONEX_LOG_LEVEL, default INFO
 	DrainTimeout time.Duration // ONEX_DRAIN_TIMEOUT seconds, 1..300 (clamped), default 30
 	ContractsDir string        // ONEX_CONTRACTS_DIR, default ./contracts
-	// Pprof serves net/http/pprof under /debug/pprof/ on the health server
-	// (ONEX_PPROF=true). Off by default: profiles expose internals and cost
-	// CPU while taken; `make bench` turns it on to explain its figures.
+	// Pprof serves net/http/pprof under /debug/pprof/ on the health server,
+	// with the mutex and block profiles on (ONEX_PPROF=true). Off by
+	// default: profiles expose internals and cost CPU while taken; `make
+	// bench` turns it on to explain its figures.
 	Pprof bool
 
 	// Warnings collects non-fatal findings (clamped values, env file

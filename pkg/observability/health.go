@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -169,8 +170,14 @@ func Handler(h *Health, reg *prometheus.Registry) *http.ServeMux {
 	return mux
 }
 
-// HandlePprof adds net/http/pprof's handlers under /debug/pprof/ to mux.
+// HandlePprof adds net/http/pprof's handlers under /debug/pprof/ to mux and
+// turns on the runtime's mutex and block profiles (off by default): a
+// service that is slow while its CPU is idle is waiting, and only these say
+// on what. A wait of a millisecond or more is always recorded, shorter ones
+// in proportion; one mutex contention in ten.
 func HandlePprof(mux *http.ServeMux) {
+	runtime.SetBlockProfileRate(int(time.Millisecond))
+	runtime.SetMutexProfileFraction(10)
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

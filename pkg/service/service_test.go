@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -148,6 +149,19 @@ func TestPprofOnlyWhenEnabled(t *testing.T) {
 			}
 			if got != tc.want {
 				t.Fatalf("/debug/pprof/ answered %d, want %d", got, tc.want)
+			}
+			if tc.want != http.StatusOK {
+				return
+			}
+			// The mutex profile is on, with its sampling period.
+			resp, err := http.Get("http://" + addr + "/debug/pprof/mutex?debug=1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !strings.Contains(string(body), "sampling period=10") {
+				t.Fatalf("mutex profile is not sampling:\n%s", body)
 			}
 		})
 	}
