@@ -166,7 +166,13 @@ func parseMetrics(text string) (Metrics, error) {
 
 // CPUProfile takes a CPU profile of seconds and writes it to path.
 func (s *Service) CPUProfile(ctx context.Context, seconds int, path string) error {
-	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.HTTPAddr, seconds)
+	return s.Profile(ctx, "profile", seconds, path)
+}
+
+// Profile takes a profile of kind ("profile" for CPU, or "block",
+// "mutex": the delta over seconds) and writes it to path.
+func (s *Service) Profile(ctx context.Context, kind string, seconds int, path string) error {
+	url := fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", s.HTTPAddr, kind, seconds)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

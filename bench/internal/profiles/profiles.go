@@ -34,7 +34,17 @@ type Summary struct {
 
 // Summarize reads a CPU profile (pprof protobuf, as /debug/pprof/profile
 // serves it) and returns its top n functions both ways.
-func Summarize(path string, n int) (Summary, error) {
+func Summarize(path string, n int) (Summary, error) { return summarize(path, n, false) }
+
+// SummarizeWaits reads a block or mutex profile (the delay its goroutines
+// spent waiting, /debug/pprof/block?seconds=N) and returns the fleet's own
+// functions that waited longest, cumulatively: a block profile is dominated
+// by goroutines idly waiting for work (consumer loops, timers), and what
+// matters is which handler code waited, and on what (the flat list keeps
+// every frame). Cores is then the average number of goroutines waiting.
+func SummarizeWaits(path string, n int) (Summary, error) { return summarize(path, n, true) }
+
+func summarize(path string, n int, waits bool) (Summary, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return Summary{}, err
@@ -87,7 +97,11 @@ func Summarize(path string, n int) (Summary, error) {
 		return fs
 	}
 	out.Flat = fill(top(flat, nil, n))
-	out.Cum = fill(top(cum, boring, n))
+	skip := boring
+	if waits {
+		skip = func(name string) bool { return !strings.Contains(name, "/onex-fleet/") }
+	}
+	out.Cum = fill(top(cum, skip, n))
 	for k, v := range groups {
 		out.Groups[k] = pct(v)
 	}

@@ -4,9 +4,12 @@ import (
 	"crypto/sha256"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // spin burns a fixed amount of CPU (about half a second), however busy
@@ -58,5 +61,51 @@ func TestSummarizeFindsTheBusyFunction(t *testing.T) {
 	}
 	if total < 99.9 || total > 100.1 {
 		t.Fatalf("groups add up to %.1f%%, want 100", total)
+	}
+}
+
+// blockOn holds mu while another goroutine waits for it.
+//
+//go:noinline
+func blockOn(mu *sync.Mutex, d time.Duration) {
+	mu.Lock()
+	go func() { time.Sleep(d); mu.Unlock() }()
+	mu.Lock()
+	mu.Unlock()
+}
+
+func TestSummarizeWaitsFindsTheWaitingFunction(t *testing.T) {
+	runtime.SetBlockProfileRate(1)
+	defer runtime.SetBlockProfileRate(0)
+	var mu sync.Mutex
+	for i := 0; i < 5; i++ {
+		blockOn(&mu, 20*time.Millisecond)
+	}
+	path := filepath.Join(t.TempDir(), "block.pprof")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pprof.Lookup("block").WriteTo(f, 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	s, err := SummarizeWaits(path, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, fn := range s.Cum {
+		if strings.HasSuffix(fn.Name, "profiles.blockOn") && fn.Cum > 90 {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("the waiting function is not in the waits: %+v", s.Cum)
+	}
+	for _, fn := range s.Cum {
+		if !strings.Contains(fn.Name, "/onex-fleet/") {
+			t.Fatalf("%s is not the fleet's", fn.Name)
+		}
 	}
 }

@@ -299,6 +299,14 @@ func (r *Result) WriteMarkdown(w io.Writer, chartFile string) {
 		}
 		for _, svc := range sortedKeys(ph.Profiles) {
 			p := ph.Profiles[svc]
+			if strings.HasSuffix(svc, "(waits)") {
+				fmt.Fprintf(w, "\n`%s` block profile (on average %.1f goroutines waiting); where the fleet's code waited:\n", svc, p.Cores)
+				fmt.Fprintln(w, "\n| function | share of all waiting |\n|---|---:|")
+				for _, f := range p.Cum {
+					fmt.Fprintf(w, "| `%s` | %.1f %% |\n", f.Name, f.Cum)
+				}
+				continue
+			}
 			fmt.Fprintf(w, "\n`%s` profile (%.2f cores): ", svc, p.Cores)
 			for _, g := range sortedByValue(p.Groups) {
 				fmt.Fprintf(w, "%s %.0f%%, ", g, p.Groups[g])

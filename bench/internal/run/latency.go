@@ -202,7 +202,11 @@ func (b *bench) latencyPhase(ctx context.Context) error {
 		}
 		var p report.CurvePoint
 		var seg map[string]stats.Summary
-		if err := b.measure(ctx, name, -1, func(ctx context.Context) error {
+		profileAfter := time.Duration(-1)
+		if fixed {
+			profileAfter = 5 * time.Second
+		}
+		if err := b.measure(ctx, name, profileAfter, func(ctx context.Context) error {
 			p, seg, _ = b.step(ctx, rate, d, fixed)
 			return nil
 		}); err != nil {

@@ -271,28 +271,34 @@ func (b *bench) measure(ctx context.Context, name string, profileAfter time.Dura
 	if profileAfter >= 0 && b.s.ProfileSeconds > 0 {
 		for _, svcName := range serviceNames {
 			svc := b.fleet.svc[svcName]
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(profileAfter):
-				}
-				path := filepath.Join(b.s.ResultsDir, "profiles", name+"-"+svcName+".pprof")
-				if err := svc.CPUProfile(ctx, b.s.ProfileSeconds, path); err != nil {
-					b.log.Warn("bench: profile", "service", svcName, "error", err)
-					return
-				}
-				sum, err := profiles.Summarize(path, 12)
-				if err != nil {
-					b.log.Warn("bench: profile", "service", svcName, "error", err)
-					return
-				}
-				mu.Lock()
-				profs[svcName] = sum
-				mu.Unlock()
-			}()
+			for _, kind := range []string{"profile", "block"} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(profileAfter):
+					}
+					file, key, summarize := name+"-"+svcName+".pprof", svcName, profiles.Summarize
+					if kind == "block" {
+						file, key, summarize = name+"-"+svcName+"-block.pprof", svcName+" (waits)", profiles.SummarizeWaits
+					}
+					path := filepath.Join(b.s.ResultsDir, "profiles", file)
+					if err := svc.Profile(ctx, kind, b.s.ProfileSeconds, path); err != nil {
+						b.log.Warn("bench: profile", "service", svcName, "kind", kind, "error", err)
+						return
+					}
+					sum, err := summarize(path, 12)
+					if err != nil {
+						b.log.Warn("bench: profile", "service", svcName, "kind", kind, "error", err)
+						return
+					}
+					mu.Lock()
+					profs[key] = sum
+					mu.Unlock()
+				}()
+			}
 		}
 	}
 	gs := b.groups()
