@@ -19,12 +19,8 @@ import (
 	"github.com/omninode/onex-fleet/pkg/node/sim"
 )
 
-// planned is how many node identities the registration phases may use;
-// reserved of them are kept for the throughput run.
-const (
-	planned  = 150_000
-	reserved = 80_000
-)
+// planned is how many node identities the registration phases may use.
+const planned = 150_000
 
 // nodesUp starts the simulated node fleet (one pkg/node Fleet: one producer
 // and the lifecycle consumers for every node) and the observers.
@@ -187,13 +183,20 @@ func (b *bench) latencyPhase(ctx context.Context) error {
 		rates = append(rates, b.s.FixedRate)
 	}
 	slices.Sort(rates)
-	for _, rate := range rates {
+	for i, rate := range rates {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if i > 0 {
+			// A saturated step leaves a backlog; the next step starts
+			// without it.
+			if d := b.drain(ctx, 45*time.Second); d > 44*time.Second {
+				b.res.Note("the backlog before the %.0f/s step had not drained after 45 s", rate)
+			}
+		}
 		fixed := rate == b.s.FixedRate
-		if !fixed && b.reg.Remaining() < int(rate*float64(b.s.StepSeconds))+reserved {
-			b.res.Note("latency curve stopped at %.0f/s: node identities reserved for the throughput run", rate)
+		if b.reg.Remaining() < int(rate*float64(max(b.s.StepSeconds, b.s.FixedSeconds))) {
+			b.res.Note("latency curve stopped at %.0f/s: the run's %d node identities are used up", rate, planned)
 			break
 		}
 		d, name := time.Duration(b.s.StepSeconds)*time.Second, fmt.Sprintf("latency-%.0f", rate)
