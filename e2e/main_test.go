@@ -127,6 +127,9 @@ func run(m *testing.M) (int, error) {
 		"ONEX_CONSUL_CB_RESET_TIMEOUT":   "3",
 		"ONEX_POSTGRES_CB_RESET_TIMEOUT": "3",
 		"ONEX_POSTGRES_RETRY_MAX_DELAY":  "2",
+		// A backend that cannot answer (the projector's partition waits
+		// out a PostgreSQL outage) yields a partial result after this.
+		"ONEX_ORCHESTRATOR_STEP_TIMEOUT_MS": "10000",
 	})
 	if err != nil {
 		return 0, err

@@ -131,6 +131,26 @@ type Aggregation struct {
 	AttemptIntents []string `yaml:"attempt_intents"`
 	// ResultTopic is where registration results are published.
 	ResultTopic string `yaml:"result_topic"`
+	// StepTimeoutMS bounds the wait for one backend's result (spec 6.4's
+	// orchestrator step timeout, 30 000 ms): past it the intent counts as a
+	// retriable timeout failure, so a backend that cannot answer (an effect
+	// whose partition waits out an outage, an effect that is down) still
+	// yields a partial result and a re-send. 0 (absent) means
+	// DefaultStepTimeout.
+	StepTimeoutMS int `yaml:"step_timeout_ms"`
+}
+
+// DefaultStepTimeout is the orchestrator's step timeout when the contract
+// does not set one (spec 6.4).
+const DefaultStepTimeout = 30 * time.Second
+
+// StepTimeout returns step_timeout_ms as a duration, DefaultStepTimeout
+// when unset.
+func (a *Aggregation) StepTimeout() time.Duration {
+	if a == nil || a.StepTimeoutMS <= 0 {
+		return DefaultStepTimeout
+	}
+	return time.Duration(a.StepTimeoutMS) * time.Millisecond
 }
 
 // StateMachine is a declared finite state machine.

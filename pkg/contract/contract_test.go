@@ -194,6 +194,8 @@ func TestDefects(t *testing.T) {
 			"result_aggregation.attempt_intents[2]", "one intent per backend"},
 		{"unknown aggregation strategy", routerDoc, routerExpect, "strategy: all_or_partial", "strategy: all_or_none",
 			"result_aggregation.strategy", "want all_or_partial"},
+		{"step timeout out of range", routerDoc, routerExpect, "  result_topic: onex.evt.platform.node-registration-result.v1", "  result_topic: onex.evt.platform.node-registration-result.v1\n  step_timeout_ms: 600000",
+			"result_aggregation.step_timeout_ms", "want 1..300000"},
 		// Handlers.
 		{"unknown handler", routerDoc, routerExpect, "handler: intent_router}", "handler: intent_forwarder}",
 			"handler_routing[0].handler", `unknown handler "intent_forwarder"`},

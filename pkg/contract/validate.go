@@ -186,6 +186,9 @@ func validateIntents(c *Contract, ps *problems) {
 			}
 			backends[b] = it
 		}
+		if a.StepTimeoutMS < 0 || a.StepTimeoutMS > 300000 {
+			ps.add(resultAggregationKey+".step_timeout_ms", "%d, want 1..300000 (or absent for %s)", a.StepTimeoutMS, DefaultStepTimeout)
+		}
 		if checkTopic(ps, resultAggregationKey+".result_topic", a.ResultTopic) && !slices.Contains(pub, a.ResultTopic) {
 			ps.add(resultAggregationKey+".result_topic", "%q is not in event_bus.publish_topics", a.ResultTopic)
 		}

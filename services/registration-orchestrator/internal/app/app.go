@@ -151,6 +151,14 @@ func New(svc *service.Service, s Settings) (*App, error) {
 		assign: (*workflow.Workflow).Assign}, nil
 }
 
+// stepTimeout is the settings' override, else the contract's.
+func (a *App) stepTimeout() time.Duration {
+	if a.s.StepTimeout > 0 {
+		return a.s.StepTimeout
+	}
+	return a.c.ResultAggregation.StepTimeout()
+}
+
 // Contract returns the loaded contract.
 func (a *App) Contract() *contract.Contract { return a.c }
 
@@ -307,7 +315,7 @@ func (a *App) Run(ctx context.Context) error {
 	defer sched.Stop()
 	wf := workflow.New(workflow.Config{IntentsTopic: intents, ResultsTopic: results,
 		StateTopic: a.s.topic(topics.RegistrationAggregations), ResultTopic: a.s.topic(a.c.ResultAggregation.ResultTopic),
-		Routes: a.routes(), AttemptIntents: a.c.ResultAggregation.AttemptIntents, Policy: a.policy, Source: a.s.Env,
+		Routes: a.routes(), AttemptIntents: a.c.ResultAggregation.AttemptIntents, Policy: a.policy, StepTimeout: a.stepTimeout(), Source: a.s.Env,
 		Send: producer, DLQ: pub, Log: log, Registerer: a.svc.Registerer()})
 	a.wf.Store(wf)
 

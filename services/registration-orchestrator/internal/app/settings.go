@@ -46,6 +46,10 @@ type Settings struct {
 	CatalogSpecs []topics.Spec
 	// RetryPolicy, when set, replaces the contract's retry policy (tests).
 	RetryPolicy *retry.Policy
+	// StepTimeout, when set, replaces the contract's
+	// result_aggregation.step_timeout_ms (ONEX_ORCHESTRATOR_STEP_TIMEOUT_MS,
+	// 1..300000).
+	StepTimeout time.Duration
 	// RequestIntrospection publishes the registry's re-introspection request
 	// at start (ONEX_REQUEST_INTROSPECTION_ON_START, default true).
 	RequestIntrospection bool
@@ -102,6 +106,8 @@ func LoadSettings(cfg *config.Config) (Settings, error) {
 		MaxFutureSkew: time.Duration(integer("ONEX_INGRESS_MAX_FUTURE_SKEW_SECONDS", int(def.MaxFutureSkew/time.Second))) * time.Second,
 		MaxAge:        time.Duration(integer("ONEX_INGRESS_MAX_AGE_SECONDS", 0)) * time.Second,
 	}
+	stepMS := integer("ONEX_ORCHESTRATOR_STEP_TIMEOUT_MS", 0)
+	s.StepTimeout = time.Duration(stepMS) * time.Millisecond
 	tickMS := integer("ONEX_RUNTIME_SCHEDULER_TICK_INTERVAL_MS", 1000)
 	s.TickInterval = time.Duration(tickMS) * time.Millisecond
 	s.CatalogRefresh = time.Duration(integer("ONEX_TOPIC_CATALOG_REFRESH_SECONDS", 30)) * time.Second
@@ -124,6 +130,8 @@ func LoadSettings(cfg *config.Config) (Settings, error) {
 		return s, fmt.Errorf("config: ONEX_INGRESS_MAX_FUTURE_SKEW_SECONDS must be >= 0")
 	case s.Limits.MaxAge < 0:
 		return s, fmt.Errorf("config: ONEX_INGRESS_MAX_AGE_SECONDS must be >= 0 (0 = no bound)")
+	case stepMS < 0 || stepMS > 300000:
+		return s, fmt.Errorf("config: ONEX_ORCHESTRATOR_STEP_TIMEOUT_MS must be within 1..300000 (0 or unset: the contract's)")
 	case tickMS < 100 || tickMS > 60000:
 		return s, fmt.Errorf("config: ONEX_RUNTIME_SCHEDULER_TICK_INTERVAL_MS must be within 100..60000 (spec 2.5)")
 	case s.SchedulerID == "":

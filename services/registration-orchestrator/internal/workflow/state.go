@@ -75,6 +75,9 @@ type Tracked struct {
 	// RoutedPartition/RoutedOffset locate the last send on the effect topic.
 	RoutedPartition int32 `json:"routed_partition"`
 	RoutedOffset    int64 `json:"routed_offset"`
+	// SentAt is when Attempt was sent; the step timeout counts from it
+	// (absent in state written before it existed: the attempt's start).
+	SentAt *envelope.Time `json:"sent_at,omitempty"`
 }
 
 // NewAggregation starts the aggregation of an attempt expecting expected.
@@ -117,6 +120,59 @@ func (a *Aggregation) NextDue() time.Time {
 		}
 	}
 	return next
+}
+
+// sentAt is when t's current delivery left, for the step timeout.
+func (a *Aggregation) sentAt(t *Tracked) time.Time {
+	if t.SentAt != nil {
+		return t.SentAt.Time
+	}
+	return a.StartedAt.Time
+}
+
+// TimedOut returns the backends whose pending delivery has waited for its
+// result for timeout or longer at now, sorted.
+func (a *Aggregation) TimedOut(now time.Time, timeout time.Duration) []string {
+	var out []string
+	for b, t := range a.Intents {
+		if t.State == StatePending && !a.sentAt(t).Add(timeout).After(now) {
+			out = append(out, b)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// NextTimeout is the earliest step timeout of a pending delivery, or the
+// zero time.
+func (a *Aggregation) NextTimeout(timeout time.Duration) time.Time {
+	var next time.Time
+	for _, t := range a.Intents {
+		if t.State != StatePending {
+			continue
+		}
+		if at := a.sentAt(t).Add(timeout); next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
+	return next
+}
+
+// TimeoutResult is the failure the orchestrator records for a delivery that
+// got no result within the step timeout: retriable, with the backend's
+// timeout error code (e.g. POSTGRES_TIMEOUT_ERROR), so it is re-sent like
+// any retriable failure. A late result of the same delivery is then a
+// duplicate failure (ignored) or a success (which still settles the
+// intent, see Apply).
+func TimeoutResult(a *Aggregation, backend string, t *Tracked, timeout time.Duration, now time.Time) *pipeline.EffectResult {
+	code := strings.ToUpper(backend) + "_TIMEOUT_ERROR"
+	text := fmt.Sprintf("%s operation failed: timeout (no result within the %s step timeout)", backend, timeout)
+	return &pipeline.EffectResult{
+		IntentID: t.IntentID, IntentType: t.IntentType, Backend: backend, NodeID: a.NodeID, CorrelationID: a.CorrelationID,
+		RegistrationAttemptID: a.AttemptID, Sequence: t.Sequence, Attempt: t.Attempt, Error: &text, ErrorCode: &code,
+		Retriable: true, DurationMS: float64(now.Sub(a.sentAt(t)).Microseconds()) / 1000, BackendID: "orchestrator-step-timeout",
+		Completed: pipeline.T(now),
+	}
 }
 
 // Apply records an effect result on t and reports whether the state changed.

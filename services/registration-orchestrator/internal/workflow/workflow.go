@@ -59,6 +59,10 @@ type Config struct {
 	AttemptIntents []string
 	// Policy bounds the re-sends of a failed backend's intent.
 	Policy retry.Policy
+	// StepTimeout bounds the wait for a backend's result to one delivery;
+	// past it the delivery counts as a retriable timeout failure
+	// (TimeoutResult). Zero means 30 s (spec 6.4).
+	StepTimeout time.Duration
 	// Source is the header source (bus environment).
 	Source string
 	Send   Sender
@@ -83,12 +87,15 @@ type Workflow struct {
 	owned      map[int32]bool
 	partitions int32
 	wake       chan struct{}
+	// wakeAt is when the retry loop wakes next unless poked; a new
+	// delivery whose step timeout falls earlier pokes it.
+	wakeAt time.Time
 }
 
 type metrics struct {
-	routed, results, regResults, retries, exhausted *prometheus.CounterVec
-	unrouted, superseded                            prometheus.Counter
-	inFlight                                        prometheus.Gauge
+	routed, results, regResults, retries, exhausted, timeouts *prometheus.CounterVec
+	unrouted, superseded                                      prometheus.Counter
+	inFlight                                                  prometheus.Gauge
 }
 
 // New returns a Workflow; nothing is contacted until it is used.
@@ -97,6 +104,9 @@ func New(cfg Config) *Workflow {
 		aggs: map[uuid.UUID]*Aggregation{}, dirty: map[uuid.UUID]bool{}, owned: map[int32]bool{}, wake: make(chan struct{}, 1)}
 	if w.cfg.Log == nil {
 		w.cfg.Log = slog.Default()
+	}
+	if w.cfg.StepTimeout <= 0 {
+		w.cfg.StepTimeout = 30 * time.Second
 	}
 	seen := map[string]bool{}
 	for it := range cfg.Routes {
@@ -123,13 +133,15 @@ func New(cfg Config) *Workflow {
 			Help: "Intents re-sent to a backend after a retriable failure."}, []string{"backend"}),
 		exhausted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_orchestrator_retries_exhausted_total",
 			Help: "Intents given up (retries exhausted or failure not retriable) and dead-lettered."}, []string{"backend"}),
+		timeouts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_orchestrator_step_timeouts_total",
+			Help: "Intent deliveries that got no result from their backend within the step timeout (counted as a retriable timeout failure)."}, []string{"backend"}),
 		superseded: prometheus.NewCounter(prometheus.CounterOpts{Name: "onex_orchestrator_aggregations_superseded_total",
 			Help: "Attempts in flight replaced by a newer attempt of the same node."}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "onex_orchestrator_aggregations_in_flight",
 			Help: "Registration attempts this instance is aggregating."}),
 	}
 	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(w.m.routed, w.m.unrouted, w.m.results, w.m.regResults, w.m.retries, w.m.exhausted, w.m.superseded, w.m.inFlight)
+		cfg.Registerer.MustRegister(w.m.routed, w.m.unrouted, w.m.results, w.m.regResults, w.m.retries, w.m.exhausted, w.m.timeouts, w.m.superseded, w.m.inFlight)
 	}
 	return w
 }
@@ -331,7 +343,12 @@ func (w *Workflow) routeTracked(ctx context.Context, log *slog.Logger, msg *bus.
 	if err != nil {
 		return err
 	}
-	t.RoutedPartition, t.RoutedOffset = pm.Partition, pm.Offset
+	sent := pipeline.T(now)
+	t.RoutedPartition, t.RoutedOffset, t.SentAt = pm.Partition, pm.Offset, &sent
+	if at := now.Add(w.cfg.StepTimeout); w.wakeAt.IsZero() || at.Before(w.wakeAt) {
+		w.wakeAt = at
+		w.poke()
+	}
 	log.Info("registration intent routed", "topic", topic, "registration_attempt_id", in.RegistrationAttemptID.String())
 	return w.flushLocked(ctx, agg)
 }
@@ -589,6 +606,10 @@ func deref(s *string) string {
 	return *s
 }
 
+// idleWait is how long the retry loop sleeps with nothing scheduled; any
+// change that schedules something pokes it.
+const idleWait = time.Hour
+
 // poke wakes the retry loop to recompute its next deadline.
 func (w *Workflow) poke() {
 	select {
@@ -603,7 +624,7 @@ func (w *Workflow) poke() {
 func (w *Workflow) RunRetries(ctx context.Context) {
 	for {
 		next := w.retryPass(ctx)
-		wait := time.Hour
+		wait := idleWait
 		if !next.IsZero() {
 			wait = max(time.Until(next), 0)
 		}
@@ -631,6 +652,7 @@ func (w *Workflow) retryPass(ctx context.Context) time.Time {
 		}
 	}
 	for node, a := range w.aggs {
+		w.stepTimeouts(a, now)
 		for _, b := range a.Due(now) {
 			if err := w.resend(ctx, a, b, a.Intents[b], now); err != nil {
 				w.cfg.Log.Warn("re-send failed; trying again shortly", "correlation_id", a.CorrelationID.String(),
@@ -649,8 +671,39 @@ func (w *Workflow) retryPass(ctx context.Context) time.Time {
 		if d := a.NextDue(); !d.IsZero() {
 			soon(d)
 		}
+		if d := a.NextTimeout(w.cfg.StepTimeout); !d.IsZero() {
+			soon(d)
+		}
+	}
+	w.wakeAt = next
+	if next.IsZero() {
+		w.wakeAt = now.Add(idleWait)
 	}
 	return next
+}
+
+// stepTimeouts records a timeout failure for every delivery of a that has
+// waited the step timeout for its result, and evaluates a: the first result
+// may become due (partial) and the intent's re-send is scheduled. The side
+// effects are carried out by the caller's flush.
+func (w *Workflow) stepTimeouts(a *Aggregation, now time.Time) {
+	changed := false
+	for _, b := range a.TimedOut(now, w.cfg.StepTimeout) {
+		t := a.Intents[b]
+		if !Apply(t, TimeoutResult(a, b, t, w.cfg.StepTimeout, now)) {
+			continue
+		}
+		changed = true
+		w.m.timeouts.WithLabelValues(w.backendLabel(b)).Inc()
+		w.cfg.Log.Warn("no result from backend within the step timeout; counted as a retriable timeout",
+			"correlation_id", a.CorrelationID.String(), "node_id", a.NodeID.String(), "backend", b,
+			"intent_type", t.IntentType, "attempt", t.Attempt, "step_timeout", w.cfg.StepTimeout.String())
+	}
+	if changed {
+		w.dirty[a.NodeID] = true
+		log := w.cfg.Log.With("correlation_id", a.CorrelationID.String(), "node_id", a.NodeID.String())
+		w.logDecision(log, a, Evaluate(a, now, w.cfg.Policy, w.rand))
+	}
 }
 
 // resend delivers attempt n+1 of a failed intent to its effect.
@@ -672,7 +725,8 @@ func (w *Workflow) resend(ctx context.Context, a *Aggregation, backend string, t
 	if err := w.cfg.Send.Send(ctx, pm); err != nil {
 		return err
 	}
-	t.Attempt, t.Retries, t.State, t.NextRetryAt = n, t.Retries+1, StatePending, nil
+	sent := pipeline.T(now)
+	t.Attempt, t.Retries, t.State, t.NextRetryAt, t.SentAt = n, t.Retries+1, StatePending, nil, &sent
 	t.RoutedPartition, t.RoutedOffset = pm.Partition, pm.Offset
 	w.dirty[a.NodeID] = true
 	w.m.retries.WithLabelValues(w.backendLabel(backend)).Inc()

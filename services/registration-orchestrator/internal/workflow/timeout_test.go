@@ -1,0 +1,224 @@
+package workflow
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/omninode/onex-fleet/pkg/bus"
+	"github.com/omninode/onex-fleet/pkg/dlq"
+	"github.com/omninode/onex-fleet/pkg/envelope"
+	"github.com/omninode/onex-fleet/pkg/pipeline"
+	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/wire"
+)
+
+// recDLQ records dead letters.
+type recDLQ struct{ failures []dlq.Failure }
+
+func (d *recDLQ) Publish(_ context.Context, _ *sarama.ConsumerMessage, f dlq.Failure) error {
+	d.failures = append(d.failures, f)
+	return nil
+}
+
+// stepRig is a workflow with a hand-moved clock and a recording sender.
+type stepRig struct {
+	t    *testing.T
+	w    *Workflow
+	s    *sender
+	dl   *recDLQ
+	reg  *prometheus.Registry
+	now  time.Time
+	node uuid.UUID
+	att  uuid.UUID
+}
+
+func newStepRig(t *testing.T, timeout time.Duration) *stepRig {
+	r := &stepRig{t: t, s: &sender{}, dl: &recDLQ{}, reg: prometheus.NewRegistry(), now: t0, node: uuid.New(), att: uuid.New()}
+	r.w = New(Config{IntentsTopic: "intents", ResultsTopic: "results", StateTopic: "state", ResultTopic: "result",
+		Routes:         map[string]string{pipeline.PostgresUpsert: "pg", pipeline.ConsulRegister: "consul"},
+		AttemptIntents: []string{pipeline.PostgresUpsert, pipeline.ConsulRegister}, Policy: policy, StepTimeout: timeout,
+		Source: "test", Send: r.s, DLQ: r.dl, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registerer: r.reg})
+	r.w.now = func() time.Time { return r.now }
+	r.w.rand = half
+	for i, typ := range []string{pipeline.PostgresUpsert, pipeline.ConsulRegister} {
+		if err := r.w.HandleIntent(context.Background(), intentMsg(t, r.node, typ, int64(i+1), r.att)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return r
+}
+
+// answer feeds backend's result for attempt to the workflow.
+func (r *stepRig) answer(backend string, attempt int, ok bool) {
+	r.t.Helper()
+	agg, _ := r.w.InFlight(r.node)
+	tr := agg.Intents[backend]
+	res := pipeline.EffectResult{IntentID: tr.IntentID, IntentType: tr.IntentType, Backend: backend, NodeID: r.node,
+		RegistrationAttemptID: r.att, Sequence: tr.Sequence, Attempt: attempt, Success: ok, Retriable: !ok, Completed: pipeline.T(r.now)}
+	if !ok {
+		code := strings.ToUpper(backend) + "_CONNECTION_ERROR"
+		res.ErrorCode = &code
+	}
+	b, err := wire.Envelope(res, "results", uuid.New(), uuid.New(), "EffectResult", "event")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := r.w.HandleResult(context.Background(), &bus.Message{Topic: "results", Key: []byte(r.node.String()), Value: b}); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// at moves the clock to t0+d and runs one pass of the retry loop.
+func (r *stepRig) at(d time.Duration) {
+	r.now = t0.Add(d)
+	r.w.retryPass(context.Background())
+}
+
+// results returns the registration results published so far.
+func (r *stepRig) results() []pipeline.RegistrationResult {
+	r.t.Helper()
+	var out []pipeline.RegistrationResult
+	for _, call := range r.s.calls {
+		for _, m := range call {
+			if m.Topic != "result" {
+				continue
+			}
+			v, _ := m.Value.Encode()
+			env, err := envelope.Decode(v)
+			if err != nil {
+				r.t.Fatal(err)
+			}
+			var res pipeline.RegistrationResult
+			if err := json.Unmarshal(env.Payload, &res); err != nil {
+				r.t.Fatal(err)
+			}
+			out = append(out, res)
+		}
+	}
+	return out
+}
+
+// sends counts the intents sent to topic.
+func (r *stepRig) sends(topic string) int {
+	n := 0
+	for _, call := range r.s.calls {
+		for _, m := range call {
+			if m.Topic == topic {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// A backend that never answers (its effect's partition waits out an
+// outage) yields a partial result at the step timeout and a re-send; the
+// late success of the first delivery still settles the attempt.
+func TestStepTimeoutGivesPartialThenLateSuccessSettles(t *testing.T) {
+	r := newStepRig(t, 30*time.Second)
+	r.at(time.Second)
+	r.answer("consul", 0, true)
+	r.at(29 * time.Second)
+	if got := r.results(); len(got) != 0 {
+		t.Fatalf("results before the step timeout: %+v", got)
+	}
+	r.at(30 * time.Second)
+	got := r.results()
+	if len(got) != 1 || got[0].Status != pipeline.StatusPartial || got[0].PostgresApplied || !got[0].ConsulApplied ||
+		got[0].PostgresError == nil || !strings.HasPrefix(*got[0].PostgresError, "POSTGRES_TIMEOUT_ERROR") {
+		t.Fatalf("results at the step timeout %+v, want one partial with a postgres timeout", got)
+	}
+	if n := testutil.ToFloat64(r.w.m.timeouts.WithLabelValues("postgres")); n != 1 {
+		t.Fatalf("step timeouts counted %v, want 1", n)
+	}
+	// The re-send follows the policy's first delay (1 s, no jitter).
+	r.at(30*time.Second + 999*time.Millisecond)
+	if n := r.sends("pg"); n != 1 {
+		t.Fatalf("pg sends before the retry is due: %d", n)
+	}
+	r.at(31 * time.Second)
+	if n := r.sends("pg"); n != 2 {
+		t.Fatalf("pg sends once the retry is due: %d, want 2", n)
+	}
+	// The first delivery's result arrives late: a success settles the attempt.
+	r.answer("postgres", 0, true)
+	got = r.results()
+	if len(got) != 2 || got[1].Status != pipeline.StatusSuccess || !got[1].PostgresApplied || got[1].Retries["postgres"] != 1 {
+		t.Fatalf("results after the late success %+v, want partial then success with one postgres retry", got)
+	}
+	if _, ok := r.w.InFlight(r.node); ok {
+		t.Fatal("aggregation still in flight after its final result")
+	}
+}
+
+// The late failure report of a delivery that already timed out is the same
+// failure: it neither schedules a second retry nor publishes a result.
+func TestStepTimeoutLateFailureIsIgnored(t *testing.T) {
+	r := newStepRig(t, 10*time.Second)
+	r.answer("consul", 0, true)
+	r.at(10 * time.Second)
+	agg, _ := r.w.InFlight(r.node)
+	next := agg.Intents["postgres"].NextRetryAt
+	r.answer("postgres", 0, false)
+	agg, _ = r.w.InFlight(r.node)
+	if n := len(r.results()); n != 1 {
+		t.Fatalf("%d results, want the partial only", n)
+	}
+	if got := agg.Intents["postgres"].NextRetryAt; got == nil || next == nil || !got.Equal(next.Time) {
+		t.Fatalf("retry moved from %v to %v by a duplicate failure", next, got)
+	}
+}
+
+// A backend that never answers any delivery is given up after the policy's
+// attempts: a failed final result and the intent in the DLQ, with the
+// timeout as the reason.
+func TestStepTimeoutExhaustsRetries(t *testing.T) {
+	r := newStepRig(t, 5*time.Second)
+	r.answer("consul", 0, true)
+	// policy: 3 attempts, 1 s then 2 s between them; each waits 5 s.
+	for _, d := range []time.Duration{5, 6, 11, 13, 18} {
+		r.at(d * time.Second)
+	}
+	got := r.results()
+	if len(got) != 2 || got[0].Status != pipeline.StatusPartial || got[1].Status != pipeline.StatusFailed {
+		t.Fatalf("results %+v, want partial then failed", got)
+	}
+	if n := r.sends("pg"); n != 3 {
+		t.Fatalf("pg deliveries %d, want 3 (the policy's max attempts)", n)
+	}
+	if len(r.dl.failures) != 1 || !strings.Contains(r.dl.failures[0].Err.Error(), "POSTGRES_TIMEOUT_ERROR") {
+		t.Fatalf("dead letters %+v, want one naming the timeout", r.dl.failures)
+	}
+	if n := testutil.ToFloat64(r.w.m.timeouts.WithLabelValues("postgres")); n != 3 {
+		t.Fatalf("step timeouts counted %v, want 3", n)
+	}
+}
+
+// Aggregation state written before sent_at existed times out from the
+// attempt's start.
+func TestStepTimeoutWithoutSentAt(t *testing.T) {
+	a := newAgg()
+	if got := a.TimedOut(t0.Add(29*time.Second), 30*time.Second); len(got) != 0 {
+		t.Fatalf("timed out early: %v", got)
+	}
+	if got := a.TimedOut(t0.Add(30*time.Second), 30*time.Second); len(got) != 2 {
+		t.Fatalf("timed out %v, want both backends", got)
+	}
+	sent := pipeline.T(t0.Add(10 * time.Second))
+	a.Intents["consul"].SentAt = &sent
+	if got := a.NextTimeout(30 * time.Second); !got.Equal(t0.Add(30 * time.Second)) {
+		t.Fatalf("next timeout %v", got)
+	}
+	if got := a.TimedOut(t0.Add(30*time.Second), 30*time.Second); len(got) != 1 || got[0] != "postgres" {
+		t.Fatalf("timed out %v, want postgres only", got)
+	}
+}
