@@ -27,6 +27,11 @@ var errFleetClosed = errors.New("node: fleet stopped")
 // DefaultHeartbeatInterval is the spec's node heartbeat interval (2.3).
 const DefaultHeartbeatInterval = 30 * time.Second
 
+// MinReannounce is the shortest time between two introspections of a node
+// that is waiting for the registry (spec 4.2: at least 10 s between
+// publishes).
+const MinReannounce = 10 * time.Second
+
 // Config configures a Fleet.
 type Config struct {
 	Brokers []string
@@ -34,6 +39,11 @@ type Config struct {
 	Environment string
 	// HeartbeatInterval defaults to DefaultHeartbeatInterval.
 	HeartbeatInterval time.Duration
+	// Reannounce is how long a node waits for the registry to answer its
+	// introspection before announcing itself again (checked at its
+	// heartbeats). Zero means the larger of MinReannounce and
+	// HeartbeatInterval.
+	Reannounce time.Duration
 	// ClientID names the Kafka client ("onex-node" unless set).
 	ClientID string
 	Logger   *slog.Logger
@@ -122,9 +132,11 @@ type member struct {
 	dead    bool
 	idx     int // heap index
 	next    time.Time
-	// announcing is set while a startup introspection is being published,
-	// so the heartbeat loop's retry does not duplicate it.
+	// announcing is set while an introspection is being published, so the
+	// heartbeat loop's retries do not duplicate it.
 	announcing bool
+	// announced is when the node's last introspection reached the broker.
+	announced time.Time
 }
 
 // NewFleet checks cfg; Run connects.
@@ -137,6 +149,9 @@ func NewFleet(cfg Config) (*Fleet, error) {
 	}
 	if cfg.ClientID == "" {
 		cfg.ClientID = "onex-node"
+	}
+	if cfg.Reannounce <= 0 {
+		cfg.Reannounce = max(MinReannounce, cfg.HeartbeatInterval)
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -394,19 +409,20 @@ func (f *Fleet) Introspect(ctx context.Context, nodeID uuid.UUID, reason registr
 	if err != nil {
 		return err
 	}
-	if reason == registration.ReasonStartup {
+	f.mu.Lock()
+	m.announcing = true
+	f.mu.Unlock()
+	defer func() {
 		f.mu.Lock()
-		m.announcing = true
+		m.announcing = false
 		f.mu.Unlock()
-		defer func() {
-			f.mu.Lock()
-			m.announcing = false
-			f.mu.Unlock()
-		}()
-	}
+	}()
 	if err := f.publish(ctx, r, true); err != nil {
 		return fmt.Errorf("node %s: publish introspection: %w", nodeID, err)
 	}
+	f.mu.Lock()
+	m.announced = time.Now()
+	f.mu.Unlock()
 	if reason == registration.ReasonStartup {
 		f.introspections.Add(1)
 		f.setStatus(nodeID, StatusStarting, StatusIntroducing)
@@ -491,6 +507,31 @@ func (f *Fleet) unannounced(m *member) bool {
 	return m.status == StatusStarting && !m.announcing
 }
 
+// unanswered reports whether m announced itself at least Config.Reannounce
+// ago and is still waiting for the registry: no accepted event since its startup
+// introspection, or since it was timed out or expired (unless it never
+// acks by design, which would loop). An introspection can reach the broker
+// and still go unread: the registry's node-facing consumer groups start at
+// the newest record when they have none committed (spec 3.4), so a node
+// that announces itself while the registry is starting for the first time
+// is never seen, and the registry's re-introspection request may have gone
+// out before the node listened. Announcing again is harmless to the
+// registry: a node it is already registering ignores the introspection.
+func (f *Fleet) unanswered(m *member, now time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch m.status {
+	case StatusIntroducing, StatusExpired:
+	case StatusTimedOut:
+		if m.opts.NeverAck {
+			return false
+		}
+	default:
+		return false
+	}
+	return !m.announcing && now.Sub(m.announced) >= f.cfg.Reannounce
+}
+
 func (f *Fleet) poke() {
 	select {
 	case f.wake <- struct{}{}:
@@ -531,6 +572,12 @@ func (f *Fleet) heartbeatLoop(ctx context.Context) {
 				go func(id uuid.UUID) {
 					if err := f.Introspect(ctx, id, registration.ReasonStartup, uuid.New()); err != nil && ctx.Err() == nil {
 						f.log.Warn("node: startup introspection still failing", "node_id", id, "error", infraerr.SanitizeError(err))
+					}
+				}(m.id.NodeID)
+			} else if f.unanswered(m, now) {
+				go func(id uuid.UUID) {
+					if err := f.Introspect(ctx, id, registration.ReasonHeartbeat, uuid.New()); err != nil && ctx.Err() == nil {
+						f.log.Warn("node: re-announce to a silent registry failed", "node_id", id, "error", infraerr.SanitizeError(err))
 					}
 				}(m.id.NodeID)
 			}

@@ -376,3 +376,55 @@ func TestFleetWaitsForBroker(t *testing.T) {
 		t.Error("NewFleet without brokers succeeded")
 	}
 }
+
+// TestFleetReannouncesUntilAnswered: a node whose introspection the
+// registry never answers (its node-facing groups started at the newest
+// record after the node announced itself) announces itself again at its
+// heartbeats, every Reannounce, until its accepted event arrives; then it
+// stops.
+func TestFleetReannouncesUntilAnswered(t *testing.T) {
+	brokers := testkit.KafkaBrokers(t)
+	provision(t, brokers)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	id := identity("node_unanswered")
+	reg := newRegistrySide(t, ctx, brokers, id.NodeID)
+	f, err := node.NewFleet(node.Config{Brokers: brokers, Environment: "test", HeartbeatInterval: 100 * time.Millisecond,
+		Reannounce: time.Second, Logger: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	<-f.Ready()
+	start := time.Now()
+	if err := f.Add(ctx, id, node.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	got := reg.wait(topics.NodeIntrospection, id.NodeID, 3, 15*time.Second)
+	if took := time.Since(start); took < 2*time.Second {
+		t.Errorf("three introspections within %s: re-announced faster than every second", took)
+	}
+	for i, m := range got[:3] {
+		want := registration.ReasonHeartbeat
+		if i == 0 {
+			want = registration.ReasonStartup
+		}
+		if r := decodeIntrospection(t, m).Reason; r != want {
+			t.Errorf("introspection %d reason %s, want %s", i, r, want)
+		}
+	}
+	reg.lifecycle(topics.NodeRegistrationAccepted, id.NodeID, uuid.New())
+	waitStatus(t, f, id.NodeID, node.StatusAcked)
+	time.Sleep(300 * time.Millisecond) // one already on its way may still land
+	settled := reg.count(topics.NodeIntrospection, id.NodeID)
+	time.Sleep(2500 * time.Millisecond)
+	if n := reg.count(topics.NodeIntrospection, id.NodeID); n > settled {
+		t.Errorf("%d introspections after the accepted event, want none", n-settled)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
