@@ -142,8 +142,8 @@ func (w *Workflow) Assign(ctx context.Context, client sarama.Client, claims map[
 		}
 	}
 	w.m.inFlight.Set(float64(len(w.aggs)))
+	w.resetScheduleLocked()
 	w.cfg.Log.Info("aggregations restored", "partitions", parts, "in_flight", len(w.aggs), "retries_armed", due)
-	w.poke()
 	return nil
 }
 
@@ -154,5 +154,6 @@ func (w *Workflow) Revoke() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.aggs, w.dirty, w.owned = map[uuid.UUID]*Aggregation{}, map[uuid.UUID]bool{}, map[int32]bool{}
+	w.resetScheduleLocked()
 	w.m.inFlight.Set(0)
 }

@@ -53,6 +53,9 @@ type Aggregation struct {
 	// a crash before they are done redelivers the input that caused them).
 	results []pipeline.RegistrationResult
 	done    bool
+	// wakeAt is the earliest wake-up queued for the aggregation in the
+	// workflow's retry schedule (zero: none).
+	wakeAt time.Time
 }
 
 // Tracked is one intent of an attempt.

@@ -3,6 +3,7 @@ package workflow
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -220,5 +221,81 @@ func TestStepTimeoutWithoutSentAt(t *testing.T) {
 	}
 	if got := a.TimedOut(t0.Add(30*time.Second), 30*time.Second); len(got) != 1 || got[0] != "postgres" {
 		t.Fatalf("timed out %v, want postgres only", got)
+	}
+}
+
+// failOnce fails the first send that carries a record of topic.
+type failOnce struct {
+	*sender
+	topic  string
+	failed bool
+}
+
+func (f *failOnce) Send(ctx context.Context, msgs ...*sarama.ProducerMessage) error {
+	for _, m := range msgs {
+		if m.Topic == f.topic && !f.failed {
+			f.failed = true
+			return errors.New("broker hiccup")
+		}
+	}
+	return f.sender.Send(ctx, msgs...)
+}
+
+// A result whose side effects fail (the broker refuses the registration
+// result) is finished by the retry loop, even if the result is never
+// redelivered.
+func TestFailedFlushIsFinishedByRetryLoop(t *testing.T) {
+	r := newStepRig(t, 30*time.Second)
+	f := &failOnce{sender: r.s, topic: "result"}
+	r.w.cfg.Send = f
+	r.answer("consul", 0, true)
+	agg, _ := r.w.InFlight(r.node)
+	tr := agg.Intents["postgres"]
+	res := pipeline.EffectResult{IntentID: tr.IntentID, IntentType: tr.IntentType, Backend: "postgres", NodeID: r.node,
+		RegistrationAttemptID: r.att, Sequence: tr.Sequence, Success: true, Completed: pipeline.T(r.now)}
+	b, err := wire.Envelope(res, "results", uuid.New(), uuid.New(), "EffectResult", "event")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.w.HandleResult(context.Background(), &bus.Message{Topic: "results", Key: []byte(r.node.String()), Value: b}); err == nil {
+		t.Fatal("the failed result publish was not reported")
+	}
+	if n := len(r.results()); n != 0 {
+		t.Fatalf("%d results published through a failing broker", n)
+	}
+	// The loop was poked for a second from now; it tries again then.
+	if r.w.wakeAt != t0.Add(time.Second) {
+		t.Fatalf("retry loop wakes at %v, want a second after the failure", r.w.wakeAt)
+	}
+	r.at(time.Second)
+	if got := r.results(); len(got) != 1 || got[0].Status != pipeline.StatusSuccess {
+		t.Fatalf("results after the retry loop %+v, want the success", got)
+	}
+	if _, ok := r.w.InFlight(r.node); ok {
+		t.Fatal("aggregation still in flight")
+	}
+}
+
+// The retry loop's pass costs what is due, not what is in flight.
+func BenchmarkRetryPass10kInFlightNoneDue(b *testing.B) {
+	w := New(Config{IntentsTopic: "intents", ResultsTopic: "results", StateTopic: "state", ResultTopic: "result",
+		Routes:         map[string]string{pipeline.PostgresUpsert: "pg", pipeline.ConsulRegister: "consul"},
+		AttemptIntents: []string{pipeline.PostgresUpsert, pipeline.ConsulRegister}, Policy: policy,
+		Send: &sender{}, DLQ: noDLQ{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	now := t0
+	w.now = func() time.Time { return now }
+	t := &testing.T{}
+	for i := range 10000 {
+		node := uuid.New()
+		for j, typ := range []string{pipeline.PostgresUpsert, pipeline.ConsulRegister} {
+			if err := w.HandleIntent(context.Background(), intentMsg(t, node, typ, int64(2*i+j), uuid.New())); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	for b.Loop() {
+		w.retryPass(ctx)
 	}
 }

@@ -87,9 +87,13 @@ type Workflow struct {
 	owned      map[int32]bool
 	partitions int32
 	wake       chan struct{}
-	// wakeAt is when the retry loop wakes next unless poked; a new
-	// delivery whose step timeout falls earlier pokes it.
-	wakeAt time.Time
+	// sched queues the aggregations' deadlines (re-sends, step timeouts)
+	// for the retry loop; unflushed are nodes whose side effects failed and
+	// are tried again shortly. wakeAt is when the loop wakes next unless
+	// poked.
+	sched     wakeups
+	unflushed map[uuid.UUID]bool
+	wakeAt    time.Time
 }
 
 type metrics struct {
@@ -101,7 +105,8 @@ type metrics struct {
 // New returns a Workflow; nothing is contacted until it is used.
 func New(cfg Config) *Workflow {
 	w := &Workflow{cfg: cfg, now: time.Now, rand: rand.Float64,
-		aggs: map[uuid.UUID]*Aggregation{}, dirty: map[uuid.UUID]bool{}, owned: map[int32]bool{}, wake: make(chan struct{}, 1)}
+		aggs: map[uuid.UUID]*Aggregation{}, dirty: map[uuid.UUID]bool{}, owned: map[int32]bool{}, wake: make(chan struct{}, 1),
+		unflushed: map[uuid.UUID]bool{}}
 	if w.cfg.Log == nil {
 		w.cfg.Log = slog.Default()
 	}
@@ -341,14 +346,12 @@ func (w *Workflow) routeTracked(ctx context.Context, log *slog.Logger, msg *bus.
 	w.m.inFlight.Set(float64(len(w.aggs)))
 	pm, err := w.route(ctx, topic, in, msg.Value, corr)
 	if err != nil {
+		w.laterLocked(in.NodeID, now)
 		return err
 	}
 	sent := pipeline.T(now)
 	t.RoutedPartition, t.RoutedOffset, t.SentAt = pm.Partition, pm.Offset, &sent
-	if at := now.Add(w.cfg.StepTimeout); w.wakeAt.IsZero() || at.Before(w.wakeAt) {
-		w.wakeAt = at
-		w.poke()
-	}
+	w.scheduleLocked(agg, time.Time{})
 	log.Info("registration intent routed", "topic", topic, "registration_attempt_id", in.RegistrationAttemptID.String())
 	return w.flushLocked(ctx, agg)
 }
@@ -425,7 +428,7 @@ func (w *Workflow) HandleResult(ctx context.Context, msg *bus.Message) error {
 		w.dirty[res.NodeID] = true
 		d := Evaluate(agg, w.now(), w.cfg.Policy, w.rand)
 		w.logDecision(log, agg, d)
-		w.poke()
+		w.scheduleLocked(agg, time.Time{})
 	}
 	return w.flushLocked(ctx, agg)
 }
@@ -453,6 +456,16 @@ func (w *Workflow) logDecision(log *slog.Logger, agg *Aggregation, d Decision) {
 // idempotent (deterministic result ids, at-least-once DLQ), so repeating a
 // flush after a crash is safe.
 func (w *Workflow) flushLocked(ctx context.Context, a *Aggregation) error {
+	if err := w.flushOnce(ctx, a); err != nil {
+		// The caller's input is redelivered, but if it never is (its
+		// retries ran out), the retry loop still finishes the job.
+		w.laterLocked(a.NodeID, w.now())
+		return err
+	}
+	return nil
+}
+
+func (w *Workflow) flushOnce(ctx context.Context, a *Aggregation) error {
 	for len(a.results) > 0 {
 		r := a.results[0]
 		if err := w.publishResult(ctx, a, r, a.Published-len(a.results)); err != nil {
@@ -610,6 +623,10 @@ func deref(s *string) string {
 // change that schedules something pokes it.
 const idleWait = time.Hour
 
+// retryLater spaces the attempts to carry out side effects that failed (a
+// broker hiccup).
+const retryLater = time.Second
+
 // poke wakes the retry loop to recompute its next deadline.
 func (w *Workflow) poke() {
 	select {
@@ -640,39 +657,47 @@ func (w *Workflow) RunRetries(ctx context.Context) {
 	}
 }
 
-// retryPass re-sends every due intent and returns the next deadline.
+// retryPass handles the aggregations whose wake-up is due — step
+// timeouts, due re-sends, side effects that failed before — and returns
+// when the next wake-up is due (zero: none queued).
 func (w *Workflow) retryPass(ctx context.Context) time.Time {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now := w.now()
-	var next time.Time
-	soon := func(t time.Time) {
-		if next.IsZero() || t.Before(next) {
-			next = t
-		}
-	}
-	for node, a := range w.aggs {
+	for _, a := range w.dueLocked(now) {
+		node := a.NodeID
 		w.stepTimeouts(a, now)
+		failed := false
 		for _, b := range a.Due(now) {
 			if err := w.resend(ctx, a, b, a.Intents[b], now); err != nil {
 				w.cfg.Log.Warn("re-send failed; trying again shortly", "correlation_id", a.CorrelationID.String(),
 					"node_id", node.String(), "backend", b, "error", infraerr.SanitizeError(err))
-				soon(now.Add(time.Second))
+				failed = true
 			}
 		}
 		if w.dirty[node] || len(a.results) > 0 || a.done {
 			if err := w.flushLocked(ctx, a); err != nil {
 				w.cfg.Log.Warn("aggregation flush failed; trying again shortly", "correlation_id", a.CorrelationID.String(),
 					"node_id", node.String(), "error", infraerr.SanitizeError(err))
-				soon(now.Add(time.Second))
-				continue
+				failed = true
 			}
 		}
-		if d := a.NextDue(); !d.IsZero() {
-			soon(d)
+		if w.aggs[node] != a {
+			continue // done and removed by the flush
 		}
-		if d := a.NextTimeout(w.cfg.StepTimeout); !d.IsZero() {
-			soon(d)
+		if failed {
+			w.laterLocked(node, now)
+		}
+		// What is still due now failed; it is retried with the failures.
+		w.scheduleLocked(a, now.Add(retryLater))
+	}
+	var next time.Time
+	if w.sched.Len() > 0 {
+		next = w.sched[0].at
+	}
+	if len(w.unflushed) > 0 {
+		if soon := now.Add(retryLater); next.IsZero() || soon.Before(next) {
+			next = soon
 		}
 	}
 	w.wakeAt = next
