@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
+	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/wire"
 )
 
 // sender records every Send call, numbering records per topic like a
@@ -60,9 +62,9 @@ func intentMsg(t *testing.T, node uuid.UUID, typ string, seq int64, attempt uuid
 	return &bus.Message{Topic: "intents", Key: []byte(node.String()), Value: b, CorrelationID: uuid.New()}
 }
 
-// HandleBatch sends untracked intents together, sends a node's pending
-// records before its tracked intent, and at an unroutable record sends
-// what came before and names it.
+// HandleBatch sends the batch's intents, tracked or not, in record order in
+// one send with the state of the aggregations they changed, and at an
+// unroutable record sends what came before and names it.
 func TestHandleBatchIntents(t *testing.T) {
 	s := &sender{}
 	w := New(Config{IntentsTopic: "intents", ResultsTopic: "results", StateTopic: "state", ResultTopic: "result",
@@ -111,12 +113,132 @@ func TestHandleBatchIntents(t *testing.T) {
 		}
 		got = append(got, strings.Join(recs, ","))
 	}
-	want := []string{"pg:10,pg:11", "pg:12", "state", "pg:13", "pg:15"}
+	// One send up to the culprit: the intents in record order, then the
+	// state of the aggregation the tracked intent opened.
+	want := []string{"pg:10,pg:11,pg:12,pg:13,state", "pg:15"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("sends %q, want %q", got, want)
 	}
 	agg, ok := w.InFlight(a)
 	if !ok || agg.AttemptID != attempt || agg.Intents["postgres"] == nil || agg.Intents["postgres"].RoutedOffset != 2 {
 		t.Fatalf("aggregation of the tracked intent %+v (in flight %v)", agg, ok)
+	}
+}
+
+// resultMsg is the effect result record of backend for the tracked intent
+// of node's aggregation in w.
+func resultMsg(t *testing.T, w *Workflow, node uuid.UUID, backend string, ok bool) *bus.Message {
+	t.Helper()
+	agg, found := w.InFlight(node)
+	if !found {
+		t.Fatalf("no aggregation for %s", node)
+	}
+	tr := agg.Intents[backend]
+	res := pipeline.EffectResult{IntentID: tr.IntentID, IntentType: tr.IntentType, Backend: backend, NodeID: node,
+		RegistrationAttemptID: agg.AttemptID, Sequence: tr.Sequence, Success: ok, Retriable: !ok}
+	if !ok {
+		code := "CONSUL_CONNECTION_ERROR"
+		res.ErrorCode = &code
+	}
+	b, err := wire.Envelope(res, "results", uuid.New(), uuid.New(), "EffectResult", "event")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &bus.Message{Topic: "results", Key: []byte(node.String()), Value: b}
+}
+
+// A batch of results is applied together: one send carries the results it
+// decided and the state or tombstone of every aggregation it changed.
+func TestHandleBatchResults(t *testing.T) {
+	s := &sender{}
+	w := New(Config{IntentsTopic: "intents", ResultsTopic: "results", StateTopic: "state", ResultTopic: "result",
+		Routes:         map[string]string{pipeline.PostgresUpsert: "pg", pipeline.ConsulRegister: "consul"},
+		AttemptIntents: []string{pipeline.PostgresUpsert, pipeline.ConsulRegister}, Policy: policy, Source: "test",
+		Send: s, DLQ: noDLQ{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	a, b := uuid.New(), uuid.New()
+	var intents []*bus.Message
+	for i, n := range []uuid.UUID{a, b} {
+		att := uuid.New()
+		intents = append(intents, intentMsg(t, n, pipeline.PostgresUpsert, int64(10*i+1), att), intentMsg(t, n, pipeline.ConsulRegister, int64(10*i+2), att))
+	}
+	if err := w.HandleBatch(context.Background(), intents); err != nil {
+		t.Fatal(err)
+	}
+	s.calls = nil
+	// a: both succeed (done); b: postgres succeeds, consul fails (partial,
+	// retry scheduled, still in flight).
+	results := []*bus.Message{resultMsg(t, w, a, "postgres", true), resultMsg(t, w, b, "postgres", true),
+		resultMsg(t, w, a, "consul", true), resultMsg(t, w, b, "consul", false)}
+	if err := w.HandleBatch(context.Background(), results); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.calls) != 1 {
+		t.Fatalf("%d sends for a batch of results, want 1", len(s.calls))
+	}
+	var got []string
+	for _, m := range s.calls[0] {
+		k, _ := m.Key.Encode()
+		who := map[string]string{a.String(): "a", b.String(): "b"}[string(k)]
+		switch {
+		case m.Topic == "state" && m.Value == nil:
+			got = append(got, "tombstone:"+who)
+		case m.Topic == "state":
+			got = append(got, "state:"+who)
+		default:
+			v, _ := m.Value.Encode()
+			env, err := envelope.Decode(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r pipeline.RegistrationResult
+			if err := json.Unmarshal(env.Payload, &r); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, r.Status+":"+who)
+		}
+	}
+	want := []string{"success:a", "tombstone:a", "partial:b", "state:b"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("records %q, want %q", got, want)
+	}
+	if _, ok := w.InFlight(a); ok {
+		t.Error("a's finished aggregation is still in flight")
+	}
+	if agg, ok := w.InFlight(b); !ok || agg.Intents["consul"].NextRetryAt == nil {
+		t.Errorf("b's aggregation %+v (in flight %v), want a consul retry scheduled", agg, ok)
+	}
+}
+
+// A newer attempt that replaces the one in flight within one batch is the
+// one whose state is written and whose results count.
+func TestHandleBatchNewerAttemptInSameBatch(t *testing.T) {
+	s := &sender{}
+	w := New(Config{IntentsTopic: "intents", ResultsTopic: "results", StateTopic: "state", ResultTopic: "result",
+		Routes:         map[string]string{pipeline.PostgresUpsert: "pg", pipeline.ConsulRegister: "consul"},
+		AttemptIntents: []string{pipeline.PostgresUpsert, pipeline.ConsulRegister}, Policy: policy, Source: "test",
+		Send: s, DLQ: noDLQ{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	n, first, second := uuid.New(), uuid.New(), uuid.New()
+	msgs := []*bus.Message{intentMsg(t, n, pipeline.PostgresUpsert, 1, first), intentMsg(t, n, pipeline.ConsulRegister, 2, first),
+		intentMsg(t, n, pipeline.PostgresUpsert, 3, second), intentMsg(t, n, pipeline.ConsulRegister, 4, second)}
+	if err := w.HandleBatch(context.Background(), msgs); err != nil {
+		t.Fatal(err)
+	}
+	var states []Aggregation
+	for _, m := range s.calls[0] {
+		if m.Topic != "state" {
+			continue
+		}
+		v, _ := m.Value.Encode()
+		var a Aggregation
+		if err := json.Unmarshal(v, &a); err != nil {
+			t.Fatal(err)
+		}
+		states = append(states, a)
+	}
+	if len(states) != 1 || states[0].AttemptID != second || len(states[0].Intents) != 2 {
+		t.Fatalf("state records %+v, want one of the second attempt with both intents", states)
+	}
+	if agg, ok := w.InFlight(n); !ok || agg.AttemptID != second || agg.wakeAt.IsZero() {
+		t.Fatalf("in flight %+v (%v), want the second attempt with its step timeout queued", agg, ok)
 	}
 }

@@ -199,89 +199,237 @@ func (w *Workflow) HandleIntent(ctx context.Context, msg *bus.Message) error {
 }
 
 // HandleBatch handles consecutive records of one partition of the intents
-// or the results topic (bus.BatchHandler). Results are applied one by one.
-// Intents outside a registration attempt (the heartbeat and ack updates,
-// deregistrations: nearly all of the traffic) are published together, one
-// acknowledged send per batch; an attempt's intent keeps HandleIntent's
-// aggregation path, after the pending records of its node are sent, so
-// every node's records leave in the order they came. At a record that
-// cannot be routed (not an intent, no route, a failed tracked send) the
-// records before it are sent and a *bus.BatchError names it: the runner
-// hands it to Handle alone (retries, DLQ) and resumes with the rest.
+// or the results topic (bus.BatchHandler) with one acknowledged send for the
+// whole batch: every routed intent (tracked or not, in record order), then
+// the state of every aggregation the batch changed; for results, every
+// registration result decided and the state (or tombstone) of every
+// aggregation they changed. A registration used to take seven sends, one
+// after the other under the workflow's lock, and that bounded the fleet's
+// registration rate. At a record that cannot be handled (not an intent or
+// result, no route) what came before it is done and a *bus.BatchError names
+// it: the runner hands it to Handle alone (retries, DLQ) and resumes with
+// the rest. If the send fails the batch fails and the runner handles its
+// records one at a time, which repeats nothing harmful: a re-routed intent
+// is a duplicate the effect's sequence guard ignores, an applied result is
+// not applied twice, and the pending side effects are carried out.
 func (w *Workflow) HandleBatch(ctx context.Context, msgs []*bus.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
 	if msgs[0].Topic == w.cfg.ResultsTopic {
-		for i, msg := range msgs {
-			if err := w.HandleResult(bus.MessageContext(ctx, msg), msg); err != nil {
-				return &bus.BatchError{Done: i, Err: err}
-			}
-		}
-		return nil
+		return w.handleResults(ctx, msgs)
+	}
+	return w.handleIntents(ctx, msgs)
+}
+
+func (w *Workflow) handleIntents(ctx context.Context, msgs []*bus.Message) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := w.now()
+	type routed struct {
+		in  *pipeline.Intent
+		msg *bus.Message
+		t   *Tracked // nil: routed untracked
 	}
 	var (
-		pending []*sarama.ProducerMessage
-		sent    []int // index in msgs of each pending record
-		intents []*pipeline.Intent
-		nodes   = map[uuid.UUID]bool{}
+		pms  []*sarama.ProducerMessage
+		sent []routed
+		// touched are the nodes whose aggregation the batch changed; a
+		// newer attempt may replace one within the batch, so they are
+		// looked up again at the end.
+		touched []uuid.UUID
+		seen    = map[uuid.UUID]bool{}
+		stop    error
 	)
-	flush := func() error {
-		if len(pending) == 0 {
-			return nil
+	touch := func(a *Aggregation) {
+		if !seen[a.NodeID] {
+			seen[a.NodeID] = true
+			touched = append(touched, a.NodeID)
 		}
-		if err := w.cfg.Send.Send(ctx, pending...); err != nil {
-			return infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "route_intent"},
-				fmt.Sprintf("route %d intents", len(pending)))
-		}
-		debug := observability.Logger(ctx).Enabled(ctx, slog.LevelDebug)
-		for j, in := range intents {
-			w.m.routed.WithLabelValues(in.IntentType).Inc()
-			if debug {
-				observability.Logger(bus.MessageContext(ctx, msgs[sent[j]])).Debug("intent routed", "topic", pending[j].Topic,
-					"node_id", in.NodeID.String(), "intent_type", in.IntentType, "intent_id", in.IntentID.String(), "sequence", in.Sequence)
-			}
-		}
-		// A fresh slice: the sender may keep the one it was given.
-		pending, sent, intents = nil, sent[:0], intents[:0]
-		clear(nodes)
-		return nil
-	}
-	// stopAt ends the batch at msgs[i]: what came before is sent first.
-	stopAt := func(i int, err error) error {
-		if ferr := flush(); ferr != nil {
-			return ferr
-		}
-		return &bus.BatchError{Done: i, Err: err}
 	}
 	for i, msg := range msgs {
 		in, corr, err := decodeIntent(msg)
 		if err != nil {
-			return stopAt(i, err)
+			stop = &bus.BatchError{Done: i, Err: err}
+			break
 		}
 		topic, ok := w.cfg.Routes[in.IntentType]
 		if !ok {
-			return stopAt(i, w.unrouted(in, corr))
+			w.m.unrouted.Inc()
+			stop = &bus.BatchError{Done: i, Err: w.unrouted(in, corr)}
+			break
 		}
-		if !w.attemptIntent(in.IntentType) {
-			pending = append(pending, wire.Message(topic, in.NodeID.String(), msg.Value, w.cfg.Source, corr))
-			sent, intents = append(sent, i), append(intents, in)
-			nodes[in.NodeID] = true
-			continue
-		}
-		if nodes[in.NodeID] {
-			if err := flush(); err != nil {
-				return err
+		r := routed{in: in, msg: msg}
+		if w.attemptIntent(in.IntentType) {
+			log := observability.Logger(bus.MessageContext(ctx, msg)).With("node_id", in.NodeID.String(),
+				"intent_type", in.IntentType, "intent_id", in.IntentID.String(), "sequence", in.Sequence)
+			agg, t, act := w.trackLocked(log, msg, in, corr, now)
+			switch act {
+			case trackOwned:
+				touch(agg)
+				continue
+			case trackRoute:
+				touch(agg)
+				sentAt := pipeline.T(now)
+				t.SentAt, r.t = &sentAt, t
 			}
 		}
-		mctx := bus.MessageContext(ctx, msg)
-		log := observability.Logger(mctx).With("node_id", in.NodeID.String(), "intent_type", in.IntentType,
-			"intent_id", in.IntentID.String(), "sequence", in.Sequence)
-		if err := w.routeTracked(mctx, log, msg, in, corr, topic); err != nil {
-			return stopAt(i, err)
+		pms = append(pms, wire.Message(topic, in.NodeID.String(), msg.Value, w.cfg.Source, corr))
+		sent = append(sent, r)
+	}
+	var persisted []*Aggregation
+	for _, node := range touched {
+		a := w.aggs[node]
+		if a == nil {
+			continue
+		}
+		if len(a.results) > 0 || a.done || needsDeadLetter(a) {
+			// Only a redelivered intent finds such side effects pending:
+			// carry them out the careful way.
+			if err := w.flushLocked(ctx, a); err != nil {
+				return err
+			}
+			continue
+		}
+		if w.dirty[a.NodeID] {
+			pm, err := w.stateMessage(a.NodeID, a)
+			if err != nil {
+				return err
+			}
+			pms = append(pms, pm)
+			persisted = append(persisted, a)
 		}
 	}
-	return flush()
+	if len(pms) > 0 {
+		if err := w.cfg.Send.Send(ctx, pms...); err != nil {
+			for _, node := range touched {
+				w.laterLocked(node, now)
+			}
+			return infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "route_intent"},
+				fmt.Sprintf("route %d intents", len(sent)))
+		}
+	}
+	debug := observability.Logger(ctx).Enabled(ctx, slog.LevelDebug)
+	for j, r := range sent {
+		w.m.routed.WithLabelValues(r.in.IntentType).Inc()
+		log := observability.Logger(bus.MessageContext(ctx, r.msg))
+		switch {
+		case r.t != nil:
+			r.t.RoutedPartition, r.t.RoutedOffset = pms[j].Partition, pms[j].Offset
+			log.Info("registration intent routed", "topic", pms[j].Topic, "node_id", r.in.NodeID.String(), "intent_type", r.in.IntentType,
+				"intent_id", r.in.IntentID.String(), "sequence", r.in.Sequence, "registration_attempt_id", r.in.RegistrationAttemptID.String())
+		case debug:
+			log.Debug("intent routed", "topic", pms[j].Topic, "node_id", r.in.NodeID.String(), "intent_type", r.in.IntentType,
+				"intent_id", r.in.IntentID.String(), "sequence", r.in.Sequence)
+		}
+	}
+	for _, a := range persisted {
+		delete(w.dirty, a.NodeID)
+	}
+	for _, node := range touched {
+		if a := w.aggs[node]; a != nil {
+			w.scheduleLocked(a, time.Time{})
+		}
+	}
+	w.m.inFlight.Set(float64(len(w.aggs)))
+	return stop
+}
+
+// handleResults applies a batch of effect results (see HandleBatch).
+func (w *Workflow) handleResults(ctx context.Context, msgs []*bus.Message) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := w.now()
+	var (
+		touched []*Aggregation
+		seen    = map[uuid.UUID]bool{}
+		stop    error
+	)
+	for i, msg := range msgs {
+		_, res, err := DecodeResult(msg.Value)
+		if err != nil {
+			stop = &bus.BatchError{Done: i, Err: err}
+			break
+		}
+		if a := w.applyResultLocked(bus.MessageContext(ctx, msg), res); a != nil && !seen[a.NodeID] {
+			seen[a.NodeID] = true
+			touched = append(touched, a)
+		}
+	}
+	type pending struct {
+		a       *Aggregation
+		results int
+		state   bool
+	}
+	var (
+		pms   []*sarama.ProducerMessage
+		batch []pending
+	)
+	for _, a := range touched {
+		if needsDeadLetter(a) {
+			if err := w.flushLocked(ctx, a); err != nil {
+				return err
+			}
+			continue
+		}
+		p := pending{a: a}
+		for k, r := range a.results {
+			pm, err := w.resultMessage(a, r, a.Published-len(a.results)+k)
+			if err != nil {
+				return err
+			}
+			pms = append(pms, pm)
+			p.results++
+		}
+		switch {
+		case a.done:
+			pm, _ := w.stateMessage(a.NodeID, nil)
+			pms, p.state = append(pms, pm), true
+		case w.dirty[a.NodeID]:
+			pm, err := w.stateMessage(a.NodeID, a)
+			if err != nil {
+				return err
+			}
+			pms, p.state = append(pms, pm), true
+		}
+		batch = append(batch, p)
+	}
+	if len(pms) > 0 {
+		if err := w.cfg.Send.Send(ctx, pms...); err != nil {
+			for _, p := range batch {
+				w.laterLocked(p.a.NodeID, now)
+			}
+			return infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "publish_result", Target: w.cfg.ResultTopic},
+				fmt.Sprintf("side effects of %d aggregations", len(batch)))
+		}
+	}
+	for _, p := range batch {
+		a := p.a
+		for _, r := range a.results[:p.results] {
+			w.m.regResults.WithLabelValues(r.Status).Inc()
+		}
+		a.results = a.results[p.results:]
+		switch {
+		case a.done && p.state:
+			delete(w.aggs, a.NodeID)
+			delete(w.dirty, a.NodeID)
+		case p.state:
+			delete(w.dirty, a.NodeID)
+		}
+	}
+	w.m.inFlight.Set(float64(len(w.aggs)))
+	return stop
+}
+
+// needsDeadLetter reports whether a has a given-up intent not yet in the
+// DLQ.
+func needsDeadLetter(a *Aggregation) bool {
+	for _, t := range a.Intents {
+		if t.State == StateGivenUp && !t.DeadLettered {
+			return true
+		}
+	}
+	return false
 }
 
 // decodeIntent decodes an intent record and its correlation id (the
@@ -307,12 +455,22 @@ func (w *Workflow) unrouted(in *pipeline.Intent, corr uuid.UUID) error {
 		fmt.Sprintf("intent_type %q has no route in the contract's intent_routing", in.IntentType), nil)
 }
 
-// routeTracked routes an intent of a registration attempt and records it in
-// the attempt's aggregation.
-func (w *Workflow) routeTracked(ctx context.Context, log *slog.Logger, msg *bus.Message, in *pipeline.Intent, corr uuid.UUID, topic string) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	now := w.now()
+// What trackLocked decided for an intent of a registration attempt.
+type trackAction int
+
+const (
+	// trackRoute: route it; it is the attempt's pending delivery.
+	trackRoute trackAction = iota
+	// trackForward: route it untracked (an older attempt's intent).
+	trackForward
+	// trackOwned: route nothing; the aggregation owns it already (a
+	// redelivery after it was answered or re-sent).
+	trackOwned
+)
+
+// trackLocked records an intent of a registration attempt in the node's
+// aggregation (starting or replacing it) and says what to do with it.
+func (w *Workflow) trackLocked(log *slog.Logger, msg *bus.Message, in *pipeline.Intent, corr uuid.UUID, now time.Time) (*Aggregation, *Tracked, trackAction) {
 	agg := w.aggs[in.NodeID]
 	switch {
 	case agg == nil:
@@ -327,15 +485,12 @@ func (w *Workflow) routeTracked(ctx context.Context, log *slog.Logger, msg *bus.
 		// An older attempt's intent redelivered after a newer attempt began:
 		// forward it (the effect's sequence guard makes it a no-op) but do not
 		// let it disturb the newer attempt.
-		_, err := w.route(ctx, topic, in, msg.Value, corr)
-		return err
+		return agg, nil, trackForward
 	}
 	b := pipeline.Backend(in.IntentType)
 	t := agg.Intents[b]
 	if t != nil && t.IntentID == in.IntentID && (t.Last != nil || t.Attempt > 0) {
-		// Redelivered after it was routed and answered or retried: the
-		// aggregation already owns it.
-		return w.flushLocked(ctx, agg)
+		return agg, t, trackOwned
 	}
 	if t == nil || t.IntentID != in.IntentID {
 		t = &Tracked{IntentID: in.IntentID, IntentType: in.IntentType, Sequence: in.Sequence,
@@ -343,6 +498,24 @@ func (w *Workflow) routeTracked(ctx context.Context, log *slog.Logger, msg *bus.
 		agg.Intents[b] = t
 	}
 	w.dirty[in.NodeID] = true
+	return agg, t, trackRoute
+}
+
+// routeTracked routes an intent of a registration attempt and records it in
+// the attempt's aggregation, one record at a time (the batch path is
+// handleIntents).
+func (w *Workflow) routeTracked(ctx context.Context, log *slog.Logger, msg *bus.Message, in *pipeline.Intent, corr uuid.UUID, topic string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := w.now()
+	agg, t, act := w.trackLocked(log, msg, in, corr, now)
+	switch act {
+	case trackForward:
+		_, err := w.route(ctx, topic, in, msg.Value, corr)
+		return err
+	case trackOwned:
+		return w.flushLocked(ctx, agg)
+	}
 	w.m.inFlight.Set(float64(len(w.aggs)))
 	pm, err := w.route(ctx, topic, in, msg.Value, corr)
 	if err != nil {
@@ -401,14 +574,24 @@ func (w *Workflow) HandleResult(ctx context.Context, msg *bus.Message) error {
 	if err != nil {
 		return err
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	agg := w.applyResultLocked(ctx, res)
+	if agg == nil {
+		return nil
+	}
+	return w.flushLocked(ctx, agg)
+}
+
+// applyResultLocked applies res to its aggregation and returns it, or nil
+// when res belongs to no attempt in flight.
+func (w *Workflow) applyResultLocked(ctx context.Context, res *pipeline.EffectResult) *Aggregation {
 	log := observability.Logger(ctx).With("node_id", res.NodeID.String(), "backend", res.Backend, "intent_type", res.IntentType,
 		"attempt", res.Attempt, "success", res.Success)
 	outcome := "failure"
 	if res.Success {
 		outcome = "success"
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	agg := w.aggs[res.NodeID]
 	var t *Tracked
 	if agg != nil && agg.AttemptID == res.RegistrationAttemptID {
@@ -430,7 +613,7 @@ func (w *Workflow) HandleResult(ctx context.Context, msg *bus.Message) error {
 		w.logDecision(log, agg, d)
 		w.scheduleLocked(agg, time.Time{})
 	}
-	return w.flushLocked(ctx, agg)
+	return agg
 }
 
 func (w *Workflow) logDecision(log *slog.Logger, agg *Aggregation, d Decision) {
@@ -503,37 +686,52 @@ func (w *Workflow) flushOnce(ctx context.Context, a *Aggregation) error {
 }
 
 func (w *Workflow) publishResult(ctx context.Context, a *Aggregation, r pipeline.RegistrationResult, index int) error {
-	// One id per (attempt, result index): a result published again after a
-	// crash carries the same envelope id and consumers can drop it.
-	id := uuid.NewSHA1(a.AttemptID, fmt.Appendf(nil, "registration-result:%d", index))
-	b, err := wire.Envelope(r, w.cfg.ResultTopic, id, a.CorrelationID, "ModelNodeRegistrationResult", "event")
+	pm, err := w.resultMessage(a, r, index)
 	if err != nil {
-		return infraerr.Configuration(infraerr.Context{Operation: "encode_result", CorrelationID: a.CorrelationID}, "registration result", err)
+		return err
 	}
-	if err := w.cfg.Send.Send(ctx, wire.Message(w.cfg.ResultTopic, a.NodeID.String(), b, w.cfg.Source, a.CorrelationID)); err != nil {
+	if err := w.cfg.Send.Send(ctx, pm); err != nil {
 		return infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "publish_result", Target: w.cfg.ResultTopic, CorrelationID: a.CorrelationID}, "registration result")
 	}
 	return nil
 }
 
+// resultMessage is the record of a's registration result number index.
+func (w *Workflow) resultMessage(a *Aggregation, r pipeline.RegistrationResult, index int) (*sarama.ProducerMessage, error) {
+	// One id per (attempt, result index): a result published again after a
+	// crash carries the same envelope id and consumers can drop it.
+	id := uuid.NewSHA1(a.AttemptID, fmt.Appendf(nil, "registration-result:%d", index))
+	b, err := wire.Envelope(r, w.cfg.ResultTopic, id, a.CorrelationID, "ModelNodeRegistrationResult", "event")
+	if err != nil {
+		return nil, infraerr.Configuration(infraerr.Context{Operation: "encode_result", CorrelationID: a.CorrelationID}, "registration result", err)
+	}
+	return wire.Message(w.cfg.ResultTopic, a.NodeID.String(), b, w.cfg.Source, a.CorrelationID), nil
+}
+
 // persist writes the aggregation (nil: a tombstone) keyed by node_id.
 func (w *Workflow) persist(ctx context.Context, node uuid.UUID, a *Aggregation) error {
-	var value []byte
-	if a != nil {
-		b, err := json.Marshal(a)
-		if err != nil {
-			return infraerr.Configuration(infraerr.Context{Operation: "encode_aggregation"}, "aggregation state", err)
-		}
-		value = b
-	}
-	pm := &sarama.ProducerMessage{Topic: w.cfg.StateTopic, Key: sarama.StringEncoder(node.String())}
-	if value != nil {
-		pm.Value = sarama.ByteEncoder(value)
+	pm, err := w.stateMessage(node, a)
+	if err != nil {
+		return err
 	}
 	if err := w.cfg.Send.Send(ctx, pm); err != nil {
 		return infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "persist_aggregation", Target: w.cfg.StateTopic}, "aggregation state")
 	}
 	return nil
+}
+
+// stateMessage is the state record of node's aggregation a (nil: a
+// tombstone).
+func (w *Workflow) stateMessage(node uuid.UUID, a *Aggregation) (*sarama.ProducerMessage, error) {
+	pm := &sarama.ProducerMessage{Topic: w.cfg.StateTopic, Key: sarama.StringEncoder(node.String())}
+	if a != nil {
+		b, err := json.Marshal(a)
+		if err != nil {
+			return nil, infraerr.Configuration(infraerr.Context{Operation: "encode_aggregation"}, "aggregation state", err)
+		}
+		pm.Value = sarama.ByteEncoder(b)
+	}
+	return pm, nil
 }
 
 // attemptEnvelope re-encodes a tracked intent's envelope for delivery
