@@ -27,9 +27,19 @@ type Options struct {
 	// are Python's; the fleet defaults to 10 s / 3 s for faster failover).
 	SessionTimeout time.Duration
 	Heartbeat      time.Duration
-	// MaxMessageBytes bounds producer requests (spec KAFKA_MAX_REQUEST_SIZE).
+	// MaxMessageBytes bounds a record and a record batch per partition
+	// (DefaultMaxMessageBytes unless set). Python's KAFKA_MAX_REQUEST_SIZE
+	// (4 MiB) is not the same knob: aiokafka caps its batches separately
+	// (16 KiB), sarama grows a batch up to this bound, and the broker
+	// refuses a batch above its message.max.bytes (1 MiB by default).
 	MaxMessageBytes int
 }
+
+// DefaultMaxMessageBytes keeps a producer's batches under a broker's
+// default message.max.bytes (1,048,588): with 4 MiB, an uncompressed
+// producer at a few thousand records per second built batches the broker
+// refused whole ("Message was too large"), found by make bench.
+const DefaultMaxMessageBytes = 1_000_000
 
 // ParseBrokers splits a comma-separated bootstrap list, dropping blanks.
 func ParseBrokers(s string) []string {
@@ -76,7 +86,7 @@ func NewConfig(o Options) (*sarama.Config, error) {
 	if o.MaxMessageBytes > 0 {
 		c.Producer.MaxMessageBytes = o.MaxMessageBytes
 	} else {
-		c.Producer.MaxMessageBytes = 4 << 20
+		c.Producer.MaxMessageBytes = DefaultMaxMessageBytes
 	}
 
 	c.Consumer.IsolationLevel = sarama.ReadCommitted

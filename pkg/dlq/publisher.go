@@ -226,6 +226,8 @@ func NewProducerConfig(clientID string) *sarama.Config {
 	cfg.Producer.Retry.Max = 5
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.Return.Errors = true
-	cfg.Producer.MaxMessageBytes = 4 << 20
+	// Not above the broker's default message.max.bytes: a bigger batch is
+	// refused whole (bus.DefaultMaxMessageBytes; bus imports this package).
+	cfg.Producer.MaxMessageBytes = 1_000_000
 	return cfg
 }
