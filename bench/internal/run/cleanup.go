@@ -40,8 +40,10 @@ func (b *bench) cleanup() {
 		b.idsMu.Lock()
 		ids := append(b.ids[:0:0], b.ids...)
 		b.idsMu.Unlock()
-		if err := deleteTopic(b.s.Brokers, b.snapshotTopic()); err != nil {
-			b.log.Warn("bench: clean-up: the run's snapshot topic", "error", err)
+		for _, t := range []string{b.snapshotTopic(), aggregationsTopic(b.env)} {
+			if err := deleteTopic(b.s.Brokers, t); err != nil {
+				b.log.Warn("bench: clean-up: the run's topic", "topic", t, "error", err)
+			}
 		}
 		if b.pool != nil {
 			if _, err := ceiling.DeleteRows(ctx, b.pool, ids); err != nil {

@@ -59,7 +59,11 @@ func newFleet(s *Settings, runEnv, logDir string) (*fleet, error) {
 			// The start-up re-introspection request would make every node
 			// on the shared topics (other runs, other engineers') announce
 			// itself into the measurement.
-			vars = append(vars, "ONEX_REQUEST_INTROSPECTION_ON_START=false")
+			// Its own aggregation state: on the shared topic it would restore
+			// the attempts other runs left in flight and re-send their
+			// intents when their step timeouts run out.
+			vars = append(vars, "ONEX_REQUEST_INTROSPECTION_ON_START=false",
+				"ONEX_REGISTRATION_AGGREGATIONS_TOPIC="+aggregationsTopic(runEnv))
 		case Reducer:
 			// Nodes of earlier phases stop heartbeating when their phase
 			// ends; they must not expire (and be deregistered) during the
@@ -96,6 +100,11 @@ func group(env, svc string) string { return env + ".onex-fleet." + svc + ".consu
 func snapshotTopic(env string) string { return "onex.snapshot." + env + ".registration-snapshots.v1" }
 
 func (b *bench) snapshotTopic() string { return snapshotTopic(b.env) }
+
+// aggregationsTopic is the run's orchestrator aggregation state topic.
+func aggregationsTopic(env string) string {
+	return "onex.snapshot." + env + ".registration-aggregations.v1"
+}
 
 // createSnapshotTopic creates a compacted topic co-partitioned with the
 // registration topics.

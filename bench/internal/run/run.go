@@ -157,8 +157,10 @@ func Run(ctx context.Context, s Settings, log *slog.Logger) (*report.Result, err
 	if err := skipToEnd(s.Brokers, b.env); err != nil {
 		return nil, fmt.Errorf("position the effects' groups: %w", err)
 	}
-	if err := createSnapshotTopic(s.Brokers, b.snapshotTopic()); err != nil {
-		return nil, err
+	for _, t := range []string{b.snapshotTopic(), aggregationsTopic(b.env)} {
+		if err := createSnapshotTopic(s.Brokers, t); err != nil {
+			return nil, err
+		}
 	}
 	b.fleet, err = newFleet(&s, b.env, logDir)
 	if err != nil {

@@ -106,6 +106,15 @@ func LoadSettings(cfg *config.Config) (Settings, error) {
 		MaxFutureSkew: time.Duration(integer("ONEX_INGRESS_MAX_FUTURE_SKEW_SECONDS", int(def.MaxFutureSkew/time.Second))) * time.Second,
 		MaxAge:        time.Duration(integer("ONEX_INGRESS_MAX_AGE_SECONDS", 0)) * time.Second,
 	}
+	// Its own aggregation state topic (a compacted topic that must exist):
+	// for environments that share a broker but must not share attempts in
+	// flight, like make bench's runs.
+	if t := config.String("ONEX_REGISTRATION_AGGREGATIONS_TOPIC", ""); t != "" {
+		if s.Rename == nil {
+			s.Rename = map[string]string{}
+		}
+		s.Rename[topics.RegistrationAggregations] = t
+	}
 	stepMS := integer("ONEX_ORCHESTRATOR_STEP_TIMEOUT_MS", 0)
 	s.StepTimeout = time.Duration(stepMS) * time.Millisecond
 	tickMS := integer("ONEX_RUNTIME_SCHEDULER_TICK_INTERVAL_MS", 1000)

@@ -299,3 +299,28 @@ func BenchmarkRetryPass10kInFlightNoneDue(b *testing.B) {
 		w.retryPass(ctx)
 	}
 }
+
+// An attempt found past its retry budget (restored long after it was
+// written) is not re-sent: its unsettled intents are given up and
+// dead-lettered, and its one result says which backend applied.
+func TestAttemptOlderThanBudgetIsAbandoned(t *testing.T) {
+	r := newStepRig(t, 30*time.Second)
+	r.answer("consul", 0, true)
+	r.at(r.w.budget() + time.Second)
+	got := r.results()
+	if len(got) != 1 || got[0].Status != pipeline.StatusPartial || !got[0].ConsulApplied || got[0].PostgresApplied {
+		t.Fatalf("results %+v, want one partial with consul applied", got)
+	}
+	if n := r.sends("pg"); n != 1 {
+		t.Fatalf("pg deliveries %d, want only the first (no re-send)", n)
+	}
+	if len(r.dl.failures) != 1 {
+		t.Fatalf("dead letters %+v, want the postgres intent", r.dl.failures)
+	}
+	if _, ok := r.w.InFlight(r.node); ok {
+		t.Fatal("abandoned aggregation still in flight")
+	}
+	if n := testutil.ToFloat64(r.w.m.abandoned); n != 1 {
+		t.Fatalf("abandoned counted %v", n)
+	}
+}

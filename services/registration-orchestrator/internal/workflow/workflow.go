@@ -98,7 +98,7 @@ type Workflow struct {
 
 type metrics struct {
 	routed, results, regResults, retries, exhausted, timeouts *prometheus.CounterVec
-	unrouted, superseded                                      prometheus.Counter
+	unrouted, superseded, abandoned                           prometheus.Counter
 	inFlight                                                  prometheus.Gauge
 }
 
@@ -140,13 +140,15 @@ func New(cfg Config) *Workflow {
 			Help: "Intents given up (retries exhausted or failure not retriable) and dead-lettered."}, []string{"backend"}),
 		timeouts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_orchestrator_step_timeouts_total",
 			Help: "Intent deliveries that got no result from their backend within the step timeout (counted as a retriable timeout failure)."}, []string{"backend"}),
+		abandoned: prometheus.NewCounter(prometheus.CounterOpts{Name: "onex_orchestrator_aggregations_abandoned_total",
+			Help: "Registration attempts given up because they outlived their retry budget (restored long after they were written)."}),
 		superseded: prometheus.NewCounter(prometheus.CounterOpts{Name: "onex_orchestrator_aggregations_superseded_total",
 			Help: "Attempts in flight replaced by a newer attempt of the same node."}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "onex_orchestrator_aggregations_in_flight",
 			Help: "Registration attempts this instance is aggregating."}),
 	}
 	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(w.m.routed, w.m.unrouted, w.m.results, w.m.regResults, w.m.retries, w.m.exhausted, w.m.timeouts, w.m.superseded, w.m.inFlight)
+		cfg.Registerer.MustRegister(w.m.routed, w.m.unrouted, w.m.results, w.m.regResults, w.m.retries, w.m.exhausted, w.m.timeouts, w.m.superseded, w.m.abandoned, w.m.inFlight)
 	}
 	return w
 }
@@ -864,6 +866,9 @@ func (w *Workflow) retryPass(ctx context.Context) time.Time {
 	now := w.now()
 	for _, a := range w.dueLocked(now) {
 		node := a.NodeID
+		if now.Sub(a.StartedAt.Time) > w.budget() {
+			w.abandonLocked(a, now)
+		}
 		w.stepTimeouts(a, now)
 		failed := false
 		for _, b := range a.Due(now) {
@@ -903,6 +908,47 @@ func (w *Workflow) retryPass(ctx context.Context) time.Time {
 		w.wakeAt = now.Add(idleWait)
 	}
 	return next
+}
+
+// budget is how long an attempt can take at most when every delivery runs
+// into the step timeout and waits the longest backoff: past it the attempt
+// is abandoned rather than re-sent.
+func (w *Workflow) budget() time.Duration {
+	return time.Duration(max(w.cfg.Policy.MaxAttempts, 1)) * (w.cfg.StepTimeout + w.cfg.Policy.Max)
+}
+
+// abandonLocked gives up every unsettled intent of an attempt that outlived
+// its budget: an aggregation restored long after it was written (the
+// orchestrator was down, or its state topic holds attempts of a deployment
+// that is gone). Re-sending such intents would, for instance, register in
+// Consul a node that left hours ago; the attempt ends failed (or partial)
+// instead and its intents go to the DLQ, where an operator can replay them.
+// An attempt whose second intent never arrived has no result to publish
+// and is dropped.
+func (w *Workflow) abandonLocked(a *Aggregation, now time.Time) {
+	log := w.cfg.Log.With("correlation_id", a.CorrelationID.String(), "node_id", a.NodeID.String(),
+		"registration_attempt_id", a.AttemptID.String(), "started_at", envelope.FormatTime(a.StartedAt.Time), "budget", w.budget().String())
+	w.m.abandoned.Inc()
+	w.dirty[a.NodeID] = true
+	for _, b := range a.Expected {
+		if a.Intents[b] == nil {
+			log.Warn("registration attempt abandoned without a result: older than its retry budget and missing an intent", "missing_backend", b)
+			a.done = true
+			return
+		}
+	}
+	for _, b := range sortedBackends(a) {
+		t := a.Intents[b]
+		if t.State == StateSucceeded || t.State == StateGivenUp {
+			continue
+		}
+		if t.Last == nil {
+			t.Last = TimeoutResult(a, b, t, w.cfg.StepTimeout, now)
+		}
+		t.State, t.NextRetryAt = StateGivenUp, nil
+	}
+	log.Warn("registration attempt abandoned: older than its retry budget; unsettled intents go to the DLQ")
+	w.logDecision(log, a, Evaluate(a, now, w.cfg.Policy, w.rand))
 }
 
 // stepTimeouts records a timeout failure for every delivery of a that has
