@@ -76,14 +76,18 @@ test-unit: ## unit tests only (no servers needed)
 
 # Packages run one at a time (-p 1): several suites start real services that
 # consume the shared fleet topics, and two of them at once would each see the
-# other's traffic. The e2e suite's service binaries are built with -cover and
-# what they execute counts too. Coverage is per package plus the e2e
-# binaries', merged, counted over pkg/ and services/ only.
+# other's traffic. Coverage counts what any test executes in pkg/ and
+# services/ (-coverpkg), not only a package's own tests: the shared packages
+# are exercised mostly from the services' tests, and test-support packages
+# (pkg/testkit, fixtures) only from others. The e2e suite's service binaries
+# are built with the same -coverpkg and what they execute counts too; the
+# profiles are merged.
 COVER_DIR := $(CURDIR)/.state/e2e-cover
+COVER_PKG := github.com/omninode/onex-fleet/pkg/...,github.com/omninode/onex-fleet/services/...
 test: test-infra-up lint build helm-tools ## everything, against real servers of its own (what CI runs)
 	@mkdir -p $(CURDIR)/.state && rm -rf $(COVER_DIR) && mkdir -p $(COVER_DIR)
 	$(TEST_ENV) ONEX_REQUIRE_INFRA=1 ONEX_E2E_COVERDIR=$(COVER_DIR) $(GO) test -count=1 -p 1 -timeout 60m \
-		-coverprofile=$(CURDIR)/.state/coverage.out $(MODULES)
+		-coverpkg=$(COVER_PKG) -coverprofile=$(CURDIR)/.state/coverage.out $(MODULES)
 	@if [ -n "$$(ls -A $(COVER_DIR))" ]; then \
 		$(GO) tool covdata textfmt -i=$(COVER_DIR) -o $(CURDIR)/.state/e2e-cover.out && \
 		tail -n +2 $(CURDIR)/.state/e2e-cover.out >> $(CURDIR)/.state/coverage.out; fi
