@@ -53,7 +53,8 @@ type Settings struct {
 	// RequestIntrospection publishes the registry's re-introspection request
 	// at start (ONEX_REQUEST_INTROSPECTION_ON_START, default true).
 	RequestIntrospection bool
-	// RestoreTimeout bounds reading the aggregation state on an assignment
+	// RestoreTimeout is the longest wait for the next record while reading
+	// the aggregation state on an assignment
 	// (ONEX_AGGREGATION_RESTORE_TIMEOUT_SECONDS, default 30).
 	RestoreTimeout time.Duration
 	// DrainTimeout bounds shutdown (ONEX_DRAIN_TIMEOUT).

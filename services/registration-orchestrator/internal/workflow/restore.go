@@ -16,7 +16,10 @@ import (
 // high-water mark each partition had when the read began, and returns the
 // latest aggregation per node (tombstones remove). A value that does not
 // decode is skipped with a warning: one bad record must not block start-up.
-// It fails when a partition cannot be read to its mark within timeout.
+// It fails when reading a partition makes no progress for timeout (no
+// record arrives): a bound on the whole read would, once the topic held
+// more than the bound's worth of records, fail every restart and keep the
+// orchestrator from ever becoming ready.
 func (w *Workflow) ReadState(ctx context.Context, client sarama.Client, timeout time.Duration) (map[uuid.UUID]*Aggregation, error) {
 	topic := w.cfg.StateTopic
 	ictx := infraerr.Context{Transport: infraerr.TransportKafka, Operation: "restore_aggregations", Target: topic}
@@ -29,8 +32,8 @@ func (w *Workflow) ReadState(ctx context.Context, client sarama.Client, timeout 
 		return nil, infraerr.Wrap(err, ictx, "consumer")
 	}
 	defer consumer.Close()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	idle := time.NewTimer(timeout)
+	defer idle.Stop()
 	out := map[uuid.UUID]*Aggregation{}
 	for _, p := range parts {
 		hwm, err := client.GetOffset(topic, p, sarama.OffsetNewest)
@@ -50,14 +53,21 @@ func (w *Workflow) ReadState(ctx context.Context, client sarama.Client, timeout 
 		}
 		err = func() error {
 			defer pc.Close()
+			idle.Reset(timeout)
+			at := oldest
 			for {
 				select {
 				case <-ctx.Done():
 					return infraerr.New(infraerr.KindTimeout, ictx, fmt.Sprintf("partition %d not read to offset %d", p, hwm), ctx.Err())
+				case <-idle.C:
+					return infraerr.New(infraerr.KindTimeout, ictx,
+						fmt.Sprintf("partition %d: no record for %s at offset %d of %d", p, timeout, at, hwm), nil)
 				case m, ok := <-pc.Messages():
 					if !ok {
 						return infraerr.New(infraerr.KindConnection, ictx, fmt.Sprintf("partition %d consumer closed", p), nil)
 					}
+					idle.Reset(timeout)
+					at = m.Offset
 					w.applyStateRecord(out, m)
 					if m.Offset >= hwm-1 {
 						return nil
