@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -417,6 +418,30 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// agentPort returns a port free for both TCP and UDP (Consul's serf and DNS
+// ports use both), below the kernel's ephemeral range, where the many
+// client connections of a test run take theirs, and clear of the fixed
+// ports of the local servers (18xxx, 19092, 28xxx, 29092, 38xxx, 39092).
+func agentPort(t *testing.T) int {
+	t.Helper()
+	for range 200 {
+		p := 21000 + rand.IntN(7000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
+		l.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		return p
+	}
+	t.Fatal("no free port for a test Consul agent in 21000-27999")
+	return 0
+}
+
 // testConsul is a Consul dev agent owned by one test, on ports of its own,
 // so the test can stop and start it without touching the shared agent.
 type testConsul struct {
@@ -446,10 +471,23 @@ func newTestConsul(t *testing.T) *testConsul {
 		t.Skipf("consul binary %s missing", bin)
 	}
 	c := &testConsul{bin: bin, log: filepath.Join(t.TempDir(), "consul.log"), node: "ce-test-" + testkit.Unique()}
-	for range 6 {
-		c.ports = append(c.ports, freePort(t))
+	// A port can still be taken between the check and the agent's bind; an
+	// agent that gets no leader is started again on other ports.
+	var err error
+	for range 3 {
+		c.ports = c.ports[:0]
+		for range 6 {
+			c.ports = append(c.ports, agentPort(t))
+		}
+		if err = c.launch(); err == nil {
+			break
+		}
+		t.Logf("test consul: %v; trying other ports", err)
+		c.stop(t)
 	}
-	c.start(t)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		c.stop(t)
 		if t.Failed() {
@@ -463,11 +501,19 @@ func newTestConsul(t *testing.T) *testConsul {
 
 func (c *testConsul) addr() string { return fmt.Sprintf("127.0.0.1:%d", c.ports[0]) }
 
+// start starts the agent again on its ports (after stop).
 func (c *testConsul) start(t *testing.T) {
 	t.Helper()
+	if err := c.launch(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// launch starts the agent and waits for it to elect itself leader.
+func (c *testConsul) launch() error {
 	f, err := os.OpenFile(c.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer f.Close()
 	p := c.ports
@@ -478,7 +524,7 @@ func (c *testConsul) start(t *testing.T) {
 		"-log-level=warn")
 	c.cmd.Stdout, c.cmd.Stderr = f, f
 	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -488,12 +534,12 @@ func (c *testConsul) start(t *testing.T) {
 			_ = json.NewDecoder(resp.Body).Decode(&leader)
 			resp.Body.Close()
 			if leader != "" {
-				return
+				return nil
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("test consul on %s has no leader after 30s", c.addr())
+	return fmt.Errorf("test consul on %s has no leader after 30s", c.addr())
 }
 
 // stop kills the agent (a crash, not a graceful leave); -dev keeps its state
