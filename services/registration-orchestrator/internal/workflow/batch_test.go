@@ -67,10 +67,9 @@ func intentMsg(t *testing.T, node uuid.UUID, typ string, seq int64, attempt uuid
 // unroutable record sends what came before and names it.
 func TestHandleBatchIntents(t *testing.T) {
 	s := &sender{}
-	w := New(Config{IntentsTopic: "intents", ResultsTopic: "results", StateTopic: "state", ResultTopic: "result",
-		Routes:         map[string]string{pipeline.PostgresUpdate: "pg", pipeline.PostgresUpsert: "pg", pipeline.ConsulRegister: "consul"},
-		AttemptIntents: []string{pipeline.PostgresUpsert, pipeline.ConsulRegister}, Policy: policy, Source: "test",
-		Send: s, DLQ: noDLQ{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cfg := attemptConfig(s, noDLQ{})
+	cfg.Routes[pipeline.PostgresUpdate] = "pg"
+	w := New(cfg)
 	a, b, c, attempt := uuid.New(), uuid.New(), uuid.New(), uuid.New()
 	msgs := []*bus.Message{
 		intentMsg(t, a, pipeline.PostgresUpdate, 10, uuid.Nil),
@@ -125,9 +124,19 @@ func TestHandleBatchIntents(t *testing.T) {
 	}
 }
 
-// resultMsg is the effect result record of backend for the tracked intent
-// of node's aggregation in w.
-func resultMsg(t *testing.T, w *Workflow, node uuid.UUID, backend string, ok bool) *bus.Message {
+// attemptConfig is a workflow whose registration attempt is a postgres
+// upsert and a Consul registration, routed to topics "pg" and "consul".
+func attemptConfig(send Sender, dl DeadLetters) Config {
+	return Config{IntentsTopic: "intents", ResultsTopic: "results", StateTopic: "state", ResultTopic: "result",
+		Routes:         map[string]string{pipeline.PostgresUpsert: "pg", pipeline.ConsulRegister: "consul"},
+		AttemptIntents: []string{pipeline.PostgresUpsert, pipeline.ConsulRegister}, Policy: policy, Source: "test",
+		Send: send, DLQ: dl, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+}
+
+// resultMsg is the effect result record of backend for delivery attempt of
+// the tracked intent of node's aggregation in w; a failure is a retriable
+// <BACKEND>_CONNECTION_ERROR.
+func resultMsg(t testing.TB, w *Workflow, node uuid.UUID, backend string, attempt int, ok bool) *bus.Message {
 	t.Helper()
 	agg, found := w.InFlight(node)
 	if !found {
@@ -135,9 +144,9 @@ func resultMsg(t *testing.T, w *Workflow, node uuid.UUID, backend string, ok boo
 	}
 	tr := agg.Intents[backend]
 	res := pipeline.EffectResult{IntentID: tr.IntentID, IntentType: tr.IntentType, Backend: backend, NodeID: node,
-		RegistrationAttemptID: agg.AttemptID, Sequence: tr.Sequence, Success: ok, Retriable: !ok}
+		RegistrationAttemptID: agg.AttemptID, Sequence: tr.Sequence, Attempt: attempt, Success: ok, Retriable: !ok}
 	if !ok {
-		code := "CONSUL_CONNECTION_ERROR"
+		code := strings.ToUpper(backend) + "_CONNECTION_ERROR"
 		res.ErrorCode = &code
 	}
 	b, err := wire.Envelope(res, "results", uuid.New(), uuid.New(), "EffectResult", "event")
@@ -151,10 +160,7 @@ func resultMsg(t *testing.T, w *Workflow, node uuid.UUID, backend string, ok boo
 // decided and the state or tombstone of every aggregation it changed.
 func TestHandleBatchResults(t *testing.T) {
 	s := &sender{}
-	w := New(Config{IntentsTopic: "intents", ResultsTopic: "results", StateTopic: "state", ResultTopic: "result",
-		Routes:         map[string]string{pipeline.PostgresUpsert: "pg", pipeline.ConsulRegister: "consul"},
-		AttemptIntents: []string{pipeline.PostgresUpsert, pipeline.ConsulRegister}, Policy: policy, Source: "test",
-		Send: s, DLQ: noDLQ{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	w := New(attemptConfig(s, noDLQ{}))
 	a, b := uuid.New(), uuid.New()
 	var intents []*bus.Message
 	for i, n := range []uuid.UUID{a, b} {
@@ -167,8 +173,8 @@ func TestHandleBatchResults(t *testing.T) {
 	s.calls = nil
 	// a: both succeed (done); b: postgres succeeds, consul fails (partial,
 	// retry scheduled, still in flight).
-	results := []*bus.Message{resultMsg(t, w, a, "postgres", true), resultMsg(t, w, b, "postgres", true),
-		resultMsg(t, w, a, "consul", true), resultMsg(t, w, b, "consul", false)}
+	results := []*bus.Message{resultMsg(t, w, a, "postgres", 0, true), resultMsg(t, w, b, "postgres", 0, true),
+		resultMsg(t, w, a, "consul", 0, true), resultMsg(t, w, b, "consul", 0, false)}
 	if err := w.HandleBatch(context.Background(), results); err != nil {
 		t.Fatal(err)
 	}
@@ -213,10 +219,7 @@ func TestHandleBatchResults(t *testing.T) {
 // one whose state is written and whose results count.
 func TestHandleBatchNewerAttemptInSameBatch(t *testing.T) {
 	s := &sender{}
-	w := New(Config{IntentsTopic: "intents", ResultsTopic: "results", StateTopic: "state", ResultTopic: "result",
-		Routes:         map[string]string{pipeline.PostgresUpsert: "pg", pipeline.ConsulRegister: "consul"},
-		AttemptIntents: []string{pipeline.PostgresUpsert, pipeline.ConsulRegister}, Policy: policy, Source: "test",
-		Send: s, DLQ: noDLQ{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	w := New(attemptConfig(s, noDLQ{}))
 	n, first, second := uuid.New(), uuid.New(), uuid.New()
 	msgs := []*bus.Message{intentMsg(t, n, pipeline.PostgresUpsert, 1, first), intentMsg(t, n, pipeline.ConsulRegister, 2, first),
 		intentMsg(t, n, pipeline.PostgresUpsert, 3, second), intentMsg(t, n, pipeline.ConsulRegister, 4, second)}

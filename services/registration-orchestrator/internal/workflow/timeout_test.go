@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -15,11 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/dlq"
 	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
-	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/wire"
 )
 
 // recDLQ records dead letters.
@@ -44,10 +40,9 @@ type stepRig struct {
 
 func newStepRig(t *testing.T, timeout time.Duration) *stepRig {
 	r := &stepRig{t: t, s: &sender{}, dl: &recDLQ{}, reg: prometheus.NewRegistry(), now: t0, node: uuid.New(), att: uuid.New()}
-	r.w = New(Config{IntentsTopic: "intents", ResultsTopic: "results", StateTopic: "state", ResultTopic: "result",
-		Routes:         map[string]string{pipeline.PostgresUpsert: "pg", pipeline.ConsulRegister: "consul"},
-		AttemptIntents: []string{pipeline.PostgresUpsert, pipeline.ConsulRegister}, Policy: policy, StepTimeout: timeout,
-		Source: "test", Send: r.s, DLQ: r.dl, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registerer: r.reg})
+	cfg := attemptConfig(r.s, r.dl)
+	cfg.StepTimeout, cfg.Registerer = timeout, r.reg
+	r.w = New(cfg)
 	r.w.now = func() time.Time { return r.now }
 	r.w.rand = half
 	for i, typ := range []string{pipeline.PostgresUpsert, pipeline.ConsulRegister} {
@@ -61,19 +56,7 @@ func newStepRig(t *testing.T, timeout time.Duration) *stepRig {
 // answer feeds backend's result for attempt to the workflow.
 func (r *stepRig) answer(backend string, attempt int, ok bool) {
 	r.t.Helper()
-	agg, _ := r.w.InFlight(r.node)
-	tr := agg.Intents[backend]
-	res := pipeline.EffectResult{IntentID: tr.IntentID, IntentType: tr.IntentType, Backend: backend, NodeID: r.node,
-		RegistrationAttemptID: r.att, Sequence: tr.Sequence, Attempt: attempt, Success: ok, Retriable: !ok, Completed: pipeline.T(r.now)}
-	if !ok {
-		code := strings.ToUpper(backend) + "_CONNECTION_ERROR"
-		res.ErrorCode = &code
-	}
-	b, err := wire.Envelope(res, "results", uuid.New(), uuid.New(), "EffectResult", "event")
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	if err := r.w.HandleResult(context.Background(), &bus.Message{Topic: "results", Key: []byte(r.node.String()), Value: b}); err != nil {
+	if err := r.w.HandleResult(context.Background(), resultMsg(r.t, r.w, r.node, backend, attempt, ok)); err != nil {
 		r.t.Fatal(err)
 	}
 }
@@ -249,15 +232,7 @@ func TestFailedFlushIsFinishedByRetryLoop(t *testing.T) {
 	f := &failOnce{sender: r.s, topic: "result"}
 	r.w.cfg.Send = f
 	r.answer("consul", 0, true)
-	agg, _ := r.w.InFlight(r.node)
-	tr := agg.Intents["postgres"]
-	res := pipeline.EffectResult{IntentID: tr.IntentID, IntentType: tr.IntentType, Backend: "postgres", NodeID: r.node,
-		RegistrationAttemptID: r.att, Sequence: tr.Sequence, Success: true, Completed: pipeline.T(r.now)}
-	b, err := wire.Envelope(res, "results", uuid.New(), uuid.New(), "EffectResult", "event")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.w.HandleResult(context.Background(), &bus.Message{Topic: "results", Key: []byte(r.node.String()), Value: b}); err == nil {
+	if err := r.w.HandleResult(context.Background(), resultMsg(t, r.w, r.node, "postgres", 0, true)); err == nil {
 		t.Fatal("the failed result publish was not reported")
 	}
 	if n := len(r.results()); n != 0 {
@@ -278,10 +253,7 @@ func TestFailedFlushIsFinishedByRetryLoop(t *testing.T) {
 
 // The retry loop's pass costs what is due, not what is in flight.
 func BenchmarkRetryPass10kInFlightNoneDue(b *testing.B) {
-	w := New(Config{IntentsTopic: "intents", ResultsTopic: "results", StateTopic: "state", ResultTopic: "result",
-		Routes:         map[string]string{pipeline.PostgresUpsert: "pg", pipeline.ConsulRegister: "consul"},
-		AttemptIntents: []string{pipeline.PostgresUpsert, pipeline.ConsulRegister}, Policy: policy,
-		Send: &sender{}, DLQ: noDLQ{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	w := New(attemptConfig(&sender{}, noDLQ{}))
 	now := t0
 	w.now = func() time.Time { return now }
 	t := &testing.T{}
