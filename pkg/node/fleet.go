@@ -201,7 +201,17 @@ func (f *Fleet) Run(ctx context.Context) error {
 		return fmt.Errorf("node: consumer: %w", err)
 	}
 	defer consumer.Close()
-	producer, err := sarama.NewAsyncProducerFromClient(client)
+	// The producer gets a client (so a connection) of its own: a Kafka broker
+	// answers the requests of one connection in order, so a produce sent on
+	// the consumer's connection waits behind its long-polling fetch, up to
+	// Consumer.MaxWaitTime (500 ms). make bench saw introspections
+	// acknowledged after 55 ms at p50 and 510 ms at p99 at 10 registrations/s.
+	pclient, err := sarama.NewClient(f.cfg.Brokers, scfg)
+	if err != nil {
+		return fmt.Errorf("node: producer client: %w", err)
+	}
+	defer pclient.Close()
+	producer, err := sarama.NewAsyncProducerFromClient(pclient)
 	if err != nil {
 		return fmt.Errorf("node: producer: %w", err)
 	}
