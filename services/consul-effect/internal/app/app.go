@@ -207,11 +207,12 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 
-	handler := effect.NewHandler(a.reg, &results{p: producer, topic: a.s.ResultsTopic, source: a.s.Source}, a.svc.Registerer())
+	handler := effect.NewHandler(a.reg, &results{p: producer, topic: a.s.ResultsTopic, source: a.s.Source}, a.svc.Registerer(), a.s.Consul.Parallel)
 	runner, err := bus.NewRunner(bus.RunnerConfig{
 		Brokers: a.brokers, Config: cfg, Group: a.s.Group, Topics: []string{a.s.IntentsTopic},
 		Handler:      bus.Standard(handler.Handle, log, a.busm.Handler(HandlerName), a.s.Retry, bus.DLQ(pub)),
-		DrainTimeout: a.s.DrainTimeout, Log: log, Metrics: a.busm,
+		BatchHandler: handler.HandleBatch, MaxBatch: 4 * a.s.Consul.Parallel, Linger: -1,
+		DrainTimeout: a.s.DrainTimeout, Log: log, Metrics: a.busm.Handler(HandlerName),
 		OnAssign: func(_ context.Context, claims map[string][]int32) error {
 			m := map[int32]bool{}
 			for _, p := range claims[a.s.IntentsTopic] {
@@ -343,10 +344,35 @@ type results struct {
 	source string
 }
 
-// PublishResult sends res and returns once the broker acknowledged it. The
-// envelope id is derived from the intent and its delivery attempt, so a
-// redelivered intent yields a result consumers can deduplicate.
+// PublishResult sends res and returns once the broker acknowledged it.
 func (r *results) PublishResult(ctx context.Context, res *pipeline.EffectResult) error {
+	return r.PublishResults(ctx, []*pipeline.EffectResult{res})
+}
+
+// PublishResults sends rs in one batch and returns once the broker
+// acknowledged every one. The envelope id is derived from the intent and its
+// delivery attempt, so a redelivered intent yields a result consumers can
+// deduplicate.
+func (r *results) PublishResults(ctx context.Context, rs []*pipeline.EffectResult) error {
+	msgs := make([]*sarama.ProducerMessage, 0, len(rs))
+	for _, res := range rs {
+		msg, err := r.message(res)
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, msg)
+	}
+	if err := r.p.Send(ctx, msgs...); err != nil {
+		var ie *infraerr.Error
+		if errors.As(err, &ie) {
+			return err
+		}
+		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "publish", Target: r.topic}, fmt.Sprintf("%d effect results", len(rs)), err)
+	}
+	return nil
+}
+
+func (r *results) message(res *pipeline.EffectResult) (*sarama.ProducerMessage, error) {
 	id := uuid.NewSHA1(res.IntentID, fmt.Appendf(nil, "effect-result:%s:%d", backend.Name, res.Attempt))
 	env, err := envelope.New(res,
 		envelope.WithEnvelopeID(id),
@@ -357,11 +383,11 @@ func (r *results) PublishResult(ctx context.Context, res *pipeline.EffectResult)
 		envelope.WithTag("message_category", "event"),
 	)
 	if err != nil {
-		return infraerr.Configuration(infraerr.Context{Operation: "encode_result", CorrelationID: res.CorrelationID}, "effect result", err)
+		return nil, infraerr.Configuration(infraerr.Context{Operation: "encode_result", CorrelationID: res.CorrelationID}, "effect result", err)
 	}
 	b, err := env.Encode()
 	if err != nil {
-		return infraerr.Configuration(infraerr.Context{Operation: "encode_result", CorrelationID: res.CorrelationID}, "effect result", err)
+		return nil, infraerr.Configuration(infraerr.Context{Operation: "encode_result", CorrelationID: res.CorrelationID}, "effect result", err)
 	}
 	h := envelope.NewHeaders(r.topic, r.source)
 	h.CorrelationID, h.MessageID = res.CorrelationID, id
@@ -369,12 +395,5 @@ func (r *results) PublishResult(ctx context.Context, res *pipeline.EffectResult)
 	for _, rh := range h.Records() {
 		msg.Headers = append(msg.Headers, rh)
 	}
-	if err := r.p.Send(ctx, msg); err != nil {
-		var ie *infraerr.Error
-		if errors.As(err, &ie) {
-			return err
-		}
-		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "publish", Target: r.topic, CorrelationID: res.CorrelationID}, "effect result", err)
-	}
-	return nil
+	return msg, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/topics"
 	"github.com/omninode/onex-fleet/services/consul-effect/expect"
 	"github.com/omninode/onex-fleet/services/consul-effect/internal/backend"
+	"github.com/omninode/onex-fleet/services/consul-effect/internal/effect"
 )
 
 // Settings are the consul effect's own knobs; the shared ones are in
@@ -101,6 +102,7 @@ func LoadSettings(cfg *config.Config, c *contract.Contract) (Settings, error) {
 	s.Consul.ClientCert = config.String("CONSUL_CLIENT_CERT", "")
 	s.Consul.ClientKey = config.String("CONSUL_CLIENT_KEY", "")
 	s.Consul.Timeout = dur("ONEX_CONSUL_TIMEOUT_SECONDS", 5*time.Second)
+	s.Consul.Parallel = integer("ONEX_CONSUL_PARALLELISM", effect.DefaultParallel)
 	// The spec's breaker overrides (ONEX_CB_*) apply unless the consul
 	// effect is given its own.
 	cb := c.Breaker()
@@ -116,6 +118,8 @@ func LoadSettings(cfg *config.Config, c *contract.Contract) (Settings, error) {
 		return s, fmt.Errorf("config: ONEX_CONSUL_CB_THRESHOLD must be >= 1")
 	case s.Consul.BreakerReset <= 0:
 		return s, fmt.Errorf("config: ONEX_CONSUL_CB_RESET_TIMEOUT must be > 0")
+	case s.Consul.Parallel < 1 || s.Consul.Parallel > 256:
+		return s, fmt.Errorf("config: ONEX_CONSUL_PARALLELISM must be 1..256")
 	case s.Consul.Timeout <= 0:
 		return s, fmt.Errorf("config: ONEX_CONSUL_TIMEOUT_SECONDS must be > 0")
 	case (s.Consul.ClientCert == "") != (s.Consul.ClientKey == ""):

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -17,11 +18,16 @@ import (
 	"github.com/omninode/onex-fleet/services/consul-effect/internal/backend"
 )
 
-// Publisher publishes one effect result for an intent of node, with the
-// intent's correlation id. It returns nil only once the broker acknowledged.
+// Publisher publishes effect results, each with its intent's correlation
+// id. It returns nil only once the broker acknowledged every one.
 type Publisher interface {
 	PublishResult(ctx context.Context, res *pipeline.EffectResult) error
+	PublishResults(ctx context.Context, res []*pipeline.EffectResult) error
 }
+
+// DefaultParallel is how many intents are applied at once by default
+// (ONEX_CONSUL_PARALLELISM).
+const DefaultParallel = 8
 
 // Handler is the bus handler of the consul intents topic.
 type Handler struct {
@@ -29,12 +35,19 @@ type Handler struct {
 	pub     Publisher
 	now     func() time.Time
 	intents *prometheus.CounterVec
+	// slots bounds the intents applied at once, across all partitions.
+	slots chan struct{}
 }
 
 // NewHandler returns the handler; its counter
 // onex_consul_intents_total{intent_type,outcome} is registered on reg.
-func NewHandler(r *Registrar, pub Publisher, reg prometheus.Registerer) *Handler {
-	h := &Handler{reg: r, pub: pub, now: time.Now,
+// parallel bounds how many intents are applied at once, across the batches
+// of all partitions (< 1: DefaultParallel).
+func NewHandler(r *Registrar, pub Publisher, reg prometheus.Registerer, parallel int) *Handler {
+	if parallel < 1 {
+		parallel = DefaultParallel
+	}
+	h := &Handler{reg: r, pub: pub, now: time.Now, slots: make(chan struct{}, parallel),
 		intents: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_consul_intents_total",
 			Help: "Consul intents handled, by intent type and outcome (applied, unchanged, stale, failed)."},
 			[]string{"intent_type", "outcome"})}
@@ -44,60 +57,139 @@ func NewHandler(r *Registrar, pub Publisher, reg prometheus.Registerer) *Handler
 	return h
 }
 
+// prepared is an intent decoded and checked, ready to apply.
+type prepared struct {
+	in        *pipeline.Intent
+	corr      uuid.UUID
+	desired   *Desired // consul.register
+	serviceID string
+}
+
 // Handle applies one intent record and publishes its result. It returns a
 // content error for a record that is not a consul intent (the bus dead-letters
 // it) and the publisher's error when the result could not be published (the
 // bus retries the whole message; the apply is idempotent). A Consul failure
 // is not an error here: it is a failed result.
 func (h *Handler) Handle(ctx context.Context, msg *bus.Message) error {
+	p, err := h.prepare(msg)
+	if err != nil {
+		return err
+	}
+	return h.pub.PublishResult(ctx, h.apply(ctx, p))
+}
+
+// HandleBatch handles consecutive records of one partition
+// (bus.BatchHandler): it applies the intents of different nodes at once, up
+// to the handler's parallelism, each node's in record order, and publishes
+// every result in one acknowledged send. One at a time, a registration
+// waited for a read and a write of the Consul agent and a send to Kafka
+// before the next began, which bounded the effect at about 1/90 ms per
+// partition under load while the agent had cores to spare. A record that is
+// not a usable consul intent ends the batch there (*bus.BatchError): the
+// runner hands it to Handle (the DLQ) and resumes after it. If the send
+// fails the runner handles the records one at a time; applying them again
+// is idempotent (unchanged).
+func (h *Handler) HandleBatch(ctx context.Context, msgs []*bus.Message) error {
+	var (
+		ps   []*prepared
+		ctxs []context.Context
+		stop error
+	)
+	for i, msg := range msgs {
+		p, err := h.prepare(msg)
+		if err != nil {
+			stop = &bus.BatchError{Done: i, Err: err}
+			break
+		}
+		ps, ctxs = append(ps, p), append(ctxs, bus.MessageContext(ctx, msg))
+	}
+	byNode := map[uuid.UUID][]int{}
+	var order []uuid.UUID
+	for i, p := range ps {
+		if _, ok := byNode[p.in.NodeID]; !ok {
+			order = append(order, p.in.NodeID)
+		}
+		byNode[p.in.NodeID] = append(byNode[p.in.NodeID], i)
+	}
+	out := make([]*pipeline.EffectResult, len(ps))
+	var wg sync.WaitGroup
+	for _, node := range order {
+		idx := byNode[node]
+		h.slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-h.slots }()
+			for _, i := range idx {
+				out[i] = h.apply(ctxs[i], ps[i])
+			}
+		})
+	}
+	wg.Wait()
+	if len(out) > 0 {
+		if err := h.pub.PublishResults(ctx, out); err != nil {
+			return err
+		}
+	}
+	return stop
+}
+
+// prepare decodes and checks one intent record; its errors are content
+// errors (the record can never be applied).
+func (h *Handler) prepare(msg *bus.Message) (*prepared, error) {
 	env, err := envelope.Decode(msg.Value)
 	if err != nil {
-		return infraerr.ContentWrap("consul intent: envelope", err)
+		return nil, infraerr.ContentWrap("consul intent: envelope", err)
 	}
 	in, err := pipeline.DecodeIntent(env.Payload)
 	if err != nil {
-		return infraerr.ContentWrap("consul intent", err)
+		return nil, infraerr.ContentWrap("consul intent", err)
 	}
-	corr := msg.CorrelationID
+	p := &prepared{in: in, corr: msg.CorrelationID}
 	if env.CorrelationID != nil && *env.CorrelationID != uuid.Nil {
-		corr = *env.CorrelationID
+		p.corr = *env.CorrelationID
 	}
-	log := observability.Logger(ctx).With("intent_id", in.IntentID.String(), "intent_type", in.IntentType,
-		"node_id", in.NodeID.String(), "sequence", in.Sequence, "attempt", in.Attempt)
-
-	start := h.now()
-	var res Result
-	var serviceID string
 	switch in.IntentType {
 	case pipeline.ConsulRegister:
-		var p pipeline.ConsulRegisterPayload
-		if err := decodePayload(in.Payload, &p); err != nil {
-			return infraerr.ContentWrap("consul intent: payload", err)
+		var pl pipeline.ConsulRegisterPayload
+		if err := decodePayload(in.Payload, &pl); err != nil {
+			return nil, infraerr.ContentWrap("consul intent: payload", err)
 		}
-		d, err := Build(in.NodeID, in.Sequence, h.reg.Env(), &p)
+		d, err := Build(in.NodeID, in.Sequence, h.reg.Env(), &pl)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		serviceID = p.ServiceID
-		res = h.reg.Register(ctx, d)
+		p.desired, p.serviceID = d, pl.ServiceID
 	case pipeline.ConsulDeregister:
-		var p pipeline.ConsulDeregisterPayload
-		if err := decodePayload(in.Payload, &p); err != nil {
-			return infraerr.ContentWrap("consul intent: payload", err)
+		var pl pipeline.ConsulDeregisterPayload
+		if err := decodePayload(in.Payload, &pl); err != nil {
+			return nil, infraerr.ContentWrap("consul intent: payload", err)
 		}
-		if p.ServiceID == "" {
-			return infraerr.Content("payload.service_id", "missing")
+		if pl.ServiceID == "" {
+			return nil, infraerr.Content("payload.service_id", "missing")
 		}
-		serviceID = p.ServiceID
-		res = h.reg.Deregister(ctx, in.NodeID, in.Sequence, p.ServiceID)
+		p.serviceID = pl.ServiceID
 	default:
-		return infraerr.Content("intent_type", fmt.Sprintf("%q is not a consul intent", in.IntentType))
+		return nil, infraerr.Content("intent_type", fmt.Sprintf("%q is not a consul intent", in.IntentType))
+	}
+	return p, nil
+}
+
+// apply carries out a prepared intent against Consul and returns its result.
+func (h *Handler) apply(ctx context.Context, p *prepared) *pipeline.EffectResult {
+	in := p.in
+	log := observability.Logger(ctx).With("intent_id", in.IntentID.String(), "intent_type", in.IntentType,
+		"node_id", in.NodeID.String(), "sequence", in.Sequence, "attempt", in.Attempt)
+	start := h.now()
+	var res Result
+	if p.desired != nil {
+		res = h.reg.Register(ctx, p.desired)
+	} else {
+		res = h.reg.Deregister(ctx, in.NodeID, in.Sequence, p.serviceID)
 	}
 	elapsed := h.now().Sub(start)
 
 	out := &pipeline.EffectResult{
 		IntentID: in.IntentID, IntentType: in.IntentType, Backend: backend.Name, NodeID: in.NodeID,
-		CorrelationID: corr, RegistrationAttemptID: in.RegistrationAttemptID, Sequence: in.Sequence,
+		CorrelationID: p.corr, RegistrationAttemptID: in.RegistrationAttemptID, Sequence: in.Sequence,
 		Attempt: in.Attempt, Success: res.Outcome != Failed, Stale: res.Outcome == Stale,
 		DurationMS: float64(elapsed.Microseconds()) / 1000, BackendID: backend.Name, Completed: pipeline.T(h.now()),
 	}
@@ -105,16 +197,13 @@ func (h *Handler) Handle(ctx context.Context, msg *bus.Message) error {
 		code, retriable := backend.ResultCode(res.Err)
 		text := backend.ResultError(res.Err)
 		out.ErrorCode, out.Error, out.Retriable = &code, &text, retriable
-		log.Warn("consul intent failed", "service_id", serviceID, "error_code", code, "retriable", retriable,
+		log.Warn("consul intent failed", "service_id", p.serviceID, "error_code", code, "retriable", retriable,
 			"error", infraerr.SanitizeError(res.Err))
 	} else {
-		log.Info("consul intent done", "service_id", serviceID, "outcome", string(res.Outcome))
+		log.Info("consul intent done", "service_id", p.serviceID, "outcome", string(res.Outcome))
 	}
 	h.intents.WithLabelValues(in.IntentType, string(res.Outcome)).Inc()
-	if err := h.pub.PublishResult(ctx, out); err != nil {
-		return err
-	}
-	return nil
+	return out
 }
 
 // decodePayload decodes an intent payload. Unknown fields are accepted: the

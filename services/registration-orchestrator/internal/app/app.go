@@ -272,6 +272,18 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	defer producer.Close()
+	// The workflow sends on a connection of its own: with one request in
+	// flight per connection (idempotence), the ingress's sends and the
+	// workflow's would otherwise queue behind each other.
+	wfProdCfg, err := bus.NewConfig(bus.Options{Brokers: a.brokers, ClientID: "registration-orchestrator-workflow"})
+	if err != nil {
+		return err
+	}
+	wfProducer, err := bus.NewProducer(a.brokers, wfProdCfg, a.busm)
+	if err != nil {
+		return err
+	}
+	defer wfProducer.Close()
 	tickCfg, err := bus.NewConfig(bus.Options{Brokers: a.brokers, ClientID: "registration-orchestrator-ticker"})
 	if err != nil {
 		return err
@@ -316,7 +328,7 @@ func (a *App) Run(ctx context.Context) error {
 	wf := workflow.New(workflow.Config{IntentsTopic: intents, ResultsTopic: results,
 		StateTopic: a.s.topic(topics.RegistrationAggregations), ResultTopic: a.s.topic(a.c.ResultAggregation.ResultTopic),
 		Routes: a.routes(), AttemptIntents: a.c.ResultAggregation.AttemptIntents, Policy: a.policy, StepTimeout: a.stepTimeout(), Source: a.s.Env,
-		Send: producer, DLQ: pub, Log: log, Registerer: a.svc.Registerer()})
+		Send: wfProducer, DLQ: pub, Log: log, Registerer: a.svc.Registerer()})
 	a.wf.Store(wf)
 
 	if a.s.RequestIntrospection {

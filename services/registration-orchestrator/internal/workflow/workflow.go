@@ -81,6 +81,14 @@ type Workflow struct {
 	now      func() time.Time
 	rand     func() float64
 
+	// plocks serialise the batches of one partition number (intents p and
+	// results p hold the same nodes: the topics are co-partitioned and
+	// keyed by node id) across the acknowledged send, which runs without
+	// mu so that other partitions' batches go on meanwhile. The retry
+	// loop holds every partition lock: it may touch any node.
+	pmu    sync.Mutex
+	plocks map[int32]*sync.Mutex
+
 	mu         sync.Mutex
 	aggs       map[uuid.UUID]*Aggregation
 	dirty      map[uuid.UUID]bool
@@ -106,7 +114,7 @@ type metrics struct {
 func New(cfg Config) *Workflow {
 	w := &Workflow{cfg: cfg, now: time.Now, rand: rand.Float64,
 		aggs: map[uuid.UUID]*Aggregation{}, dirty: map[uuid.UUID]bool{}, owned: map[int32]bool{}, wake: make(chan struct{}, 1),
-		unflushed: map[uuid.UUID]bool{}}
+		unflushed: map[uuid.UUID]bool{}, plocks: map[int32]*sync.Mutex{}}
 	if w.cfg.Log == nil {
 		w.cfg.Log = slog.Default()
 	}
@@ -224,7 +232,53 @@ func (w *Workflow) HandleBatch(ctx context.Context, msgs []*bus.Message) error {
 	return w.handleIntents(ctx, msgs)
 }
 
+// partitionLock returns the lock of partition number p.
+func (w *Workflow) partitionLock(p int32) *sync.Mutex {
+	w.pmu.Lock()
+	defer w.pmu.Unlock()
+	l := w.plocks[p]
+	if l == nil {
+		l = &sync.Mutex{}
+		w.plocks[p] = l
+	}
+	return l
+}
+
+// lockPartitions takes every partition lock, in ascending order (a batch
+// holds one partition lock and then mu; the retry loop all of them and then
+// mu: no cycle), and returns the function that releases them.
+func (w *Workflow) lockPartitions() (unlock func()) {
+	w.pmu.Lock()
+	ps := make([]int32, 0, len(w.plocks))
+	for p := range w.plocks {
+		ps = append(ps, p)
+	}
+	slices.Sort(ps)
+	locks := make([]*sync.Mutex, len(ps))
+	for i, p := range ps {
+		locks[i] = w.plocks[p]
+	}
+	w.pmu.Unlock()
+	for _, l := range locks {
+		l.Lock()
+	}
+	return func() {
+		for i := len(locks) - 1; i >= 0; i-- {
+			locks[i].Unlock()
+		}
+	}
+}
+
+// handleIntents routes a batch of intents. The batch's records are decided
+// under mu, sent without it (the partition lock keeps this partition's next
+// batch, and the retry loop, from touching the same nodes meanwhile), and
+// the outcome recorded under mu again: a send takes milliseconds, and with
+// mu held across it every partition's batches queued behind every other's
+// (make bench at 100 registrations/s: routing waited 2.9 s at p50).
 func (w *Workflow) handleIntents(ctx context.Context, msgs []*bus.Message) error {
+	pl := w.partitionLock(msgs[0].Partition)
+	pl.Lock()
+	defer pl.Unlock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now := w.now()
@@ -303,7 +357,10 @@ func (w *Workflow) handleIntents(ctx context.Context, msgs []*bus.Message) error
 		}
 	}
 	if len(pms) > 0 {
-		if err := w.cfg.Send.Send(ctx, pms...); err != nil {
+		w.mu.Unlock()
+		err := w.cfg.Send.Send(ctx, pms...)
+		w.mu.Lock()
+		if err != nil {
 			for _, node := range touched {
 				w.laterLocked(node, now)
 			}
@@ -339,6 +396,9 @@ func (w *Workflow) handleIntents(ctx context.Context, msgs []*bus.Message) error
 
 // handleResults applies a batch of effect results (see HandleBatch).
 func (w *Workflow) handleResults(ctx context.Context, msgs []*bus.Message) error {
+	pl := w.partitionLock(msgs[0].Partition)
+	pl.Lock()
+	defer pl.Unlock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now := w.now()
@@ -397,7 +457,10 @@ func (w *Workflow) handleResults(ctx context.Context, msgs []*bus.Message) error
 		batch = append(batch, p)
 	}
 	if len(pms) > 0 {
-		if err := w.cfg.Send.Send(ctx, pms...); err != nil {
+		w.mu.Unlock() // see handleIntents
+		err := w.cfg.Send.Send(ctx, pms...)
+		w.mu.Lock()
+		if err != nil {
 			for _, p := range batch {
 				w.laterLocked(p.a.NodeID, now)
 			}
@@ -861,6 +924,7 @@ func (w *Workflow) RunRetries(ctx context.Context) {
 // timeouts, due re-sends, side effects that failed before — and returns
 // when the next wake-up is due (zero: none queued).
 func (w *Workflow) retryPass(ctx context.Context) time.Time {
+	defer w.lockPartitions()()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now := w.now()
