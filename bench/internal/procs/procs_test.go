@@ -78,3 +78,25 @@ onex_h_seconds_count 3
 		t.Errorf("HistogramsBy = %v", got)
 	}
 }
+
+// Above counts only what exceeds the floor: lag 1 (a transaction's commit
+// marker) is no backlog.
+func TestMetricsAbove(t *testing.T) {
+	m, err := parseMetrics(`# TYPE onex_consumer_lag gauge
+onex_consumer_lag{partition="0"} 1
+onex_consumer_lag{partition="1"} 0
+onex_consumer_lag{partition="2"} 4
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Above("onex_consumer_lag", 1); got != 3 {
+		t.Errorf("Above(1) = %v, want 3", got)
+	}
+	if got := m.Above("onex_consumer_lag", 0); got != 5 {
+		t.Errorf("Above(0) = %v, want 5", got)
+	}
+	if got := m.Above("onex_missing", 1); got != 0 {
+		t.Errorf("Above of a missing family = %v", got)
+	}
+}

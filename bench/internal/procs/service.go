@@ -237,6 +237,21 @@ func (ms Metrics) Sum(name string, labels map[string]string) float64 {
 	return s
 }
 
+// Above adds, over every gauge series of name, how far it exceeds floor.
+func (ms Metrics) Above(name string, floor float64) float64 {
+	mf := ms[name]
+	if mf == nil {
+		return 0
+	}
+	var s float64
+	for _, m := range mf.GetMetric() {
+		if m.Gauge != nil {
+			s += max(m.Gauge.GetValue()-floor, 0)
+		}
+	}
+	return s
+}
+
 // Histogram returns the summed sample sum and count of a histogram family.
 func (ms Metrics) Histogram(name string, labels map[string]string) (sum float64, count uint64) {
 	mf := ms[name]
