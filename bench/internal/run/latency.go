@@ -193,6 +193,7 @@ func (b *bench) latencyPhase(ctx context.Context) error {
 			if d := b.drain(ctx, 45*time.Second); d > 44*time.Second {
 				b.res.Note("the backlog before the %.0f/s step had not drained after 45 s", rate)
 			}
+			b.emptyAgent(ctx, fmt.Sprintf("the %.0f/s step", rate))
 		}
 		fixed := rate == b.s.FixedRate
 		if b.reg.Remaining() < int(rate*float64(max(b.s.StepSeconds, b.s.FixedSeconds))) {

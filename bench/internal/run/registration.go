@@ -86,7 +86,29 @@ func (b *bench) registrationPhase(ctx context.Context) error {
 			"starting from the same agent (%d services held); %.0f/s at the start of the run.",
 			inWindow, window.Seconds(), b.s.Window, done, len(ids), held, b.consulEmpty)})
 	b.log.Info("bench: registration", "nodes_per_s", int(rate), "consul_ceiling", int(ceil), "ratio", fmt.Sprintf("%.2f", ratio))
-	return b.verify(ctx)
+	if err := b.verify(ctx); err != nil {
+		return err
+	}
+	b.emptyAgent(ctx, "latency")
+	return nil
+}
+
+// emptyAgent removes the run's services from the Consul agent before the
+// next measurement (the latency curve, or its next step). The local agent
+// is one -dev agent holding every simulated node's service, and its
+// registration cost grows with the services it holds (see the Consul
+// ceiling); in a deployment each node registers with its own agent. So
+// each latency step starts from an agent without the run's services,
+// instead of one made slower by the phases and steps before it (after the
+// registration run, thousands).
+func (b *bench) emptyAgent(ctx context.Context, before string) {
+	t0 := time.Now()
+	n, err := b.deregisterRun(ctx)
+	if err != nil {
+		b.log.Warn("bench: removing the run's Consul services", "before", before, "error", err)
+		return
+	}
+	b.log.Info("bench: removed the run's Consul services", "before", before, "services", n, "took", time.Since(t0).Round(time.Millisecond))
 }
 
 // verify checks, straight in the backends, that the nodes the observers
