@@ -98,7 +98,7 @@ test: test-infra-up lint build helm-tools ## everything, against real servers of
 # The fleet's performance figures next to the servers' own ceilings, in one
 # run of about twelve minutes; docs/performance.md explains the method.
 .PHONY: bench
-bench: infra-up build ## performance figures against the real servers (~12 min): table, bench/results/{results.json,results.md,latency-curve.png}
+bench: infra-up build ## performance figures against the real servers (~6 min): table, bench/results/{results.json,results.md,latency-curve.png}
 	$(GO) build -o $(BIN)/fleetbench ./bench/cmd/fleetbench
 	$(WITH_ENV) $(BIN)/onexctl topics provision >/dev/null || echo "topic drift reported (existing topics are never changed)"
 	$(WITH_ENV) $(BIN)/fleetbench $(BENCH_FLAGS)
