@@ -228,7 +228,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		tickDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "onex_reducer_tick_seconds",
 			Help: "Time to decide one tick.", Buckets: prometheus.ExponentialBuckets(0.00001, 4, 10)}),
 		txnSteps: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "onex_reducer_transaction_step_seconds",
-			Help: "Time of each step of a batch's transaction: decide (state machine and encoding), send (adding the partitions and producing), offsets (adding the input offsets), commit.",
+			Help:    "Time of each step of a batch's transaction: decide (state machine and encoding), send (adding the partitions and producing), offsets (adding the input offsets), commit.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"step"}),
 	}
 	reg.MustRegister(m.inputs, m.outputs, m.txns, m.batchSize, m.restoreSecs, m.nodes, m.massExpiry, m.tickDuration, m.txnSteps)
