@@ -11,6 +11,7 @@ import (
 
 	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
+	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/wire"
 )
 
 // gatedSender blocks every Send that carries a record of the gated node
@@ -66,14 +67,30 @@ func TestBatchSendHoldsOnlyItsPartition(t *testing.T) {
 		t.Fatal("partition 1's batch waited for partition 0's send")
 	}
 
+	// A result of partition 0 handled alone (a batch's fallback) waits too.
+	res, err := wire.Envelope(pipeline.EffectResult{IntentID: uuid.New(), IntentType: pipeline.PostgresUpsert, Backend: "postgres",
+		NodeID: a, RegistrationAttemptID: uuid.New(), Sequence: 1, Attempt: 1, Success: true}, "results", uuid.New(), uuid.New(), "EffectResult", "event")
+	if err != nil {
+		t.Fatal(err)
+	}
+	single := make(chan error, 1)
+	go func() {
+		single <- w.Handle(context.Background(), &bus.Message{Topic: "results", Partition: 0, Key: []byte(a.String()), Value: res})
+	}()
+
 	retried := make(chan struct{})
 	go func() { w.retryPass(context.Background()); close(retried) }()
 	select {
 	case <-retried:
 		t.Fatal("the retry loop ran while partition 0's batch was between its decision and its send's outcome")
+	case err := <-single:
+		t.Fatalf("a result of partition 0 was handled (%v) while partition 0's batch waited for its send", err)
 	case <-time.After(100 * time.Millisecond):
 	}
 	close(g.release)
+	if err := <-single; err != nil {
+		t.Fatalf("result handled alone: %v", err)
+	}
 	if err := <-errs; err != nil {
 		t.Fatalf("partition 0: %v", err)
 	}

@@ -171,8 +171,14 @@ func (w *Workflow) backendLabel(b string) string {
 
 func (w *Workflow) attemptIntent(t string) bool { return slices.Contains(w.cfg.AttemptIntents, t) }
 
-// Handle dispatches a record of the intents or the results topic.
+// Handle dispatches a record of the intents or the results topic. It holds
+// the record's partition lock, like a batch: a record handled alone (a
+// batch's fallback) on results partition p must not change an aggregation
+// while a batch of intents partition p waits for its send.
 func (w *Workflow) Handle(ctx context.Context, msg *bus.Message) error {
+	pl := w.partitionLock(msg.Partition)
+	pl.Lock()
+	defer pl.Unlock()
 	if msg.Topic == w.cfg.ResultsTopic {
 		return w.HandleResult(ctx, msg)
 	}
