@@ -1,6 +1,8 @@
 package pyjson
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"testing"
 
@@ -89,4 +91,63 @@ func TestFieldErrorMessageAndPaths(t *testing.T) {
 	if got, want := (&FieldError{Model: "m", Reason: "r"}).Error(), "m: r"; got != want {
 		t.Fatalf("got %q want %q", got, want)
 	}
+}
+
+// referenceMembers is the encoding/json Decoder walk ParseMembers used
+// before its scanner: the scanner must split every valid object the same way.
+func referenceMembers(raw []byte) ([]Member, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if _, err := dec.Token(); err != nil {
+		return nil, err
+	}
+	var out []Member
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, Member{Key: tok.(string), Value: v})
+	}
+	return out, nil
+}
+
+func FuzzParseMembersMatchesDecoder(f *testing.F) {
+	for _, s := range []string{`{}`, ` { "a" : 1 , "b":[1,{"c":"}"}], "d\"e":"x\\"y" } `, `{"a":{"b":{"c":[[],{}]}},"a":null}`,
+		`{"\u00e9":true,"n":-1.5e3,"s":"\\\\","t":[ "]" , "{" ]}`, `[1]`, `{"a":}`, `{"a":1}x`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, err := ParseMembers(raw)
+		if !json.Valid(raw) {
+			if err == nil {
+				t.Fatalf("invalid JSON %q accepted", raw)
+			}
+			return
+		}
+		if trimmed := bytes.TrimSpace(raw); len(trimmed) == 0 || trimmed[0] != '{' {
+			if err == nil {
+				t.Fatalf("non-object %q accepted", raw)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("valid object %q: %v", raw, err)
+		}
+		want, err := referenceMembers(raw)
+		if err != nil {
+			t.Fatalf("reference: %v", err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%q: %d members, want %d", raw, len(got), len(want))
+		}
+		for i := range got {
+			if got[i].Key != want[i].Key || !bytes.Equal(got[i].Value, want[i].Value) {
+				t.Fatalf("%q member %d: %q=%s, want %q=%s", raw, i, got[i].Key, got[i].Value, want[i].Key, want[i].Value)
+			}
+		}
+	})
 }
