@@ -12,6 +12,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 
+	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 )
 
@@ -282,7 +283,7 @@ func FromConsumerMessage(cm *sarama.ConsumerMessage) *Message {
 		Topic: cm.Topic, Partition: cm.Partition, Offset: cm.Offset,
 		Key: cm.Key, Value: cm.Value, Headers: cm.Headers, Timestamp: cm.Timestamp,
 	}
-	if id, ok := peekCorrelationID(cm.Value); ok {
+	if id, ok := envelope.PeekCorrelationID(cm.Value); ok {
 		m.CorrelationID = id
 	} else if id, err := uuid.ParseBytes(m.Header("correlation_id")); err == nil {
 		m.CorrelationID = id

@@ -1,8 +1,6 @@
 package envelope
 
 import (
-	"bytes"
-	"encoding/json"
 	"strconv"
 	"strings"
 
@@ -30,40 +28,4 @@ func EventTypeFromTopic(topic string) string {
 		return ""
 	}
 	return parts[2] + "." + parts[3]
-}
-
-// PeekCorrelationID makes a cheap, best-effort read of the top-level
-// "correlation_id" of a JSON object (an envelope, a bare runtime tick, a raw
-// request dict) for logging and dead-lettering when a full decode fails. It
-// scans top-level members only, stops at the first syntax error (so a
-// truncated value still yields an id that appeared before the damage), and
-// returns the last correlation_id seen whose value is a string parseable as
-// a UUID. ok is false when there is none.
-func PeekCorrelationID(value []byte) (id uuid.UUID, ok bool) {
-	dec := json.NewDecoder(bytes.NewReader(value))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return uuid.Nil, false
-	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			break
-		}
-		key, _ := tok.(string)
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			break
-		}
-		if key != "correlation_id" {
-			continue
-		}
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			continue
-		}
-		if u, err := uuid.Parse(s); err == nil {
-			id, ok = u, true
-		}
-	}
-	return id, ok
 }

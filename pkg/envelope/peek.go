@@ -1,23 +1,27 @@
-package bus
+package envelope
 
 import (
 	"bytes"
 	"encoding/json"
 
 	"github.com/google/uuid"
-
-	"github.com/omninode/onex-fleet/pkg/envelope"
 )
 
-// peekCorrelationID returns what envelope.PeekCorrelationID returns for
-// value — the last top-level "correlation_id" whose value is a string
-// uuid.Parse accepts — at a fraction of its cost: every consumed record
-// passes here, and the token-by-token decoder of the reference costs more
-// than routing the record. A body that is not valid JSON takes the
-// reference path, so the two agree on every input (FuzzPeekCorrelationID).
-func peekCorrelationID(value []byte) (uuid.UUID, bool) {
+// PeekCorrelationID makes a cheap, best-effort read of the top-level
+// "correlation_id" of a JSON object (an envelope, a bare runtime tick, a raw
+// request dict) for logging and dead-lettering when a full decode fails. It
+// scans top-level members only, stops at the first syntax error (so a
+// truncated value still yields an id that appeared before the damage), and
+// returns the last correlation_id seen whose value is a string parseable as
+// a UUID. ok is false when there is none.
+//
+// Every consumed record passes here, so valid JSON (nearly every body) is
+// scanned directly; the Decoder walk of peekTokens cost a projector 19 % of
+// its CPU in make bench. Both paths agree on every input
+// (FuzzPeekCorrelationID).
+func PeekCorrelationID(value []byte) (uuid.UUID, bool) {
 	if !json.Valid(value) {
-		return envelope.PeekCorrelationID(value)
+		return peekTokens(value)
 	}
 	i := skipSpace(value, 0)
 	if i >= len(value) || value[i] != '{' {
@@ -122,4 +126,36 @@ func stringIs(lit []byte, want string) bool {
 	}
 	s, ok := unquote(lit)
 	return ok && s == want
+}
+
+// peekTokens is PeekCorrelationID's reference path, token by token with
+// encoding/json's Decoder: it takes what it can from a body that is not
+// valid JSON.
+func peekTokens(value []byte) (id uuid.UUID, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(value))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return uuid.Nil, false
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			break
+		}
+		key, _ := tok.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			break
+		}
+		if key != "correlation_id" {
+			continue
+		}
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			continue
+		}
+		if u, err := uuid.Parse(s); err == nil {
+			id, ok = u, true
+		}
+	}
+	return id, ok
 }

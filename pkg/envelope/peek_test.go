@@ -1,11 +1,9 @@
-package bus
+package envelope
 
 import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/omninode/onex-fleet/pkg/envelope"
 )
 
 var peekSeeds = []string{
@@ -26,7 +24,7 @@ var peekSeeds = []string{
 	`{}`, ``, `"x"`, `  {  }  `,
 }
 
-// The fast path agrees with envelope.PeekCorrelationID on every input.
+// The scanner agrees with the token walk on every input.
 func FuzzPeekCorrelationID(f *testing.F) {
 	for _, s := range peekSeeds {
 		f.Add([]byte(s))
@@ -39,10 +37,10 @@ func FuzzPeekCorrelationID(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, v []byte) {
-		gotID, gotOK := peekCorrelationID(v)
-		wantID, wantOK := envelope.PeekCorrelationID(v)
+		gotID, gotOK := PeekCorrelationID(v)
+		wantID, wantOK := peekTokens(v)
 		if gotID != wantID || gotOK != wantOK {
-			t.Fatalf("peekCorrelationID(%q) = %v, %v; envelope.PeekCorrelationID = %v, %v", v, gotID, gotOK, wantID, wantOK)
+			t.Fatalf("PeekCorrelationID(%q) = %v, %v; peekTokens = %v, %v", v, gotID, gotOK, wantID, wantOK)
 		}
 	})
 }
@@ -54,12 +52,12 @@ func BenchmarkPeekCorrelationID(b *testing.B) {
 	}
 	b.Run("fast", func(b *testing.B) {
 		for b.Loop() {
-			peekCorrelationID(v)
+			PeekCorrelationID(v)
 		}
 	})
-	b.Run("envelope", func(b *testing.B) {
+	b.Run("tokens", func(b *testing.B) {
 		for b.Loop() {
-			envelope.PeekCorrelationID(v)
+			peekTokens(v)
 		}
 	})
 }
