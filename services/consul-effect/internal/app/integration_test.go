@@ -374,3 +374,50 @@ func TestConsulOutage(t *testing.T) {
 		}
 	}
 }
+
+// A backlog of intents for many nodes (sent before the effect starts, so the
+// partitions are read in batches applied in parallel): every node ends at
+// its newest sequence in the real agent — a node's intents applied in
+// record order, its older register never overtaking the newer one — with
+// one successful result per intent, and a record that is no intent between
+// them goes to the DLQ without holding up the rest.
+func TestBacklogAppliedInParallelPerNodeInOrder(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testkit.ConsulAddr(t))
+	nodes := make([]uuid.UUID, 24)
+	var sends []sent
+	for i := range nodes {
+		nodes[i] = uuid.New()
+		id := "onex-effect-" + nodes[i].String()
+		t.Cleanup(func() { h.deregisterByHand(id) })
+	}
+	for seq := int64(1); seq <= 2; seq++ {
+		for _, n := range nodes {
+			sends = append(sends, h.sendIntent(n, seq, 0, pipeline.ConsulRegister, registerPayload(n, 8000+int(seq), ""), uuid.Nil))
+		}
+		if seq == 1 {
+			h.produce(h.intents, nodes[0].String(), []byte(`{"not":"an intent"`))
+		}
+	}
+	s := h.settings(time.Hour)
+	s.Consul.Parallel = 4
+	h.start(s)
+
+	for _, snt := range sends {
+		if r := h.result(snt.intentID, 1).res; !r.Success || r.Stale {
+			t.Fatalf("result %+v, want applied", r)
+		}
+	}
+	for _, n := range nodes {
+		svc := h.agentService("onex-effect-" + n.String())
+		if svc == nil || svc.Port != 8002 || svc.Meta["onex-sequence"] != "2" {
+			t.Fatalf("node %s in Consul: %+v, want port 8002 at sequence 2", n, svc)
+		}
+	}
+	if got := h.metric("onex_consul_intents_total", map[string]string{"intent_type": "consul.register", "outcome": "applied"}); got != float64(len(sends)) {
+		t.Fatalf("applied intents = %v, want %d", got, len(sends))
+	}
+	h.eventually(30*time.Second, "the record that is no intent dead-lettered", func() bool {
+		return h.metric("onex_dlq_messages_total", map[string]string{"original_topic": h.intents, "failure_type": "content_error"}) == 1
+	})
+}
