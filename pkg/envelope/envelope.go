@@ -184,7 +184,7 @@ func (e *Envelope) Validate() error {
 	switch {
 	case len(e.Payload) == 0:
 		return fe("payload", "field required")
-	case !json.Valid(e.Payload):
+	case !pyjson.Valid(e.Payload):
 		return fe("payload", "not valid JSON")
 	case e.Priority < 1 || e.Priority > 10:
 		return fe("priority", "must be between 1 and 10, got %d", e.Priority)
@@ -193,7 +193,7 @@ func (e *Envelope) Validate() error {
 	case e.RetryCount < 0:
 		return fe("retry_count", "must be >= 0, got %d", e.RetryCount)
 	case len(e.SecurityContext) > 0 && string(e.SecurityContext) != "null" &&
-		(!json.Valid(e.SecurityContext) || trimmedFirst(e.SecurityContext) != '{'):
+		(!pyjson.Valid(e.SecurityContext) || trimmedFirst(e.SecurityContext) != '{'):
 		return fe("security_context", "must be a JSON object or null")
 	}
 	versions := []struct {
@@ -212,7 +212,7 @@ func (e *Envelope) Validate() error {
 		if fieldNames[m.Key] {
 			return fe(m.Key, "extra member duplicates an envelope field")
 		}
-		if !json.Valid(m.Value) {
+		if !pyjson.Valid(m.Value) {
 			return fe(m.Key, "not valid JSON")
 		}
 	}

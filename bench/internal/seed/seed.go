@@ -24,9 +24,9 @@ import (
 	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/node"
 	"github.com/omninode/onex-fleet/pkg/node/sim"
-	"github.com/omninode/onex-fleet/pkg/pipeline"
 	"github.com/omninode/onex-fleet/pkg/registration"
 	"github.com/omninode/onex-fleet/services/reducer/decide"
+	"github.com/omninode/onex-fleet/services/reducer/snapshot"
 )
 
 // Node is one seeded node: its identity (what its heartbeats say) and the
@@ -86,36 +86,9 @@ func declaredCapabilities(envelopeJSON []byte) (json.RawMessage, error) {
 	return b.Bytes(), nil
 }
 
-// Snapshot encodes st as the reducer's snapshot record value
-// (services/reducer/internal/wire.Snapshot, which other modules cannot
-// import): pipeline.Snapshot with the full reducer state and the Consul
-// derivation.
+// Snapshot encodes st as the reducer's snapshot record value.
 func Snapshot(st *decide.NodeState, createdAt time.Time) ([]byte, error) {
-	rs, err := json.Marshal(st)
-	if err != nil {
-		return nil, err
-	}
-	nt := st.NodeType
-	snap := pipeline.Snapshot{
-		EntityID: st.NodeID, Domain: decide.Domain, CurrentState: string(st.State),
-		NodeType: &nt, NodeName: st.NodeName, Capabilities: st.Capabilities,
-		LastStateChangeAt: pipeline.T(st.LastStateChangeAt), SnapshotVersion: max(st.Sequence, 1),
-		SnapshotCreatedAt: pipeline.T(createdAt), SchemaVersion: "1.0.0",
-		SourceProjectionSequence: &st.Sequence, ReducerState: rs,
-	}
-	if c := st.Consul; c != nil {
-		id := st.NodeID.String()
-		p := pipeline.ConsulRegisterPayload{
-			IntentType: pipeline.ConsulRegister, CorrelationID: st.CorrelationID, NodeID: &id,
-			ServiceID: c.ServiceID, ServiceName: c.ServiceName, Tags: append([]string{}, c.Tags...),
-			Address: c.Address, Port: c.Port, EventBusConfig: json.RawMessage("null"),
-		}
-		if c.HealthURL != nil {
-			p.HealthCheck = &pipeline.HealthCheck{HTTP: *c.HealthURL, Interval: "10s", Timeout: "5s", DeregisterCriticalServiceAfter: "10m"}
-		}
-		snap.Consul = &p
-	}
-	return json.Marshal(snap)
+	return snapshot.Encode(st, createdAt)
 }
 
 // Publish writes the nodes' snapshots to topic, the reducer's snapshot
@@ -163,7 +136,7 @@ func send(ctx context.Context, brokers []string, msgs []*sarama.ProducerMessage)
 func Row(st *decide.NodeState) ceiling.Row {
 	return ceiling.Row{
 		EntityID: st.NodeID, State: string(st.State), NodeType: st.NodeType, NodeVersion: st.NodeVersion,
-		Capabilities: st.Capabilities, Endpoints: st.Endpoints, NodeName: st.NodeName,
+		Capabilities: st.Capabilities, Endpoints: st.Endpoints.Map(), NodeName: st.NodeName,
 		AckDeadline: st.AckDeadline, LivenessDeadline: st.LivenessDeadline, LastHeartbeatAt: st.LastHeartbeatAt,
 		AttemptID: st.AttemptID, Sequence: st.Sequence, RegistrationSeq: 1,
 		RegisteredAt: st.RegisteredAt, UpdatedAt: st.LastStateChangeAt, CorrelationID: st.CorrelationID,

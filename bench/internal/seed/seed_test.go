@@ -9,6 +9,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/node/sim"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
 	"github.com/omninode/onex-fleet/services/reducer/decide"
+	"github.com/omninode/onex-fleet/services/reducer/snapshot"
 )
 
 func TestActiveNodesAndTheirRecords(t *testing.T) {
@@ -28,8 +29,8 @@ func TestActiveNodesAndTheirRecords(t *testing.T) {
 			t.Fatalf("node %d: %s at sequence %d, want active at 3 (upsert, register, ack update)", i, st.State, st.Sequence)
 		case !st.LivenessDeadline.Equal(at.Add(time.Second + p.LivenessInterval)):
 			t.Fatalf("node %d: liveness deadline %s", i, st.LivenessDeadline)
-		case st.Consul == nil || st.Consul.HealthURL == nil:
-			t.Fatalf("node %d: consul derivation %+v, want one with the plan's health check", i, st.Consul)
+		case st.ConsulRegistration().HealthURL == nil:
+			t.Fatalf("node %d: consul derivation %+v, want one with the plan's health check", i, st.ConsulRegistration())
 		case !json.Valid(st.Capabilities) || len(st.Capabilities) < 20:
 			t.Fatalf("node %d: capabilities %q", i, st.Capabilities)
 		}
@@ -41,15 +42,15 @@ func TestActiveNodesAndTheirRecords(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var back decide.NodeState
-		if err := json.Unmarshal(snap.ReducerState, &back); err != nil {
+		back, err := snapshot.Decode(v)
+		if err != nil {
 			t.Fatal(err)
 		}
 		// The reducer restores exactly the state it was seeded with.
-		if !reflect.DeepEqual(normalize(&back), normalize(st)) {
-			t.Fatalf("node %d: reducer_state round trip\n got %+v\nwant %+v", i, back, *st)
+		if !reflect.DeepEqual(normalize(back), normalize(st)) {
+			t.Fatalf("node %d: reducer_state round trip\n got %+v\nwant %+v", i, *back, *st)
 		}
-		if snap.Consul == nil || snap.Consul.ServiceID != st.Consul.ServiceID || snap.Consul.HealthCheck == nil {
+		if snap.Consul == nil || snap.Consul.ServiceID != st.ConsulRegistration().ServiceID || snap.Consul.HealthCheck == nil {
 			t.Fatalf("node %d: snapshot consul %+v", i, snap.Consul)
 		}
 		r := Row(st)

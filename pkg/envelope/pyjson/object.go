@@ -65,20 +65,36 @@ func ParseMembers(raw []byte) ([]Member, error) {
 // 590 allocations and was most of every service's CPU in make bench.)
 func scanMembers(obj []byte) []Member {
 	out := make([]Member, 0, 8)
+	EachMember(obj, func(key, value []byte) bool {
+		out = append(out, Member{Key: decodeKey(key), Value: value})
+		return true
+	})
+	return out
+}
+
+// EachMember calls fn with each member of the JSON object obj, in input
+// order, until fn returns false: the key as its quoted bytes (escapes not
+// decoded) and the value's exact bytes, capacity clipped. obj must be an
+// object CheckSyntax accepted, or one nested in a value it accepted, and
+// begin with its "{" (values EachMember and ParseMembers return do): it is
+// not checked again. That is its point: a decoder validates a document once
+// and walks the objects nested in it without validating each level again.
+func EachMember(obj []byte, fn func(key, value []byte) bool) {
 	i := skipSpace(obj, 1)
 	for obj[i] != '}' {
 		if obj[i] == ',' {
 			i = skipSpace(obj, i+1)
 		}
 		end := stringEnd(obj, i)
-		key := decodeKey(obj[i:end])
+		key := obj[i:end:end]
 		i = skipSpace(obj, end) // at ':'
 		i = skipSpace(obj, i+1)
 		vend := valueEnd(obj, i)
-		out = append(out, Member{Key: key, Value: obj[i:vend:vend]})
+		if !fn(key, obj[i:vend:vend]) {
+			return
+		}
 		i = skipSpace(obj, vend)
 	}
-	return out
 }
 
 func skipSpace(b []byte, i int) int {

@@ -53,7 +53,7 @@ func (w *Writer) Raw(b []byte) { w.buf = append(w.buf, b...) }
 // strings are re-escaped (ensure_ascii). It fails if raw is not exactly one
 // valid JSON value; on failure nothing is written.
 func (w *Writer) Reformat(raw []byte) error {
-	if !json.Valid(raw) {
+	if !Valid(raw) {
 		return fmt.Errorf("%w: %w", ErrSyntax, syntaxError(raw))
 	}
 	mark := len(w.buf)
@@ -257,7 +257,7 @@ func AppendFloat(b []byte, v float64) []byte {
 // (surrounding whitespace allowed). Otherwise it returns an error wrapping
 // both ErrSyntax and the *encoding/json.SyntaxError describing the problem.
 func CheckSyntax(data []byte) error {
-	if json.Valid(data) {
+	if Valid(data) {
 		return nil
 	}
 	return fmt.Errorf("%w: %w", ErrSyntax, syntaxError(data))

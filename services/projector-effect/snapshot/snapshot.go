@@ -22,10 +22,11 @@ import (
 	"github.com/omninode/onex-fleet/pkg/pipeline"
 	registryv1 "github.com/omninode/onex-fleet/proto/onex/registry/v1"
 	"github.com/omninode/onex-fleet/services/reducer/decide"
+	"github.com/omninode/onex-fleet/services/reducer/snapshot"
 )
 
 // SchemaVersion is the snapshot model version (spec 2.10).
-const SchemaVersion = "1.0.0"
+const SchemaVersion = snapshot.SchemaVersion
 
 func stateName(s registryv1.RegistrationState) decide.State {
 	n := registryv1.RegistrationState_name[int32(s)]
@@ -86,12 +87,10 @@ func State(n *registryv1.Node) (*decide.NodeState, error) {
 		caps = json.RawMessage(`{}`)
 	}
 	expose, tool := mcp(caps)
-	endpoints := n.GetEndpoints()
 	ns := &decide.NodeState{
 		NodeID: id, State: st, NodeType: n.GetNodeType(), NodeName: n.NodeName, NodeVersion: n.GetNodeVersion(),
-		Capabilities: caps, Endpoints: endpoints,
-		Consul: decide.ConsulRegistrationFor(decide.Introspection{NodeID: id, NodeType: n.GetNodeType(),
-			Endpoints: endpoints, MCPExpose: expose, MCPToolName: tool}),
+		Capabilities: caps, Endpoints: decide.EndpointsOf(n.GetEndpoints()),
+		MCPTool:   decide.MCPToolOf(decide.Introspection{NodeType: n.GetNodeType(), MCPExpose: expose, MCPToolName: tool}),
 		AttemptID: attempt, CorrelationID: corr, RegisteredAt: n.GetRegisteredAt().AsTime().UTC(),
 		AckDeadline: tp(n.GetAckDeadline()), LivenessDeadline: tp(n.GetLivenessDeadline()),
 		LastHeartbeatAt: tp(n.GetLastHeartbeatAt()), AckTimeoutEmittedAt: tp(n.GetAckTimeoutEmittedAt()),
@@ -101,43 +100,23 @@ func State(n *registryv1.Node) (*decide.NodeState, error) {
 	return ns, nil
 }
 
-// consulPayload mirrors the reducer's encoding of a Consul derivation
-// (services/reducer/internal/wire.ConsulRegister).
-func consulPayload(r *decide.ConsulRegistration, nodeID, corr uuid.UUID) *pipeline.ConsulRegisterPayload {
-	id := nodeID.String()
-	p := &pipeline.ConsulRegisterPayload{
-		IntentType: pipeline.ConsulRegister, CorrelationID: corr, NodeID: &id,
-		ServiceID: r.ServiceID, ServiceName: r.ServiceName, Tags: append([]string{}, r.Tags...),
-		Address: r.Address, Port: r.Port, EventBusConfig: json.RawMessage("null"),
-	}
-	if r.HealthURL != nil {
-		p.HealthCheck = &pipeline.HealthCheck{HTTP: *r.HealthURL, Interval: "10s", Timeout: "5s", DeregisterCriticalServiceAfter: "10m"}
-	}
-	return p
-}
-
 // FromNode builds the snapshot of a projection row, created at createdAt.
 func FromNode(n *registryv1.Node, createdAt time.Time) (*pipeline.Snapshot, error) {
 	st, err := State(n)
 	if err != nil {
 		return nil, err
 	}
-	rs, err := json.Marshal(st)
+	snap, err := snapshot.Build(st, createdAt)
 	if err != nil {
-		return nil, fmt.Errorf("snapshot: encode reducer state: %w", err)
+		return nil, err
 	}
-	nt := st.NodeType
+	// The row's own sequence and domain, not the reducer's.
 	src := n.GetSequence()
-	domain := n.GetDomain()
-	if domain == "" {
-		domain = decide.Domain
+	snap.SourceProjectionSequence = &src
+	if d := n.GetDomain(); d != "" {
+		snap.Domain = d
 	}
-	return &pipeline.Snapshot{
-		EntityID: st.NodeID, Domain: domain, CurrentState: string(st.State), NodeType: &nt, NodeName: st.NodeName,
-		Capabilities: st.Capabilities, LastStateChangeAt: pipeline.T(st.LastStateChangeAt),
-		SnapshotVersion: max(st.Sequence, 1), SnapshotCreatedAt: pipeline.T(createdAt), SchemaVersion: SchemaVersion,
-		SourceProjectionSequence: &src, Consul: consulPayload(st.Consul, st.NodeID, st.CorrelationID), ReducerState: rs,
-	}, nil
+	return snap, nil
 }
 
 // Sequence returns the reducer sequence a snapshot record value stands for:

@@ -58,8 +58,7 @@ func DecideIntrospection(s *NodeState, in Introspection, now time.Time, p Params
 	ns := &NodeState{
 		NodeID: in.NodeID, State: AwaitingAck,
 		NodeType: in.NodeType, NodeName: in.NodeName, NodeVersion: in.NodeVersion,
-		Capabilities: in.Capabilities, Endpoints: in.Endpoints, Description: in.Description,
-		Consul:    ConsulRegistrationFor(in),
+		Capabilities: in.Capabilities, Endpoints: EndpointsOf(in.Endpoints), MCPTool: MCPToolOf(in),
 		AttemptID: attemptID(in), CorrelationID: corr, RegisteredAt: now,
 		AckDeadline: ptr(now.Add(p.AckTimeout)), LastStateChangeAt: now,
 	}
@@ -82,7 +81,7 @@ func DecideIntrospection(s *NodeState, in Introspection, now time.Time, p Params
 		RegisteredAt: ns.RegisteredAt, UpdatedAt: now, CorrelationID: corr,
 	}
 	reg := ns.nextIntent(IntentConsulRegister, "consul://service/"+serviceName(in.NodeType))
-	reg.Register = ns.Consul
+	reg.Register = ns.ConsulRegistration()
 	d.Intents = []Intent{up, reg}
 	return d
 }
@@ -227,26 +226,61 @@ func MCPToolName(s string) string {
 	return s
 }
 
-// ConsulRegistrationFor derives the Consul service of a node (spec 4.8).
+// ConsulRegistrationFor derives the Consul service of a node from its
+// introspection (spec 4.8).
 func ConsulRegistrationFor(in Introspection) *ConsulRegistration {
-	name := serviceName(in.NodeType)
-	r := &ConsulRegistration{
-		ServiceID:   ServiceID(in.NodeType, in.NodeID),
-		ServiceName: name,
-		Tags:        []string{"onex", "node-type:" + in.NodeType},
+	return consulRegistration(in.NodeID, in.NodeType, EndpointsOf(in.Endpoints), MCPToolOf(in))
+}
+
+// MCPToolOf is the sanitized MCP tool name of an orchestrator that exposes
+// itself over MCP (its tool_name, else its description, else its service
+// name), nil for every other node.
+func MCPToolOf(in Introspection) *string {
+	if in.NodeType != "orchestrator" || !in.MCPExpose {
+		return nil
 	}
-	if in.NodeType == "orchestrator" && in.MCPExpose {
-		tool := name
+	tool := serviceName(in.NodeType)
+	switch {
+	case in.MCPToolName != nil && *in.MCPToolName != "":
+		tool = *in.MCPToolName
+	case in.Description != nil && *in.Description != "":
+		tool = *in.Description
+	}
+	return ptr(MCPToolName(tool))
+}
+
+// MCPToolFromTags recovers the sanitized MCP tool name from the tags of a
+// derivation (the inverse of consulRegistration's MCP tags), nil when the
+// tags do not enable MCP. Snapshots written before the reducer kept the
+// tool name carry only the tags.
+func MCPToolFromTags(tags []string) *string {
+	enabled := false
+	var tool *string
+	for _, t := range tags {
 		switch {
-		case in.MCPToolName != nil && *in.MCPToolName != "":
-			tool = *in.MCPToolName
-		case in.Description != nil && *in.Description != "":
-			tool = *in.Description
+		case t == "mcp-enabled":
+			enabled = true
+		case strings.HasPrefix(t, "mcp-tool:"):
+			tool = ptr(strings.TrimPrefix(t, "mcp-tool:"))
 		}
-		r.Tags = append(r.Tags, "mcp-enabled", "mcp-tool:"+MCPToolName(tool))
+	}
+	if !enabled {
+		return nil
+	}
+	return tool
+}
+
+func consulRegistration(nodeID uuid.UUID, nodeType string, endpoints Endpoints, mcpTool *string) *ConsulRegistration {
+	r := &ConsulRegistration{
+		ServiceID:   ServiceID(nodeType, nodeID),
+		ServiceName: serviceName(nodeType),
+		Tags:        []string{"onex", "node-type:" + nodeType},
+	}
+	if mcpTool != nil {
+		r.Tags = append(r.Tags, "mcp-enabled", "mcp-tool:"+*mcpTool)
 	}
 	for _, key := range []string{"health", "api"} {
-		raw, ok := in.Endpoints[key]
+		raw, ok := endpoints.Get(key)
 		if !ok {
 			continue
 		}
@@ -260,7 +294,7 @@ func ConsulRegistrationFor(in Introspection) *ConsulRegistration {
 		}
 		break
 	}
-	if h, ok := in.Endpoints["health"]; ok {
+	if h, ok := endpoints.Get("health"); ok {
 		r.HealthURL = ptr(h)
 	}
 	return r

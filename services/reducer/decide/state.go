@@ -56,20 +56,29 @@ func (s State) Terminal() bool { return s == Rejected || s == LivenessExpired }
 
 // NodeState is everything the reducer keeps about one node. It is persisted
 // in the registration snapshot (see Snapshot) and restored on start.
+//
+// The reducer holds one per node it owns (100,000 and more), so it keeps no
+// field it can derive: the node's Consul service is derived from it when an
+// intent or a snapshot needs it (ConsulRegistration), and the values nodes
+// share (type, version, capabilities) are shared between states rather than
+// copied. Capabilities and Endpoints are never modified in place: a new
+// introspection replaces them.
 type NodeState struct {
 	NodeID uuid.UUID `json:"node_id"`
 	State  State     `json:"state"`
 
 	// What the latest accepted introspection said; intents need it.
-	NodeType     string            `json:"node_type"`
-	NodeName     *string           `json:"node_name"`
-	NodeVersion  string            `json:"node_version"`
-	Capabilities json.RawMessage   `json:"capabilities,omitempty"`
-	Endpoints    map[string]string `json:"endpoints,omitempty"`
-	Description  *string           `json:"description,omitempty"`
-	// Consul is the node's Consul service as derived at registration
-	// (spec 4.8); snapshots carry it for the consul effect's anti-entropy.
-	Consul *ConsulRegistration `json:"consul,omitempty"`
+	NodeType    string  `json:"node_type"`
+	NodeName    *string `json:"node_name"`
+	NodeVersion string  `json:"node_version"`
+	// Capabilities is not in the reducer state's JSON: the snapshot carries
+	// it once, at its top level (spec 2.10 `capabilities`).
+	Capabilities json.RawMessage `json:"-"`
+	Endpoints    Endpoints       `json:"endpoints,omitempty"`
+	// MCPTool is the sanitized MCP tool name of an orchestrator that exposes
+	// itself over MCP (spec 4.8), nil for every other node: the one input
+	// of its Consul derivation the other fields do not hold.
+	MCPTool *string `json:"mcp_tool,omitempty"`
 
 	// The registration attempt in progress or last completed.
 	AttemptID     uuid.UUID `json:"registration_attempt_id"`
@@ -88,42 +97,22 @@ type NodeState struct {
 	Sequence int64 `json:"sequence"`
 }
 
-// Clone returns a deep copy, so a decision never mutates its input.
+// Clone returns a copy a decision may change without changing s. It is
+// shallow: nothing writes through a NodeState's pointers or slices (a
+// decision gives a field a new value, it never changes the old one in place),
+// so the copy shares them, and a decision allocates one state, not one per
+// field.
 func (s *NodeState) Clone() *NodeState {
 	if s == nil {
 		return nil
 	}
 	c := *s
-	if s.Capabilities != nil {
-		c.Capabilities = append(json.RawMessage(nil), s.Capabilities...)
-	}
-	if s.Endpoints != nil {
-		c.Endpoints = make(map[string]string, len(s.Endpoints))
-		for k, v := range s.Endpoints {
-			c.Endpoints[k] = v
-		}
-	}
-	if s.Consul != nil {
-		cr := *s.Consul
-		cr.Tags = append([]string(nil), s.Consul.Tags...)
-		c.Consul = &cr
-	}
-	c.NodeName = clonePtr(s.NodeName)
-	c.Description = clonePtr(s.Description)
-	c.AckDeadline = clonePtr(s.AckDeadline)
-	c.LivenessDeadline = clonePtr(s.LivenessDeadline)
-	c.LastHeartbeatAt = clonePtr(s.LastHeartbeatAt)
-	c.AckTimeoutEmittedAt = clonePtr(s.AckTimeoutEmittedAt)
-	c.LivenessTimeoutEmittedAt = clonePtr(s.LivenessTimeoutEmittedAt)
 	return &c
 }
 
-func clonePtr[T any](p *T) *T {
-	if p == nil {
-		return nil
-	}
-	v := *p
-	return &v
+// ConsulRegistration derives the node's Consul service (spec 4.8).
+func (s *NodeState) ConsulRegistration() *ConsulRegistration {
+	return consulRegistration(s.NodeID, s.NodeType, s.Endpoints, s.MCPTool)
 }
 
 // Params are the reducer's tunables (spec 4.2, documented defaults).

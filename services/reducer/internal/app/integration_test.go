@@ -484,9 +484,8 @@ func TestRestore100kNodes(t *testing.T) {
 	for i := 0; i < n; i++ {
 		id := uuid.New()
 		st := &decide.NodeState{NodeID: id, State: decide.Active, NodeType: "effect", NodeVersion: "1.0.0",
-			Capabilities: json.RawMessage(`{"read":true,"processing":true}`), Endpoints: map[string]string{"health": "http://n:8085/health"},
-			AttemptID: uuid.New(), CorrelationID: uuid.New(), RegisteredAt: now, LivenessDeadline: &now, LastStateChangeAt: now, Sequence: 4,
-			Consul: &decide.ConsulRegistration{ServiceID: "onex-effect-" + id.String(), ServiceName: "onex-effect", Tags: []string{"onex", "node-type:effect"}}}
+			Capabilities: json.RawMessage(`{"read":true,"processing":true}`), Endpoints: decide.Endpoints{{Name: "health", URL: "http://n:8085/health"}},
+			AttemptID: uuid.New(), CorrelationID: uuid.New(), RegisteredAt: now, LivenessDeadline: &now, LastStateChangeAt: now, Sequence: 4}
 		rec, err := wire.Snapshot(st, now)
 		if err != nil {
 			t.Fatal(err)

@@ -16,8 +16,7 @@ import (
 // concurrent use: the reducer handles one partition on one goroutine.
 type Partition struct {
 	ID      int32
-	nodes   map[uuid.UUID]*decide.NodeState
-	slots   map[uuid.UUID]*slot
+	nodes   map[uuid.UUID]*entry
 	index   deadlineHeap
 	counts  map[decide.State]int
 	expired []time.Time // liveness expirations, oldest first, for mass-expiry accounting
@@ -29,8 +28,7 @@ type Partition struct {
 func NewPartition(id int32) *Partition {
 	return &Partition{
 		ID:     id,
-		nodes:  map[uuid.UUID]*decide.NodeState{},
-		slots:  map[uuid.UUID]*slot{},
+		nodes:  map[uuid.UUID]*entry{},
 		counts: map[decide.State]int{},
 	}
 }
@@ -40,15 +38,20 @@ func (p *Partition) Len() int { return len(p.nodes) }
 
 // Get returns the node's state or nil. The caller must not mutate it; use
 // Put with a new state instead.
-func (p *Partition) Get(id uuid.UUID) *decide.NodeState { return p.nodes[id] }
+func (p *Partition) Get(id uuid.UUID) *decide.NodeState {
+	if e := p.nodes[id]; e != nil {
+		return e.st
+	}
+	return nil
+}
 
 // Count returns how many nodes are in state s.
 func (p *Partition) Count(s decide.State) int { return p.counts[s] }
 
 // Each calls fn for every node, in no particular order.
 func (p *Partition) Each(fn func(*decide.NodeState)) {
-	for _, n := range p.nodes {
-		fn(n)
+	for _, e := range p.nodes {
+		fn(e.st)
 	}
 }
 
@@ -57,28 +60,30 @@ func (p *Partition) Each(fn func(*decide.NodeState)) {
 // liveness deadline while it is active), and none once its timeout marker is
 // stamped, so a timeout can never be found twice.
 func (p *Partition) Put(s *decide.NodeState) {
-	if old, ok := p.nodes[s.NodeID]; ok {
+	e, ok := p.nodes[s.NodeID]
+	if ok {
+		old := e.st
 		p.counts[old.State]--
 		if old.State != decide.LivenessExpired && s.State == decide.LivenessExpired && s.LivenessTimeoutEmittedAt != nil {
 			p.expired = append(p.expired, *s.LivenessTimeoutEmittedAt)
 		}
+	} else {
+		e = &entry{idx: -1}
+		p.nodes[s.NodeID] = e
 	}
-	p.nodes[s.NodeID] = s
+	e.st = s
 	p.counts[s.State]++
 
-	at, ok := PendingDeadline(s)
-	sl, indexed := p.slots[s.NodeID]
-	switch {
-	case ok && indexed:
-		sl.at = at
-		heap.Fix(&p.index, sl.idx)
-	case ok:
-		sl = &slot{at: at, id: s.NodeID}
-		p.slots[s.NodeID] = sl
-		heap.Push(&p.index, sl)
+	at, due := PendingDeadline(s)
+	switch indexed := e.idx >= 0; {
+	case due && indexed:
+		e.at = at.UnixNano()
+		heap.Fix(&p.index, e.idx)
+	case due:
+		e.at = at.UnixNano()
+		heap.Push(&p.index, e)
 	case indexed:
-		heap.Remove(&p.index, sl.idx)
-		delete(p.slots, s.NodeID)
+		heap.Remove(&p.index, e.idx)
 	}
 }
 
@@ -103,10 +108,10 @@ func PendingDeadline(s *decide.NodeState) (time.Time, bool) {
 // due afterwards (a held expiry) is then indexed again.
 func (p *Partition) PopDue(now time.Time) []*decide.NodeState {
 	var due []*decide.NodeState
-	for len(p.index) > 0 && p.index[0].at.Before(now) {
-		sl := heap.Pop(&p.index).(*slot)
-		delete(p.slots, sl.id)
-		due = append(due, p.nodes[sl.id])
+	cutoff := now.UnixNano()
+	for len(p.index) > 0 && p.index[0].at < cutoff {
+		e := heap.Pop(&p.index).(*entry)
+		due = append(due, e.st)
 	}
 	return due
 }
@@ -116,7 +121,7 @@ func (p *Partition) NextDeadline() (time.Time, bool) {
 	if len(p.index) == 0 {
 		return time.Time{}, false
 	}
-	return p.index[0].at, true
+	return p.index[0].deadline(), true
 }
 
 // RecentExpirations returns how many liveness expirations happened after
@@ -130,51 +135,57 @@ func (p *Partition) RecentExpirations(since time.Time) int {
 	return len(p.expired)
 }
 
-type slot struct {
-	at  time.Time
-	id  uuid.UUID
+// entry is one node: its state and, while it has a pending deadline, its
+// place in the deadline index. The reducer holds one per node, so it is
+// small: the deadline as Unix nanoseconds (what a tick compares), idx -1
+// when not indexed.
+type entry struct {
+	st  *decide.NodeState
+	at  int64
 	idx int
 }
 
-type deadlineHeap []*slot
+func (e *entry) deadline() time.Time { return time.Unix(0, e.at).UTC() }
+
+type deadlineHeap []*entry
 
 func (h deadlineHeap) Len() int { return len(h) }
 func (h deadlineHeap) Less(i, j int) bool {
-	if h[i].at.Equal(h[j].at) {
+	if h[i].at == h[j].at {
 		// Tie-break on the id so the order of due nodes is deterministic.
-		return string(h[i].id[:]) < string(h[j].id[:])
+		a, b := h[i].st.NodeID, h[j].st.NodeID
+		return string(a[:]) < string(b[:])
 	}
-	return h[i].at.Before(h[j].at)
+	return h[i].at < h[j].at
 }
 func (h deadlineHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
 	h[i].idx, h[j].idx = i, j
 }
 func (h *deadlineHeap) Push(x any) {
-	s := x.(*slot)
-	s.idx = len(*h)
-	*h = append(*h, s)
+	e := x.(*entry)
+	e.idx = len(*h)
+	*h = append(*h, e)
 }
 func (h *deadlineHeap) Pop() any {
 	old := *h
 	n := len(old)
-	s := old[n-1]
+	e := old[n-1]
 	old[n-1] = nil
 	*h = old[:n-1]
-	s.idx = -1
-	return s
+	e.idx = -1
+	return e
 }
 
 // Delete removes a node (a snapshot tombstone).
 func (p *Partition) Delete(id uuid.UUID) {
-	old, ok := p.nodes[id]
+	e, ok := p.nodes[id]
 	if !ok {
 		return
 	}
-	p.counts[old.State]--
+	p.counts[e.st.State]--
 	delete(p.nodes, id)
-	if sl, ok := p.slots[id]; ok {
-		heap.Remove(&p.index, sl.idx)
-		delete(p.slots, id)
+	if e.idx >= 0 {
+		heap.Remove(&p.index, e.idx)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/registration"
 	"github.com/omninode/onex-fleet/pkg/topics"
 	"github.com/omninode/onex-fleet/services/reducer/decide"
+	"github.com/omninode/onex-fleet/services/reducer/internal/intern"
 	"github.com/omninode/onex-fleet/services/reducer/internal/processor"
 )
 
@@ -112,8 +113,9 @@ func introspection(env *envelope.Envelope, ev *registration.IntrospectionEvent) 
 		caps = json.RawMessage(`{}`)
 	}
 	in := decide.Introspection{
-		NodeID: ev.NodeID, NodeType: string(ev.NodeType), NodeName: ev.NodeName,
-		NodeVersion: ev.NodeVersion.String(), Capabilities: compact(caps), Endpoints: ev.Endpoints,
+		// The values nodes share are interned: the state keeps them.
+		NodeID: ev.NodeID, NodeType: intern.String(string(ev.NodeType)), NodeName: ev.NodeName,
+		NodeVersion: intern.String(ev.NodeVersion.String()), Capabilities: intern.Bytes(compact(caps)), Endpoints: ev.Endpoints,
 		Description: ev.Metadata.Description, CorrelationID: ev.CorrelationID, HandlerCorrelationID: ev.CorrelationID,
 	}
 	if env.CorrelationID != nil {

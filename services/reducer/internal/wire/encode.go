@@ -18,6 +18,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/pipeline"
 	"github.com/omninode/onex-fleet/pkg/topics"
 	"github.com/omninode/onex-fleet/services/reducer/decide"
+	"github.com/omninode/onex-fleet/services/reducer/snapshot"
 )
 
 // Record is one output message before it becomes a sarama.ProducerMessage.
@@ -258,7 +259,7 @@ func intentPayload(in decide.Intent, st *decide.NodeState) (any, error) {
 			EntityID: in.NodeID, Domain: decide.Domain, Updates: mutable(st, in.Update.UpdatedAt),
 		}, nil
 	case decide.IntentConsulRegister:
-		return ConsulRegister(in.Register, in.NodeID, in.CorrelationID), nil
+		return snapshot.ConsulPayload(in.Register, in.NodeID, in.CorrelationID), nil
 	case decide.IntentConsulDeregister:
 		return pipeline.ConsulDeregisterPayload{
 			IntentType: pipeline.ConsulDeregister, CorrelationID: in.CorrelationID,
@@ -268,20 +269,6 @@ func intentPayload(in decide.Intent, st *decide.NodeState) (any, error) {
 	return nil, fmt.Errorf("wire: unknown intent type %q", in.Type)
 }
 
-// ConsulRegister builds the consul.register payload of a derivation.
-func ConsulRegister(r *decide.ConsulRegistration, nodeID, corr uuid.UUID) pipeline.ConsulRegisterPayload {
-	id := nodeID.String()
-	p := pipeline.ConsulRegisterPayload{
-		IntentType: pipeline.ConsulRegister, CorrelationID: corr, NodeID: &id,
-		ServiceID: r.ServiceID, ServiceName: r.ServiceName, Tags: append([]string{}, r.Tags...),
-		Address: r.Address, Port: r.Port, EventBusConfig: json.RawMessage("null"),
-	}
-	if r.HealthURL != nil {
-		p.HealthCheck = &pipeline.HealthCheck{HTTP: *r.HealthURL, Interval: "10s", Timeout: "5s", DeregisterCriticalServiceAfter: "10m"}
-	}
-	return p
-}
-
 func nonNilMap(m map[string]string) map[string]string {
 	if m == nil {
 		return map[string]string{}
@@ -289,64 +276,21 @@ func nonNilMap(m map[string]string) map[string]string {
 	return m
 }
 
-// Snapshot encodes the node's snapshot (pipeline.Snapshot) with its full
-// reducer state. version is the node's snapshot counter.
+// Snapshot encodes the node's snapshot record (package snapshot).
 func Snapshot(st *decide.NodeState, createdAt time.Time) (Record, error) {
-	rs, err := json.Marshal(st)
+	b, err := snapshot.Encode(st, createdAt)
 	if err != nil {
-		return Record{}, fmt.Errorf("wire: encode state: %w", err)
-	}
-	nt := st.NodeType
-	snap := pipeline.Snapshot{
-		EntityID: st.NodeID, Domain: decide.Domain, CurrentState: string(st.State),
-		NodeType: &nt, NodeName: st.NodeName, Capabilities: st.Capabilities,
-		LastStateChangeAt: pipeline.T(st.LastStateChangeAt), SnapshotVersion: st.Sequence,
-		SnapshotCreatedAt: pipeline.T(createdAt), SchemaVersion: "1.0.0",
-		SourceProjectionSequence: &st.Sequence, ReducerState: rs,
-	}
-	if snap.SnapshotVersion < 1 {
-		snap.SnapshotVersion = 1
-	}
-	if st.Consul != nil {
-		c := ConsulRegister(st.Consul, st.NodeID, st.CorrelationID)
-		snap.Consul = &c
-	}
-	b, err := json.Marshal(snap)
-	if err != nil {
-		return Record{}, fmt.Errorf("wire: encode snapshot: %w", err)
+		return Record{}, fmt.Errorf("wire: %w", err)
 	}
 	return Record{Kind: "snapshot", Topic: topics.RegistrationSnapshots, Key: st.NodeID.String(), Value: b}, nil
 }
 
 // RestoreState decodes the reducer state carried by a snapshot record value.
-// A tombstone returns (nil, nil). It decodes the record in one pass and
-// only the fields it needs: the snapshot's other fields (its Consul
-// derivation, the projection's copies) are for other readers, and decoding
-// them, then the reducer state again from a copy, took most of a restart's
-// restore time.
+// A tombstone returns (nil, nil).
 func RestoreState(value []byte) (*decide.NodeState, error) {
-	if len(value) == 0 || string(value) == "null" {
-		return nil, nil
-	}
-	var snap struct {
-		EntityID     uuid.UUID         `json:"entity_id"`
-		CurrentState string            `json:"current_state"`
-		ReducerState *decide.NodeState `json:"reducer_state"`
-	}
-	if err := json.Unmarshal(value, &snap); err != nil {
-		return nil, fmt.Errorf("wire: snapshot: %w", err)
-	}
-	switch {
-	case snap.EntityID == uuid.Nil:
-		return nil, fmt.Errorf("wire: snapshot: field %q: missing", "entity_id")
-	case snap.CurrentState == "":
-		return nil, fmt.Errorf("wire: snapshot: field %q: missing", "current_state")
-	case snap.ReducerState == nil:
-		return nil, fmt.Errorf("wire: snapshot of %s has no reducer_state", snap.EntityID)
-	}
-	st := snap.ReducerState
-	if st.NodeID != snap.EntityID || !st.State.Valid() {
-		return nil, fmt.Errorf("wire: snapshot of %s: inconsistent reducer_state", snap.EntityID)
+	st, err := snapshot.Decode(value)
+	if err != nil {
+		return nil, fmt.Errorf("wire: %w", err)
 	}
 	return st, nil
 }

@@ -37,7 +37,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.NodeID != d.State.NodeID || st.State != decide.AwaitingAck || st.Sequence != 2 || !st.AckDeadline.Equal(*d.State.AckDeadline) || st.Consul.ServiceID != d.State.Consul.ServiceID {
+	if st.NodeID != d.State.NodeID || st.State != decide.AwaitingAck || st.Sequence != 2 || !st.AckDeadline.Equal(*d.State.AckDeadline) || st.ConsulRegistration().ServiceID != d.State.ConsulRegistration().ServiceID || string(st.Capabilities) != `{"read":true}` {
 		t.Fatalf("restored %+v from %+v", st, d.State)
 	}
 	snap, _ := pipeline.DecodeSnapshot(rec.Value)

@@ -1,0 +1,82 @@
+// Package intern shares the values that many nodes have in common — node
+// type, version, declared capabilities, endpoint names — so that the reducer
+// keeps one copy of each instead of one per node. A fleet has few distinct
+// values of each (nodes of one kind and release declare the same
+// capabilities), and the reducer holds every node it owns in memory.
+//
+// The table is bounded: once it holds MaxEntries values, or a value is longer
+// than MaxLen, values are returned as they are (copied, for bytes) and not
+// shared. It never shrinks; its bound is its worst case.
+package intern
+
+import "sync"
+
+const (
+	// MaxEntries bounds the number of distinct values the table keeps.
+	MaxEntries = 1 << 16
+	// MaxLen is the longest value the table keeps (declared capabilities of
+	// the Python runtime's nodes are 300–600 bytes).
+	MaxLen = 4 << 10
+)
+
+var table = struct {
+	sync.Mutex
+	strs  map[string]string
+	bytes map[string][]byte
+}{strs: map[string]string{}, bytes: map[string][]byte{}}
+
+func full() bool { return len(table.strs)+len(table.bytes) >= MaxEntries }
+
+// String returns a string equal to s, shared with every other caller that
+// passed an equal one.
+func String(s string) string {
+	if len(s) > MaxLen {
+		return s
+	}
+	table.Lock()
+	defer table.Unlock()
+	if v, ok := table.strs[s]; ok {
+		return v
+	}
+	if !full() {
+		table.strs[s] = s
+	}
+	return s
+}
+
+// StringBytes returns the string b holds, shared as String does; it does not
+// allocate when the value is already in the table.
+func StringBytes(b []byte) string {
+	if len(b) > MaxLen {
+		return string(b)
+	}
+	table.Lock()
+	defer table.Unlock()
+	if v, ok := table.strs[string(b)]; ok {
+		return v
+	}
+	s := string(b)
+	if !full() {
+		table.strs[s] = s
+	}
+	return s
+}
+
+// Bytes returns a slice equal to b that is shared with every other caller
+// that passed equal bytes, and never b itself, so b may be reused. The result
+// must not be modified.
+func Bytes(b []byte) []byte {
+	if len(b) > MaxLen {
+		return append([]byte(nil), b...)
+	}
+	table.Lock()
+	defer table.Unlock()
+	if v, ok := table.bytes[string(b)]; ok {
+		return v
+	}
+	v := append(make([]byte, 0, len(b)), b...)
+	if !full() {
+		table.bytes[string(v)] = v
+	}
+	return v
+}
