@@ -473,6 +473,13 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerG
 	if err != nil {
 		return err
 	}
+	// The restore reads up to the marker it has just committed, and the
+	// marker becomes readable (read_committed) only once its transaction's
+	// commit markers are written, a few milliseconds after the commit
+	// returns: the fetch that asks for it too early waits MaxWaitTime for
+	// data. At the default 500 ms that wait was most of an empty
+	// partition's restore (680 ms) and the tail of every other.
+	rc.Consumer.MaxWaitTime = 20 * time.Millisecond
 	var restoreClient sarama.Client
 	for attempt := 0; ; attempt++ {
 		if restoreClient, err = sarama.NewClient(r.brokers, rc); err == nil {
@@ -492,13 +499,15 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerG
 		if err != nil {
 			return err
 		}
+		marked := time.Now()
 		pt, n, err := r.restore(s.Context(), restoreClient, r.settings.SnapshotsTopic, p, upTo)
 		if err != nil {
 			return err
 		}
 		part = pt
 		r.metrics.restoreSecs.Observe(time.Since(start).Seconds())
-		log.Info("state restored", "nodes", pt.Len(), "records", n, "took_ms", time.Since(start).Milliseconds())
+		log.Info("state restored", "nodes", pt.Len(), "records", n, "took_ms", time.Since(start).Milliseconds(),
+			"marker_ms", marked.Sub(start).Milliseconds())
 		return nil
 	}
 	// A partition whose state cannot be restored is not consumed (and the
@@ -516,6 +525,7 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerG
 	}
 	if r.restoring.Add(-1) == 0 {
 		r.svc.Health.Set(condAssigned, true)
+		releaseRestoreGarbage(log)
 	}
 	proc := processor.New(r.settings.Params, part)
 	r.exportCounts(proc.Partition, +1)

@@ -3,6 +3,10 @@ package app
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"runtime"
+	"runtime/debug"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
@@ -102,4 +106,21 @@ func restore(ctx context.Context, client sarama.Client, topic string, p int32, u
 			}
 		}
 	}
+}
+
+// releaseRestoreGarbage collects what the restores of a session left behind
+// and returns the freed pages to the OS, once every claimed partition is
+// restored. A restore allocates about as much short-lived memory (fetched
+// batches, decoding) as the state it builds, and a GC cycle that runs in the
+// middle of it sets the heap goal from that peak: the runtime then keeps the
+// pages, and a reducer holding 100,000 nodes in 50 MiB of live heap stayed at
+// 200 MiB resident. One collection here (tens of milliseconds at that size)
+// puts the goal back at twice the state.
+func releaseRestoreGarbage(log *slog.Logger) {
+	start := time.Now()
+	debug.FreeOSMemory()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	log.Info("restore garbage released", "heap_live_mib", m.HeapAlloc>>20, "heap_released_mib", m.HeapReleased>>20,
+		"next_gc_mib", m.NextGC>>20, "took_ms", time.Since(start).Milliseconds())
 }
