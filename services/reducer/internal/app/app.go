@@ -473,13 +473,7 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerG
 	if err != nil {
 		return err
 	}
-	// The restore reads up to the marker it has just committed, and the
-	// marker becomes readable (read_committed) only once its transaction's
-	// commit markers are written, a few milliseconds after the commit
-	// returns: the fetch that asks for it too early waits MaxWaitTime for
-	// data. At the default 500 ms that wait was most of an empty
-	// partition's restore (680 ms) and the tail of every other.
-	rc.Consumer.MaxWaitTime = 20 * time.Millisecond
+	tuneRestore(rc)
 	var restoreClient sarama.Client
 	for attempt := 0; ; attempt++ {
 		if restoreClient, err = sarama.NewClient(r.brokers, rc); err == nil {

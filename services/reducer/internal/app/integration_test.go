@@ -498,7 +498,9 @@ func TestRestore100kNodes(t *testing.T) {
 			batch = batch[:0]
 		}
 	}
-	client, err := sarama.NewClient(brokers, testkit.AdminConfig())
+	rc := testkit.AdminConfig()
+	tuneRestore(rc)
+	client, err := sarama.NewClient(brokers, rc)
 	if err != nil {
 		t.Fatal(err)
 	}
