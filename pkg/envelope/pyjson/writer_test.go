@@ -1,6 +1,8 @@
 package pyjson
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"math"
 	"testing"
@@ -87,6 +89,94 @@ func TestReformat(t *testing.T) {
 	for _, bad := range []string{``, `{`, `{"a":1}{}`, `[1,]`} {
 		if _, err := Reformat([]byte(bad)); !errors.Is(err, ErrSyntax) {
 			t.Errorf("Reformat(%q) error = %v, want ErrSyntax", bad, err)
+		}
+	}
+}
+
+// reformatByTokens is the encoding/json Decoder walk Reformat used before
+// its scanner: the reference FuzzReformatMatchesTokenWalk holds it to.
+func reformatByTokens(raw []byte) ([]byte, error) {
+	var w Writer
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var value func() error
+	value = func() error {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			closing := byte('}')
+			if t == '[' {
+				closing = ']'
+			}
+			w.buf = append(w.buf, byte(t))
+			for i := 0; dec.More(); i++ {
+				if i > 0 {
+					w.buf = append(w.buf, ", "...)
+				}
+				if t == '{' {
+					k, err := dec.Token()
+					if err != nil {
+						return err
+					}
+					w.String(k.(string))
+					w.buf = append(w.buf, ": "...)
+				}
+				if err := value(); err != nil {
+					return err
+				}
+			}
+			if _, err := dec.Token(); err != nil {
+				return err
+			}
+			w.buf = append(w.buf, closing)
+		case string:
+			w.String(t)
+		case json.Number:
+			w.buf = append(w.buf, t...)
+		case bool:
+			w.Bool(t)
+		case nil:
+			w.Null()
+		}
+		return nil
+	}
+	if err := value(); err != nil {
+		return nil, err
+	}
+	return w.Bytes(), nil
+}
+
+func FuzzReformatMatchesTokenWalk(f *testing.F) {
+	for _, s := range []string{`{"a":[1,{"b":null}],"c":{}}`, ` {"z":1,"a":2,"z":3} `, `"\u003c\/x\u00e9"`,
+		`[1E5, -0, 1.50, true, false]`, "\"\xff\xfe\x01\"", `{"\u00e9\n":"\ud83d\ude00"}`, `[[],[{}],""]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, err := Reformat(raw)
+		if !json.Valid(raw) {
+			if err == nil {
+				t.Fatalf("Reformat accepted invalid JSON %q", raw)
+			}
+			return
+		}
+		want, werr := reformatByTokens(raw)
+		if err != nil || werr != nil || string(got) != string(want) {
+			t.Fatalf("Reformat(%q) = %s, %v; the token walk gives %s, %v", raw, got, err, want, werr)
+		}
+	})
+}
+
+func BenchmarkReformat(b *testing.B) {
+	raw := []byte(`{"intent_type":"postgres.update_registration","correlation_id":"38183d6b-0027-5f5a-b6e8-ef24dbf81e1b",` +
+		`"entity_id":"7c795465-f358-51dd-84c7-c32c709a3208","domain":"registration","updates":{"current_state":"active",` +
+		`"liveness_deadline":"2026-03-02T14:01:01Z","updated_at":"2026-03-02T14:00:01Z","sequence":3,"tags":["a","b"]}}`)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := Reformat(raw); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

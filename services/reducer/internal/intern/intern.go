@@ -4,28 +4,41 @@
 // values of each (nodes of one kind and release declare the same
 // capabilities), and the reducer holds every node it owns in memory.
 //
-// The table is bounded: once it holds MaxEntries values, or a value is longer
-// than MaxLen, values are returned as they are (copied, for bytes) and not
-// shared. It never shrinks; its bound is its worst case.
+// The table is bounded: once it holds MaxBytes of values, or a value is
+// longer than MaxLen, values are returned as they are (copied, for bytes) and
+// not shared. It never shrinks, so its bound is its worst case: a fleet whose
+// nodes all declare different capabilities fills it once and then gains
+// nothing from it, and loses no more than MaxBytes.
 package intern
 
 import "sync"
 
 const (
-	// MaxEntries bounds the number of distinct values the table keeps.
-	MaxEntries = 1 << 16
+	// MaxBytes bounds the values the table keeps, in bytes (each counted
+	// with 64 bytes of overhead).
+	MaxBytes = 16 << 20
 	// MaxLen is the longest value the table keeps (declared capabilities of
 	// the Python runtime's nodes are 300–600 bytes).
 	MaxLen = 4 << 10
 )
 
+const overhead = 64
+
 var table = struct {
 	sync.Mutex
 	strs  map[string]string
 	bytes map[string][]byte
+	size  int
 }{strs: map[string]string{}, bytes: map[string][]byte{}}
 
-func full() bool { return len(table.strs)+len(table.bytes) >= MaxEntries }
+// keep reports whether a value of n bytes fits, and counts it if so.
+func keep(n int) bool {
+	if table.size+n+overhead > MaxBytes {
+		return false
+	}
+	table.size += n + overhead
+	return true
+}
 
 // String returns a string equal to s, shared with every other caller that
 // passed an equal one.
@@ -38,7 +51,7 @@ func String(s string) string {
 	if v, ok := table.strs[s]; ok {
 		return v
 	}
-	if !full() {
+	if keep(len(s)) {
 		table.strs[s] = s
 	}
 	return s
@@ -56,7 +69,7 @@ func StringBytes(b []byte) string {
 		return v
 	}
 	s := string(b)
-	if !full() {
+	if keep(len(s)) {
 		table.strs[s] = s
 	}
 	return s
@@ -75,7 +88,7 @@ func Bytes(b []byte) []byte {
 		return v
 	}
 	v := append(make([]byte, 0, len(b)), b...)
-	if !full() {
+	if keep(len(v)) {
 		table.bytes[string(v)] = v
 	}
 	return v

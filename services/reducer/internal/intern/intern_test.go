@@ -1,6 +1,7 @@
 package intern
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"unsafe"
@@ -28,5 +29,32 @@ func TestShared(t *testing.T) {
 	table.Unlock()
 	if kept {
 		t.Fatal("a value over MaxLen was kept")
+	}
+}
+
+// Once the table holds MaxBytes, new values are returned unshared and the
+// table stops growing.
+func TestBounded(t *testing.T) {
+	before := String(strings.Repeat("b", 10))
+	v := strings.Repeat("v", 1000)
+	for i := 0; ; i++ {
+		table.Lock()
+		size := table.size
+		table.Unlock()
+		if size > MaxBytes {
+			t.Fatalf("table holds %d bytes, bound %d", size, MaxBytes)
+		}
+		if size+1000+overhead > MaxBytes {
+			break
+		}
+		String(v + strconv.Itoa(i))
+	}
+	x := String(v + "after")
+	y := String(v + "after")
+	if unsafe.StringData(x) == unsafe.StringData(y) {
+		t.Fatal("a full table still shared a new value")
+	}
+	if again := String(strings.Repeat("b", 10)); unsafe.StringData(again) != unsafe.StringData(before) {
+		t.Fatal("a value kept before the table filled is no longer shared")
 	}
 }
