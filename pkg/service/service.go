@@ -88,6 +88,11 @@ func (s *Service) Run(components ...Component) error {
 func (s *Service) RunContext(ctx context.Context, components ...Component) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The components stop only after the service reports draining, so a
+	// probe during the drain never sees it ready: cancelling their context
+	// together with ctx let a component start draining first.
+	compCtx, stopComponents := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopComponents()
 
 	var (
 		wg       sync.WaitGroup
@@ -119,13 +124,14 @@ func (s *Service) RunContext(ctx context.Context, components ...Component) error
 		wg.Add(1)
 		go func(c Component) {
 			defer wg.Done()
-			if err := c(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			if err := c(compCtx); err != nil && !errors.Is(err, context.Canceled) {
 				fail(err)
 			}
 		}(c)
 	}
 	<-ctx.Done()
 	s.Health.SetDraining(true)
+	stopComponents()
 	s.Log.Info("shutting down")
 	wg.Wait()
 	// The health server outlives the components so probes see is_draining
