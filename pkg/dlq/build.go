@@ -32,6 +32,11 @@ const (
 	HeaderFailureReason    = "failure_reason"
 	HeaderFailureTimestamp = "failure_timestamp"
 	HeaderFailureClass     = "failure_class"
+	// HeaderValueTruncated is set on a record whose original value had to
+	// be cut to fit MaxValueBytes; its value is the original length in
+	// bytes. Not in the Python header set: the body keeps its shape, and a
+	// reader that knows the header can tell the value is not the original.
+	HeaderValueTruncated = "x-onex-dlq-value-truncated"
 
 	// EventTypeRaw is the event_type header of raw-path records.
 	EventTypeRaw = "dlq_raw_message"
@@ -130,6 +135,47 @@ func newRecord(msg *sarama.ConsumerMessage, f Failure, ftype string, now time.Ti
 	return rec
 }
 
+// MaxValueBytes bounds a DLQ record's value and key together. A consumed record can be as
+// large as the broker allows (about 1 MB), and its DLQ record holds it as a
+// JSON string — up to six bytes per byte for control characters — plus the
+// failure fields: such a record would be refused by the producer (and the
+// broker), the publish would fail on every retry, and the consumer that
+// cannot commit without it would stall its partition for good. Above this
+// size the original value is cut (at a UTF-8 boundary) until the record
+// fits, and HeaderValueTruncated says so.
+const MaxValueBytes = 960_000
+
+// truncate cuts rec's original value until its JSON, now total bytes, fits
+// limit, and returns that JSON. Each pass cuts the excess divided by
+// the value's average expansion in JSON (at least one byte, back to a rune
+// boundary), so the record ends close to the bound, and a tail that
+// expands more than the average only takes another pass.
+func truncate(rec *Record, total, limit int) ([]byte, error) {
+	v := rec.OriginalMessage.Value
+	for {
+		excess := total - limit
+		if excess <= 0 || v == "" {
+			b, err := rec.MarshalJSON()
+			return b, err
+		}
+		cut := max(excess*len(v)/total, 1)
+		n := max(len(v)-cut, 0)
+		for n > 0 && !utf8.RuneStart(v[n]) {
+			n--
+		}
+		v = v[:n]
+		rec.OriginalMessage.Value = v
+		b, err := rec.MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		if len(b) <= limit {
+			return b, nil
+		}
+		total = len(b)
+	}
+}
+
 // Build makes the raw-path DLQ record (§8.2, §8.3) for the consumed record
 // msg that failed with f, as seen at now:
 //   - Topic: f.DLQTopic, or TopicFor(msg.Topic);
@@ -143,7 +189,8 @@ func newRecord(msg *sarama.ConsumerMessage, f Failure, ftype string, now time.Ti
 //     source (DefaultSource when empty), event_type=dlq_raw_message,
 //     schema_version=1.0.0, priority=normal, retry_count, max_retries=3,
 //     then original_topic, dlq_topic, failure_type, failure_reason,
-//     failure_timestamp, and failure_class when set.
+//     failure_timestamp, failure_class when set, and HeaderValueTruncated
+//     when the original value was cut to fit MaxValueBytes.
 //
 // A nil f.CorrelationID is replaced by a new v4, used in body and header.
 // retry_count (body and header) is max(f.RetryCount, ReplayCount(msg.Headers)).
@@ -190,6 +237,17 @@ func Build(msg *sarama.ConsumerMessage, f Failure, source string, now time.Time)
 	if err != nil {
 		return nil, err
 	}
+	// The Kafka record also carries the original key.
+	truncated, limit := 0, MaxValueBytes-len(msg.Key)
+	if len(value) > limit {
+		if value, err = truncate(&rec, len(value), limit); err != nil {
+			return nil, err
+		}
+		if len(value) > limit {
+			return nil, fmt.Errorf("dlq: the record is %d bytes without its original value (a key of %d bytes), over %d", len(value), len(msg.Key), limit)
+		}
+		truncated = len(msg.Value)
+	}
 	h := func(k, v string) sarama.RecordHeader { return sarama.RecordHeader{Key: []byte(k), Value: []byte(v)} }
 	headers := []sarama.RecordHeader{
 		h(HeaderContentType, "application/json"),
@@ -210,6 +268,9 @@ func Build(msg *sarama.ConsumerMessage, f Failure, source string, now time.Time)
 	}
 	if f.Class != "" {
 		headers = append(headers, h(HeaderFailureClass, f.Class))
+	}
+	if truncated > 0 {
+		headers = append(headers, h(HeaderValueTruncated, strconv.Itoa(truncated)))
 	}
 	pm := &sarama.ProducerMessage{Topic: dlqTopic, Value: sarama.ByteEncoder(value), Headers: headers}
 	if msg.Key != nil {

@@ -1,6 +1,7 @@
 package dlq
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
@@ -574,4 +576,73 @@ func FuzzReplayCount(f *testing.F) {
 			t.Fatalf("ReplayCount(%q) = %d, not the number written", v, n)
 		}
 	})
+}
+
+// A record too large to be dead-lettered whole is cut, at a UTF-8
+// boundary, to a prefix of itself that fits, and says so in a header.
+func TestBuildTruncatesOversizedValues(t *testing.T) {
+	now := time.Date(2026, 3, 2, 14, 8, 0, 0, time.UTC)
+	for name, value := range map[string][]byte{
+		"control characters (six bytes each as JSON)": bytes.Repeat([]byte{0x01}, 1_000_000),
+		"multi-byte runes":                            []byte(strings.Repeat("é€😀", 120_000)),
+		"quotes":                                      bytes.Repeat([]byte(`"`), 700_000),
+	} {
+		t.Run(name, func(t *testing.T) {
+			msg := &sarama.ConsumerMessage{Topic: topics.NodeIntrospection, Value: value, Offset: 7}
+			pm, err := Build(msg, Failure{Err: errors.New("oversized")}, "test", now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := pm.Value.Encode()
+			if len(body) > MaxValueBytes {
+				t.Fatalf("record value is %d bytes, over %d", len(body), MaxValueBytes)
+			}
+			rec, err := Decode(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kept := rec.OriginalMessage.Value
+			if len(kept) == 0 || len(kept) >= len(value) || !strings.HasPrefix(string(value), kept) || !utf8.ValidString(kept) {
+				t.Fatalf("kept %d of %d bytes, not a valid prefix", len(kept), len(value))
+			}
+			if len(body) < MaxValueBytes-100_000 {
+				t.Errorf("cut far more than needed: %d bytes left of %d allowed", len(body), MaxValueBytes)
+			}
+			var got string
+			for _, h := range pm.Headers {
+				if string(h.Key) == HeaderValueTruncated {
+					got = string(h.Value)
+				}
+			}
+			if got != strconv.Itoa(len(value)) {
+				t.Errorf("header %s = %q, want the original length %d", HeaderValueTruncated, got, len(value))
+			}
+		})
+	}
+	// The Kafka record carries the original key too: key and value fit
+	// the bound together.
+	key := bytes.Repeat([]byte("k"), 200_000)
+	pm, err := Build(&sarama.ConsumerMessage{Topic: topics.NodeIntrospection, Key: key, Value: bytes.Repeat([]byte("v"), 900_000)},
+		Failure{Err: errors.New("oversized")}, "test", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body, _ := pm.Value.Encode(); len(body)+len(key) > MaxValueBytes {
+		t.Fatalf("value %d + key %d bytes, over %d", len(body), len(key), MaxValueBytes)
+	}
+	// A key that leaves no room is refused, not sent to fail for ever.
+	if _, err := Build(&sarama.ConsumerMessage{Topic: topics.NodeIntrospection, Key: bytes.Repeat([]byte("k"), 500_000)},
+		Failure{Err: errors.New("oversized")}, "test", now); err == nil {
+		t.Fatal("a record that cannot fit was built")
+	}
+	// A record that fits is not marked.
+	pm, err = Build(&sarama.ConsumerMessage{Topic: topics.NodeIntrospection, Value: []byte(`{}`)}, Failure{Err: errors.New("x")}, "test", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range pm.Headers {
+		if string(h.Key) == HeaderValueTruncated {
+			t.Fatal("a small record was marked truncated")
+		}
+	}
 }

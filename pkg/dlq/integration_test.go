@@ -1,6 +1,7 @@
 package dlq
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"reflect"
@@ -138,3 +139,44 @@ func TestPublishUnknownTopicRealBroker(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// A record as large as the broker allows, of bytes that JSON escapes six
+// to one, is dead-lettered (cut to fit) instead of failing every retry.
+func TestPublishOversizedRealBroker(t *testing.T) {
+	brokers := testkit.KafkaBrokers(t)
+	dlqTopic := "onex.dlq.test" + testkit.Unique() + ".events.v1"
+	testkit.CreateTopic(t, brokers, dlqTopic, 1, nil)
+	producer, err := sarama.NewSyncProducer(brokers, NewProducerConfig("onex-dlq-test"))
+	if err != nil {
+		t.Fatalf("producer: %v", err)
+	}
+	t.Cleanup(func() { _ = producer.Close() })
+	p, err := NewPublisher(producer, prometheus.NewRegistry(), WithRouter(Router{Override: dlqTopic}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := &sarama.ConsumerMessage{Topic: topics.NodeHeartbeat, Value: bytes.Repeat([]byte{0x02}, 1_000_000), Offset: 9}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := p.Publish(ctx, orig, Failure{Err: errors.New("record value is over the limit")}); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	got := testkit.ReadAll(t, brokers, dlqTopic, 1, 30*time.Second, false)
+	if len(got) != 1 {
+		t.Fatalf("read %d records, want 1", len(got))
+	}
+	rec, err := Decode(got[0].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rec.OriginalMessage.Value); n == 0 || n >= len(orig.Value) {
+		t.Fatalf("original value of %d bytes on the topic", n)
+	}
+	var marked bool
+	for _, h := range got[0].Headers {
+		marked = marked || (string(h.Key) == HeaderValueTruncated && string(h.Value) == "1000000")
+	}
+	if !marked {
+		t.Errorf("no %s header: %v", HeaderValueTruncated, got[0].Headers)
+	}
+}

@@ -194,7 +194,10 @@ func (p *Publisher) Publish(ctx context.Context, msg *sarama.ConsumerMessage, f 
 		p.m.Failed(pm.Topic)
 		kind, known := infraerr.KindOf(err)
 		switch {
-		case errors.Is(err, sarama.ErrUnknownTopicOrPartition):
+		case errors.Is(err, sarama.ErrUnknownTopicOrPartition), errors.Is(err, sarama.ErrMessageSizeTooLarge):
+			// Neither gets better by retrying (Build keeps records under
+			// MaxValueBytes; a topic with a lower max.message.bytes is a
+			// configuration error).
 			kind = infraerr.KindConfiguration
 		case errors.Is(err, sarama.ErrTopicAuthorizationFailed):
 			kind = infraerr.KindAuthentication

@@ -2,6 +2,8 @@ package replay
 
 import (
 	"github.com/google/uuid"
+
+	"github.com/omninode/onex-fleet/pkg/dlq"
 )
 
 // Defaults of the replay safety settings (spec 8.4).
@@ -66,8 +68,9 @@ type Decision struct {
 //     maxReplayCount ⇒ quarantine; error_type in the non-retryable set
 //     (NonRetryable) ⇒ quarantine;
 //  3. a record whose original value was not preserved (the writer's
-//     serialization fallback) or is empty ⇒ quarantine: republishing it
-//     would put a record on the original topic that no consumer can read;
+//     serialization fallback, or cut to fit: dlq.HeaderValueTruncated) or
+//     is empty ⇒ quarantine: republishing it would put a record on the
+//     original topic that no consumer can read;
 //  4. everything else is replayed.
 //
 // The spec's time-window and type-specific checks are the selection in step
@@ -91,6 +94,9 @@ func Decide(e *Entry, f Filter, maxReplayCount int) Decision {
 	}
 	if r.SerializationFallback {
 		return Decision{ActionQuarantine, "Original value not preserved: the DLQ writer could not serialize the record"}
+	}
+	if n, ok := e.Header(dlq.HeaderValueTruncated); ok {
+		return Decision{ActionQuarantine, "Original value truncated to fit the DLQ (it had " + n + " bytes): replaying it would publish a different record"}
 	}
 	if len(r.OriginalMessage.Value) == 0 {
 		return Decision{ActionQuarantine, "Empty original value: replaying it would publish a record no consumer can decode"}

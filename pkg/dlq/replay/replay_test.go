@@ -214,6 +214,8 @@ func TestDecide(t *testing.T) {
 	fallback := rec(connErr, 0)
 	fallback.Record.SerializationFallback = true
 	empty := dead(t, topic, nil, nil, connErr, 0, t0, 1)
+	truncated := rec(connErr, 0)
+	truncated.Headers = append(truncated.Headers, Header{Key: dlq.HeaderValueTruncated, Value: "1048000"})
 	quarantined, _ := QuarantineMessage(rec(contentErr, 0), "r", corr, "q", t0)
 	tests := []struct {
 		name   string
@@ -236,6 +238,7 @@ func TestDecide(t *testing.T) {
 		{"outside the window is skipped, not quarantined", rec(contentErr, 9), Filter{Start: t0.Add(time.Minute)}, 5, ActionSkip, "outside the selection: before start"},
 		{"other topic is skipped", rec(connErr, 0), Filter{OriginalTopics: []string{"x"}}, 5, ActionSkip, "outside the selection"},
 		{"serialization fallback quarantines", fallback, Filter{}, 5, ActionQuarantine, "not preserved"},
+		{"truncated original value quarantines", truncated, Filter{}, 5, ActionQuarantine, "truncated to fit the DLQ (it had 1048000 bytes)"},
 		{"empty original value quarantines", empty, Filter{}, 5, ActionQuarantine, "Empty original value"},
 		{"quarantine record skipped", entryOf(t, quarantined, 1), Filter{}, 5, ActionSkip, "never replayed"},
 		{"undecodable skipped", NewEntry(&sarama.ConsumerMessage{Topic: "d", Value: []byte("{")}), Filter{}, 5, ActionSkip, "not a DLQ record"},
