@@ -173,6 +173,85 @@ func TestApplyPoisonRollsBack(t *testing.T) {
 	}
 }
 
+// A batch of many nodes' updates goes to PostgreSQL as multi-row
+// statements, one per round of a node's writes: each write must get the
+// outcome it gets applied alone, in order, and the rows must end as they
+// would.
+func TestApplyBatchedUpdatesMatchOneByOne(t *testing.T) {
+	batched, _ := newStore(t)
+	single, _ := newStore(t)
+	ctx := context.Background()
+	attempt := uuid.New()
+	a, b, c, d := uuid.New(), uuid.New(), uuid.New(), uuid.New()
+	// d exists with sequence 9 before the batch, so its older updates are stale.
+	for _, s := range []*store.Store{batched, single} {
+		if _, err := s.Apply(ctx, []store.Write{upsert(d, 9, attempt, "1.0.0")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batch := []store.Write{
+		update(a, 2, attempt, "active", 1*time.Second), // creates a
+		upsert(b, 1, attempt, "1.0.0"),
+		update(b, 3, attempt, "active", 2*time.Second),
+		update(a, 4, attempt, "active", 3*time.Second),
+		update(a, 3, attempt, "active", 2*time.Second), // older than a's 4: stale
+		update(c, 5, attempt, "active", 4*time.Second),
+		update(d, 7, attempt, "active", 5*time.Second), // stale
+		update(d, 10, attempt, "active", 6*time.Second),
+		update(b, 6, attempt, "active", 7*time.Second),
+	}
+	want := []store.Outcome{store.Inserted, store.Inserted, store.Updated, store.Updated, store.Stale, store.Inserted, store.Stale, store.Updated, store.Updated}
+	got, err := batched.Apply(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var one []store.Outcome
+	for _, w := range batch {
+		o, err := single.Apply(ctx, []store.Write{w})
+		if err != nil {
+			t.Fatal(err)
+		}
+		one = append(one, o[0])
+	}
+	for i := range batch {
+		if got[i] != want[i] || one[i] != want[i] {
+			t.Errorf("write %d: batched %v, one by one %v, want %v", i, got[i], one[i], want[i])
+		}
+	}
+	for _, n := range []uuid.UUID{a, b, c, d} {
+		x, err := batched.Get(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, err := single.Get(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if x.Sequence != y.Sequence || x.State != y.State || !x.UpdatedAt.Equal(y.UpdatedAt) || x.NodeVersion != y.NodeVersion ||
+			!x.LastHeartbeatAt.Equal(*y.LastHeartbeatAt) || !x.LivenessDeadline.Equal(*y.LivenessDeadline) {
+			t.Errorf("node %s: batched row %+v, one by one %+v", n, x, y)
+		}
+	}
+}
+
+// A multi-row update PostgreSQL refuses cannot name the write at fault;
+// the batch is applied again one statement per write, which does.
+func TestApplyBatchedPoisonNamesItsWrite(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	good, bad := uuid.New(), uuid.New()
+	w := update(bad, 2, uuid.New(), "active", time.Second)
+	w.NodeType = "runtime_host" // violates valid_node_type when it creates the row
+	_, err := s.Apply(ctx, []store.Write{update(good, 2, uuid.New(), "active", time.Second), w, update(uuid.New(), 2, uuid.New(), "active", time.Second)})
+	var be *store.BatchError
+	if !errors.As(err, &be) || be.Index != 1 || !store.IsDataError(be.Err) {
+		t.Fatalf("err = %v, want a data error at index 1", err)
+	}
+	if _, err := s.Get(ctx, good); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the good write of the failed batch was committed: %v", err)
+	}
+}
+
 func TestListAndFilters(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := context.Background()
