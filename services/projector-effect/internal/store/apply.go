@@ -155,29 +155,41 @@ func (s *Store) Apply(ctx context.Context, writes []Write) ([]Outcome, error) {
 // applyEach applies writes with one statement per write, pipelined.
 func (s *Store) applyEach(ctx context.Context, writes []Write) ([]Outcome, error) {
 	b := &pgx.Batch{}
+	stmts := make([]stmt, 0, len(writes))
 	for i := range writes {
 		sql, args, err := statement(&writes[i])
 		if err != nil {
 			return nil, &BatchError{Index: i, Err: Classify("encode", err)}
 		}
 		b.Queue(sql, args...)
+		stmts = append(stmts, stmt{one: i})
 	}
+	return s.run(ctx, b, stmts, writes)
+}
+
+// stmt is one statement of a batch: the updates of a multi-row statement
+// (many), or the one write of a single statement.
+type stmt struct {
+	many []int
+	one  int
+}
+
+// run sends b, whose statements are stmts, in one transaction and reads
+// each write's outcome.
+func (s *Store) run(ctx context.Context, b *pgx.Batch, stmts []stmt, writes []Write) ([]Outcome, error) {
 	out := make([]Outcome, len(writes))
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		br := tx.SendBatch(ctx, b)
-		for i := range writes {
-			var inserted bool
-			err := br.QueryRow().Scan(&inserted)
-			switch {
-			case errors.Is(err, pgx.ErrNoRows):
-				out[i] = Stale
-			case err != nil:
+		for _, st := range stmts {
+			var err error
+			if st.many != nil {
+				err = readMany(br, writes, st.many, out)
+			} else {
+				err = readOne(br, writes, st.one, out)
+			}
+			if err != nil {
 				_ = br.Close()
-				return &BatchError{Index: i, Err: Classify("apply_"+writes[i].Kind.String(), err)}
-			case inserted:
-				out[i] = Inserted
-			default:
-				out[i] = Updated
+				return err
 			}
 		}
 		if err := br.Close(); err != nil {
@@ -186,6 +198,9 @@ func (s *Store) applyEach(ctx context.Context, writes []Write) ([]Outcome, error
 		return nil
 	})
 	if err != nil {
+		if errors.Is(err, errRoundRefused) {
+			return nil, err
+		}
 		var be *BatchError
 		if errors.As(err, &be) {
 			// A statement error is only the statement's fault when the
@@ -198,6 +213,23 @@ func (s *Store) applyEach(ctx context.Context, writes []Write) ([]Outcome, error
 		return nil, &BatchError{Index: -1, Err: Classify("apply", err)}
 	}
 	return out, nil
+}
+
+// readOne reads the outcome of write i's single statement into out.
+func readOne(br pgx.BatchResults, writes []Write, i int, out []Outcome) error {
+	var inserted bool
+	err := br.QueryRow().Scan(&inserted)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		out[i] = Stale
+	case err != nil:
+		return &BatchError{Index: i, Err: Classify("apply_"+writes[i].Kind.String(), err)}
+	case inserted:
+		out[i] = Inserted
+	default:
+		out[i] = Updated
+	}
+	return nil
 }
 
 func statement(w *Write) (string, []any, error) {
@@ -267,10 +299,6 @@ func rounds(writes []Write) [][]int {
 // applyRounds applies writes round by round (see Apply), every statement of
 // every round in one pipelined batch and one transaction.
 func (s *Store) applyRounds(ctx context.Context, writes []Write) ([]Outcome, error) {
-	type stmt struct {
-		many []int // the updates of a multi-row statement, or
-		one  int   // the write of a single statement
-	}
 	b := &pgx.Batch{}
 	var stmts []stmt
 	for _, r := range rounds(writes) {
@@ -298,50 +326,7 @@ func (s *Store) applyRounds(ctx context.Context, writes []Write) ([]Outcome, err
 			stmts = append(stmts, stmt{many: updates})
 		}
 	}
-	out := make([]Outcome, len(writes))
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		br := tx.SendBatch(ctx, b)
-		for _, st := range stmts {
-			if st.many == nil {
-				var inserted bool
-				err := br.QueryRow().Scan(&inserted)
-				switch {
-				case errors.Is(err, pgx.ErrNoRows):
-					out[st.one] = Stale
-				case err != nil:
-					_ = br.Close()
-					return &BatchError{Index: st.one, Err: Classify("apply_"+writes[st.one].Kind.String(), err)}
-				case inserted:
-					out[st.one] = Inserted
-				default:
-					out[st.one] = Updated
-				}
-				continue
-			}
-			if err := readMany(br, writes, st.many, out); err != nil {
-				_ = br.Close()
-				return err
-			}
-		}
-		if err := br.Close(); err != nil {
-			return &BatchError{Index: -1, Err: Classify("apply", err)}
-		}
-		return nil
-	})
-	if err != nil {
-		if errors.Is(err, errRoundRefused) {
-			return nil, err
-		}
-		var be *BatchError
-		if errors.As(err, &be) {
-			if be.Index >= 0 && !IsDataError(be.Err) {
-				be.Index = -1
-			}
-			return nil, be
-		}
-		return nil, &BatchError{Index: -1, Err: Classify("apply", err)}
-	}
-	return out, nil
+	return s.run(ctx, b, stmts, writes)
 }
 
 // readMany reads the rows a multi-row update returned into out: a returned
