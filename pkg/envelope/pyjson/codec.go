@@ -7,6 +7,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -59,11 +60,35 @@ func decodeString(raw []byte) (string, error) {
 	if len(raw) == 0 || raw[0] != '"' {
 		return "", typeError("a string", raw)
 	}
+	if s, ok := plainString(raw); ok {
+		return s, nil
+	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", &FieldError{Reason: "must be a string", Err: err}
 	}
 	return s, nil
+}
+
+// plainString returns the string a quoted JSON string denotes when it has no
+// escapes, no control characters and is valid UTF-8: its bytes, as
+// encoding/json would return them, without the decoder's work.
+func plainString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	in := raw[1 : len(raw)-1]
+	ascii := true
+	for _, c := range in {
+		if c < 0x20 || c == '\\' || c == '"' {
+			return "", false
+		}
+		ascii = ascii && c < utf8.RuneSelf
+	}
+	if !ascii && !utf8.Valid(in) {
+		return "", false
+	}
+	return string(in), true
 }
 
 // StringOf is String for a named string type (enumerations). It checks the

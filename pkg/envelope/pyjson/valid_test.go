@@ -69,3 +69,21 @@ func BenchmarkValid(b *testing.B) {
 		}
 	})
 }
+
+// String's shortcut for strings without escapes must give what
+// encoding/json gives for every string it takes.
+func FuzzPlainStringMatchesEncodingJSON(f *testing.F) {
+	for _, s := range []string{`"abc"`, `"é€😀"`, "\"\xff\"", `"a\"b"`, `"\u00e9"`, "\"\x01\"", `""`, `"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, ok := plainString(raw)
+		if !ok {
+			return
+		}
+		var want string
+		if err := json.Unmarshal(raw, &want); err != nil || got != want {
+			t.Fatalf("plainString(%q) = %q; encoding/json: %q, %v", raw, got, want, err)
+		}
+	})
+}
