@@ -97,6 +97,23 @@ func EachMember(obj []byte, fn func(key, value []byte) bool) {
 	}
 }
 
+// EachElement calls fn with each element of the JSON array arr, in order,
+// until fn returns false. Like EachMember, arr must be an array inside a
+// value CheckSyntax accepted, beginning with its "[".
+func EachElement(arr []byte, fn func(value []byte) bool) {
+	i := skipSpace(arr, 1)
+	for arr[i] != ']' {
+		if arr[i] == ',' {
+			i = skipSpace(arr, i+1)
+		}
+		end := valueEnd(arr, i)
+		if !fn(arr[i:end:end]) {
+			return
+		}
+		i = skipSpace(arr, end)
+	}
+}
+
 func skipSpace(b []byte, i int) int {
 	for i < len(b) {
 		switch b[i] {
