@@ -63,19 +63,6 @@ func Build(st *decide.NodeState, createdAt time.Time) (*pipeline.Snapshot, error
 	}, nil
 }
 
-// Encode returns the record value of st's snapshot.
-func Encode(st *decide.NodeState, createdAt time.Time) ([]byte, error) {
-	s, err := Build(st, createdAt)
-	if err != nil {
-		return nil, err
-	}
-	b, err := json.Marshal(s)
-	if err != nil {
-		return nil, fmt.Errorf("snapshot: encode: %w", err)
-	}
-	return b, nil
-}
-
 // Decode returns the node state a snapshot record value carries; a
 // tombstone returns (nil, nil). Snapshots arrive from a topic other writers
 // can reach, so a value that is not a consistent snapshot is an error, never
