@@ -30,6 +30,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/topics"
 	"github.com/omninode/onex-fleet/services/reducer/decide"
 	"github.com/omninode/onex-fleet/services/reducer/expect"
+	"github.com/omninode/onex-fleet/services/reducer/internal/intern"
 	"github.com/omninode/onex-fleet/services/reducer/internal/processor"
 	"github.com/omninode/onex-fleet/services/reducer/internal/state"
 	"github.com/omninode/onex-fleet/services/reducer/internal/wire"
@@ -232,6 +233,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"step"}),
 	}
 	reg.MustRegister(m.inputs, m.outputs, m.txns, m.batchSize, m.restoreSecs, m.nodes, m.massExpiry, m.tickDuration, m.txnSteps)
+	// The values nodes share are kept once (internal/intern); a table near
+	// its bound stops sharing new ones and memory per node grows.
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "onex_reducer_intern_bytes",
+		Help: "Bytes of node values (type, version, capabilities, endpoint names) the reducer keeps once for all nodes; bounded at 16 MiB."},
+		func() float64 { n, _ := intern.Size(); return float64(n) }))
 	return m
 }
 

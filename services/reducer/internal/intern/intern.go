@@ -93,3 +93,11 @@ func Bytes(b []byte) []byte {
 	}
 	return v
 }
+
+// Size returns how many bytes of values the table holds (counted as the
+// bound counts them) and whether it has stopped taking new ones.
+func Size() (bytes int, full bool) {
+	table.Lock()
+	defer table.Unlock()
+	return table.size, table.size+overhead+MaxLen > MaxBytes
+}

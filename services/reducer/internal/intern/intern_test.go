@@ -49,6 +49,9 @@ func TestBounded(t *testing.T) {
 		}
 		String(v + strconv.Itoa(i))
 	}
+	if _, full := Size(); !full {
+		t.Fatal("Size does not report the table full")
+	}
 	x := String(v + "after")
 	y := String(v + "after")
 	if unsafe.StringData(x) == unsafe.StringData(y) {
