@@ -279,27 +279,43 @@ type Spec struct {
 // (present: decoded, errors relocated under the field name; absent:
 // "field required" or the default). Duplicate keys: the last value wins.
 func DecodeObject(raw []byte, s Spec) error {
-	members, err := ParseMembers(raw)
-	if err != nil {
+	if err := CheckSyntax(raw); err != nil {
 		return err
 	}
-	known := make(map[string]int, len(s.Fields))
-	for i, f := range s.Fields {
-		known[f.name] = i
+	raw = trimSpace(raw)
+	if raw[0] != '{' {
+		return typeError("a JSON object", raw)
 	}
+	// Keys are matched as the bytes they are when they have no escapes
+	// and are valid UTF-8 (the common case: no allocation per key), and
+	// decoded first otherwise; only extra keys kept are decoded to strings.
 	values := make([][]byte, len(s.Fields))
 	var extras Members
-	for _, m := range members {
-		if i, ok := known[m.Key]; ok {
-			values[i] = m.Value
-			continue
+	var ferr error
+	EachMember(raw, func(k, v []byte) bool {
+		name := k[1 : len(k)-1]
+		var decoded string
+		if bytes.IndexByte(name, '\\') >= 0 || !utf8.Valid(name) {
+			decoded = decodeKey(k)
+			name = []byte(decoded)
+		}
+		for i := range s.Fields {
+			if s.Fields[i].name == string(name) {
+				values[i] = v
+				return true
+			}
 		}
 		switch s.Extra {
 		case ExtraForbid:
-			return &FieldError{Field: m.Key, Reason: "extra fields not permitted"}
+			ferr = &FieldError{Field: string(name), Reason: "extra fields not permitted"}
+			return false
 		case ExtraAllow:
-			extras.Set(m.Key, m.Value)
+			extras.Set(string(name), v)
 		}
+		return true
+	})
+	if ferr != nil {
+		return ferr
 	}
 	for i, f := range s.Fields {
 		switch {
