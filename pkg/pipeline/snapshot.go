@@ -1,11 +1,9 @@
 package pipeline
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -74,15 +72,8 @@ func decodeSnapshotFast(b []byte) (*Snapshot, bool) {
 		return nil, false
 	}
 	s := &Snapshot{}
-	var seen uint16
-	ok := true
-	pyjson.EachMember(b, func(k, v []byte) bool {
-		i, known := snapshotKeys[string(k)]
-		if !known || seen&(1<<i) != 0 {
-			ok = false
-			return false
-		}
-		seen |= 1 << i
+	ok := eachKnown(b, snapshotKeys, func(i int, v []byte) bool {
+		ok := true
 		switch i {
 		case 0:
 			ok = fastUUID(v, &s.EntityID)
@@ -122,27 +113,38 @@ func decodeSnapshotFast(b []byte) (*Snapshot, bool) {
 	return s, ok
 }
 
+// eachKnown walks the members of obj (inside a document pyjson.Valid
+// accepted) and calls fn with each member's index in keys and its value. It
+// reports false, and stops, at a key keys does not hold, at a key seen
+// before (encoding/json would merge a repeated object into the first one's
+// value, which a fresh decode cannot reproduce) and when fn returns false.
+func eachKnown(obj []byte, keys map[string]int, fn func(i int, v []byte) bool) bool {
+	var seen uint64
+	ok := true
+	pyjson.EachMember(obj, func(k, v []byte) bool {
+		i, known := keys[string(k)]
+		if !known || seen&(1<<i) != 0 {
+			ok = false
+			return false
+		}
+		seen |= 1 << i
+		ok = fn(i, v)
+		return ok
+	})
+	return ok
+}
+
 var snapshotKeys = map[string]int{
 	`"entity_id"`: 0, `"domain"`: 1, `"current_state"`: 2, `"node_type"`: 3, `"node_name"`: 4,
 	`"capabilities"`: 5, `"last_state_change_at"`: 6, `"snapshot_version"`: 7, `"snapshot_created_at"`: 8,
 	`"schema_version"`: 9, `"source_projection_sequence"`: 10, `"consul"`: 11, `"reducer_state"`: 12,
 }
 
-// plainJSONString returns the contents of a JSON string without escapes
-// and of valid UTF-8 (its bytes are then the string encoding/json decodes).
-func plainJSONString(v []byte) ([]byte, bool) {
-	if len(v) < 2 || v[0] != '"' {
-		return nil, false
-	}
-	in := v[1 : len(v)-1]
-	return in, bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in)
-}
-
 func fastString(v []byte, dst *string) bool {
 	if string(v) == "null" {
 		return true
 	}
-	in, ok := plainJSONString(v)
+	in, ok := pyjson.PlainString(v)
 	*dst = string(in)
 	return ok
 }
@@ -151,7 +153,7 @@ func fastStringPtr(v []byte) (*string, bool) {
 	if string(v) == "null" {
 		return nil, true
 	}
-	in, ok := plainJSONString(v)
+	in, ok := pyjson.PlainString(v)
 	s := string(in)
 	return &s, ok
 }
@@ -160,7 +162,7 @@ func fastUUID(v []byte, dst *uuid.UUID) bool {
 	if string(v) == "null" {
 		return true
 	}
-	in, ok := plainJSONString(v)
+	in, ok := pyjson.PlainString(v)
 	return ok && dst.UnmarshalText(in) == nil
 }
 
@@ -189,15 +191,8 @@ func fastConsul(v []byte) (*ConsulRegisterPayload, bool) {
 		return nil, false
 	}
 	c := &ConsulRegisterPayload{}
-	var seen uint16
-	ok := true
-	pyjson.EachMember(v, func(k, v []byte) bool {
-		i, known := consulKeys[string(k)]
-		if !known || seen&(1<<i) != 0 {
-			ok = false
-			return false
-		}
-		seen |= 1 << i
+	ok := eachKnown(v, consulKeys, func(i int, v []byte) bool {
+		ok := true
 		switch i {
 		case 0:
 			ok = fastString(v, &c.IntentType)
@@ -242,7 +237,7 @@ func fastStrings(v []byte) ([]string, bool) {
 	out := []string{}
 	ok := true
 	pyjson.EachElement(v, func(e []byte) bool {
-		in, plain := plainJSONString(e)
+		in, plain := pyjson.PlainString(e)
 		if ok = plain; ok {
 			out = append(out, string(in))
 		}
@@ -259,17 +254,6 @@ func fastHealthCheck(v []byte) (*HealthCheck, bool) {
 	}
 	h := &HealthCheck{}
 	dst := [4]*string{&h.HTTP, &h.Interval, &h.Timeout, &h.DeregisterCriticalServiceAfter}
-	var seen uint8
-	ok := true
-	pyjson.EachMember(v, func(k, v []byte) bool {
-		i, known := healthKeys[string(k)]
-		if !known || seen&(1<<i) != 0 {
-			ok = false
-			return false
-		}
-		seen |= 1 << i
-		ok = fastString(v, dst[i])
-		return ok
-	})
+	ok := eachKnown(v, healthKeys, func(i int, v []byte) bool { return fastString(v, dst[i]) })
 	return h, ok
 }

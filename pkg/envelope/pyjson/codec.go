@@ -60,8 +60,8 @@ func decodeString(raw []byte) (string, error) {
 	if len(raw) == 0 || raw[0] != '"' {
 		return "", typeError("a string", raw)
 	}
-	if s, ok := plainString(raw); ok {
-		return s, nil
+	if in, ok := PlainString(raw); ok {
+		return string(in), nil
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
@@ -70,25 +70,27 @@ func decodeString(raw []byte) (string, error) {
 	return s, nil
 }
 
-// plainString returns the string a quoted JSON string denotes when it has no
-// escapes, no control characters and is valid UTF-8: its bytes, as
-// encoding/json would return them, without the decoder's work.
-func plainString(raw []byte) (string, bool) {
-	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
-		return "", false
+// PlainString returns the contents of the quoted JSON string q when they
+// are exactly the string it denotes — no escapes, no control characters,
+// valid UTF-8 (encoding/json would replace invalid bytes) — so a decoder can
+// take the bytes without unquoting them. ok is false for anything else,
+// which the caller decodes the slow way.
+func PlainString(q []byte) (contents []byte, ok bool) {
+	if len(q) < 2 || q[0] != '"' || q[len(q)-1] != '"' {
+		return nil, false
 	}
-	in := raw[1 : len(raw)-1]
+	in := q[1 : len(q)-1]
 	ascii := true
 	for _, c := range in {
 		if c < 0x20 || c == '\\' || c == '"' {
-			return "", false
+			return nil, false
 		}
 		ascii = ascii && c < utf8.RuneSelf
 	}
 	if !ascii && !utf8.Valid(in) {
-		return "", false
+		return nil, false
 	}
-	return string(in), true
+	return in, true
 }
 
 // StringOf is String for a named string type (enumerations). It checks the

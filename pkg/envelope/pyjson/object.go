@@ -1,11 +1,9 @@
 package pyjson
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"unicode/utf8"
 )
 
 // Member is one key/value pair of a JSON object, the value kept as raw JSON.
@@ -48,6 +46,16 @@ func (m *Members) Set(key string, value json.RawMessage) {
 // *FieldError with an empty path; malformed JSON yields an error wrapping
 // ErrSyntax.
 func ParseMembers(raw []byte) ([]Member, error) {
+	obj, err := object(raw)
+	if err != nil {
+		return nil, err
+	}
+	return scanMembers(obj), nil
+}
+
+// object checks that raw is one well-formed JSON value and an object, and
+// returns it without surrounding whitespace.
+func object(raw []byte) ([]byte, error) {
 	if err := CheckSyntax(raw); err != nil {
 		return nil, err
 	}
@@ -55,7 +63,7 @@ func ParseMembers(raw []byte) ([]Member, error) {
 	if raw[0] != '{' {
 		return nil, typeError("a JSON object", raw)
 	}
-	return scanMembers(raw), nil
+	return raw, nil
 }
 
 // scanMembers splits obj, a syntactically valid JSON object (CheckSyntax),
@@ -173,15 +181,19 @@ func valueEnd(b []byte, i int) int {
 }
 
 // decodeKey returns the string a quoted JSON key denotes.
-func decodeKey(q []byte) string {
-	if bytes.IndexByte(q, '\\') < 0 && utf8.Valid(q) {
-		return string(q[1 : len(q)-1])
+func decodeKey(q []byte) string { return string(keyBytes(q)) }
+
+// keyBytes returns the bytes of the string a quoted key denotes: its own
+// bytes when they are that string (no allocation), decoded otherwise
+// (escapes, or bytes that are not UTF-8, which encoding/json, like Python,
+// turns into U+FFFD).
+func keyBytes(q []byte) []byte {
+	if in, ok := PlainString(q); ok {
+		return in
 	}
-	// Escapes, or bytes that are not UTF-8 (which encoding/json, like
-	// Python, turns into U+FFFD).
 	var s string
 	_ = json.Unmarshal(q, &s) // valid: checked with the whole object
-	return s
+	return []byte(s)
 }
 
 func wrapSyntax(err error) error {
@@ -279,26 +291,17 @@ type Spec struct {
 // (present: decoded, errors relocated under the field name; absent:
 // "field required" or the default). Duplicate keys: the last value wins.
 func DecodeObject(raw []byte, s Spec) error {
-	if err := CheckSyntax(raw); err != nil {
+	obj, err := object(raw)
+	if err != nil {
 		return err
 	}
-	raw = trimSpace(raw)
-	if raw[0] != '{' {
-		return typeError("a JSON object", raw)
-	}
-	// Keys are matched as the bytes they are when they have no escapes
-	// and are valid UTF-8 (the common case: no allocation per key), and
-	// decoded first otherwise; only extra keys kept are decoded to strings.
+	// Keys are compared as bytes with the field names (models have at most
+	// 19 fields); only the extra keys a model keeps become strings.
 	values := make([][]byte, len(s.Fields))
 	var extras Members
 	var ferr error
-	EachMember(raw, func(k, v []byte) bool {
-		name := k[1 : len(k)-1]
-		var decoded string
-		if bytes.IndexByte(name, '\\') >= 0 || !utf8.Valid(name) {
-			decoded = decodeKey(k)
-			name = []byte(decoded)
-		}
+	EachMember(obj, func(k, v []byte) bool {
+		name := keyBytes(k)
 		for i := range s.Fields {
 			if s.Fields[i].name == string(name) {
 				values[i] = v

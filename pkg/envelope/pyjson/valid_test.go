@@ -77,13 +77,14 @@ func FuzzPlainStringMatchesEncodingJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		got, ok := plainString(raw)
+		in, ok := PlainString(raw)
 		if !ok {
 			return
 		}
+		got := string(in)
 		var want string
 		if err := json.Unmarshal(raw, &want); err != nil || got != want {
-			t.Fatalf("plainString(%q) = %q; encoding/json: %q, %v", raw, got, want, err)
+			t.Fatalf("PlainString(%q) = %q; encoding/json: %q, %v", raw, got, want, err)
 		}
 	})
 }

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -139,27 +138,13 @@ func decodeState(obj []byte, s *decide.NodeState) (ok bool) {
 
 func isNull(v []byte) bool { return string(v) == "null" }
 
-// plain returns the contents of a JSON string without escapes and of valid
-// UTF-8: the ones whose bytes are the string (encoding/json would replace
-// invalid UTF-8).
-func plain(v []byte) ([]byte, bool) {
-	if len(v) < 2 || v[0] != '"' {
-		return nil, false
-	}
-	in := v[1 : len(v)-1]
-	if bytes.IndexByte(in, '\\') >= 0 || !utf8.Valid(in) {
-		return nil, false
-	}
-	return in, true
-}
-
 // parseUUID decodes a UUID string as encoding/json does (UnmarshalText);
 // null keeps old.
 func parseUUID(v []byte, old uuid.UUID) (uuid.UUID, bool) {
 	if isNull(v) {
 		return old, true
 	}
-	in, ok := plain(v)
+	in, ok := pyjson.PlainString(v)
 	if !ok {
 		return old, false
 	}
@@ -174,7 +159,7 @@ func parseString(v []byte, old string, shared bool) (string, bool) {
 	if isNull(v) {
 		return old, true
 	}
-	in, ok := plain(v)
+	in, ok := pyjson.PlainString(v)
 	if !ok {
 		return old, false
 	}
@@ -201,7 +186,7 @@ func parseTime(v []byte, old time.Time) (time.Time, bool) {
 	if isNull(v) {
 		return old, true
 	}
-	if _, ok := plain(v); !ok {
+	if _, ok := pyjson.PlainString(v); !ok {
 		return old, false
 	}
 	var t time.Time
@@ -241,8 +226,8 @@ func parseEndpoints(v []byte, old decide.Endpoints) (decide.Endpoints, bool) {
 	e := decide.Endpoints{}
 	ok := true
 	pyjson.EachMember(v, func(k, u []byte) bool {
-		name, okName := plain(k)
-		url, okURL := plain(u)
+		name, okName := pyjson.PlainString(k)
+		url, okURL := pyjson.PlainString(u)
 		if ok = okName && okURL; ok {
 			e = append(e, decide.Endpoint{Name: intern.StringBytes(name), URL: string(url)})
 		}
