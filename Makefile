@@ -51,6 +51,12 @@ infra-env: ## print the environment that points at the local servers
 helm-tools: ## install helm v3 into $$ONEX_CACHE_DIR/bin (built from the Go module proxy; for the chart tests)
 	scripts/tools/helm.sh
 
+.PHONY: python-venv interop-schemas
+python-venv: ## create the cached Python venv with the pinned omnibase-infra (interop/python/requirements.lock)
+	scripts/python/venv.sh
+interop-schemas: python-venv ## regenerate interop/schemas and interop/golden from the pinned package
+	py="$$(scripts/python/venv.sh | tail -1)" && "$$py" interop/python/export_schemas.py && "$$py" interop/python/make_goldens.py
+
 .PHONY: build
 build: ## build the four services and onexctl into bin/
 	@mkdir -p $(BIN)
@@ -84,7 +90,7 @@ test-unit: ## unit tests only (no servers needed)
 # profiles are merged.
 COVER_DIR := $(CURDIR)/.state/e2e-cover
 COVER_PKG := github.com/omninode/onex-fleet/pkg/...,github.com/omninode/onex-fleet/services/...
-test: test-infra-up lint build helm-tools ## everything, against real servers of its own (what CI runs)
+test: test-infra-up lint build helm-tools python-venv ## everything, against real servers of its own (what CI runs)
 	@mkdir -p $(CURDIR)/.state && rm -rf $(COVER_DIR) && mkdir -p $(COVER_DIR)
 	$(TEST_ENV) ONEX_REQUIRE_INFRA=1 ONEX_E2E_COVERDIR=$(COVER_DIR) $(GO) test -count=1 -p 1 -timeout 60m \
 		-coverpkg=$(COVER_PKG) -coverprofile=$(CURDIR)/.state/coverage.out $(MODULES)
