@@ -32,3 +32,30 @@ func BenchmarkStdlibUnmarshalHeartbeat(b *testing.B) {
 		}
 	}
 }
+
+// The current Python package's records (envelope 2.3.0, 22 fields), and the
+// tolerant decode ingress uses for node records.
+func benchDecodeGolden(b *testing.B, name string, tolerant bool) {
+	data := readGolden(b, name)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if tolerant {
+			_, _, err = DecodeTolerant(data)
+		} else {
+			_, err = Decode(data)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeGoldenHeartbeat(b *testing.B) {
+	benchDecodeGolden(b, "heartbeat-flow-window.json", false)
+}
+
+func BenchmarkDecodeTolerantGoldenHeartbeat(b *testing.B) {
+	benchDecodeGolden(b, "heartbeat-flow-window.json", true)
+}

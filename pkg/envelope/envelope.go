@@ -3,7 +3,9 @@ package envelope
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/google/uuid"
 	"github.com/omninode/onex-fleet/pkg/envelope/pyjson"
@@ -26,6 +28,10 @@ type Envelope struct {
 	EnvelopeTimestamp Time
 	// CorrelationID is the request/trace correlation id, or nil.
 	CorrelationID *uuid.UUID
+	// ParentEnvelopeID is the envelope_id of the envelope whose consumption
+	// caused this one, or nil for a chain head (envelope version 2.2.0).
+	// It must differ from EnvelopeID.
+	ParentEnvelopeID *uuid.UUID
 	// SourceTool is a free-form producer identifier, or nil.
 	SourceTool *string
 	// TargetTool is the intended recipient, or nil (unused by registration).
@@ -53,16 +59,29 @@ type Envelope struct {
 	RequestID *uuid.UUID
 	TraceID   *uuid.UUID
 	SpanID    *uuid.UUID
+	// TenantID is the tenant the event belongs to (attribution only), or
+	// nil; never blank (envelope version 2.2.0).
+	TenantID *string
+	// Producer is the identity of the node that produced the event, or nil;
+	// never blank (envelope version 2.3.0).
+	Producer *string
 	// OnexVersion is the ONEX standard version. Default 1.0.0.
 	OnexVersion SemVer
-	// EnvelopeVersion is the envelope schema version. Default 2.1.0.
+	// EnvelopeVersion is the envelope schema version. Default 2.3.0.
 	EnvelopeVersion SemVer
 
 	// Extra holds top-level keys that are not envelope fields, in input
-	// order. Python ignores such keys; Decode keeps them and Encode writes
-	// them after the 19 fields, so an envelope can carry keys a Python
-	// listener reads from the JSON top level (the accepted event's
-	// entity_id, spec §0). Keys must not repeat a field name.
+	// order; Encode writes them after the 22 fields. Keys must not repeat a
+	// field name.
+	//
+	// Envelopes before version 2.2.0 were extra="ignore" in Python, and the
+	// fleet still writes one such key: the accepted event's entity_id, which
+	// a Python listener of that era read from the JSON top level (spec §0).
+	// Since 2.2.0 the Python envelope is extra="forbid": a current Python
+	// consumer rejects an envelope with any key in Extra. Decode still
+	// accepts and keeps them — it reads the fleet's own accepted events and
+	// the envelopes of nodes newer than this code — where Python would
+	// refuse; DecodeTolerant reports them as well.
 	Extra pyjson.Members
 }
 
@@ -98,20 +117,26 @@ var (
 	nullUUID      = pyjson.Nullable(pyjson.UUID)
 	nullInt       = pyjson.Nullable(pyjson.Int)
 	stringMap     = pyjson.Map(pyjson.String)
-	timeCodec     = pyjson.JSON[Time]()
-	metadataCodec = pyjson.Object((*Metadata).spec)
+	metadataCodec = pyjson.Object((*Metadata).spec).Named("ModelEnvelopeMetadata")
+	// securityContextCodec keeps ModelSecurityContext as raw JSON: the fleet
+	// neither reads nor writes one.
+	securityContextCodec = pyjson.RawObjectOrNull.WithType(&pyjson.Type{Kind: pyjson.KindObject, Nullable: true, Name: "ModelSecurityContext"})
 )
+
+// TimeCodec is the pyjson codec of a timezone-aware datetime field (Time).
+var TimeCodec = pyjson.JSON[Time]().WithType(&pyjson.Type{Kind: pyjson.KindString, Format: "date-time"})
 
 func (e *Envelope) spec() pyjson.Spec {
 	return pyjson.Spec{Extra: pyjson.ExtraAllow, Extras: &e.Extra, Fields: []pyjson.Field{
 		pyjson.Req("payload", &e.Payload, pyjson.RawJSON),
 		pyjson.DefFunc("envelope_id", &e.EnvelopeID, pyjson.UUID, uuid.New),
-		pyjson.DefFunc("envelope_timestamp", &e.EnvelopeTimestamp, timeCodec, Now),
+		pyjson.DefFunc("envelope_timestamp", &e.EnvelopeTimestamp, TimeCodec, Now),
 		pyjson.Prop("correlation_id", &e.CorrelationID, nullUUID),
+		pyjson.Prop("parent_envelope_id", &e.ParentEnvelopeID, nullUUID),
 		pyjson.Prop("source_tool", &e.SourceTool, nullString),
 		pyjson.Prop("target_tool", &e.TargetTool, nullString),
 		pyjson.DefFunc("metadata", &e.Metadata, metadataCodec, emptyMetadata),
-		pyjson.Prop("security_context", &e.SecurityContext, pyjson.RawObjectOrNull),
+		pyjson.Prop("security_context", &e.SecurityContext, securityContextCodec),
 		pyjson.Prop("event_type", &e.EventType, nullString),
 		pyjson.Prop("payload_type", &e.PayloadType, nullString),
 		pyjson.Prop("payload_schema_version", &e.PayloadSchemaVersion, semverNullCodec),
@@ -121,12 +146,14 @@ func (e *Envelope) spec() pyjson.Spec {
 		pyjson.Prop("request_id", &e.RequestID, nullUUID),
 		pyjson.Prop("trace_id", &e.TraceID, nullUUID),
 		pyjson.Prop("span_id", &e.SpanID, nullUUID),
+		pyjson.Prop("tenant_id", &e.TenantID, nullString),
+		pyjson.Prop("producer", &e.Producer, nullString),
 		pyjson.Def("onex_version", &e.OnexVersion, semverCodec, Version100),
 		pyjson.Def("envelope_version", &e.EnvelopeVersion, semverCodec, EnvelopeVersion),
 	}}
 }
 
-// fieldNames lists the 19 envelope keys in serialization order.
+// fieldNames is the set of the 22 envelope keys.
 var fieldNames = func() map[string]bool {
 	var e Envelope
 	m := map[string]bool{}
@@ -146,22 +173,54 @@ var fieldNames = func() map[string]bool {
 //     timeout_seconds <= 0; retry_count < 0; a version that is not a SemVer
 //     object (a string is rejected); a naive envelope_timestamp; a value of
 //     the wrong JSON type (no string/number coercion); metadata header or tag
-//     values that are not strings;
-//   - unknown top-level keys are accepted and kept in Extra (Python ignores
-//     them);
+//     values that are not strings; a blank tenant_id or producer; a
+//     parent_envelope_id equal to envelope_id;
+//   - unknown top-level keys are accepted and kept in Extra (see Extra for
+//     why, though Python's envelope forbids them since version 2.2.0);
+//     unknown keys of metadata and of the version objects are ignored, as
+//     Python does;
+//   - envelopes of every 2.x version decode: the fields added since 2.1.0
+//     (parent_envelope_id, tenant_id, producer) are optional;
 //   - absent fields take the Python defaults: envelope_id a random v4,
 //     envelope_timestamp the decode time (UTC, microseconds) — as Python's
 //     default_factory does, so a decoded envelope always has a usable
 //     timestamp —, priority 5, retry_count 0, onex_version 1.0.0,
-//     envelope_version 2.1.0, empty metadata;
+//     envelope_version 2.3.0, empty metadata;
 //   - Payload holds the exact bytes of the "payload" value; it is not
 //     validated beyond being JSON.
 func Decode(data []byte) (*Envelope, error) {
+	return decode(nil, data)
+}
+
+// DecodeTolerant is Decode for envelopes written by producers that may be
+// newer than this code (ONEX nodes): it accepts what Decode accepts, plus
+// unknown keys at every level (metadata, version objects), and returns
+// every unknown member with its path ("x-new-field",
+// "metadata.baggage", "envelope_version.label"), in input order. Unknown
+// top-level keys are also kept in Extra, as Decode keeps them. Every other
+// failure is Decode's, with the same *FieldError. The payload is not
+// looked into: decode it with DecodePayloadTolerant.
+func DecodeTolerant(data []byte) (*Envelope, []pyjson.Unknown, error) {
+	var t pyjson.Tolerant
+	e, err := decode(&t, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	return e, t.Unknown, nil
+}
+
+func decode(t *pyjson.Tolerant, data []byte) (*Envelope, error) {
 	if err := pyjson.CheckSyntax(data); err != nil {
 		return nil, fmt.Errorf("%s: %w", model, err)
 	}
 	e := &Envelope{}
-	if err := pyjson.DecodeObject(data, e.spec()); err != nil {
+	var err error
+	if t != nil {
+		err = pyjson.DecodeObjectTolerant(data, e.spec(), t)
+	} else {
+		err = pyjson.DecodeObject(data, e.spec())
+	}
+	if err != nil {
 		return nil, pyjson.WithModel(model, err)
 	}
 	if err := e.Validate(); err != nil {
@@ -173,8 +232,9 @@ func Decode(data []byte) (*Envelope, error) {
 // Validate checks the constraints Decode enforces, so that an envelope
 // built in Go fails here rather than on a Python consumer: Payload present
 // and valid JSON, Priority 1..10, TimeoutSeconds nil or > 0, RetryCount >= 0,
-// non-negative version numbers, SecurityContext nil or a JSON object, Extra
-// keys distinct from the envelope fields. Errors are *FieldError.
+// non-negative version numbers, SecurityContext nil or a JSON object,
+// TenantID and Producer nil or not blank, ParentEnvelopeID not EnvelopeID,
+// Extra keys distinct from the envelope fields. Errors are *FieldError.
 func (e *Envelope) Validate() error {
 	fe := func(field, format string, args ...any) error {
 		err := pyjson.Errorf(field, format, args...)
@@ -195,6 +255,12 @@ func (e *Envelope) Validate() error {
 	case len(e.SecurityContext) > 0 && string(e.SecurityContext) != "null" &&
 		(!pyjson.Valid(e.SecurityContext) || trimmedFirst(e.SecurityContext) != '{'):
 		return fe("security_context", "must be a JSON object or null")
+	case e.TenantID != nil && blank(*e.TenantID):
+		return fe("tenant_id", "must be a real tenant identifier or omitted entirely, not blank")
+	case e.Producer != nil && blank(*e.Producer):
+		return fe("producer", "must be a real node identity or omitted entirely, not blank")
+	case e.ParentEnvelopeID != nil && *e.ParentEnvelopeID == e.EnvelopeID:
+		return fe("parent_envelope_id", "cannot equal envelope_id (an envelope cannot be its own cause)")
 	}
 	versions := []struct {
 		name string
@@ -219,6 +285,12 @@ func (e *Envelope) Validate() error {
 	return nil
 }
 
+// blank reports whether s is empty or only whitespace as Python's
+// str.strip() sees it (unicode.IsSpace plus the separators U+001C..U+001F).
+func blank(s string) bool {
+	return strings.TrimFunc(s, func(r rune) bool { return unicode.IsSpace(r) || r >= 0x1c && r <= 0x1f }) == ""
+}
+
 func trimmedFirst(b []byte) byte {
 	for _, c := range b {
 		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
@@ -229,7 +301,7 @@ func trimmedFirst(b []byte) byte {
 }
 
 // Encode validates e and serializes it exactly as the Python bus does
-// (json.dumps of model_dump(mode="json")): the 19 fields in declaration
+// (json.dumps of model_dump(mode="json")): the 22 fields in declaration
 // order, all present, null for nil, separators ", " and ": ", non-ASCII
 // escaped. Payload is written verbatim; SecurityContext and Extra values are
 // re-formatted Python style. For any envelope Decode accepted,
@@ -267,6 +339,20 @@ func Canonicalize(in []byte) ([]byte, error) {
 		return nil, err
 	}
 	return e.Encode()
+}
+
+// DecodePayloadTolerant is DecodePayload for a tolerant payload decoder
+// (typically a registration.Decode<Model>Tolerant function): the unknown
+// members it returns are located under "payload" ("payload.flow_window").
+func DecodePayloadTolerant[T any](e *Envelope, decode func([]byte) (*T, []pyjson.Unknown, error)) (*T, []pyjson.Unknown, error) {
+	v, unknown, err := decode(e.Payload)
+	if err != nil {
+		if fe, ok := err.(*FieldError); ok {
+			return nil, nil, pyjson.At("payload", fe)
+		}
+		return nil, nil, fmt.Errorf("payload: %w", err)
+	}
+	return v, pyjson.RelocateUnknown("payload", unknown), nil
 }
 
 // DecodePayload decodes e.Payload with decode (typically a
@@ -310,6 +396,18 @@ func WithPayloadType(s string) Option { return func(e *Envelope) { e.PayloadType
 
 // WithPriority sets priority (1..10; New fails otherwise).
 func WithPriority(p int) Option { return func(e *Envelope) { e.Priority = p } }
+
+// WithParentEnvelopeID sets parent_envelope_id: the envelope_id of the
+// envelope whose consumption caused this one (it must differ from this
+// envelope's own id).
+func WithParentEnvelopeID(id uuid.UUID) Option { return func(e *Envelope) { e.ParentEnvelopeID = &id } }
+
+// WithTenantID sets tenant_id (attribution only; not blank).
+func WithTenantID(s string) Option { return func(e *Envelope) { e.TenantID = &s } }
+
+// WithProducer sets producer, the identity of the producing node (not
+// blank).
+func WithProducer(s string) Option { return func(e *Envelope) { e.Producer = &s } }
 
 // WithTag sets metadata.tags[key] = value (e.g. "causation_id").
 func WithTag(key, value string) Option { return func(e *Envelope) { e.Metadata.Tags[key] = value } }

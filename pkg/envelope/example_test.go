@@ -22,7 +22,7 @@ func ExampleDecode() {
 	_, err = envelope.Decode([]byte(`{"payload": {}, "correlation_id": "abc"}`))
 	fmt.Println(err)
 	// Output:
-	// b7e3c1d2-4a5f-4e6b-8c9d-0e1f2a3b4c5d 2026-03-02T14:05:07.412377Z 5 2.1.0
+	// b7e3c1d2-4a5f-4e6b-8c9d-0e1f2a3b4c5d 2026-03-02T14:05:07.412377Z 5 2.3.0
 	// {"node_id": "3f6b2a9e-7c41-4d8a-9b1e-5a2c7d0e4f18"}
 	// envelope: field "correlation_id": not a UUID
 }

@@ -59,7 +59,13 @@ type recordFixture struct {
 
 func readRecordFixture(t testing.TB, name string) recordFixture {
 	t.Helper()
-	raw := readFixture(t, name)
+	return parseRecordFixture(t, name, readFixture(t, name))
+}
+
+// parseRecordFixture reads a NAME.record.json (the older fixtures' and the
+// current goldens' format).
+func parseRecordFixture(t testing.TB, name string, raw []byte) recordFixture {
+	t.Helper()
 	var top struct {
 		Topic   string          `json:"topic"`
 		Key     *string         `json:"key"`

@@ -3,11 +3,14 @@ package envelope
 import (
 	"bytes"
 	"errors"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
+
+	"github.com/omninode/onex-fleet/pkg/testkit"
 )
 
 func TestSemVer(t *testing.T) {
@@ -165,10 +168,29 @@ func TestPeekCorrelationID(t *testing.T) {
 	}
 }
 
+// The Kafka headers of both record sets, the older fixtures and the
+// current goldens, decode and are written back in their order.
 func TestHeadersGolden(t *testing.T) {
+	type rec struct{ set, name string }
+	var recs []rec
 	for _, name := range recordFixtureNames(t) {
-		t.Run(name, func(t *testing.T) {
-			rf := readRecordFixture(t, name)
+		recs = append(recs, rec{"fixtures", name})
+	}
+	golden, err := filepath.Glob(filepath.Join(testkit.GoldenDir(t), "*.record.json"))
+	if err != nil || len(golden) == 0 {
+		t.Fatalf("no golden records: %v", err)
+	}
+	for _, g := range golden {
+		recs = append(recs, rec{"golden", filepath.Base(g)})
+	}
+	for _, r := range recs {
+		t.Run(r.set+"/"+r.name, func(t *testing.T) {
+			var rf recordFixture
+			if r.set == "golden" {
+				rf = parseRecordFixture(t, r.name, readGolden(t, r.name))
+			} else {
+				rf = readRecordFixture(t, r.name)
+			}
 			h := HeadersFromRecords(rf.Headers)
 			if h.ContentType != "application/json" || h.Priority != PriorityNormal || h.MaxRetries != 3 {
 				t.Errorf("decoded %+v", h)

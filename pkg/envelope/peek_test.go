@@ -29,7 +29,9 @@ func FuzzPeekCorrelationID(f *testing.F) {
 	for _, s := range peekSeeds {
 		f.Add([]byte(s))
 	}
-	if files, _ := filepath.Glob("../../../shared/fixtures/*.json"); len(files) > 0 {
+	files, _ := filepath.Glob("../../../shared/fixtures/*.json")
+	golden, _ := filepath.Glob("../../interop/golden/*.json")
+	if files = append(files, golden...); len(files) > 0 {
 		for _, p := range files {
 			if b, err := os.ReadFile(p); err == nil {
 				f.Add(b)

@@ -29,8 +29,10 @@ type SemVer struct {
 var (
 	// Version100 is 1.0.0, the default onex_version and node version.
 	Version100 = SemVer{Major: 1}
-	// EnvelopeVersion is 2.1.0, the default envelope_version.
-	EnvelopeVersion = SemVer{Major: 2, Minor: 1}
+	// EnvelopeVersion is 2.3.0, the default envelope_version (Python's since
+	// omnibase-core added producer; 2.2.0 added parent_envelope_id and
+	// tenant_id). Older versions decode: the new fields are optional.
+	EnvelopeVersion = SemVer{Major: 2, Minor: 3}
 )
 
 // String returns MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD], identifiers joined
@@ -160,19 +162,56 @@ var prereleaseIdent = pyjson.Codec[string]{
 		w.String(v)
 		return nil
 	},
+	Type: &pyjson.Type{Kind: pyjson.KindUnion, AnyOf: []*pyjson.Type{{Kind: pyjson.KindString}, {Kind: pyjson.KindInteger}}},
 }
 
 var (
 	identList       = nilableList(prereleaseIdent)
 	buildList       = nilableList(pyjson.String)
-	semverCodec     = pyjson.JSON[SemVer]()
+	semverCodec     = SemVerCodec
 	semverNullCodec = pyjson.Nullable(semverCodec)
 )
+
+// SemVerCodec is the pyjson codec of a ModelSemVer field (object form
+// only; see SemVer.UnmarshalJSON). A tolerant decode reports unknown keys
+// of the version object, which a strict one ignores as Python does.
+var SemVerCodec = pyjson.Codec[SemVer]{
+	Decode: func(raw []byte) (SemVer, error) {
+		var v SemVer
+		err := v.UnmarshalJSON(raw)
+		return v, err
+	},
+	DecodeTolerant: func(t *pyjson.Tolerant, raw []byte) (SemVer, error) {
+		if v, ok := decodeSemVerFast(raw); ok {
+			return v, nil
+		}
+		var v SemVer
+		if err := pyjson.DecodeObjectTolerant(raw, v.spec(), t); err != nil {
+			return SemVer{}, err
+		}
+		if err := v.Validate(); err != nil {
+			return SemVer{}, err
+		}
+		return v, nil
+	},
+	Encode: func(w *pyjson.Writer, v SemVer) error {
+		b, err := v.MarshalJSON() // Python style already
+		if err != nil {
+			return err
+		}
+		w.Raw(b)
+		return nil
+	},
+	Type: pyjson.ModelType("ModelSemVer", func() pyjson.Spec { var v SemVer; return v.spec() }),
+}
 
 // nilableList is an array-or-null codec where null <-> nil slice.
 func nilableList(c pyjson.Codec[string]) pyjson.Codec[[]string] {
 	s := pyjson.Slice(c)
+	t := *s.Type
+	t.Nullable = true
 	return pyjson.Codec[[]string]{
+		Type: &t,
 		Decode: func(raw []byte) ([]string, error) {
 			if string(raw) == "null" {
 				return nil, nil

@@ -49,7 +49,7 @@ func (c *NodeCapabilities) spec() pyjson.Spec {
 		pyjson.Prop("feature", &c.Feature, pyjson.Bool),
 		pyjson.Prop("config", &c.Config, pyjson.RawObject),
 		pyjson.Prop("feature_flags", &c.FeatureFlags, featureFlagsC),
-		pyjson.Prop("mcp", &c.MCP, pyjson.Nullable(mcpC)),
+		pyjson.Prop("mcp", &c.MCP, nullMCPC),
 	}}
 }
 
@@ -62,7 +62,7 @@ func (c *NodeCapabilities) Validate() error {
 	return firstErr(nested("feature_flags", c.FeatureFlags.Validate()), mcpErr)
 }
 
-// FeatureFlags is ModelFeatureFlags (unknown keys ignored).
+// FeatureFlags is ModelFeatureFlags (extra="forbid").
 type FeatureFlags struct {
 	Flags          map[string]bool
 	FlagMetadata   map[string]FeatureFlagMetadata
@@ -72,9 +72,9 @@ type FeatureFlags struct {
 func (f *FeatureFlags) pyName() string { return "ModelFeatureFlags" }
 
 func (f *FeatureFlags) spec() pyjson.Spec {
-	return pyjson.Spec{Extra: pyjson.ExtraIgnore, Fields: []pyjson.Field{
-		pyjson.Prop("flags", &f.Flags, pyjson.Map(pyjson.Bool)),
-		pyjson.Prop("flag_metadata", &f.FlagMetadata, pyjson.Map(flagMetadataC)),
+	return pyjson.Spec{Extra: pyjson.ExtraForbid, Fields: []pyjson.Field{
+		pyjson.Prop("flags", &f.Flags, boolMapC),
+		pyjson.Prop("flag_metadata", &f.FlagMetadata, flagMetadataMapC),
 		pyjson.Prop("default_enabled", &f.DefaultEnabled, pyjson.Bool),
 	}}
 }

@@ -80,7 +80,7 @@ func (r *TopicCatalogResponse) pyName() string { return "ModelTopicCatalogRespon
 func (r *TopicCatalogResponse) spec() pyjson.Spec {
 	return pyjson.Spec{Extra: pyjson.ExtraForbid, Fields: []pyjson.Field{
 		pyjson.Req("correlation_id", &r.CorrelationID, pyjson.UUID),
-		pyjson.Prop("topics", &r.Topics, pyjson.Slice(catalogEntryC)),
+		pyjson.Prop("topics", &r.Topics, catalogEntriesC),
 		pyjson.Req("catalog_version", &r.CatalogVersion, pyjson.Int),
 		pyjson.Req("node_count", &r.NodeCount, pyjson.Int),
 		pyjson.Req("generated_at", &r.GeneratedAt, timeC),

@@ -36,11 +36,40 @@ func decodeAs[T any, P interface {
 	*T
 	model
 }](data []byte) (*T, error) {
+	return decodeWith[T, P](nil, data)
+}
+
+// decodeTolerantAs is the shared Decode<Name>Tolerant implementation:
+// decodeAs, except that unknown keys at every level are returned (paths
+// relative to data) instead of failing (pyjson.Tolerant).
+func decodeTolerantAs[T any, P interface {
+	*T
+	model
+}](data []byte) (*T, []pyjson.Unknown, error) {
+	var t pyjson.Tolerant
+	v, err := decodeWith[T, P](&t, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	return v, t.Unknown, nil
+}
+
+// decodeWith decodes tolerantly when t is not nil, strictly otherwise.
+func decodeWith[T any, P interface {
+	*T
+	model
+}](t *pyjson.Tolerant, data []byte) (*T, error) {
 	p := P(new(T))
 	if err := pyjson.CheckSyntax(data); err != nil {
 		return nil, fmt.Errorf("%s: %w", p.pyName(), err)
 	}
-	if err := pyjson.DecodeObject(data, p.spec()); err != nil {
+	var err error
+	if t != nil {
+		err = pyjson.DecodeObjectTolerant(data, p.spec(), t)
+	} else {
+		err = pyjson.DecodeObject(data, p.spec())
+	}
+	if err != nil {
 		return nil, pyjson.WithModel(p.pyName(), err)
 	}
 	normalize(p)
@@ -75,14 +104,20 @@ func marshal(m model) ([]byte, error) {
 
 // object is the codec of a nested model (no validation: the parent's
 // Validate validates its children, so paths are reported from the top).
+// Its Type describes the model under its Python name.
 func object[T any, P interface {
 	*T
 	model
 }]() pyjson.Codec[T] {
-	base := pyjson.Object(func(v *T) pyjson.Spec { return P(v).spec() })
+	base := pyjson.Object(func(v *T) pyjson.Spec { return P(v).spec() }).Named(P(new(T)).pyName())
 	return pyjson.Codec[T]{
 		Decode: func(raw []byte) (T, error) {
 			v, err := base.Decode(raw)
+			normalize(P(&v))
+			return v, err
+		},
+		DecodeTolerant: func(t *pyjson.Tolerant, raw []byte) (T, error) {
+			v, err := base.DecodeTolerant(t, raw)
 			normalize(P(&v))
 			return v, err
 		},
@@ -90,6 +125,7 @@ func object[T any, P interface {
 			normalize(P(&v))
 			return base.Encode(w, v)
 		},
+		Type: base.Type,
 	}
 }
 
@@ -108,38 +144,53 @@ func literal(lit string) pyjson.Codec[string] {
 			return s, nil
 		},
 		Encode: func(w *pyjson.Writer, _ string) error { w.String(lit); return nil },
+		Type:   &pyjson.Type{Kind: pyjson.KindString, Enum: []string{lit}},
 	}
 }
 
 var (
-	timeC       = pyjson.JSON[envelope.Time]()
-	nullTime    = pyjson.Nullable(timeC)
-	semverC     = pyjson.JSON[envelope.SemVer]()
-	nullString  = pyjson.Nullable(pyjson.String)
-	nullInt     = pyjson.Nullable(pyjson.Int)
-	nullFloat   = pyjson.Nullable(pyjson.Float)
-	nullUUID    = pyjson.Nullable(pyjson.UUID)
-	stringList  = pyjson.Slice(pyjson.String)
-	nodeKindC   = pyjson.StringOf[NodeKind]()
-	stateC      = pyjson.StringOf[State]()
+	timeC      = envelope.TimeCodec
+	nullTime   = pyjson.Nullable(timeC)
+	semverC    = envelope.SemVerCodec
+	nullString = pyjson.Nullable(pyjson.String)
+	nullInt    = pyjson.Nullable(pyjson.Int)
+	nullFloat  = pyjson.Nullable(pyjson.Float)
+	nullUUID   = pyjson.Nullable(pyjson.UUID)
+	stringList = pyjson.Slice(pyjson.String)
+	nodeKindC  = pyjson.Enum(NodeKinds...).Named("EnumNodeKind")
+	stateC     = pyjson.Enum(States...).Named("EnumRegistrationState")
+	reasonC    = pyjson.Enum(IntrospectionReasons...).Named("EnumIntrospectionReason")
+	// semverOrStr is a ModelSemVer field that also accepts "1.2.3" (parsed
+	// with envelope.ParseSemVer), as the heartbeat's node_version validator
+	// does; it is always encoded as an object. The schema of such a field
+	// shows only the object: the string form is a "before" validator's.
 	semverOrStr = pyjson.Codec[envelope.SemVer]{
-		Decode: func(raw []byte) (envelope.SemVer, error) {
-			if len(raw) > 0 && raw[0] == '"' {
-				s, err := pyjson.String.Decode(raw)
-				if err != nil {
-					return envelope.SemVer{}, err
-				}
-				v, err := envelope.ParseSemVer(s)
-				if err != nil {
-					return envelope.SemVer{}, &envelope.FieldError{Reason: err.Error(), Err: err}
-				}
-				return v, nil
-			}
-			return semverC.Decode(raw)
+		Decode: func(raw []byte) (envelope.SemVer, error) { return decodeSemverOrStr(nil, raw) },
+		DecodeTolerant: func(t *pyjson.Tolerant, raw []byte) (envelope.SemVer, error) {
+			return decodeSemverOrStr(t, raw)
 		},
 		Encode: semverC.Encode,
+		Type:   semverC.Type,
 	}
 )
+
+func decodeSemverOrStr(t *pyjson.Tolerant, raw []byte) (envelope.SemVer, error) {
+	if len(raw) > 0 && raw[0] == '"' {
+		s, err := pyjson.String.Decode(raw)
+		if err != nil {
+			return envelope.SemVer{}, err
+		}
+		v, err := envelope.ParseSemVer(s)
+		if err != nil {
+			return envelope.SemVer{}, &envelope.FieldError{Reason: err.Error(), Err: err}
+		}
+		return v, nil
+	}
+	if t != nil {
+		return semverC.DecodeTolerant(t, raw)
+	}
+	return semverC.Decode(raw)
+}
 
 func newUUID() uuid.UUID { return uuid.New() }
 
@@ -235,3 +286,26 @@ func sortedCopy(s []string) []string {
 	slices.Sort(c)
 	return c
 }
+
+// Codecs of composite field types, built once: a spec is built for every
+// decode, and building a codec in it would allocate each time.
+var (
+	boolMapC          = pyjson.Map(pyjson.Bool)
+	catalogEntriesC   = pyjson.Slice(catalogEntryC)
+	consumerDeltasC   = pyjson.Slice(consumerDeltaC)
+	flagMetadataMapC  = pyjson.Map(flagMetadataC)
+	intentResultsC    = pyjson.Slice(intentResultC)
+	nullBoolC         = pyjson.Nullable(pyjson.Bool)
+	nullCapabilitiesC = pyjson.Nullable(capabilitiesC)
+	nullContractC     = pyjson.Nullable(contractC)
+	nullEventBusC     = pyjson.Nullable(eventBusC)
+	nullFlowWindowC   = pyjson.Nullable(flowWindowC)
+	nullMCPC          = pyjson.Nullable(mcpC)
+	nullNodeKindC     = pyjson.Nullable(nodeKindC)
+	nullPerfC         = pyjson.Nullable(perfC)
+	nullStateC        = pyjson.Nullable(stateC)
+	produceDeltasC    = pyjson.Slice(produceDeltaC)
+	resultStatusC     = pyjson.Enum(ResultStatuses...)
+	stringMapC        = pyjson.Map(pyjson.String)
+	topicEntriesC     = pyjson.Slice(topicEntryC)
+)

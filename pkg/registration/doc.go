@@ -17,6 +17,17 @@
 //     enumerations accept only their listed values;
 //   - absent optional fields take the Python defaults.
 //
+// The models ONEX nodes send (introspection, heartbeat, ack) also have a
+// Decode<Name>Tolerant function, for nodes newer than this code: unknown
+// keys, at every level, are returned with their JSON paths
+// (pyjson.Unknown) instead of failing — an introspection also keeps them in
+// IntrospectionEvent.Extras —, and every other check is the strict one's.
+// The models the fleet itself emits have only the strict decoder.
+//
+// The models follow the pinned Python package (omnibase-infra 0.38.76); the
+// schema drift test (schema_drift_test.go) compares them with its JSON
+// Schemas (interop/schemas) field by field.
+//
 // MarshalJSON writes every field in Python declaration order with
 // json.dumps separators (encoding/json.Marshal compacts that output). It
 // does not validate; call Validate before publishing a Go-built value.

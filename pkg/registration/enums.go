@@ -12,6 +12,9 @@ const (
 	NodeKindRuntimeHost  NodeKind = "runtime_host"
 )
 
+// NodeKinds lists every node kind in the enum's declaration order.
+var NodeKinds = []NodeKind{NodeKindEffect, NodeKindCompute, NodeKindReducer, NodeKindOrchestrator, NodeKindRuntimeHost}
+
 // Valid reports whether k is one of the five node kinds.
 func (k NodeKind) Valid() bool {
 	switch k {
@@ -66,6 +69,11 @@ const (
 	ReasonCapabilityChange IntrospectionReason = "capability_change"
 )
 
+// IntrospectionReasons lists every reason in the enum's declaration order.
+var IntrospectionReasons = []IntrospectionReason{
+	ReasonStartup, ReasonShutdown, ReasonRequest, ReasonHeartbeat, ReasonHealthChange, ReasonCapabilityChange,
+}
+
 // Valid reports whether r is one of the six reasons.
 func (r IntrospectionReason) Valid() bool {
 	switch r {
@@ -83,6 +91,9 @@ const (
 	StatusSuccess ResultStatus = "success"
 	StatusFailed  ResultStatus = "failed"
 )
+
+// ResultStatuses lists both statuses.
+var ResultStatuses = []ResultStatus{StatusSuccess, StatusFailed}
 
 // Valid reports whether s is success or failed.
 func (s ResultStatus) Valid() bool { return s == StatusSuccess || s == StatusFailed }

@@ -313,6 +313,7 @@ var (
 			}
 			return fmt.Errorf("unsupported update type %T", v)
 		},
+		Type: &pyjson.Type{Kind: pyjson.KindUnion, AnyOf: []*pyjson.Type{ackUpdateC.Type, heartbeatUpdateC.Type}},
 	}
 )
 
@@ -351,7 +352,7 @@ func (p *ConsulRegister) spec() pyjson.Spec {
 		pyjson.Prop("address", &p.Address, nullString),
 		pyjson.Prop("port", &p.Port, nullInt),
 		pyjson.Prop("health_check", &p.HealthCheck, pyjson.RawObjectOrNull),
-		pyjson.Prop("event_bus_config", &p.EventBusConfig, pyjson.Nullable(eventBusC)),
+		pyjson.Prop("event_bus_config", &p.EventBusConfig, nullEventBusC),
 	})
 }
 

@@ -45,6 +45,19 @@ type IntrospectionEvent struct {
 	// EventBus nil excludes the node from dynamic topic routing.
 	EventBus             *NodeEventBusConfig
 	ResolvedFeatureFlags FeatureFlags
+
+	// Extras holds the members of the payload that this code does not know
+	// (written by a node newer than it), kept so that a later stage can
+	// store them with the node (projection, snapshot): the key is the JSON
+	// path relative to the payload ("flow_x",
+	// "declared_capabilities.new_thing", "event_bus.publish_topics[0].qos"),
+	// the value the member's exact JSON, in the order met. Only
+	// DecodeIntrospectionEventTolerant fills it (a strict decode rejects
+	// such members, except under extra="allow" models, which keep theirs in
+	// their own Extra too: NodeCapabilities, NodeMetadata). It is not
+	// encoded: ModelNodeIntrospectionEvent forbids unknown keys, so
+	// MarshalJSON writes the declared fields only.
+	Extras pyjson.Members
 }
 
 func (e *IntrospectionEvent) pyName() string { return "ModelNodeIntrospectionEvent" }
@@ -57,10 +70,10 @@ func (e *IntrospectionEvent) spec() pyjson.Spec {
 		pyjson.Def("node_version", &e.NodeVersion, semverC, envelope.Version100),
 		pyjson.Prop("declared_capabilities", &e.DeclaredCapabilities, capabilitiesC),
 		pyjson.Prop("discovered_capabilities", &e.DiscoveredCapabilities, discoveredC),
-		pyjson.Prop("contract_capabilities", &e.ContractCapabilities, pyjson.Nullable(contractC)),
-		pyjson.Prop("endpoints", &e.Endpoints, pyjson.Map(pyjson.String)),
+		pyjson.Prop("contract_capabilities", &e.ContractCapabilities, nullContractC),
+		pyjson.Prop("endpoints", &e.Endpoints, stringMapC),
 		pyjson.Prop("current_state", &e.CurrentState, nullString),
-		pyjson.Def("reason", &e.Reason, pyjson.StringOf[IntrospectionReason](), ReasonStartup),
+		pyjson.Def("reason", &e.Reason, reasonC, ReasonStartup),
 		pyjson.Req("correlation_id", &e.CorrelationID, pyjson.UUID),
 		pyjson.Req("timestamp", &e.Timestamp, timeC),
 		pyjson.Prop("node_role", &e.NodeRole, nullString),
@@ -68,8 +81,8 @@ func (e *IntrospectionEvent) spec() pyjson.Spec {
 		pyjson.Prop("network_id", &e.NetworkID, nullString),
 		pyjson.Prop("deployment_id", &e.DeploymentID, nullString),
 		pyjson.Prop("epoch", &e.Epoch, nullInt),
-		pyjson.Prop("performance_metrics", &e.PerformanceMetrics, pyjson.Nullable(perfC)),
-		pyjson.Prop("event_bus", &e.EventBus, pyjson.Nullable(eventBusC)),
+		pyjson.Prop("performance_metrics", &e.PerformanceMetrics, nullPerfC),
+		pyjson.Prop("event_bus", &e.EventBus, nullEventBusC),
 		pyjson.Prop("resolved_feature_flags", &e.ResolvedFeatureFlags, featureFlagsC),
 	}}
 }
@@ -130,7 +143,7 @@ func (d *DiscoveredCapabilities) spec() pyjson.Spec {
 	return pyjson.Spec{Extra: pyjson.ExtraForbid, Fields: []pyjson.Field{
 		pyjson.Prop("operations", &d.Operations, stringList),
 		pyjson.Prop("has_fsm", &d.HasFSM, pyjson.Bool),
-		pyjson.Prop("method_signatures", &d.MethodSignatures, pyjson.Map(pyjson.String)),
+		pyjson.Prop("method_signatures", &d.MethodSignatures, stringMapC),
 		pyjson.Prop("attributes", &d.Attributes, pyjson.RawObject),
 	}}
 }
@@ -228,8 +241,8 @@ func (c *NodeEventBusConfig) pyName() string { return "ModelNodeEventBusConfig" 
 
 func (c *NodeEventBusConfig) spec() pyjson.Spec {
 	return pyjson.Spec{Extra: pyjson.ExtraForbid, Fields: []pyjson.Field{
-		pyjson.Prop("subscribe_topics", &c.SubscribeTopics, pyjson.Slice(topicEntryC)),
-		pyjson.Prop("publish_topics", &c.PublishTopics, pyjson.Slice(topicEntryC)),
+		pyjson.Prop("subscribe_topics", &c.SubscribeTopics, topicEntriesC),
+		pyjson.Prop("publish_topics", &c.PublishTopics, topicEntriesC),
 	}}
 }
 

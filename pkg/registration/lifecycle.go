@@ -108,7 +108,7 @@ func (e *RegistrationAckTimedOut) pyName() string { return "ModelNodeRegistratio
 func (e *RegistrationAckTimedOut) spec() pyjson.Spec {
 	return forbid(e.fields(
 		pyjson.Req("deadline_at", &e.DeadlineAt, timeC),
-		pyjson.Prop("previous_state", &e.PreviousState, pyjson.Nullable(stateC)),
+		pyjson.Prop("previous_state", &e.PreviousState, nullStateC),
 	))
 }
 

@@ -1,5 +1,7 @@
 package registration
 
+import "github.com/omninode/onex-fleet/pkg/envelope/pyjson"
+
 // Decode, MarshalJSON and UnmarshalJSON of every model. They all delegate to
 // decodeAs / marshal (codec.go), so the guarantees of the package doc hold
 // uniformly: Decode<Name> parses strictly, normalizes, validates, and
@@ -11,6 +13,20 @@ package registration
 // errors are as described in the package doc.
 func DecodeIntrospectionEvent(data []byte) (*IntrospectionEvent, error) {
 	return decodeAs[IntrospectionEvent](data)
+}
+
+// DecodeIntrospectionEventTolerant is DecodeIntrospectionEvent for an
+// introspection from a node that may be newer than this code: unknown keys,
+// at every level, are returned with their paths relative to data instead
+// of failing, and kept in the event's Extras; every other error is
+// DecodeIntrospectionEvent's (pyjson.Tolerant).
+func DecodeIntrospectionEventTolerant(data []byte) (*IntrospectionEvent, []pyjson.Unknown, error) {
+	ev, unknown, err := decodeTolerantAs[IntrospectionEvent](data)
+	if err != nil {
+		return nil, nil, err
+	}
+	ev.Extras = pyjson.UnknownMembers(unknown)
+	return ev, unknown, nil
 }
 
 // MarshalJSON writes the IntrospectionEvent in Python field order.
@@ -169,6 +185,63 @@ func (m HeartbeatEvent) MarshalJSON() ([]byte, error) { return marshal(&m) }
 // UnmarshalJSON replaces m with the decoded value.
 func (m *HeartbeatEvent) UnmarshalJSON(data []byte) error {
 	return unmarshalInto(m, data)
+}
+
+// DecodeHeartbeatEventTolerant is DecodeHeartbeatEvent for a heartbeat from a
+// node that may be newer than this code: unknown keys, at every level, are
+// returned with their paths relative to data instead of failing; every
+// other error is DecodeHeartbeatEvent's (pyjson.Tolerant).
+func DecodeHeartbeatEventTolerant(data []byte) (*HeartbeatEvent, []pyjson.Unknown, error) {
+	return decodeTolerantAs[HeartbeatEvent](data)
+}
+
+// DecodeNodeFlowWindow decodes data as a NodeFlowWindow and validates it;
+// errors are as described in the package doc.
+func DecodeNodeFlowWindow(data []byte) (*NodeFlowWindow, error) {
+	return decodeAs[NodeFlowWindow](data)
+}
+
+// MarshalJSON writes the NodeFlowWindow in Python field order.
+func (m NodeFlowWindow) MarshalJSON() ([]byte, error) { return marshal(&m) }
+
+// UnmarshalJSON replaces m with the decoded value.
+func (m *NodeFlowWindow) UnmarshalJSON(data []byte) error {
+	return unmarshalInto(m, data)
+}
+
+// DecodeConsumerFlowDelta decodes data as a ConsumerFlowDelta and validates it;
+// errors are as described in the package doc.
+func DecodeConsumerFlowDelta(data []byte) (*ConsumerFlowDelta, error) {
+	return decodeAs[ConsumerFlowDelta](data)
+}
+
+// MarshalJSON writes the ConsumerFlowDelta in Python field order.
+func (m ConsumerFlowDelta) MarshalJSON() ([]byte, error) { return marshal(&m) }
+
+// UnmarshalJSON replaces m with the decoded value.
+func (m *ConsumerFlowDelta) UnmarshalJSON(data []byte) error {
+	return unmarshalInto(m, data)
+}
+
+// DecodeTopicProduceDelta decodes data as a TopicProduceDelta and validates it;
+// errors are as described in the package doc.
+func DecodeTopicProduceDelta(data []byte) (*TopicProduceDelta, error) {
+	return decodeAs[TopicProduceDelta](data)
+}
+
+// MarshalJSON writes the TopicProduceDelta in Python field order.
+func (m TopicProduceDelta) MarshalJSON() ([]byte, error) { return marshal(&m) }
+
+// UnmarshalJSON replaces m with the decoded value.
+func (m *TopicProduceDelta) UnmarshalJSON(data []byte) error {
+	return unmarshalInto(m, data)
+}
+
+// DecodeRegistrationAckedTolerant is DecodeRegistrationAcked for an ack from
+// a node that may be newer than this code (see
+// DecodeHeartbeatEventTolerant).
+func DecodeRegistrationAckedTolerant(data []byte) (*RegistrationAcked, []pyjson.Unknown, error) {
+	return decodeTolerantAs[RegistrationAcked](data)
 }
 
 // DecodeRegistrationAcked decodes data as a RegistrationAcked and validates it;

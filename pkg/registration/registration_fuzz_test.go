@@ -27,6 +27,9 @@ func FuzzDecodeIntrospection(f *testing.F) {
 			f.Add([]byte(env.Payload))
 		}
 	}
+	for _, name := range []string{"introspection-effect.json", "introspection-request-answer.json"} {
+		f.Add(goldenPayload(f, name))
+	}
 	intro := fixturePayload(f, "introspection-effect.json")
 	f.Add(bytes.Replace(intro, []byte(`"mcp": null}`), []byte(`"mcp": {"timeout_seconds": 30}, "x": {"\u00e9": [1E5]}}`), 1))
 	f.Add(bytes.Replace(intro, []byte(`"flag_metadata": {}`), []byte(`"flag_metadata": {"f": {"rollout_percentage": 5, "created_at": "2026-03-02 14:05:07+01:00"}}`), 1))

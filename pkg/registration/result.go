@@ -25,10 +25,10 @@ func (o *OrchestratorOutput) pyName() string { return "ModelOrchestratorOutput" 
 func (o *OrchestratorOutput) spec() pyjson.Spec {
 	return forbid([]pyjson.Field{
 		pyjson.Req("correlation_id", &o.CorrelationID, pyjson.UUID),
-		pyjson.Req("status", &o.Status, pyjson.StringOf[ResultStatus]()),
+		pyjson.Req("status", &o.Status, resultStatusC),
 		pyjson.Prop("postgres_applied", &o.PostgresApplied, pyjson.Bool),
 		pyjson.Prop("postgres_error", &o.PostgresError, nullString),
-		pyjson.Prop("intent_results", &o.IntentResults, pyjson.Slice(intentResultC)),
+		pyjson.Prop("intent_results", &o.IntentResults, intentResultsC),
 		pyjson.Req("total_execution_time_ms", &o.TotalExecutionTimeMs, pyjson.Float),
 	})
 }
@@ -46,8 +46,8 @@ func (o *OrchestratorOutput) Validate() error {
 	)
 }
 
-// IntentResult is one entry of OrchestratorOutput.IntentResults
-// (extra="forbid").
+// IntentResult is ModelIntentExecutionResult, one entry of
+// OrchestratorOutput.IntentResults (extra="forbid").
 type IntentResult struct {
 	// IntentKind is required, non-empty.
 	IntentKind string
@@ -58,7 +58,7 @@ type IntentResult struct {
 	ExecutionTimeMs float64
 }
 
-func (r *IntentResult) pyName() string { return "ModelIntentResult" }
+func (r *IntentResult) pyName() string { return "ModelIntentExecutionResult" }
 
 func (r *IntentResult) spec() pyjson.Spec {
 	return forbid([]pyjson.Field{

@@ -20,7 +20,37 @@ import (
 // exactly one JSON value in Python json.dumps style.
 type Codec[T any] struct {
 	Decode func(raw []byte) (T, error)
-	Encode func(w *Writer, v T) error
+	// DecodeTolerant is Decode for a tolerant decode (see [Tolerant]): the
+	// unknown members of the models inside the value are reported to t
+	// instead of failing. Codecs of values that hold no model leave it nil;
+	// both modes then use Decode.
+	DecodeTolerant func(t *Tolerant, raw []byte) (T, error)
+	Encode         func(w *Writer, v T) error
+	// Type describes the JSON values Decode accepts (shared, read-only).
+	Type *Type
+}
+
+// decode decodes raw tolerantly when t is not nil, strictly otherwise.
+func (c Codec[T]) decode(t *Tolerant, raw []byte) (T, error) {
+	if t != nil && c.DecodeTolerant != nil {
+		return c.DecodeTolerant(t, raw)
+	}
+	return c.Decode(raw)
+}
+
+// WithType returns c describing its values as t (for codecs built from
+// functions, such as JSON, whose JSON form this package cannot know).
+func (c Codec[T]) WithType(t *Type) Codec[T] {
+	c.Type = t
+	return c
+}
+
+// Named returns c with the Python class name of its model set in its Type.
+func (c Codec[T]) Named(name string) Codec[T] {
+	t := *c.Type
+	t.Name = name
+	c.Type = &t
+	return c
 }
 
 func kindOf(raw []byte) string {
@@ -54,6 +84,7 @@ func isNull(raw []byte) bool { return len(raw) == 4 && string(raw) == "null" }
 var String = Codec[string]{
 	Decode: decodeString,
 	Encode: func(w *Writer, v string) error { w.String(v); return nil },
+	Type:   typeString,
 }
 
 func decodeString(raw []byte) (string, error) {
@@ -93,13 +124,27 @@ func PlainString(q []byte) (contents []byte, ok bool) {
 	return in, true
 }
 
-// StringOf is String for a named string type (enumerations). It checks the
-// JSON type only; membership is the model's Validate's job.
+// StringOf is String for a named string type. It checks the JSON type
+// only.
 func StringOf[T ~string]() Codec[T] {
 	return Codec[T]{
 		Decode: func(raw []byte) (T, error) { s, err := decodeString(raw); return T(s), err },
 		Encode: func(w *Writer, v T) error { w.String(string(v)); return nil },
+		Type:   typeString,
 	}
+}
+
+// Enum is StringOf for a string enumeration whose values are values (its
+// Type lists them). Like StringOf it checks the JSON type only: membership
+// is the model's Validate's job, so that a Go-built value is checked too.
+func Enum[T ~string](values ...T) Codec[T] {
+	c := StringOf[T]()
+	enum := make([]string, len(values))
+	for i, v := range values {
+		enum[i] = string(v)
+	}
+	c.Type = &Type{Kind: KindString, Enum: enum}
+	return c
 }
 
 // Bool decodes JSON true/false (no string or number coercion).
@@ -114,6 +159,7 @@ var Bool = Codec[bool]{
 		return false, typeError("a boolean", raw)
 	},
 	Encode: func(w *Writer, v bool) error { w.Bool(v); return nil },
+	Type:   typeBoolean,
 }
 
 // Int decodes a JSON integer literal (no fraction, no exponent) that fits in
@@ -135,6 +181,7 @@ var Int = Codec[int]{
 		return int(n), nil
 	},
 	Encode: func(w *Writer, v int) error { w.Int(int64(v)); return nil },
+	Type:   typeInteger,
 }
 
 // Float decodes any finite JSON number (integers included, as pydantic's
@@ -151,6 +198,7 @@ var Float = Codec[float64]{
 		return f, nil
 	},
 	Encode: func(w *Writer, v float64) error { return w.Float(v) },
+	Type:   typeNumber,
 }
 
 // UUID decodes a JSON string in any form uuid.Parse accepts (canonical,
@@ -169,6 +217,7 @@ var UUID = Codec[uuid.UUID]{
 		return u, nil
 	},
 	Encode: func(w *Writer, v uuid.UUID) error { w.String(v.String()); return nil },
+	Type:   typeUUID,
 }
 
 // RawJSON accepts any JSON value and keeps its bytes exactly; it encodes
@@ -184,6 +233,7 @@ var RawJSON = Codec[json.RawMessage]{
 		w.Raw(v)
 		return nil
 	},
+	Type: typeAny,
 }
 
 // RawObject accepts a JSON object (null rejected) and keeps its bytes; it
@@ -202,6 +252,7 @@ var RawObject = Codec[json.RawMessage]{
 		}
 		return w.Reformat(v)
 	},
+	Type: typeObject,
 }
 
 // RawObjectOrNull is RawObject that also accepts null, decoded as a nil
@@ -223,12 +274,13 @@ var RawObjectOrNull = Codec[json.RawMessage]{
 		}
 		return w.Reformat(v)
 	},
+	Type: typeObjOrNil,
 }
 
 // Nullable makes c accept null (decoded as a nil pointer); a nil pointer
 // encodes as null.
 func Nullable[T any](c Codec[T]) Codec[*T] {
-	return Codec[*T]{
+	out := Codec[*T]{
 		Decode: func(raw []byte) (*T, error) {
 			if isNull(raw) {
 				return nil, nil
@@ -246,31 +298,53 @@ func Nullable[T any](c Codec[T]) Codec[*T] {
 			}
 			return c.Encode(w, *v)
 		},
+		Type: nullable(c.Type),
 	}
+	if c.DecodeTolerant != nil {
+		out.DecodeTolerant = func(t *Tolerant, raw []byte) (*T, error) {
+			if isNull(raw) {
+				return nil, nil
+			}
+			v, err := c.DecodeTolerant(t, raw)
+			if err != nil {
+				return nil, err
+			}
+			return &v, nil
+		}
+	}
+	return out
 }
 
 // Slice decodes a JSON array (null rejected) element by element; element
 // errors are located at "[i]". A nil slice encodes as [].
 func Slice[T any](c Codec[T]) Codec[[]T] {
-	return Codec[[]T]{
-		Decode: func(raw []byte) ([]T, error) {
-			if kindOf(raw) != "an array" {
-				return nil, typeError("an array", raw)
+	decode := func(t *Tolerant, raw []byte) ([]T, error) {
+		if kindOf(raw) != "an array" {
+			return nil, typeError("an array", raw)
+		}
+		var elems []json.RawMessage
+		if err := json.Unmarshal(raw, &elems); err != nil {
+			return nil, &FieldError{Reason: "must be an array", Err: err}
+		}
+		out := make([]T, 0, len(elems))
+		for i, e := range elems {
+			if t != nil {
+				t.enterIndex(i)
 			}
-			var elems []json.RawMessage
-			if err := json.Unmarshal(raw, &elems); err != nil {
-				return nil, &FieldError{Reason: "must be an array", Err: err}
+			v, err := c.decode(t, trimSpace(e))
+			if t != nil {
+				t.leave()
 			}
-			out := make([]T, 0, len(elems))
-			for i, e := range elems {
-				v, err := c.Decode(trimSpace(e))
-				if err != nil {
-					return nil, AtIndex(i, err)
-				}
-				out = append(out, v)
+			if err != nil {
+				return nil, AtIndex(i, err)
 			}
-			return out, nil
-		},
+			out = append(out, v)
+		}
+		return out, nil
+	}
+	out := Codec[[]T]{
+		Decode: func(raw []byte) ([]T, error) { return decode(nil, raw) },
+		Type:   &Type{Kind: KindArray, Elem: c.Type},
 		Encode: func(w *Writer, v []T) error {
 			w.buf = append(w.buf, '[')
 			for i, e := range v {
@@ -285,28 +359,40 @@ func Slice[T any](c Codec[T]) Codec[[]T] {
 			return nil
 		},
 	}
+	if c.DecodeTolerant != nil {
+		out.DecodeTolerant = decode
+	}
+	return out
 }
 
 // Map decodes a JSON object with values of one type (null rejected); value
 // errors are located at the key. Go maps are unordered, so Encode writes
 // keys in sorted order; a nil map encodes as {}.
 func Map[T any](c Codec[T]) Codec[map[string]T] {
-	return Codec[map[string]T]{
-		Decode: func(raw []byte) (map[string]T, error) {
-			members, err := ParseMembers(raw)
+	decode := func(t *Tolerant, raw []byte) (map[string]T, error) {
+		members, err := ParseMembers(raw)
+		if err != nil {
+			return nil, err
+		}
+		out := make(map[string]T, len(members))
+		for _, m := range members {
+			if t != nil {
+				t.enter(m.Key)
+			}
+			v, err := c.decode(t, m.Value)
+			if t != nil {
+				t.leave()
+			}
 			if err != nil {
-				return nil, err
+				return nil, At(m.Key, err)
 			}
-			out := make(map[string]T, len(members))
-			for _, m := range members {
-				v, err := c.Decode(m.Value)
-				if err != nil {
-					return nil, At(m.Key, err)
-				}
-				out[m.Key] = v
-			}
-			return out, nil
-		},
+			out[m.Key] = v
+		}
+		return out, nil
+	}
+	out := Codec[map[string]T]{
+		Decode: func(raw []byte) (map[string]T, error) { return decode(nil, raw) },
+		Type:   &Type{Kind: KindObject, Elem: c.Type},
 		Encode: func(w *Writer, v map[string]T) error {
 			keys := make([]string, 0, len(v))
 			for k := range v {
@@ -328,10 +414,15 @@ func Map[T any](c Codec[T]) Codec[map[string]T] {
 			return nil
 		},
 	}
+	if c.DecodeTolerant != nil {
+		out.DecodeTolerant = decode
+	}
+	return out
 }
 
 // Object returns the codec of a nested model described by spec, which must
-// bind its Fields (and Extras) to the model value it is given.
+// bind its Fields (and Extras) to the model value it is given. Its Type
+// describes the model (name it with Named).
 func Object[T any](spec func(*T) Spec) Codec[T] {
 	return Codec[T]{
 		Decode: func(raw []byte) (T, error) {
@@ -339,14 +430,20 @@ func Object[T any](spec func(*T) Spec) Codec[T] {
 			err := DecodeObject(raw, spec(&v))
 			return v, err
 		},
+		DecodeTolerant: func(t *Tolerant, raw []byte) (T, error) {
+			var v T
+			err := decodeObject(t, raw, spec(&v))
+			return v, err
+		},
 		Encode: func(w *Writer, v T) error { return EncodeObject(w, spec(&v)) },
+		Type:   ModelType("", func() Spec { var v T; return spec(&v) }),
 	}
 }
 
 // JSON returns the codec of a type that implements json.Marshaler and
-// json.Unmarshaler (such as envelope.Time and envelope.SemVer). Errors from
-// UnmarshalJSON pass through (a *FieldError keeps its relative path);
-// MarshalJSON output is re-formatted Python style.
+// json.Unmarshaler (such as envelope.Time). Errors from UnmarshalJSON pass
+// through (a *FieldError keeps its relative path); MarshalJSON output is
+// re-formatted Python style. Its Type is KindAny until set with WithType.
 func JSON[T any, P interface {
 	*T
 	json.Marshaler
@@ -365,5 +462,6 @@ func JSON[T any, P interface {
 			}
 			return w.Reformat(b)
 		},
+		Type: typeAny,
 	}
 }

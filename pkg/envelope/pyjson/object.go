@@ -234,9 +234,15 @@ const (
 type Field struct {
 	name     string
 	required bool
-	decode   func(raw []byte) error
-	encode   func(w *Writer) error
-	setDef   func()
+	// nested is set when the codec decodes tolerantly (the value holds a
+	// model): a tolerant decode then tracks the path into it.
+	nested bool
+	// dynamic is set for DefFunc fields: their default is computed anew.
+	dynamic bool
+	decode  func(t *Tolerant, raw []byte) error
+	encode  func(w *Writer) error
+	setDef  func()
+	typ     *Type
 }
 
 // Name returns the field's JSON key.
@@ -245,10 +251,26 @@ func (f Field) Name() string { return f.name }
 // Prop declares an optional field; when absent the variable is left as is
 // (the zero value when decoding into a fresh model).
 func Prop[T any](name string, dst *T, c Codec[T]) Field {
+	// The closures capture the functions, not the codec: a spec is built
+	// for every decode, and a captured codec would be one more allocation
+	// per field.
+	dec, tol, enc := c.Decode, c.DecodeTolerant, c.Encode
 	return Field{
 		name:   name,
-		decode: func(raw []byte) error { v, err := c.Decode(raw); *dst = v; return err },
-		encode: func(w *Writer) error { return c.Encode(w, *dst) },
+		nested: tol != nil,
+		decode: func(t *Tolerant, raw []byte) error {
+			var v T
+			var err error
+			if t != nil && tol != nil {
+				v, err = tol(t, raw)
+			} else {
+				v, err = dec(raw)
+			}
+			*dst = v
+			return err
+		},
+		encode: func(w *Writer) error { return enc(w, *dst) },
+		typ:    c.Type,
 	}
 }
 
@@ -272,6 +294,7 @@ func Def[T any](name string, dst *T, c Codec[T], def T) Field {
 func DefFunc[T any](name string, dst *T, c Codec[T], def func() T) Field {
 	f := Prop(name, dst, c)
 	f.setDef = func() { *dst = def() }
+	f.dynamic = true
 	return f
 }
 
@@ -290,7 +313,20 @@ type Spec struct {
 // (ExtraForbid: error naming the key); each field in declaration order
 // (present: decoded, errors relocated under the field name; absent:
 // "field required" or the default). Duplicate keys: the last value wins.
-func DecodeObject(raw []byte, s Spec) error {
+func DecodeObject(raw []byte, s Spec) error { return decodeObject(nil, raw, s) }
+
+// DecodeObjectTolerant is DecodeObject for a tolerant decode (see
+// Tolerant): unknown keys, here and in every model nested in raw, are
+// appended to t.Unknown, with paths relative to raw, instead of failing.
+func DecodeObjectTolerant(raw []byte, s Spec, t *Tolerant) error {
+	if t == nil {
+		t = &Tolerant{}
+	}
+	return decodeObject(t, raw, s)
+}
+
+// decodeObject is DecodeObject, tolerant when t is not nil.
+func decodeObject(t *Tolerant, raw []byte, s Spec) error {
 	obj, err := object(raw)
 	if err != nil {
 		return err
@@ -298,7 +334,7 @@ func DecodeObject(raw []byte, s Spec) error {
 	// Keys are compared as bytes with the field names (models have at most
 	// 19 fields); only the extra keys a model keeps become strings.
 	values := make([][]byte, len(s.Fields))
-	var extras Members
+	var extras, unknown Members
 	var ferr error
 	EachMember(obj, func(k, v []byte) bool {
 		name := keyBytes(k)
@@ -308,11 +344,13 @@ func DecodeObject(raw []byte, s Spec) error {
 				return true
 			}
 		}
-		switch s.Extra {
-		case ExtraForbid:
+		if t != nil {
+			unknown.Set(string(name), v)
+		} else if s.Extra == ExtraForbid {
 			ferr = &FieldError{Field: string(name), Reason: "extra fields not permitted"}
 			return false
-		case ExtraAllow:
+		}
+		if s.Extra == ExtraAllow {
 			extras.Set(string(name), v)
 		}
 		return true
@@ -320,10 +358,21 @@ func DecodeObject(raw []byte, s Spec) error {
 	if ferr != nil {
 		return ferr
 	}
+	if len(unknown) > 0 {
+		t.report(unknown)
+	}
 	for i, f := range s.Fields {
 		switch {
 		case values[i] != nil:
-			if err := f.decode(values[i]); err != nil {
+			var err error
+			if t != nil && f.nested {
+				t.enter(f.name)
+				err = f.decode(t, values[i])
+				t.leave()
+			} else {
+				err = f.decode(nil, values[i])
+			}
+			if err != nil {
 				return At(f.name, err)
 			}
 		case f.required:

@@ -19,17 +19,24 @@ import (
 	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/ingress"
 )
 
-// TestIngress: the Python fixture record becomes a reducer input keyed by
-// its node_id; 1,000 malformed records of every kind in the catalogue land
-// in the DLQ with a failure_reason naming what was wrong, and the valid
-// records interleaved with them are all forwarded; the service starts by
-// requesting re-introspection.
+// TestIngress: the Python records (the current package's and the older
+// fixtures) become reducer inputs keyed by their node_id; 1,000 malformed
+// records of every kind in the catalogue, built from both sets, land in the
+// DLQ with a failure_reason naming what was wrong, while the valid records
+// interleaved with them, among them records with fields the fleet does not
+// know, are all forwarded and their unknown fields counted; the service
+// starts by requesting re-introspection.
 func TestIngress(t *testing.T) {
 	h := newHarness(t)
-	set, err := fixtures.LoadSet()
+	old, err := fixtures.LoadSet()
 	if err != nil {
 		t.Fatal(err)
 	}
+	cur, err := fixtures.LoadGoldenSet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sets := []*fixtures.Set{cur, old}
 	reducerInput := h.topic(topics.ReducerInput)
 	h.watch(reducerInput)
 	h.watch(h.dlqTopic)
@@ -48,32 +55,31 @@ func TestIngress(t *testing.T) {
 		}
 	})
 
-	t.Run("Python fixture introspection", func(t *testing.T) {
-		raw, err := fixtures.Load("introspection-effect.json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		before := time.Now()
-		h.produce(h.topic(topics.NodeIntrospection), "", raw) // unkeyed, as a Python node sends it
-		got := h.waitRecords(reducerInput, 1, 20*time.Second, "reducer input of the fixture", keyIs(fixtures.NodeID))
-		var ri pipeline.ReducerInput
-		if err := json.Unmarshal(got[0].Value, &ri); err != nil {
-			t.Fatal(err)
-		}
-		if ri.Topic != topics.NodeIntrospection {
-			t.Errorf("topic %q", ri.Topic)
-		}
-		if string(ri.Value) != string(raw) {
-			t.Error("value not forwarded byte for byte")
-		}
-		if ri.ReceivedAt.Before(before.Add(-time.Second)) || ri.ReceivedAt.After(time.Now()) {
-			t.Errorf("received_at %s is not the receive time", ri.ReceivedAt)
-		}
-	})
+	for _, s := range sets {
+		t.Run("Python introspection, "+s.Name, func(t *testing.T) {
+			r := s.Introspection()
+			before := time.Now()
+			h.produce(h.topic(topics.NodeIntrospection), "", r.Value) // unkeyed, as a Python node sends it
+			got := h.waitRecords(reducerInput, 1, 20*time.Second, "reducer input of the record", keyIs(r.NodeID.String()))
+			var ri pipeline.ReducerInput
+			if err := json.Unmarshal(got[0].Value, &ri); err != nil {
+				t.Fatal(err)
+			}
+			if ri.Topic != topics.NodeIntrospection {
+				t.Errorf("topic %q", ri.Topic)
+			}
+			if string(ri.Value) != string(r.Value) {
+				t.Error("value not forwarded byte for byte")
+			}
+			if ri.ReceivedAt.Before(before.Add(-time.Second)) || ri.ReceivedAt.After(time.Now()) {
+				t.Errorf("received_at %s is not the receive time", ri.ReceivedAt)
+			}
+		})
+	}
 
 	t.Run("1000 malformed interleaved with valid records", func(t *testing.T) {
 		kinds := fixtures.MalformedKinds(300 << 10)
-		if len(kinds) < 20 {
+		if len(kinds) < 25 {
 			t.Fatalf("%d kinds", len(kinds))
 		}
 		type planned struct {
@@ -83,10 +89,11 @@ func TestIngress(t *testing.T) {
 		var plan []planned
 		for i := 0; i < 1000; i++ {
 			k := &kinds[i%len(kinds)]
-			plan = append(plan, planned{rec: k.Make(set), kind: k})
+			plan = append(plan, planned{rec: k.Make(sets[i/len(kinds)%2]), kind: k})
 		}
 		valid := map[string]string{} // node id → topic
 		for i := 0; i < 150; i++ {
+			set := sets[i%2]
 			var r fixtures.Record
 			switch i % 3 {
 			case 0:
@@ -98,6 +105,19 @@ func TestIngress(t *testing.T) {
 			}
 			valid[r.NodeID.String()] = r.Topic
 			plan = append(plan, planned{rec: r})
+		}
+		// Records with fields the fleet does not know are valid: forwarded,
+		// their unknown fields counted under their paths.
+		wantUnknown := map[[2]string]float64{} // (topic, field) → count
+		for i := 0; i < 4; i++ {
+			for _, k := range fixtures.UnknownFieldKinds() {
+				r := k.Make(sets[i%2])
+				valid[r.NodeID.String()] = r.Topic
+				plan = append(plan, planned{rec: r})
+				for _, f := range k.Fields {
+					wantUnknown[[2]string{r.Topic, f}]++
+				}
+			}
 		}
 		rand.Shuffle(len(plan), func(i, j int) { plan[i], plan[j] = plan[j], plan[i] })
 
@@ -194,6 +214,11 @@ func TestIngress(t *testing.T) {
 		}
 		if total != 1000 {
 			t.Errorf("rejected counter total %v, want 1000", total)
+		}
+		for k, want := range wantUnknown {
+			if got := testutil.ToFloat64(in.app.ingm.UnknownFields.WithLabelValues(k[0], k[1])); got != want {
+				t.Errorf("onex_unknown_fields_total{topic=%q,field=%q} = %v, want %v", k[0], k[1], got, want)
+			}
 		}
 	})
 }

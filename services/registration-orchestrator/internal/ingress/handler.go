@@ -28,16 +28,29 @@ type Metrics struct {
 	// topic is the registry name, outcome accepted or rejected, reason one of
 	// Reasons ("" when accepted).
 	Messages *prometheus.CounterVec
+	// UnknownFields is onex_unknown_fields_total{topic,field}: the fields
+	// of accepted node records the fleet does not know, one count per
+	// occurrence. topic is the registry name, field the member's JSON path
+	// in the record value without array indices (FieldLabel); at most
+	// MaxUnknownFieldsPerTopic fields per topic, later ones are "other".
+	UnknownFields *prometheus.CounterVec
 }
 
 // NewMetrics registers the ingress series on reg (nil: not registered).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{Messages: prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "onex_orchestrator_ingress_messages_total",
-		Help: "Node messages checked by ingress, by topic, outcome (accepted, rejected) and rejection reason.",
-	}, []string{"topic", "outcome", "reason"})}
+	m := &Metrics{
+		Messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "onex_orchestrator_ingress_messages_total",
+			Help: "Node messages checked by ingress, by topic, outcome (accepted, rejected) and rejection reason.",
+		}, []string{"topic", "outcome", "reason"}),
+		UnknownFields: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "onex_unknown_fields_total",
+			Help: "Fields of accepted node messages the fleet does not know (a node newer than the fleet), by topic and JSON path " +
+				"(array indices dropped; at most 200 fields per topic, then \"other\").",
+		}, []string{"topic", "field"}),
+	}
 	if reg != nil {
-		reg.MustRegister(m.Messages)
+		reg.MustRegister(m.Messages, m.UnknownFields)
 	}
 	return m
 }
@@ -54,13 +67,16 @@ type Handler struct {
 	send     Sender
 	now      func() time.Time
 	m        *Metrics
+	unknown  *unknownFields
 }
 
 // NewHandler returns the ingress handler. registry maps each consumed topic
 // to its registry name; out is the reducer input topic; source is the bus
 // environment written to the header source.
 func NewHandler(registry map[string]string, out, source string, lim Limits, s Sender, m *Metrics) *Handler {
-	return &Handler{registry: registry, out: out, source: source, limits: lim, send: s, now: time.Now, m: m}
+	h := &Handler{registry: registry, out: out, source: source, limits: lim, send: s, now: time.Now, m: m}
+	h.unknown = newUnknownFields(m.UnknownFields, func() time.Time { return h.now() })
+	return h
 }
 
 // Handle checks one node record and, when it is valid, publishes it to the
@@ -85,6 +101,7 @@ func (h *Handler) Handle(ctx context.Context, msg *bus.Message) error {
 			CorrelationID: msg.CorrelationID}, "reducer input")
 	}
 	h.m.Messages.WithLabelValues(topic, "accepted", "").Inc()
+	h.unknown.observe(ctx, topic, acc)
 	log.Debug("node message forwarded to the reducer", "topic", msg.Topic, "node_id", acc.NodeID.String())
 	return nil
 }
@@ -100,6 +117,8 @@ func (h *Handler) Handle(ctx context.Context, msg *bus.Message) error {
 func (h *Handler) HandleBatch(ctx context.Context, msgs []*bus.Message) error {
 	out := make([]*sarama.ProducerMessage, 0, len(msgs))
 	nodes := make([]uuid.UUID, 0, len(msgs))
+	var withUnknown []int // indices of published records with unknown fields
+	var accepted []Accepted
 	publish := func(upTo int) error {
 		if len(out) == 0 {
 			return nil
@@ -109,7 +128,11 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*bus.Message) error {
 				fmt.Sprintf("reducer input (%d records)", len(out)))
 		}
 		// A batch is one partition of one topic.
-		h.m.Messages.WithLabelValues(h.registryName(msgs[0].Topic), "accepted", "").Add(float64(len(out)))
+		topic := h.registryName(msgs[0].Topic)
+		h.m.Messages.WithLabelValues(topic, "accepted", "").Add(float64(len(out)))
+		for j, i := range withUnknown {
+			h.unknown.observe(bus.MessageContext(ctx, msgs[i]), topic, accepted[j])
+		}
 		if observability.Logger(ctx).Enabled(ctx, slog.LevelDebug) {
 			for i, msg := range msgs[:upTo] {
 				observability.Logger(bus.MessageContext(ctx, msg)).Debug("node message forwarded to the reducer",
@@ -130,6 +153,10 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*bus.Message) error {
 		}
 		out = append(out, wire.Message(h.out, acc.NodeID.String(), wire.ReducerInput(topic, now, msg.Value), h.source, acc.CorrelationID))
 		nodes = append(nodes, acc.NodeID)
+		if len(acc.Unknown) > 0 {
+			withUnknown = append(withUnknown, i)
+			accepted = append(accepted, acc)
+		}
 	}
 	return publish(len(msgs))
 }

@@ -4,6 +4,12 @@
 // reducer input keyed by node_id. Bad records are returned as content errors
 // that name what is wrong; the bus dead-letters them and the partition moves
 // on.
+//
+// Nodes may run a newer Python package than the fleet knows, so records are
+// read tolerantly (envelope.DecodeTolerant, registration.Decode*Tolerant):
+// a field the fleet does not know, at any level of the envelope or the
+// payload, is never a reason to reject a record. It is counted
+// (onex_unknown_fields_total) and logged, and the record goes on unchanged.
 package ingress
 
 import (
@@ -14,6 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/omninode/onex-fleet/pkg/envelope"
+	"github.com/omninode/onex-fleet/pkg/envelope/pyjson"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/registration"
 	"github.com/omninode/onex-fleet/pkg/topics"
@@ -79,6 +86,13 @@ type Accepted struct {
 	NodeID uuid.UUID
 	// CorrelationID is the envelope's correlation_id, else the payload's.
 	CorrelationID uuid.UUID
+	// NodeType is the payload's node_type ("" for an ack, which has none).
+	NodeType registration.NodeKind
+	// Unknown lists the members of the record the fleet does not know, with
+	// their JSON paths in the record value ("payload.flow_window",
+	// "payload.declared_capabilities.new_thing", "metadata.baggage"), in
+	// the order met; nil for most records.
+	Unknown []pyjson.Unknown
 }
 
 // Validate checks one record value consumed from the node-facing topic
@@ -86,7 +100,18 @@ type Accepted struct {
 // or a rejection reason (one of Reasons) and an error that names the offending
 // field. Every error is a content error (infraerr.IsContent): retrying
 // the record cannot help. now is the orchestrator's clock.
+//
+// The envelope and the payload are decoded tolerantly: unknown fields, at
+// any level, are accepted and returned in Accepted.Unknown; everything else
+// the strict decoders check (types, required fields, UUIDs, timestamps,
+// ranges, enumerations) still rejects the record, naming the field.
 func Validate(topic string, value []byte, now time.Time, lim Limits) (Accepted, string, error) {
+	return validate(topic, value, now, lim, true)
+}
+
+// validate is Validate; with tolerant false it decodes strictly, as ingress
+// did before it accepted unknown fields (the tests' reference).
+func validate(topic string, value []byte, now time.Time, lim Limits, tolerant bool) (Accepted, string, error) {
 	switch topic {
 	case topics.NodeIntrospection, topics.NodeRegistrationAcked, topics.NodeHeartbeat:
 	default:
@@ -98,7 +123,16 @@ func Validate(topic string, value []byte, now time.Time, lim Limits) (Accepted, 
 	if len(value) == 0 {
 		return Accepted{}, ReasonEmpty, infraerr.Content("value", "empty record value (an ONEX envelope is required)")
 	}
-	env, err := envelope.Decode(value)
+	var (
+		env     *envelope.Envelope
+		unknown []pyjson.Unknown
+		err     error
+	)
+	if tolerant {
+		env, unknown, err = envelope.DecodeTolerant(value)
+	} else {
+		env, err = envelope.Decode(value)
+	}
 	if err != nil {
 		if errors.Is(err, envelope.ErrSyntax) {
 			// Not wrapped in an *infraerr.Error so that the DLQ error_type
@@ -128,32 +162,36 @@ func Validate(topic string, value []byte, now time.Time, lim Limits) (Accepted, 
 		acc      Accepted
 		nodeType *registration.NodeKind
 		ts       time.Time
+		payload  []pyjson.Unknown
 	)
 	switch topic {
 	case topics.NodeIntrospection:
-		ev, err := envelope.DecodePayload(env, registration.DecodeIntrospectionEvent)
+		ev, u, err := envelope.DecodePayloadTolerant(env, pick(tolerant, registration.DecodeIntrospectionEventTolerant, registration.DecodeIntrospectionEvent))
 		if err != nil {
 			return Accepted{}, payloadReason(err), infraerr.ContentWrap("invalid introspection payload", err)
 		}
-		acc = Accepted{NodeID: ev.NodeID, CorrelationID: ev.CorrelationID}
-		nodeType, ts = &ev.NodeType, ev.Timestamp.Time
+		acc = Accepted{NodeID: ev.NodeID, CorrelationID: ev.CorrelationID, NodeType: ev.NodeType}
+		nodeType, ts, payload = &ev.NodeType, ev.Timestamp.Time, u
 	case topics.NodeHeartbeat:
-		hb, err := envelope.DecodePayload(env, registration.DecodeHeartbeatEvent)
+		hb, u, err := envelope.DecodePayloadTolerant(env, pick(tolerant, registration.DecodeHeartbeatEventTolerant, registration.DecodeHeartbeatEvent))
 		if err != nil {
 			return Accepted{}, payloadReason(err), infraerr.ContentWrap("invalid heartbeat payload", err)
 		}
-		acc = Accepted{NodeID: hb.NodeID}
+		acc = Accepted{NodeID: hb.NodeID, NodeType: hb.NodeType}
 		if hb.CorrelationID != nil {
 			acc.CorrelationID = *hb.CorrelationID
 		}
-		nodeType, ts = &hb.NodeType, hb.Timestamp.Time
+		nodeType, ts, payload = &hb.NodeType, hb.Timestamp.Time, u
 	case topics.NodeRegistrationAcked:
-		ack, err := envelope.DecodePayload(env, registration.DecodeRegistrationAcked)
+		ack, u, err := envelope.DecodePayloadTolerant(env, pick(tolerant, registration.DecodeRegistrationAckedTolerant, registration.DecodeRegistrationAcked))
 		if err != nil {
 			return Accepted{}, payloadReason(err), infraerr.ContentWrap("invalid ack payload", err)
 		}
 		acc = Accepted{NodeID: ack.NodeID, CorrelationID: ack.CorrelationID}
-		ts = ack.Timestamp.Time
+		ts, payload = ack.Timestamp.Time, u
+	}
+	if len(unknown)+len(payload) > 0 {
+		acc.Unknown = append(unknown, payload...)
 	}
 	if env.CorrelationID != nil && *env.CorrelationID != uuid.Nil {
 		acc.CorrelationID = *env.CorrelationID
@@ -176,6 +214,14 @@ func Validate(topic string, value []byte, now time.Time, lim Limits) (Accepted, 
 			fmt.Sprintf("%s is %s old (limit %s)", envelope.FormatTime(ts), now.Sub(ts).Round(time.Second), lim.MaxAge))
 	}
 	return acc, "", nil
+}
+
+// pick returns the tolerant payload decoder, or the strict one in its form.
+func pick[T any](tolerant bool, t func([]byte) (*T, []pyjson.Unknown, error), strict func([]byte) (*T, error)) func([]byte) (*T, []pyjson.Unknown, error) {
+	if tolerant {
+		return t
+	}
+	return func(b []byte) (*T, []pyjson.Unknown, error) { v, err := strict(b); return v, nil, err }
 }
 
 func projectable(k registration.NodeKind) bool {
