@@ -69,10 +69,11 @@ func TestSuite1_IntrospectionOnStartupForEveryNodeType(t *testing.T) {
 
 // Suite 2 — registry dual registration: one introspection leads to the
 // PostgreSQL row and the Consul service, the two-way lifecycle events once
-// each in order, and a success result naming both backends. An
-// introspection of an ACTIVE node changes nothing; after liveness expiry
-// (a retriable state) a new introspection registers the node again with
-// Initiated first.
+// each (the accepted event once or more: it is re-sent until the ack
+// arrives, every copy of the attempt alike), and a success result naming
+// both backends. An introspection of an ACTIVE node changes nothing; after
+// liveness expiry (a retriable state) a new introspection registers the
+// node again with Initiated first.
 func TestSuite2_DualRegistration(t *testing.T) {
 	ns := startNodes(t, heartbeat)
 	id := identity(registration.NodeKindEffect, "e2e_dual")
@@ -98,6 +99,7 @@ func TestSuite2_DualRegistration(t *testing.T) {
 
 	// Introspecting again while ACTIVE is a no-op: no new lifecycle event.
 	before := countEvents(key)
+	sent := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := ns.fleet.Introspect(ctx, id.NodeID, registration.ReasonStartup, uuid.New()); err != nil {
@@ -107,10 +109,14 @@ func TestSuite2_DualRegistration(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	after := countEvents(key)
 	for _, topic := range want {
+		if topic == topics.NodeRegistrationAccepted {
+			continue // a copy re-sent before the ack may be recorded late: checked by time below
+		}
 		if after[topic] != before[topic] {
 			t.Errorf("re-introspection of an ACTIVE node emitted %s (%d -> %d)", shortTopic(topic), before[topic], after[topic])
 		}
 	}
+	noAcceptedSince(t, key, 1, sent)
 
 	// The node dies: after the liveness window it expires, leaves Consul,
 	// and its next introspection registers it again.
@@ -189,10 +195,13 @@ func TestSuite6_ConcurrentIntrospectionAndManyNodes(t *testing.T) {
 	waitRegistered(t, 60*time.Second, key)
 	time.Sleep(3 * time.Second)
 	c := countEvents(key)
-	for _, topic := range []string{topics.NodeRegistrationInitiated, topics.NodeRegistrationAccepted, topics.NodeBecameActive} {
+	for _, topic := range []string{topics.NodeRegistrationInitiated, topics.NodeBecameActive} {
 		if c[topic] != 1 {
 			t.Errorf("%d %s events for 11 concurrent introspections, want 1", c[topic], shortTopic(topic))
 		}
+	}
+	if a := acceptedAttempts(t, key); len(a) != 1 {
+		t.Errorf("accepted events of %d registration attempts for 11 concurrent introspections, want 1: %+v", len(a), a)
 	}
 	rows, err := db.Rows(context.Background(), key)
 	if err != nil || len(rows) != 1 {
@@ -214,12 +223,25 @@ func TestSuite6_ConcurrentIntrospectionAndManyNodes(t *testing.T) {
 
 // waitEvents waits until node has exactly the given number of events on
 // each topic (order across topics is not observable: they are different
-// partitions of different topics).
+// partitions of different topics). On the accepted topic the number is of
+// registration attempts: the reducer re-sends an attempt's accepted event
+// until the node's ack reaches it, so each attempt has one copy or more,
+// all with the attempt's correlation id and ack deadline.
 func waitEvents(t *testing.T, key string, want map[string]int) {
 	t.Helper()
 	err := harness.Eventually(context.Background(), 30*time.Second, func(context.Context) error {
 		got := countEvents(key)
 		for topic, n := range want {
+			if topic == topics.NodeRegistrationAccepted {
+				a, err := harness.AcceptedAttempts(rec.Records(topic, key))
+				if err != nil {
+					return err
+				}
+				if len(a) != n {
+					return fmt.Errorf("accepted events of %d registration attempts (%d events), want %d (all: %v)", len(a), got[topic], n, got)
+				}
+				continue
+			}
 			if got[topic] != n {
 				return fmt.Errorf("%d %s events, want %d (all: %v)", got[topic], shortTopic(topic), n, got)
 			}
@@ -228,6 +250,34 @@ func waitEvents(t *testing.T, key string, want map[string]int) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// acceptedAttempts returns the registration attempts of node that its
+// accepted events show (harness.AcceptedAttempts), failing the test on an
+// accepted event that is not the bare model or disagrees with its attempt.
+func acceptedAttempts(t *testing.T, key string) []harness.AcceptedAttempt {
+	t.Helper()
+	a, err := harness.AcceptedAttempts(rec.Records(topics.NodeRegistrationAccepted, key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// noAcceptedSince checks that node's accepted events are of attempts
+// attempts and none was emitted at or after since: copies re-sent earlier
+// may be recorded later, none may be new.
+func noAcceptedSince(t *testing.T, key string, attempts int, since time.Time) {
+	t.Helper()
+	a := acceptedAttempts(t, key)
+	if len(a) != attempts {
+		t.Errorf("accepted events of %d registration attempts, want %d: %+v", len(a), attempts, a)
+	}
+	for _, at := range a {
+		if !at.Last.Before(since) {
+			t.Errorf("accepted event of attempt %s emitted at %s, after %s", at.CorrelationID, at.Last, since)
+		}
 	}
 }
 

@@ -8,11 +8,13 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/google/uuid"
 	consul "github.com/hashicorp/consul/api"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/envelope"
+	"github.com/omninode/onex-fleet/pkg/registration"
 )
 
 // Row is what a user checks of a node in PostgreSQL.
@@ -144,6 +146,59 @@ func (r Record) Envelope(v any) (*envelope.Envelope, error) {
 		}
 	}
 	return env, nil
+}
+
+// AcceptedAttempt is one registration attempt as its accepted events show
+// it. The reducer publishes an attempt's accepted event again until the
+// node's ack reaches it (docs/reducer.md, "Accepted resends"), so an
+// attempt has one copy or more; every copy carries the attempt's
+// correlation id and ack deadline, and only emitted_at and causation_id
+// differ.
+type AcceptedAttempt struct {
+	CorrelationID uuid.UUID
+	AckDeadline   time.Time
+	// Copies is how many accepted events of the attempt were recorded.
+	Copies int
+	// First and Last are the earliest and latest emitted_at of the copies.
+	First, Last time.Time
+}
+
+// AcceptedAttempts decodes recs, records of the accepted topic, each the
+// bare ModelNodeRegistrationAccepted, and groups them by attempt
+// (correlation id), in the order of their first copy. A record that does
+// not decode, names another node than its key, or disagrees with an earlier
+// copy of its attempt on the ack deadline is an error.
+func AcceptedAttempts(recs []Record) ([]AcceptedAttempt, error) {
+	var out []AcceptedAttempt
+	at := map[uuid.UUID]int{}
+	for _, r := range recs {
+		m, err := registration.DecodeRegistrationAccepted(r.Value)
+		if err != nil {
+			return nil, fmt.Errorf("accepted event %s[%d]@%d is not a bare ModelNodeRegistrationAccepted: %w", r.Topic, r.Partition, r.Offset, err)
+		}
+		if m.EntityID != m.NodeID || m.NodeID.String() != r.Key {
+			return nil, fmt.Errorf("accepted event keyed %s names entity %s, node %s", r.Key, m.EntityID, m.NodeID)
+		}
+		i, seen := at[m.CorrelationID]
+		if !seen {
+			i = len(out)
+			at[m.CorrelationID] = i
+			out = append(out, AcceptedAttempt{CorrelationID: m.CorrelationID, AckDeadline: m.AckDeadline.Time,
+				First: m.EmittedAt.Time, Last: m.EmittedAt.Time})
+		}
+		a := &out[i]
+		if !m.AckDeadline.Equal(a.AckDeadline) {
+			return nil, fmt.Errorf("accepted events of attempt %s disagree on the ack deadline: %s and %s", a.CorrelationID, a.AckDeadline, m.AckDeadline)
+		}
+		a.Copies++
+		if m.EmittedAt.Before(a.First) {
+			a.First = m.EmittedAt.Time
+		}
+		if m.EmittedAt.After(a.Last) {
+			a.Last = m.EmittedAt.Time
+		}
+	}
+	return out, nil
 }
 
 // Recorder keeps every committed record of some topics, from where it

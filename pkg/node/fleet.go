@@ -137,6 +137,9 @@ type member struct {
 	announcing bool
 	// announced is when the node's last introspection reached the broker.
 	announced time.Time
+	// acked is the correlation id of the last accepted event the node acked:
+	// the registry's registration attempt (uuid.Nil before the first ack).
+	acked uuid.UUID
 }
 
 // NewFleet checks cfg; Run connects.
@@ -644,7 +647,19 @@ func (f *Fleet) handle(ctx context.Context, m *sarama.ConsumerMessage) {
 	log := f.log.With("node_id", nodeID, "correlation_id", corr)
 	switch m.Topic {
 	case topics.NodeRegistrationAccepted:
-		f.setStatus(nodeID, "", StatusAccepted)
+		// The registry publishes the accepted event again until it has the
+		// ack (a node may start listening after the first one was
+		// published), so one attempt's event can arrive more than once, also
+		// after the node acked it or saw it become active. The node acks
+		// every copy, as a Python node does (a duplicate ack changes
+		// nothing, and a lost ack is made good); a copy of the attempt it
+		// already acked leaves its status where it is.
+		f.mu.Lock()
+		again := resentAccepted(mem.status, mem.acked, corr)
+		f.mu.Unlock()
+		if !again {
+			f.setStatus(nodeID, "", StatusAccepted)
+		}
 		if opts.NeverAck {
 			log.Debug("node: not acking (fault injected)")
 			return
@@ -656,6 +671,9 @@ func (f *Fleet) handle(ctx context.Context, m *sarama.ConsumerMessage) {
 		}
 		if err := f.publish(ctx, r, false); err == nil {
 			f.acks.Add(1)
+			f.mu.Lock()
+			mem.acked = corr
+			f.mu.Unlock()
 			f.setStatus(nodeID, StatusAccepted, StatusAcked)
 		}
 	case topics.NodeBecameActive:
@@ -683,11 +701,21 @@ func (f *Fleet) handle(ctx context.Context, m *sarama.ConsumerMessage) {
 	}
 }
 
+// resentAccepted reports whether an accepted event with correlation id corr
+// is another copy of the attempt a node with status st already acked
+// (acked): the node acks it again but keeps its status (acked, or active
+// once the registry said so). Any other accepted event, a new attempt's
+// included, moves the node to accepted.
+func resentAccepted(st Status, acked, corr uuid.UUID) bool {
+	return acked != uuid.Nil && corr == acked && (st == StatusAcked || st == StatusActive)
+}
+
 // lifecycleIDs reads the node id and correlation id of a lifecycle event.
 // Like a Python node's ack listener it looks at the JSON top level first
-// (entity_id, correlation_id); for events without a top-level entity_id it
-// reads payload.node_id of the envelope, or node_id of a bare model (the
-// second liveness-expired shape, spec 2.7).
+// (entity_id, correlation_id: the accepted event is the bare
+// ModelNodeRegistrationAccepted, which has both); for events without a
+// top-level entity_id it reads payload.node_id of the envelope, or node_id
+// of a bare model (the second liveness-expired shape, spec 2.7).
 func lifecycleIDs(value []byte) (nodeID, corr uuid.UUID, ok bool) {
 	var top struct {
 		EntityID      *string `json:"entity_id"`

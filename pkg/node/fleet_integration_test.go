@@ -133,14 +133,25 @@ func (r *registrySide) count(topic string, nodeID uuid.UUID) int {
 	return n
 }
 
-// lifecycle publishes a lifecycle event for node the way the reducer does
-// (envelope keyed by node id; the accepted event with entity_id on top).
+// lifecycle publishes a lifecycle event for node the way the reducer does,
+// keyed by node id: an envelope, except the accepted event, which is the
+// bare ModelNodeRegistrationAccepted.
 func (r *registrySide) lifecycle(topic string, nodeID, corr uuid.UUID) {
 	r.t.Helper()
-	opts := []envelope.Option{envelope.WithCorrelationID(corr)}
 	if topic == topics.NodeRegistrationAccepted {
-		opts = append(opts, envelope.WithExtra("entity_id", nodeID.String()))
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		b, err := registration.RegistrationAccepted{
+			LifecycleHeader: registration.LifecycleHeader{EntityID: nodeID, NodeID: nodeID, CorrelationID: corr, CausationID: uuid.New(),
+				EmittedAt: envelope.Time{Time: now}},
+			AckDeadline: envelope.Time{Time: now.Add(30 * time.Second)},
+		}.MarshalJSON()
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		r.send(topic, nodeID.String(), b)
+		return
 	}
+	opts := []envelope.Option{envelope.WithCorrelationID(corr)}
 	env, err := envelope.New(map[string]any{"node_id": nodeID.String(), "entity_id": nodeID.String()}, opts...)
 	if err != nil {
 		r.t.Fatal(err)
@@ -272,6 +283,22 @@ func TestFleetTwoWayRegistration(t *testing.T) {
 		t.Error("OnTransition was not told acked -> active")
 	}
 
+	// The registry re-sends the accepted event of the attempt (it had not
+	// read the ack yet): the node acks the copy too, with the same
+	// correlation id, and stays active.
+	reg.lifecycle(topics.NodeRegistrationAccepted, good.NodeID, acceptCorr)
+	reack := reg.wait(topics.NodeRegistrationAcked, good.NodeID, 2, 10*time.Second)[1]
+	if env, err := envelope.Decode(reack.Value); err != nil || env.CorrelationID == nil || *env.CorrelationID != acceptCorr {
+		t.Errorf("ack of the re-sent accepted event: %v %v", env, err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if s, _ := f.Status(good.NodeID); s != node.StatusActive {
+		t.Errorf("status after a re-sent accepted event %s, want it to stay active", s)
+	}
+	if _, ok := transitions.Load(fmt.Sprintf("%s:%s->%s", good.NodeID, node.StatusActive, node.StatusAccepted)); ok {
+		t.Error("a re-sent accepted event moved the node back to accepted")
+	}
+
 	// The faulty node never acks its accepted event.
 	reg.lifecycle(topics.NodeRegistrationAccepted, silent.NodeID, uuid.New())
 	waitStatus(t, f, silent.NodeID, node.StatusAccepted)
@@ -340,7 +367,7 @@ func TestFleetTwoWayRegistration(t *testing.T) {
 	reg.wait(topics.NodeIntrospection, good.NodeID, 5, 10*time.Second)
 
 	st := f.Stats()
-	if st.Nodes != 2 || st.Acks != 1 || st.Introspections != 2 || st.Reintrospections != 4 || st.Heartbeats < 3 || st.PerStatus[node.StatusDead] != 1 {
+	if st.Nodes != 2 || st.Acks != 2 || st.Introspections != 2 || st.Reintrospections != 4 || st.Heartbeats < 3 || st.PerStatus[node.StatusDead] != 1 {
 		t.Errorf("stats %+v", st)
 	}
 	cancel()

@@ -108,6 +108,13 @@ type ProjectionData struct {
 	CorrelationID            uuid.UUID         `json:"correlation_id"`
 	NodeName                 *string           `json:"node_name"`
 	Endpoints                map[string]string `json:"endpoints"`
+
+	// IntrospectionExtras are the members of the node's introspection the
+	// fleet does not know (a node newer than it): a JSON object, JSON path
+	// relative to the payload → the member's value. Omitted when there are
+	// none, so the records of reducers that predate it decode as before;
+	// the projector writes {} for it then (an upsert replaces the extras).
+	IntrospectionExtras json.RawMessage `json:"introspection_extras,omitempty"`
 }
 
 // PostgresUpdatePayload is ModelPayloadPostgresUpdateRegistration.

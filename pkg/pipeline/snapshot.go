@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 
 	"github.com/omninode/onex-fleet/pkg/envelope"
@@ -12,12 +13,18 @@ import (
 )
 
 // Snapshot is the value of a record on the compacted registration snapshot
-// topic, keyed by the node id. It has every field of the Python
-// ModelRegistrationSnapshot (spec 2.10), plus two the fleet needs:
-//   - Consul: the node's Consul service as derived at registration (spec 4.8),
-//     which the consul effect's anti-entropy compares with the catalog;
-//   - ReducerState: the reducer's full state for the node, opaque to every
-//     other reader, from which the reducer restores on start and rebalance.
+// topic, keyed by the node id: exactly the Python ModelRegistrationSnapshot
+// (spec 2.10; extra="forbid"), its fields in the model's order, so a Python
+// consumer validates it with ModelRegistrationSnapshot.model_validate_json.
+//
+// What only the fleet needs travels in headers of the same record, so
+// compaction keeps it with the value: HeaderReducerState holds the reducer's
+// state for the node (opaque to every other reader), from which the reducer
+// restores on start and rebalance and from which the consul effect derives
+// the node's Consul service. Records written before the state moved into the
+// header carry it, and the Consul derivation, in two extra keys of the value
+// ("reducer_state", "consul"); DecodeSnapshot ignores them and the reducer's
+// decoder (services/reducer/snapshot) still restores from them.
 //
 // A tombstone (null value) removes the node.
 type Snapshot struct {
@@ -32,9 +39,27 @@ type Snapshot struct {
 	SnapshotCreatedAt        envelope.Time   `json:"snapshot_created_at"`
 	SchemaVersion            string          `json:"schema_version"`
 	SourceProjectionSequence *int64          `json:"source_projection_sequence"`
+}
 
-	Consul       *ConsulRegisterPayload `json:"consul,omitempty"`
-	ReducerState json.RawMessage        `json:"reducer_state,omitempty"`
+// HeaderReducerState is the header of a snapshot record that carries the
+// reducer's state for the node: the JSON object of services/reducer/decide
+// NodeState (UTF-8, as every header a Python consumer decodes must be). The
+// fleet's own headers are named x-onex-* (like pkg/dlq's
+// x-onex-dlq-value-truncated); Python consumers ignore headers they do not
+// know.
+const HeaderReducerState = "x-onex-reducer-state"
+
+// SnapshotState returns the value of a consumed snapshot record's
+// HeaderReducerState header (the last one, if repeated), nil when it has
+// none.
+func SnapshotState(headers []*sarama.RecordHeader) []byte {
+	var v []byte
+	for _, h := range headers {
+		if h != nil && string(h.Key) == HeaderReducerState {
+			v = h.Value
+		}
+	}
+	return v
 }
 
 // DecodeSnapshot decodes a snapshot record value. A nil or empty value is a
@@ -59,7 +84,8 @@ func DecodeSnapshot(b []byte) (*Snapshot, error) {
 	return s, nil
 }
 
-// decodeSnapshotFast decodes a snapshot as the reducer writes it: every
+// decodeSnapshotFast decodes a snapshot as the reducer writes it (and as it
+// wrote it before, with the two extra keys Snapshot does not have): every
 // record on the snapshot topic reaches the consul effect's view, and
 // encoding/json took a twentieth of the fleet's CPU per heartbeat there.
 // It validates the record once, walks its members and decodes each field
@@ -101,12 +127,10 @@ func decodeSnapshotFast(b []byte) (*Snapshot, bool) {
 				ok = fastInt(v, &n)
 				s.SourceProjectionSequence = &n
 			}
-		case 11:
-			if string(v) != "null" {
-				s.Consul, ok = fastConsul(v)
-			}
-		case 12:
-			s.ReducerState = append(json.RawMessage(nil), v...)
+		case 11, 12:
+			// "consul" and "reducer_state" of a record written before they
+			// moved out of the value: not Snapshot fields, so encoding/json
+			// ignores them too.
 		}
 		return ok
 	})
@@ -177,83 +201,4 @@ func fastInt(v []byte, dst *int64) bool {
 	n, err := strconv.ParseInt(string(v), 10, 64)
 	*dst = n
 	return err == nil
-}
-
-var consulKeys = map[string]int{
-	`"intent_type"`: 0, `"correlation_id"`: 1, `"node_id"`: 2, `"service_id"`: 3, `"service_name"`: 4,
-	`"tags"`: 5, `"address"`: 6, `"port"`: 7, `"health_check"`: 8, `"event_bus_config"`: 9,
-}
-
-// fastConsul decodes a snapshot's consul object on the same terms as
-// decodeSnapshotFast.
-func fastConsul(v []byte) (*ConsulRegisterPayload, bool) {
-	if v[0] != '{' {
-		return nil, false
-	}
-	c := &ConsulRegisterPayload{}
-	ok := eachKnown(v, consulKeys, func(i int, v []byte) bool {
-		ok := true
-		switch i {
-		case 0:
-			ok = fastString(v, &c.IntentType)
-		case 1:
-			ok = fastUUID(v, &c.CorrelationID)
-		case 2:
-			c.NodeID, ok = fastStringPtr(v)
-		case 3:
-			ok = fastString(v, &c.ServiceID)
-		case 4:
-			ok = fastString(v, &c.ServiceName)
-		case 5:
-			c.Tags, ok = fastStrings(v)
-		case 6:
-			c.Address, ok = fastStringPtr(v)
-		case 7:
-			if string(v) != "null" {
-				var n int64
-				ok = fastInt(v, &n)
-				p := int(n)
-				c.Port = &p
-			}
-		case 8:
-			if string(v) != "null" {
-				c.HealthCheck, ok = fastHealthCheck(v)
-			}
-		case 9:
-			c.EventBusConfig = append(json.RawMessage(nil), v...)
-		}
-		return ok
-	})
-	return c, ok
-}
-
-func fastStrings(v []byte) ([]string, bool) {
-	if string(v) == "null" {
-		return nil, true
-	}
-	if v[0] != '[' {
-		return nil, false
-	}
-	out := []string{}
-	ok := true
-	pyjson.EachElement(v, func(e []byte) bool {
-		in, plain := pyjson.PlainString(e)
-		if ok = plain; ok {
-			out = append(out, string(in))
-		}
-		return ok
-	})
-	return out, ok
-}
-
-var healthKeys = map[string]int{`"http"`: 0, `"interval"`: 1, `"timeout"`: 2, `"deregister_critical_service_after"`: 3}
-
-func fastHealthCheck(v []byte) (*HealthCheck, bool) {
-	if v[0] != '{' {
-		return nil, false
-	}
-	h := &HealthCheck{}
-	dst := [4]*string{&h.HTTP, &h.Interval, &h.Timeout, &h.DeregisterCriticalServiceAfter}
-	ok := eachKnown(v, healthKeys, func(i int, v []byte) bool { return fastString(v, dst[i]) })
-	return h, ok
 }

@@ -33,7 +33,10 @@ type Timeline struct {
 	// Published is when the broker acknowledged the introspection.
 	Published time.Time
 	// Accepted and NodeActive are when the node saw its accepted and
-	// became-active events; Acked when it published its ack.
+	// became-active events; Acked when it published its ack. The first of
+	// each counts: the reducer re-sends the accepted event until it has the
+	// ack, and pkg/node acks every copy without reporting a transition for
+	// a copy of the attempt it already acked.
 	Accepted, Acked, NodeActive time.Time
 	// PGActive is the start of the first projection poll that found the
 	// row active (the commit happened before it).

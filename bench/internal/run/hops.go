@@ -155,12 +155,7 @@ func hopTimes(ctx context.Context, brokers []string, from, to offsets, ours map[
 						if id, err := uuid.ParseBytes(m.Key); err == nil && ours[id] {
 							if kind := classify(t, m.Value); kind != "" {
 								mu.Lock()
-								if out[id] == nil {
-									out[id] = map[string]time.Time{}
-								}
-								if prev, ok := out[id][kind]; !ok || m.Timestamp.Before(prev) {
-									out[id][kind] = m.Timestamp
-								}
+								keepFirst(out, id, kind, m.Timestamp)
 								mu.Unlock()
 							}
 						}
@@ -174,6 +169,19 @@ func hopTimes(ctx context.Context, brokers []string, from, to offsets, ours map[
 	}
 	wg.Wait()
 	return out, ctx.Err()
+}
+
+// keepFirst records at as the time of id's record of kind unless an earlier
+// one is known. A registration can have several records of a kind: the
+// reducer re-sends the accepted event until the node's ack reaches it (and
+// the node acks every copy), and the hops measure the first.
+func keepFirst(out map[uuid.UUID]map[string]time.Time, id uuid.UUID, kind string, at time.Time) {
+	if out[id] == nil {
+		out[id] = map[string]time.Time{}
+	}
+	if prev, ok := out[id][kind]; !ok || at.Before(prev) {
+		out[id][kind] = at
+	}
 }
 
 // hop is one stretch of a registration's way.

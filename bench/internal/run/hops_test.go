@@ -56,6 +56,22 @@ func TestHopSummary(t *testing.T) {
 	}
 }
 
+// Copies of a record (accepted events the reducer re-sent, the node's acks
+// of them) do not move a hop: the first of each kind counts, in whatever
+// order the partitions are read.
+func TestKeepFirst(t *testing.T) {
+	t0 := time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC)
+	id := uuid.New()
+	out := map[uuid.UUID]map[string]time.Time{}
+	for _, s := range []int{3, 1, 7} {
+		keepFirst(out, id, recAccepted, t0.Add(time.Duration(s)*time.Second))
+		keepFirst(out, id, recAck, t0.Add(time.Duration(s)*time.Second+time.Millisecond))
+	}
+	if !out[id][recAccepted].Equal(t0.Add(time.Second)) || !out[id][recAck].Equal(t0.Add(time.Second+time.Millisecond)) {
+		t.Fatalf("kept %v", out[id])
+	}
+}
+
 // hopStat is the part of a summary the test compares.
 type hopStat struct {
 	N, Missing int

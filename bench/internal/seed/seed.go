@@ -24,6 +24,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/node"
 	"github.com/omninode/onex-fleet/pkg/node/sim"
+	"github.com/omninode/onex-fleet/pkg/pipeline"
 	"github.com/omninode/onex-fleet/pkg/registration"
 	"github.com/omninode/onex-fleet/services/reducer/decide"
 	"github.com/omninode/onex-fleet/services/reducer/snapshot"
@@ -86,25 +87,28 @@ func declaredCapabilities(envelopeJSON []byte) (json.RawMessage, error) {
 	return b.Bytes(), nil
 }
 
-// Snapshot encodes st as the reducer's snapshot record value.
-func Snapshot(st *decide.NodeState, createdAt time.Time) ([]byte, error) {
+// Snapshot encodes st as the reducer's snapshot record: its value (the bare
+// ModelRegistrationSnapshot) and its reducer state header.
+func Snapshot(st *decide.NodeState, createdAt time.Time) (snapshot.Record, error) {
 	return snapshot.Encode(st, createdAt)
 }
 
 // Publish writes the nodes' snapshots to topic, the reducer's snapshot
 // topic (keyed by node id, so each lands on its node's partition, the one
-// the reducer restores it from) and returns how many bytes it wrote.
+// the reducer restores it from), as the reducer writes them (value and
+// reducer state header), and returns how many bytes of value and header it
+// wrote.
 func Publish(ctx context.Context, brokers []string, topic string, nodes []Node, at time.Time) (int64, error) {
 	msgs := make([]*sarama.ProducerMessage, 0, len(nodes))
 	var bytes int64
 	for _, n := range nodes {
-		v, err := Snapshot(n.State, at)
+		rec, err := Snapshot(n.State, at)
 		if err != nil {
 			return 0, err
 		}
-		bytes += int64(len(v))
+		bytes += int64(len(rec.Value) + len(pipeline.HeaderReducerState) + len(rec.State))
 		msgs = append(msgs, &sarama.ProducerMessage{Topic: topic,
-			Key: sarama.StringEncoder(n.State.NodeID.String()), Value: sarama.ByteEncoder(v)})
+			Key: sarama.StringEncoder(n.State.NodeID.String()), Value: sarama.ByteEncoder(rec.Value), Headers: rec.Headers()})
 	}
 	return bytes, send(ctx, brokers, msgs)
 }

@@ -34,15 +34,15 @@ func TestActiveNodesAndTheirRecords(t *testing.T) {
 		case !json.Valid(st.Capabilities) || len(st.Capabilities) < 20:
 			t.Fatalf("node %d: capabilities %q", i, st.Capabilities)
 		}
-		v, err := Snapshot(st, at)
+		rec, err := Snapshot(st, at)
 		if err != nil {
 			t.Fatal(err)
 		}
-		snap, err := pipeline.DecodeSnapshot(v)
-		if err != nil {
-			t.Fatal(err)
+		snap, err := pipeline.DecodeSnapshot(rec.Value)
+		if err != nil || snap.EntityID != st.NodeID || snap.CurrentState != "active" {
+			t.Fatalf("node %d: snapshot value %+v (%v)", i, snap, err)
 		}
-		back, err := snapshot.Decode(v)
+		back, err := snapshot.Decode(rec.Value, rec.State)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,8 +50,9 @@ func TestActiveNodesAndTheirRecords(t *testing.T) {
 		if !reflect.DeepEqual(normalize(back), normalize(st)) {
 			t.Fatalf("node %d: reducer_state round trip\n got %+v\nwant %+v", i, *back, *st)
 		}
-		if snap.Consul == nil || snap.Consul.ServiceID != st.ConsulRegistration().ServiceID || snap.Consul.HealthCheck == nil {
-			t.Fatalf("node %d: snapshot consul %+v", i, snap.Consul)
+		// ...and the consul effect derives the service with its check.
+		if c, err := snapshot.ConsulOf(rec.Value, rec.State); err != nil || c == nil || c.ServiceID != st.ConsulRegistration().ServiceID || c.HealthCheck == nil {
+			t.Fatalf("node %d: snapshot consul %+v (%v)", i, c, err)
 		}
 		r := Row(st)
 		if r.EntityID != st.NodeID || r.State != "active" || r.Sequence != 3 || r.RegistrationSeq != 1 || r.AttemptID != st.AttemptID {

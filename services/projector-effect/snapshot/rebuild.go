@@ -2,7 +2,6 @@ package snapshot
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/omninode/onex-fleet/pkg/bus"
+	"github.com/omninode/onex-fleet/pkg/pipeline"
 	registryv1 "github.com/omninode/onex-fleet/proto/onex/registry/v1"
 )
 
@@ -96,18 +96,16 @@ func (r *Rebuilder) Run(ctx context.Context) (Report, error) {
 				rep.SkippedNewer++
 				continue
 			}
-			s, err := FromNode(n, r.Now())
+			rec, err := Record(n, r.Now())
 			if err != nil {
 				rep.Invalid = append(rep.Invalid, err.Error())
 				continue
 			}
-			b, err := json.Marshal(s)
-			if err != nil {
-				return rep, err
-			}
 			rep.Published++
-			// Like the reducer's snapshots: bare JSON, no ONEX headers (spec 9.1).
-			batch = append(batch, &sarama.ProducerMessage{Topic: r.Topic, Key: sarama.StringEncoder(st.NodeID.String()), Value: sarama.ByteEncoder(b)})
+			// Like the reducer's snapshots: the bare model as value, the
+			// reducer state as the one header, no ONEX headers (spec 9.1).
+			batch = append(batch, &sarama.ProducerMessage{Topic: r.Topic, Key: sarama.StringEncoder(st.NodeID.String()),
+				Value: sarama.ByteEncoder(rec.Value), Headers: rec.Headers()})
 		}
 		if err := flush(); err != nil {
 			return rep, fmt.Errorf("snapshot: publish: %w", err)
@@ -178,7 +176,7 @@ func (r *Rebuilder) read(ctx context.Context, cfg *sarama.Config) (map[uuid.UUID
 					id, err := uuid.ParseBytes(m.Key)
 					if err == nil {
 						mu.Lock()
-						if seq, ok := Sequence(m.Value); ok {
+						if seq, ok := Sequence(m.Value, pipeline.SnapshotState(m.Headers)); ok {
 							out[id] = seq
 						} else if len(m.Value) == 0 {
 							delete(out, id)

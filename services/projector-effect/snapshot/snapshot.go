@@ -1,8 +1,10 @@
 // Package snapshot rebuilds the compacted registration snapshot topic from
-// the PostgreSQL projection, read through the registry API: one
-// pipeline.Snapshot per node, keyed by node id, carrying a reducer_state the
-// reducer restores from (services/reducer/decide.NodeState) and the node's
-// Consul derivation (spec 4.8) for the consul effect's anti-entropy.
+// the PostgreSQL projection, read through the registry API: one record per
+// node, keyed by node id, as the reducer writes it (services/reducer/snapshot):
+// its value a pipeline.Snapshot (the bare ModelRegistrationSnapshot), its
+// x-onex-reducer-state header (pipeline.HeaderReducerState) the reducer
+// state the reducer restores from (services/reducer/decide.NodeState) and
+// the consul effect derives the node's Consul service from (spec 4.8).
 //
 // The projection lags the reducer, so a rebuilt snapshot can be older than
 // the one on the topic. Rebuild therefore skips every node whose snapshot on
@@ -100,12 +102,39 @@ func State(n *registryv1.Node) (*decide.NodeState, error) {
 	return ns, nil
 }
 
-// FromNode builds the snapshot of a projection row, created at createdAt.
+// FromNode builds the snapshot (the record value) of a projection row,
+// created at createdAt.
 func FromNode(n *registryv1.Node, createdAt time.Time) (*pipeline.Snapshot, error) {
 	st, err := State(n)
 	if err != nil {
 		return nil, err
 	}
+	return fromState(n, st, createdAt)
+}
+
+// Record returns the snapshot record of a projection row, created at
+// createdAt: its value (FromNode) and its reducer state header (State).
+func Record(n *registryv1.Node, createdAt time.Time) (snapshot.Record, error) {
+	st, err := State(n)
+	if err != nil {
+		return snapshot.Record{}, err
+	}
+	s, err := fromState(n, st, createdAt)
+	if err != nil {
+		return snapshot.Record{}, err
+	}
+	v, err := json.Marshal(s)
+	if err != nil {
+		return snapshot.Record{}, fmt.Errorf("snapshot: node %s: %w", st.NodeID, err)
+	}
+	rs, err := snapshot.EncodeState(st)
+	if err != nil {
+		return snapshot.Record{}, err
+	}
+	return snapshot.Record{Value: v, State: rs}, nil
+}
+
+func fromState(n *registryv1.Node, st *decide.NodeState, createdAt time.Time) (*pipeline.Snapshot, error) {
 	snap, err := snapshot.Build(st, createdAt)
 	if err != nil {
 		return nil, err
@@ -119,19 +148,30 @@ func FromNode(n *registryv1.Node, createdAt time.Time) (*pipeline.Snapshot, erro
 	return snap, nil
 }
 
-// Sequence returns the reducer sequence a snapshot record value stands for:
-// its reducer_state's sequence, else its source_projection_sequence; ok is
-// false for a tombstone or a value that is not a snapshot.
-func Sequence(value []byte) (seq int64, ok bool) {
+// Sequence returns the reducer sequence a snapshot record stands for, given
+// its value and its pipeline.HeaderReducerState header (nil if it has none):
+// the reducer state's sequence (from the header, or from the value's
+// reducer_state in a record written before the header), else its
+// source_projection_sequence; ok is false for a tombstone or a value that
+// is not a snapshot.
+func Sequence(value, state []byte) (seq int64, ok bool) {
 	s, err := pipeline.DecodeSnapshot(value)
 	if err != nil || s == nil {
 		return 0, false
 	}
-	if len(s.ReducerState) > 0 {
+	if len(state) == 0 {
+		var legacy struct {
+			ReducerState json.RawMessage `json:"reducer_state"`
+		}
+		if json.Unmarshal(value, &legacy) == nil {
+			state = legacy.ReducerState
+		}
+	}
+	if len(state) > 0 {
 		var rs struct {
 			Sequence *int64 `json:"sequence"`
 		}
-		if json.Unmarshal(s.ReducerState, &rs) == nil && rs.Sequence != nil {
+		if json.Unmarshal(state, &rs) == nil && rs.Sequence != nil {
 			return *rs.Sequence, true
 		}
 	}

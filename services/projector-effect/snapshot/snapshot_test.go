@@ -14,11 +14,13 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/omninode/onex-fleet/pkg/pipeline"
+	"github.com/omninode/onex-fleet/pkg/registration"
 	"github.com/omninode/onex-fleet/pkg/testkit"
 	registryv1 "github.com/omninode/onex-fleet/proto/onex/registry/v1"
 	"github.com/omninode/onex-fleet/services/projector-effect/projectortest"
 	"github.com/omninode/onex-fleet/services/projector-effect/snapshot"
 	"github.com/omninode/onex-fleet/services/reducer/decide"
+	reducersnapshot "github.com/omninode/onex-fleet/services/reducer/snapshot"
 )
 
 func TestFromNode(t *testing.T) {
@@ -34,17 +36,39 @@ func TestFromNode(t *testing.T) {
 		RegisteredAt: timestamppb.New(now), UpdatedAt: timestamppb.New(now.Add(time.Minute)),
 		LivenessDeadline: timestamppb.New(now.Add(2 * time.Minute)), Sequence: 7,
 	}
+	rec, err := snapshot.Record(n, now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
 	s, err := snapshot.FromNode(n, now.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := json.Marshal(s)
-	back, err := pipeline.DecodeSnapshot(b)
+	if b, _ := json.Marshal(s); string(b) != string(rec.Value) {
+		t.Errorf("record value %s, FromNode %s", rec.Value, b)
+	}
+	// The value is the bare ModelRegistrationSnapshot.
+	if _, err := registration.DecodeRegistrationSnapshot(rec.Value); err != nil {
+		t.Errorf("not a ModelRegistrationSnapshot: %v\n%s", err, rec.Value)
+	}
+	back, err := pipeline.DecodeSnapshot(rec.Value)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if h := rec.Headers(); len(h) != 1 || string(h[0].Key) != pipeline.HeaderReducerState {
+		t.Fatalf("headers %q", h)
+	}
 	var st decide.NodeState
-	if err := json.Unmarshal(back.ReducerState, &st); err != nil {
+	if err := json.Unmarshal(rec.State, &st); err != nil {
+		t.Fatal(err)
+	}
+	// What the reducer restores, and what the consul effect derives.
+	restored, err := reducersnapshot.Decode(rec.Value, rec.State)
+	if err != nil || restored.NodeID != id || string(restored.Capabilities) != `{"mcp":{"expose":true,"tool_name":"Do Things"}}` {
+		t.Fatalf("the reducer restores %+v (%v)", restored, err)
+	}
+	consul, err := reducersnapshot.ConsulOf(rec.Value, rec.State)
+	if err != nil {
 		t.Fatal(err)
 	}
 	// What the reducer's restore checks, and what it needs to go on.
@@ -57,16 +81,19 @@ func TestFromNode(t *testing.T) {
 		t.Errorf("identity %+v", st)
 	case st.LivenessDeadline == nil || !st.LivenessDeadline.Equal(now.Add(2*time.Minute)) || st.AckDeadline != nil:
 		t.Errorf("deadlines %+v", st)
-	case back.Consul == nil || back.Consul.ServiceID != "onex-orchestrator-"+id.String() || back.Consul.HealthCheck == nil ||
-		*back.Consul.Address != "10.1.2.3" || *back.Consul.Port != 8080:
-		t.Errorf("consul %+v", back.Consul)
+	case consul == nil || consul.ServiceID != "onex-orchestrator-"+id.String() || consul.HealthCheck == nil ||
+		*consul.Address != "10.1.2.3" || *consul.Port != 8080:
+		t.Errorf("consul %+v", consul)
 	}
 	tags := map[string]bool{}
-	for _, tg := range back.Consul.Tags {
+	for _, tg := range consul.Tags {
 		tags[tg] = true
 	}
 	if !tags["mcp-enabled"] || !tags["mcp-tool:do-things"] || !tags["node-type:orchestrator"] {
-		t.Errorf("tags %v", back.Consul.Tags)
+		t.Errorf("tags %v", consul.Tags)
+	}
+	if seq, ok := snapshot.Sequence(rec.Value, rec.State); !ok || seq != 8 {
+		t.Errorf("Sequence %d %v, want the reducer state's 8", seq, ok)
 	}
 
 	for _, bad := range []*registryv1.Node{
@@ -100,16 +127,25 @@ func TestRebuild(t *testing.T) {
 	} {
 		srv.Put(t, n)
 	}
-	// The reducer already wrote a newer state of a than the projection has,
-	// and an older one of b.
+	// The reducer already wrote a newer state of a than the projection has
+	// (its state in the header, as the reducer writes it now), and an older
+	// one of b (its state in the value, as the reducer wrote it before).
 	prod, err := sarama.NewSyncProducer(brokers, testkit.AdminConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer prod.Close()
 	for id, seq := range map[uuid.UUID]int64{a: 12, b: 1} {
-		v := fmt.Sprintf(`{"entity_id": %q, "domain": "registration", "current_state": "active", "last_state_change_at": "2026-03-02T14:00:00Z", "snapshot_version": %d, "snapshot_created_at": "2026-03-02T14:00:00Z", "reducer_state": {"sequence": %d}}`, id, seq, seq)
-		if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(id.String()), Value: sarama.StringEncoder(v)}); err != nil {
+		model := fmt.Sprintf(`{"entity_id": %q, "domain": "registration", "current_state": "active", "last_state_change_at": "2026-03-02T14:00:00Z", "snapshot_version": %d, "snapshot_created_at": "2026-03-02T14:00:00Z"`, id, seq)
+		state := fmt.Sprintf(`{"sequence": %d}`, seq)
+		m := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(id.String())}
+		if id == a {
+			m.Value = sarama.StringEncoder(model + "}")
+			m.Headers = []sarama.RecordHeader{{Key: []byte(pipeline.HeaderReducerState), Value: []byte(state)}}
+		} else {
+			m.Value = sarama.StringEncoder(model + `, "reducer_state": ` + state + "}")
+		}
+		if _, _, err := prod.SendMessage(m); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -137,21 +173,32 @@ func TestRebuild(t *testing.T) {
 	if err != nil || rep.Published != 2 || rep.SkippedNewer != 1 || len(rep.Invalid) != 0 {
 		t.Fatalf("rebuild: %+v, %v", rep, err)
 	}
-	latest := map[string]*pipeline.Snapshot{}
+	latest := map[string]*sarama.ConsumerMessage{}
 	for _, m := range testkit.ReadAll(t, brokers, topic, 4, 10*time.Second, true) {
+		latest[string(m.Key)] = m
+	}
+	for id, want := range map[uuid.UUID]string{b: "awaiting_ack", c: "liveness_expired"} {
+		m := latest[id.String()]
+		if m == nil {
+			t.Fatalf("node %s: no snapshot", id)
+		}
 		s, err := pipeline.DecodeSnapshot(m.Value)
 		if err != nil {
 			t.Fatal(err)
 		}
-		latest[string(m.Key)] = s
-	}
-	for id, want := range map[uuid.UUID]string{b: "awaiting_ack", c: "liveness_expired"} {
-		s := latest[id.String()]
-		if s == nil || s.CurrentState != want || len(s.ReducerState) == 0 {
-			t.Errorf("node %s: snapshot %+v", id, s)
+		// The value is the bare model, the state is in the header, and
+		// the reducer restores from the two.
+		if _, err := registration.DecodeRegistrationSnapshot(m.Value); err != nil {
+			t.Errorf("node %s: value is not a ModelRegistrationSnapshot: %v", id, err)
+		}
+		st, err := reducersnapshot.Decode(m.Value, pipeline.SnapshotState(m.Headers))
+		if s.CurrentState != want || err != nil || string(st.State) != want || len(m.Headers) != 1 {
+			t.Errorf("node %s: snapshot %+v, restored %+v (%v), headers %d", id, s, st, err, len(m.Headers))
 		}
 	}
-	if seq, _ := snapshot.Sequence(mustJSON(t, latest[a.String()])); seq != 12 {
+	if m := latest[a.String()]; m == nil {
+		t.Error("node a: no snapshot")
+	} else if seq, _ := snapshot.Sequence(m.Value, pipeline.SnapshotState(m.Headers)); seq != 12 {
 		t.Errorf("node a: the newer reducer snapshot was replaced (sequence %d)", seq)
 	}
 
@@ -164,13 +211,4 @@ func TestRebuild(t *testing.T) {
 	if rep, err = r.Run(ctx); err != nil || rep.Published != 3 {
 		t.Fatalf("forced rebuild: %+v, %v", rep, err)
 	}
-}
-
-func mustJSON(t *testing.T, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

@@ -1,6 +1,7 @@
 package decide
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -38,6 +39,15 @@ func (s *NodeState) nextIntent(t IntentType, tgt string) Intent {
 
 func ptr[T any](v T) *T { return &v }
 
+// extras is an introspection's unknown members as the state keeps them: nil
+// when there are none, so an empty object costs a state nothing.
+func extras(x json.RawMessage) json.RawMessage {
+	if len(x) == 0 || string(x) == "{}" || string(x) == "null" {
+		return nil
+	}
+	return x
+}
+
 // DecideIntrospection decides a node's introspection (spec 4.3, documented
 // column). A new node, or one in a retriable state (liveness_expired,
 // rejected, ack_timed_out), starts a registration attempt: it moves to
@@ -47,6 +57,14 @@ func ptr[T any](v T) *T { return &v }
 func DecideIntrospection(s *NodeState, in Introspection, now time.Time, p Params) Decision {
 	if s != nil && !s.State.Retriable() {
 		if s.State == AwaitingAck {
+			// The node announces itself again while the registry waits
+			// for its ack: it may have missed its accepted event.
+			if p.resends() && resendDue(s, now) {
+				ns := s.Clone()
+				d := Decision{Emit: true, Reason: "Waiting for ack, accepted re-sent", State: ns}
+				d.Events = []Event{resend(ns, now, in.CorrelationID, TriggerIntrospection, p)}
+				return d
+			}
 			return Decision{Reason: "Waiting for ack", State: s}
 		}
 		return Decision{Reason: fmt.Sprintf("State %s blocks new registration", s.State), State: s}
@@ -58,9 +76,13 @@ func DecideIntrospection(s *NodeState, in Introspection, now time.Time, p Params
 	ns := &NodeState{
 		NodeID: in.NodeID, State: AwaitingAck,
 		NodeType: in.NodeType, NodeName: in.NodeName, NodeVersion: in.NodeVersion,
-		Capabilities: in.Capabilities, Endpoints: EndpointsOf(in.Endpoints), MCPTool: MCPToolOf(in),
+		Capabilities: in.Capabilities, Endpoints: EndpointsOf(in.Endpoints), MCPTool: MCPToolOf(in), Extras: extras(in.Extras),
 		AttemptID: attemptID(in), CorrelationID: corr, RegisteredAt: now,
 		AckDeadline: ptr(now.Add(p.AckTimeout)), LastStateChangeAt: now,
+	}
+	ns.NextResendAt = ns.AckDeadline // resends disabled: none before the deadline
+	if p.resends() {
+		ns.NextResendAt = ptr(now.Add(p.AcceptedResendInitial))
 	}
 	if s != nil {
 		// registered_at is the first registration (spec 10.5 suite 5), and the
@@ -77,7 +99,7 @@ func DecideIntrospection(s *NodeState, in Introspection, now time.Time, p Params
 	up.Upsert = &ProjectionRecord{
 		EntityID: in.NodeID, Domain: Domain, CurrentState: AwaitingAck, NodeType: in.NodeType,
 		NodeName: in.NodeName, NodeVersion: in.NodeVersion, Capabilities: in.Capabilities, Endpoints: in.Endpoints,
-		AckDeadline: ns.AckDeadline, LastAppliedEventID: ns.AttemptID,
+		Extras: ns.Extras, AckDeadline: ns.AckDeadline, LastAppliedEventID: ns.AttemptID,
 		RegisteredAt: ns.RegisteredAt, UpdatedAt: now, CorrelationID: corr,
 	}
 	reg := ns.nextIntent(IntentConsulRegister, "consul://service/"+serviceName(in.NodeType))
@@ -104,6 +126,7 @@ func DecideAck(s *NodeState, a Ack, now time.Time, p Params) Decision {
 	}
 	ns := s.Clone()
 	ns.State = Active
+	ns.NextResendAt = nil
 	ns.LivenessDeadline = ptr(now.Add(p.LivenessInterval))
 	ns.LivenessTimeoutEmittedAt = nil
 	ns.LastStateChangeAt = now
@@ -139,18 +162,26 @@ func DecideHeartbeat(s *NodeState, h Heartbeat, now time.Time, p Params) Decisio
 		ns.LivenessDeadline = ptr(deadline)
 	}
 	d := Decision{Emit: true, Reason: "Heartbeat recorded", State: ns}
+	if p.resends() && resendDue(s, now) {
+		// A node that heartbeats while the registry waits for its ack is
+		// alive and may have missed its accepted event.
+		d.Reason = "Heartbeat recorded, accepted re-sent"
+		d.Events = []Event{resend(ns, now, heartbeatCause(h), TriggerHeartbeat, p)}
+	}
 	up := ns.nextIntent(IntentPostgresUpdate, target(s.NodeID))
 	up.Update = &ProjectionUpdate{LastHeartbeatAt: ns.LastHeartbeatAt, LivenessDeadline: ns.LivenessDeadline, UpdatedAt: now}
 	d.Intents = []Intent{up}
 	return d
 }
 
-// DecideTimeout decides whether a tick times a node out (spec 4.6). An ack
-// deadline that passed moves the node to ack_timed_out; a liveness deadline
-// that passed moves it to liveness_expired (unless hold is set by mass-expiry
-// protection). Both stamp their marker in the same projection update as the
-// state, so the timeout is emitted once even across restarts, and both
-// deregister the node from Consul.
+// DecideTimeout decides what a tick does to a node that is due (spec 4.6).
+// An ack deadline that passed moves the node to ack_timed_out; a liveness
+// deadline that passed moves it to liveness_expired (unless hold is set by
+// mass-expiry protection). Both stamp their marker in the same projection
+// update as the state, so the timeout is emitted once even across restarts,
+// and both deregister the node from Consul. Before its ack deadline, a node
+// awaiting its ack whose next resend time has passed gets its accepted event
+// again.
 func DecideTimeout(s *NodeState, t Tick, p Params, hold bool) Decision {
 	if s == nil {
 		return Decision{Reason: "Unknown node"}
@@ -160,6 +191,7 @@ func DecideTimeout(s *NodeState, t Tick, p Params, hold bool) Decision {
 	case (s.State == Accepted || s.State == AwaitingAck) && s.AckDeadline != nil && s.AckTimeoutEmittedAt == nil && now.After(*s.AckDeadline):
 		ns := s.Clone()
 		ns.State = AckTimedOut
+		ns.NextResendAt = nil
 		ns.AckTimeoutEmittedAt = ptr(now)
 		ns.LastStateChangeAt = now
 		d := Decision{Emit: true, Reason: "Ack deadline passed", State: ns}
@@ -168,6 +200,17 @@ func DecideTimeout(s *NodeState, t Tick, p Params, hold bool) Decision {
 		up := ns.nextIntent(IntentPostgresUpdate, target(s.NodeID))
 		up.Update = &ProjectionUpdate{CurrentState: ptr(AckTimedOut), AckTimeoutEmittedAt: ns.AckTimeoutEmittedAt, UpdatedAt: now}
 		d.Intents = []Intent{up, deregister(ns)}
+		return d
+	case resendDue(s, now):
+		ns := s.Clone()
+		if !p.resends() {
+			// Scheduled while resends were enabled (or restored from a
+			// snapshot without a schedule): none before the deadline.
+			ns.NextResendAt = ns.AckDeadline
+			return Decision{Emit: true, Reason: "Accepted resends disabled", State: ns}
+		}
+		d := Decision{Emit: true, Reason: "Accepted re-sent", State: ns}
+		d.Events = []Event{resend(ns, now, t.TickID, TriggerTick, p)}
 		return d
 	case s.State == Active && s.LivenessDeadline != nil && s.LivenessTimeoutEmittedAt == nil && now.After(*s.LivenessDeadline):
 		if hold {
@@ -186,6 +229,95 @@ func DecideTimeout(s *NodeState, t Tick, p Params, hold bool) Decision {
 		return d
 	}
 	return Decision{Reason: "No timeouts detected", State: s}
+}
+
+// Resends of the accepted event (docs/reducer.md, "Accepted resends").
+//
+// A node may miss its accepted event: a Python node starts listening for it
+// only after it published its introspection, in a new consumer group that
+// starts at the newest record, up to seconds later. While the node awaits
+// its ack, the reducer publishes the event again, driven by ticks through
+// the deadline index, and by the node's heartbeats and repeated
+// introspections, each at most as often as the schedule allows. Every copy
+// of an attempt carries the attempt's correlation_id and ack_deadline; only
+// emitted_at (the decision's now) and causation_id (the input's id) differ.
+
+func (p Params) resends() bool { return p.AcceptedResendInitial > 0 }
+
+// NextResend is when the accepted event of s's attempt is due again: an
+// input strictly after it may re-emit it. A state restored from a snapshot
+// written before the reducer resent has no schedule; its first resend is
+// due at once (at its original emission, LastStateChangeAt), or at the ack
+// deadline, that is never, if the state has no such time.
+func NextResend(s *NodeState) time.Time {
+	switch {
+	case s.NextResendAt != nil:
+		return *s.NextResendAt
+	case !s.LastStateChangeAt.IsZero():
+		return s.LastStateChangeAt
+	case s.AckDeadline != nil:
+		return *s.AckDeadline
+	}
+	return time.Time{}
+}
+
+// resendDue reports whether an input at now may re-emit s's accepted event:
+// s awaits its ack, its ack deadline has not passed, its next resend time
+// has.
+func resendDue(s *NodeState, now time.Time) bool {
+	return s != nil && (s.State == AwaitingAck || s.State == Accepted) && s.AckDeadline != nil && s.AckTimeoutEmittedAt == nil &&
+		!now.After(*s.AckDeadline) && now.After(NextResend(s))
+}
+
+// resend re-emits the accepted event of ns's attempt at now, caused by the
+// input cause (of kind trig), and schedules the next resend.
+func resend(ns *NodeState, now time.Time, cause uuid.UUID, trig Trigger, p Params) Event {
+	ns.NextResendAt = ptr(ResendAfter(ns.LastStateChangeAt, now, p))
+	return Event{Kind: EventAccepted, NodeID: ns.NodeID, CorrelationID: ns.CorrelationID, CausationID: cause,
+		EmittedAt: now, AckDeadline: *ns.AckDeadline, ResentBy: trig}
+}
+
+// ResendAfter returns the next resend time after a resend at now, for an
+// attempt whose accepted event was first emitted at emitted. The schedule
+// is fixed by the original emission: emitted + initial, then intervals
+// doubling up to the maximum (with 2 s and 8 s: +2, +6, +14, +22, +30 s, ...).
+// The next resend is the first point of it at least one initial interval
+// after now, so a resend that came late (ticks come at their own pace, a
+// heartbeat whenever the node sends it) is never followed by another one
+// sooner than that.
+func ResendAfter(emitted, now time.Time, p Params) time.Time {
+	step := p.AcceptedResendInitial
+	maxStep := max(p.AcceptedResendMax, step)
+	earliest := now.Add(step)
+	at := emitted.Add(step)
+	for at.Before(earliest) && step < maxStep {
+		step = min(2*step, maxStep)
+		at = at.Add(step)
+	}
+	if at.Before(earliest) {
+		// At the cap: whole steps up to earliest, computed at once (an old
+		// emission time must not cost a loop, nor overflow a Duration).
+		gap := earliest.Sub(at) // saturates rather than overflows
+		n := gap / step
+		if gap%step != 0 {
+			n++
+		}
+		if n > 1<<20 {
+			return earliest
+		}
+		at = at.Add(n * step)
+	}
+	return at
+}
+
+// heartbeatCause is the causation id of an accepted event a heartbeat
+// re-emits: the heartbeat's correlation id, or one derived from the
+// heartbeat when it has none.
+func heartbeatCause(h Heartbeat) uuid.UUID {
+	if h.CorrelationID != uuid.Nil {
+		return h.CorrelationID
+	}
+	return uuid.NewSHA1(h.NodeID, []byte("heartbeat:"+h.Timestamp.UTC().Format(time.RFC3339Nano)))
 }
 
 func deregister(ns *NodeState) Intent {

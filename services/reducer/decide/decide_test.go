@@ -343,6 +343,12 @@ func TestConsulDerivation(t *testing.T) {
 // Property: random interleavings of introspection, ack, heartbeat and ticks
 // for many nodes never break the invariants.
 func TestPropertyInvariants(t *testing.T) {
+	resends := map[Trigger]int{}
+	defer func() {
+		if resends[TriggerTick] == 0 || resends[TriggerHeartbeat] == 0 || resends[TriggerIntrospection] == 0 {
+			t.Errorf("the random inputs re-emitted accepted events %v: every trigger should", resends)
+		}
+	}()
 	for seed := uint64(1); seed <= 200; seed++ {
 		r := rand.New(rand.NewPCG(seed, seed*7))
 		const nodes = 8
@@ -351,13 +357,20 @@ func TestPropertyInvariants(t *testing.T) {
 		for i := range ids {
 			ids[i] = uuid.NewSHA1(uuid.Nil, []byte(fmt.Sprint(seed, i)))
 		}
-		type attemptStats struct{ ackTimeouts, livenessExpired int }
+		params := params
+		if seed%5 == 0 {
+			params.AcceptedResendInitial = 0 // resends disabled
+		}
+		type attemptStats struct {
+			ackTimeouts, livenessExpired int
+			accepted                     []Event
+		}
 		attempts := map[uuid.UUID]*attemptStats{}
 		validAck := map[uuid.UUID]bool{} // node -> acked in its current attempt
 		lastSeq := make([]int64, nodes)
 		now := t0
 		for step := 0; step < 400; step++ {
-			now = now.Add(time.Duration(r.IntN(20)) * time.Second)
+			now = now.Add(time.Duration(r.IntN(20000)) * time.Millisecond)
 			i := r.IntN(nodes)
 			s := states[i]
 			var d Decision
@@ -412,6 +425,31 @@ func TestPropertyInvariants(t *testing.T) {
 						st.ackTimeouts++
 					case EventLivenessExpired:
 						st.livenessExpired++
+					case EventAccepted:
+						// Every copy of an attempt's accepted event carries
+						// its correlation id and ack deadline, is emitted
+						// while the node awaits its ack, by its deadline,
+						// and more than the initial interval after the
+						// previous copy; resends only when enabled.
+						if n := len(st.accepted); n > 0 {
+							prev := st.accepted[n-1]
+							if e.ResentBy == "" || params.AcceptedResendInitial == 0 {
+								t.Fatalf("seed %d: attempt %s emitted accepted again (%s) with resends %v", seed, d.State.AttemptID, d.Reason, params.AcceptedResendInitial)
+							}
+							if e.CorrelationID != prev.CorrelationID || !e.AckDeadline.Equal(prev.AckDeadline) {
+								t.Fatalf("seed %d: resend of attempt %s with correlation %s deadline %v, first %s %v", seed, d.State.AttemptID, e.CorrelationID, e.AckDeadline, prev.CorrelationID, prev.AckDeadline)
+							}
+							if gap := e.EmittedAt.Sub(prev.EmittedAt); gap <= params.AcceptedResendInitial {
+								t.Fatalf("seed %d: accepted re-sent %s after the previous copy", seed, gap)
+							}
+						}
+						if e.EmittedAt.After(e.AckDeadline) || (d.State.State != AwaitingAck && d.State.State != Accepted) {
+							t.Fatalf("seed %d: accepted emitted at %v (deadline %v) in state %s", seed, e.EmittedAt, e.AckDeadline, d.State.State)
+						}
+						st.accepted = append(st.accepted, e)
+						if e.ResentBy != "" {
+							resends[e.ResentBy]++
+						}
 					}
 					if st.ackTimeouts > 1 || st.livenessExpired > 1 {
 						t.Fatalf("seed %d: attempt %s emitted a timeout twice", seed, d.State.AttemptID)
@@ -426,5 +464,238 @@ func TestPropertyInvariants(t *testing.T) {
 			}
 			states[i] = d.State
 		}
+	}
+}
+
+// The accepted event again while a node awaits its ack (docs/reducer.md,
+// "Accepted resends"): one row per line of the Decisions table's resend
+// rows, and the rows around them.
+func TestAcceptedResendTable(t *testing.T) {
+	sec := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	// registered at t0: ack deadline t0+30 s, first resend due after t0+2 s.
+	registered := func() *NodeState { return DecideIntrospection(nil, intro(), t0, params).State }
+	resentAt := func(at float64) *NodeState { // registered, then resent by a tick at t0+at
+		d := DecideTimeout(registered(), Tick{TickID: uuid.New(), Now: sec(at)}, params, false)
+		if len(d.Events) != 1 {
+			t.Fatalf("setup: no resend at %v s: %s", at, d.Reason)
+		}
+		return d.State
+	}
+	legacy := func() *NodeState { // restored from a snapshot written before resends
+		s := registered()
+		s.NextResendAt = nil
+		return s
+	}
+	accepted := func() *NodeState { s := registered(); s.State = Accepted; return s }
+	tickID, hbCorr, introCorr := uuid.New(), uuid.New(), uuid.New()
+	noResends := params
+	noResends.AcceptedResendInitial = 0
+
+	type input struct {
+		trig Trigger
+		at   float64
+		p    Params
+		hb   *Heartbeat // heartbeat input; default: correlation hbCorr, timestamp = now
+	}
+	tests := []struct {
+		name     string
+		s        *NodeState
+		in       input
+		reason   string
+		to       State
+		resent   bool      // one accepted event re-emitted
+		cause    uuid.UUID // its causation id
+		next     float64   // the next resend afterwards (seconds after t0; 0: unchanged)
+		intents  []IntentType
+		deadline bool // next resend set to the ack deadline
+	}{
+		{name: "tick before the first resend", s: registered(), in: input{trig: TriggerTick, at: 1.5},
+			reason: "No timeouts detected", to: AwaitingAck},
+		{name: "tick at the resend time is not after it", s: registered(), in: input{trig: TriggerTick, at: 2},
+			reason: "No timeouts detected", to: AwaitingAck},
+		{name: "tick after the first resend time", s: registered(), in: input{trig: TriggerTick, at: 2.5},
+			reason: "Accepted re-sent", to: AwaitingAck, resent: true, cause: tickID, next: 6},
+		{name: "tick in accepted state", s: accepted(), in: input{trig: TriggerTick, at: 3},
+			reason: "Accepted re-sent", to: Accepted, resent: true, cause: tickID, next: 6},
+		{name: "second resend, interval doubled", s: resentAt(2.5), in: input{trig: TriggerTick, at: 6.5},
+			reason: "Accepted re-sent", to: AwaitingAck, resent: true, cause: tickID, next: 14},
+		{name: "tick before the second resend", s: resentAt(2.5), in: input{trig: TriggerTick, at: 5.9},
+			reason: "No timeouts detected", to: AwaitingAck},
+		{name: "late resend: the next one is at least the initial interval later", s: registered(), in: input{trig: TriggerTick, at: 5},
+			reason: "Accepted re-sent", to: AwaitingAck, resent: true, cause: tickID, next: 14},
+		{name: "interval capped at the maximum", s: resentAt(14.5), in: input{trig: TriggerTick, at: 22.5},
+			reason: "Accepted re-sent", to: AwaitingAck, resent: true, cause: tickID, next: 30},
+		{name: "at the ack deadline, not past it", s: resentAt(22.5), in: input{trig: TriggerTick, at: 30},
+			reason: "No timeouts detected", to: AwaitingAck},
+		{name: "resend due at the ack deadline itself", s: resentAt(20), in: input{trig: TriggerTick, at: 30},
+			reason: "Accepted re-sent", to: AwaitingAck, resent: true, cause: tickID, next: 38},
+		{name: "past the ack deadline the timeout wins", s: resentAt(20), in: input{trig: TriggerTick, at: 30.5},
+			reason: "Ack deadline passed", to: AckTimedOut, intents: []IntentType{IntentPostgresUpdate, IntentConsulDeregister}},
+		{name: "snapshot without a schedule: due at once", s: legacy(), in: input{trig: TriggerTick, at: 0.5},
+			reason: "Accepted re-sent", to: AwaitingAck, resent: true, cause: tickID, next: 6},
+		{name: "resends disabled: rescheduled to the deadline", s: registered(), in: input{trig: TriggerTick, at: 2.5, p: noResends},
+			reason: "Accepted resends disabled", to: AwaitingAck, deadline: true},
+		{name: "resends disabled from the start", s: DecideIntrospection(nil, intro(), t0, noResends).State, in: input{trig: TriggerTick, at: 29, p: noResends},
+			reason: "No timeouts detected", to: AwaitingAck},
+
+		{name: "heartbeat before the resend time", s: registered(), in: input{trig: TriggerHeartbeat, at: 1},
+			reason: "Heartbeat recorded", to: AwaitingAck, intents: []IntentType{IntentPostgresUpdate}},
+		{name: "heartbeat after the resend time", s: registered(), in: input{trig: TriggerHeartbeat, at: 2.5},
+			reason: "Heartbeat recorded, accepted re-sent", to: AwaitingAck, resent: true, cause: hbCorr, next: 6, intents: []IntentType{IntentPostgresUpdate}},
+		{name: "heartbeat without correlation id", s: registered(), in: input{trig: TriggerHeartbeat, at: 2.5, hb: &Heartbeat{NodeID: nodeID, Timestamp: sec(2.4)}},
+			reason: "Heartbeat recorded, accepted re-sent", to: AwaitingAck, resent: true,
+			cause: uuid.NewSHA1(nodeID, []byte("heartbeat:"+sec(2.4).Format(time.RFC3339Nano))), next: 6, intents: []IntentType{IntentPostgresUpdate}},
+		{name: "heartbeat past the ack deadline", s: registered(), in: input{trig: TriggerHeartbeat, at: 31},
+			reason: "Heartbeat recorded", to: AwaitingAck, intents: []IntentType{IntentPostgresUpdate}},
+		{name: "heartbeat, resends disabled", s: registered(), in: input{trig: TriggerHeartbeat, at: 2.5, p: noResends},
+			reason: "Heartbeat recorded", to: AwaitingAck, intents: []IntentType{IntentPostgresUpdate}},
+		{name: "stale heartbeat", s: func() *NodeState { s := registered(); s.LastHeartbeatAt = ptr(sec(5)); return s }(),
+			in:     input{trig: TriggerHeartbeat, at: 6, hb: &Heartbeat{NodeID: nodeID, Timestamp: sec(4), CorrelationID: hbCorr}},
+			reason: "Stale heartbeat", to: AwaitingAck},
+
+		{name: "introspection before the resend time", s: registered(), in: input{trig: TriggerIntrospection, at: 1},
+			reason: "Waiting for ack", to: AwaitingAck},
+		{name: "introspection after the resend time", s: registered(), in: input{trig: TriggerIntrospection, at: 3},
+			reason: "Waiting for ack, accepted re-sent", to: AwaitingAck, resent: true, cause: introCorr, next: 6},
+		{name: "introspection past the ack deadline", s: registered(), in: input{trig: TriggerIntrospection, at: 31},
+			reason: "Waiting for ack", to: AwaitingAck},
+		{name: "introspection in accepted state blocks as before", s: accepted(), in: input{trig: TriggerIntrospection, at: 3},
+			reason: "State accepted blocks new registration", to: Accepted},
+
+		{name: "ack after a resend", s: resentAt(2.5), in: input{trig: TriggerAck, at: 4},
+			reason: "Ack received, transitioning to ACTIVE", to: Active, intents: []IntentType{IntentPostgresUpdate}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := params
+			if tt.in.p != (Params{}) {
+				p = tt.in.p
+			}
+			now := sec(tt.in.at)
+			before, _ := json.Marshal(tt.s)
+			beforeNext := tt.s.NextResendAt
+			var d Decision
+			switch tt.in.trig {
+			case TriggerTick:
+				d = DecideTimeout(tt.s, Tick{TickID: tickID, CorrelationID: uuid.New(), Now: now}, p, false)
+			case TriggerHeartbeat:
+				hb := Heartbeat{NodeID: nodeID, Timestamp: now, CorrelationID: hbCorr}
+				if tt.in.hb != nil {
+					hb = *tt.in.hb
+				}
+				d = DecideHeartbeat(tt.s, hb, now, p)
+			case TriggerIntrospection:
+				in := intro()
+				in.CorrelationID, in.HandlerCorrelationID = introCorr, uuid.New()
+				d = DecideIntrospection(tt.s, in, now, p)
+			case TriggerAck:
+				d = DecideAck(tt.s, Ack{NodeID: nodeID, CommandID: uuid.New(), CorrelationID: corrID, Timestamp: now}, now, p)
+			}
+			if d.Reason != tt.reason || d.State.State != tt.to {
+				t.Fatalf("got %q %s; want %q %s", d.Reason, d.State.State, tt.reason, tt.to)
+			}
+			if after, _ := json.Marshal(tt.s); string(after) != string(before) || tt.s.NextResendAt != beforeNext {
+				t.Fatal("decision mutated its input state")
+			}
+			ev, it := kinds(d)
+			if !eq(it, tt.intents) {
+				t.Errorf("intents %v, want %v", it, tt.intents)
+			}
+			switch {
+			case tt.resent:
+				if len(d.Events) != 1 || !d.Emit {
+					t.Fatalf("events %v, want one accepted", ev)
+				}
+				e := d.Events[0]
+				if e.Kind != EventAccepted || e.NodeID != nodeID || e.CorrelationID != tt.s.CorrelationID || !e.AckDeadline.Equal(*tt.s.AckDeadline) ||
+					!e.EmittedAt.Equal(now) || e.CausationID != tt.cause || e.ResentBy != tt.in.trig {
+					t.Errorf("re-emitted %+v; want the attempt's correlation %s and deadline %v, emitted now, caused by %s", e, tt.s.CorrelationID, tt.s.AckDeadline, tt.cause)
+				}
+				if d.State.NextResendAt == nil || !d.State.NextResendAt.Equal(sec(tt.next)) {
+					t.Errorf("next resend %v, want t0+%vs", d.State.NextResendAt, tt.next)
+				}
+				if d.State.Sequence != tt.s.Sequence+int64(len(d.Intents)) {
+					t.Error("a resend must not take an intent sequence number")
+				}
+			case tt.to == AwaitingAck || tt.to == Accepted:
+				for _, k := range ev {
+					if k == EventAccepted {
+						t.Fatalf("accepted re-emitted (%s)", d.Reason)
+					}
+				}
+				switch {
+				case tt.deadline:
+					if !d.Emit || d.State.NextResendAt == nil || !d.State.NextResendAt.Equal(*d.State.AckDeadline) {
+						t.Errorf("next resend %v, want the ack deadline %v", d.State.NextResendAt, d.State.AckDeadline)
+					}
+				case !d.Emit:
+					if d.State != tt.s {
+						t.Error("a no-op returned another state")
+					}
+				default:
+					if !NextResend(d.State).Equal(NextResend(tt.s)) {
+						t.Errorf("next resend moved to %v without a resend", NextResend(d.State))
+					}
+				}
+			default: // left awaiting its ack: no schedule kept
+				if d.State.NextResendAt != nil {
+					t.Errorf("%s keeps a resend schedule", d.State.State)
+				}
+			}
+		})
+	}
+}
+
+// A duplicate ack (a node acks every accepted event it sees, resends
+// included) changes nothing.
+func TestDuplicateAckAfterResends(t *testing.T) {
+	s := DecideIntrospection(nil, intro(), t0, params).State
+	s = DecideTimeout(s, Tick{TickID: uuid.New(), Now: t0.Add(3 * time.Second)}, params, false).State
+	a := DecideAck(s, Ack{NodeID: nodeID, CommandID: uuid.New(), CorrelationID: corrID}, t0.Add(4*time.Second), params)
+	if a.State.State != Active {
+		t.Fatalf("ack: %s", a.Reason)
+	}
+	for i := 0; i < 2; i++ {
+		if d := DecideAck(a.State, Ack{NodeID: nodeID, CommandID: uuid.New(), CorrelationID: corrID}, t0.Add(5*time.Second), params); d.Emit || d.Reason != "Duplicate ack" || d.State != a.State {
+			t.Fatalf("duplicate ack: %v %q", d.Emit, d.Reason)
+		}
+	}
+}
+
+func TestResendAfter(t *testing.T) {
+	sec := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	custom := func(initial, max time.Duration) Params {
+		p := params
+		p.AcceptedResendInitial, p.AcceptedResendMax = initial, max
+		return p
+	}
+	tests := []struct {
+		now  float64
+		p    Params
+		want float64
+	}{
+		{0, params, 2},     // the schedule: +2, +6, +14, +22, +30, +38 ...
+		{2.5, params, 6},   // 6 ≥ 2.5+2
+		{4, params, 6},     // exactly one initial interval later
+		{4.1, params, 14},  // 6 is too soon after 4.1
+		{6.5, params, 14},  //
+		{14.5, params, 22}, // capped at 8 s
+		{22.5, params, 30}, //
+		{100, params, 102}, // 30+8k: the first ≥ 102 is 102
+		{101, params, 110},
+		{0, custom(time.Second, 500*time.Millisecond), 1}, // a maximum below the initial interval is the initial interval
+		{1.5, custom(time.Second, 500*time.Millisecond), 3},
+		{0, custom(time.Second, time.Hour), 1}, // 1, 3, 7, 15, 31, 63
+		{20, custom(time.Second, time.Hour), 31},
+		{40, custom(time.Second, time.Hour), 63},
+	}
+	for _, tt := range tests {
+		if got := ResendAfter(t0, sec(tt.now), tt.p); !got.Equal(sec(tt.want)) {
+			t.Errorf("ResendAfter(now=t0+%vs, %v/%v) = t0+%vs, want t0+%vs", tt.now, tt.p.AcceptedResendInitial, tt.p.AcceptedResendMax, got.Sub(t0).Seconds(), tt.want)
+		}
+	}
+	// An emission far in the past costs no loop and does not overflow.
+	if got, now := ResendAfter(time.Time{}, t0, params), t0; got.Before(now.Add(2*time.Second)) || got.After(now.Add(10*time.Second)) {
+		t.Errorf("ResendAfter from the zero time = %v", got)
 	}
 }

@@ -26,6 +26,14 @@ type Introspection struct {
 	// HandlerCorrelationID is the envelope's correlation_id (the payload's
 	// when the envelope has none); events carry it.
 	HandlerCorrelationID uuid.UUID
+	// Extras are the members of the payload the fleet does not know (a
+	// node newer than it): a compact JSON object, each key the member's
+	// JSON path relative to the payload ("flow_x",
+	// "declared_capabilities.new_thing"), each value its exact JSON, in the
+	// order met; nil when there are none (never {}). They are kept with the
+	// node: in its state, its snapshot and its projection row
+	// (introspection_extras).
+	Extras json.RawMessage
 }
 
 // Ack is a node's registration ack (spec 2.4).

@@ -40,6 +40,12 @@ type Event struct {
 	LastHeartbeatAt  *time.Time      // LivenessExpired (key always present, may be null)
 
 	MassExpiry *MassExpiry // EventMassExpiry
+
+	// ResentBy is set on an accepted event the reducer re-emits for an
+	// attempt whose ack has not arrived: the input that re-emitted it. It
+	// is empty on the original, and not on the wire (the copies of an
+	// attempt differ only in emitted_at and causation_id).
+	ResentBy Trigger
 }
 
 // MassExpiry describes a change of a partition's mass-expiry protection.
@@ -106,6 +112,11 @@ type ProjectionRecord struct {
 	RegisteredAt       time.Time
 	UpdatedAt          time.Time
 	CorrelationID      uuid.UUID
+
+	// Extras are the introspection's unknown members (Introspection.Extras),
+	// nil when none: the row's introspection_extras, which every upsert
+	// replaces ({} for nil).
+	Extras json.RawMessage
 }
 
 // ProjectionUpdate is the update's column set. Only non-nil fields are

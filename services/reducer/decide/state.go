@@ -61,8 +61,8 @@ func (s State) Terminal() bool { return s == Rejected || s == LivenessExpired }
 // field it can derive: the node's Consul service is derived from it when an
 // intent or a snapshot needs it (ConsulRegistration), and the values nodes
 // share (type, version, capabilities) are shared between states rather than
-// copied. Capabilities and Endpoints are never modified in place: a new
-// introspection replaces them.
+// copied. Capabilities, Endpoints and Extras are never modified in place: a
+// new introspection replaces them.
 type NodeState struct {
 	NodeID uuid.UUID `json:"node_id"`
 	State  State     `json:"state"`
@@ -79,13 +79,22 @@ type NodeState struct {
 	// itself over MCP (spec 4.8), nil for every other node: the one input
 	// of its Consul derivation the other fields do not hold.
 	MCPTool *string `json:"mcp_tool,omitempty"`
+	// Extras are the unknown members of the latest accepted introspection
+	// (Introspection.Extras): nil when it had none, and then omitted from
+	// the JSON, so the state of a node the fleet fully knows does not grow.
+	Extras json.RawMessage `json:"introspection_extras,omitempty"`
 
 	// The registration attempt in progress or last completed.
 	AttemptID     uuid.UUID `json:"registration_attempt_id"`
 	CorrelationID uuid.UUID `json:"correlation_id"`
 	RegisteredAt  time.Time `json:"registered_at"`
 
-	AckDeadline              *time.Time `json:"ack_deadline"`
+	AckDeadline *time.Time `json:"ack_deadline"`
+	// NextResendAt is when the accepted event of the attempt is due again
+	// (see NextResend), set while the node awaits its ack and nil otherwise;
+	// with resends disabled it is the ack deadline. Omitted from the JSON
+	// when nil, so the snapshot of an ACTIVE node does not grow.
+	NextResendAt             *time.Time `json:"next_resend_at,omitempty"`
 	LivenessDeadline         *time.Time `json:"liveness_deadline"`
 	LastHeartbeatAt          *time.Time `json:"last_heartbeat_at"`
 	AckTimeoutEmittedAt      *time.Time `json:"ack_timeout_emitted_at"`
@@ -125,6 +134,12 @@ type Params struct {
 	// and the partition has at least MassExpiryMinActive ACTIVE nodes.
 	MassExpiryShare     float64
 	MassExpiryMinActive int
+	// Resends of the accepted event while a node awaits its ack: the first
+	// AcceptedResendInitial after the original emission, then at doubling
+	// intervals capped at AcceptedResendMax (docs/reducer.md, "Accepted
+	// resends"). An initial interval of 0 disables them.
+	AcceptedResendInitial time.Duration // 2 s
+	AcceptedResendMax     time.Duration // 8 s
 }
 
 // DefaultParams are the documented defaults.
@@ -135,5 +150,8 @@ func DefaultParams() Params {
 		LivenessWindow:      90 * time.Second,
 		MassExpiryShare:     0.30,
 		MassExpiryMinActive: 20,
+
+		AcceptedResendInitial: 2 * time.Second,
+		AcceptedResendMax:     8 * time.Second,
 	}
 }

@@ -24,6 +24,9 @@ const (
 	ParamLivenessWindow      = "liveness_window_seconds"   // ONEX_LIVENESS_WINDOW_SECONDS
 	ParamMassExpiryShare     = "mass_expiry_share"         // ONEX_MASS_EXPIRY_SHARE
 	ParamMassExpiryMinActive = "mass_expiry_min_active"    // ONEX_MASS_EXPIRY_MIN_ACTIVE
+	// Accepted-event resends while a node awaits its ack (0 disables them).
+	ParamAcceptedResendInitial = "accepted_resend_initial_seconds" // ONEX_ACCEPTED_RESEND_INITIAL_SECONDS
+	ParamAcceptedResendMax     = "accepted_resend_max_seconds"     // ONEX_ACCEPTED_RESEND_MAX_SECONDS
 )
 
 // Contract returns what the reducer's code needs from its contract.
@@ -43,6 +46,8 @@ func Contract() contract.Expect {
 			// The share is a fraction of ACTIVE nodes, strictly inside (0, 1).
 			{Name: ParamMassExpiryShare, Min: 0.01, Max: 0.99},
 			{Name: ParamMassExpiryMinActive, Min: 0, Max: 1_000_000},
+			{Name: ParamAcceptedResendInitial, Min: 0, Max: 3600},
+			{Name: ParamAcceptedResendMax, Min: 0, Max: 3600},
 		},
 		RetryPolicy: true,
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/omninode/onex-fleet/pkg/envelope"
+	"github.com/omninode/onex-fleet/pkg/registration"
 	"github.com/omninode/onex-fleet/services/reducer/decide"
 )
 
@@ -114,18 +115,26 @@ func TestReplayPythonFixtures(t *testing.T) {
 	if final := outs[len(outs)-1].FinalStates; final[node] != "liveness_expired" {
 		t.Fatalf("final states %v", final)
 	}
-	// The accepted event is an envelope that also carries entity_id and
-	// correlation_id at its top level, so a Python node's ack listener
+	// The accepted event is the bare ModelNodeRegistrationAccepted: entity_id
+	// and correlation_id at its top level, so a Python node's ack listener
 	// matches it and acks with the introspection's correlation id.
 	acc := outs[1].Value
-	env, err := envelope.Decode(acc)
-	if err != nil {
-		t.Fatalf("accepted event is not an envelope: %v", err)
+	if _, err := envelope.Decode(acc); err == nil {
+		t.Fatal("the accepted event is an envelope; it must be the bare model")
 	}
+	m, err := registration.DecodeRegistrationAccepted(acc)
+	if err != nil {
+		t.Fatalf("accepted event is not the bare model: %v", err)
+	}
+	if m.EntityID.String() != node || m.CorrelationID.String() != "b7e3c1d2-4a5f-4e6b-8c9d-0e1f2a3b4c5d" || m.AckDeadline.String() != "2026-03-02T14:05:37.500000Z" && m.AckDeadline.String() != "2026-03-02T14:05:37.5Z" {
+		t.Fatalf("accepted event: %+v", m)
+	}
+	// Python's json.dumps form, as on the wire (the output line is compact
+	// JSON; the record value itself keeps ", " and ": ").
 	var top map[string]any
 	json.Unmarshal(acc, &top)
-	if top["entity_id"] != node || top["correlation_id"] != "b7e3c1d2-4a5f-4e6b-8c9d-0e1f2a3b4c5d" || *env.EventType != "platform.node-registration-accepted" {
-		t.Fatalf("accepted event top level: entity_id=%v correlation_id=%v event_type=%v", top["entity_id"], top["correlation_id"], *env.EventType)
+	if top["entity_id"] != node || top["correlation_id"] != "b7e3c1d2-4a5f-4e6b-8c9d-0e1f2a3b4c5d" {
+		t.Fatalf("accepted event top level: entity_id=%v correlation_id=%v", top["entity_id"], top["correlation_id"])
 	}
 	// Determinism: the same input yields the same bytes.
 	again, _, _ := run(t, input)
@@ -133,6 +142,68 @@ func TestReplayPythonFixtures(t *testing.T) {
 		if !bytes.Equal(outs[i].Value, again[i].Value) {
 			t.Fatalf("output %d differs between two replays of the same input", i)
 		}
+	}
+}
+
+// A node that misses its accepted event: a tick before the first resend
+// time re-emits nothing, a tick after it re-emits the accepted event (same
+// correlation id and ack deadline, emitted at the tick, caused by it), and
+// the ack that follows makes the node ACTIVE.
+func TestReplayAcceptedResend(t *testing.T) {
+	const tickID = "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b"
+	tick := func(now string) string {
+		return fmt.Sprintf(`{"now":%q,"tick_id":%q,"sequence_number":42,"scheduled_at":%q,"correlation_id":"9c0d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e2f","scheduler_id":"runtime-scheduler-default","tick_interval_ms":1000}`, now, tickID, now)
+	}
+	input := strings.Join([]string{
+		line("onex.evt.platform.node-introspection.v1", "2026-03-02T14:05:07.5Z", fixture(t, "introspection-effect.json")),
+		line("onex.intent.platform.runtime-tick.v1", "2026-03-02T14:05:09Z", tick("2026-03-02T14:05:09Z")), // resend due after 14:05:09.5
+		line("onex.intent.platform.runtime-tick.v1", "2026-03-02T14:05:10Z", tick("2026-03-02T14:05:10Z")),
+		line("onex.cmd.platform.node-registration-acked.v1", "2026-03-02T14:05:10.5Z", fixture(t, "ack.json")),
+		line("onex.intent.platform.runtime-tick.v1", "2026-03-02T14:05:20Z", tick("2026-03-02T14:05:20Z")), // acked: no more resends
+	}, "\n")
+	outs, stderr, skipped := run(t, input)
+	if skipped != 0 || stderr != "" {
+		t.Fatalf("skipped %d: %s", skipped, stderr)
+	}
+	want := []string{
+		"event onex.evt.platform.node-registration-initiated.v1",
+		"event onex.evt.platform.node-registration-accepted.v1",
+		"intent postgres.upsert_registration",
+		"intent consul.register",
+		// tick 14:05:09: nothing; tick 14:05:10:
+		"event onex.evt.platform.node-registration-accepted.v1",
+		// ack:
+		"event onex.evt.platform.node-registration-ack-received.v1",
+		"event onex.evt.platform.node-became-active.v1",
+		"intent postgres.update_registration",
+	}
+	var got []string
+	for _, o := range outs[:len(outs)-1] {
+		if o.Kind == "intent" {
+			got = append(got, "intent "+o.IntentType)
+		} else {
+			got = append(got, o.Kind+" "+o.Topic)
+		}
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("outputs:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if final := outs[len(outs)-1].FinalStates; final[node] != "active" {
+		t.Fatalf("final states %v", final)
+	}
+	first, err := registration.DecodeRegistrationAccepted(outs[1].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := registration.DecodeRegistrationAccepted(outs[4].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.EntityID != first.EntityID || again.CorrelationID != first.CorrelationID || !again.AckDeadline.Equal(first.AckDeadline.Time) {
+		t.Errorf("resend %+v differs from the original %+v in its attempt", again, first)
+	}
+	if again.EmittedAt.String() != "2026-03-02T14:05:10Z" || again.CausationID.String() != tickID {
+		t.Errorf("resend emitted at %s caused by %s, want the tick's now and id", again.EmittedAt, again.CausationID)
 	}
 }
 

@@ -15,34 +15,61 @@ import (
 	"github.com/omninode/onex-fleet/services/reducer/decide"
 )
 
-// Encode returns the record value of st's snapshot: the bytes
-// json.Marshal(Build(st, createdAt)) gives, written directly. The reducer
-// writes one snapshot per node it touches, one per heartbeat, and the two
-// encoding/json passes (the state, then the record around it, which
-// re-validates the state) were a seventh of its CPU in make bench.
-// TestEncodeMatchesBuild and FuzzEncodeMatchesBuild hold the two to the same
-// bytes; a state the direct writer is not sure of (declared capabilities
-// encoding/json would rewrite, a year outside 0–9999) takes the Build path.
-func Encode(st *decide.NodeState, createdAt time.Time) ([]byte, error) {
+// Encode returns st's snapshot record created at createdAt: as value the
+// bytes json.Marshal(Build(st, createdAt)) gives, as reducer state the bytes
+// json.Marshal(st) gives (EncodeState), both written directly, into one
+// buffer. The reducer writes one snapshot per node it touches, one per
+// heartbeat, and the encoding/json passes were a seventh of its CPU in make
+// bench. TestEncodeMatchesBuild and FuzzEncodeMatchesBuild hold the two to
+// the same bytes; a state the direct writer is not sure of (declared
+// capabilities encoding/json would rewrite, a year outside 0–9999) takes
+// the Build path.
+func Encode(st *decide.NodeState, createdAt time.Time) (Record, error) {
 	if b, ok := appendSnapshot(make([]byte, 0, 1536), st, createdAt); ok {
-		return b, nil
+		n := len(b)
+		if b, ok = appendState(b, st); ok {
+			return Record{Value: b[:n:n], State: b[n:]}, nil
+		}
 	}
 	return encodeBuilt(st, createdAt)
 }
 
-// encodeBuilt is the reference encoding.
-func encodeBuilt(st *decide.NodeState, createdAt time.Time) ([]byte, error) {
-	s, err := Build(st, createdAt)
-	if err != nil {
-		return nil, err
+// EncodeState returns the reducer state header of st's snapshot record (see
+// Encode), for a writer that builds the value itself (Build).
+func EncodeState(st *decide.NodeState) ([]byte, error) {
+	if b, ok := appendState(make([]byte, 0, 768), st); ok {
+		return b, nil
 	}
-	b, err := json.Marshal(s)
+	return marshalState(st)
+}
+
+func marshalState(st *decide.NodeState) ([]byte, error) {
+	b, err := json.Marshal(st)
 	if err != nil {
-		return nil, fmt.Errorf("snapshot: encode: %w", err)
+		return nil, fmt.Errorf("snapshot: encode reducer state: %w", err)
 	}
 	return b, nil
 }
 
+// encodeBuilt is the reference encoding.
+func encodeBuilt(st *decide.NodeState, createdAt time.Time) (Record, error) {
+	s, err := Build(st, createdAt)
+	if err != nil {
+		return Record{}, err
+	}
+	v, err := json.Marshal(s)
+	if err != nil {
+		return Record{}, fmt.Errorf("snapshot: encode: %w", err)
+	}
+	rs, err := marshalState(st)
+	if err != nil {
+		return Record{}, err
+	}
+	return Record{Value: v, State: rs}, nil
+}
+
+// appendSnapshot writes json.Marshal(Build(st, createdAt)): the
+// ModelRegistrationSnapshot's fields in its order, nothing else.
 func appendSnapshot(b []byte, st *decide.NodeState, createdAt time.Time) ([]byte, bool) {
 	if !rawKeeps(st.Capabilities) {
 		return nil, false
@@ -56,7 +83,7 @@ func appendSnapshot(b []byte, st *decide.NodeState, createdAt time.Time) ([]byte
 	b = append(b, `,"node_type":`...)
 	b = appendString(b, st.NodeType)
 	b = append(b, `,"node_name":`...)
-	b = appendStringPtr(b, st.NodeName)
+	b = appendStringPtr(b, modelNodeName(st.NodeName))
 	b = append(b, `,"capabilities":`...)
 	if st.Capabilities == nil {
 		b = append(b, "null"...)
@@ -70,51 +97,12 @@ func appendSnapshot(b []byte, st *decide.NodeState, createdAt time.Time) ([]byte
 	b = append(b, `,"snapshot_created_at":`...)
 	b = appendEnvelopeTime(b, createdAt)
 	b = append(b, `,"schema_version":"`+SchemaVersion+`","source_projection_sequence":`...)
-	b = strconv.AppendInt(b, st.Sequence, 10)
-	b = append(b, `,"consul":`...)
-	b = appendConsul(b, st.ConsulRegistration(), st.NodeID, st.CorrelationID)
-	b = append(b, `,"reducer_state":`...)
-	var ok bool
-	if b, ok = appendState(b, st); !ok {
-		return nil, false
+	if st.Sequence < 0 {
+		b = append(b, "null"...)
+	} else {
+		b = strconv.AppendInt(b, st.Sequence, 10)
 	}
 	return append(b, '}'), true
-}
-
-// appendConsul writes ConsulPayload(r, nodeID, corr) as encoding/json does.
-func appendConsul(b []byte, r *decide.ConsulRegistration, nodeID, corr uuid.UUID) []byte {
-	b = append(b, `{"intent_type":"`+pipeline.ConsulRegister+`","correlation_id":`...)
-	b = appendUUID(b, corr)
-	b = append(b, `,"node_id":`...)
-	b = appendUUID(b, nodeID)
-	b = append(b, `,"service_id":`...)
-	b = appendString(b, r.ServiceID)
-	b = append(b, `,"service_name":`...)
-	b = appendString(b, r.ServiceName)
-	b = append(b, `,"tags":[`...)
-	for i, t := range r.Tags {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, t)
-	}
-	b = append(b, `],"address":`...)
-	b = appendStringPtr(b, r.Address)
-	b = append(b, `,"port":`...)
-	if r.Port == nil {
-		b = append(b, "null"...)
-	} else {
-		b = strconv.AppendInt(b, int64(*r.Port), 10)
-	}
-	b = append(b, `,"health_check":`...)
-	if r.HealthURL == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, `{"http":`...)
-		b = appendString(b, *r.HealthURL)
-		b = append(b, `,"interval":"10s","timeout":"5s","deregister_critical_service_after":"10m"}`...)
-	}
-	return append(b, `,"event_bus_config":null}`...)
 }
 
 // appendState writes json.Marshal(st).
@@ -151,19 +139,31 @@ func appendState(b []byte, st *decide.NodeState) ([]byte, bool) {
 		b = append(b, `,"mcp_tool":`...)
 		b = appendString(b, *st.MCPTool)
 	}
+	if len(st.Extras) > 0 { // omitempty: a node without extras writes none
+		if !rawKeeps(st.Extras) {
+			return nil, false
+		}
+		b = append(b, `,"introspection_extras":`...)
+		b = append(b, st.Extras...)
+	}
 	b = append(b, `,"registration_attempt_id":`...)
 	b = appendUUID(b, st.AttemptID)
 	b = append(b, `,"correlation_id":`...)
 	b = appendUUID(b, st.CorrelationID)
 	var ok bool
 	for _, f := range []struct {
-		key string
-		t   *time.Time
+		key       string
+		t         *time.Time
+		omitEmpty bool
 	}{
-		{`,"registered_at":`, &st.RegisteredAt}, {`,"ack_deadline":`, st.AckDeadline}, {`,"liveness_deadline":`, st.LivenessDeadline},
-		{`,"last_heartbeat_at":`, st.LastHeartbeatAt}, {`,"ack_timeout_emitted_at":`, st.AckTimeoutEmittedAt},
-		{`,"liveness_timeout_emitted_at":`, st.LivenessTimeoutEmittedAt}, {`,"last_state_change_at":`, &st.LastStateChangeAt},
+		{`,"registered_at":`, &st.RegisteredAt, false}, {`,"ack_deadline":`, st.AckDeadline, false},
+		{`,"next_resend_at":`, st.NextResendAt, true}, {`,"liveness_deadline":`, st.LivenessDeadline, false},
+		{`,"last_heartbeat_at":`, st.LastHeartbeatAt, false}, {`,"ack_timeout_emitted_at":`, st.AckTimeoutEmittedAt, false},
+		{`,"liveness_timeout_emitted_at":`, st.LivenessTimeoutEmittedAt, false}, {`,"last_state_change_at":`, &st.LastStateChangeAt, false},
 	} {
+		if f.t == nil && f.omitEmpty {
+			continue
+		}
 		b = append(b, f.key...)
 		if f.t == nil {
 			b = append(b, "null"...)

@@ -13,9 +13,11 @@ import (
 	"github.com/omninode/onex-fleet/services/reducer/internal/intern"
 )
 
-// topKeys are the snapshot's top-level keys (pipeline.Snapshot). The fast
-// decoder leaves any other key, and so any spelling encoding/json would
-// match case-insensitively, to the reference decoder.
+// topKeys are the snapshot's top-level keys: the ModelRegistrationSnapshot's
+// (pipeline.Snapshot), and the two of a record written before the reducer
+// state moved into its header. The fast decoder leaves any other key, and
+// so any spelling encoding/json would match case-insensitively, to the
+// reference decoder.
 var topKeys = map[string]bool{
 	`"entity_id"`: true, `"domain"`: true, `"current_state"`: true, `"node_type"`: true, `"node_name"`: true,
 	`"capabilities"`: true, `"last_state_change_at"`: true, `"snapshot_version"`: true,
@@ -31,12 +33,13 @@ var states = func() map[string]decide.State {
 	return m
 }()
 
-// decodeFast decodes a snapshot as this package writes it; ok is false for
-// anything else, including every invalid snapshot (the reference decoder
-// then says what is wrong). It validates the JSON once and decodes the
-// fields it needs from the raw bytes: the encoding/json decoder cost 41 µs
-// and 37 allocations per node, most of a restart's restore.
-func decodeFast(value []byte) (st *decide.NodeState, ok bool) {
+// decodeFast decodes a snapshot record as this package writes it (value and
+// reducer state header) or wrote it before the header (state in the value);
+// ok is false for anything else, including every invalid snapshot (the
+// reference decoder then says what is wrong). It validates the JSON once and
+// decodes the fields it needs from the raw bytes: the encoding/json decoder
+// cost 41 µs and 37 allocations per node, most of a restart's restore.
+func decodeFast(value, state []byte) (st *decide.NodeState, ok bool) {
 	if !bytes.HasPrefix(value, []byte("{")) || pyjson.CheckSyntax(value) != nil {
 		return nil, false
 	}
@@ -60,7 +63,19 @@ func decodeFast(value []byte) (st *decide.NodeState, ok bool) {
 		}
 		return ok
 	})
-	if !ok || entity == uuid.Nil || rs == nil || rs[0] != '{' {
+	if !ok {
+		return nil, false
+	}
+	if len(state) > 0 {
+		// The current shape: the value is the bare model, the state is
+		// in the header. A value with either legacy key as well is left
+		// to the reference.
+		if rs != nil || consul != nil || state[0] != '{' || pyjson.CheckSyntax(state) != nil {
+			return nil, false
+		}
+		rs = state
+	}
+	if entity == uuid.Nil || rs == nil || rs[0] != '{' {
 		return nil, false
 	}
 	// current_state: any non-empty string passes the reference's check.
@@ -102,6 +117,12 @@ func decodeState(obj []byte, s *decide.NodeState) (ok bool) {
 			s.Endpoints, ok = parseEndpoints(v, s.Endpoints)
 		case `"mcp_tool"`:
 			s.MCPTool, ok = parseStringPtr(v)
+		case `"introspection_extras"`:
+			// An object, kept as it is (json.RawMessage); anything
+			// else (null included) is left to the reference.
+			if ok = v[0] == '{'; ok {
+				s.Extras = intern.Bytes(v)
+			}
 		case `"registration_attempt_id"`:
 			s.AttemptID, ok = parseUUID(v, s.AttemptID)
 		case `"correlation_id"`:
@@ -110,6 +131,8 @@ func decodeState(obj []byte, s *decide.NodeState) (ok bool) {
 			s.RegisteredAt, ok = parseTime(v, s.RegisteredAt)
 		case `"ack_deadline"`:
 			s.AckDeadline, ok = parseTimePtr(v)
+		case `"next_resend_at"`:
+			s.NextResendAt, ok = parseTimePtr(v)
 		case `"liveness_deadline"`:
 			s.LivenessDeadline, ok = parseTimePtr(v)
 		case `"last_heartbeat_at"`:

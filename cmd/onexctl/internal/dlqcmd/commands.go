@@ -213,7 +213,9 @@ func detailOf(e *replay.Entry) detail {
 		d.DecodeError = e.DecodeErr.Error()
 	}
 	if v, ok := originalValue(e); ok {
-		env, err := envelope.Decode([]byte(v))
+		// A node's record may carry fields the fleet does not know
+		// (docs/interop.md): read it as the orchestrator's ingress does.
+		env, _, err := envelope.DecodeTolerant([]byte(v))
 		if err == nil {
 			var b []byte
 			if b, err = env.Encode(); err == nil {

@@ -262,11 +262,12 @@ func SnapshotsCommand() *cobra.Command {
 		Use:   "rebuild",
 		Short: "Republish the registration snapshot topic from the registry",
 		Long: `Reads every node from the registry API and publishes one snapshot per node
-(key = node id) to the compacted snapshot topic, with the reducer_state the
-reducer restores from and the node's Consul derivation. A node whose snapshot
-on the topic is already at least as new (by reducer sequence) is skipped, so a
-rebuild never moves a running reducer backwards; --force publishes every node.
-Prints a JSON report.`,
+(key = node id) to the compacted snapshot topic, as the reducer writes it: the
+value is the bare ModelRegistrationSnapshot, the x-onex-reducer-state header the
+reducer state the reducer restores from (and the consul effect derives the
+node's Consul service from). A node whose snapshot on the topic is already at
+least as new (by reducer sequence) is skipped, so a rebuild never moves a
+running reducer backwards; --force publishes every node. Prints a JSON report.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			bs := bus.ParseBrokers(brokers)

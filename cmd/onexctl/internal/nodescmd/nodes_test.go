@@ -11,8 +11,10 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/omninode/onex-fleet/pkg/pipeline"
 	"github.com/omninode/onex-fleet/pkg/testkit"
 	"github.com/omninode/onex-fleet/services/projector-effect/projectortest"
+	"github.com/omninode/onex-fleet/services/reducer/snapshot"
 )
 
 func run(t *testing.T, ctx context.Context, args ...string) (string, string, error) {
@@ -192,7 +194,15 @@ func TestSnapshotsRebuild(t *testing.T) {
 			t.Fatalf("rebuild %v: %v %q %q, want %s", tt.args, err, out.String(), errb.String(), tt.want)
 		}
 	}
-	if got := testkit.ReadAll(t, brokers, topic, 5, 2*time.Second, true); len(got) != 4 {
+	got := testkit.ReadAll(t, brokers, topic, 5, 2*time.Second, true)
+	if len(got) != 4 {
 		t.Errorf("%d snapshots on the topic, want 4", len(got))
+	}
+	// As the reducer writes them: the bare model, the state in the header.
+	for _, m := range got {
+		if _, err := snapshot.Decode(m.Value, pipeline.SnapshotState(m.Headers)); err != nil || len(m.Headers) != 1 ||
+			bytes.Contains(m.Value, []byte(`"reducer_state"`)) {
+			t.Errorf("snapshot %s (%d headers): %v", m.Value, len(m.Headers), err)
+		}
 	}
 }

@@ -15,7 +15,7 @@ import (
 // Command returns `replay`.
 func Command() *cobra.Command {
 	p := decide.DefaultParams()
-	var ack, interval, window float64
+	var ack, interval, window, resendInitial, resendMax float64
 	c := &cobra.Command{
 		Use:   "replay",
 		Short: "Run a scenario through the reducer's decision code, with no cluster",
@@ -26,8 +26,10 @@ the decision's "now" (for a tick, its own now). Starting from empty state, print
 one JSON line per message the reducer would publish:
   {"kind": "event", "topic": T, "key": K, "value": V}
   {"kind": "intent", "intent_type": I, "topic": T, "key": K, "value": V}
-then {"final_states": {"<node_id>": "<state>", ...}}. Unusable lines are reported
-on stderr with their line number and skipped; the exit code is then 1.`,
+then {"final_states": {"<node_id>": "<state>", ...}}. The accepted event's value is
+the bare ModelNodeRegistrationAccepted; it appears again for each re-send to a node
+that has not acked yet. Unusable lines are reported on stderr with their line
+number and skipped; the exit code is then 1.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, f := range []struct {
@@ -40,6 +42,11 @@ on stderr with their line number and skipped; the exit code is then 1.`,
 				}
 				*f.dst = time.Duration(f.v * float64(time.Second))
 			}
+			if resendInitial < 0 || resendMax < 0 || resendInitial > 0 && resendMax < resendInitial {
+				return fmt.Errorf("--accepted-resend-initial and --accepted-resend-max must be >= 0 seconds, the maximum at least the initial interval")
+			}
+			p.AcceptedResendInitial = time.Duration(resendInitial * float64(time.Second))
+			p.AcceptedResendMax = time.Duration(resendMax * float64(time.Second))
 			skipped, err := reducerreplay.Run(cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr(), p)
 			if err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), "replay:", err)
@@ -54,5 +61,8 @@ on stderr with their line number and skipped; the exit code is then 1.`,
 	c.Flags().Float64Var(&ack, "ack-timeout", p.AckTimeout.Seconds(), "ack timeout in seconds")
 	c.Flags().Float64Var(&interval, "liveness-interval", p.LivenessInterval.Seconds(), "liveness deadline after activation, seconds")
 	c.Flags().Float64Var(&window, "liveness-window", p.LivenessWindow.Seconds(), "liveness deadline extension per heartbeat, seconds")
+	c.Flags().Float64Var(&resendInitial, "accepted-resend-initial", p.AcceptedResendInitial.Seconds(),
+		"first re-send of the accepted event to a node that has not acked, seconds after the original (0: no re-sends)")
+	c.Flags().Float64Var(&resendMax, "accepted-resend-max", p.AcceptedResendMax.Seconds(), "cap of the doubling interval between re-sends, seconds")
 	return c
 }

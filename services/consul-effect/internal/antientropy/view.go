@@ -16,6 +16,7 @@ import (
 
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
+	"github.com/omninode/onex-fleet/services/reducer/snapshot"
 )
 
 // DesiredStates are the registration states in which a node with a Consul
@@ -64,15 +65,28 @@ func NewView(reg prometheus.Registerer) *View {
 	return v
 }
 
-// Apply folds one snapshot record into the view: a tombstone (empty value)
-// removes the node, a snapshot replaces it unless the view already holds a
-// newer sequence for it. A record that does not decode is ignored and
-// reported (it is state, not a command: there is nobody to dead-letter to).
-func (v *View) Apply(key, value []byte) error {
+// Apply folds one snapshot record into the view, given its key, value and
+// reducer state header (pipeline.SnapshotState of its headers): a tombstone
+// (empty value) removes the node, a snapshot replaces it unless the view
+// already holds a newer sequence for it. The node's Consul service is
+// derived from the record's reducer state as the reducer derives its
+// consul.register intents (snapshot.ConsulOf; in a record written before
+// the state moved into the header, the state in its value); a record
+// without a reducer state leaves the node without one. A record that does
+// not decode is ignored and reported (it is state, not a command: there is
+// nobody to dead-letter to).
+func (v *View) Apply(key, value, state []byte) error {
 	snap, err := pipeline.DecodeSnapshot(value)
 	if err != nil {
 		v.bad.Inc()
 		return infraerr.ContentWrap("snapshot", err)
+	}
+	var consul *pipeline.ConsulRegisterPayload
+	if snap != nil {
+		if consul, err = snapshot.ConsulOf(value, state); err != nil {
+			v.bad.Inc()
+			return infraerr.ContentWrap("snapshot", err)
+		}
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -93,7 +107,7 @@ func (v *View) Apply(key, value []byte) error {
 	if old, ok := v.nodes[snap.EntityID]; ok && old.Sequence > seq {
 		return nil
 	}
-	v.nodes[snap.EntityID] = Entry{NodeID: snap.EntityID, State: snap.CurrentState, Sequence: seq, Consul: snap.Consul}
+	v.nodes[snap.EntityID] = Entry{NodeID: snap.EntityID, State: snap.CurrentState, Sequence: seq, Consul: consul}
 	v.size.Set(float64(len(v.nodes)))
 	return nil
 }
@@ -229,7 +243,7 @@ func (v *View) follow(ctx context.Context, pc sarama.PartitionConsumer, start, e
 			if !ok {
 				return nil
 			}
-			if err := v.Apply(m.Key, m.Value); err != nil {
+			if err := v.Apply(m.Key, m.Value, pipeline.SnapshotState(m.Headers)); err != nil {
 				log.Warn("snapshot ignored", "partition", m.Partition, "offset", m.Offset, "error", infraerr.SanitizeError(err))
 			}
 			if !done && m.Offset >= end-1 {

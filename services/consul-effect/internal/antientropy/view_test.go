@@ -2,36 +2,50 @@ package antientropy
 
 import (
 	"encoding/json"
+	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
-	"github.com/omninode/onex-fleet/pkg/pipeline"
+	"github.com/omninode/onex-fleet/services/reducer/decide"
+	"github.com/omninode/onex-fleet/services/reducer/snapshot"
 )
 
-func snap(t *testing.T, id uuid.UUID, state string, seq int64, consul bool) []byte {
+// rec is one snapshot record: key, value, reducer state header.
+type rec struct {
+	key   uuid.UUID
+	value []byte
+	state []byte
+	bad   bool
+}
+
+// nodeState is the reducer state of an effect node listening on
+// 127.0.0.1:8085.
+func nodeState(id uuid.UUID, state string, seq int64) *decide.NodeState {
+	now := time.Now().UTC()
+	return &decide.NodeState{NodeID: id, State: decide.State(state), NodeType: "effect", NodeVersion: "1.0.0",
+		Endpoints: decide.Endpoints{{Name: "api", URL: "http://127.0.0.1:8085/api"}}, AttemptID: uuid.New(), CorrelationID: uuid.New(),
+		RegisteredAt: now, LastStateChangeAt: now, Sequence: seq}
+}
+
+// snap returns the node's snapshot record as the reducer writes it; without
+// consul, a bare model without any reducer state.
+func snap(t *testing.T, id uuid.UUID, state string, seq int64, consul bool) rec {
 	t.Helper()
-	nt := "effect"
-	s := pipeline.Snapshot{EntityID: id, Domain: "registration", CurrentState: state, NodeType: &nt,
-		SnapshotVersion: seq, SourceProjectionSequence: &seq, SchemaVersion: "1.0.0"}
-	if consul {
-		s.Consul = &pipeline.ConsulRegisterPayload{IntentType: pipeline.ConsulRegister, ServiceID: "onex-effect-" + id.String(),
-			ServiceName: "onex-effect", Tags: []string{"onex", "node-type:effect"}}
-	}
-	b, err := json.Marshal(s)
+	r, err := snapshot.Encode(nodeState(id, state, seq), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	if !consul {
+		return rec{key: id, value: r.Value}
+	}
+	return rec{key: id, value: r.Value, state: r.State}
 }
 
 func TestViewApply(t *testing.T) {
 	a, b := uuid.New(), uuid.New()
-	type rec struct {
-		key   uuid.UUID
-		value []byte
-		bad   bool
-	}
 	tests := []struct {
 		name    string
 		records func(t *testing.T) []rec
@@ -39,33 +53,38 @@ func TestViewApply(t *testing.T) {
 		present []uuid.UUID
 	}{
 		{name: "active and awaiting_ack with consul are desired", records: func(t *testing.T) []rec {
-			return []rec{{key: a, value: snap(t, a, "active", 3, true)}, {key: b, value: snap(t, b, "awaiting_ack", 2, true)}}
+			return []rec{snap(t, a, "active", 3, true), snap(t, b, "awaiting_ack", 2, true)}
 		}, desired: []uuid.UUID{a, b}, present: []uuid.UUID{a, b}},
 		{name: "expired and timed out are not desired", records: func(t *testing.T) []rec {
-			return []rec{{key: a, value: snap(t, a, "liveness_expired", 5, true)}, {key: b, value: snap(t, b, "ack_timed_out", 4, true)}}
+			return []rec{snap(t, a, "liveness_expired", 5, true), snap(t, b, "ack_timed_out", 4, true)}
 		}, present: []uuid.UUID{a, b}},
 		{name: "active without a consul derivation is not desired", records: func(t *testing.T) []rec {
-			return []rec{{key: a, value: snap(t, a, "active", 3, false)}}
+			return []rec{snap(t, a, "active", 3, false)}
 		}, present: []uuid.UUID{a}},
 		{name: "tombstone removes", records: func(t *testing.T) []rec {
-			return []rec{{key: a, value: snap(t, a, "active", 3, true)}, {key: a, value: nil}}
+			return []rec{snap(t, a, "active", 3, true), {key: a, value: nil}}
 		}},
 		{name: "older snapshot does not replace newer", records: func(t *testing.T) []rec {
-			return []rec{{key: a, value: snap(t, a, "liveness_expired", 9, true)}, {key: a, value: snap(t, a, "active", 4, true)}}
+			return []rec{snap(t, a, "liveness_expired", 9, true), snap(t, a, "active", 4, true)}
 		}, present: []uuid.UUID{a}},
 		{name: "newer snapshot replaces", records: func(t *testing.T) []rec {
-			return []rec{{key: a, value: snap(t, a, "active", 4, true)}, {key: a, value: snap(t, a, "liveness_expired", 9, true)}}
+			return []rec{snap(t, a, "active", 4, true), snap(t, a, "liveness_expired", 9, true)}
 		}, present: []uuid.UUID{a}},
 		{name: "garbage is ignored", records: func(t *testing.T) []rec {
 			return []rec{{key: a, value: []byte("{nope"), bad: true}, {key: b, value: []byte(`{"entity_id":"` + b.String() + `"}`), bad: true},
-				{key: a, value: snap(t, a, "active", 1, true)}}
+				snap(t, a, "active", 1, true)}
+		}, desired: []uuid.UUID{a}, present: []uuid.UUID{a}},
+		{name: "a reducer state that does not decode is ignored", records: func(t *testing.T) []rec {
+			good, broken := snap(t, a, "active", 3, true), snap(t, b, "active", 3, true)
+			broken.state, broken.bad = []byte(`{"node_id":"`+a.String()+`"}`), true // another node's
+			return []rec{good, broken}
 		}, desired: []uuid.UUID{a}, present: []uuid.UUID{a}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			v := NewView(nil)
 			for _, r := range tt.records(t) {
-				err := v.Apply([]byte(r.key.String()), r.value)
+				err := v.Apply([]byte(r.key.String()), r.value, r.state)
 				if (err != nil) != r.bad {
 					t.Fatalf("Apply: %v (bad=%v)", err, r.bad)
 				}
@@ -91,5 +110,58 @@ func TestViewApply(t *testing.T) {
 				t.Fatalf("view has %d nodes, want %d", v.len(), len(tt.present))
 			}
 		})
+	}
+}
+
+// The view's Consul service is the reducer's derivation from the record's
+// reducer state, from its header or, in a record written before the header,
+// from its value.
+func TestViewDerivesConsul(t *testing.T) {
+	id := uuid.New()
+	st := nodeState(id, "active", 7)
+	r, err := snapshot.Encode(st, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := json.Marshal(snapshot.ConsulPayload(st.ConsulRegistration(), id, st.CorrelationID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := strings.TrimSuffix(string(r.Value), "}") + `,"consul":` + string(c) + `,"reducer_state":` + string(r.State) + `}`
+	want := snapshot.ConsulPayload(st.ConsulRegistration(), id, st.CorrelationID)
+	for name, r := range map[string]rec{"header": {value: r.Value, state: r.State}, "state in the value": {value: []byte(legacy)}} {
+		v := NewView(nil)
+		if err := v.Apply([]byte(id.String()), r.value, r.state); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		e, ok := v.Get(id)
+		if !ok || !e.Desired() || e.Sequence != 7 || e.State != "active" || !reflect.DeepEqual(e.Consul, &want) {
+			t.Errorf("%s: entry %+v, consul %+v, want %+v", name, e, e.Consul, want)
+		}
+		if *e.Consul.Port != 8085 || *e.Consul.Address != "127.0.0.1" || e.Consul.ServiceID != "onex-effect-"+id.String() {
+			t.Errorf("%s: consul %+v", name, e.Consul)
+		}
+	}
+}
+
+// One snapshot record into the view, as every heartbeat's snapshot arrives:
+// the value decoded, the Consul service derived from the reducer state.
+func BenchmarkViewApply(b *testing.B) {
+	id := uuid.New()
+	st := nodeState(id, "active", 7)
+	st.Capabilities = json.RawMessage(`{"postgres":false,"read":true,"write":false,"database":false,"transactions":false,` +
+		`"processing":false,"batch_size":null,"max_batch":null,"supported_types":["simulated"],"routing":false,` +
+		`"feature":false,"config":{},"feature_flags":{"flags":{},"flag_metadata":{},"default_enabled":false},"mcp":null}`)
+	st.Endpoints = append(st.Endpoints, decide.Endpoint{Name: "health", URL: "http://127.0.0.1:8085/health"})
+	r, err := snapshot.Encode(st, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, key := NewView(nil), []byte(id.String())
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if err := v.Apply(key, r.Value, r.State); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

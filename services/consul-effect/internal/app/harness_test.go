@@ -7,9 +7,11 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +32,8 @@ import (
 	"github.com/omninode/onex-fleet/pkg/testkit"
 	"github.com/omninode/onex-fleet/pkg/topics"
 	"github.com/omninode/onex-fleet/services/consul-effect/internal/backend"
+	"github.com/omninode/onex-fleet/services/reducer/decide"
+	"github.com/omninode/onex-fleet/services/reducer/snapshot"
 )
 
 // harness runs the consul effect in-process against the real broker and a
@@ -299,18 +303,51 @@ func (h *harness) produce(topic, key string, value []byte) {
 	}
 }
 
-// sendSnapshot publishes a registration snapshot as the reducer does.
-func (h *harness) sendSnapshot(node uuid.UUID, state string, seq int64, consul *pipeline.ConsulRegisterPayload) {
+// sendSnapshot publishes a registration snapshot as the reducer does (the
+// bare model as value, the reducer state in its header) for an effect node
+// whose api endpoint listens on 127.0.0.1:port, with healthURL as its health
+// endpoint if not empty: the consul effect derives its Consul service from
+// that state (snapshotPort says on which port). Port 0 publishes the bare
+// model without a reducer state: a node without a Consul service.
+func (h *harness) sendSnapshot(node uuid.UUID, state string, seq int64, port int, healthURL string) {
 	h.t.Helper()
-	nt := "effect"
-	s := pipeline.Snapshot{EntityID: node, Domain: "registration", CurrentState: state, NodeType: &nt,
-		LastStateChangeAt: pipeline.T(time.Now()), SnapshotVersion: seq, SnapshotCreatedAt: pipeline.T(time.Now()),
-		SchemaVersion: "1.0.0", SourceProjectionSequence: &seq, Consul: consul, ReducerState: json.RawMessage(`{}`)}
-	b, err := json.Marshal(s)
+	now := time.Now().UTC()
+	st := &decide.NodeState{NodeID: node, State: decide.State(state), NodeType: "effect", NodeVersion: "1.0.0",
+		Endpoints: decide.Endpoints{{Name: "api", URL: fmt.Sprintf("http://127.0.0.1:%d/api", port)}},
+		AttemptID: uuid.New(), CorrelationID: uuid.New(), RegisteredAt: now, LastStateChangeAt: now, Sequence: seq}
+	if healthURL != "" {
+		st.Endpoints = append(st.Endpoints, decide.Endpoint{Name: "health", URL: healthURL})
+	}
+	rec, err := snapshot.Encode(st, now)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.produce(h.snapshots, node.String(), b)
+	msg := &sarama.ProducerMessage{Topic: h.snapshots, Key: sarama.StringEncoder(node.String()), Value: sarama.ByteEncoder(rec.Value)}
+	if port != 0 {
+		msg.Headers = rec.Headers()
+	}
+	if _, _, err := h.prod.SendMessage(msg); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// snapshotPort is the port of the Consul service derived from a snapshot
+// sendSnapshot sent: the health endpoint's, if it has one (spec 4.8), else
+// the api endpoint's.
+func snapshotPort(t *testing.T, port int, healthURL string) int {
+	t.Helper()
+	if healthURL == "" {
+		return port
+	}
+	u, err := url.Parse(healthURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := strconv.Atoi(u.Port())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func (h *harness) tombstone(node uuid.UUID) { h.produce(h.snapshots, node.String(), nil) }

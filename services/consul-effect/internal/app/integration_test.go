@@ -184,10 +184,10 @@ func TestAntiEntropy(t *testing.T) {
 	})
 	url := healthServer(t)
 
-	h.sendSnapshot(active, "active", 4, registerPayload(active, 8080, url))
-	h.sendSnapshot(awaiting, "awaiting_ack", 2, registerPayload(awaiting, 8081, ""))
-	h.sendSnapshot(expired, "liveness_expired", 9, registerPayload(expired, 8082, ""))
-	h.sendSnapshot(noConsul, "active", 3, nil)
+	h.sendSnapshot(active, "active", 4, 8080, url)
+	h.sendSnapshot(awaiting, "awaiting_ack", 2, 8081, "")
+	h.sendSnapshot(expired, "liveness_expired", 9, 8082, "")
+	h.sendSnapshot(noConsul, "active", 3, 0, "")
 	// Strays by hand: one without any meta, one of this environment whose
 	// node the registry does not know, one of another environment.
 	must := func(err error) {
@@ -215,7 +215,7 @@ func TestAntiEntropy(t *testing.T) {
 	if h.agentService(foreign) == nil {
 		t.Fatal("another environment's service was removed")
 	}
-	if s := h.agentService(id(active)); s.Port != 8080 || s.Meta["onex-sequence"] != "4" || s.Meta["onex-node-id"] != active.String() {
+	if s := h.agentService(id(active)); s.Port != snapshotPort(t, 8080, url) || s.Meta["onex-sequence"] != "4" || s.Meta["onex-node-id"] != active.String() {
 		t.Fatalf("anti-entropy registration: %+v", s)
 	}
 	if got := h.metric("onex_consul_drift_total", map[string]string{"kind": "missing"}); got < 2 {
@@ -248,13 +248,13 @@ func TestAntiEntropy(t *testing.T) {
 	}
 
 	// The active node expires; the awaiting one is deleted (tombstone).
-	h.sendSnapshot(active, "liveness_expired", 7, registerPayload(active, 8080, url))
+	h.sendSnapshot(active, "liveness_expired", 7, 8080, url)
 	h.tombstone(awaiting)
 	h.eventually(3*interval, "expired and deleted nodes removed", func() bool {
 		return h.agentService(id(active)) == nil && h.agentService(id(awaiting)) == nil
 	})
 	// ...and a node that comes back (re-introspection) is registered again.
-	h.sendSnapshot(expired, "awaiting_ack", 10, registerPayload(expired, 8082, ""))
+	h.sendSnapshot(expired, "awaiting_ack", 10, 8082, "")
 	h.eventually(3*interval, "re-registered node added", func() bool { return h.agentService(id(expired)) != nil })
 	if h.agentService(foreign) == nil {
 		t.Fatal("another environment's service was removed")
@@ -279,7 +279,7 @@ func TestConsulOutage(t *testing.T) {
 	}
 	id := func(n uuid.UUID) string { return "onex-effect-" + n.String() }
 	for _, n := range nodes[:3] {
-		h.sendSnapshot(n, "active", 4, registerPayload(n, 8000, ""))
+		h.sendSnapshot(n, "active", 4, 8000, "")
 	}
 	h.start(s)
 	h.eventually(10*time.Second, "first nodes registered", func() bool {
@@ -291,7 +291,7 @@ func TestConsulOutage(t *testing.T) {
 	// and intents arrive, the intents fail.
 	var failed []sent
 	for i, n := range nodes[3:8] {
-		h.sendSnapshot(n, "awaiting_ack", int64(2+i), registerPayload(n, 8000+i, ""))
+		h.sendSnapshot(n, "awaiting_ack", int64(2+i), 8000+i, "")
 		failed = append(failed, h.sendIntent(n, int64(2+i), 0, pipeline.ConsulRegister, registerPayload(n, 8000+i, ""), uuid.Nil))
 	}
 	for _, s := range failed {
@@ -309,7 +309,7 @@ func TestConsulOutage(t *testing.T) {
 	rejectedBefore := h.metric("onex_consul_requests_total", map[string]string{"op": "get_service", "outcome": "rejected"})
 	errorsBefore := h.metric("onex_consul_requests_total", map[string]string{"op": "get_service", "outcome": "error"})
 	for i, n := range nodes[8:] {
-		h.sendSnapshot(n, "active", int64(3+i), registerPayload(n, 9000+i, ""))
+		h.sendSnapshot(n, "active", int64(3+i), 9000+i, "")
 		s := h.sendIntent(n, int64(3+i), 0, pipeline.ConsulRegister, registerPayload(n, 9000+i, ""), uuid.Nil)
 		failed = append(failed, s)
 		r := h.result(s.intentID, 1).res

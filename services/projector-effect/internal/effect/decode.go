@@ -111,6 +111,7 @@ func toWrite(in *pipeline.Intent) (*store.Write, error) {
 			NodeVersion: d.NodeVersion, Capabilities: d.Capabilities, Endpoints: d.Endpoints, NodeName: d.NodeName,
 			ContractType: d.ContractType, ContractVersion: d.ContractVersion,
 			IntentTypes: d.IntentTypes, Protocols: d.Protocols, CapabilityTags: d.CapabilityTags,
+			IntrospectionExtras: d.IntrospectionExtras,
 		}
 		if d.CorrelationID != uuid.Nil {
 			c := d.CorrelationID
@@ -123,6 +124,12 @@ func toWrite(in *pipeline.Intent) (*store.Write, error) {
 			var obj map[string]json.RawMessage
 			if err := json.Unmarshal(w.Capabilities, &obj); err != nil {
 				return nil, infraerr.Content("payload.record.data.capabilities", "must be a JSON object")
+			}
+		}
+		if x := w.IntrospectionExtras; len(x) > 0 && string(x) != "null" {
+			var obj map[string]json.RawMessage
+			if err := json.Unmarshal(x, &obj); err != nil {
+				return nil, infraerr.Content("payload.record.data.introspection_extras", "must be a JSON object")
 			}
 		}
 		return w, check(w, d.RegisteredAt, d.UpdatedAt, "payload.record")

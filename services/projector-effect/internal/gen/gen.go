@@ -172,6 +172,7 @@ func encode(in decide.Intent, st *decide.NodeState, now time.Time) ([]byte, erro
 					LastHeartbeatAt: pipeline.TP(u.LastHeartbeatAt), LastAppliedEventID: u.LastAppliedEventID,
 					RegisteredAt: pipeline.T(u.RegisteredAt), UpdatedAt: pipeline.T(u.UpdatedAt),
 					CorrelationID: u.CorrelationID, NodeName: u.NodeName, Endpoints: u.Endpoints,
+					IntrospectionExtras: u.Extras,
 				},
 			},
 		}

@@ -41,8 +41,8 @@ func TestConcurrentUpDownUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if head < 5 {
-		t.Fatalf("head = %d, want at least 5", head)
+	if head < 6 {
+		t.Fatalf("head = %d, want at least 6", head)
 	}
 
 	const replicas = 6
@@ -76,7 +76,7 @@ func TestConcurrentUpDownUp(t *testing.T) {
 	}
 	check("after concurrent up", head)
 	cols := tableColumns(t, ctx, pool)
-	for _, c := range []string{"entity_id", "registration_sequence", "change_xid", "node_name", "endpoints"} {
+	for _, c := range []string{"entity_id", "registration_sequence", "change_xid", "node_name", "endpoints", "introspection_extras"} {
 		if !cols[c] {
 			t.Errorf("column %s missing after up", c)
 		}
@@ -86,8 +86,8 @@ func TestConcurrentUpDownUp(t *testing.T) {
 		t.Fatalf("one step down: %v", err)
 	}
 	check("after one step down", head-1)
-	if cols := tableColumns(t, ctx, pool); cols["change_xid"] || !cols["registration_sequence"] {
-		t.Errorf("after one step down: change_xid=%v registration_sequence=%v", cols["change_xid"], cols["registration_sequence"])
+	if cols := tableColumns(t, ctx, pool); cols["introspection_extras"] || !cols["change_xid"] {
+		t.Errorf("after one step down: introspection_extras=%v change_xid=%v", cols["introspection_extras"], cols["change_xid"])
 	}
 
 	if err := schema.Down(ctx, dsn); err != nil {
@@ -110,7 +110,7 @@ func TestConcurrentUpDownUp(t *testing.T) {
 
 func TestHead(t *testing.T) {
 	h, err := schema.Head()
-	if err != nil || h != 5 {
-		t.Fatalf("Head() = %d, %v; want 5 (update this test with a new migration)", h, err)
+	if err != nil || h != 6 {
+		t.Fatalf("Head() = %d, %v; want 6 (update this test with a new migration)", h, err)
 	}
 }

@@ -37,6 +37,9 @@ type Row struct {
 	LivenessTimeoutEmittedAt *time.Time
 	Sequence                 int64
 	RegistrationSequence     int64
+	// IntrospectionExtras are the unknown members of the node's latest
+	// introspection (column introspection_extras; {} when none).
+	IntrospectionExtras json.RawMessage
 	// ChangeXID is the transaction that last wrote the row (the change
 	// feed's position of this version of the row).
 	ChangeXID uint64
@@ -49,24 +52,26 @@ const rowCols = `entity_id, domain, current_state::text, node_type, node_name, n
   endpoints, COALESCE(capability_tags, '{}'), COALESCE(intent_types, '{}'), COALESCE(protocols, '{}'),
   contract_type, contract_version, last_applied_event_id, correlation_id, registered_at, updated_at,
   ack_deadline, liveness_deadline, last_heartbeat_at, ack_timeout_emitted_at, liveness_timeout_emitted_at,
-  COALESCE(last_applied_sequence, 0), registration_sequence, change_xid::text`
+  COALESCE(last_applied_sequence, 0), registration_sequence, introspection_extras, change_xid::text`
 
 func scanRow(r pgx.Row) (*Row, error) {
 	var (
-		x    Row
-		caps []byte
-		ep   []byte
-		xid  string
+		x      Row
+		caps   []byte
+		ep     []byte
+		extras []byte
+		xid    string
 	)
 	err := r.Scan(&x.NodeID, &x.Domain, &x.State, &x.NodeType, &x.NodeName, &x.NodeVersion, &caps,
 		&ep, &x.CapabilityTags, &x.IntentTypes, &x.Protocols,
 		&x.ContractType, &x.ContractVersion, &x.AttemptID, &x.CorrelationID, &x.RegisteredAt, &x.UpdatedAt,
 		&x.AckDeadline, &x.LivenessDeadline, &x.LastHeartbeatAt, &x.AckTimeoutEmittedAt, &x.LivenessTimeoutEmittedAt,
-		&x.Sequence, &x.RegistrationSequence, &xid)
+		&x.Sequence, &x.RegistrationSequence, &extras, &xid)
 	if err != nil {
 		return nil, err
 	}
 	x.Capabilities = json.RawMessage(caps)
+	x.IntrospectionExtras = json.RawMessage(extras)
 	if len(ep) > 0 {
 		// Endpoints are written by this service as a string map; a row
 		// written otherwise keeps what it can be read as.

@@ -79,6 +79,11 @@ type Write struct {
 	IntentTypes     []string
 	Protocols       []string
 	CapabilityTags  []string
+	// IntrospectionExtras are the unknown members of the node's
+	// introspection (a JSON object, path → value); nil writes {}: every
+	// upsert replaces the column, so a registration whose introspection
+	// had none clears those of an earlier one.
+	IntrospectionExtras []byte
 }
 
 // Outcome is what applying one write did.

@@ -90,6 +90,8 @@ func LoadSettings(cfg *config.Config, c *contract.Contract) (Settings, error) {
 	s.Params.AckTimeout = get("ONEX_ACK_TIMEOUT_SECONDS", time.Second, s.Params.AckTimeout)
 	s.Params.LivenessInterval = get("ONEX_LIVENESS_INTERVAL_SECONDS", time.Second, s.Params.LivenessInterval)
 	s.Params.LivenessWindow = get("ONEX_LIVENESS_WINDOW_SECONDS", time.Second, s.Params.LivenessWindow)
+	s.Params.AcceptedResendInitial = get("ONEX_ACCEPTED_RESEND_INITIAL_SECONDS", time.Second, s.Params.AcceptedResendInitial)
+	s.Params.AcceptedResendMax = get("ONEX_ACCEPTED_RESEND_MAX_SECONDS", time.Second, s.Params.AcceptedResendMax)
 	s.BatchLinger = get("ONEX_REDUCER_BATCH_LINGER_MS", time.Millisecond, 5*time.Millisecond)
 	if err != nil {
 		return s, err
@@ -107,6 +109,10 @@ func LoadSettings(cfg *config.Config, c *contract.Contract) (Settings, error) {
 	}
 	if s.Params.MassExpiryShare <= 0 || s.Params.MassExpiryShare >= 1 {
 		return s, fmt.Errorf("config: ONEX_MASS_EXPIRY_SHARE must be within (0,1)")
+	}
+	if s.Params.AcceptedResendInitial > 0 && s.Params.AcceptedResendMax < s.Params.AcceptedResendInitial {
+		return s, fmt.Errorf("config: the accepted resend maximum (ONEX_ACCEPTED_RESEND_MAX_SECONDS, %s) must be at least its initial interval (ONEX_ACCEPTED_RESEND_INITIAL_SECONDS, %s)",
+			s.Params.AcceptedResendMax, s.Params.AcceptedResendInitial)
 	}
 	if s.BatchSize < 1 {
 		return s, fmt.Errorf("config: ONEX_REDUCER_BATCH_SIZE must be >= 1")
@@ -127,6 +133,9 @@ func paramsFrom(c *contract.Contract) decide.Params {
 		LivenessWindow:      seconds(expect.ParamLivenessWindow),
 		MassExpiryShare:     p[expect.ParamMassExpiryShare],
 		MassExpiryMinActive: int(p[expect.ParamMassExpiryMinActive]),
+
+		AcceptedResendInitial: seconds(expect.ParamAcceptedResendInitial),
+		AcceptedResendMax:     seconds(expect.ParamAcceptedResendMax),
 	}
 }
 
@@ -208,6 +217,7 @@ type metrics struct {
 	massExpiry   *prometheus.GaugeVec
 	tickDuration prometheus.Histogram
 	txnSteps     *prometheus.HistogramVec
+	resent       *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -231,8 +241,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		txnSteps: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "onex_reducer_transaction_step_seconds",
 			Help:    "Time of each step of a batch's transaction: decide (state machine and encoding), send (adding the partitions and producing), offsets (adding the input offsets), commit.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"step"}),
+		resent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_reducer_accepted_resent_total",
+			Help: "Accepted events published again for a node that had not acked yet, by the input that triggered the resend (tick, heartbeat, introspection)."}, []string{"trigger"}),
 	}
-	reg.MustRegister(m.inputs, m.outputs, m.txns, m.batchSize, m.restoreSecs, m.nodes, m.massExpiry, m.tickDuration, m.txnSteps)
+	reg.MustRegister(m.inputs, m.outputs, m.txns, m.batchSize, m.restoreSecs, m.nodes, m.massExpiry, m.tickDuration, m.txnSteps, m.resent)
 	// The values nodes share are kept once (internal/intern); a table near
 	// its bound stops sharing new ones and memory per node grows.
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "onex_reducer_intern_bytes",
@@ -691,6 +703,9 @@ func (h *handler) transact(prod sarama.SyncProducer, proc *processor.Processor, 
 	for _, in := range out.inputs {
 		r.metrics.inputs.WithLabelValues(in[0], in[1]).Inc()
 	}
+	for trig, n := range out.resent {
+		r.metrics.resent.WithLabelValues(string(trig)).Add(float64(n))
+	}
 	// The fleet-wide series, named as in every other service.
 	r.busm.Consumed.WithLabelValues(topics.ReducerInput, "handled").Add(float64(len(batch) - len(out.dlq)))
 	r.busm.Consumed.WithLabelValues(topics.ReducerInput, "dead_lettered").Add(float64(len(out.dlq)))
@@ -708,6 +723,8 @@ type batchOutput struct {
 	dlq    []dlqRecord
 	counts map[string]int
 	inputs [][2]string
+	// resent counts the accepted events published again, by trigger.
+	resent map[decide.Trigger]int
 }
 
 type dlqRecord struct {
@@ -716,7 +733,7 @@ type dlqRecord struct {
 }
 
 func (r *Reducer) decideBatch(proc *processor.Processor, batch []*sarama.ConsumerMessage) (batchOutput, error) {
-	out := batchOutput{counts: map[string]int{}}
+	out := batchOutput{counts: map[string]int{}, resent: map[decide.Trigger]int{}}
 	touched := map[uuid.UUID]*decide.NodeState{}
 	var order []uuid.UUID
 	source := r.svc.Config.Environment
@@ -743,6 +760,11 @@ func (r *Reducer) decideBatch(proc *processor.Processor, batch []*sarama.Consume
 		for _, d := range res.Decisions {
 			if d.Emit {
 				outcome = "emit"
+			}
+			for _, e := range d.Events {
+				if e.ResentBy != "" {
+					out.resent[e.ResentBy]++
+				}
 			}
 			recs, err := wire.Decision(d, in.Now)
 			if err != nil {

@@ -317,7 +317,7 @@ func collectOutputs(t *testing.T, brokers []string, from map[string]map[int32]in
 						}
 						switch tp {
 						case topics.RegistrationSnapshots:
-							st, err := wire.RestoreState(m.Value)
+							st, err := wire.RestoreState(m.Value, pipeline.SnapshotState(m.Headers))
 							if err == nil && st != nil {
 								o.snapshots[key] = st
 							}
@@ -463,6 +463,93 @@ func TestRebalanceMovesState(t *testing.T) {
 	checkExactlyOnce(t, o, ours, 1)
 }
 
+// Restore reads both record layouts from the broker: the state in the
+// x-onex-reducer-state header (what the reducer writes) and the state in
+// the value (a record recorded from the reducer before the header, which a
+// compacted topic keeps until the node's next snapshot); a tombstone
+// removes its node, and a node's latest record wins whatever its layout.
+func TestRestoreBothRecordLayouts(t *testing.T) {
+	brokers := testkit.KafkaBrokers(t)
+	topic := "onex.snapshot.reducertest" + testkit.Unique() + ".registration-snapshots.v1"
+	testkit.CreateTopic(t, brokers, topic, 1, nil)
+	old, err := os.ReadFile("../../snapshot/testdata/record-state-in-value.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old = []byte(strings.TrimSpace(string(old)))
+	legacyID := uuid.MustParse("5b0f3c2e-9a41-4c7d-8e2f-1d6a7b3c9e05")
+	now := time.Now().UTC()
+	node := func(seq int64) *decide.NodeState {
+		return &decide.NodeState{NodeID: uuid.New(), State: decide.Active, NodeType: "effect", NodeVersion: "1.0.0",
+			Capabilities: json.RawMessage(`{"read":true}`), Endpoints: decide.Endpoints{{Name: "health", URL: "http://n:8085/health"}},
+			AttemptID: uuid.New(), CorrelationID: uuid.New(), RegisteredAt: now, LivenessDeadline: &now, LastStateChangeAt: now, Sequence: seq}
+	}
+	current, removed, upgraded := node(4), node(5), node(6)
+	upgradedOld := *upgraded
+	upgradedOld.Sequence, upgradedOld.State = 2, decide.AwaitingAck
+	msg := func(st *decide.NodeState, legacy bool) *sarama.ProducerMessage {
+		rec, err := wire.Snapshot(st, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.Topic = topic
+		m := rec.ProducerMessage("restore-test")
+		if legacy { // the previous layout: state (and Consul derivation) in the value
+			v := strings.TrimSuffix(string(rec.Value), "}") + `,"consul":null,"reducer_state":` + string(rec.Headers[0].Value) + `}`
+			m.Value, m.Headers = sarama.StringEncoder(v), nil
+		}
+		return m
+	}
+	msgs := []*sarama.ProducerMessage{
+		{Topic: topic, Key: sarama.StringEncoder(legacyID.String()), Value: sarama.ByteEncoder(old)},
+		msg(current, false),
+		msg(removed, false),
+		{Topic: topic, Key: sarama.StringEncoder(removed.NodeID.String())}, // tombstone
+		msg(&upgradedOld, true),
+		msg(upgraded, false),
+	}
+	cfg, _ := bus.NewConfig(bus.Options{Brokers: brokers, ClientID: "restore-test"})
+	prod, err := bus.NewProducer(brokers, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	if err := prod.Send(context.Background(), msgs...); err != nil {
+		t.Fatal(err)
+	}
+	rc := testkit.AdminConfig()
+	tuneRestore(rc)
+	client, err := sarama.NewClient(brokers, rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	end, err := client.GetOffset(topic, 0, sarama.OffsetNewest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, records, err := restore(context.Background(), client, topic, 0, end-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if records != len(msgs) || part.Len() != 3 {
+		t.Fatalf("restored %d nodes from %d records, want 3 from %d", part.Len(), records, len(msgs))
+	}
+	if st := part.Get(legacyID); st == nil || st.State != decide.Active || st.Sequence != 3 || st.MCPTool == nil || *st.MCPTool != "route-things" ||
+		st.LastHeartbeatAt == nil || st.ConsulRegistration().ServiceID != "onex-orchestrator-"+legacyID.String() {
+		t.Errorf("recorded legacy record restored to %+v", st)
+	}
+	if st := part.Get(current.NodeID); st == nil || st.Sequence != 4 || string(st.Capabilities) != `{"read":true}` {
+		t.Errorf("current record restored to %+v", st)
+	}
+	if st := part.Get(removed.NodeID); st != nil {
+		t.Errorf("tombstoned node restored: %+v", st)
+	}
+	if st := part.Get(upgraded.NodeID); st == nil || st.Sequence != 6 || st.State != decide.Active {
+		t.Errorf("node whose legacy record was followed by a current one restored to %+v", st)
+	}
+}
+
 // Restoring 100,000 nodes of state from the snapshot topic, timed. The
 // snapshots go to a test-owned topic so the shared one stays small.
 func TestRestore100kNodes(t *testing.T) {
@@ -490,7 +577,8 @@ func TestRestore100kNodes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		batch = append(batch, &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(rec.Key), Value: sarama.ByteEncoder(rec.Value)})
+		rec.Topic = topic
+		batch = append(batch, rec.ProducerMessage("restore-test"))
 		if len(batch) == 1000 {
 			if err := prod.Send(context.Background(), batch...); err != nil {
 				t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/omninode/onex-fleet/pkg/infraerr"
+	"github.com/omninode/onex-fleet/pkg/pipeline"
 	"github.com/omninode/onex-fleet/services/reducer/internal/state"
 	"github.com/omninode/onex-fleet/services/reducer/internal/wire"
 )
@@ -85,7 +86,9 @@ const (
 // restore rebuilds partition p's state from partition p of the snapshot
 // topic (co-partitioned with the input: same partition count, same key, same
 // hash). It reads committed records from the oldest offset up to and
-// including the marker at offset upTo; tombstones remove nodes.
+// including the marker at offset upTo; tombstones remove nodes. A record's
+// state is in its pipeline.HeaderReducerState header, or, written before
+// that header, in its value.
 func restore(ctx context.Context, client sarama.Client, topic string, p int32, upTo int64) (*state.Partition, int, error) {
 	part := state.NewPartition(p)
 	start, err := client.GetOffset(topic, p, sarama.OffsetOldest)
@@ -121,7 +124,7 @@ func restore(ctx context.Context, client sarama.Client, topic string, p int32, u
 			case len(m.Value) == 0:
 				part.Delete(id)
 			default:
-				st, err := wire.RestoreState(m.Value)
+				st, err := wire.RestoreState(m.Value, pipeline.SnapshotState(m.Headers))
 				if err != nil {
 					return nil, records, fmt.Errorf("restore: partition %d offset %d: %w", p, m.Offset, err)
 				}

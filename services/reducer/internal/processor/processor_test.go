@@ -125,7 +125,7 @@ func TestAckTimeoutThroughTick(t *testing.T) {
 	p := New(decide.DefaultParams(), state.NewPartition(0))
 	id := uuid.New()
 	p.Apply(Input{Kind: KindIntrospection, Now: t0, Introspection: decide.Introspection{NodeID: id, NodeType: "compute", CorrelationID: uuid.New()}})
-	if r := tick(p, t0.Add(30*time.Second)); len(r.Decisions) != 0 {
+	if n, _ := count(tick(p, t0.Add(30*time.Second)), decide.EventAckTimedOut); n != 0 || p.Partition.Get(id).State != decide.AwaitingAck {
 		t.Fatal("ack timed out at exactly the deadline (must be strictly after)")
 	}
 	r := tick(p, t0.Add(31*time.Second))
@@ -139,6 +139,67 @@ func TestAckTimeoutThroughTick(t *testing.T) {
 	r = p.Apply(Input{Kind: KindIntrospection, Now: t0.Add(33 * time.Second), Introspection: decide.Introspection{NodeID: id, NodeType: "compute", CorrelationID: uuid.New()}})
 	if !r.Decisions[0].Emit || p.Partition.Get(id).State != decide.AwaitingAck {
 		t.Fatal("node in ack_timed_out did not re-register")
+	}
+}
+
+// Ticks every second re-emit the accepted event of a node awaiting its ack
+// on the schedule (after 2, 6, 14, 22 s) through the deadline index, with
+// the attempt's correlation id and deadline, until the deadline passes; a
+// tick in between finds nothing due. An ack stops them.
+func TestAcceptedResendsThroughTicks(t *testing.T) {
+	p := New(decide.DefaultParams(), state.NewPartition(0))
+	silent, acking := uuid.NewSHA1(uuid.Nil, []byte("silent")), uuid.NewSHA1(uuid.Nil, []byte("acking"))
+	for _, id := range []uuid.UUID{silent, acking} {
+		p.Apply(Input{Kind: KindIntrospection, Now: t0, Introspection: decide.Introspection{NodeID: id, NodeType: "compute",
+			CorrelationID: uuid.NewSHA1(id, []byte("c")), HandlerCorrelationID: uuid.NewSHA1(id, []byte("h"))}})
+	}
+	want := map[int]bool{3: true, 7: true, 15: true, 23: true}
+	var resent []int
+	for s := 1; s <= 31; s++ {
+		if s == 5 { // the second node acks after its first resend
+			if r := p.Apply(Input{Kind: KindAck, Now: t0.Add(5 * time.Second), Ack: decide.Ack{NodeID: acking, CommandID: uuid.New()}}); !r.Decisions[0].Emit {
+				t.Fatalf("ack: %s", r.Decisions[0].Reason)
+			}
+		}
+		at := t0.Add(time.Duration(s) * time.Second)
+		if next, ok := p.Partition.NextDeadline(); want[s] || s == 31 {
+			if !ok || !next.Before(at) {
+				t.Fatalf("t0+%ds: next deadline %v, want one due", s, next)
+			}
+		} else if ok && next.Before(at) {
+			t.Fatalf("t0+%ds: a node is due (%v) though nothing is to be done", s, next)
+		}
+		r := tick(p, at)
+		for _, d := range r.Decisions {
+			for _, e := range d.Events {
+				if e.Kind != decide.EventAccepted {
+					continue
+				}
+				if e.NodeID != silent && s > 5 {
+					t.Fatalf("t0+%ds: accepted re-sent to the node that acked", s)
+				}
+				if e.NodeID == silent {
+					resent = append(resent, s)
+				}
+				if e.CorrelationID != uuid.NewSHA1(e.NodeID, []byte("h")) || !e.AckDeadline.Equal(t0.Add(30*time.Second)) || !e.EmittedAt.Equal(at) || e.ResentBy != decide.TriggerTick {
+					t.Fatalf("t0+%ds: resend %+v", s, e)
+				}
+			}
+			if len(d.Events) > 0 && d.Events[0].Kind == decide.EventAccepted && len(r.Touched) == 0 {
+				t.Fatal("a resend must snapshot the node (its schedule moved)")
+			}
+		}
+		if s == 31 {
+			if n, _ := count(r, decide.EventAckTimedOut); n != 1 {
+				t.Fatalf("no ack timeout after the deadline")
+			}
+		}
+	}
+	if fmt.Sprint(resent) != "[3 7 15 23]" {
+		t.Fatalf("accepted re-sent at t0+%v s, want [3 7 15 23]", resent)
+	}
+	if st := p.Partition.Get(acking); st.State != decide.Active || st.NextResendAt != nil {
+		t.Fatalf("acking node %s, next resend %v", st.State, st.NextResendAt)
 	}
 }
 

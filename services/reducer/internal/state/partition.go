@@ -56,9 +56,10 @@ func (p *Partition) Each(fn func(*decide.NodeState)) {
 }
 
 // Put stores s as the node's state and re-indexes its deadline: a node has at
-// most one pending deadline (the ack deadline while it awaits its ack, the
-// liveness deadline while it is active), and none once its timeout marker is
-// stamped, so a timeout can never be found twice.
+// most one pending deadline (while it awaits its ack, the earlier of its
+// next accepted resend and its ack deadline; the liveness deadline while it
+// is active), and none once its timeout marker is stamped, so a timeout can
+// never be found twice.
 func (p *Partition) Put(s *decide.NodeState) {
 	e, ok := p.nodes[s.NodeID]
 	if ok {
@@ -92,6 +93,9 @@ func PendingDeadline(s *decide.NodeState) (time.Time, bool) {
 	switch s.State {
 	case decide.Accepted, decide.AwaitingAck:
 		if s.AckDeadline != nil && s.AckTimeoutEmittedAt == nil {
+			if r := decide.NextResend(s); r.Before(*s.AckDeadline) {
+				return r, true
+			}
 			return *s.AckDeadline, true
 		}
 	case decide.Active:

@@ -58,6 +58,60 @@ func TestPutMovesAndClearsDeadlines(t *testing.T) {
 	}
 }
 
+// A node awaiting its ack has one pending deadline: the earlier of its next
+// accepted resend and its ack deadline.
+func TestPendingDeadlineOfANodeAwaitingItsAck(t *testing.T) {
+	withResend := func(st decide.State, resend *time.Time) *decide.NodeState {
+		n := node(1, st, at(30), nil)
+		n.LastStateChangeAt = *at(0)
+		n.NextResendAt = resend
+		return n
+	}
+	stamped := withResend(decide.AwaitingAck, at(2))
+	stamped.AckTimeoutEmittedAt = at(31)
+	for _, tc := range []struct {
+		name string
+		s    *decide.NodeState
+		want *time.Time
+	}{
+		{"resend before the deadline", withResend(decide.AwaitingAck, at(6)), at(6)},
+		{"accepted state", withResend(decide.Accepted, at(2)), at(2)},
+		{"resend at the deadline", withResend(decide.AwaitingAck, at(30)), at(30)},
+		{"resend after the deadline", withResend(decide.AwaitingAck, at(38)), at(30)},
+		{"no schedule (older snapshot): due at once", withResend(decide.AwaitingAck, nil), at(0)},
+		{"timed out", stamped, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := PendingDeadline(tc.s)
+			if tc.want == nil {
+				if ok {
+					t.Fatalf("pending deadline %v, want none", got)
+				}
+				return
+			}
+			if !ok || !got.Equal(*tc.want) {
+				t.Fatalf("pending deadline %v %v, want %v", got, ok, *tc.want)
+			}
+		})
+	}
+	// Re-indexed when a resend moves the schedule.
+	p := NewPartition(0)
+	n := withResend(decide.AwaitingAck, at(2))
+	p.Put(n)
+	if due := p.PopDue(*at(3)); len(due) != 1 {
+		t.Fatalf("due at t+3: %v", ids(due))
+	}
+	moved := n.Clone()
+	moved.NextResendAt = at(6)
+	p.Put(moved)
+	if due := p.PopDue(*at(5)); len(due) != 0 {
+		t.Fatalf("due before the next resend: %v", ids(due))
+	}
+	if next, _ := p.NextDeadline(); !next.Equal(*at(6)) {
+		t.Fatalf("next deadline %v, want the next resend", next)
+	}
+}
+
 func TestRecentExpirations(t *testing.T) {
 	p := NewPartition(0)
 	for i := 0; i < 3; i++ {

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
 	"github.com/omninode/onex-fleet/pkg/envelope"
+	"github.com/omninode/onex-fleet/pkg/envelope/pyjson"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
 	"github.com/omninode/onex-fleet/pkg/registration"
@@ -33,6 +35,22 @@ func DecodeRecord(value []byte) (processor.Input, string, error) {
 // Decode turns a reducer input into a processor input: the original value is
 // decoded by its topic, and received_at becomes the decision's now (for a
 // tick, the tick's own now, per the replay contract).
+//
+// The node messages (introspection, ack, heartbeat) are decoded tolerantly
+// (envelope.DecodeTolerant, registration.Decode*Tolerant), as the
+// orchestrator's ingress decoded them before republishing them here: a node
+// newer than the fleet may send fields it does not know, which ingress has
+// already accepted and counted, so they are not a reason to dead-letter the
+// record here (nor counted again). Every other defect still is. An
+// introspection's unknown payload members are kept (Introspection.Extras).
+//
+// The node messages (introspection, ack, heartbeat) are decoded tolerantly
+// (envelope.DecodeTolerant, registration.Decode*Tolerant), as the
+// orchestrator's ingress decoded them before republishing them here: a node
+// newer than the fleet may send fields it does not know, which ingress has
+// already accepted and counted, so they are not a reason to dead-letter the
+// record here (nor counted again). Every other defect still is. An
+// introspection's unknown payload members are kept (Introspection.Extras).
 func Decode(ri pipeline.ReducerInput) (processor.Input, string, error) {
 	if len(ri.Value) == 0 {
 		return processor.Input{}, "unknown", infraerr.Content("value", "missing")
@@ -40,11 +58,11 @@ func Decode(ri pipeline.ReducerInput) (processor.Input, string, error) {
 	now := ri.ReceivedAt.Time
 	switch ri.Topic {
 	case topics.NodeIntrospection:
-		env, err := envelope.Decode(ri.Value)
+		env, _, err := envelope.DecodeTolerant(ri.Value)
 		if err != nil {
 			return processor.Input{}, "introspection", infraerr.ContentWrap("introspection envelope", err)
 		}
-		ev, err := registration.DecodeIntrospectionEvent(env.Payload)
+		ev, _, err := registration.DecodeIntrospectionEventTolerant(env.Payload)
 		if err != nil {
 			return processor.Input{}, "introspection", infraerr.ContentWrap("introspection payload", err)
 		}
@@ -57,11 +75,11 @@ func Decode(ri pipeline.ReducerInput) (processor.Input, string, error) {
 		}
 		return processor.Input{Kind: processor.KindIntrospection, Now: now, Introspection: in}, "introspection", nil
 	case topics.NodeRegistrationAcked:
-		env, err := envelope.Decode(ri.Value)
+		env, _, err := envelope.DecodeTolerant(ri.Value)
 		if err != nil {
 			return processor.Input{}, "ack", infraerr.ContentWrap("ack envelope", err)
 		}
-		a, err := registration.DecodeRegistrationAcked(env.Payload)
+		a, _, err := registration.DecodeRegistrationAckedTolerant(env.Payload)
 		if err != nil {
 			return processor.Input{}, "ack", infraerr.ContentWrap("ack payload", err)
 		}
@@ -71,11 +89,11 @@ func Decode(ri pipeline.ReducerInput) (processor.Input, string, error) {
 		return processor.Input{Kind: processor.KindAck, Now: now, Ack: decide.Ack{
 			NodeID: a.NodeID, CommandID: a.CommandID, CorrelationID: a.CorrelationID, Timestamp: a.Timestamp.Time}}, "ack", nil
 	case topics.NodeHeartbeat:
-		env, err := envelope.Decode(ri.Value)
+		env, _, err := envelope.DecodeTolerant(ri.Value)
 		if err != nil {
 			return processor.Input{}, "heartbeat", infraerr.ContentWrap("heartbeat envelope", err)
 		}
-		h, err := registration.DecodeHeartbeatEvent(env.Payload)
+		h, _, err := registration.DecodeHeartbeatEventTolerant(env.Payload)
 		if err != nil {
 			return processor.Input{}, "heartbeat", infraerr.ContentWrap("heartbeat payload", err)
 		}
@@ -117,6 +135,7 @@ func introspection(env *envelope.Envelope, ev *registration.IntrospectionEvent) 
 		NodeID: ev.NodeID, NodeType: intern.String(string(ev.NodeType)), NodeName: ev.NodeName,
 		NodeVersion: intern.String(ev.NodeVersion.String()), Capabilities: intern.Bytes(compact(caps)), Endpoints: ev.Endpoints,
 		Description: ev.Metadata.Description, CorrelationID: ev.CorrelationID, HandlerCorrelationID: ev.CorrelationID,
+		Extras: extrasObject(ev.Extras),
 	}
 	if env.CorrelationID != nil {
 		in.HandlerCorrelationID = *env.CorrelationID
@@ -125,6 +144,61 @@ func introspection(env *envelope.Envelope, ev *registration.IntrospectionEvent) 
 		in.MCPExpose, in.MCPToolName = m.Expose, m.ToolName
 	}
 	return in, nil
+}
+
+// extrasObject writes an introspection's unknown members (path → value,
+// registration.IntrospectionEvent.Extras) as one compact JSON object, in
+// their order: the keys as encoding/json writes strings, the values
+// compacted. It returns nil when there are none. Nodes of one release
+// usually send the same ones, so the object is interned.
+//
+// The object goes into a Kafka header (the snapshot's reducer state, which
+// Python consumers decode as UTF-8) and a PostgreSQL jsonb column, which
+// refuses U+0000: invalid UTF-8 and \u0000 escapes become U+FFFD, as
+// encoding/json does for invalid UTF-8, so a node's odd field can never
+// make its registration fail downstream.
+func extrasObject(ms pyjson.Members) json.RawMessage {
+	if len(ms) == 0 {
+		return nil
+	}
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	for i, m := range ms {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		k, err := json.Marshal(m.Key)
+		if err != nil {
+			return nil // a string always marshals
+		}
+		buf.Write(k)
+		buf.WriteByte(':')
+		if err := json.Compact(&buf, m.Value); err != nil {
+			return nil // the decoder validated the payload: cannot happen
+		}
+	}
+	buf.WriteByte('}')
+	b := buf.Bytes()
+	if !utf8.Valid(b) {
+		b = bytes.ToValidUTF8(b, []byte("\ufffd"))
+	}
+	return intern.Bytes(replaceNUL(b))
+}
+
+// replaceNUL replaces every \u0000 escape of the valid JSON b with \ufffd,
+// in place. Escapes only occur in strings, and the character after a
+// backslash is never the start of one.
+func replaceNUL(b []byte) []byte {
+	for i := 0; i+1 < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		if b[i+1] == 'u' && i+5 < len(b) && string(b[i+2:i+6]) == "0000" {
+			copy(b[i+2:i+6], "fffd")
+		}
+		i++
+	}
+	return b
 }
 
 // compact drops the insignificant whitespace of Python's json.dumps so the

@@ -1,8 +1,9 @@
 // Package wire turns the reducer's inputs into decisions' inputs and its
-// decisions into Kafka records: lifecycle events as ONEX envelopes on the
-// Python topics, intents as envelopes on the intents topic, and snapshots on
-// the compacted snapshot topic. Every id and timestamp in an output comes
-// from the decision, so the same input stream yields the same record values.
+// decisions into Kafka records: lifecycle events on the Python topics (ONEX
+// envelopes, except the accepted event, a bare model), intents as envelopes
+// on the intents topic, and snapshots on the compacted snapshot topic. Every
+// id and timestamp in an output comes from the decision, so the same input
+// stream yields the same record values.
 package wire
 
 import (
@@ -15,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/omninode/onex-fleet/pkg/envelope"
+	"github.com/omninode/onex-fleet/pkg/envelope/pyjson"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
 	"github.com/omninode/onex-fleet/pkg/topics"
 	"github.com/omninode/onex-fleet/services/reducer/decide"
@@ -31,12 +33,15 @@ type Record struct {
 	// Value is nil for a tombstone.
 	Value         []byte
 	CorrelationID uuid.UUID
+	// Headers are the record's own headers: a snapshot's reducer state
+	// (pipeline.HeaderReducerState).
+	Headers []sarama.RecordHeader
 }
 
-// ProducerMessage converts r, with the standard ONEX headers (spec 1.5)
-// whose source is source.
+// ProducerMessage converts r, with its own headers and, but for a snapshot,
+// the standard ONEX headers (spec 1.5) whose source is source.
 func (r Record) ProducerMessage(source string) *sarama.ProducerMessage {
-	m := &sarama.ProducerMessage{Topic: r.Topic, Key: sarama.StringEncoder(r.Key)}
+	m := &sarama.ProducerMessage{Topic: r.Topic, Key: sarama.StringEncoder(r.Key), Headers: r.Headers}
 	if r.Value != nil {
 		m.Value = sarama.ByteEncoder(r.Value)
 	}
@@ -147,15 +152,22 @@ func eventPayload(e decide.Event) any {
 	return nil
 }
 
-// Event encodes a lifecycle event as an envelope. index is the event's
-// position in its decision's output, which with the correlation id makes
-// the deterministic envelope id of spec 1.2. The accepted event also carries
-// entity_id at the JSON top level, where a Python node's ack listener reads
-// it (its correlation_id is the envelope's own, also top level).
+// Event encodes a lifecycle event. Every kind but the accepted event is an
+// envelope; index is the event's position in its decision's output, which
+// with the correlation id makes the deterministic envelope id of spec 1.2.
+// The accepted event is the bare model (AcceptedValue).
 func Event(e decide.Event, index int) (Record, error) {
 	topic, ok := eventTopics[e.Kind]
 	if !ok {
 		return Record{}, fmt.Errorf("wire: no topic for event %s", e.Kind)
+	}
+	key := e.NodeID.String()
+	if e.Kind == decide.EventAccepted {
+		b, err := AcceptedValue(e)
+		if err != nil {
+			return Record{}, err
+		}
+		return Record{Kind: "event", Topic: topic, Key: key, Value: b, CorrelationID: e.CorrelationID}, nil
 	}
 	opts := []envelope.Option{
 		envelope.WithEnvelopeID(envelope.DeterministicID(e.CorrelationID, "Model"+string(e.Kind), index)),
@@ -164,10 +176,6 @@ func Event(e decide.Event, index int) (Record, error) {
 		envelope.WithEventType(envelope.EventTypeFromTopic(topic)),
 		envelope.WithTag("causation_id", e.CausationID.String()),
 		envelope.WithTag("message_category", "event"),
-	}
-	key := e.NodeID.String()
-	if e.Kind == decide.EventAccepted {
-		opts = append(opts, envelope.WithExtra("entity_id", e.NodeID.String()))
 	}
 	if e.Kind == decide.EventMassExpiry {
 		key = fmt.Sprintf("partition-%d", e.MassExpiry.Partition)
@@ -181,6 +189,29 @@ func Event(e decide.Event, index int) (Record, error) {
 		return Record{}, fmt.Errorf("wire: encode %s: %w", e.Kind, err)
 	}
 	return Record{Kind: "event", Topic: topic, Key: key, Value: b, CorrelationID: e.CorrelationID}, nil
+}
+
+// AcceptedValue is the record value of an accepted event: the bare
+// ModelNodeRegistrationAccepted, not an envelope, written as Python's
+// json.dumps writes the model (fields in model order, ", " and ": "
+// separators, pydantic timestamps):
+//
+//	{"entity_id": "…", "node_id": "…", "correlation_id": "…", "causation_id": "…", "emitted_at": "…", "ack_deadline": "…"}
+//
+// Both of its Python readers take it as it is: the package's model
+// (extra="forbid", so no envelope around it) and a node's ack listener
+// (MixinNodeIntrospection._on_registration_accepted), which reads entity_id
+// or node_id and correlation_id from the JSON top level and ignores a
+// record without them. No envelope can satisfy both.
+func AcceptedValue(e decide.Event) ([]byte, error) {
+	b, err := json.Marshal(eventPayload(e))
+	if err == nil {
+		b, err = pyjson.Reformat(b)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("wire: encode %s: %w", e.Kind, err)
+	}
+	return b, nil
 }
 
 // Intent encodes an intent as an envelope whose payload is a pipeline.Intent.
@@ -250,6 +281,7 @@ func intentPayload(in decide.Intent, st *decide.NodeState) (any, error) {
 					LastHeartbeatAt: pipeline.TP(r.LastHeartbeatAt), LastAppliedEventID: r.LastAppliedEventID,
 					RegisteredAt: pipeline.T(r.RegisteredAt), UpdatedAt: pipeline.T(r.UpdatedAt),
 					CorrelationID: r.CorrelationID, NodeName: r.NodeName, Endpoints: nonNilMap(r.Endpoints),
+					IntrospectionExtras: r.Extras,
 				},
 			},
 		}, nil
@@ -277,18 +309,22 @@ func nonNilMap(m map[string]string) map[string]string {
 }
 
 // Snapshot encodes the node's snapshot record (package snapshot).
+// Its value is the bare ModelRegistrationSnapshot, its only header the
+// reducer state.
 func Snapshot(st *decide.NodeState, createdAt time.Time) (Record, error) {
-	b, err := snapshot.Encode(st, createdAt)
+	rec, err := snapshot.Encode(st, createdAt)
 	if err != nil {
 		return Record{}, fmt.Errorf("wire: %w", err)
 	}
-	return Record{Kind: "snapshot", Topic: topics.RegistrationSnapshots, Key: st.NodeID.String(), Value: b}, nil
+	return Record{Kind: "snapshot", Topic: topics.RegistrationSnapshots, Key: st.NodeID.String(), Value: rec.Value, Headers: rec.Headers()}, nil
 }
 
-// RestoreState decodes the reducer state carried by a snapshot record value.
-// A tombstone returns (nil, nil).
-func RestoreState(value []byte) (*decide.NodeState, error) {
-	st, err := snapshot.Decode(value)
+// RestoreState decodes the reducer state carried by a snapshot record: its
+// value and its pipeline.HeaderReducerState header (nil for a record written
+// before the state moved into the header, whose value carries it). A
+// tombstone returns (nil, nil).
+func RestoreState(value, state []byte) (*decide.NodeState, error) {
+	st, err := snapshot.Decode(value, state)
 	if err != nil {
 		return nil, fmt.Errorf("wire: %w", err)
 	}

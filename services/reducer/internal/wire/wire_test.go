@@ -5,10 +5,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 
 	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
+	"github.com/omninode/onex-fleet/pkg/registration"
 	"github.com/omninode/onex-fleet/pkg/topics"
 	"github.com/omninode/onex-fleet/services/reducer/decide"
 )
@@ -33,22 +35,29 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if rec.Topic != topics.RegistrationSnapshots || rec.Key != d.State.NodeID.String() {
 		t.Fatalf("snapshot record %s/%s", rec.Topic, rec.Key)
 	}
-	st, err := RestoreState(rec.Value)
+	// The state travels in the record's one header, as a consumer reads it.
+	msg := rec.ProducerMessage("test")
+	if len(msg.Headers) != 1 || string(msg.Headers[0].Key) != pipeline.HeaderReducerState {
+		t.Fatalf("snapshot headers %q, want only %s", msg.Headers, pipeline.HeaderReducerState)
+	}
+	state := pipeline.SnapshotState([]*sarama.RecordHeader{&msg.Headers[0]})
+	st, err := RestoreState(rec.Value, state)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.NodeID != d.State.NodeID || st.State != decide.AwaitingAck || st.Sequence != 2 || !st.AckDeadline.Equal(*d.State.AckDeadline) || st.ConsulRegistration().ServiceID != d.State.ConsulRegistration().ServiceID || string(st.Capabilities) != `{"read":true}` {
 		t.Fatalf("restored %+v from %+v", st, d.State)
 	}
-	snap, _ := pipeline.DecodeSnapshot(rec.Value)
-	if snap.Consul == nil || snap.Consul.HealthCheck == nil || snap.Consul.HealthCheck.HTTP != "http://h:8085/health" {
-		t.Fatalf("snapshot carries no consul derivation: %+v", snap.Consul)
+	// The value is the bare model: nothing of the fleet's own.
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(rec.Value, &keys); err != nil || len(keys) != 11 || keys["consul"] != nil || keys["reducer_state"] != nil {
+		t.Fatalf("snapshot value %s", rec.Value)
 	}
-	if st, err := RestoreState(nil); st != nil || err != nil {
+	if st, err := RestoreState(nil, state); st != nil || err != nil {
 		t.Fatal("tombstone must restore to nothing")
 	}
-	if _, err := RestoreState([]byte(`{"entity_id":"3f6b2a9e-7c41-4d8a-9b1e-5a2c7d0e4f18","current_state":"active"}`)); err == nil {
-		t.Fatal("a snapshot without reducer_state must be refused")
+	if _, err := RestoreState(rec.Value, nil); err == nil {
+		t.Fatal("a snapshot without its reducer state must be refused")
 	}
 }
 
@@ -121,7 +130,7 @@ func TestRestoreStateRefusesBrokenSnapshots(t *testing.T) {
 		{"reducer state not an object", `{"entity_id":"` + id + `","current_state":"active","reducer_state":"x"}`, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st, err := RestoreState([]byte(tc.value))
+			st, err := RestoreState([]byte(tc.value), nil)
 			if tc.ok {
 				if err != nil || st == nil || st.NodeID.String() != id || st.Sequence != 3 {
 					t.Fatalf("restored %+v, %v", st, err)
@@ -133,7 +142,72 @@ func TestRestoreStateRefusesBrokenSnapshots(t *testing.T) {
 			}
 		})
 	}
-	if st, err := RestoreState([]byte("null")); st != nil || err != nil {
+	if st, err := RestoreState([]byte("null"), nil); st != nil || err != nil {
 		t.Fatal("a null value is a tombstone")
+	}
+}
+
+// The accepted event is the bare ModelNodeRegistrationAccepted, byte for byte
+// what Python's json.dumps writes for the model (checked against the pinned
+// omnibase-infra: model_validate_json accepts it and
+// json.dumps(model_dump(mode="json")) gives the same bytes), keyed by the
+// node id. A resend differs only in emitted_at and causation_id.
+func TestAcceptedIsTheBareModel(t *testing.T) {
+	e := decide.Event{
+		Kind:          decide.EventAccepted,
+		NodeID:        uuid.MustParse("3f6b2a9e-7c41-4d8a-9b1e-5a2c7d0e4f18"),
+		CorrelationID: uuid.MustParse("b7e3c1d2-4a5f-4e6b-8c9d-0e1f2a3b4c5d"),
+		CausationID:   uuid.MustParse("5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b"),
+		EmittedAt:     time.Date(2026, 3, 2, 14, 5, 7, 401122789, time.UTC), // sub-microsecond digits are dropped
+		AckDeadline:   time.Date(2026, 3, 2, 14, 5, 37, 0, time.UTC),
+	}
+	const want = `{"entity_id": "3f6b2a9e-7c41-4d8a-9b1e-5a2c7d0e4f18", "node_id": "3f6b2a9e-7c41-4d8a-9b1e-5a2c7d0e4f18", ` +
+		`"correlation_id": "b7e3c1d2-4a5f-4e6b-8c9d-0e1f2a3b4c5d", "causation_id": "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b", ` +
+		`"emitted_at": "2026-03-02T14:05:07.401122Z", "ack_deadline": "2026-03-02T14:05:37Z"}`
+	for _, resentBy := range []decide.Trigger{"", decide.TriggerTick} {
+		e.ResentBy = resentBy
+		rec, err := Event(e, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(rec.Value) != want {
+			t.Fatalf("accepted value\n got %s\nwant %s", rec.Value, want)
+		}
+		if rec.Kind != "event" || rec.Topic != topics.NodeRegistrationAccepted || rec.Key != e.NodeID.String() || rec.CorrelationID != e.CorrelationID {
+			t.Fatalf("accepted record %s %s key %s correlation %s", rec.Kind, rec.Topic, rec.Key, rec.CorrelationID)
+		}
+	}
+	// The Go mirror of the model (extra="forbid") takes it as it is.
+	m, err := registration.DecodeRegistrationAccepted([]byte(want))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.EntityID != e.NodeID || m.NodeID != e.NodeID || m.CorrelationID != e.CorrelationID || m.CausationID != e.CausationID ||
+		!m.EmittedAt.Equal(e.EmittedAt.Truncate(time.Microsecond)) || !m.AckDeadline.Equal(e.AckDeadline) {
+		t.Fatalf("decoded %+v", m)
+	}
+	// What a node's ack listener reads: entity_id and correlation_id on top.
+	var top map[string]any
+	if err := json.Unmarshal([]byte(want), &top); err != nil || top["entity_id"] != e.NodeID.String() || top["correlation_id"] != e.CorrelationID.String() {
+		t.Fatalf("top level %v (%v)", top, err)
+	}
+	// Every other lifecycle event stays an envelope.
+	d := registered(t)
+	recs, err := Decision(d, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		_, err := envelope.Decode(r.Value)
+		if r.Topic == topics.NodeRegistrationAccepted {
+			if err == nil {
+				t.Error("the accepted event decodes as an envelope")
+			}
+			if _, err := registration.DecodeRegistrationAccepted(r.Value); err != nil {
+				t.Errorf("accepted event of a decision: %v", err)
+			}
+		} else if err != nil {
+			t.Errorf("%s is not an envelope: %v", r.Topic, err)
+		}
 	}
 }

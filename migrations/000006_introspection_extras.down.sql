@@ -1,0 +1,1 @@
+ALTER TABLE registration_projections DROP COLUMN IF EXISTS introspection_extras;
