@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"syscall"
@@ -644,5 +645,33 @@ func TestBuildTruncatesOversizedValues(t *testing.T) {
 		if string(h.Key) == HeaderValueTruncated {
 			t.Fatal("a small record was marked truncated")
 		}
+	}
+}
+
+// A record of the Python DLQ writer that stripped credential fields names
+// them in redacted_fields; anything but a list is no redaction record, as
+// the Python replay reads it.
+func TestDecodeRedactedFields(t *testing.T) {
+	base := `{"original_topic": "t", "original_message": {"key": null, "value": "{}", "offset": 1, "partition": 0}, "correlation_id": "c"`
+	tests := []struct {
+		name string
+		in   string
+		want []string
+	}{
+		{"absent", base + `}`, nil},
+		{"list", base + `, "redacted_fields": ["payload.password", "", "payload.token"]}`, []string{"payload.password", "payload.token"}},
+		{"empty list", base + `, "redacted_fields": []}`, nil},
+		{"not a list", base + `, "redacted_fields": "payload.password"}`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := Decode([]byte(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(r.RedactedFields, tt.want) {
+				t.Errorf("RedactedFields = %q, want %q", r.RedactedFields, tt.want)
+			}
+		})
 	}
 }

@@ -3,8 +3,6 @@ package dlq
 import (
 	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -12,37 +10,9 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
+
+	"github.com/omninode/onex-fleet/pkg/testkit"
 )
-
-// fixturesDir finds shared/fixtures next to the repository by walking up
-// from the working directory (CI lays shared/ beside the clone).
-func fixturesDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		cand := filepath.Join(dir, "shared", "fixtures")
-		if st, err := os.Stat(cand); err == nil && st.IsDir() {
-			return cand
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("shared/fixtures not found in any parent directory (expected ../shared/fixtures next to the repository)")
-		}
-		dir = parent
-	}
-}
-
-func readFixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(fixturesDir(t), name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bytes.TrimSpace(b)
-}
 
 // orderedObject returns the keys and raw values of a JSON object in order.
 func orderedObject(t testing.TB, raw []byte) ([]string, map[string]json.RawMessage) {
@@ -77,10 +47,11 @@ func (e jsonDecodeError) Error() string    { return e.msg }
 func (jsonDecodeError) PythonType() string { return "JSONDecodeError" }
 func (jsonDecodeError) ContentError() bool { return true }
 
-// The fixture's failure_reason lacks the "{ExceptionType}: " prefix that
-// sanitize_error_message always writes (spec §7.3, §8.2; the Python source
-// agrees). Per shared/fixtures/README the spec wins: we write
+// The older fixture's failure_reason lacks the "{ExceptionType}: " prefix
+// that sanitize_error_message always writes (spec §7.3, §8.2; the Python
+// source agrees). Per shared/fixtures/README the spec wins: we write
 // "JSONDecodeError: payload is not valid JSON" and compare the rest exactly.
+// The current package's record (interop/golden) has the prefix.
 const specReasonPrefix = "JSONDecodeError: "
 
 func pinMessageID(t *testing.T, id string) {
@@ -90,9 +61,19 @@ func pinMessageID(t *testing.T, id string) {
 	t.Cleanup(func() { newMessageID = old })
 }
 
+// TestGoldenContentError builds, with Build, the raw-path DLQ record of the
+// recorded one — the current package's (golden) and the older fixture's —
+// and compares topic, key, body (byte for byte) and headers (in order), and
+// Decode reads the recorded record as it reads ours.
 func TestGoldenContentError(t *testing.T) {
-	valueFixture := readFixture(t, "dlq-content-error.json")
-	recordFixture := readFixture(t, "dlq-content-error.record.json")
+	for _, set := range testkit.WireSets(t) {
+		t.Run(set.Name, func(t *testing.T) { checkContentError(t, set) })
+	}
+}
+
+func checkContentError(t *testing.T, set testkit.WireSet) {
+	valueFixture := bytes.TrimSpace(set.Read(t, "dlq-content-error.json"))
+	recordFixture := bytes.TrimSpace(set.Read(t, "dlq-content-error.record.json"))
 
 	var want map[string]any
 	if err := json.Unmarshal(valueFixture, &want); err != nil {
@@ -128,8 +109,15 @@ func TestGoldenContentError(t *testing.T) {
 		Offset:    int64(orig["offset"].(float64)),
 		Partition: int32(orig["partition"].(float64)),
 	}
+	// The Python message: the recorded reason without its type prefix
+	// (the older fixture has none).
+	reason := want["failure_reason"].(string)
+	if set.Golden() && !strings.HasPrefix(reason, specReasonPrefix) {
+		t.Fatalf("current failure_reason %q lacks the %q prefix", reason, specReasonPrefix)
+	}
+	pyMessage := strings.TrimPrefix(reason, specReasonPrefix)
 	f := Failure{
-		Err:           jsonDecodeError{"payload is not valid JSON"},
+		Err:           jsonDecodeError{pyMessage},
 		Type:          "content",
 		Class:         want["failure_class"].(string),
 		CorrelationID: uuid.MustParse(want["correlation_id"].(string)),
@@ -157,19 +145,22 @@ func TestGoldenContentError(t *testing.T) {
 	for k, v := range want {
 		wantSpec[k] = v
 	}
-	wantSpec["failure_reason"] = specReasonPrefix + want["failure_reason"].(string)
+	wantSpec["failure_reason"] = specReasonPrefix + pyMessage
 	if !reflect.DeepEqual(got, wantSpec) {
 		t.Errorf("body mismatch\n got: %v\nwant: %v", got, wantSpec)
 	}
 	// And byte for byte in Python's json.dumps format, field order included.
-	wantBytes := bytes.Replace(valueFixture, []byte(`"failure_reason": "`), []byte(`"failure_reason": "`+specReasonPrefix), 1)
+	wantBytes := valueFixture
+	if !set.Golden() {
+		wantBytes = bytes.Replace(valueFixture, []byte(`"failure_reason": "`), []byte(`"failure_reason": "`+specReasonPrefix), 1)
+	}
 	if !bytes.Equal(value, wantBytes) {
 		t.Errorf("body bytes differ from the fixture\n got: %s\nwant: %s", value, wantBytes)
 	}
 
 	// Headers: same names in the same order; values equal except timestamp
-	// (a separate clock read in Python: we use the failure time) and
-	// failure_reason (spec form).
+	// (a separate clock read in the older Python: we use the failure time;
+	// the current package also uses it) and failure_reason (spec form).
 	var gotKeys []string
 	for _, h := range pm.Headers {
 		gotKeys = append(gotKeys, string(h.Key))
@@ -189,9 +180,12 @@ func TestGoldenContentError(t *testing.T) {
 			if err != nil || fixTS.Sub(gotTS).Abs() > time.Second {
 				t.Errorf("timestamp header %q far from fixture %q", v, hdr(k))
 			}
+			if set.Golden() && v != hdr(k) {
+				t.Errorf("timestamp header %q, the package writes %q", v, hdr(k))
+			}
 		case HeaderFailureReason:
-			if v != specReasonPrefix+hdr(k) {
-				t.Errorf("failure_reason header %q", v)
+			if v != specReasonPrefix+strings.TrimPrefix(hdr(k), specReasonPrefix) || (set.Golden() && v != hdr(k)) {
+				t.Errorf("failure_reason header %q, recorded %q", v, hdr(k))
 			}
 		default:
 			if v != hdr(k) {
@@ -210,7 +204,7 @@ func TestGoldenContentError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fromFixture.FailureReason = specReasonPrefix + fromFixture.FailureReason
+	fromFixture.FailureReason = specReasonPrefix + strings.TrimPrefix(fromFixture.FailureReason, specReasonPrefix)
 	if !reflect.DeepEqual(fromFixture, ours) {
 		t.Errorf("decoded\n got: %+v\nwant: %+v", ours, fromFixture)
 	}

@@ -76,6 +76,13 @@ type Record struct {
 	// SerializationFallback is true only when the Python writer could not
 	// JSON-encode the record (omitted when false; never set by Build).
 	SerializationFallback bool
+	// RedactedFields are the dotted paths of credential-named fields the
+	// Python DLQ writer removed from the original value before writing it
+	// (its redacted_fields; names only). Non-empty means the original value
+	// is deliberately incomplete and must not be replayed. Decoded only:
+	// the fleet's writer redacts nothing (infraerr sanitizes the reason,
+	// not the original record), so Build never sets it.
+	RedactedFields []string
 }
 
 // FailedAt parses FailureTimestamp (isoformat with or without an offset, "Z"
@@ -275,6 +282,7 @@ type wireRecord struct {
 	FailureClass          *string      `json:"failure_class"`
 	ValidationDetail      *string      `json:"validation_detail"`
 	SerializationFallback bool         `json:"serialization_fallback"`
+	RedactedFields        any          `json:"redacted_fields"`
 }
 
 // UnmarshalJSON decodes a record of either Python writer path (§8.2):
@@ -321,6 +329,15 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 	}
 	if w.ValidationDetail != nil {
 		out.ValidationDetail = *w.ValidationDetail
+	}
+	// As the Python replay reads it: a list names the redacted fields,
+	// anything else is no redaction record.
+	if list, ok := w.RedactedFields.([]any); ok {
+		for _, f := range list {
+			if s := fmt.Sprint(f); s != "" {
+				out.RedactedFields = append(out.RedactedFields, s)
+			}
+		}
 	}
 	*r = out
 	return nil

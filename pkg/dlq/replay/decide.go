@@ -1,6 +1,8 @@
 package replay
 
 import (
+	"strings"
+
 	"github.com/google/uuid"
 
 	"github.com/omninode/onex-fleet/pkg/dlq"
@@ -68,7 +70,8 @@ type Decision struct {
 //     maxReplayCount ⇒ quarantine; error_type in the non-retryable set
 //     (NonRetryable) ⇒ quarantine;
 //  3. a record whose original value was not preserved (the writer's
-//     serialization fallback, or cut to fit: dlq.HeaderValueTruncated) or
+//     serialization fallback, cut to fit: dlq.HeaderValueTruncated,
+//     credential fields redacted by the Python writer: redacted_fields) or
 //     is empty ⇒ quarantine: republishing it would put a record on the
 //     original topic that no consumer can read;
 //  4. everything else is replayed.
@@ -97,6 +100,10 @@ func Decide(e *Entry, f Filter, maxReplayCount int) Decision {
 	}
 	if n, ok := e.Header(dlq.HeaderValueTruncated); ok {
 		return Decision{ActionQuarantine, "Original value truncated to fit the DLQ (it had " + n + " bytes): replaying it would publish a different record"}
+	}
+	if len(r.RedactedFields) > 0 {
+		return Decision{ActionQuarantine, "Original value redacted by the DLQ writer (" + strings.Join(r.RedactedFields, ", ") +
+			"): replaying it would publish a record without its credentials"}
 	}
 	if len(r.OriginalMessage.Value) == 0 {
 		return Decision{ActionQuarantine, "Empty original value: replaying it would publish a record no consumer can decode"}

@@ -216,6 +216,8 @@ func TestDecide(t *testing.T) {
 	empty := dead(t, topic, nil, nil, connErr, 0, t0, 1)
 	truncated := rec(connErr, 0)
 	truncated.Headers = append(truncated.Headers, Header{Key: dlq.HeaderValueTruncated, Value: "1048000"})
+	redacted := rec(connErr, 0)
+	redacted.Record.RedactedFields = []string{"payload.password", "payload.api_key"}
 	quarantined, _ := QuarantineMessage(rec(contentErr, 0), "r", corr, "q", t0)
 	tests := []struct {
 		name   string
@@ -240,6 +242,7 @@ func TestDecide(t *testing.T) {
 		{"serialization fallback quarantines", fallback, Filter{}, 5, ActionQuarantine, "not preserved"},
 		{"truncated original value quarantines", truncated, Filter{}, 5, ActionQuarantine, "truncated to fit the DLQ (it had 1048000 bytes)"},
 		{"empty original value quarantines", empty, Filter{}, 5, ActionQuarantine, "Empty original value"},
+		{"redacted original value quarantines", redacted, Filter{}, 5, ActionQuarantine, "redacted by the DLQ writer (payload.password, payload.api_key)"},
 		{"quarantine record skipped", entryOf(t, quarantined, 1), Filter{}, 5, ActionSkip, "never replayed"},
 		{"undecodable skipped", NewEntry(&sarama.ConsumerMessage{Topic: "d", Value: []byte("{")}), Filter{}, 5, ActionSkip, "not a DLQ record"},
 		{"max 1 quarantines any count ≥ 1", rec(connErr, 1), Filter{}, 1, ActionQuarantine, "1 >= 1"},
