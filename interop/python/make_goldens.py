@@ -3,7 +3,7 @@
 
 Run from the repository root with the interop venv's python, no arguments:
 
-    /tmp/pyv/bin/python interop/python/make_goldens.py
+    $(scripts/python/venv.sh | tail -1) interop/python/make_goldens.py
 
 Writes interop/golden/NAME.json (the exact record value bytes) and
 interop/golden/NAME.record.json ({"topic", "key", "headers", "note"}), the format of
@@ -22,6 +22,10 @@ Every record is produced by the package's own code paths, with no broker:
   ``MixinNodeIntrospection`` node (``publish_introspection``, ``_publish_heartbeat``,
   ``_on_registration_accepted``, ``_process_introspection_request``).
 * The runtime tick comes from ``RuntimeScheduler.emit_tick``.
+* The DLQ record comes from ``MixinKafkaDlq._publish_raw_to_dlq`` (the bus's raw DLQ
+  path) with the bus's ``_producer`` replaced by a recorder of ``send_and_wait``, called
+  with the arguments ``EventBusSubcontractWiring._publish_to_dlq`` passes for a content
+  failure.
 
 Determinism: ``uuid.uuid4`` is replaced (before any omnibase import, so every
 ``from uuid import uuid4`` and ``default_factory=uuid4`` binds to it) by a generator
@@ -120,6 +124,10 @@ import omnibase_core.models.events.model_event_envelope as _m_envelope  # noqa: 
 from omnibase_infra.event_bus.event_bus_kafka import EventBusKafka  # noqa: E402
 import omnibase_infra.event_bus.event_bus_kafka as _m_bus  # noqa: E402
 import omnibase_infra.event_bus.mixin_kafka_broadcast as _m_broadcast  # noqa: E402
+import omnibase_infra.event_bus.mixin_kafka_dlq as _m_dlq  # noqa: E402
+from omnibase_infra.event_bus.topic_constants import get_dlq_topic_for_original  # noqa: E402
+from omnibase_infra.enums.enum_dlq_failure_class import EnumDlqFailureClass  # noqa: E402
+from aiokafka.structs import ConsumerRecord  # noqa: E402
 from omnibase_infra.event_bus.models.config import ModelKafkaEventBusConfig  # noqa: E402
 from omnibase_infra.event_bus.models.model_event_headers import ModelEventHeaders  # noqa: E402
 from omnibase_infra.event_bus.models.model_event_message import ModelEventMessage  # noqa: E402
@@ -142,7 +150,7 @@ from omnibase_infra.topics import (  # noqa: E402
     SUFFIX_REQUEST_INTROSPECTION,
 )
 
-for _mod in (_m_envelope, _m_bus, _m_broadcast, _m_mixin, _m_perf, _m_sched):
+for _mod in (_m_envelope, _m_bus, _m_broadcast, _m_dlq, _m_mixin, _m_perf, _m_sched):
     if getattr(_mod, "datetime", None) is _real_datetime:
         _mod.datetime = _FixedDatetime  # type: ignore[attr-defined]
 _m_mixin.time = _FixedTime  # type: ignore[attr-defined]
@@ -191,6 +199,18 @@ class RecordingKafkaBus(EventBusKafka):
         if len(self.records) != 1:
             raise SystemExit(f"expected exactly one published record, got {len(self.records)}")
         return self.records.pop()
+
+
+class RecordingProducer:
+    """Stands in for the AIOKafkaProducer the DLQ path sends with."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    async def send_and_wait(
+        self, topic: str, value: bytes | None = None, key: bytes | None = None, headers: Any = None
+    ) -> None:
+        self.records.append({"topic": topic, "key": key, "value": value, "headers": list(headers or [])})
 
 
 class GoldenEffectNode(MixinNodeIntrospection):
@@ -422,14 +442,54 @@ async def main_async() -> None:
         "'platform.runtime-tick' and source_tool 'runtime-scheduler.<id>', keyed by scheduler_id.",
     )
 
+    # 11. DLQ record of the raw path: a malformed introspection (not JSON) dead-lettered
+    #     as a content error, as EventBusSubcontractWiring._publish_to_dlq calls it.
+    _at("dlq-content-error", _t(0, 513330, minute=8))
+    producer = RecordingProducer()
+    bus._producer = producer  # type: ignore[assignment]
+    bad_topic = "onex.evt.platform.node-introspection.v1"
+    bad_value = b'{"payload": {"node_id": "not-a-uuid", "node_type": "effect"}'
+    try:
+        json.loads(bad_value)
+        raise SystemExit("the malformed introspection parsed")
+    except json.JSONDecodeError as exc:
+        decode_error = exc
+    raw = ConsumerRecord(
+        topic=bad_topic, partition=3, offset=1042, timestamp=1772460480513, timestamp_type=0,
+        key=None, value=bad_value, checksum=None, serialized_key_size=-1,
+        serialized_value_size=len(bad_value), headers=[],
+    )
+    ok = await bus._publish_raw_to_dlq(
+        original_topic=bad_topic,
+        raw_msg=raw,
+        error=decode_error,
+        correlation_id=_uuid_mod.UUID("5d6e7f80-91a2-4b3c-8d4e-5f6a7b8c9d0e"),
+        failure_type="content_error",
+        consumer_group="local.node_registration_orchestrator.consume.1.0.0",
+        dlq_topic=get_dlq_topic_for_original(bad_topic),
+        failure_class=EnumDlqFailureClass.PUBLISHER_MALFORMED.value,
+    )
+    bus._producer = None
+    if not ok or len(producer.records) != 1:
+        raise SystemExit(f"DLQ publish: ok={ok}, {len(producer.records)} records")
+    _write(
+        "dlq-content-error",
+        producer.records.pop(),
+        "MixinKafkaDlq._publish_raw_to_dlq (raw DLQ path) for a malformed introspection value "
+        "(json.JSONDecodeError from json.loads), failure_type content_error, failure_class "
+        "publisher_malformed, dlq_topic get_dlq_topic_for_original(original topic), as "
+        "EventBusSubcontractWiring._publish_to_dlq passes them. Key: the original's (none).",
+    )
+
 
 README_HEAD = """# Golden wire records (omnibase-infra {infra}, omnibase-core {core})
 
 Generated by `interop/python/make_goldens.py` from the pinned PyPI package's own code paths
 (no broker, no hand-written JSON except the raw request-introspection bodies, for which
-the package has no model). Regenerate with:
+the package has no model). Regenerate from the repository root with the interop venv
+(`scripts/python/venv.sh` prints its python last); the output is byte-identical run to run:
 
-    /tmp/pyv/bin/python interop/python/make_goldens.py
+    $(scripts/python/venv.sh | tail -1) interop/python/make_goldens.py
 
 Format as in /work/shared/fixtures: `NAME.json` is the exact record value (bytes, no trailing
 newline); `NAME.record.json` holds `topic`, `key` (string or null), `headers` (Kafka headers,
@@ -440,7 +500,13 @@ Headers: `message_id` = envelope_id and `correlation_id` = envelope correlation_
 envelope records (`header_identity_fields_from_envelope`); for raw `publish` without caller
 headers they are derived from the body (`_headers_for_unheadered_publish`; message_id minted
 when the body has no `envelope_id`). `timestamp` is the publish instant, `source` the bus
-environment (`local`), `event_type` the topic.
+environment (`local`), `event_type` the topic. The DLQ record (`dlq-content-error`) has the
+raw DLQ path's headers instead: `ModelEventHeaders` (minted `message_id`, `correlation_id` =
+the failure's, `timestamp` = `failure_timestamp`, `event_type` `dlq_raw_message`) followed by
+`original_topic`, `dlq_topic`, `failure_type`, `failure_reason`, `failure_timestamp`,
+`failure_class`. It is the current counterpart of /work/shared/fixtures/dlq-content-error:
+same failed record, but `failure_reason` is the real `sanitize_error_message` of the
+`json.JSONDecodeError` (`"JSONDecodeError: Expecting ',' delimiter: ..."`).
 
 | golden | topic | form |
 |---|---|---|
@@ -459,6 +525,7 @@ FORMS = {
     "request-introspection-catalog-request": "envelope(ModelTopicCatalogRequest), unkeyed",
     "topic-catalog-query": "envelope(ModelTopicCatalogQuery), unkeyed",
     "runtime-tick": "envelope(ModelRuntimeTick), key scheduler_id",
+    "dlq-content-error": "raw-path DLQ record (MixinKafkaDlq._publish_raw_to_dlq), key of the original (none)",
 }
 
 

@@ -3,6 +3,9 @@ package node
 import (
 	"bytes"
 	"encoding/json"
+	"math"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,9 +24,9 @@ type fixtureRecord struct {
 	Headers [][2]string
 }
 
-func loadRecord(t *testing.T, name string) fixtureRecord {
+func loadRecord(t *testing.T, set testkit.WireSet, name string) fixtureRecord {
 	t.Helper()
-	raw := testkit.Fixture(t, name)
+	raw := set.Read(t, name)
 	var top struct {
 		Topic   string          `json:"topic"`
 		Key     *string         `json:"key"`
@@ -76,16 +79,26 @@ func headerValue(rec fixtureRecord, key string) string {
 	return ""
 }
 
-// checkRecord compares a record built by the encoder with a fixture: value
-// byte for byte, headers in order, and the key (Go nodes key by node id
-// where the Python node sends none).
-func checkRecord(t *testing.T, got Record, valueFixture, recordFixture string, nodeID uuid.UUID) {
+// wantValue is the value the encoder must write for a recorded record: a
+// current golden as it is, an older fixture in its current envelope form.
+func wantValue(t *testing.T, set testkit.WireSet, name string) []byte {
 	t.Helper()
-	want := currentEnvelopeForm(t, bytes.TrimRight(testkit.Fixture(t, valueFixture), "\n"))
-	if !bytes.Equal(got.Value, want) {
-		t.Errorf("value differs from %s:\n got %s\nwant %s", valueFixture, got.Value, want)
+	raw := bytes.TrimRight(set.Read(t, name), "\n")
+	if set.Golden() {
+		return raw
 	}
-	rec := loadRecord(t, recordFixture)
+	return currentEnvelopeForm(t, raw)
+}
+
+// checkRecord compares a record built by the encoder with a recorded one:
+// value byte for byte (want), headers in order, and the key (Go nodes key
+// by node id where the Python node sends none).
+func checkRecord(t *testing.T, set testkit.WireSet, got Record, want []byte, recordName string, nodeID uuid.UUID) {
+	t.Helper()
+	if !bytes.Equal(got.Value, want) {
+		t.Errorf("value differs from the %s record:\n got %s\nwant %s", set.Name, got.Value, want)
+	}
+	rec := loadRecord(t, set, recordName)
 	if got.Topic != rec.Topic {
 		t.Errorf("topic %q, want %q", got.Topic, rec.Topic)
 	}
@@ -132,28 +145,55 @@ func currentEnvelopeForm(t *testing.T, old []byte) []byte {
 	return []byte(s)
 }
 
-func decodeFixtureEnvelope(t *testing.T, name string) *envelope.Envelope {
+func decodeFixtureEnvelope(t *testing.T, set testkit.WireSet, name string) *envelope.Envelope {
 	t.Helper()
-	env, err := envelope.Decode(testkit.Fixture(t, name))
+	env, err := envelope.Decode(set.Read(t, name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return env
 }
 
+// checkHeaderIdentity: the current package's headers carry the envelope's
+// identity (header_identity_fields_from_envelope: message_id = envelope_id,
+// correlation_id = the envelope's correlation_id). The older fixtures have
+// unrelated header ids. The encoder takes both header ids from NewID, so
+// the tests feed it the recorded ones.
+func checkHeaderIdentity(t *testing.T, set testkit.WireSet, env *envelope.Envelope, rec fixtureRecord) {
+	t.Helper()
+	if !set.Golden() {
+		return
+	}
+	if headerValue(rec, "message_id") != env.EnvelopeID.String() || env.CorrelationID == nil || headerValue(rec, "correlation_id") != env.CorrelationID.String() {
+		t.Errorf("current headers message_id %s correlation_id %s, envelope %s %v", headerValue(rec, "message_id"), headerValue(rec, "correlation_id"), env.EnvelopeID, env.CorrelationID)
+	}
+}
+
+// The encoder's records match the Python node's: the current package's
+// (golden) and the older fixtures' (in their current envelope form).
 func TestIntrospectionMatchesPythonFixture(t *testing.T) {
-	env := decodeFixtureEnvelope(t, "introspection-effect.json")
+	for _, set := range testkit.WireSets(t) {
+		t.Run(set.Name, func(t *testing.T) { checkIntrospection(t, set) })
+	}
+}
+
+func checkIntrospection(t *testing.T, set testkit.WireSet) {
+	env := decodeFixtureEnvelope(t, set, "introspection-effect.json")
 	want, err := envelope.DecodePayload(env, registration.DecodeIntrospectionEvent)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := loadRecord(t, "introspection-effect.record.json")
+	if want.NodeName == nil {
+		t.Fatal("recorded introspection has no node_name")
+	}
+	rec := loadRecord(t, set, "introspection-effect.record.json")
+	checkHeaderIdentity(t, set, env, rec)
 	id := Identity{
-		NodeID:               uuid.MustParse("3f6b2a9e-7c41-4d8a-9b1e-5a2c7d0e4f18"),
-		Name:                 "node_llm_embedding_effect",
-		Type:                 registration.NodeKindEffect,
-		Version:              envelope.SemVer{Major: 1, Minor: 2},
-		Endpoints:            map[string]string{"health": "http://embedding-effect:8085/health"},
+		NodeID:               want.NodeID,
+		Name:                 *want.NodeName,
+		Type:                 want.NodeType,
+		Version:              want.NodeVersion,
+		Endpoints:            want.Endpoints,
 		Capabilities:         want.DeclaredCapabilities,
 		ContractCapabilities: want.ContractCapabilities,
 		Metadata:             want.Metadata,
@@ -161,7 +201,11 @@ func TestIntrospectionMatchesPythonFixture(t *testing.T) {
 		Customize: func(ev *registration.IntrospectionEvent) {
 			ev.DiscoveredCapabilities = want.DiscoveredCapabilities
 			ev.PerformanceMetrics = want.PerformanceMetrics
+			ev.CurrentState = want.CurrentState
 		},
+	}
+	if id.NodeID != uuid.MustParse("3f6b2a9e-7c41-4d8a-9b1e-5a2c7d0e4f18") || id.Type != registration.NodeKindEffect || len(id.Endpoints["health"]) == 0 {
+		t.Errorf("recorded identity %+v", id)
 	}
 	ev := id.Introspection(registration.ReasonStartup, want.CorrelationID, want.Timestamp.Time)
 	enc := &Encoder{
@@ -174,19 +218,28 @@ func TestIntrospectionMatchesPythonFixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkRecord(t, got, "introspection-effect.json", "introspection-effect.record.json", id.NodeID)
+	checkRecord(t, set, got, wantValue(t, set, "introspection-effect.json"), "introspection-effect.record.json", id.NodeID)
 	if got.CorrelationID != want.CorrelationID {
 		t.Errorf("record correlation %s, want the payload's %s", got.CorrelationID, want.CorrelationID)
 	}
 }
 
+var uptimeRE = regexp.MustCompile(`"uptime_seconds": ([0-9.eE+-]+)`)
+
 func TestHeartbeatMatchesPythonFixture(t *testing.T) {
-	env := decodeFixtureEnvelope(t, "heartbeat.json")
+	for _, set := range testkit.WireSets(t) {
+		t.Run(set.Name, func(t *testing.T) { checkHeartbeat(t, set) })
+	}
+}
+
+func checkHeartbeat(t *testing.T, set testkit.WireSet) {
+	env := decodeFixtureEnvelope(t, set, "heartbeat.json")
 	want, err := envelope.DecodePayload(env, registration.DecodeHeartbeatEvent)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := loadRecord(t, "heartbeat.record.json")
+	rec := loadRecord(t, set, "heartbeat.record.json")
+	checkHeaderIdentity(t, set, env, rec)
 	id := Identity{NodeID: want.NodeID, Type: want.NodeType, Version: want.NodeVersion}
 	enc := &Encoder{
 		Source: "local",
@@ -199,16 +252,38 @@ func TestHeartbeatMatchesPythonFixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkRecord(t, got, "heartbeat.json", "heartbeat.record.json", id.NodeID)
+	// Uptime is a time.Duration (nanoseconds) in Go and a float difference
+	// of time.time() readings in Python (30.410550832748413 in the current
+	// golden): the encoder writes the Duration's seconds, within a
+	// nanosecond of the recorded value; every other byte is the record's.
+	wantV := wantValue(t, set, "heartbeat.json")
+	gm, wm := uptimeRE.FindSubmatch(got.Value), uptimeRE.FindSubmatch(wantV)
+	if gm == nil || wm == nil {
+		t.Fatalf("no uptime_seconds in %s or %s", got.Value, wantV)
+	}
+	gu, err1 := strconv.ParseFloat(string(gm[1]), 64)
+	wu, err2 := strconv.ParseFloat(string(wm[1]), 64)
+	if err1 != nil || err2 != nil || math.Abs(gu-wu) > 1e-9 {
+		t.Errorf("uptime_seconds %s, recorded %s", gm[1], wm[1])
+	}
+	wantV = bytes.Replace(wantV, wm[0], gm[0], 1)
+	checkRecord(t, set, got, wantV, "heartbeat.record.json", id.NodeID)
 }
 
 func TestAckMatchesPythonFixture(t *testing.T) {
-	env := decodeFixtureEnvelope(t, "ack.json")
+	for _, set := range testkit.WireSets(t) {
+		t.Run(set.Name, func(t *testing.T) { checkAck(t, set) })
+	}
+}
+
+func checkAck(t *testing.T, set testkit.WireSet) {
+	env := decodeFixtureEnvelope(t, set, "ack.json")
 	want, err := envelope.DecodePayload(env, registration.DecodeRegistrationAcked)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := loadRecord(t, "ack.record.json")
+	rec := loadRecord(t, set, "ack.record.json")
+	checkHeaderIdentity(t, set, env, rec)
 	enc := &Encoder{
 		Source: "local",
 		Now:    sequence(t, "times", want.Timestamp.Time, env.EnvelopeTimestamp.Time, ts(t, headerValue(rec, "timestamp"))),
@@ -219,7 +294,7 @@ func TestAckMatchesPythonFixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkRecord(t, got, "ack.json", "ack.record.json", want.NodeID)
+	checkRecord(t, set, got, wantValue(t, set, "ack.json"), "ack.record.json", want.NodeID)
 }
 
 func TestIdentityValidate(t *testing.T) {

@@ -43,3 +43,36 @@ func Golden(t testing.TB, name string) []byte {
 	}
 	return b
 }
+
+// WireSet is one set of recorded Kafka records in the NAME.json (value) /
+// NAME.record.json (topic, key, headers) layout: the current goldens of
+// interop/golden, produced by the pinned Python package, or the older
+// fixtures of ../shared/fixtures, kept as the compatibility floor.
+type WireSet struct {
+	// Name is "golden" or "fixtures"; tests name their subtests by it.
+	Name string
+	// Dir is the set's directory.
+	Dir string
+}
+
+// Golden reports whether s is the current set (interop/golden).
+func (s WireSet) Golden() bool { return s.Name == "golden" }
+
+// Read reads one file of the set.
+func (s WireSet) Read(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.Dir, name))
+	if err != nil {
+		t.Fatalf("%s set: %v", s.Name, err)
+	}
+	return b
+}
+
+// WireSets returns both record sets, the current goldens first. A test
+// that checks recorded records runs its assertions over each, one subtest
+// per set named by it, so a change in the package's records fails a test
+// while the older fixtures must still pass.
+func WireSets(t testing.TB) []WireSet {
+	t.Helper()
+	return []WireSet{{Name: "golden", Dir: GoldenDir(t)}, {Name: "fixtures", Dir: FixturesDir(t)}}
+}

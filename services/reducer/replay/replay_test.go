@@ -5,31 +5,19 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/registration"
+	"github.com/omninode/onex-fleet/pkg/testkit"
 	"github.com/omninode/onex-fleet/services/reducer/decide"
 )
 
-func fixture(t *testing.T, name string) string {
+// read is one recorded record value of set, trimmed.
+func read(t *testing.T, set testkit.WireSet, name string) string {
 	t.Helper()
-	dir, _ := os.Getwd()
-	for d := dir; d != "/"; d = filepath.Dir(d) {
-		p := filepath.Join(d, "shared", "fixtures", name)
-		if b, err := os.ReadFile(p); err == nil {
-			return strings.TrimSpace(string(b))
-		}
-		p = filepath.Join(filepath.Dir(d), "shared", "fixtures", name)
-		if b, err := os.ReadFile(p); err == nil {
-			return strings.TrimSpace(string(b))
-		}
-	}
-	t.Fatalf("fixture %s not found above %s (expected ../shared/fixtures beside the repo)", name, dir)
-	return ""
+	return strings.TrimSpace(string(set.Read(t, name)))
 }
 
 func line(topic, at, value string) string {
@@ -67,16 +55,39 @@ func run(t *testing.T, input string) ([]out, string, int) {
 
 const node = "3f6b2a9e-7c41-4d8a-9b1e-5a2c7d0e4f18"
 
-// The Python fixtures, replayed: introspection, ack, heartbeat, and ticks
-// before and after the liveness deadline.
+// The Python records, replayed: introspection, ack, heartbeat, and ticks
+// before and after the liveness deadline — the current package's
+// (interop/golden: envelope ticks) and the older fixtures (bare ticks).
 func TestReplayPythonFixtures(t *testing.T) {
-	tick := func(now string) string {
-		return fmt.Sprintf(`{"now":%q,"tick_id":"5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b","sequence_number":42,"scheduled_at":%q,"correlation_id":"9c0d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e2f","scheduler_id":"runtime-scheduler-default","tick_interval_ms":1000}`, now, now)
+	for _, set := range testkit.WireSets(t) {
+		t.Run(set.Name, func(t *testing.T) { replayPythonRecords(t, set) })
 	}
+}
+
+func replayPythonRecords(t *testing.T, set testkit.WireSet) {
+	read := func(name string) string { return read(t, set, name) }
+	// The recorded tick (now = scheduled_at = 14:05:08Z in both sets) at now.
+	recordedTick := read("runtime-tick.json")
+	if strings.Count(recordedTick, `"2026-03-02T14:05:08Z"`) != 2 {
+		t.Fatalf("%s runtime-tick: now and scheduled_at are not 2026-03-02T14:05:08Z: %s", set.Name, recordedTick)
+	}
+	tick := func(now string) string {
+		return strings.ReplaceAll(recordedTick, `"2026-03-02T14:05:08Z"`, fmt.Sprintf("%q", now))
+	}
+	intro := read("introspection-effect.json")
+	introEnv, err := envelope.Decode([]byte(intro))
+	if err != nil {
+		t.Fatal(err)
+	}
+	introEv, err := envelope.DecodePayload(introEnv, registration.DecodeIntrospectionEvent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	corr := introEv.CorrelationID.String()
 	input := strings.Join([]string{
-		line("onex.evt.platform.node-introspection.v1", "2026-03-02T14:05:07.5Z", fixture(t, "introspection-effect.json")),
-		line("onex.cmd.platform.node-registration-acked.v1", "2026-03-02T14:05:08Z", fixture(t, "ack.json")),
-		line("onex.evt.platform.node-heartbeat.v1", "2026-03-02T14:05:37.5Z", fixture(t, "heartbeat.json")),
+		line("onex.evt.platform.node-introspection.v1", "2026-03-02T14:05:07.5Z", intro),
+		line("onex.cmd.platform.node-registration-acked.v1", "2026-03-02T14:05:08Z", read("ack.json")),
+		line("onex.evt.platform.node-heartbeat.v1", "2026-03-02T14:05:37.5Z", read("heartbeat.json")),
 		line("onex.intent.platform.runtime-tick.v1", "2026-03-02T14:06:00Z", tick("2026-03-02T14:06:00Z")),
 		line("onex.intent.platform.runtime-tick.v1", "2026-03-02T14:08:00Z", tick("2026-03-02T14:08:00Z")),
 	}, "\n")
@@ -126,14 +137,14 @@ func TestReplayPythonFixtures(t *testing.T) {
 	if err != nil {
 		t.Fatalf("accepted event is not the bare model: %v", err)
 	}
-	if m.EntityID.String() != node || m.CorrelationID.String() != "b7e3c1d2-4a5f-4e6b-8c9d-0e1f2a3b4c5d" || m.AckDeadline.String() != "2026-03-02T14:05:37.500000Z" && m.AckDeadline.String() != "2026-03-02T14:05:37.5Z" {
+	if m.EntityID.String() != node || m.CorrelationID.String() != corr || m.AckDeadline.String() != "2026-03-02T14:05:37.500000Z" && m.AckDeadline.String() != "2026-03-02T14:05:37.5Z" {
 		t.Fatalf("accepted event: %+v", m)
 	}
 	// Python's json.dumps form, as on the wire (the output line is compact
 	// JSON; the record value itself keeps ", " and ": ").
 	var top map[string]any
 	json.Unmarshal(acc, &top)
-	if top["entity_id"] != node || top["correlation_id"] != "b7e3c1d2-4a5f-4e6b-8c9d-0e1f2a3b4c5d" {
+	if top["entity_id"] != node || top["correlation_id"] != corr {
 		t.Fatalf("accepted event top level: entity_id=%v correlation_id=%v", top["entity_id"], top["correlation_id"])
 	}
 	// Determinism: the same input yields the same bytes.
@@ -150,15 +161,21 @@ func TestReplayPythonFixtures(t *testing.T) {
 // correlation id and ack deadline, emitted at the tick, caused by it), and
 // the ack that follows makes the node ACTIVE.
 func TestReplayAcceptedResend(t *testing.T) {
+	for _, set := range testkit.WireSets(t) {
+		t.Run(set.Name, func(t *testing.T) { replayAcceptedResend(t, set) })
+	}
+}
+
+func replayAcceptedResend(t *testing.T, set testkit.WireSet) {
 	const tickID = "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b"
 	tick := func(now string) string {
 		return fmt.Sprintf(`{"now":%q,"tick_id":%q,"sequence_number":42,"scheduled_at":%q,"correlation_id":"9c0d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e2f","scheduler_id":"runtime-scheduler-default","tick_interval_ms":1000}`, now, tickID, now)
 	}
 	input := strings.Join([]string{
-		line("onex.evt.platform.node-introspection.v1", "2026-03-02T14:05:07.5Z", fixture(t, "introspection-effect.json")),
+		line("onex.evt.platform.node-introspection.v1", "2026-03-02T14:05:07.5Z", read(t, set, "introspection-effect.json")),
 		line("onex.intent.platform.runtime-tick.v1", "2026-03-02T14:05:09Z", tick("2026-03-02T14:05:09Z")), // resend due after 14:05:09.5
 		line("onex.intent.platform.runtime-tick.v1", "2026-03-02T14:05:10Z", tick("2026-03-02T14:05:10Z")),
-		line("onex.cmd.platform.node-registration-acked.v1", "2026-03-02T14:05:10.5Z", fixture(t, "ack.json")),
+		line("onex.cmd.platform.node-registration-acked.v1", "2026-03-02T14:05:10.5Z", read(t, set, "ack.json")),
 		line("onex.intent.platform.runtime-tick.v1", "2026-03-02T14:05:20Z", tick("2026-03-02T14:05:20Z")), // acked: no more resends
 	}, "\n")
 	outs, stderr, skipped := run(t, input)
@@ -208,11 +225,17 @@ func TestReplayAcceptedResend(t *testing.T) {
 }
 
 func TestReplayReportsBadLines(t *testing.T) {
+	for _, set := range testkit.WireSets(t) {
+		t.Run(set.Name, func(t *testing.T) { replayReportsBadLines(t, set) })
+	}
+}
+
+func replayReportsBadLines(t *testing.T, set testkit.WireSet) {
 	input := strings.Join([]string{
 		`not json`,
 		line("onex.evt.platform.node-introspection.v1", "2026-03-02T14:05:07Z", `{"payload": {"node_id": "x"}}`),
 		line("onex.evt.platform.unknown-topic.v1", "2026-03-02T14:05:07Z", `{}`),
-		line("onex.evt.platform.node-introspection.v1", "2026-03-02T14:05:07.5Z", fixture(t, "introspection-effect.json")),
+		line("onex.evt.platform.node-introspection.v1", "2026-03-02T14:05:07.5Z", read(t, set, "introspection-effect.json")),
 	}, "\n")
 	outs, stderr, skipped := run(t, input)
 	if skipped != 3 {

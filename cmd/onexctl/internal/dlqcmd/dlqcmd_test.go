@@ -18,6 +18,7 @@ import (
 	"github.com/omninode/onex-fleet/cmd/onexctl/internal/dlqcmd"
 	"github.com/omninode/onex-fleet/pkg/dlq"
 	"github.com/omninode/onex-fleet/pkg/dlq/replay"
+	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/testkit"
 	"github.com/omninode/onex-fleet/services/projector-effect/projectortest"
@@ -44,10 +45,11 @@ type fleet struct {
 }
 
 // newFleet seeds a fresh DLQ topic with records built by pkg/dlq: a
-// retriable infra error (a real introspection envelope), a ValidationError,
-// an infra error already replayed 5 times, one that failed three days ago,
-// and the Python runtime's own DLQ record (the golden fixture).
-func newFleet(t *testing.T) *fleet {
+// retriable infra error (a real introspection envelope of set), a
+// ValidationError, an infra error already replayed 5 times, one that failed
+// three days ago, and the Python runtime's own DLQ record (set's
+// dlq-content-error: the current package's, or the older fixture).
+func newFleet(t *testing.T, set testkit.WireSet) *fleet {
 	t.Helper()
 	f := &fleet{brokers: testkit.KafkaBrokers(t), corr: map[string]uuid.UUID{}, pos: map[string]string{}, sent: map[string]*sarama.ProducerMessage{}}
 	srv := projectortest.Start(t) // a database migrated by the projector: dlq_replay_history exists
@@ -74,7 +76,7 @@ func newFleet(t *testing.T) *fleet {
 	defer p.Close()
 
 	f.now = time.Now().UTC().Truncate(time.Microsecond)
-	f.fixture = testkit.Fixture(t, "introspection-effect.json")
+	f.fixture = set.Read(t, "introspection-effect.json")
 	send := func(name string, pm *sarama.ProducerMessage) {
 		part, off, err := p.SendMessage(pm)
 		if err != nil {
@@ -102,14 +104,14 @@ func newFleet(t *testing.T) *fleet {
 	var rec struct {
 		Headers map[string]string `json:"headers"`
 	}
-	if err := json.Unmarshal(testkit.Fixture(t, "dlq-content-error.record.json"), &rec); err != nil {
+	if err := json.Unmarshal(set.Read(t, "dlq-content-error.record.json"), &rec); err != nil {
 		t.Fatal(err)
 	}
-	python := &sarama.ProducerMessage{Topic: f.dlqTopic, Value: sarama.ByteEncoder(bytes.TrimSpace(testkit.Fixture(t, "dlq-content-error.json")))}
+	python := &sarama.ProducerMessage{Topic: f.dlqTopic, Value: sarama.ByteEncoder(bytes.TrimSpace(set.Read(t, "dlq-content-error.json")))}
 	for _, k := range []string{"content_type", "correlation_id", "message_id", "timestamp", "source", "event_type", "failure_class"} {
 		python.Headers = append(python.Headers, sarama.RecordHeader{Key: []byte(k), Value: []byte(rec.Headers[k])})
 	}
-	f.corr["python"] = uuid.MustParse("5d6e7f80-91a2-4b3c-8d4e-5f6a7b8c9d0e")
+	f.corr["python"] = uuid.MustParse(rec.Headers["correlation_id"])
 	send("python", python)
 	return f
 }
@@ -154,9 +156,16 @@ func statuses(rep replay.Report) map[string]string {
 
 // TestReplayScenario is the replay procedure of docs/dlq-runbook.md on the
 // real broker and PostgreSQL: stats, list, show, dry run, tracked run,
-// second run.
+// second run; once with the current package's records (golden), once with
+// the older fixtures.
 func TestReplayScenario(t *testing.T) {
-	f := newFleet(t)
+	for _, set := range testkit.WireSets(t) {
+		t.Run(set.Name, func(t *testing.T) { replayScenario(t, set) })
+	}
+}
+
+func replayScenario(t *testing.T, set testkit.WireSet) {
+	f := newFleet(t, set)
 	t.Setenv(dlqcmd.EnvDBURL, f.dsn)
 	b := strings.Join(f.brokers, ",")
 
@@ -250,8 +259,15 @@ func TestReplayScenario(t *testing.T) {
 	if d.Position != f.pos["retriable"] || d.Kind != "dlq" || d.Key != "node-a" || compact(t, d.Body) != compact(t, wantBody) || d.Decision.Action != "replay" {
 		t.Errorf("show: %+v", d)
 	}
-	if compact(t, d.Envelope) != compact(t, f.fixture) {
-		t.Errorf("original envelope\n got %s\nwant %s", d.Envelope, f.fixture)
+	// show prints the original envelope as the fleet reads it: decoded and
+	// written in the current wire form (an older record gains the fields
+	// the current envelope added, as null).
+	wantEnv, err := envelope.Canonicalize(f.fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if compact(t, d.Envelope) != compact(t, wantEnv) {
+		t.Errorf("original envelope\n got %s\nwant %s", d.Envelope, wantEnv)
 	}
 	if len(d.Headers) != len(f.sent["retriable"].Headers) || d.Headers[2].Key != "message_id" || d.RecordID != d.Headers[2].Value {
 		t.Errorf("show headers %v, record id %s", d.Headers, d.RecordID)
@@ -439,6 +455,117 @@ func TestReplayScenario(t *testing.T) {
 	code, out, _ = run(t, append(f.replayArgs("--dry-run"), "-o", "table")...)
 	if code != 0 || !strings.HasPrefix(out, "POSITION") || !strings.Contains(out, "(dry run: nothing written), tracking on: 5 scanned, 2 not selected, 0 completed, 0 quarantined, 0 failed, 3 skipped") {
 		t.Errorf("table output: exit %d\n%s", code, out)
+	}
+}
+
+// TestPythonDLQRecordRead needs no servers: the Python runtime's own DLQ
+// record (the current package's, golden, and the older fixture), as the
+// tool reads it from the topic — value and headers as recorded — is decoded
+// into the fields list, show, stats and replay use, and replay quarantines
+// it (JSONDecodeError is not retryable) with a quarantine record that
+// carries its body unchanged.
+func TestPythonDLQRecordRead(t *testing.T) {
+	for _, set := range testkit.WireSets(t) {
+		t.Run(set.Name, func(t *testing.T) {
+			value := bytes.TrimSpace(set.Read(t, "dlq-content-error.json"))
+			var rec struct {
+				Topic   string          `json:"topic"`
+				Key     *string         `json:"key"`
+				Headers json.RawMessage `json:"headers"`
+			}
+			if err := json.Unmarshal(set.Read(t, "dlq-content-error.record.json"), &rec); err != nil {
+				t.Fatal(err)
+			}
+			hdr := map[string]string{}
+			if err := json.Unmarshal(rec.Headers, &hdr); err != nil {
+				t.Fatal(err)
+			}
+			var body struct {
+				OriginalMessage struct {
+					Value string `json:"value"`
+				} `json:"original_message"`
+				FailureReason string `json:"failure_reason"`
+			}
+			if err := json.Unmarshal(value, &body); err != nil {
+				t.Fatal(err)
+			}
+			// The headers in their recorded order.
+			dec := json.NewDecoder(bytes.NewReader(rec.Headers))
+			if _, err := dec.Token(); err != nil {
+				t.Fatal(err)
+			}
+			m := &sarama.ConsumerMessage{Topic: rec.Topic, Partition: 0, Offset: 17, Value: value}
+			for dec.More() {
+				k, _ := dec.Token()
+				v, _ := dec.Token()
+				m.Headers = append(m.Headers, &sarama.RecordHeader{Key: []byte(k.(string)), Value: []byte(v.(string))})
+			}
+			if rec.Key != nil {
+				m.Key = []byte(*rec.Key)
+			}
+
+			e := replay.NewEntry(m)
+			if e.DecodeErr != nil || e.Record == nil || e.Quarantined != nil {
+				t.Fatalf("entry: record %v, quarantined %v, err %v", e.Record, e.Quarantined, e.DecodeErr)
+			}
+			const orig = "onex.evt.platform.node-introspection.v1"
+			if e.OriginalTopic() != orig || hdr["original_topic"] != orig || e.ErrorType() != "JSONDecodeError" || e.FailureClass() != dlq.ClassPublisherMalformed || e.RetryCount() != 0 {
+				t.Errorf("entry: topic %q error %q class %q retries %d", e.OriginalTopic(), e.ErrorType(), e.FailureClass(), e.RetryCount())
+			}
+			if e.CorrelationID() != hdr["correlation_id"] {
+				t.Errorf("correlation id %q, header %q", e.CorrelationID(), hdr["correlation_id"])
+			}
+			if e.ID().String() != hdr["message_id"] {
+				t.Errorf("record id %s, want the message_id header %s", e.ID(), hdr["message_id"])
+			}
+			if at, ok := e.FailedAt(); !ok || dlq.FormatTimestamp(at) != hdr["failure_timestamp"] {
+				t.Errorf("failed at %v %v, header %q", at, ok, hdr["failure_timestamp"])
+			}
+			om := e.Record.OriginalMessage
+			if om.Key != nil || om.Offset == nil || *om.Offset != 1042 || om.Partition == nil || *om.Partition != 3 || om.Value != body.OriginalMessage.Value ||
+				!strings.HasPrefix(om.Value, `{"payload": {"node_id": "not-a-uuid"`) {
+				t.Errorf("original message %+v", om)
+			}
+			if e.Record.FailureReason != body.FailureReason || e.Record.FailureType != dlq.FailureTypeContent || e.Record.SerializationFallback {
+				t.Errorf("record %+v", e.Record)
+			}
+			if set.Golden() && (!strings.HasPrefix(e.Record.FailureReason, "JSONDecodeError: ") || e.Record.FailureReason != hdr["failure_reason"]) {
+				t.Errorf("current failure_reason %q, header %q", e.Record.FailureReason, hdr["failure_reason"])
+			}
+
+			stats := replay.Stats{}
+			stats.Add(e)
+			if rows := stats.Rows(); len(rows) != 1 || rows[0].DLQTopic != rec.Topic || rows[0].OriginalTopic != orig || rows[0].ErrorType != "JSONDecodeError" ||
+				rows[0].FailureClass != dlq.ClassPublisherMalformed || rows[0].Count != 1 {
+				t.Errorf("stats %+v", rows)
+			}
+			for _, f := range []replay.Filter{{}, {OriginalTopics: []string{orig}, ErrorTypes: []string{"JSONDecodeError"}, CorrelationIDs: []string{strings.ToUpper(hdr["correlation_id"])}}} {
+				if ok, why := f.Match(e); !ok {
+					t.Errorf("filter %+v: %s", f, why)
+				}
+			}
+			d := replay.Decide(e, replay.Filter{}, replay.DefaultMaxReplayCount)
+			if d.Action != replay.ActionQuarantine || d.Reason != "Non-retryable error type: JSONDecodeError" {
+				t.Fatalf("decision %+v", d)
+			}
+			qid := uuid.MustParse("0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d")
+			q, err := replay.QuarantineMessage(e, d.Reason, qid, "onex.dlq.omnibase-infra.quarantine.v1", time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC))
+			if err != nil {
+				t.Fatal(err)
+			}
+			qv, _ := q.Value.Encode()
+			qb, err := replay.DecodeQuarantined(qv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if qb.OriginalTopic != orig || qb.OriginalCorrelationID != hdr["correlation_id"] || qb.ErrorType != "JSONDecodeError" || qb.SourceDLQTopic != rec.Topic ||
+				qb.SourceDLQOffset != 17 || qb.Reason != d.Reason || qb.QuarantineCorrelationID != qid.String() {
+				t.Errorf("quarantine body %+v", qb)
+			}
+			if !bytes.Contains(qv, []byte(`"original_payload": `+string(value))) {
+				t.Errorf("quarantine record does not carry the DLQ body unchanged:\n%s", qv)
+			}
+		})
 	}
 }
 

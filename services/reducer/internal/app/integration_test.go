@@ -135,33 +135,55 @@ func (p *proc) waitAssigned(t *testing.T, want int) {
 	t.Fatalf("process never held %d partitions", want)
 }
 
-func fixtureBytes(t *testing.T, name string) string {
-	t.Helper()
-	for d, _ := os.Getwd(); d != "/"; d = filepath.Dir(d) {
-		if b, err := os.ReadFile(filepath.Join(d, "shared", "fixtures", name)); err == nil {
-			return strings.TrimSpace(string(b))
-		}
-		if b, err := os.ReadFile(filepath.Join(filepath.Dir(d), "shared", "fixtures", name)); err == nil {
-			return strings.TrimSpace(string(b))
-		}
-	}
-	t.Fatalf("fixture %s not found", name)
-	return ""
-}
-
+// fixtureNode is the node of the recorded introspection, ack and heartbeat
+// in both record sets.
 const fixtureNode = "3f6b2a9e-7c41-4d8a-9b1e-5a2c7d0e4f18"
-const fixtureCorr = "b7e3c1d2-4a5f-4e6b-8c9d-0e1f2a3b4c5d"
 
 type feeder struct {
-	t        *testing.T
-	p        *bus.Producer
-	intro    string
-	ack      string
-	hb       string
+	t     *testing.T
+	p     *bus.Producer
+	intro string
+	// introCorr is the recorded introspection's correlation id, replaced
+	// by a per-node one.
+	introCorr string
+	ack       string
+	hb        string
+	// hbAt is the recorded heartbeat's payload timestamp, replaced by the
+	// feed's time.
+	hbAt     string
 	sequence int
 }
 
+// newFeeder feeds the older fixtures (../shared/fixtures).
 func newFeeder(t *testing.T, brokers []string) *feeder {
+	return newFeederFrom(t, brokers, testkit.WireSet{Name: "fixtures", Dir: testkit.FixturesDir(t)})
+}
+
+// newFeederFrom feeds the recorded introspection, ack and heartbeat of set
+// (testkit.WireSets: the current package's goldens or the older fixtures),
+// rewritten per node.
+func newFeederFrom(t *testing.T, brokers []string, set testkit.WireSet) *feeder {
+	read := func(name string) string { return strings.TrimSpace(string(set.Read(t, name))) }
+	f := &feeder{t: t, intro: read("introspection-effect.json"), ack: read("ack.json"), hb: read("heartbeat.json")}
+	var v struct {
+		Payload struct {
+			NodeID        string `json:"node_id"`
+			CorrelationID string `json:"correlation_id"`
+			Timestamp     string `json:"timestamp"`
+		} `json:"payload"`
+	}
+	if err := json.Unmarshal([]byte(f.intro), &v); err != nil || v.Payload.NodeID != fixtureNode || v.Payload.CorrelationID == "" {
+		t.Fatalf("%s introspection: node %q correlation %q: %v", set.Name, v.Payload.NodeID, v.Payload.CorrelationID, err)
+	}
+	f.introCorr = v.Payload.CorrelationID
+	if err := json.Unmarshal([]byte(f.hb), &v); err != nil || v.Payload.NodeID != fixtureNode || v.Payload.Timestamp == "" {
+		t.Fatalf("%s heartbeat: node %q timestamp %q: %v", set.Name, v.Payload.NodeID, v.Payload.Timestamp, err)
+	}
+	f.hbAt = v.Payload.Timestamp
+	if !strings.Contains(f.ack, fixtureNode) {
+		t.Fatalf("%s ack is not node %s's", set.Name, fixtureNode)
+	}
+
 	cfg, err := bus.NewConfig(bus.Options{Brokers: brokers, ClientID: "reducer-test"})
 	if err != nil {
 		t.Fatal(err)
@@ -171,7 +193,8 @@ func newFeeder(t *testing.T, brokers []string) *feeder {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	return &feeder{t: t, p: p, intro: fixtureBytes(t, "introspection-effect.json"), ack: fixtureBytes(t, "ack.json"), hb: fixtureBytes(t, "heartbeat.json")}
+	f.p = p
+	return f
 }
 
 func (f *feeder) msg(node uuid.UUID, topic, value string, at time.Time) *sarama.ProducerMessage {
@@ -195,7 +218,7 @@ func (f *feeder) introspections(nodes []uuid.UUID) []*sarama.ProducerMessage {
 	var out []*sarama.ProducerMessage
 	for _, n := range nodes {
 		v := strings.ReplaceAll(f.intro, fixtureNode, n.String())
-		v = strings.ReplaceAll(v, fixtureCorr, uuid.NewSHA1(n, []byte("corr")).String())
+		v = strings.ReplaceAll(v, f.introCorr, uuid.NewSHA1(n, []byte("corr")).String())
 		out = append(out, f.msg(n, topics.NodeIntrospection, v, base))
 	}
 	return out
@@ -214,7 +237,7 @@ func (f *feeder) heartbeats(nodes []uuid.UUID, k int) []*sarama.ProducerMessage 
 	ts := base.Add(time.Duration(10+k) * time.Second).Format("2006-01-02T15:04:05.000000Z")
 	for _, n := range nodes {
 		v := strings.ReplaceAll(f.hb, fixtureNode, n.String())
-		v = strings.ReplaceAll(v, "2026-03-02T14:05:37.410551Z", ts)
+		v = strings.ReplaceAll(v, f.hbAt, ts)
 		out = append(out, f.msg(n, topics.NodeHeartbeat, v, base.Add(time.Duration(10+k)*time.Second)))
 	}
 	return out
@@ -396,11 +419,19 @@ func checkExactlyOnce(t *testing.T, o outputs, ours map[string]bool, heartbeats 
 
 // kill -9 the reducer mid-load and restart it: every input is reflected
 // exactly once in events, intents and snapshots.
+// Once with the current package's records (golden), once with the older
+// fixtures.
 func TestExactlyOnceAcrossKill9(t *testing.T) {
+	for _, set := range testkit.WireSets(t) {
+		t.Run(set.Name, func(t *testing.T) { exactlyOnceAcrossKill9(t, set) })
+	}
+}
+
+func exactlyOnceAcrossKill9(t *testing.T, set testkit.WireSet) {
 	brokers := testkit.KafkaBrokers(t)
 	env := "reducertest" + testkit.Unique()
 	startOnce = &sync.Once{}
-	f := newFeeder(t, brokers)
+	f := newFeederFrom(t, brokers, set)
 	const n, hbs = 300, 3
 	ids, ours := nodeSet(n)
 	from := outputEnds(t, brokers)
@@ -434,12 +465,19 @@ func TestExactlyOnceAcrossKill9(t *testing.T) {
 }
 
 // Two instances split the partitions; when one leaves, the other takes its
-// partitions and their state, and nothing is lost or duplicated.
+// partitions and their state, and nothing is lost or duplicated; once with
+// the current package's records (golden), once with the older fixtures.
 func TestRebalanceMovesState(t *testing.T) {
+	for _, set := range testkit.WireSets(t) {
+		t.Run(set.Name, func(t *testing.T) { rebalanceMovesState(t, set) })
+	}
+}
+
+func rebalanceMovesState(t *testing.T, set testkit.WireSet) {
 	brokers := testkit.KafkaBrokers(t)
 	env := "reducertest" + testkit.Unique()
 	startOnce = &sync.Once{}
-	f := newFeeder(t, brokers)
+	f := newFeederFrom(t, brokers, set)
 	const n = 200
 	ids, ours := nodeSet(n)
 	from := outputEnds(t, brokers)

@@ -27,8 +27,15 @@ import (
 // after their resend times publish it again (bare, the attempt's correlation
 // id and deadline), the ack makes the node ACTIVE, and a later tick sends
 // nothing more. The batch counts the copies by trigger for
-// onex_reducer_accepted_resent_total.
+// onex_reducer_accepted_resent_total. Once with the current package's
+// records (golden), once with the older fixtures.
 func TestDecideBatchResendsAccepted(t *testing.T) {
+	for _, set := range testkit.WireSets(t) {
+		t.Run(set.Name, func(t *testing.T) { decideBatchResendsAccepted(t, set) })
+	}
+}
+
+func decideBatchResendsAccepted(t *testing.T, set testkit.WireSet) {
 	svc := &service.Service{
 		Name:     "reducer",
 		Config:   &config.Config{Service: "reducer", KafkaBootstrap: "127.0.0.1:1", Environment: "test"},
@@ -51,12 +58,12 @@ func TestDecideBatchResendsAccepted(t *testing.T) {
 			`"scheduled_at":%q,"correlation_id":"9c0d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e2f","scheduler_id":"runtime-scheduler-default","tick_interval_ms":1000}`, now, now)))
 	}
 	batch := []*sarama.ConsumerMessage{
-		in(topics.NodeIntrospection, t0, testkit.Fixture(t, "introspection-effect.json")),
+		in(topics.NodeIntrospection, t0, set.Read(t, "introspection-effect.json")),
 		tick(t0.Add(time.Second)),     // before the first resend time (t0+2 s)
 		tick(t0.Add(3 * time.Second)), // after it: resent
-		in(topics.NodeHeartbeat, t0.Add(4*time.Second), testkit.Fixture(t, "heartbeat.json")),          // before the next (t0+6 s)
-		in(topics.NodeHeartbeat, t0.Add(7*time.Second), []byte(heartbeatAt(t, t0.Add(7*time.Second)))), // after it: resent
-		in(topics.NodeRegistrationAcked, t0.Add(8*time.Second), testkit.Fixture(t, "ack.json")),
+		in(topics.NodeHeartbeat, t0.Add(4*time.Second), set.Read(t, "heartbeat.json")),                      // before the next (t0+6 s)
+		in(topics.NodeHeartbeat, t0.Add(7*time.Second), []byte(heartbeatAt(t, set, t0.Add(7*time.Second)))), // after it: resent
+		in(topics.NodeRegistrationAcked, t0.Add(8*time.Second), set.Read(t, "ack.json")),
 		tick(t0.Add(20 * time.Second)), // acked: nothing
 	}
 	proc := processor.New(r.settings.Params, state.NewPartition(0))
@@ -98,11 +105,11 @@ func TestDecideBatchResendsAccepted(t *testing.T) {
 	}
 }
 
-// heartbeatAt is the heartbeat fixture with its payload timestamp at at, so
-// it is newer than the fixture's own.
-func heartbeatAt(t *testing.T, at time.Time) string {
+// heartbeatAt is set's recorded heartbeat with its payload timestamp an
+// hour after at, so it is newer than the recorded one.
+func heartbeatAt(t *testing.T, set testkit.WireSet, at time.Time) string {
 	var v map[string]any
-	if err := json.Unmarshal(testkit.Fixture(t, "heartbeat.json"), &v); err != nil {
+	if err := json.Unmarshal(set.Read(t, "heartbeat.json"), &v); err != nil {
 		t.Fatal(err)
 	}
 	v["payload"].(map[string]any)["timestamp"] = at.Add(time.Hour).Format("2006-01-02T15:04:05.000000Z")
