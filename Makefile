@@ -89,10 +89,11 @@ test-unit: ## unit tests only (no servers needed)
 # are built with the same -coverpkg and what they execute counts too; the
 # profiles are merged.
 COVER_DIR := $(CURDIR)/.state/e2e-cover
+E2E_SUMMARY := $(CURDIR)/.state/e2e-summary.txt
 COVER_PKG := github.com/omninode/onex-fleet/pkg/...,github.com/omninode/onex-fleet/services/...
 test: test-infra-up lint build helm-tools python-venv ## everything, against real servers of its own (what CI runs)
-	@mkdir -p $(CURDIR)/.state && rm -rf $(COVER_DIR) && mkdir -p $(COVER_DIR)
-	$(TEST_ENV) ONEX_REQUIRE_INFRA=1 ONEX_E2E_COVERDIR=$(COVER_DIR) $(GO) test -count=1 -p 1 -timeout 60m \
+	@mkdir -p $(CURDIR)/.state && rm -rf $(COVER_DIR) $(E2E_SUMMARY) && mkdir -p $(COVER_DIR)
+	$(TEST_ENV) ONEX_REQUIRE_INFRA=1 ONEX_E2E_COVERDIR=$(COVER_DIR) ONEX_E2E_SUMMARY_FILE=$(E2E_SUMMARY) $(GO) test -count=1 -p 1 -timeout 60m \
 		-coverpkg=$(COVER_PKG) -coverprofile=$(CURDIR)/.state/coverage.out $(MODULES)
 	@if [ -n "$$(ls -A $(COVER_DIR))" ]; then \
 		$(GO) tool covdata textfmt -i=$(COVER_DIR) -o $(CURDIR)/.state/e2e-cover.out && \
@@ -100,6 +101,7 @@ test: test-infra-up lint build helm-tools python-venv ## everything, against rea
 	@awk 'NR==1 || $$1 ~ /onex-fleet\/(pkg|services)\//' $(CURDIR)/.state/coverage.out > $(CURDIR)/.state/coverage-core.out
 	@echo -n "total statement coverage of pkg/ and services/: "; \
 		$(GO) tool cover -func=$(CURDIR)/.state/coverage-core.out | awk '/^total:/ {print $$3}'
+	@cat $(E2E_SUMMARY) 2>/dev/null || { echo "the Python interop suite reported no summary"; exit 1; }
 
 # The fleet's performance figures next to the servers' own ceilings, in one
 # run of about twelve minutes; docs/performance.md explains the method.
