@@ -69,8 +69,11 @@ lint: ## gofmt and go vet over every module
 	$(GO) vet $(MODULES)
 
 .PHONY: run
-run: ## the fleet against real local servers with a live view (Ctrl-C stops it)
-	scripts/run.sh
+# run.sh stops, on Ctrl-C, SIGTERM or SIGHUP, the fleet and each server it
+# started. make passes a SIGTERM it receives on to it and waits for it; exec
+# makes run.sh make's own child, with no shell in between.
+run: ## the fleet against real local servers with a live view (Ctrl-C stops it and the servers it started)
+	exec scripts/run.sh
 
 .PHONY: topics
 topics: build ## create every platform topic that is missing and report drift
