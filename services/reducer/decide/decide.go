@@ -48,13 +48,70 @@ func extras(x json.RawMessage) json.RawMessage {
 	return x
 }
 
+// ProjectionNodeTypes are the node types the registry registers: the
+// projection's valid_node_type check (migrations/000001, spec 5.2) allows
+// only these. EnumNodeKind has a fifth, runtime_host, a valid introspection
+// the registry cannot project: DecideIntrospection rejects it.
+var ProjectionNodeTypes = []string{"effect", "compute", "reducer", "orchestrator"}
+
+// Projectable reports whether the registry can register a node of nodeType
+// (one of ProjectionNodeTypes).
+func Projectable(nodeType string) bool {
+	for _, t := range ProjectionNodeTypes {
+		if nodeType == t {
+			return true
+		}
+	}
+	return false
+}
+
+// MaxRejectionReason is the longest rejection_reason the Python model
+// accepts (ModelNodeRegistrationRejected, max_length 1024 characters).
+const MaxRejectionReason = 1024
+
+// RejectionReason is the rejection_reason of an introspection of a node type
+// the registry does not register: what the node reads in its rejected event.
+func RejectionReason(nodeType string) string {
+	r := fmt.Sprintf("node type %s is not registered by this registry: it is not projectable "+
+		"(the registration projection accepts only %s nodes)", nodeType, strings.Join(ProjectionNodeTypes, ", "))
+	n := 0
+	for i := range r { // characters, as Python counts them
+		if n == MaxRejectionReason {
+			return r[:i]
+		}
+		n++
+	}
+	return r
+}
+
 // DecideIntrospection decides a node's introspection (spec 4.3, documented
 // column). A new node, or one in a retriable state (liveness_expired,
 // rejected, ack_timed_out), starts a registration attempt: it moves to
 // awaiting_ack with an ack deadline, the Initiated and Accepted events are
 // emitted, and the projection upsert and Consul register intents are issued.
-// Every other state blocks a new registration (no-op).
+// Every other state blocks a new registration (no-op), whatever the
+// introspection's node type.
+//
+// An introspection that would start a registration but whose node type the
+// projection cannot hold (not Projectable: runtime_host) is rejected
+// instead: the node moves to rejected and the Rejected event tells it why;
+// nothing is written to the projection or to Consul (reject).
+//
+// Restarts, updates and shutdowns (docs/reducer.md, Decisions): an
+// introspection older than the latest applied one (payload timestamps) is
+// stale and changes nothing; one with reason shutdown takes a registered
+// or registering node out of Consul (decideShutdown); any other from an
+// ACTIVE node updates it in place when its data differ (updateActive).
 func DecideIntrospection(s *NodeState, in Introspection, now time.Time, p Params) Decision {
+	if in.Reason == ReasonShutdown {
+		return decideShutdown(s, in, now)
+	}
+	if staleIntrospection(s, in) {
+		return Decision{Reason: ReasonStale, State: s}
+	}
+	if s != nil && s.State == Active {
+		return updateActive(s, in, now, p)
+	}
 	if s != nil && !s.State.Retriable() {
 		if s.State == AwaitingAck {
 			// The node announces itself again while the registry waits
@@ -69,9 +126,9 @@ func DecideIntrospection(s *NodeState, in Introspection, now time.Time, p Params
 		}
 		return Decision{Reason: fmt.Sprintf("State %s blocks new registration", s.State), State: s}
 	}
-	corr := in.HandlerCorrelationID
-	if corr == uuid.Nil {
-		corr = in.CorrelationID
+	corr := handlerCorrelation(in)
+	if !Projectable(in.NodeType) {
+		return reject(s, in, corr, now)
 	}
 	ns := &NodeState{
 		NodeID: in.NodeID, State: AwaitingAck,
@@ -79,6 +136,7 @@ func DecideIntrospection(s *NodeState, in Introspection, now time.Time, p Params
 		Capabilities: in.Capabilities, Endpoints: EndpointsOf(in.Endpoints), MCPTool: MCPToolOf(in), Extras: extras(in.Extras),
 		AttemptID: attemptID(in), CorrelationID: corr, RegisteredAt: now,
 		AckDeadline: ptr(now.Add(p.AckTimeout)), LastStateChangeAt: now,
+		LastIntrospectionAt: laterIntrospection(s, in),
 	}
 	ns.NextResendAt = ns.AckDeadline // resends disabled: none before the deadline
 	if p.resends() {
@@ -86,8 +144,11 @@ func DecideIntrospection(s *NodeState, in Introspection, now time.Time, p Params
 	}
 	if s != nil {
 		// registered_at is the first registration (spec 10.5 suite 5), and the
-		// sequence continues so effects never see it go back.
-		ns.RegisteredAt = s.RegisteredAt
+		// sequence continues so effects never see it go back. A node
+		// rejected before it ever registered has no registered_at.
+		if !s.RegisteredAt.IsZero() {
+			ns.RegisteredAt = s.RegisteredAt
+		}
 		ns.Sequence = s.Sequence
 	}
 	d := Decision{Emit: true, Reason: "Registration initiated", State: ns}
@@ -105,6 +166,52 @@ func DecideIntrospection(s *NodeState, in Introspection, now time.Time, p Params
 	reg := ns.nextIntent(IntentConsulRegister, "consul://service/"+serviceName(in.NodeType))
 	reg.Register = ns.ConsulRegistration()
 	d.Intents = []Intent{up, reg}
+	return d
+}
+
+// handlerCorrelation is the correlation id of the events an introspection
+// leads to: the envelope's, else the payload's.
+func handlerCorrelation(in Introspection) uuid.UUID {
+	if in.HandlerCorrelationID != uuid.Nil {
+		return in.HandlerCorrelationID
+	}
+	return in.CorrelationID
+}
+
+// reject decides an introspection the registry cannot accept (its node type
+// is not projectable) from a node that is new or in a retriable state. The
+// node moves to rejected (terminal, and retriable: a later introspection of
+// a projectable type registers it) and the Rejected event carries a reason
+// the node can read. No intent: the projection's valid_node_type refuses
+// such a row (an earlier registration's row, if any, stays as it was) and
+// the node is not in Consul (an earlier registration was deregistered when
+// it timed out). The state records what was rejected (type, name, version,
+// capabilities, the introspection's attempt and correlation) and is written
+// to the snapshot like any other, so a duplicated or replayed introspection
+// is answered the same way: rejected again, the same event (its
+// deterministic ids come from the introspection). The rejection takes a
+// sequence number, so its snapshot is newer than the node's previous one;
+// registered_at stays the first registration's (zero if none), and
+// last_state_change_at stays the first rejection's while the node stays
+// rejected.
+func reject(s *NodeState, in Introspection, corr uuid.UUID, now time.Time) Decision {
+	ns := &NodeState{
+		NodeID: in.NodeID, State: Rejected,
+		NodeType: in.NodeType, NodeName: in.NodeName, NodeVersion: in.NodeVersion, Capabilities: in.Capabilities,
+		AttemptID: attemptID(in), CorrelationID: corr, LastStateChangeAt: now,
+		LastIntrospectionAt: laterIntrospection(s, in),
+	}
+	if s != nil {
+		ns.RegisteredAt = s.RegisteredAt
+		ns.Sequence = s.Sequence
+		if s.State == Rejected {
+			ns.LastStateChangeAt = s.LastStateChangeAt
+		}
+	}
+	ns.Sequence++
+	d := Decision{Emit: true, Reason: "Registration rejected: node type " + in.NodeType + " is not projectable", State: ns}
+	d.Events = []Event{{Kind: EventRejected, NodeID: in.NodeID, CorrelationID: corr, CausationID: in.CorrelationID,
+		EmittedAt: now, RejectionReason: RejectionReason(in.NodeType)}}
 	return d
 }
 

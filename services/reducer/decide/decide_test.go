@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -77,7 +80,7 @@ func TestDecideIntrospectionTable(t *testing.T) {
 		{PendingRegistration, false, "State pending_registration blocks new registration", PendingRegistration},
 		{Accepted, false, "State accepted blocks new registration", Accepted},
 		{AckReceived, false, "State ack_received blocks new registration", AckReceived},
-		{Active, false, "State active blocks new registration", Active},
+		// active: updated in place (TestDecideIntrospectionActiveTable)
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.from), func(t *testing.T) {
@@ -121,6 +124,136 @@ func TestDecideIntrospectionTable(t *testing.T) {
 				t.Fatal("decision mutated its input state")
 			}
 		})
+	}
+}
+
+// An introspection whose node type the projection cannot hold
+// (runtime_host): one row per state (docs/reducer.md, Decisions). Where an
+// introspection would start a registration it is rejected instead, with no
+// intent; where it would not, it changes nothing, as any introspection.
+func TestDecideIntrospectionRejectedTable(t *testing.T) {
+	host := intro()
+	host.NodeType = "runtime_host"
+	host.HandlerCorrelationID = uuid.MustParse("0c1d2e3f-4a5b-4c6d-8e7f-8091a2b3c4d5")
+	reason := "node type runtime_host is not registered by this registry: it is not projectable " +
+		"(the registration projection accepts only effect, compute, reducer, orchestrator nodes)"
+	tests := []struct {
+		from    State
+		emit    bool
+		reason  string
+		toState State
+	}{
+		{None, true, "Registration rejected: node type runtime_host is not projectable", Rejected},
+		{LivenessExpired, true, "Registration rejected: node type runtime_host is not projectable", Rejected},
+		{Rejected, true, "Registration rejected: node type runtime_host is not projectable", Rejected},
+		{AckTimedOut, true, "Registration rejected: node type runtime_host is not projectable", Rejected},
+		{AwaitingAck, false, "Waiting for ack", AwaitingAck},
+		{PendingRegistration, false, "State pending_registration blocks new registration", PendingRegistration},
+		{Accepted, false, "State accepted blocks new registration", Accepted},
+		{AckReceived, false, "State ack_received blocks new registration", AckReceived},
+		{Active, false, "State active blocks new registration", Active},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.from), func(t *testing.T) {
+			in := inState(tt.from)
+			d := DecideIntrospection(in, host, t0, params)
+			if d.Emit != tt.emit || d.Reason != tt.reason || d.State.State != tt.toState {
+				t.Fatalf("got emit=%v reason=%q state=%s; want %v %q %s", d.Emit, d.Reason, d.State.State, tt.emit, tt.reason, tt.toState)
+			}
+			if !Allowed(tt.from, TriggerIntrospection, d.State.State) {
+				t.Fatalf("%s --introspection--> %s is not in the FSM table", tt.from, d.State.State)
+			}
+			ev, it := kinds(d)
+			if !tt.emit {
+				if len(ev)+len(it) != 0 || d.State != in {
+					t.Fatalf("no-op emitted %v %v or changed the state", ev, it)
+				}
+				return
+			}
+			if !eq(ev, []EventKind{EventRejected}) || len(it) != 0 {
+				t.Fatalf("outputs %v %v, want [%s] and no intent", ev, it, EventRejected)
+			}
+			e := d.Events[0]
+			if e.NodeID != nodeID || e.CorrelationID != host.HandlerCorrelationID || e.CausationID != corrID || !e.EmittedAt.Equal(t0) || e.RejectionReason != reason {
+				t.Errorf("rejected event %+v", e)
+			}
+			ns := d.State
+			if ns.NodeType != "runtime_host" || ns.CorrelationID != host.HandlerCorrelationID || ns.AttemptID != attemptID(host) ||
+				ns.AckDeadline != nil || ns.NextResendAt != nil || ns.LivenessDeadline != nil || ns.Endpoints != nil || ns.MCPTool != nil {
+				t.Errorf("rejected state %+v", ns)
+			}
+			if _, due := pendingDeadline(ns); due {
+				t.Error("a rejected node has a deadline")
+			}
+			wantSeq, wantReg, wantChange := int64(1), time.Time{}, t0
+			if in != nil {
+				wantSeq, wantReg = in.Sequence+1, in.RegisteredAt
+			}
+			if tt.from == Rejected {
+				wantChange = in.LastStateChangeAt // still rejected: the first rejection's
+			}
+			if ns.Sequence != wantSeq || !ns.RegisteredAt.Equal(wantReg) || !ns.LastStateChangeAt.Equal(wantChange) {
+				t.Errorf("sequence %d registered_at %v last change %v; want %d %v %v", ns.Sequence, ns.RegisteredAt, ns.LastStateChangeAt, wantSeq, wantReg, wantChange)
+			}
+			if in != nil && in.State != tt.from {
+				t.Fatal("decision mutated its input state")
+			}
+		})
+	}
+}
+
+// pendingDeadline mirrors what the partition's deadline index watches
+// (internal/state.PendingDeadline).
+func pendingDeadline(s *NodeState) (time.Time, bool) {
+	switch {
+	case (s.State == Accepted || s.State == AwaitingAck) && s.AckDeadline != nil:
+		return *s.AckDeadline, true
+	case s.State == Active && s.LivenessDeadline != nil:
+		return *s.LivenessDeadline, true
+	}
+	return time.Time{}, false
+}
+
+// A duplicated or replayed rejected introspection is answered the same way,
+// and a later introspection of a projectable type registers the node.
+func TestRejectedIsAnsweredAgainAndRetriable(t *testing.T) {
+	host := intro()
+	host.NodeType = "runtime_host"
+	first := DecideIntrospection(nil, host, t0, params)
+	again := DecideIntrospection(first.State, host, t0.Add(time.Minute), params)
+	if again.State.State != Rejected || len(again.Events) != 1 || again.Events[0].Kind != EventRejected {
+		t.Fatalf("duplicate: %+v", again)
+	}
+	a, b := first.Events[0], again.Events[0]
+	b.EmittedAt = a.EmittedAt
+	if !reflect.DeepEqual(a, b) {
+		t.Errorf("duplicate answered %+v, first %+v", b, a)
+	}
+	if !again.State.LastStateChangeAt.Equal(t0) || again.State.Sequence != 2 {
+		t.Errorf("duplicate state: last change %v sequence %d; want %v 2", again.State.LastStateChangeAt, again.State.Sequence, t0)
+	}
+	if replay := DecideIntrospection(nil, host, t0, params); !reflect.DeepEqual(replay, first) {
+		t.Error("the same input decided twice differs")
+	}
+	eff := intro()
+	eff.CorrelationID = uuid.MustParse("9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d")
+	reg := DecideIntrospection(again.State, eff, t0.Add(2*time.Minute), params)
+	if reg.State.State != AwaitingAck || reg.State.NodeType != "effect" || !reg.State.RegisteredAt.Equal(t0.Add(2*time.Minute)) {
+		t.Fatalf("re-registration from rejected: %s %s registered_at %v", reg.State.State, reg.State.NodeType, reg.State.RegisteredAt)
+	}
+	if reg.Intents[0].Sequence != 3 || reg.Intents[0].Upsert.NodeType != "effect" || !reg.Intents[0].Upsert.RegisteredAt.Equal(t0.Add(2*time.Minute)) {
+		t.Errorf("upsert after rejection: sequence %d %+v", reg.Intents[0].Sequence, reg.Intents[0].Upsert)
+	}
+	for _, nt := range ProjectionNodeTypes {
+		if !Projectable(nt) {
+			t.Errorf("%s not projectable", nt)
+		}
+	}
+	if Projectable("runtime_host") || Projectable("") {
+		t.Error("runtime_host or empty projectable")
+	}
+	if r := RejectionReason(strings.Repeat("é", 2000)); utf8.RuneCountInString(r) != MaxRejectionReason || !utf8.ValidString(r) {
+		t.Errorf("a long reason is %d characters, want %d", utf8.RuneCountInString(r), MaxRejectionReason)
 	}
 }
 
@@ -375,14 +508,37 @@ func TestPropertyInvariants(t *testing.T) {
 			s := states[i]
 			var d Decision
 			var trig Trigger
+			introReason := ""
 			switch r.IntN(4) {
 			case 0:
 				in := intro()
 				in.NodeID, in.CorrelationID, in.HandlerCorrelationID = ids[i], uuid.NewSHA1(ids[i], []byte(fmt.Sprint(step))), uuid.Nil
+				if r.IntN(6) == 0 {
+					in.NodeType = "runtime_host" // valid, not projectable: rejected
+				}
+				// Reasons and producer timestamps, some late: restarts,
+				// updates in place, shutdowns, stale introspections.
+				in.Reason = []string{"", ReasonStartup, ReasonShutdown, "capability_change", "heartbeat"}[r.IntN(5)]
+				if r.IntN(2) == 0 {
+					in.NodeVersion = fmt.Sprintf("1.%d.0", r.IntN(3))
+				}
+				if seed%2 == 0 {
+					in.Timestamp = now.Add(-time.Duration(r.IntN(30)) * time.Second)
+				}
+				introReason = in.Reason
 				d, trig = DecideIntrospection(s, in, now, params), TriggerIntrospection
-				if d.Emit {
+				if d.Emit && (d.State.State == AwaitingAck || d.State.State == Rejected) {
 					attempts[d.State.AttemptID] = &attemptStats{}
 					validAck[ids[i]] = false
+				}
+				if s != nil && d.State != nil && d.State.LastIntrospectionAt.Before(s.LastIntrospectionAt) {
+					t.Fatalf("seed %d: last introspection went back from %v to %v", seed, s.LastIntrospectionAt, d.State.LastIntrospectionAt)
+				}
+				if d.Emit && staleIntrospection(s, in) {
+					t.Fatalf("seed %d: stale introspection applied (%s)", seed, d.Reason)
+				}
+				if in.Reason == ReasonShutdown && d.Reason != ReasonStale && d.State != nil && (d.State.State == Active || d.State.State == AwaitingAck || d.State.State == Accepted) {
+					t.Fatalf("seed %d: node %s after its shutdown", seed, d.State.State)
 				}
 			case 1:
 				d, trig = DecideAck(s, Ack{NodeID: ids[i], CommandID: uuid.New(), Timestamp: now}, now, params), TriggerAck
@@ -418,9 +574,16 @@ func TestPropertyInvariants(t *testing.T) {
 					}
 					lastSeq[i] = in.Sequence
 				}
+				if d.State.State == Rejected && (len(d.Intents) != 0 || d.State.NodeType != "runtime_host") {
+					t.Fatalf("seed %d: rejected %s node with intents %v", seed, d.State.NodeType, d.Intents)
+				}
 				for _, e := range d.Events {
 					st := attempts[d.State.AttemptID]
 					switch e.Kind {
+					case EventRejected:
+						if d.State.State != Rejected || e.RejectionReason == "" {
+							t.Fatalf("seed %d: rejected event in state %s", seed, d.State.State)
+						}
 					case EventAckTimedOut:
 						st.ackTimeouts++
 					case EventLivenessExpired:
@@ -455,7 +618,7 @@ func TestPropertyInvariants(t *testing.T) {
 						t.Fatalf("seed %d: attempt %s emitted a timeout twice", seed, d.State.AttemptID)
 					}
 				}
-				if s != nil && s.State.Retriable() && trig == TriggerIntrospection && !d.Emit {
+				if s != nil && s.State.Retriable() && trig == TriggerIntrospection && !d.Emit && introReason != ReasonShutdown && d.Reason != ReasonStale {
 					t.Fatalf("seed %d: node in retriable state %s did not re-register", seed, s.State)
 				}
 			}

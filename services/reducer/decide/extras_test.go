@@ -37,12 +37,18 @@ func TestIntrospectionExtrasKept(t *testing.T) {
 		t.Fatalf("no liveness expiry: %s", x.Reason)
 	}
 
-	// A repeated introspection that is not a registration (the node is
-	// active) changes nothing, extras included.
+	// A repeated identical introspection of an active node changes
+	// nothing; one with other extras updates the node in place.
+	same := intro()
+	same.Extras = extras
+	if b := DecideIntrospection(a.State, same, t0.Add(3*time.Second), params); b.Emit || string(b.State.Extras) != string(extras) {
+		t.Errorf("identical introspection of an active node: emit %v, extras %s", b.Emit, b.State.Extras)
+	}
 	again := intro()
 	again.Extras = json.RawMessage(`{"other":1}`)
-	if b := DecideIntrospection(a.State, again, t0.Add(3*time.Second), params); b.Emit || string(b.State.Extras) != string(extras) {
-		t.Errorf("introspection of an active node: emit %v, extras %s", b.Emit, b.State.Extras)
+	if b := DecideIntrospection(a.State, again, t0.Add(3*time.Second), params); !b.Emit || string(b.State.Extras) != `{"other":1}` ||
+		string(b.Intents[0].Upsert.Extras) != `{"other":1}` || b.State.State != Active {
+		t.Errorf("introspection of an active node with other extras: emit %v, extras %s", b.Emit, b.State.Extras)
 	}
 
 	// A re-registration replaces them: with new ones...
@@ -69,7 +75,7 @@ func TestNodeStateSize(t *testing.T) {
 	if unsafe.Sizeof(uintptr(0)) != 8 {
 		t.Skip("size classes checked on 64-bit platforms")
 	}
-	if n := unsafe.Sizeof(NodeState{}); n > 288 {
-		t.Errorf("NodeState is %d bytes, over its 288-byte size class", n)
+	if n := unsafe.Sizeof(NodeState{}); n > 320 {
+		t.Errorf("NodeState is %d bytes, over its 320-byte size class", n)
 	}
 }

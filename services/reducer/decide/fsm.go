@@ -35,11 +35,22 @@ var Transitions = []Transition{
 	{LivenessExpired, TriggerIntrospection, AwaitingAck},
 	{Rejected, TriggerIntrospection, AwaitingAck},
 	{AckTimedOut, TriggerIntrospection, AwaitingAck},
+	// An introspection whose node type is not projectable (runtime_host);
+	// rejected → rejected is no transition (the state stays).
+	{None, TriggerIntrospection, Rejected},
+	{LivenessExpired, TriggerIntrospection, Rejected},
+	{AckTimedOut, TriggerIntrospection, Rejected},
 	{Accepted, TriggerAck, Active},
 	{AwaitingAck, TriggerAck, Active},
 	{Accepted, TriggerTick, AckTimedOut},
 	{AwaitingAck, TriggerTick, AckTimedOut},
 	{Active, TriggerTick, LivenessExpired},
+	// An introspection with reason shutdown (the node's SIGTERM): out of
+	// Consul at once, in the terminal liveness_expired (no deregistered
+	// state in the Python package's EnumRegistrationState).
+	{Active, TriggerIntrospection, LivenessExpired},
+	{Accepted, TriggerIntrospection, LivenessExpired},
+	{AwaitingAck, TriggerIntrospection, LivenessExpired},
 }
 
 // Allowed reports whether the decision code may move a node from -> to on trigger.

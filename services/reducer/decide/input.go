@@ -34,7 +34,24 @@ type Introspection struct {
 	// node: in its state, its snapshot and its projection row
 	// (introspection_extras).
 	Extras json.RawMessage
+	// Reason is the payload's reason (EnumIntrospectionReason: startup,
+	// shutdown, capability_change, health_change, request, heartbeat);
+	// the decoder defaults it to startup, as the Python model does.
+	Reason string
+	// Timestamp is the payload's timestamp, the producer's clock: it
+	// orders a node's introspections (a late one never rolls it back).
+	// Zero when unknown (tests): then no ordering is applied.
+	Timestamp time.Time
 }
+
+// The introspection reasons (EnumIntrospectionReason) the decisions tell
+// apart; the others (capability_change, health_change, request, heartbeat)
+// update an ACTIVE node in place as startup does, without moving its
+// liveness deadline.
+const (
+	ReasonStartup  = "startup"
+	ReasonShutdown = "shutdown"
+)
 
 // Ack is a node's registration ack (spec 2.4).
 type Ack struct {

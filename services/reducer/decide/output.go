@@ -19,6 +19,7 @@ const (
 	EventBecameActive    EventKind = "NodeBecameActive"
 	EventAckTimedOut     EventKind = "NodeRegistrationAckTimedOut"
 	EventLivenessExpired EventKind = "NodeLivenessExpired"
+	EventRejected        EventKind = "NodeRegistrationRejected"
 	EventMassExpiry      EventKind = "RegistrationMassExpiryProtection"
 )
 
@@ -38,6 +39,7 @@ type Event struct {
 	DeadlineAt       time.Time       // AckTimedOut
 	PreviousState    State           // AckTimedOut
 	LastHeartbeatAt  *time.Time      // LivenessExpired (key always present, may be null)
+	RejectionReason  string          // Rejected (1..MaxRejectionReason characters)
 
 	MassExpiry *MassExpiry // EventMassExpiry
 

@@ -7,7 +7,9 @@
 //
 // The decisions follow the seed's documented two-way flow (spec 4.3 "docs"
 // column): introspection → awaiting_ack + accepted event + Consul register
-// intent; ack → active; ack and liveness timeouts really move the state.
+// intent; ack → active; ack and liveness timeouts really move the state. An
+// introspection of a node type the projection cannot hold (runtime_host) →
+// rejected + rejected event, nothing else.
 package decide
 
 import (
@@ -100,6 +102,12 @@ type NodeState struct {
 	AckTimeoutEmittedAt      *time.Time `json:"ack_timeout_emitted_at"`
 	LivenessTimeoutEmittedAt *time.Time `json:"liveness_timeout_emitted_at"`
 	LastStateChangeAt        time.Time  `json:"last_state_change_at"`
+	// LastIntrospectionAt is the payload timestamp (producer clock) of the
+	// latest introspection applied (registration, update in place,
+	// shutdown, rejection): an introspection stamped before it is stale
+	// and changes nothing. Zero when unknown (a state restored from a
+	// snapshot written before it was kept), and then omitted from the JSON.
+	LastIntrospectionAt time.Time `json:"last_introspection_at,omitzero"`
 
 	// Sequence is incremented for every intent emitted for this node and
 	// carried by the intent, so the effects can refuse to move backwards.

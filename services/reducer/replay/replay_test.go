@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/registration"
@@ -251,5 +252,85 @@ func replayReportsBadLines(t *testing.T, set testkit.WireSet) {
 	}
 	if final := outs[len(outs)-1].FinalStates; final[node] != "awaiting_ack" {
 		t.Fatalf("good line after bad ones not processed: %v", final)
+	}
+}
+
+// A runtime_host introspection (valid, not projectable) is answered with
+// the rejected event and no intent; the same introspection again gets the
+// same answer (same envelope id and payload but for emitted_at); the
+// node's heartbeat, ack and a tick change nothing; an introspection of a
+// projectable type then registers it (rejected is retriable).
+func TestReplayRuntimeHostRejected(t *testing.T) {
+	for _, set := range testkit.WireSets(t) {
+		t.Run(set.Name, func(t *testing.T) { replayRuntimeHostRejected(t, set) })
+	}
+}
+
+func replayRuntimeHostRejected(t *testing.T, set testkit.WireSet) {
+	host := func(name string) string {
+		v := read(t, set, name)
+		if !strings.Contains(v, `"node_type": "effect"`) {
+			t.Fatalf("%s %s has no effect node_type", set.Name, name)
+		}
+		return strings.Replace(v, `"node_type": "effect"`, `"node_type": "runtime_host"`, 1)
+	}
+	tick := `{"now":"2026-03-02T14:05:40Z","tick_id":"5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b","sequence_number":42,"scheduled_at":"2026-03-02T14:05:40Z","correlation_id":"9c0d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e2f","scheduler_id":"runtime-scheduler-default","tick_interval_ms":1000}`
+	input := strings.Join([]string{
+		line("onex.evt.platform.node-introspection.v1", "2026-03-02T14:05:07.5Z", host("introspection-effect.json")),
+		line("onex.evt.platform.node-introspection.v1", "2026-03-02T14:05:08Z", host("introspection-effect.json")), // duplicate
+		line("onex.evt.platform.node-heartbeat.v1", "2026-03-02T14:05:09Z", host("heartbeat.json")),
+		line("onex.cmd.platform.node-registration-acked.v1", "2026-03-02T14:05:09.5Z", read(t, set, "ack.json")),
+		line("onex.intent.platform.runtime-tick.v1", "2026-03-02T14:05:40Z", tick),
+		line("onex.evt.platform.node-introspection.v1", "2026-03-02T14:05:45Z", read(t, set, "introspection-effect.json")),
+	}, "\n")
+	outs, stderr, skipped := run(t, input)
+	if skipped != 0 || stderr != "" {
+		t.Fatalf("skipped %d: %s", skipped, stderr)
+	}
+	want := []string{
+		"event onex.evt.platform.node-registration-rejected.v1",
+		"event onex.evt.platform.node-registration-rejected.v1", // the duplicate
+		// heartbeat, ack, tick: nothing; the effect introspection:
+		"event onex.evt.platform.node-registration-initiated.v1",
+		"event onex.evt.platform.node-registration-accepted.v1",
+		"intent postgres.upsert_registration",
+		"intent consul.register",
+	}
+	var got []string
+	for _, o := range outs[:len(outs)-1] {
+		if o.Kind == "intent" {
+			got = append(got, "intent "+o.IntentType)
+		} else {
+			got = append(got, o.Kind+" "+o.Topic)
+		}
+		if o.Key != node {
+			t.Errorf("%s keyed %q, want the node id", o.Topic, o.Key)
+		}
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("outputs:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if final := outs[len(outs)-1].FinalStates; final[node] != "awaiting_ack" {
+		t.Fatalf("final states %v", final)
+	}
+	var rej [2]*registration.RegistrationRejected
+	var envs [2]*envelope.Envelope
+	for i := range rej {
+		env, err := envelope.Decode(outs[i].Value)
+		if err != nil {
+			t.Fatalf("rejected event %d is not an envelope: %v", i, err)
+		}
+		if rej[i], err = envelope.DecodePayload(env, registration.DecodeRegistrationRejected); err != nil {
+			t.Fatal(err)
+		}
+		envs[i] = env
+	}
+	if rej[0].EntityID.String() != node || rej[0].RejectionReason != decide.RejectionReason("runtime_host") ||
+		!rej[0].EmittedAt.Equal(time.Date(2026, 3, 2, 14, 5, 7, 5e8, time.UTC)) || !rej[1].EmittedAt.Equal(time.Date(2026, 3, 2, 14, 5, 8, 0, time.UTC)) {
+		t.Errorf("rejected %+v", rej[0])
+	}
+	if envs[0].EnvelopeID != envs[1].EnvelopeID || rej[0].CorrelationID != rej[1].CorrelationID || rej[0].CausationID != rej[1].CausationID ||
+		rej[0].RejectionReason != rej[1].RejectionReason {
+		t.Errorf("the duplicate was answered differently: %+v %+v", rej[0], rej[1])
 	}
 }

@@ -173,6 +173,12 @@ func appendState(b []byte, st *decide.NodeState) ([]byte, bool) {
 			return nil, false
 		}
 	}
+	if !st.LastIntrospectionAt.IsZero() { // omitzero: records of nodes without it keep their bytes
+		b = append(b, `,"last_introspection_at":`...)
+		if b, ok = appendTime(b, st.LastIntrospectionAt); !ok {
+			return nil, false
+		}
+	}
 	b = append(b, `,"sequence":`...)
 	b = strconv.AppendInt(b, st.Sequence, 10)
 	return append(b, '}'), true

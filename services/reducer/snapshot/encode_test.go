@@ -37,7 +37,9 @@ func encodeStates(t testing.TB) map[string]*decide.NodeState {
 	extras := withExtras(t)
 	oddExtras := effectNode(t)
 	oddExtras.Extras = json.RawMessage(`{"note":"a<b & é\u2028","spaced": [1, 2]}`) // encoding/json rewrites it: the Build path
-	return map[string]*decide.NodeState{"introspection extras": extras, "extras encoding/json rewrites": oddExtras, "effect": effectNode(t), "mcp orchestrator": mcpOrchestrator(t), "every field, odd strings": full,
+	stamped := effectNode(t)
+	stamped.LastIntrospectionAt = time.Date(2026, 3, 2, 16, 0, 0, 123456789, time.FixedZone("x", -3600))
+	return map[string]*decide.NodeState{"last introspection timestamp": stamped, "introspection extras": extras, "extras encoding/json rewrites": oddExtras, "effect": effectNode(t), "mcp orchestrator": mcpOrchestrator(t), "every field, odd strings": full,
 		"awaiting its ack": awaiting(t), "resend at an offset": resending,
 		"non-UTC offsets": offset, "no capabilities, no endpoints": bare, "capabilities with HTML characters": html, "capabilities with spaces": spaced}
 }
@@ -264,6 +266,9 @@ func FuzzEncodeMatchesBuild(f *testing.F) {
 		st.LastHeartbeatAt = &ts
 		if seq%2 == 0 {
 			st.NextResendAt = &ts
+		}
+		if seq%3 == 0 {
+			st.LastIntrospectionAt = ts
 		}
 		got, err := Encode(st, at)
 		want, werr := encodeBuilt(st, at)

@@ -143,6 +143,9 @@ func decodeState(obj []byte, s *decide.NodeState) (ok bool) {
 			s.LivenessTimeoutEmittedAt, ok = parseTimePtr(v)
 		case `"last_state_change_at"`:
 			s.LastStateChangeAt, ok = parseTime(v, s.LastStateChangeAt)
+		case `"last_introspection_at"`:
+			// Absent from records written before it was kept: zero.
+			s.LastIntrospectionAt, ok = parseTime(v, s.LastIntrospectionAt)
 		case `"sequence"`:
 			if isNull(v) {
 				break

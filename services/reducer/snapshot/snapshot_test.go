@@ -78,6 +78,7 @@ func TestRoundTrip(t *testing.T) {
 		"no endpoints, no capabilities":      active(t, decide.Introspection{NodeID: uuid.New(), NodeType: "compute", NodeVersion: "1.0.0", CorrelationID: uuid.New()}),
 		"awaiting its ack, resend scheduled": awaiting(t),
 		"introspection extras":               withExtras(t),
+		"last introspection timestamp":       stamped(t),
 	} {
 		t.Run(name, func(t *testing.T) {
 			rec, err := Encode(st, at)
@@ -140,6 +141,17 @@ func TestRoundTrip(t *testing.T) {
 			for dec, got := range decoded {
 				if string(got.Extras) != string(st.Extras) {
 					t.Errorf("%s decoder: extras %s, want %s", dec, got.Extras, st.Extras)
+				}
+			}
+			// The last introspection's timestamp orders a node's
+			// introspections after a restore; records without it
+			// decode to zero (no ordering until the next one).
+			if has := strings.Contains(string(rec.State), `"last_introspection_at"`); has != !st.LastIntrospectionAt.IsZero() {
+				t.Errorf("last_introspection_at in the reducer state: %v: %s", has, rec.State)
+			}
+			for dec, got := range decoded {
+				if !got.LastIntrospectionAt.Equal(st.LastIntrospectionAt) {
+					t.Errorf("%s decoder: last introspection %v, want %v", dec, got.LastIntrospectionAt, st.LastIntrospectionAt)
 				}
 			}
 			for dec, got := range decoded {
@@ -279,7 +291,7 @@ func TestDecodeRefuses(t *testing.T) {
 // the same state, field for field. Inputs it does not take go to the
 // reference decoder, so they cannot disagree.
 func FuzzDecodeMatchesReference(f *testing.F) {
-	for _, st := range []*decide.NodeState{effectNode(f), mcpOrchestrator(f), awaiting(f), withExtras(f)} {
+	for _, st := range []*decide.NodeState{effectNode(f), mcpOrchestrator(f), awaiting(f), withExtras(f), stamped(f)} {
 		rec, err := Encode(st, at)
 		if err != nil {
 			f.Fatal(err)
@@ -296,6 +308,10 @@ func FuzzDecodeMatchesReference(f *testing.F) {
 	for _, x := range []string{`{ "a" : [1, 2] }`, `null`, `[1]`, `{}`, `{"a":1}, "introspection_extras": {"b":2}`} {
 		f.Add([]byte(`{"entity_id":"7c795465-f358-51dd-84c7-c32c709a3208","current_state":"x"}`),
 			[]byte(`{"node_id":"7c795465-f358-51dd-84c7-c32c709a3208","state":"active","introspection_extras":`+x+`}`))
+	}
+	for _, x := range []string{`null`, `"2026-03-02T14:00:01.5+01:00"`, `"x"`, `1`} {
+		f.Add([]byte(`{"entity_id":"7c795465-f358-51dd-84c7-c32c709a3208","current_state":"x"}`),
+			[]byte(`{"node_id":"7c795465-f358-51dd-84c7-c32c709a3208","state":"active","last_introspection_at":`+x+`}`))
 	}
 	f.Fuzz(func(t *testing.T, value, state []byte) {
 		if len(value) == 0 {
@@ -346,4 +362,12 @@ func BenchmarkEncode(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// stamped is an ACTIVE effect node whose latest introspection's payload
+// timestamp is kept (decide.NodeState.LastIntrospectionAt).
+func stamped(t testing.TB) *decide.NodeState {
+	st := effectNode(t)
+	st.LastIntrospectionAt = time.Date(2026, 3, 2, 13, 59, 58, 250000000, time.UTC)
+	return st
 }

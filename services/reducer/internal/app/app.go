@@ -218,6 +218,7 @@ type metrics struct {
 	tickDuration prometheus.Histogram
 	txnSteps     *prometheus.HistogramVec
 	resent       *prometheus.CounterVec
+	shutdowns    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -244,7 +245,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		resent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_reducer_accepted_resent_total",
 			Help: "Accepted events published again for a node that had not acked yet, by the input that triggered the resend (tick, heartbeat, introspection)."}, []string{"trigger"}),
 	}
-	reg.MustRegister(m.inputs, m.outputs, m.txns, m.batchSize, m.restoreSecs, m.nodes, m.massExpiry, m.tickDuration, m.txnSteps, m.resent)
+	m.shutdowns = prometheus.NewCounter(prometheus.CounterOpts{Name: "onex_reducer_shutdowns_total",
+		Help: "Nodes taken out of Consul by their shutdown introspection (state liveness_expired, decision \"Node shut down\"), not by an expiry."})
+	reg.MustRegister(m.inputs, m.outputs, m.txns, m.batchSize, m.restoreSecs, m.nodes, m.massExpiry, m.tickDuration, m.txnSteps, m.resent, m.shutdowns)
 	// The values nodes share are kept once (internal/intern); a table near
 	// its bound stops sharing new ones and memory per node grows.
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "onex_reducer_intern_bytes",
@@ -706,6 +709,7 @@ func (h *handler) transact(prod sarama.SyncProducer, proc *processor.Processor, 
 	for trig, n := range out.resent {
 		r.metrics.resent.WithLabelValues(string(trig)).Add(float64(n))
 	}
+	r.metrics.shutdowns.Add(float64(out.shutdowns))
 	// The fleet-wide series, named as in every other service.
 	r.busm.Consumed.WithLabelValues(topics.ReducerInput, "handled").Add(float64(len(batch) - len(out.dlq)))
 	r.busm.Consumed.WithLabelValues(topics.ReducerInput, "dead_lettered").Add(float64(len(out.dlq)))
@@ -725,6 +729,8 @@ type batchOutput struct {
 	inputs [][2]string
 	// resent counts the accepted events published again, by trigger.
 	resent map[decide.Trigger]int
+	// shutdowns counts the nodes taken out by their shutdown introspection.
+	shutdowns int
 }
 
 type dlqRecord struct {
@@ -760,6 +766,9 @@ func (r *Reducer) decideBatch(proc *processor.Processor, batch []*sarama.Consume
 		for _, d := range res.Decisions {
 			if d.Emit {
 				outcome = "emit"
+				if d.Reason == decide.ReasonShutDown {
+					out.shutdowns++
+				}
 			}
 			for _, e := range d.Events {
 				if e.ResentBy != "" {

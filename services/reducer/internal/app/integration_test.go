@@ -264,7 +264,7 @@ type outputs struct {
 
 func outputTopics() []string {
 	tps := []string{topics.RegistrationIntents, topics.RegistrationSnapshots}
-	for _, k := range []decide.EventKind{decide.EventInitiated, decide.EventAccepted, decide.EventAckReceived, decide.EventBecameActive, decide.EventAckTimedOut, decide.EventLivenessExpired} {
+	for _, k := range []decide.EventKind{decide.EventInitiated, decide.EventAccepted, decide.EventAckReceived, decide.EventBecameActive, decide.EventAckTimedOut, decide.EventLivenessExpired, decide.EventRejected} {
 		tps = append(tps, wire.EventTopic(k))
 	}
 	return tps
@@ -462,6 +462,76 @@ func exactlyOnceAcrossKill9(t *testing.T, set testkit.WireSet) {
 	o := collectOutputs(t, brokers, from, ours, allActive(ours, 3+hbs), 90*time.Second)
 	checkExactlyOnce(t, o, ours, hbs)
 	t.Logf("events %v intents %v snapshots %d", o.events, o.intents, len(o.snapshots))
+}
+
+// runtime_host introspections (valid, not projectable) are answered with
+// the rejected event and no intent, and their rejected state survives a
+// kill -9: after the restart the same introspections are answered the same
+// way from the restored state (sequence 2), heartbeats change nothing, and
+// an effect introspection then registers the nodes.
+func TestRuntimeHostRejectedAcrossRestart(t *testing.T) {
+	brokers := testkit.KafkaBrokers(t)
+	env := "reducertest" + testkit.Unique()
+	startOnce = &sync.Once{}
+	f := newFeeder(t, brokers)
+	const n = 30
+	ids, ours := nodeSet(n)
+	from := outputEnds(t, brokers)
+	hostIntro := f.intro
+	f.intro = strings.Replace(f.intro, `"node_type": "effect"`, `"node_type": "runtime_host"`, 1)
+	if f.intro == hostIntro {
+		t.Fatal("the recorded introspection has no effect node_type")
+	}
+	allIn := func(st decide.State, seq int64) func(outputs) bool {
+		return func(o outputs) bool {
+			if len(o.snapshots) < n {
+				return false
+			}
+			for _, s := range o.snapshots {
+				if s.State != st || s.Sequence < seq {
+					return false
+				}
+			}
+			return true
+		}
+	}
+
+	first := startReducer(t, env)
+	f.send(f.introspections(ids))
+	o := collectOutputs(t, brokers, from, ours, allIn(decide.Rejected, 1), 60*time.Second)
+	if got := o.events[topics.NodeRegistrationRejected]; got != n || len(o.intents) != 0 || len(o.events) != 1 {
+		t.Fatalf("first introspections: events %v intents %v, want %d rejected events only", o.events, o.intents, n)
+	}
+	for id, s := range o.snapshots {
+		if s.State != decide.Rejected || s.NodeType != "runtime_host" || s.Sequence != 1 {
+			t.Fatalf("node %s: snapshot %+v", id, s)
+		}
+	}
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	first.cmd.Wait()
+
+	startReducer(t, env)
+	f.send(f.introspections(ids)) // the same records again
+	f.hb = strings.Replace(f.hb, `"node_type": "effect"`, `"node_type": "runtime_host"`, 1)
+	f.send(f.heartbeats(ids, 0)) // a rejected node's heartbeats are ignored
+	o = collectOutputs(t, brokers, from, ours, allIn(decide.Rejected, 2), 90*time.Second)
+	if got := o.events[topics.NodeRegistrationRejected]; got != 2*n || len(o.intents) != 0 {
+		t.Fatalf("after restart: events %v intents %v, want %d rejected events and no intent", o.events, o.intents, 2*n)
+	}
+	for id, s := range o.snapshots {
+		if s.State != decide.Rejected || s.Sequence != 2 {
+			t.Fatalf("node %s after restart: snapshot %+v, want rejected with sequence 2 (restored)", id, s)
+		}
+	}
+
+	f.intro = hostIntro
+	f.send(f.introspections(ids))
+	o = collectOutputs(t, brokers, from, ours, allIn(decide.AwaitingAck, 4), 60*time.Second)
+	if o.events[topics.NodeRegistrationInitiated] != n || o.intents[pipeline.PostgresUpsert] != n || o.intents[pipeline.ConsulRegister] != n {
+		t.Fatalf("effect introspections after rejection: events %v intents %v", o.events, o.intents)
+	}
 }
 
 // Two instances split the partitions; when one leaves, the other takes its

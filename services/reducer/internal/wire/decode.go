@@ -135,7 +135,7 @@ func introspection(env *envelope.Envelope, ev *registration.IntrospectionEvent) 
 		NodeID: ev.NodeID, NodeType: intern.String(string(ev.NodeType)), NodeName: ev.NodeName,
 		NodeVersion: intern.String(ev.NodeVersion.String()), Capabilities: intern.Bytes(compact(caps)), Endpoints: ev.Endpoints,
 		Description: ev.Metadata.Description, CorrelationID: ev.CorrelationID, HandlerCorrelationID: ev.CorrelationID,
-		Extras: extrasObject(ev.Extras),
+		Extras: extrasObject(ev.Extras), Reason: string(ev.Reason), Timestamp: ev.Timestamp.Time,
 	}
 	if env.CorrelationID != nil {
 		in.HandlerCorrelationID = *env.CorrelationID

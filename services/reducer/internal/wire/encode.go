@@ -64,6 +64,7 @@ var eventTopics = map[decide.EventKind]string{
 	decide.EventBecameActive:    topics.NodeBecameActive,
 	decide.EventAckTimedOut:     topics.NodeRegistrationAckTimedOut,
 	decide.EventLivenessExpired: topics.NodeLivenessExpired,
+	decide.EventRejected:        topics.NodeRegistrationRejected,
 	decide.EventMassExpiry:      topics.RegistrationMassExpiry,
 }
 
@@ -115,6 +116,10 @@ type livenessExpired struct {
 	eventHeader
 	LastHeartbeatAt *envelope.Time `json:"last_heartbeat_at"`
 }
+type rejected struct {
+	eventHeader
+	RejectionReason string `json:"rejection_reason"`
+}
 type massExpiry struct {
 	CorrelationID uuid.UUID     `json:"correlation_id"`
 	CausationID   uuid.UUID     `json:"causation_id"`
@@ -146,6 +151,8 @@ func eventPayload(e decide.Event) any {
 		return ackTimedOut{h, pipeline.T(e.DeadlineAt), prev}
 	case decide.EventLivenessExpired:
 		return livenessExpired{h, pipeline.TP(e.LastHeartbeatAt)}
+	case decide.EventRejected:
+		return rejected{h, e.RejectionReason}
 	case decide.EventMassExpiry:
 		return massExpiry{e.CorrelationID, e.CausationID, pipeline.T(e.EmittedAt), e.MassExpiry}
 	}

@@ -39,7 +39,6 @@ const (
 	ReasonNaiveTimestamp     = "naive_timestamp"
 	ReasonFutureTimestamp    = "timestamp_in_future"
 	ReasonStaleTimestamp     = "timestamp_too_old"
-	ReasonNodeType           = "unsupported_node_type"
 	ReasonNodeID             = "invalid_node_id"
 	ReasonUnknownTopic       = "unknown_topic"
 )
@@ -47,14 +46,7 @@ const (
 // Reasons lists every rejection reason.
 var Reasons = []string{ReasonOversized, ReasonEmpty, ReasonMalformedJSON, ReasonInvalidEnvelope, ReasonUnsupportedVersion,
 	ReasonWrongEventType, ReasonInvalidPayload, ReasonNaiveTimestamp, ReasonFutureTimestamp, ReasonStaleTimestamp,
-	ReasonNodeType, ReasonNodeID, ReasonUnknownTopic}
-
-// ProjectionNodeKinds are the node types the PostgreSQL projection accepts
-// (spec 2.1, 5): a runtime_host would fail the projection upsert, so it is
-// turned away at the door with a clear reason instead.
-var ProjectionNodeKinds = []registration.NodeKind{
-	registration.NodeKindEffect, registration.NodeKindCompute, registration.NodeKindReducer, registration.NodeKindOrchestrator,
-}
+	ReasonNodeID, ReasonUnknownTopic}
 
 // Limits bound what ingress accepts.
 type Limits struct {
@@ -158,11 +150,15 @@ func validate(topic string, value []byte, now time.Time, lim Limits, tolerant bo
 			fmt.Sprintf("%q does not match topic %s (want %q or null)", *et, topic, envelope.EventTypeFromTopic(topic)))
 	}
 
+	// Every node type of EnumNodeKind is valid here, runtime_host
+	// included: a node type the registry does not register is not a
+	// malformed record. The reducer answers it (an introspection with the
+	// rejected event, docs/reducer.md); only malformed records are
+	// dead-lettered.
 	var (
-		acc      Accepted
-		nodeType *registration.NodeKind
-		ts       time.Time
-		payload  []pyjson.Unknown
+		acc     Accepted
+		ts      time.Time
+		payload []pyjson.Unknown
 	)
 	switch topic {
 	case topics.NodeIntrospection:
@@ -171,7 +167,7 @@ func validate(topic string, value []byte, now time.Time, lim Limits, tolerant bo
 			return Accepted{}, payloadReason(err), infraerr.ContentWrap("invalid introspection payload", err)
 		}
 		acc = Accepted{NodeID: ev.NodeID, CorrelationID: ev.CorrelationID, NodeType: ev.NodeType}
-		nodeType, ts, payload = &ev.NodeType, ev.Timestamp.Time, u
+		ts, payload = ev.Timestamp.Time, u
 	case topics.NodeHeartbeat:
 		hb, u, err := envelope.DecodePayloadTolerant(env, pick(tolerant, registration.DecodeHeartbeatEventTolerant, registration.DecodeHeartbeatEvent))
 		if err != nil {
@@ -181,7 +177,7 @@ func validate(topic string, value []byte, now time.Time, lim Limits, tolerant bo
 		if hb.CorrelationID != nil {
 			acc.CorrelationID = *hb.CorrelationID
 		}
-		nodeType, ts, payload = &hb.NodeType, hb.Timestamp.Time, u
+		ts, payload = hb.Timestamp.Time, u
 	case topics.NodeRegistrationAcked:
 		ack, u, err := envelope.DecodePayloadTolerant(env, pick(tolerant, registration.DecodeRegistrationAckedTolerant, registration.DecodeRegistrationAcked))
 		if err != nil {
@@ -201,10 +197,6 @@ func validate(topic string, value []byte, now time.Time, lim Limits, tolerant bo
 	if acc.NodeID == uuid.Nil {
 		return Accepted{}, ReasonNodeID, infraerr.Content("payload.node_id", "the nil UUID is not a node id")
 	}
-	if nodeType != nil && !projectable(*nodeType) {
-		return Accepted{}, ReasonNodeType, infraerr.Content("payload.node_type",
-			fmt.Sprintf("%q is not accepted: the registration projection accepts only effect, compute, reducer and orchestrator nodes", *nodeType))
-	}
 	if lim.MaxFutureSkew > 0 && ts.After(now.Add(lim.MaxFutureSkew)) {
 		return Accepted{}, ReasonFutureTimestamp, infraerr.Content("payload.timestamp",
 			fmt.Sprintf("%s is %s ahead of the orchestrator clock (limit %s)", envelope.FormatTime(ts), ts.Sub(now).Round(time.Second), lim.MaxFutureSkew))
@@ -222,15 +214,6 @@ func pick[T any](tolerant bool, t func([]byte) (*T, []pyjson.Unknown, error), st
 		return t
 	}
 	return func(b []byte) (*T, []pyjson.Unknown, error) { v, err := strict(b); return v, nil, err }
-}
-
-func projectable(k registration.NodeKind) bool {
-	for _, ok := range ProjectionNodeKinds {
-		if k == ok {
-			return true
-		}
-	}
-	return false
 }
 
 func payloadReason(err error) string {

@@ -108,6 +108,35 @@ func TestValidateRejectsMalformed(t *testing.T) {
 	}
 }
 
+// A valid record from a node the registry does not register (runtime_host)
+// is not malformed: accepted and forwarded, for the reducer to answer (it
+// was dead-lettered as unsupported_node_type before).
+func TestValidateAcceptsUnregistrableNodeTypes(t *testing.T) {
+	kinds := fixtures.UnregistrableKinds()
+	if len(kinds) != 2 {
+		t.Fatalf("%d unregistrable kinds, want the introspection and the heartbeat", len(kinds))
+	}
+	for _, s := range sets(t) {
+		for _, k := range kinds {
+			t.Run(s.Name+"/"+k.Kind, func(t *testing.T) {
+				r := k.Make(s)
+				if !bytes.Contains(r.Value, []byte(`"node_type": "runtime_host"`)) {
+					t.Fatalf("not a runtime_host record: %.200s", r.Value)
+				}
+				for _, tolerant := range []bool{true, false} {
+					acc, reason, err := validate(r.Topic, r.Value, now, DefaultLimits(), tolerant)
+					if err != nil {
+						t.Fatalf("rejected (%s): %v", reason, err)
+					}
+					if acc.NodeID != r.NodeID || acc.NodeType != "runtime_host" || acc.Unknown != nil {
+						t.Errorf("accepted %+v", acc)
+					}
+				}
+			})
+		}
+	}
+}
+
 // Records with fields the fleet does not know, at any level, are accepted,
 // and each unknown field is reported with its path and its exact value.
 func TestValidateAcceptsUnknownFields(t *testing.T) {
