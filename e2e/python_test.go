@@ -246,8 +246,65 @@ func TestSuite9_PythonNodes(t *testing.T) {
 	t.Logf("SIGKILL: %d python nodes liveness_expired and out of Consul %s after the kill, at most %s after their deadline",
 		len(victimIDs), observed.Sub(killed).Round(time.Millisecond), pastDeadline.Round(time.Millisecond))
 
-	// 4. SIGTERM of the others: each node publishes its shutdown
-	// introspection and the process exits cleanly.
+	// 4. A restart with a new version: process 0 dies without a word and
+	// comes back at once as the same nodes, version 1.3.0. The registry
+	// updates them in place: the new version in PostgreSQL, and at no moment
+	// missing from Consul.
+	restartIDs := nodeIDsOf(procs[0])
+	// Node i of a process gets the i-th id and the i-th type; the started
+	// lines come in any order, so the types are given in the ids' order.
+	var restartTypes []string
+	for _, n := range procs[0].Nodes() {
+		restartTypes = append(restartTypes, n.NodeType)
+	}
+	if err := procs[0].Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = procs[0].Wait(10 * time.Second)
+	sctx, scancel := context.WithTimeout(ctx, 3*time.Minute)
+	restarted, err := harness.StartPythonNodes(sctx, py, repoRoot, servers.KafkaBrokers, harness.PythonNodesOptions{
+		Nodes: pyPerProcess, Types: restartTypes, MCPTool: "e2e_py_tool", Version: "1.3.0",
+		HeartbeatInterval: pyHeartbeat, NamePrefix: "e2e-py0", NodeIDs: restartIDs,
+	})
+	scancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(restarted.Close)
+	procs[0] = restarted
+	err = harness.Eventually(ctx, pyAckTimeout, func(ctx context.Context) error {
+		svcs, err := harness.ConsulServices(servers.ConsulAddr)
+		if err != nil {
+			return err
+		}
+		for _, id := range restartIDs {
+			if _, ok := svcs[id]; !ok {
+				// Not retried: a node that is alive must never be missing.
+				t.Errorf("restarted python node %s missing from Consul during its restart", id)
+			}
+		}
+		rows, err := db.Rows(ctx, restartIDs...)
+		if err != nil {
+			return err
+		}
+		for _, id := range restartIDs {
+			if r := rows[id]; r.State != "active" || r.NodeVersion != "1.3.0" {
+				return fmt.Errorf("restarted python node %s: %q version %q, want active 1.3.0", id, r.State, r.NodeVersion)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// 5. SIGTERM of the others: each node publishes its shutdown
+	// introspection and the process exits cleanly; the registry takes the
+	// nodes out of Consul at once and ends their registration.
+	var shutIDs []string
+	for _, p := range procs[:pyProcesses-1] {
+		shutIDs = append(shutIDs, nodeIDsOf(p)...)
+	}
 	for _, p := range procs[:pyProcesses-1] {
 		if err := p.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
@@ -282,6 +339,51 @@ func TestSuite9_PythonNodes(t *testing.T) {
 	if err != nil {
 		t.Error(err)
 	}
+	err = harness.Eventually(ctx, tick+pipelineSlack, func(ctx context.Context) error {
+		rows, err := db.Rows(ctx, shutIDs...)
+		if err != nil {
+			return err
+		}
+		svcs, err := harness.ConsulServices(servers.ConsulAddr)
+		if err != nil {
+			return err
+		}
+		for _, id := range shutIDs {
+			if _, ok := svcs[id]; ok {
+				return fmt.Errorf("python node %s shut down but is still in Consul", id)
+			}
+			if rows[id].State != "liveness_expired" {
+				return fmt.Errorf("python node %s shut down but is %q, want liveness_expired", id, rows[id].State)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+
+	// 6. A later startup registers a shut-down node again.
+	sctx, scancel = context.WithTimeout(ctx, 3*time.Minute)
+	again, err := harness.StartPythonNodes(sctx, py, repoRoot, servers.KafkaBrokers, harness.PythonNodesOptions{
+		Nodes: 1, Types: []string{procs[1].Nodes()[0].NodeType}, Version: "1.4.0",
+		HeartbeatInterval: pyHeartbeat, NamePrefix: "e2e-py1-again", NodeIDs: []string{procs[1].Nodes()[0].NodeID},
+	})
+	scancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(again.Close)
+	againNode := again.Nodes()[0]
+	waitPythonActive(t, []harness.PythonNode{againNode}, pyAckTimeout)
+	if rows, err := db.Rows(ctx, againNode.NodeID); err != nil || rows[againNode.NodeID].NodeVersion != "1.4.0" {
+		t.Errorf("python node %s registered again: row %+v (%v), want version 1.4.0", againNode.NodeID, rows[againNode.NodeID], err)
+	}
+	if err := again.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := again.Wait(60 * time.Second); err != nil {
+		t.Errorf("python process after SIGTERM: %v", err)
+	}
 
 	// The silent Go node's ack timeout, and a topic catalog answer, so the
 	// package checks those forms too.
@@ -302,7 +404,7 @@ func TestSuite9_PythonNodes(t *testing.T) {
 	}
 	goNodes.stop()
 
-	// 5. No dead letter from Python traffic: the only DLQ records of the
+	// 7. No dead letter from Python traffic: the only DLQ records of the
 	// suite are the ones of the record the test itself malformed.
 	var dlqs, ours int
 	for _, topic := range dlqTopics {
@@ -319,7 +421,7 @@ func TestSuite9_PythonNodes(t *testing.T) {
 		t.Errorf("the malformed record the test published was not dead-lettered (%d DLQ records)", dlqs)
 	}
 
-	// 6. Every record on a Python-facing topic, through the package.
+	// 8. Every record on a Python-facing topic, through the package.
 	var recs []harness.Record
 	for _, r := range prec.Records("") {
 		// The malformed record is the test's own input, not a record of
@@ -385,6 +487,14 @@ func reportSummary(t *testing.T, line string) {
 	if _, err := fmt.Fprintln(f, line); err != nil {
 		t.Errorf("summary file: %v", err)
 	}
+}
+
+func nodeIDsOf(p *harness.PythonNodes) []string {
+	var ids []string
+	for _, n := range p.Nodes() {
+		ids = append(ids, n.NodeID)
+	}
+	return ids
 }
 
 // waitPythonActive polls until every node is ACTIVE in PostgreSQL and in

@@ -58,6 +58,9 @@ type PythonNodesOptions struct {
 	Version           string
 	HeartbeatInterval time.Duration
 	NamePrefix        string
+	// NodeIDs are the ids of the first nodes (a restarted process is the
+	// same nodes); the rest get fresh ones.
+	NodeIDs []string
 	// Env adds to the program's environment (KAFKA_TOPIC_NAMESPACE, ...).
 	Env []string
 }
@@ -97,6 +100,9 @@ func StartPythonNodes(ctx context.Context, py, repoRoot string, brokers []string
 	}
 	if o.NamePrefix != "" {
 		args = append(args, "--name-prefix", o.NamePrefix)
+	}
+	if len(o.NodeIDs) > 0 {
+		args = append(args, "--node-ids", strings.Join(o.NodeIDs, ","))
 	}
 	// Not CommandContext: the caller signals the process itself (SIGTERM
 	// for a clean shutdown, SIGKILL for a crash), and Close kills it.

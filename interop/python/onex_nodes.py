@@ -93,6 +93,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--version", default="1.2.0", help="node version (default %(default)s)")
     p.add_argument(
+        "--node-ids",
+        default=None,
+        metavar="UUID,...",
+        help="node ids in order (node i gets the i-th; the rest get fresh uuid4s), so a "
+        "restarted process is the same nodes, e.g. with a new --version",
+    )
+    p.add_argument(
         "--heartbeat-interval",
         type=float,
         default=30.0,
@@ -156,6 +163,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("no Kafka bootstrap servers: pass --bootstrap or set KAFKA_BOOTSTRAP_SERVERS")
     if args.nodes < 1:
         p.error("--nodes must be >= 1")
+    try:
+        args.node_id_list = [uuid.UUID(x.strip()) for x in (args.node_ids or "").split(",") if x.strip()]
+    except ValueError as e:
+        p.error(f"--node-ids: {e}")
     kinds = [t.strip().lower() for t in args.types.split(",") if t.strip()]
     bad = [t for t in kinds if t not in NODE_KINDS]
     if not kinds or bad:
@@ -335,7 +346,7 @@ class Fleet:
     async def _start_node(self, PyNode, i: int) -> None:
         args = self.args
         kind = args.kinds[i % len(args.kinds)]
-        node_id = uuid.uuid4()
+        node_id = args.node_id_list[i] if i < len(args.node_id_list) else uuid.uuid4()
         name = f"{args.name_prefix}-{kind}-{i}"
         health_url = None
         if not args.no_health:
