@@ -33,6 +33,10 @@ type Record struct {
 	// Value is nil for a tombstone.
 	Value         []byte
 	CorrelationID uuid.UUID
+	// MessageID is the envelope id of an envelope record: its message_id
+	// header, as the Python bus writes it (so a retried transaction's
+	// records carry the same header too). Nil for a bare record.
+	MessageID uuid.UUID
 	// Headers are the record's own headers: a snapshot's reducer state
 	// (pipeline.HeaderReducerState).
 	Headers []sarama.RecordHeader
@@ -49,6 +53,9 @@ func (r Record) ProducerMessage(source string) *sarama.ProducerMessage {
 		h := envelope.NewHeaders(r.Topic, source)
 		if r.CorrelationID != uuid.Nil {
 			h.CorrelationID = r.CorrelationID
+		}
+		if r.MessageID != uuid.Nil {
+			h.MessageID = r.MessageID
 		}
 		for _, rh := range h.Records() {
 			m.Headers = append(m.Headers, rh)
@@ -195,7 +202,7 @@ func Event(e decide.Event, index int) (Record, error) {
 	if err != nil {
 		return Record{}, fmt.Errorf("wire: encode %s: %w", e.Kind, err)
 	}
-	return Record{Kind: "event", Topic: topic, Key: key, Value: b, CorrelationID: e.CorrelationID}, nil
+	return Record{Kind: "event", Topic: topic, Key: key, Value: b, CorrelationID: e.CorrelationID, MessageID: env.EnvelopeID}, nil
 }
 
 // AcceptedValue is the record value of an accepted event: the bare
@@ -251,7 +258,8 @@ func Intent(in decide.Intent, st *decide.NodeState, now time.Time) (Record, erro
 	if err != nil {
 		return Record{}, fmt.Errorf("wire: encode intent: %w", err)
 	}
-	return Record{Kind: "intent", IntentType: string(in.Type), Topic: topics.RegistrationIntents, Key: in.NodeID.String(), Value: b, CorrelationID: in.CorrelationID}, nil
+	return Record{Kind: "intent", IntentType: string(in.Type), Topic: topics.RegistrationIntents, Key: in.NodeID.String(), Value: b,
+		CorrelationID: in.CorrelationID, MessageID: env.EnvelopeID}, nil
 }
 
 func mutable(st *decide.NodeState, updatedAt time.Time) pipeline.ProjectionUpdate {

@@ -211,3 +211,41 @@ func TestAcceptedIsTheBareModel(t *testing.T) {
 		}
 	}
 }
+
+// The Python bus writes an envelope's id as the message_id header and its
+// correlation id as the correlation_id header; every envelope the reducer
+// writes (events and intents) does the same, so the headers of a retried
+// transaction's records are the same too.
+func TestEnvelopeHeadersCarryTheEnvelopeIdentity(t *testing.T) {
+	recs, err := Decision(registered(t), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, r := range recs {
+		if r.Kind == "snapshot" || r.Topic == topics.NodeRegistrationAccepted {
+			continue // bare records: no envelope
+		}
+		env, err := envelope.Decode(r.Value)
+		if err != nil {
+			t.Fatalf("%s: %v", r.Topic, err)
+		}
+		h := envelope.HeadersFromRecords(headerPtrs(r.ProducerMessage("local").Headers))
+		if h.MessageID != env.EnvelopeID || env.CorrelationID == nil || h.CorrelationID != *env.CorrelationID {
+			t.Errorf("%s: headers message_id %s correlation_id %s, envelope id %s correlation id %v",
+				r.Topic, h.MessageID, h.CorrelationID, env.EnvelopeID, env.CorrelationID)
+		}
+		checked++
+	}
+	if checked < 3 {
+		t.Fatalf("only %d envelope records checked", checked)
+	}
+}
+
+func headerPtrs(hs []sarama.RecordHeader) []*sarama.RecordHeader {
+	out := make([]*sarama.RecordHeader, len(hs))
+	for i := range hs {
+		out[i] = &hs[i]
+	}
+	return out
+}
