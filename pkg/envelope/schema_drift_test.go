@@ -10,6 +10,7 @@ import (
 
 	"github.com/omninode/onex-fleet/pkg/envelope/pyjson"
 	"github.com/omninode/onex-fleet/pkg/envelope/pyjson/schemacheck"
+	"github.com/omninode/onex-fleet/pkg/testkit"
 )
 
 // The envelope's schema drift test: Envelope (with its metadata and
@@ -29,15 +30,6 @@ var envelopeDriftOptions = schemacheck.Options{
 		"ModelEventEnvelope.security_context": "the fleet neither reads nor writes a security context: it is " +
 			"kept as raw JSON (an object or null) and written back as it came",
 	},
-}
-
-func envelopeSchemaDir(t testing.TB) string {
-	t.Helper()
-	dir, err := schemacheck.RepoSchemaDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir
 }
 
 func envelopeDrift(t testing.TB, dir string) []string {
@@ -62,7 +54,7 @@ func envelopeDrift(t testing.TB, dir string) []string {
 }
 
 func TestEnvelopeSchemaDrift(t *testing.T) {
-	for _, p := range envelopeDrift(t, envelopeSchemaDir(t)) {
+	for _, p := range envelopeDrift(t, testkit.SchemaDir(t)) {
 		t.Error(p)
 	}
 	// The check fails when the Python model changes: each edit of a copy
@@ -92,7 +84,7 @@ func TestEnvelopeSchemaDrift(t *testing.T) {
 		t.Run("detects: "+ed.want, func(t *testing.T) {
 			dir := t.TempDir()
 			for _, name := range []string{"index.json", "ModelEventEnvelope.json"} {
-				b, err := os.ReadFile(filepath.Join(envelopeSchemaDir(t), name))
+				b, err := os.ReadFile(filepath.Join(testkit.SchemaDir(t), name))
 				if err != nil {
 					t.Fatal(err)
 				}

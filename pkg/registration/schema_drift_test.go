@@ -10,6 +10,7 @@ import (
 
 	"github.com/omninode/onex-fleet/pkg/envelope/pyjson"
 	"github.com/omninode/onex-fleet/pkg/envelope/pyjson/schemacheck"
+	"github.com/omninode/onex-fleet/pkg/testkit"
 )
 
 // The schema drift test holds every Go model of this package that has a
@@ -69,17 +70,6 @@ var withoutGoModel = map[string]string{
 // driftOptions are the deliberate differences, with their reasons.
 var driftOptions = schemacheck.Options{}
 
-// schemaDir is where the drift test reads the schemas; a sub-test points
-// it at an edited copy.
-func schemaDir(t testing.TB) string {
-	t.Helper()
-	dir, err := schemacheck.RepoSchemaDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 // driftProblems checks every model of dir's index against its Go model.
 func driftProblems(t testing.TB, dir string) []string {
 	t.Helper()
@@ -122,14 +112,14 @@ func driftProblems(t testing.TB, dir string) []string {
 }
 
 func TestSchemaDrift(t *testing.T) {
-	for _, p := range driftProblems(t, schemaDir(t)) {
+	for _, p := range driftProblems(t, testkit.SchemaDir(t)) {
 		t.Error(p)
 	}
 
 	// The check fails when the Python models change: an edited copy of
 	// the schemas must produce exactly the differences made.
 	t.Run("detects a changed schema", func(t *testing.T) {
-		dir := copySchemas(t, schemaDir(t))
+		dir := copySchemas(t, testkit.SchemaDir(t))
 		editJSON(t, filepath.Join(dir, "ModelNodeHeartbeatEvent.json"), func(s map[string]any) {
 			defs := s["$defs"].(map[string]any)
 			// A new field in a nested model, a tighter bound, an enum value

@@ -34,6 +34,14 @@ func GoldenDir(t testing.TB) string {
 	return filepath.Join(RepoRoot(t), "interop", "golden")
 }
 
+// SchemaDir is interop/schemas: the JSON Schemas of the pinned Python
+// package's models (interop/python/export_schemas.py), which the drift
+// tests hold the Go models to.
+func SchemaDir(t testing.TB) string {
+	t.Helper()
+	return filepath.Join(RepoRoot(t), "interop", "schemas")
+}
+
 // Golden reads one file of GoldenDir.
 func Golden(t testing.TB, name string) []byte {
 	t.Helper()

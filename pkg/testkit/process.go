@@ -12,24 +12,10 @@ import (
 	"time"
 )
 
-// ContractsDir finds the repository's contracts directory (next to go.work)
-// by walking up from the test's directory.
+// ContractsDir is the repository's contracts directory (next to go.work).
 func ContractsDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return filepath.Join(dir, "contracts")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.work not found in any parent directory")
-		}
-		dir = parent
-	}
+	return filepath.Join(RepoRoot(t), "contracts")
 }
 
 // EditedContracts copies the repository's contracts into a fresh temporary

@@ -77,25 +77,6 @@ func (e IndexEntry) Name() string {
 	return *e.Model
 }
 
-// RepoSchemaDir returns interop/schemas of the repository the working
-// directory is in (the directory holding go.work, walking up).
-func RepoSchemaDir() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return filepath.Join(dir, "interop", "schemas"), nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("go.work not found above the working directory")
-		}
-		dir = parent
-	}
-}
-
 func readJSON(path string, v any) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
