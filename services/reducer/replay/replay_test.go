@@ -110,23 +110,12 @@ func replayPythonRecords(t *testing.T, set testkit.WireSet) {
 		"intent postgres.update_registration",
 		"intent consul.deregister",
 	}
-	var got []string
 	for _, o := range outs[:len(outs)-1] {
-		if o.Kind == "intent" {
-			got = append(got, "intent "+o.IntentType)
-		} else {
-			got = append(got, o.Kind+" "+o.Topic)
-		}
 		if o.Key != node {
 			t.Errorf("%s keyed %q, want the node id", o.Topic, o.Key)
 		}
 	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("outputs:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
-	if final := outs[len(outs)-1].FinalStates; final[node] != "liveness_expired" {
-		t.Fatalf("final states %v", final)
-	}
+	wantOutputs(t, outs, "liveness_expired", want...)
 	// The accepted event is the bare ModelNodeRegistrationAccepted: entity_id
 	// and correlation_id at its top level, so a Python node's ack listener
 	// matches it and acks with the introspection's correlation id.
@@ -195,20 +184,7 @@ func replayAcceptedResend(t *testing.T, set testkit.WireSet) {
 		"event onex.evt.platform.node-became-active.v1",
 		"intent postgres.update_registration",
 	}
-	var got []string
-	for _, o := range outs[:len(outs)-1] {
-		if o.Kind == "intent" {
-			got = append(got, "intent "+o.IntentType)
-		} else {
-			got = append(got, o.Kind+" "+o.Topic)
-		}
-	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("outputs:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
-	if final := outs[len(outs)-1].FinalStates; final[node] != "active" {
-		t.Fatalf("final states %v", final)
-	}
+	wantOutputs(t, outs, "active", want...)
 	first, err := registration.DecodeRegistrationAccepted(outs[1].Value)
 	if err != nil {
 		t.Fatal(err)
@@ -296,23 +272,12 @@ func replayRuntimeHostRejected(t *testing.T, set testkit.WireSet) {
 		"intent postgres.upsert_registration",
 		"intent consul.register",
 	}
-	var got []string
 	for _, o := range outs[:len(outs)-1] {
-		if o.Kind == "intent" {
-			got = append(got, "intent "+o.IntentType)
-		} else {
-			got = append(got, o.Kind+" "+o.Topic)
-		}
 		if o.Key != node {
 			t.Errorf("%s keyed %q, want the node id", o.Topic, o.Key)
 		}
 	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("outputs:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
-	if final := outs[len(outs)-1].FinalStates; final[node] != "awaiting_ack" {
-		t.Fatalf("final states %v", final)
-	}
+	wantOutputs(t, outs, "awaiting_ack", want...)
 	var rej [2]*registration.RegistrationRejected
 	var envs [2]*envelope.Envelope
 	for i := range rej {
