@@ -115,6 +115,13 @@ type ProjectionData struct {
 	// none, so the records of reducers that predate it decode as before;
 	// the projector writes {} for it then (an upsert replaces the extras).
 	IntrospectionExtras json.RawMessage `json:"introspection_extras,omitempty"`
+
+	// SubscribeTopics and PublishTopics are the topic names of the node's
+	// event_bus declaration (the columns subscribe_topics and
+	// publish_topics, JSON arrays of names), in the node's order without
+	// repeats. Omitted when none; the projector then writes [].
+	SubscribeTopics []string `json:"subscribe_topics,omitempty"`
+	PublishTopics   []string `json:"publish_topics,omitempty"`
 }
 
 // PostgresUpdatePayload is ModelPayloadPostgresUpdateRegistration.
@@ -162,7 +169,21 @@ type ConsulRegisterPayload struct {
 	Port           *int            `json:"port"`
 	HealthCheck    *HealthCheck    `json:"health_check"`
 	EventBusConfig json.RawMessage `json:"event_bus_config"`
+
+	// Health is the status the fleet reports for the node in Consul's
+	// catalog mode (the check the consul effect writes on the node's
+	// service): HealthPassing once the node is ACTIVE, HealthWarning while
+	// it awaits its ack. Omitted by reducers that predate it; read as
+	// passing then. The agent mode ignores it.
+	Health string `json:"health,omitempty"`
 }
+
+// The statuses of Health (Consul's check statuses).
+const (
+	HealthPassing  = "passing"
+	HealthWarning  = "warning"
+	HealthCritical = "critical"
+)
 
 // HealthCheck is the Consul check registered with a service.
 type HealthCheck struct {

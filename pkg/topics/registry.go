@@ -60,6 +60,15 @@ const (
 	// RegistrationMassExpiry carries the reducer's mass-expiry protection
 	// notices (held / resumed), key "partition-<n>".
 	RegistrationMassExpiry = "onex.evt.platform.registration-mass-expiry.v1"
+	// NodeTopics is the reducer's compacted view of the topics ACTIVE
+	// nodes declare (event_bus), one record per node (pipeline.NodeTopics),
+	// a tombstone once the node is not ACTIVE or declares none; the
+	// orchestrator's topic catalog reads it.
+	NodeTopics = "onex.snapshot.platform.node-topics.v1"
+	// RegistrationAdmin carries operator commands (pkg/operator): deregister
+	// one node (key node_id) or evict the nodes of a state (unkeyed); the
+	// orchestrator validates them and hands them to the reducer.
+	RegistrationAdmin = "onex.cmd.platform.registration-admin.v1"
 )
 
 // Topic config keys used by the registry.
@@ -158,6 +167,8 @@ var platform = []Spec{
 	spec(EffectResults, KindEvent, 6, nil, "Go fleet: effects → orchestrator results, key node_id."),
 	spec(RegistrationAggregations, KindSnapshot, 6, snapshotConfigs(), "Go fleet: orchestrator's in-flight aggregation state per node, key node_id, compacted."),
 	spec(RegistrationMassExpiry, KindEvent, 1, nil, "Go fleet: reducer mass-expiry protection notices (held/resumed), key partition-<n>."),
+	spec(NodeTopics, KindSnapshot, 6, snapshotConfigs(), "Go fleet: topics each ACTIVE node declares (event_bus), key node_id, tombstone when not ACTIVE; read by the topic catalog, compacted."),
+	spec(RegistrationAdmin, KindCommand, 6, nil, "Go fleet: operator commands (deregister a node, key node_id; evict by state, unkeyed); consumed by the orchestrator."),
 }
 
 // Platform returns every topic this fleet uses or provisions: the platform

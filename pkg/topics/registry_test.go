@@ -79,6 +79,8 @@ func TestRegistryEntries(t *testing.T) {
 		{"onex.evt.platform.effect-results.v1", KindEvent, 6, nil},
 		{"onex.snapshot.platform.registration-aggregations.v1", KindSnapshot, 6, compact},
 		{"onex.evt.platform.registration-mass-expiry.v1", KindEvent, 1, nil},
+		{"onex.snapshot.platform.node-topics.v1", KindSnapshot, 6, compact},
+		{"onex.cmd.platform.registration-admin.v1", KindCommand, 6, nil},
 	}
 	if got := len(Platform()); got != len(tests) {
 		t.Errorf("registry has %d entries, test lists %d", got, len(tests))

@@ -134,7 +134,7 @@ func DecideIntrospection(s *NodeState, in Introspection, now time.Time, p Params
 		NodeID: in.NodeID, State: AwaitingAck,
 		NodeType: in.NodeType, NodeName: in.NodeName, NodeVersion: in.NodeVersion,
 		Capabilities: in.Capabilities, Endpoints: EndpointsOf(in.Endpoints), MCPTool: MCPToolOf(in), Extras: extras(in.Extras),
-		AttemptID: attemptID(in), CorrelationID: corr, RegisteredAt: now,
+		Declared: in.Declared, AttemptID: attemptID(in), CorrelationID: corr, RegisteredAt: now,
 		AckDeadline: ptr(now.Add(p.AckTimeout)), LastStateChangeAt: now,
 		LastIntrospectionAt: laterIntrospection(s, in),
 	}
@@ -160,7 +160,8 @@ func DecideIntrospection(s *NodeState, in Introspection, now time.Time, p Params
 	up.Upsert = &ProjectionRecord{
 		EntityID: in.NodeID, Domain: Domain, CurrentState: AwaitingAck, NodeType: in.NodeType,
 		NodeName: in.NodeName, NodeVersion: in.NodeVersion, Capabilities: in.Capabilities, Endpoints: in.Endpoints,
-		Extras: ns.Extras, AckDeadline: ns.AckDeadline, LastAppliedEventID: ns.AttemptID,
+		Extras: ns.Extras, Declared: ns.Declared, CapabilityTags: ns.CapabilityTags(),
+		AckDeadline: ns.AckDeadline, LastAppliedEventID: ns.AttemptID,
 		RegisteredAt: ns.RegisteredAt, UpdatedAt: now, CorrelationID: corr,
 	}
 	reg := ns.nextIntent(IntentConsulRegister, "consul://service/"+serviceName(in.NodeType))

@@ -9,7 +9,7 @@ const None State = "none"
 // Trigger names the input of a transition.
 type Trigger string
 
-// The four decision inputs.
+// The decision inputs (and TriggerOperator, operator.go).
 const (
 	TriggerIntrospection Trigger = "introspection"
 	TriggerAck           Trigger = "ack"
@@ -51,6 +51,12 @@ var Transitions = []Transition{
 	{Active, TriggerIntrospection, LivenessExpired},
 	{Accepted, TriggerIntrospection, LivenessExpired},
 	{AwaitingAck, TriggerIntrospection, LivenessExpired},
+	// An operator's deregister or evict (pkg/operator): out of Consul at
+	// once, as at a shutdown.
+	{Accepted, TriggerOperator, LivenessExpired},
+	{AwaitingAck, TriggerOperator, LivenessExpired},
+	{AckReceived, TriggerOperator, LivenessExpired},
+	{Active, TriggerOperator, LivenessExpired},
 }
 
 // Allowed reports whether the decision code may move a node from -> to on trigger.

@@ -34,6 +34,9 @@ type Introspection struct {
 	// node: in its state, its snapshot and its projection row
 	// (introspection_extras).
 	Extras json.RawMessage
+	// Declared is the node's contract_capabilities and event_bus topics
+	// (NewDeclared), nil when it declares none.
+	Declared *Declared
 	// Reason is the payload's reason (EnumIntrospectionReason: startup,
 	// shutdown, capability_change, health_change, request, heartbeat);
 	// the decoder defaults it to startup, as the Python model does.

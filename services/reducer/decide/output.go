@@ -119,6 +119,11 @@ type ProjectionRecord struct {
 	// nil when none: the row's introspection_extras, which every upsert
 	// replaces ({} for nil).
 	Extras json.RawMessage
+
+	// Declared fills the contract and topic columns (nil: empty), and
+	// CapabilityTags the capability_tags column (NodeState.CapabilityTags).
+	Declared       *Declared
+	CapabilityTags []string
 }
 
 // ProjectionUpdate is the update's column set. Only non-nil fields are
@@ -161,4 +166,8 @@ type Decision struct {
 	State   *NodeState
 	Events  []Event
 	Intents []Intent
+	// Topics is the change of the node's entry in the topic catalog's view
+	// (TopicsChangeOf), nil when none. The processor sets it: it knows the
+	// node's state before and after the decision.
+	Topics *TopicsChange
 }

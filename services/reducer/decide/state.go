@@ -85,6 +85,9 @@ type NodeState struct {
 	// (Introspection.Extras): nil when it had none, and then omitted from
 	// the JSON, so the state of a node the fleet fully knows does not grow.
 	Extras json.RawMessage `json:"introspection_extras,omitempty"`
+	// Declared is the node's contract and topics (nil when it declares
+	// none, and then omitted from the JSON), shared between nodes.
+	Declared *Declared `json:"declared,omitempty"`
 
 	// The registration attempt in progress or last completed.
 	AttemptID     uuid.UUID `json:"registration_attempt_id"`

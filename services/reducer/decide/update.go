@@ -19,7 +19,7 @@ const (
 
 // SameDeclaredData reports whether in declares exactly what s stores of a
 // node: type, name, version, endpoints, capabilities (raw JSON, as the node
-// sent it), MCP tool and introspection extras. An introspection that does
+// sent it), MCP tool, introspection extras, contract and topics (Declared). An introspection that does
 // is an identical one: it changes nothing and writes nothing.
 func SameDeclaredData(s *NodeState, in Introspection) bool {
 	if s.NodeType != in.NodeType || s.NodeVersion != in.NodeVersion || !eqStrPtr(s.NodeName, in.NodeName) {
@@ -28,7 +28,7 @@ func SameDeclaredData(s *NodeState, in Introspection) bool {
 	if !bytes.Equal(s.Capabilities, in.Capabilities) || !bytes.Equal(s.Extras, extras(in.Extras)) {
 		return false
 	}
-	if !eqStrPtr(s.MCPTool, MCPToolOf(in)) {
+	if !eqStrPtr(s.MCPTool, MCPToolOf(in)) || !s.Declared.Equal(in.Declared) {
 		return false
 	}
 	e := EndpointsOf(in.Endpoints)
@@ -96,6 +96,7 @@ func updateActive(s *NodeState, in Introspection, now time.Time, p Params) Decis
 	ns := s.Clone()
 	ns.NodeType, ns.NodeName, ns.NodeVersion = in.NodeType, in.NodeName, in.NodeVersion
 	ns.Capabilities, ns.Endpoints, ns.MCPTool, ns.Extras = in.Capabilities, EndpointsOf(in.Endpoints), MCPToolOf(in), extras(in.Extras)
+	ns.Declared = in.Declared
 	ns.LastIntrospectionAt = laterIntrospection(s, in)
 	reason := ReasonUpdated
 	if in.Reason == ReasonStartup {
@@ -109,7 +110,8 @@ func updateActive(s *NodeState, in Introspection, now time.Time, p Params) Decis
 	up.Upsert = &ProjectionRecord{
 		EntityID: ns.NodeID, Domain: Domain, CurrentState: Active, NodeType: ns.NodeType,
 		NodeName: ns.NodeName, NodeVersion: ns.NodeVersion, Capabilities: ns.Capabilities, Endpoints: in.Endpoints,
-		Extras: ns.Extras, AckDeadline: ns.AckDeadline, LivenessDeadline: ns.LivenessDeadline, LastHeartbeatAt: ns.LastHeartbeatAt,
+		Extras: ns.Extras, Declared: ns.Declared, CapabilityTags: ns.CapabilityTags(),
+		AckDeadline: ns.AckDeadline, LivenessDeadline: ns.LivenessDeadline, LastHeartbeatAt: ns.LastHeartbeatAt,
 		LastAppliedEventID: attemptID(in), RegisteredAt: ns.RegisteredAt, UpdatedAt: now, CorrelationID: ns.CorrelationID,
 	}
 	d.Intents = []Intent{up}

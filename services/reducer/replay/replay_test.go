@@ -104,12 +104,16 @@ func replayPythonRecords(t *testing.T, set testkit.WireSet) {
 		"event onex.evt.platform.node-registration-ack-received.v1",
 		"event onex.evt.platform.node-became-active.v1",
 		"intent postgres.update_registration", // ack
+	}
+	want = append(want, topicsOut(t, set)...) // ACTIVE with the topics it declares
+	want = append(want,
 		"intent postgres.update_registration", // heartbeat
 		// the first tick is before the deadline (heartbeat 14:05:37 + 90 s)
 		"event onex.evt.platform.node-liveness-expired.v1",
 		"intent postgres.update_registration",
 		"intent consul.deregister",
-	}
+	)
+	want = append(want, topicsOut(t, set)...) // a tombstone
 	for _, o := range outs[:len(outs)-1] {
 		if o.Key != node {
 			t.Errorf("%s keyed %q, want the node id", o.Topic, o.Key)
@@ -184,6 +188,7 @@ func replayAcceptedResend(t *testing.T, set testkit.WireSet) {
 		"event onex.evt.platform.node-became-active.v1",
 		"intent postgres.update_registration",
 	}
+	want = append(want, topicsOut(t, set)...)
 	wantOutputs(t, outs, "active", want...)
 	first, err := registration.DecodeRegistrationAccepted(outs[1].Value)
 	if err != nil {

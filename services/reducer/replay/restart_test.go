@@ -81,7 +81,25 @@ const (
 		"event onex.evt.platform.node-registration-ack-received.v1\n" +
 		"event onex.evt.platform.node-became-active.v1\n" +
 		"intent postgres.update_registration"
+	topicNodeTopics = "onex.snapshot.platform.node-topics.v1"
 )
+
+// topicsOut is the node-topics output of a decision that changes the
+// node's entry in the topic catalog's view, for a set whose effect node
+// declares topics (the spec's fixture does, the package's own golden
+// record declares none): one record, or none.
+func topicsOut(t *testing.T, set testkit.WireSet) []string {
+	t.Helper()
+	if strings.Contains(read(t, set, "introspection-effect.json"), `"subscribe_topics": [{`) {
+		return []string{"topics " + topicNodeTopics}
+	}
+	return nil
+}
+
+// registeredOf is the outputs of the node's registration (activeThen).
+func registeredOf(t *testing.T, set testkit.WireSet) []string {
+	return append(strings.Split(registered, "\n"), topicsOut(t, set)...)
+}
 
 // activeThen replays the node's registration (startup at 14:05:07, ack)
 // followed by lines.
@@ -125,10 +143,11 @@ func TestReplayRestartNewVersion(t *testing.T) {
 				line(topicIntro, "2026-03-02T14:07:00.5Z", restart),
 				line(topicIntro, "2026-03-02T14:07:01Z", restart), // redelivered
 			)
-			wantOutputs(t, outs, "active", append(strings.Split(registered, "\n"),
+			wantOutputs(t, outs, "active", append(registeredOf(t, set),
 				"intent postgres.upsert_registration", "intent consul.register")...)
-			upsertHas(t, outs[7], `"node_version":"1.3.0"`, `"current_state":"active"`, `node-registry-effect-2:9000`)
-			if v := string(outs[8].Value); !strings.Contains(v, "node-registry-effect-2") || !strings.Contains(v, "9000") {
+			n := len(registeredOf(t, set))
+			upsertHas(t, outs[n], `"node_version":"1.3.0"`, `"current_state":"active"`, `node-registry-effect-2:9000`)
+			if v := string(outs[n+1].Value); !strings.Contains(v, "node-registry-effect-2") || !strings.Contains(v, "9000") {
 				t.Errorf("consul register without the new endpoint: %s", v)
 			}
 		})
@@ -149,9 +168,9 @@ func TestReplayCapabilityChange(t *testing.T) {
 				line(topicIntro, "2026-03-02T14:06:00Z", changed("2026-03-02T14:06:00Z")),
 				line(topicIntro, "2026-03-02T14:06:30Z", changed("2026-03-02T14:06:30Z")), // same data, later
 			)
-			wantOutputs(t, outs, "active", append(strings.Split(registered, "\n"),
+			wantOutputs(t, outs, "active", append(registeredOf(t, set),
 				"intent postgres.upsert_registration", "intent consul.register")...)
-			upsertHas(t, outs[7], `"write":true`)
+			upsertHas(t, outs[len(registeredOf(t, set))], `"write":true`)
 		})
 	}
 }
@@ -169,19 +188,29 @@ func TestReplayShutdownThenStartup(t *testing.T) {
 				line("onex.intent.platform.runtime-tick.v1", "2026-03-02T14:10:00Z", tick),
 				line(topicIntro, "2026-03-02T14:11:00Z", introspectionAs(t, set, "startup", "2026-03-02T14:11:00Z", version(3))),
 			)
-			wantOutputs(t, outs, "awaiting_ack", append(strings.Split(registered, "\n"),
+			want := append(registeredOf(t, set),
 				"event onex.evt.platform.node-liveness-expired.v1",
 				"intent postgres.update_registration",
-				"intent consul.deregister",
-				// late startup, tick: nothing; the new startup:
+				"intent consul.deregister")
+			want = append(want, topicsOut(t, set)...) // a tombstone: no longer ACTIVE
+			// late startup, tick: nothing; the new startup:
+			want = append(want,
 				"event onex.evt.platform.node-registration-initiated.v1",
 				"event onex.evt.platform.node-registration-accepted.v1",
 				"intent postgres.upsert_registration",
-				"intent consul.register")...)
-			if v := strings.ReplaceAll(string(outs[8].Value), " ", ""); !strings.Contains(v, `"current_state":"liveness_expired"`) {
-				t.Errorf("shutdown update: %s", outs[8].Value)
+				"intent consul.register")
+			wantOutputs(t, outs, "awaiting_ack", want...)
+			n := len(registeredOf(t, set))
+			if v := strings.ReplaceAll(string(outs[n+1].Value), " ", ""); !strings.Contains(v, `"current_state":"liveness_expired"`) {
+				t.Errorf("shutdown update: %s", outs[n+1].Value)
 			}
-			upsertHas(t, outs[12], `"node_version":"1.3.0"`)
+			if len(topicsOut(t, set)) > 0 {
+				if v := outs[n+3].Value; string(v) != "null" {
+					t.Errorf("node-topics after the shutdown is %s, want a tombstone", v)
+				}
+				n++
+			}
+			upsertHas(t, outs[n+5], `"node_version":"1.3.0"`)
 		})
 	}
 }
@@ -195,9 +224,9 @@ func TestReplayLateIntrospectionAfterUpdate(t *testing.T) {
 				line(topicIntro, "2026-03-02T14:07:00Z", introspectionAs(t, set, "startup", "2026-03-02T14:07:00Z", version(4))),
 				line(topicIntro, "2026-03-02T14:07:01Z", introspectionAs(t, set, "heartbeat", "2026-03-02T14:06:00Z", version(3))), // late
 			)
-			wantOutputs(t, outs, "active", append(strings.Split(registered, "\n"),
+			wantOutputs(t, outs, "active", append(registeredOf(t, set),
 				"intent postgres.upsert_registration", "intent consul.register")...)
-			upsertHas(t, outs[7], `"node_version":"1.4.0"`)
+			upsertHas(t, outs[len(registeredOf(t, set))], `"node_version":"1.4.0"`)
 		})
 	}
 }

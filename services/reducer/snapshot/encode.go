@@ -146,6 +146,10 @@ func appendState(b []byte, st *decide.NodeState) ([]byte, bool) {
 		b = append(b, `,"introspection_extras":`...)
 		b = append(b, st.Extras...)
 	}
+	if st.Declared != nil { // omitempty: a node that declares nothing writes none
+		b = append(b, `,"declared":`...)
+		b = append(b, st.Declared.JSON()...)
+	}
 	b = append(b, `,"registration_attempt_id":`...)
 	b = appendUUID(b, st.AttemptID)
 	b = append(b, `,"correlation_id":`...)

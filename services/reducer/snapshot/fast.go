@@ -123,6 +123,11 @@ func decodeState(obj []byte, s *decide.NodeState) (ok bool) {
 			if ok = v[0] == '{'; ok {
 				s.Extras = intern.Bytes(v)
 			}
+		case `"declared"`:
+			var d *decide.Declared
+			if d, ok = decide.DeclaredFromJSON(v); ok {
+				s.Declared = intern.Declared(d)
+			}
 		case `"registration_attempt_id"`:
 			s.AttemptID, ok = parseUUID(v, s.AttemptID)
 		case `"correlation_id"`:

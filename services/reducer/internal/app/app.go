@@ -219,6 +219,11 @@ type metrics struct {
 	txnSteps     *prometheus.HistogramVec
 	resent       *prometheus.CounterVec
 	shutdowns    prometheus.Counter
+	// operators counts operator commands decided, by command and outcome
+	// (applied: at least one node deregistered; no_op); operatorNodes the
+	// nodes they deregistered.
+	operators     *prometheus.CounterVec
+	operatorNodes *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -247,7 +252,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	m.shutdowns = prometheus.NewCounter(prometheus.CounterOpts{Name: "onex_reducer_shutdowns_total",
 		Help: "Nodes taken out of Consul by their shutdown introspection (state liveness_expired, decision \"Node shut down\"), not by an expiry."})
-	reg.MustRegister(m.inputs, m.outputs, m.txns, m.batchSize, m.restoreSecs, m.nodes, m.massExpiry, m.tickDuration, m.txnSteps, m.resent, m.shutdowns)
+	m.operators = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_reducer_operator_commands_total",
+		Help: "Operator commands decided (per reducer partition for an evict), by command (deregister, evict) and outcome (applied, no_op)."},
+		[]string{"command", "outcome"})
+	m.operatorNodes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_reducer_operator_deregistrations_total",
+		Help: "Nodes taken out of Consul by operator commands, by command (deregister, evict)."}, []string{"command"})
+	reg.MustRegister(m.inputs, m.outputs, m.txns, m.batchSize, m.restoreSecs, m.nodes, m.massExpiry, m.tickDuration, m.txnSteps, m.resent, m.shutdowns,
+		m.operators, m.operatorNodes)
 	// The values nodes share are kept once (internal/intern); a table near
 	// its bound stops sharing new ones and memory per node grows.
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "onex_reducer_intern_bytes",
@@ -710,6 +721,11 @@ func (h *handler) transact(prod sarama.SyncProducer, proc *processor.Processor, 
 		r.metrics.resent.WithLabelValues(string(trig)).Add(float64(n))
 	}
 	r.metrics.shutdowns.Add(float64(out.shutdowns))
+	for _, o := range out.operators {
+		r.metrics.operators.WithLabelValues(o.command, o.outcome).Inc()
+		r.metrics.operatorNodes.WithLabelValues(o.command).Add(float64(len(o.nodes)))
+		o.log(r.svc.Log)
+	}
 	// The fleet-wide series, named as in every other service.
 	r.busm.Consumed.WithLabelValues(topics.ReducerInput, "handled").Add(float64(len(batch) - len(out.dlq)))
 	r.busm.Consumed.WithLabelValues(topics.ReducerInput, "dead_lettered").Add(float64(len(out.dlq)))
@@ -731,6 +747,9 @@ type batchOutput struct {
 	resent map[decide.Trigger]int
 	// shutdowns counts the nodes taken out by their shutdown introspection.
 	shutdowns int
+	// operators are the operator commands decided, logged and counted once
+	// the transaction commits.
+	operators []operatorResult
 }
 
 type dlqRecord struct {
@@ -785,6 +804,9 @@ func (r *Reducer) decideBatch(proc *processor.Processor, batch []*sarama.Consume
 			}
 		}
 		out.inputs = append(out.inputs, [2]string{kind, outcome})
+		if in.Kind == processor.KindOperator {
+			out.operators = append(out.operators, operatorOutcome(in.Operator, res))
+		}
 		for _, st := range res.Touched {
 			if _, seen := touched[st.NodeID]; !seen {
 				order = append(order, st.NodeID)

@@ -11,7 +11,11 @@
 // nothing from it, and loses no more than MaxBytes.
 package intern
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/omninode/onex-fleet/services/reducer/decide"
+)
 
 const (
 	// MaxBytes bounds the values the table keeps, in bytes (each counted
@@ -100,4 +104,34 @@ func Size() (bytes int, full bool) {
 	table.Lock()
 	defer table.Unlock()
 	return table.size, table.size+overhead+MaxLen > MaxBytes
+}
+
+var declared = struct {
+	sync.Mutex
+	m map[string]*decide.Declared
+}{m: map[string]*decide.Declared{}}
+
+// Declared returns a declaration equal to d, shared with every other caller
+// that passed an equal one (nil for nil). Declarations are counted against
+// the same bound as the other values, by the size of their JSON.
+func Declared(d *decide.Declared) *decide.Declared {
+	if d == nil {
+		return nil
+	}
+	key := d.JSON()
+	if len(key) > MaxLen {
+		return d
+	}
+	declared.Lock()
+	defer declared.Unlock()
+	if v, ok := declared.m[string(key)]; ok {
+		return v
+	}
+	table.Lock()
+	kept := keep(2 * len(key)) // the key and the lists it decodes to
+	table.Unlock()
+	if kept {
+		declared.m[string(key)] = d
+	}
+	return d
 }

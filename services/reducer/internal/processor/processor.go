@@ -21,6 +21,7 @@ const (
 	KindAck
 	KindHeartbeat
 	KindTick
+	KindOperator
 )
 
 // Input is one decoded reducer input. Now is the decision time: the
@@ -32,6 +33,7 @@ type Input struct {
 	Ack           decide.Ack
 	Heartbeat     decide.Heartbeat
 	Tick          decide.Tick
+	Operator      decide.Operator
 }
 
 // Result is what one input produced.
@@ -72,14 +74,47 @@ func (p *Processor) Apply(in Input) Result {
 		d = decide.DecideHeartbeat(p.Partition.Get(in.Heartbeat.NodeID), in.Heartbeat, in.Now, p.Params)
 	case KindTick:
 		return p.tick(in.Tick)
+	case KindOperator:
+		return p.operator(in.Operator, in.Now)
 	default:
 		return Result{}
 	}
 	var r Result
-	r.Decisions = []decide.Decision{d}
+	p.record(&r, d)
+	return r
+}
+
+// record adds d to r and applies it to the partition: the node's new state,
+// and the change of its topic catalog entry, which needs the state before.
+func (p *Processor) record(r *Result, d decide.Decision) {
 	if d.Emit && d.State != nil {
+		d.Topics = decide.TopicsChangeOf(p.Partition.Get(d.State.NodeID), d.State)
 		p.Partition.Put(d.State)
 		r.Touched = append(r.Touched, d.State)
+	}
+	r.Decisions = append(r.Decisions, d)
+}
+
+// operator decides an operator command: a deregister for its node, an
+// evict for every node of the partition it selects, in node id order.
+func (p *Processor) operator(op decide.Operator, now time.Time) Result {
+	var r Result
+	if !op.Evict {
+		p.record(&r, decide.DecideOperator(p.Partition.Get(op.NodeID), op, now))
+		return r
+	}
+	var due []*decide.NodeState
+	p.Partition.Each(func(s *decide.NodeState) {
+		if decide.EvictDue(s, op, now) {
+			due = append(due, s)
+		}
+	})
+	decide.EvictOrder(due)
+	for _, s := range due {
+		p.record(&r, decide.DecideOperator(s, op, now))
+	}
+	if len(r.Decisions) == 0 {
+		r.Decisions = []decide.Decision{{Reason: "Evict selected no node"}}
 	}
 	return r
 }
@@ -121,10 +156,10 @@ func (p *Processor) tick(t decide.Tick) Result {
 	}
 	for _, n := range due {
 		d := decide.DecideTimeout(n, t, p.Params, hold)
-		p.Partition.Put(d.State) // re-indexes a held node; clears a timed-out one
 		if d.Emit {
-			r.Decisions = append(r.Decisions, d)
-			r.Touched = append(r.Touched, d.State)
+			p.record(&r, d)
+		} else {
+			p.Partition.Put(d.State) // re-indexes a held node
 		}
 	}
 	return r

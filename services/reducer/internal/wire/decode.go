@@ -12,6 +12,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/envelope/pyjson"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
+	"github.com/omninode/onex-fleet/pkg/operator"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
 	"github.com/omninode/onex-fleet/pkg/registration"
 	"github.com/omninode/onex-fleet/pkg/topics"
@@ -22,7 +23,8 @@ import (
 
 // DecodeRecord decodes one reducer-input record value (a
 // pipeline.ReducerInput) into a processor input. kind is a short label for
-// metrics ("introspection", "ack", "heartbeat", "tick", "unknown"). Every
+// metrics ("introspection", "ack", "heartbeat", "tick", "operator",
+// "unknown"). Every
 // error is a content error naming what is wrong.
 func DecodeRecord(value []byte) (processor.Input, string, error) {
 	var ri pipeline.ReducerInput
@@ -113,8 +115,35 @@ func Decode(ri pipeline.ReducerInput) (processor.Input, string, error) {
 		}
 		return processor.Input{Kind: processor.KindTick, Now: t.Now.Time, Tick: decide.Tick{
 			TickID: t.TickID, CorrelationID: t.CorrelationID, Now: t.Now.Time}}, "tick", nil
+	case topics.RegistrationAdmin:
+		env, c, err := operator.Decode(ri.Value)
+		if err != nil {
+			return processor.Input{}, "operator", infraerr.ContentWrap("operator command", err)
+		}
+		if now.IsZero() {
+			return processor.Input{}, "operator", infraerr.Content("received_at", "missing")
+		}
+		return processor.Input{Kind: processor.KindOperator, Now: now, Operator: operatorInput(env, c)}, "operator", nil
 	}
 	return processor.Input{}, "unknown", infraerr.Content("topic", fmt.Sprintf("%q is not a reducer input topic", ri.Topic))
+}
+
+// operatorInput is an operator command as the decisions take it; the events
+// it leads to carry the envelope's correlation id (the command id when the
+// envelope has none).
+func operatorInput(env *envelope.Envelope, c *operator.Command) decide.Operator {
+	op := decide.Operator{CommandID: c.CommandID, CorrelationID: c.CommandID, Evict: c.Command == operator.Evict,
+		OlderThan: c.OlderThan(), Reason: c.Reason, RequestedBy: c.RequestedBy}
+	if env.CorrelationID != nil {
+		op.CorrelationID = *env.CorrelationID
+	}
+	if c.NodeID != nil {
+		op.NodeID = *c.NodeID
+	}
+	if c.State != nil {
+		op.State = decide.State(*c.State)
+	}
+	return op
 }
 
 func introspection(env *envelope.Envelope, ev *registration.IntrospectionEvent) (decide.Introspection, error) {
@@ -143,7 +172,28 @@ func introspection(env *envelope.Envelope, ev *registration.IntrospectionEvent) 
 	if m := ev.DeclaredCapabilities.MCP; m != nil {
 		in.MCPExpose, in.MCPToolName = m.Expose, m.ToolName
 	}
+	in.Declared = intern.Declared(decide.NewDeclared(declaredInput(ev)))
 	return in, nil
+}
+
+// declaredInput is what an introspection declares of its contract
+// (contract_capabilities) and topics (event_bus).
+func declaredInput(ev *registration.IntrospectionEvent) decide.DeclaredInput {
+	var d decide.DeclaredInput
+	if c := ev.ContractCapabilities; c != nil {
+		d.HasContract = true
+		d.ContractType, d.ContractVersion = c.ContractType, c.ContractVersion.String()
+		d.IntentTypes, d.Protocols, d.CapabilityTags = c.IntentTypes, c.Protocols, c.CapabilityTags
+	}
+	if b := ev.EventBus; b != nil {
+		for _, t := range b.SubscribeTopics {
+			d.SubscribeTopics = append(d.SubscribeTopics, t.Topic)
+		}
+		for _, t := range b.PublishTopics {
+			d.PublishTopics = append(d.PublishTopics, t.Topic)
+		}
+	}
+	return d
 }
 
 // extrasObject writes an introspection's unknown members (path → value,
@@ -214,7 +264,7 @@ func compact(b json.RawMessage) json.RawMessage {
 
 // Decision encodes every event and intent of a decision, in order: events
 // first (their index in the decision makes their deterministic id), then
-// intents. now stamps the intent envelopes.
+// intents, then the change of the node's topic catalog entry. now stamps the intent envelopes.
 func Decision(d decide.Decision, now time.Time) ([]Record, error) {
 	var out []Record
 	for i, e := range d.Events {
@@ -226,6 +276,13 @@ func Decision(d decide.Decision, now time.Time) ([]Record, error) {
 	}
 	for _, in := range d.Intents {
 		r, err := Intent(in, d.State, now)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if d.Topics != nil {
+		r, err := Topics(d.Topics)
 		if err != nil {
 			return nil, err
 		}

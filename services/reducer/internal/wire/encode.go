@@ -25,7 +25,8 @@ import (
 
 // Record is one output message before it becomes a sarama.ProducerMessage.
 type Record struct {
-	// Kind is "event", "intent" or "snapshot".
+	// Kind is "event", "intent", "snapshot" or "topics" (the node-topics
+	// view).
 	Kind       string
 	IntentType string
 	Topic      string
@@ -49,7 +50,7 @@ func (r Record) ProducerMessage(source string) *sarama.ProducerMessage {
 	if r.Value != nil {
 		m.Value = sarama.ByteEncoder(r.Value)
 	}
-	if r.Kind != "snapshot" { // snapshots carry no ONEX headers (spec 9.1)
+	if r.Kind != "snapshot" && r.Kind != "topics" { // state records carry no ONEX headers (spec 9.1)
 		h := envelope.NewHeaders(r.Topic, source)
 		if r.CorrelationID != uuid.Nil {
 			h.CorrelationID = r.CorrelationID
@@ -81,7 +82,7 @@ func EventTopic(k decide.EventKind) string { return eventTopics[k] }
 // OutputTopics returns every topic the encoder writes to (events, intents,
 // snapshots), sorted: the reducer's contract must list each one.
 func OutputTopics() []string {
-	out := []string{topics.RegistrationIntents, topics.RegistrationSnapshots}
+	out := []string{topics.RegistrationIntents, topics.RegistrationSnapshots, topics.NodeTopics}
 	for _, t := range eventTopics {
 		out = append(out, t)
 	}
@@ -285,13 +286,13 @@ func intentPayload(in decide.Intent, st *decide.NodeState) (any, error) {
 		if len(caps) == 0 {
 			caps = json.RawMessage(`{}`)
 		}
-		return pipeline.PostgresUpsertPayload{
+		p := pipeline.PostgresUpsertPayload{
 			IntentType: pipeline.PostgresUpsert, CorrelationID: in.CorrelationID,
 			Record: pipeline.ProjectionRecord{
 				EntityID: r.EntityID, CurrentState: string(r.CurrentState), Domain: r.Domain, NodeType: r.NodeType,
 				Data: pipeline.ProjectionData{
 					NodeVersion: r.NodeVersion, Capabilities: caps,
-					IntentTypes: []string{}, Protocols: []string{}, CapabilityTags: []string{},
+					IntentTypes: []string{}, Protocols: []string{}, CapabilityTags: nonNilSlice(r.CapabilityTags),
 					AckDeadline: pipeline.TP(r.AckDeadline), LivenessDeadline: pipeline.TP(r.LivenessDeadline),
 					LastHeartbeatAt: pipeline.TP(r.LastHeartbeatAt), LastAppliedEventID: r.LastAppliedEventID,
 					RegisteredAt: pipeline.T(r.RegisteredAt), UpdatedAt: pipeline.T(r.UpdatedAt),
@@ -299,7 +300,14 @@ func intentPayload(in decide.Intent, st *decide.NodeState) (any, error) {
 					IntrospectionExtras: r.Extras,
 				},
 			},
-		}, nil
+		}
+		if d := r.Declared; d != nil {
+			data := &p.Record.Data
+			data.ContractType, data.ContractVersion = d.ContractType, d.ContractVersion
+			data.IntentTypes, data.Protocols = nonNilSlice(d.IntentTypes), nonNilSlice(d.Protocols)
+			data.SubscribeTopics, data.PublishTopics = d.SubscribeTopics, d.PublishTopics
+		}
+		return p, nil
 	case decide.IntentPostgresUpdate:
 		return pipeline.PostgresUpdatePayload{
 			IntentType: pipeline.PostgresUpdate, CorrelationID: in.CorrelationID,
@@ -316,11 +324,34 @@ func intentPayload(in decide.Intent, st *decide.NodeState) (any, error) {
 	return nil, fmt.Errorf("wire: unknown intent type %q", in.Type)
 }
 
+func nonNilSlice(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
 func nonNilMap(m map[string]string) map[string]string {
 	if m == nil {
 		return map[string]string{}
 	}
 	return m
+}
+
+// Topics encodes a change of a node's entry in the topic catalog's view: a
+// record on the compacted node-topics topic (pipeline.NodeTopics), or a
+// tombstone when the node no longer has an entry.
+func Topics(c *decide.TopicsChange) (Record, error) {
+	r := Record{Kind: "topics", Topic: topics.NodeTopics, Key: c.NodeID.String()}
+	if t := c.Topics; t != nil {
+		b, err := pipeline.EncodeNodeTopics(pipeline.NodeTopics{NodeID: t.NodeID, NodeType: t.NodeType,
+			SubscribeTopics: t.SubscribeTopics, PublishTopics: t.PublishTopics, Sequence: t.Sequence})
+		if err != nil {
+			return Record{}, fmt.Errorf("wire: encode node topics: %w", err)
+		}
+		r.Value = b
+	}
+	return r, nil
 }
 
 // Snapshot encodes the node's snapshot record (package snapshot).
