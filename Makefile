@@ -127,6 +127,7 @@ fuzz: ## run every fuzz target for FUZZTIME (default 60s each)
 	$(GO) test -run='^$$' -fuzz=FuzzRecordJSON -fuzztime=$${FUZZTIME:-60s} ./pkg/dlq/
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$${FUZZTIME:-60s} ./pkg/topics/
 	$(GO) test -run='^$$' -fuzz=FuzzSanitize -fuzztime=$${FUZZTIME:-60s} ./pkg/config/infisical/
+	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$${FUZZTIME:-60s} ./pkg/operator/
 
 .PHONY: clean
 clean: ## remove build output (not the server caches)
@@ -146,4 +147,4 @@ proto: ## regenerate the gRPC/protobuf Go code under proto/ (needs protoc)
 	cd proto && PATH="$(PROTO_TOOLS):$$PATH" protoc -I . \
 		--go_out=. --go_opt=paths=source_relative \
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative \
-		onex/registry/v1/registry.proto
+		onex/registry/v1/registry.proto onex/registry/v1/admin.proto

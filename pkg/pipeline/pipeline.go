@@ -49,6 +49,12 @@ type Intent struct {
 	// Attempt is the orchestrator's delivery attempt: 0 first, +1 per retry
 	// of a failed backend.
 	Attempt int `json:"attempt"`
+	// Refresh marks an intent that re-applies a registration the node
+	// already has rather than making one (the Consul register at the
+	// node's ack, which only moves its health to passing): the orchestrator
+	// routes it untracked, outside the attempt's result aggregation, like
+	// any update. Omitted when false.
+	Refresh bool `json:"refresh,omitempty"`
 }
 
 // Backend returns the backend an intent type belongs to: the part before the

@@ -25,8 +25,8 @@ func TestActiveNodesAndTheirRecords(t *testing.T) {
 		switch {
 		case st.NodeID != plan[i].Identity.NodeID:
 			t.Fatalf("node %d: state of %s, want %s", i, st.NodeID, plan[i].Identity.NodeID)
-		case st.State != decide.Active || st.Sequence != 3:
-			t.Fatalf("node %d: %s at sequence %d, want active at 3 (upsert, register, ack update)", i, st.State, st.Sequence)
+		case st.State != decide.Active || st.Sequence != 4:
+			t.Fatalf("node %d: %s at sequence %d, want active at 4 (upsert, register, ack update, register as ACTIVE)", i, st.State, st.Sequence)
 		case !st.LivenessDeadline.Equal(at.Add(time.Second + p.LivenessInterval)):
 			t.Fatalf("node %d: liveness deadline %s", i, st.LivenessDeadline)
 		case st.ConsulRegistration().HealthURL == nil:
@@ -55,7 +55,7 @@ func TestActiveNodesAndTheirRecords(t *testing.T) {
 			t.Fatalf("node %d: snapshot consul %+v (%v)", i, c, err)
 		}
 		r := Row(st)
-		if r.EntityID != st.NodeID || r.State != "active" || r.Sequence != 3 || r.RegistrationSeq != 1 || r.AttemptID != st.AttemptID {
+		if r.EntityID != st.NodeID || r.State != "active" || r.Sequence != 4 || r.RegistrationSeq != 1 || r.AttemptID != st.AttemptID {
 			t.Fatalf("node %d: row %+v", i, r)
 		}
 	}

@@ -1,6 +1,6 @@
 // Package expect is the projector effect's side of its contract
 // (contracts/projector-effect/contract.yaml): its handler, the topics the
-// code uses, the intent types it executes and the error-handling sections it
+// code uses (results, and the operator commands of the admin API), the intent types it executes and the error-handling sections it
 // reads. pkg/contract checks the contract against it when the projector
 // starts and in `onexctl contracts validate`, so the file cannot drift from
 // the code.
@@ -28,7 +28,7 @@ func Contract() contract.Expect {
 		Name:           "projector-effect",
 		NodeType:       contract.NodeTypeEffect,
 		Handlers:       []contract.Handler{{Name: HandlerIntents, Topics: 1, Only: []string{topics.PostgresIntents}}},
-		Publishes:      []string{topics.EffectResults},
+		Publishes:      []string{topics.EffectResults, topics.RegistrationAdmin},
 		HandledIntents: HandledIntents,
 		RetryPolicy:    true,
 		CircuitBreaker: true,

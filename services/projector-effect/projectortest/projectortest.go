@@ -81,6 +81,11 @@ type Node struct {
 	UpdatedAt    time.Time
 	// LivenessDeadline and LastHeartbeatAt are optional.
 	LivenessDeadline, LastHeartbeatAt *time.Time
+	// What the node declares (optional): tags, protocols, intent types,
+	// contract type ("" is none) and event_bus topics.
+	CapabilityTags, Protocols, IntentTypes []string
+	ContractType                           string
+	SubscribeTopics, PublishTopics         []string
 }
 
 // Put writes n as an upsert intent at n.Sequence would (guards included:
@@ -107,7 +112,12 @@ func (s *Server) Put(t testing.TB, n Node) {
 	w := store.Write{Kind: store.Upsert, NodeID: n.ID, Sequence: n.Sequence, State: n.State, UpdatedAt: n.UpdatedAt,
 		LivenessDeadline: n.LivenessDeadline, LastHeartbeatAt: n.LastHeartbeatAt,
 		NodeType: n.NodeType, RegisteredAt: n.UpdatedAt, AttemptID: uuid.New(), NodeVersion: n.Version,
-		Capabilities: []byte(n.Capabilities), Endpoints: n.Endpoints, NodeName: name, CorrelationID: &corr}
+		Capabilities: []byte(n.Capabilities), Endpoints: n.Endpoints, NodeName: name, CorrelationID: &corr,
+		CapabilityTags: n.CapabilityTags, Protocols: n.Protocols, IntentTypes: n.IntentTypes,
+		SubscribeTopics: n.SubscribeTopics, PublishTopics: n.PublishTopics}
+	if n.ContractType != "" {
+		w.ContractType = &n.ContractType
+	}
 	if _, err := s.store.Apply(context.Background(), []store.Write{w}); err != nil {
 		t.Fatal(err)
 	}

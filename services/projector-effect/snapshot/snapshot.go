@@ -99,7 +99,31 @@ func State(n *registryv1.Node) (*decide.NodeState, error) {
 		LivenessTimeoutEmittedAt: tp(n.GetLivenessTimeoutEmittedAt()), LastStateChangeAt: n.GetUpdatedAt().AsTime().UTC(),
 		Sequence: n.GetSequence() + 1,
 	}
+	ns.Declared = declared(n, ns.MCPTool != nil)
+	if x := json.RawMessage(n.GetIntrospectionExtrasJson()); len(x) > 2 && x[0] == '{' && json.Valid(x) {
+		ns.Extras = x // "{}" (none) stays nil, as the reducer keeps it
+	}
 	return ns, nil
+}
+
+// declared recovers what the node declared (decide.Declared) from its row:
+// the contract and topic columns as they are, and its capability tags
+// without the ones the reducer derives (node-type:, and the MCP tags of a
+// node with an MCP tool), which it derives again.
+func declared(n *registryv1.Node, mcpTool bool) *decide.Declared {
+	in := decide.DeclaredInput{
+		HasContract: n.ContractType != nil || n.ContractVersion != nil, ContractType: n.GetContractType(),
+		ContractVersion: n.GetContractVersion(), IntentTypes: n.GetIntentTypes(), Protocols: n.GetProtocols(),
+		SubscribeTopics: n.GetSubscribeTopics(), PublishTopics: n.GetPublishTopics(),
+	}
+	for _, t := range n.GetCapabilityTags() {
+		derived := strings.HasPrefix(t, "node-type:") ||
+			mcpTool && (t == "mcp-enabled" || strings.HasPrefix(t, "mcp-tool:"))
+		if !derived {
+			in.CapabilityTags = append(in.CapabilityTags, t)
+		}
+	}
+	return decide.NewDeclared(in)
 }
 
 // FromNode builds the snapshot (the record value) of a projection row,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,6 +36,10 @@ func TestFromNode(t *testing.T) {
 		RegistrationAttemptId: attempt.String(), CorrelationId: &cs,
 		RegisteredAt: timestamppb.New(now), UpdatedAt: timestamppb.New(now.Add(time.Minute)),
 		LivenessDeadline: timestamppb.New(now.Add(2 * time.Minute)), Sequence: 7,
+		ContractType: ptrTo("orchestrator"), ContractVersion: ptrTo("1.2.0"), Protocols: []string{"ProtocolX"},
+		CapabilityTags:  []string{"mcp-enabled", "mcp-tool:do-things", "node-type:orchestrator", "node.orchestrator"},
+		SubscribeTopics: []string{"onex.cmd.x.do.v1"}, PublishTopics: []string{"onex.evt.x.done.v1"},
+		IntrospectionExtrasJson: `{"flow_x":1}`,
 	}
 	rec, err := snapshot.Record(n, now.Add(time.Hour))
 	if err != nil {
@@ -91,6 +96,20 @@ func TestFromNode(t *testing.T) {
 	}
 	if !tags["mcp-enabled"] || !tags["mcp-tool:do-things"] || !tags["node-type:orchestrator"] {
 		t.Errorf("tags %v", consul.Tags)
+	}
+	// What the node declared, without the tags the reducer derives: the
+	// rebuilt state projects the same row again.
+	wantDeclared := decide.NewDeclared(decide.DeclaredInput{HasContract: true, ContractType: "orchestrator", ContractVersion: "1.2.0",
+		Protocols: []string{"ProtocolX"}, CapabilityTags: []string{"node.orchestrator"},
+		SubscribeTopics: []string{"onex.cmd.x.do.v1"}, PublishTopics: []string{"onex.evt.x.done.v1"}})
+	if string(restored.Extras) != `{"flow_x":1}` {
+		t.Errorf("introspection extras %s, want the row's", restored.Extras)
+	}
+	if !restored.Declared.Equal(wantDeclared) {
+		t.Errorf("declared %+v, want %+v", restored.Declared, wantDeclared)
+	}
+	if got := restored.CapabilityTags(); strings.Join(got, ",") != strings.Join(n.CapabilityTags, ",") {
+		t.Errorf("capability tags derived again %v, want the row's %v", got, n.CapabilityTags)
 	}
 	if seq, ok := snapshot.Sequence(rec.Value, rec.State); !ok || seq != 8 {
 		t.Errorf("Sequence %d %v, want the reducer state's 8", seq, ok)
@@ -212,3 +231,5 @@ func TestRebuild(t *testing.T) {
 		t.Fatalf("forced rebuild: %+v, %v", rep, err)
 	}
 }
+
+func ptrTo[T any](v T) *T { return &v }

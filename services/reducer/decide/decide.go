@@ -112,6 +112,13 @@ func DecideIntrospection(s *NodeState, in Introspection, now time.Time, p Params
 	if s != nil && s.State == Active {
 		return updateActive(s, in, now, p)
 	}
+	if s != nil && (s.State == AwaitingAck || s.State == Accepted) && Projectable(in.NodeType) && !SameDeclaredData(s, in) &&
+		(s.LastIntrospectionAt.IsZero() || !in.Timestamp.Equal(s.LastIntrospectionAt)) {
+		// The node restarted (or changed) before it acked: the attempt in
+		// flight describes a process that is gone. A new attempt with the
+		// new data replaces it (below); the new process acks its own.
+		return register(s, in, now, p, ReasonReregistered)
+	}
 	if s != nil && !s.State.Retriable() {
 		if s.State == AwaitingAck {
 			// The node announces itself again while the registry waits
@@ -126,10 +133,22 @@ func DecideIntrospection(s *NodeState, in Introspection, now time.Time, p Params
 		}
 		return Decision{Reason: fmt.Sprintf("State %s blocks new registration", s.State), State: s}
 	}
-	corr := handlerCorrelation(in)
 	if !Projectable(in.NodeType) {
-		return reject(s, in, corr, now)
+		return reject(s, in, handlerCorrelation(in), now)
 	}
+	return register(s, in, now, p, "Registration initiated")
+}
+
+// ReasonReregistered: a node awaiting its ack introspected with other data.
+const ReasonReregistered = "Registration replaced while awaiting ack"
+
+// register starts a registration attempt for in: the node moves to
+// awaiting_ack, the Initiated and Accepted events are emitted, and the
+// projection upsert and Consul register intents issued (preceded by the
+// deregister of the old Consul service when a registering node's type
+// changed: the service id names the type).
+func register(s *NodeState, in Introspection, now time.Time, p Params, reason string) Decision {
+	corr := handlerCorrelation(in)
 	ns := &NodeState{
 		NodeID: in.NodeID, State: AwaitingAck,
 		NodeType: in.NodeType, NodeName: in.NodeName, NodeVersion: in.NodeVersion,
@@ -151,7 +170,7 @@ func DecideIntrospection(s *NodeState, in Introspection, now time.Time, p Params
 		}
 		ns.Sequence = s.Sequence
 	}
-	d := Decision{Emit: true, Reason: "Registration initiated", State: ns}
+	d := Decision{Emit: true, Reason: reason, State: ns}
 	d.Events = []Event{
 		{Kind: EventInitiated, NodeID: in.NodeID, CorrelationID: corr, CausationID: in.CorrelationID, EmittedAt: now, AttemptID: ns.AttemptID},
 		{Kind: EventAccepted, NodeID: in.NodeID, CorrelationID: corr, CausationID: in.CorrelationID, EmittedAt: now, AckDeadline: *ns.AckDeadline},
@@ -164,9 +183,13 @@ func DecideIntrospection(s *NodeState, in Introspection, now time.Time, p Params
 		AckDeadline: ns.AckDeadline, LastAppliedEventID: ns.AttemptID,
 		RegisteredAt: ns.RegisteredAt, UpdatedAt: now, CorrelationID: corr,
 	}
+	d.Intents = []Intent{up}
+	if s != nil && (s.State == AwaitingAck || s.State == Accepted) && s.NodeType != ns.NodeType {
+		d.Intents = append(d.Intents, deregister(s.withSequence(ns)))
+	}
 	reg := ns.nextIntent(IntentConsulRegister, "consul://service/"+serviceName(in.NodeType))
 	reg.Register = ns.ConsulRegistration()
-	d.Intents = []Intent{up, reg}
+	d.Intents = append(d.Intents, reg)
 	return d
 }
 
@@ -245,7 +268,11 @@ func DecideAck(s *NodeState, a Ack, now time.Time, p Params) Decision {
 	}
 	up := ns.nextIntent(IntentPostgresUpdate, target(s.NodeID))
 	up.Update = &ProjectionUpdate{CurrentState: ptr(Active), LivenessDeadline: ns.LivenessDeadline, UpdatedAt: now}
-	d.Intents = []Intent{up}
+	// The node's Consul service was registered awaiting its ack (health
+	// warning); now it is confirmed (passing).
+	reg := ns.nextIntent(IntentConsulRegister, "consul://service/"+serviceName(ns.NodeType))
+	reg.Register, reg.Refresh = ns.ConsulRegistration(), true
+	d.Intents = []Intent{up, reg}
 	return d
 }
 

@@ -68,23 +68,30 @@ func TestDecideIntrospectionTable(t *testing.T) {
 	intents := []IntentType{IntentPostgresUpsert, IntentConsulRegister}
 	tests := []struct {
 		from    State
+		same    bool // the state holds what the introspection declares
 		emit    bool
 		reason  string
 		toState State
 	}{
-		{None, true, "Registration initiated", AwaitingAck},
-		{LivenessExpired, true, "Registration initiated", AwaitingAck},
-		{Rejected, true, "Registration initiated", AwaitingAck},
-		{AckTimedOut, true, "Registration initiated", AwaitingAck},
-		{AwaitingAck, false, "Waiting for ack", AwaitingAck},
-		{PendingRegistration, false, "State pending_registration blocks new registration", PendingRegistration},
-		{Accepted, false, "State accepted blocks new registration", Accepted},
-		{AckReceived, false, "State ack_received blocks new registration", AckReceived},
+		{None, false, true, "Registration initiated", AwaitingAck},
+		{LivenessExpired, false, true, "Registration initiated", AwaitingAck},
+		{Rejected, false, true, "Registration initiated", AwaitingAck},
+		{AckTimedOut, false, true, "Registration initiated", AwaitingAck},
+		{AwaitingAck, true, false, "Waiting for ack", AwaitingAck},
+		// A node that restarted (or changed) before it acked: a new attempt.
+		{AwaitingAck, false, true, ReasonReregistered, AwaitingAck},
+		{Accepted, false, true, ReasonReregistered, AwaitingAck},
+		{PendingRegistration, false, false, "State pending_registration blocks new registration", PendingRegistration},
+		{Accepted, true, false, "State accepted blocks new registration", Accepted},
+		{AckReceived, false, false, "State ack_received blocks new registration", AckReceived},
 		// active: updated in place (TestDecideIntrospectionActiveTable)
 	}
 	for _, tt := range tests {
-		t.Run(string(tt.from), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s same=%v", tt.from, tt.same), func(t *testing.T) {
 			in := inState(tt.from)
+			if tt.same {
+				in.NodeVersion, in.Endpoints = "1.2.0", EndpointsOf(intro().Endpoints)
+			}
 			d := DecideIntrospection(in, intro(), t0, params)
 			if d.Emit != tt.emit || d.Reason != tt.reason || d.State.State != tt.toState {
 				t.Fatalf("got emit=%v reason=%q state=%s; want %v %q %s", d.Emit, d.Reason, d.State.State, tt.emit, tt.reason, tt.toState)
@@ -285,7 +292,7 @@ func TestDecideAckTable(t *testing.T) {
 				return
 			}
 			ev, it := kinds(d)
-			if !eq(ev, []EventKind{EventAckReceived, EventBecameActive}) || !eq(it, []IntentType{IntentPostgresUpdate}) {
+			if !eq(ev, []EventKind{EventAckReceived, EventBecameActive}) || !eq(it, []IntentType{IntentPostgresUpdate, IntentConsulRegister}) {
 				t.Fatalf("outputs %v %v", ev, it)
 			}
 			if d.State.State != Active || !d.State.LivenessDeadline.Equal(t0.Add(60*time.Second)) {
@@ -296,6 +303,9 @@ func TestDecideAckTable(t *testing.T) {
 			}
 			if u := d.Intents[0].Update; *u.CurrentState != Active || !u.LivenessDeadline.Equal(t0.Add(60*time.Second)) {
 				t.Errorf("ack update wrong: %+v", u)
+			}
+			if r := d.Intents[1].Register; r == nil || r.Health != "passing" || d.Intents[1].Sequence != d.Intents[0].Sequence+1 {
+				t.Errorf("ack register %+v (sequence %d): want the node's service, passing, after the update", r, d.Intents[1].Sequence)
 			}
 		})
 	}
@@ -726,7 +736,7 @@ func TestAcceptedResendTable(t *testing.T) {
 			reason: "State accepted blocks new registration", to: Accepted},
 
 		{name: "ack after a resend", s: resentAt(2.5), in: input{trig: TriggerAck, at: 4},
-			reason: "Ack received, transitioning to ACTIVE", to: Active, intents: []IntentType{IntentPostgresUpdate}},
+			reason: "Ack received, transitioning to ACTIVE", to: Active, intents: []IntentType{IntentPostgresUpdate, IntentConsulRegister}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/google/uuid"
 )
@@ -53,7 +54,7 @@ func NewDeclared(in DeclaredInput) *Declared {
 	sort.Strings(d.CapabilityTags)
 	if in.HasContract {
 		if in.ContractType != "" {
-			d.ContractType = ptr(in.ContractType)
+			d.ContractType = ptr(ContractType(in.ContractType))
 		}
 		if in.ContractVersion != "" {
 			d.ContractVersion = ptr(in.ContractVersion)
@@ -64,6 +65,22 @@ func NewDeclared(in DeclaredInput) *Declared {
 	}
 	d.raw, _ = json.Marshal(d) // strings and lists of strings always marshal
 	return d
+}
+
+// ContractTypes are the contract types the projection holds (its
+// valid_contract_type check, spec 5.2).
+var ContractTypes = []string{"effect", "compute", "reducer", "orchestrator", "unknown"}
+
+// ContractType is the projection's contract_type of a declared one: the
+// declared value in lower case when the projection holds it, else
+// "unknown". ModelContractCapabilities takes any string; a row the check
+// refuses would lose the node's whole registration.
+func ContractType(declared string) string {
+	t := strings.ToLower(declared)
+	if slices.Contains(ContractTypes, t) {
+		return t
+	}
+	return "unknown"
 }
 
 func (d *Declared) empty() bool {

@@ -22,6 +22,10 @@ func TestNewDeclared(t *testing.T) {
 			&Declared{SubscribeTopics: []string{"t2", "t1"}, PublishTopics: []string{"p"}}},
 		{"contract ignored without HasContract", DeclaredInput{ContractType: "effect", PublishTopics: []string{"p"}},
 			&Declared{PublishTopics: []string{"p"}}},
+		{"contract type the projection holds, any case", DeclaredInput{HasContract: true, ContractType: "Compute"},
+			&Declared{ContractType: ptr("compute")}},
+		{"contract type the projection does not hold", DeclaredInput{HasContract: true, ContractType: "service"},
+			&Declared{ContractType: ptr("unknown")}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -133,5 +137,18 @@ func TestDeclaredChangeUpdatesActive(t *testing.T) {
 	again := DecideIntrospection(d.State, in, t0.Add(20*time.Second), params)
 	if again.Emit || again.Reason != ReasonNoChange {
 		t.Fatalf("the same declaration again: %q", again.Reason)
+	}
+}
+
+func TestConsulHealth(t *testing.T) {
+	want := map[State]string{Active: "passing", AwaitingAck: "warning", Accepted: "warning", AckReceived: "warning",
+		PendingRegistration: "warning", LivenessExpired: "critical", AckTimedOut: "critical", Rejected: "critical"}
+	for _, s := range States {
+		if got := ConsulHealth(s); got != want[s] {
+			t.Errorf("ConsulHealth(%s) = %q, want %q", s, got, want[s])
+		}
+	}
+	if r := DecideIntrospection(nil, intro(), t0, params); r.Intents[1].Register.Health != "warning" {
+		t.Errorf("register at introspection has health %q, want warning", r.Intents[1].Register.Health)
 	}
 }

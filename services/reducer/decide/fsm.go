@@ -35,6 +35,9 @@ var Transitions = []Transition{
 	{LivenessExpired, TriggerIntrospection, AwaitingAck},
 	{Rejected, TriggerIntrospection, AwaitingAck},
 	{AckTimedOut, TriggerIntrospection, AwaitingAck},
+	// A node that restarted, or changed, before it acked: a new attempt
+	// (awaiting_ack → awaiting_ack is no transition).
+	{Accepted, TriggerIntrospection, AwaitingAck},
 	// An introspection whose node type is not projectable (runtime_host);
 	// rejected → rejected is no transition (the state stays).
 	{None, TriggerIntrospection, Rejected},

@@ -31,6 +31,23 @@ type Operator struct {
 	OlderThan   time.Duration
 	Reason      string
 	RequestedBy string
+	// RequestedAt is when the operator asked (the requester's clock): the
+	// command acts on the nodes as they were then, so a command delivered
+	// late, or replayed, never undoes what happened since.
+	RequestedAt time.Time
+}
+
+// ReasonStaleOperator: the node's state changed after the command was
+// requested.
+const ReasonStaleOperator = "Stale operator command"
+
+// asOf is the time an operator command judges nodes at: when it was
+// requested, or now when that is unknown or later.
+func (op Operator) asOf(now time.Time) time.Time {
+	if !op.RequestedAt.IsZero() && op.RequestedAt.Before(now) {
+		return op.RequestedAt
+	}
+	return now
 }
 
 // Deregistrable reports whether a node in state s is registered, or being
@@ -40,9 +57,10 @@ func Deregistrable(s State) bool {
 }
 
 // EvictDue reports whether an evict of op selects s at now: s is in the
-// evicted state and has been since before now - OlderThan.
+// evicted state and has been since before OlderThan before the request (or
+// now, when earlier).
 func EvictDue(s *NodeState, op Operator, now time.Time) bool {
-	return s != nil && s.State == op.State && Deregistrable(s.State) && s.LastStateChangeAt.Before(now.Add(-op.OlderThan))
+	return s != nil && s.State == op.State && Deregistrable(s.State) && s.LastStateChangeAt.Before(op.asOf(now).Add(-op.OlderThan))
 }
 
 // DecideOperator decides an operator command for one node: a deregister of
@@ -53,13 +71,20 @@ func EvictDue(s *NodeState, op Operator, now time.Time) bool {
 // Consul deregister follow. The node is not banned: liveness_expired is
 // retriable, and its next introspection registers it again. A node that is
 // not registered (unknown, or in a terminal or timed-out state) is left as
-// it is.
+// it is, and so is one whose state changed after the command was requested
+// ("Stale operator command": a late or replayed command never undoes a
+// later registration).
 func DecideOperator(s *NodeState, op Operator, now time.Time) Decision {
 	if s == nil {
 		return Decision{Reason: "Unknown node"}
 	}
 	if !Deregistrable(s.State) {
 		return Decision{Reason: ReasonNotRegistered, State: s}
+	}
+	if s.LastStateChangeAt.After(op.asOf(now)) {
+		// The node registered again (or changed state) after the operator
+		// looked: the command is about a registration that is gone.
+		return Decision{Reason: ReasonStaleOperator, State: s}
 	}
 	ns := s.Clone()
 	ns.State = LivenessExpired

@@ -94,3 +94,38 @@ func TestEvictDue(t *testing.T) {
 		t.Fatal("a terminal state was evictable")
 	}
 }
+
+// A command judges the node as it was when the operator asked: a
+// deregister requested before the node's latest state change, and an
+// evict whose age counts from the request, leave later registrations
+// alone however late they are delivered.
+func TestOperatorJudgesAsOfTheRequest(t *testing.T) {
+	active := activeState(t0) // active since t0+1s
+	now := t0.Add(time.Hour)
+	tests := []struct {
+		name        string
+		requestedAt time.Time
+		reason      string
+	}{
+		{"requested after the activation", t0.Add(time.Minute), ReasonDeregistered},
+		{"requested before the activation, delivered late", t0.Add(-time.Minute), ReasonStaleOperator},
+		{"no request time", time.Time{}, ReasonDeregistered},
+		{"request time after now (clock ahead)", now.Add(time.Minute), ReasonDeregistered},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			op := Operator{CommandID: corrID, NodeID: nodeID, RequestedAt: tc.requestedAt}
+			if d := DecideOperator(active, op, now); d.Reason != tc.reason {
+				t.Fatalf("reason %q, want %q", d.Reason, tc.reason)
+			}
+		})
+	}
+	evict := Operator{Evict: true, State: Active, OlderThan: 10 * time.Minute, RequestedAt: t0.Add(5 * time.Minute)}
+	if EvictDue(active, evict, now) {
+		t.Fatal("evict counted the age from its delivery, not from its request")
+	}
+	evict.RequestedAt = t0.Add(20 * time.Minute)
+	if !EvictDue(active, evict, now) {
+		t.Fatal("a node active for longer than the age at the request was not selected")
+	}
+}

@@ -88,6 +88,9 @@ type Intent struct {
 	CorrelationID uuid.UUID
 	AttemptID     uuid.UUID
 	Sequence      int64
+	// Refresh: the intent re-applies a registration the node already has
+	// (pipeline.Intent.Refresh): the register at the ack.
+	Refresh bool
 
 	Upsert     *ProjectionRecord   // postgres.upsert_registration
 	Update     *ProjectionUpdate   // postgres.update_registration
@@ -149,6 +152,9 @@ type ConsulRegistration struct {
 	// HealthURL is the node's health endpoint when it declares one; the
 	// Consul effect registers an HTTP check on it.
 	HealthURL *string `json:"health_url"`
+	// Health is the status of the node's check in Consul's catalog mode
+	// (ConsulHealth of its state); empty when derived without a state.
+	Health string `json:"health,omitempty"`
 }
 
 // ConsulDeregistration names the service to remove.

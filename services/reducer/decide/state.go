@@ -132,7 +132,24 @@ func (s *NodeState) Clone() *NodeState {
 
 // ConsulRegistration derives the node's Consul service (spec 4.8).
 func (s *NodeState) ConsulRegistration() *ConsulRegistration {
-	return consulRegistration(s.NodeID, s.NodeType, s.Endpoints, s.MCPTool)
+	r := consulRegistration(s.NodeID, s.NodeType, s.Endpoints, s.MCPTool)
+	r.Health = ConsulHealth(s.State)
+	return r
+}
+
+// ConsulHealth is the status the fleet reports in Consul for a node in
+// state s (the consul effect's catalog mode writes it as the check of the
+// node's service): passing once ACTIVE, warning while the registry waits
+// for its ack (registered, not yet confirmed: `?passing` queries leave it
+// out), critical otherwise (a node in any other state is deregistered).
+func ConsulHealth(s State) string {
+	switch s {
+	case Active:
+		return "passing"
+	case Accepted, AwaitingAck, AckReceived, PendingRegistration:
+		return "warning"
+	}
+	return "critical"
 }
 
 // Params are the reducer's tunables (spec 4.2, documented defaults).

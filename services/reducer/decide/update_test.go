@@ -111,6 +111,7 @@ func TestDecideIntrospectionActiveTable(t *testing.T) {
 			}
 			reg := d.Intents[len(d.Intents)-1].Register
 			want := ConsulRegistrationFor(in)
+			want.Health = "passing" // an ACTIVE node's
 			if !reflect.DeepEqual(reg, want) {
 				t.Errorf("register %+v, want %+v", reg, want)
 			}
@@ -272,5 +273,34 @@ func TestIntrospectionStreamNeverRollsBack(t *testing.T) {
 		if want := fmt.Sprintf("1.%d.0", n-1); s.NodeVersion != want {
 			t.Fatalf("seed %d: ended with %s, want %s", seed, s.NodeVersion, want)
 		}
+	}
+}
+
+// A node that restarts before it acks gets a new attempt with its new data;
+// a new node type also takes the old Consul service out.
+func TestRestartWhileAwaitingAck(t *testing.T) {
+	first := DecideIntrospection(nil, intro(), t0, params).State
+	in := intro()
+	in.NodeVersion, in.NodeType, in.CorrelationID = "2.0.0", "compute", uuid.New()
+	in.Timestamp = t0.Add(time.Second)
+	d := DecideIntrospection(first, in, t0.Add(time.Second), params)
+	if d.Reason != ReasonReregistered || d.State.State != AwaitingAck || d.State.AttemptID == first.AttemptID || d.State.NodeVersion != "2.0.0" {
+		t.Fatalf("decision %q state %+v", d.Reason, d.State)
+	}
+	var types []IntentType
+	for _, x := range d.Intents {
+		types = append(types, x.Type)
+	}
+	if !reflect.DeepEqual(types, []IntentType{IntentPostgresUpsert, IntentConsulDeregister, IntentConsulRegister}) ||
+		d.Intents[1].Deregister.ServiceID != ServiceID("effect", nodeID) {
+		t.Fatalf("intents %v", types)
+	}
+	if !d.State.RegisteredAt.Equal(first.RegisteredAt) {
+		t.Error("registered_at moved")
+	}
+	// The same introspection again is the attempt's own: no new attempt.
+	again := DecideIntrospection(d.State, in, t0.Add(2*time.Second), params)
+	if again.State.AttemptID != d.State.AttemptID || len(again.Intents) != 0 {
+		t.Fatalf("redelivery: %q %+v", again.Reason, again.Intents)
 	}
 }

@@ -91,7 +91,7 @@ func TestReplayDeclaredColumns(t *testing.T) {
 		`"capability_tags":["node-type:effect","node.effect"]`,
 		`"subscribe_topics":["onex.cmd.omnibase-infra.llm-embedding-request.v1"]`,
 		`"publish_topics":["onex.evt.omnibase-infra.llm-embedding-completed.v1"]`)
-	topics := strings.ReplaceAll(string(outs[7].Value), " ", "")
+	topics := strings.ReplaceAll(string(outs[8].Value), " ", "")
 	for _, p := range []string{`"node_id":"` + node + `"`, `"node_type":"effect"`,
 		`"subscribe_topics":["onex.cmd.omnibase-infra.llm-embedding-request.v1"]`} {
 		if !strings.Contains(topics, p) {

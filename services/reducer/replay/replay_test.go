@@ -104,6 +104,7 @@ func replayPythonRecords(t *testing.T, set testkit.WireSet) {
 		"event onex.evt.platform.node-registration-ack-received.v1",
 		"event onex.evt.platform.node-became-active.v1",
 		"intent postgres.update_registration", // ack
+		"intent consul.register",              // ack: health passing
 	}
 	want = append(want, topicsOut(t, set)...) // ACTIVE with the topics it declares
 	want = append(want,
@@ -120,6 +121,18 @@ func replayPythonRecords(t *testing.T, set testkit.WireSet) {
 		}
 	}
 	wantOutputs(t, outs, "liveness_expired", want...)
+	// Consul's catalog mode reports the node warning while it awaits its
+	// ack and passing once ACTIVE.
+	// The ack's register only moves the health: the orchestrator routes it
+	// outside the attempt's aggregation.
+	if v := strings.ReplaceAll(string(outs[7].Value), " ", ""); !strings.Contains(v, `"refresh":true`) || strings.Contains(string(outs[3].Value), `"refresh"`) {
+		t.Errorf("refresh marks only the ack's register: %s / %s", outs[3].Value, outs[7].Value)
+	}
+	for i, h := range map[int]string{3: "warning", 7: "passing"} {
+		if v := strings.ReplaceAll(string(outs[i].Value), " ", ""); !strings.Contains(v, `"health":"`+h+`"`) {
+			t.Errorf("consul.register %d without health %s: %s", i, h, outs[i].Value)
+		}
+	}
 	// The accepted event is the bare ModelNodeRegistrationAccepted: entity_id
 	// and correlation_id at its top level, so a Python node's ack listener
 	// matches it and acks with the introspection's correlation id.
@@ -187,6 +200,7 @@ func replayAcceptedResend(t *testing.T, set testkit.WireSet) {
 		"event onex.evt.platform.node-registration-ack-received.v1",
 		"event onex.evt.platform.node-became-active.v1",
 		"intent postgres.update_registration",
+		"intent consul.register",
 	}
 	want = append(want, topicsOut(t, set)...)
 	wantOutputs(t, outs, "active", want...)

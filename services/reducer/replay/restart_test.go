@@ -80,7 +80,8 @@ const (
 		"intent consul.register\n" +
 		"event onex.evt.platform.node-registration-ack-received.v1\n" +
 		"event onex.evt.platform.node-became-active.v1\n" +
-		"intent postgres.update_registration"
+		"intent postgres.update_registration\n" +
+		"intent consul.register"
 	topicNodeTopics = "onex.snapshot.platform.node-topics.v1"
 )
 

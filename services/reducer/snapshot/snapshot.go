@@ -56,7 +56,7 @@ func ConsulPayload(r *decide.ConsulRegistration, nodeID, corr uuid.UUID) pipelin
 	p := pipeline.ConsulRegisterPayload{
 		IntentType: pipeline.ConsulRegister, CorrelationID: corr, NodeID: &id,
 		ServiceID: r.ServiceID, ServiceName: r.ServiceName, Tags: append([]string{}, r.Tags...),
-		Address: r.Address, Port: r.Port, EventBusConfig: json.RawMessage("null"),
+		Address: r.Address, Port: r.Port, EventBusConfig: json.RawMessage("null"), Health: r.Health,
 	}
 	if r.HealthURL != nil {
 		p.HealthCheck = &pipeline.HealthCheck{HTTP: *r.HealthURL, Interval: "10s", Timeout: "5s", DeregisterCriticalServiceAfter: "10m"}

@@ -206,7 +206,7 @@ func TestDecodesLegacyRecords(t *testing.T) {
 		t.Errorf("capabilities %s", st.Capabilities)
 	}
 	want := &decide.ConsulRegistration{ServiceID: "onex-orchestrator-7c795465-f358-51dd-84c7-c32c709a3208", ServiceName: "onex-orchestrator",
-		Tags: []string{"onex", "node-type:orchestrator", "mcp-enabled", "mcp-tool:registers-nodes"}, Address: ptr("10.0.0.5"), Port: ptr(9)}
+		Tags: []string{"onex", "node-type:orchestrator", "mcp-enabled", "mcp-tool:registers-nodes"}, Address: ptr("10.0.0.5"), Port: ptr(9), Health: "passing"}
 	if got := st.ConsulRegistration(); !reflect.DeepEqual(got, want) {
 		t.Errorf("consul derivation %+v, want %+v", got, want)
 	}

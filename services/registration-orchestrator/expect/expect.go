@@ -27,11 +27,17 @@ const (
 	HandlerResults        = "result_aggregator"   // internal/workflow: effect results -> registration results
 	HandlerCatalogQuery   = "topic_catalog_query" // internal/catalog
 	HandlerTickLeadership = "tick_leadership"     // internal/ticker
+	// HandlerOperatorCommands: operator commands (deregister, evict) ->
+	// reducer input (internal/ingress).
+	HandlerOperatorCommands = "operator_commands"
 )
 
 // IngressTopics are the node-facing topics the ingress validator knows how to
 // check; they are exactly the node messages the reducer decides on.
 var IngressTopics = []string{topics.NodeIntrospection, topics.NodeRegistrationAcked, topics.NodeHeartbeat}
+
+// OperatorTopics are the topics the operator command handler can decode.
+var OperatorTopics = []string{topics.RegistrationAdmin}
 
 // RoutedIntents are the intent types the reducer emits (the fleet's intent
 // vocabulary, pkg/pipeline); each needs a route, or the orchestrator would
@@ -49,9 +55,12 @@ func Contract() contract.Expect {
 			{Name: HandlerResults, Topics: 1},
 			{Name: HandlerCatalogQuery, Topics: 1},
 			{Name: HandlerTickLeadership, Topics: 1},
+			{Name: HandlerOperatorCommands, Topics: 1, Only: OperatorTopics},
 		},
-		// The aggregation state is read back on every assignment.
-		Subscribes: []string{topics.RegistrationAggregations},
+		// The aggregation state is read back on every assignment; the
+		// node-topics table is followed by every replica for the catalog.
+		// Neither goes through a handler.
+		Subscribes: []string{topics.RegistrationAggregations, topics.NodeTopics},
 		Publishes: []string{topics.ReducerInput, topics.RegistrationAggregations, topics.RuntimeTick, topics.RequestIntrospection,
 			topics.TopicCatalogResponse, topics.TopicCatalogChanged},
 		RoutedIntents:     RoutedIntents,

@@ -1,6 +1,7 @@
 // Package nodescmd implements `onexctl nodes` (list, get, watch over the
-// projector's gRPC RegistryService) and `onexctl snapshots rebuild`
-// (republish the registration snapshot topic from the registry).
+// projector's gRPC RegistryService; deregister and evict, operator commands
+// published directly on Kafka) and `onexctl snapshots rebuild` (republish
+// the registration snapshot topic from the registry).
 //
 // Wire them into the root command with
 //
@@ -71,28 +72,33 @@ func failed(cmd *cobra.Command, what string, err error) error {
 
 var jsonLine = protojson.MarshalOptions{UseProtoNames: true}
 
-// NodesCommand returns `nodes` with its subcommands list, get and watch.
+// NodesCommand returns `nodes` with its subcommands list, get, watch,
+// deregister and evict.
 func NodesCommand() *cobra.Command {
 	c := &conn{}
-	root := &cobra.Command{Use: "nodes", Short: "Read the node registry (the projector's gRPC API)"}
+	root := &cobra.Command{Use: "nodes", Short: "Read the node registry (the projector's gRPC API) and deregister nodes"}
 	c.flags(root)
-	root.AddCommand(listCommand(c), getCommand(c), watchCommand(c))
+	root.AddCommand(listCommand(c), getCommand(c), watchCommand(c), deregisterCommand(c), evictCommand(c))
 	return root
 }
 
 func listCommand(c *conn) *cobra.Command {
-	var state, nodeType, capability, output string
+	var state, nodeType, capability, contractType, output string
+	var tags, protocols, intentTypes []string
 	var limit int
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List nodes, optionally filtered by state, type and capability",
+		Short: "List nodes, optionally filtered by state, type, tags, protocols and intent types",
 		Long: `Lists the registry's nodes ordered by node id, following pages until the end
 (or --limit). --state takes a registration state in any case (ACTIVE, active,
-awaiting_ack, ...). --capability matches a capability tag or a capability the
-node declares as true (e.g. postgres). Output is a table, or JSON lines with -o json.`,
+awaiting_ack, ...). --tag, --protocol and --intent-type are repeatable and keep
+the nodes that carry every value given (--tag mcp-enabled --tag mcp-tool:search).
+--capability matches a capability tag or a capability the node declares as true
+(e.g. postgres). Output is a table, or JSON lines with -o json.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			req := &registryv1.ListNodesRequest{NodeType: nodeType, Capability: capability, PageSize: 500}
+			req := &registryv1.ListNodesRequest{NodeType: nodeType, Capability: capability, PageSize: 500,
+				CapabilityTags: tags, Protocols: protocols, IntentTypes: intentTypes, ContractType: contractType}
 			if state != "" {
 				v, ok := stateValue(state)
 				if !ok {
@@ -131,6 +137,10 @@ node declares as true (e.g. postgres). Output is a table, or JSON lines with -o 
 	cmd.Flags().StringVar(&state, "state", "", "only nodes in this state (e.g. ACTIVE)")
 	cmd.Flags().StringVar(&nodeType, "type", "", "only nodes of this type (effect, compute, reducer, orchestrator)")
 	cmd.Flags().StringVar(&capability, "capability", "", "only nodes with this capability tag or declared capability")
+	cmd.Flags().StringArrayVar(&tags, "tag", nil, "only nodes with this capability tag (repeatable: all of them)")
+	cmd.Flags().StringArrayVar(&protocols, "protocol", nil, "only nodes with this protocol (repeatable: all of them)")
+	cmd.Flags().StringArrayVar(&intentTypes, "intent-type", nil, "only nodes with this intent type (repeatable: all of them)")
+	cmd.Flags().StringVar(&contractType, "contract-type", "", "only nodes of this contract type (effect, compute, reducer, orchestrator, unknown)")
 	cmd.Flags().IntVar(&limit, "limit", 0, "stop after this many nodes (0: all)")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
 	return cmd
@@ -161,7 +171,7 @@ func printNodes(w io.Writer, nodes []*registryv1.Node, output string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE_ID\tSTATE\tTYPE\tNAME\tVERSION\tLAST_HEARTBEAT\tUPDATED")
+	fmt.Fprintln(tw, "NODE_ID\tSTATE\tTYPE\tNAME\tVERSION\tLAST_HEARTBEAT\tUPDATED\tTAGS")
 	for _, n := range nodes {
 		hb := "-"
 		if n.GetLastHeartbeatAt() != nil {
@@ -171,8 +181,14 @@ func printNodes(w io.Writer, nodes []*registryv1.Node, output string) error {
 		if name == "" {
 			name = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.GetNodeId(), stateName(n.GetState()), n.GetNodeType(), name,
-			n.GetNodeVersion(), hb, n.GetUpdatedAt().AsTime().UTC().Format(time.RFC3339))
+		// Last, as the one column of varying width; no spaces inside, so
+		// a row still splits into fields.
+		tags := strings.Join(n.GetCapabilityTags(), ",")
+		if tags == "" {
+			tags = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.GetNodeId(), stateName(n.GetState()), n.GetNodeType(), name,
+			n.GetNodeVersion(), hb, n.GetUpdatedAt().AsTime().UTC().Format(time.RFC3339), tags)
 	}
 	return tw.Flush()
 }

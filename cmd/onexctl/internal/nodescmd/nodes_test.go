@@ -206,3 +206,57 @@ func TestSnapshotsRebuild(t *testing.T) {
 		}
 	}
 }
+
+// TestNodesListDeclaredFilters: `nodes list --tag/--protocol/--intent-type`
+// (each repeatable) keep the nodes that carry every value, and the table
+// shows each node's tags.
+func TestNodesListDeclaredFilters(t *testing.T) {
+	srv := projectortest.Start(t)
+	search, plain := uuid.New(), uuid.New()
+	srv.Put(t, projectortest.Node{ID: search, Sequence: 1, State: "active",
+		CapabilityTags: []string{"mcp-enabled", "mcp-tool:search", "node-type:effect"}, Protocols: []string{"grpc", "http"},
+		IntentTypes: []string{"search.query"}, ContractType: "effect"})
+	srv.Put(t, projectortest.Node{ID: plain, Sequence: 1, State: "active",
+		CapabilityTags: []string{"node-type:effect"}, Protocols: []string{"http"}})
+	ctx := context.Background()
+	for _, tt := range []struct {
+		args []string
+		want []uuid.UUID
+	}{
+		{[]string{"--tag", "node-type:effect"}, []uuid.UUID{search, plain}},
+		{[]string{"--tag", "mcp-enabled", "--tag", "mcp-tool:search"}, []uuid.UUID{search}},
+		{[]string{"--tag", "mcp-enabled", "--tag", "mcp-tool:other"}, nil},
+		{[]string{"--protocol", "http"}, []uuid.UUID{search, plain}},
+		{[]string{"--protocol", "http", "--protocol", "grpc"}, []uuid.UUID{search}},
+		{[]string{"--intent-type", "search.query"}, []uuid.UUID{search}},
+		{[]string{"--contract-type", "effect", "--tag", "node-type:effect"}, []uuid.UUID{search}},
+	} {
+		out, stderr, err := run(t, ctx, append([]string{"list", "--addr", srv.Addr}, tt.args...)...)
+		if err != nil {
+			t.Fatalf("%v: %v %s", tt.args, err, stderr)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if !strings.HasSuffix(lines[0], "TAGS") || len(lines)-1 != len(tt.want) {
+			t.Errorf("%v:\n%s", tt.args, out)
+			continue
+		}
+		for _, l := range lines[1:] {
+			f := strings.Fields(l)
+			switch f[0] {
+			case search.String():
+				if f[len(f)-1] != "mcp-enabled,mcp-tool:search,node-type:effect" {
+					t.Errorf("%v: tags of %s: %q", tt.args, f[0], f[len(f)-1])
+				}
+			case plain.String():
+				if len(tt.want) != 2 || f[len(f)-1] != "node-type:effect" {
+					t.Errorf("%v: row %q", tt.args, l)
+				}
+			default:
+				t.Errorf("%v: row %q", tt.args, l)
+			}
+		}
+	}
+	if _, stderr, err := run(t, ctx, "list", "--addr", srv.Addr, "--tag", ""); err == nil || !strings.Contains(stderr, "capability_tags[0]: empty value") {
+		t.Errorf("an empty --tag: %v %q", err, stderr)
+	}
+}

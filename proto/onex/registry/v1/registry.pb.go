@@ -132,8 +132,18 @@ type Node struct {
 	// registration_sequence is the reducer sequence of the newest upsert
 	// applied to the row's static columns; 0 when no upsert arrived yet.
 	RegistrationSequence int64 `protobuf:"varint,24,opt,name=registration_sequence,json=registrationSequence,proto3" json:"registration_sequence,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// subscribe_topics and publish_topics are the topic names the node
+	// declares in its introspection's event_bus (columns subscribe_topics and
+	// publish_topics), in the node's order; empty when it declares none.
+	SubscribeTopics []string `protobuf:"bytes,25,rep,name=subscribe_topics,json=subscribeTopics,proto3" json:"subscribe_topics,omitempty"`
+	PublishTopics   []string `protobuf:"bytes,26,rep,name=publish_topics,json=publishTopics,proto3" json:"publish_topics,omitempty"`
+	// introspection_extras_json are the members of the node's latest
+	// introspection the fleet does not know (a node newer than it), as a JSON
+	// object of JSON path → value (column introspection_extras); "{}" when
+	// none.
+	IntrospectionExtrasJson string `protobuf:"bytes,27,opt,name=introspection_extras_json,json=introspectionExtrasJson,proto3" json:"introspection_extras_json,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *Node) Reset() {
@@ -334,6 +344,27 @@ func (x *Node) GetRegistrationSequence() int64 {
 	return 0
 }
 
+func (x *Node) GetSubscribeTopics() []string {
+	if x != nil {
+		return x.SubscribeTopics
+	}
+	return nil
+}
+
+func (x *Node) GetPublishTopics() []string {
+	if x != nil {
+		return x.PublishTopics
+	}
+	return nil
+}
+
+func (x *Node) GetIntrospectionExtrasJson() string {
+	if x != nil {
+		return x.IntrospectionExtrasJson
+	}
+	return ""
+}
+
 type GetNodeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
@@ -434,9 +465,21 @@ type ListNodesRequest struct {
 	Capability string `protobuf:"bytes,3,opt,name=capability,proto3" json:"capability,omitempty"`
 	// page_size is the maximum number of nodes returned (default 100, at most 1000).
 	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// page_token is next_page_token of the previous page; the filters must be
-	// the same as for that page.
-	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// page_token is next_page_token of the previous page. It is valid only
+	// with the filters of that page (in any order of the list values):
+	// INVALID_ARGUMENT otherwise.
+	PageToken string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// capability_tags keeps only nodes that carry every one of these tags
+	// (capability_tags, e.g. "node-type:effect", "mcp-enabled",
+	// "mcp-tool:search"); empty: any. Likewise protocols and intent_types.
+	// Each list holds at most 32 values, each non-empty and at most 256
+	// characters.
+	CapabilityTags []string `protobuf:"bytes,6,rep,name=capability_tags,json=capabilityTags,proto3" json:"capability_tags,omitempty"`
+	Protocols      []string `protobuf:"bytes,7,rep,name=protocols,proto3" json:"protocols,omitempty"`
+	IntentTypes    []string `protobuf:"bytes,8,rep,name=intent_types,json=intentTypes,proto3" json:"intent_types,omitempty"`
+	// contract_type keeps only nodes of this contract type (effect, compute,
+	// reducer, orchestrator or unknown; empty: any).
+	ContractType  string `protobuf:"bytes,9,opt,name=contract_type,json=contractType,proto3" json:"contract_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -502,6 +545,34 @@ func (x *ListNodesRequest) GetPageSize() int32 {
 func (x *ListNodesRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListNodesRequest) GetCapabilityTags() []string {
+	if x != nil {
+		return x.CapabilityTags
+	}
+	return nil
+}
+
+func (x *ListNodesRequest) GetProtocols() []string {
+	if x != nil {
+		return x.Protocols
+	}
+	return nil
+}
+
+func (x *ListNodesRequest) GetIntentTypes() []string {
+	if x != nil {
+		return x.IntentTypes
+	}
+	return nil
+}
+
+func (x *ListNodesRequest) GetContractType() string {
+	if x != nil {
+		return x.ContractType
 	}
 	return ""
 }
@@ -673,8 +744,7 @@ var File_onex_registry_v1_registry_proto protoreflect.FileDescriptor
 
 const file_onex_registry_v1_registry_proto_rawDesc = "" +
 	"\n" +
-	"\x1fonex/registry/v1/registry.proto\x12\x10onex.registry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbd\n" +
-	"\n" +
+	"\x1fonex/registry/v1/registry.proto\x12\x10onex.registry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcb\v\n" +
 	"\x04Node\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x16\n" +
 	"\x06domain\x18\x02 \x01(\tR\x06domain\x129\n" +
@@ -701,7 +771,10 @@ const file_onex_registry_v1_registry_proto_rawDesc = "" +
 	"\x16ack_timeout_emitted_at\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\x13ackTimeoutEmittedAt\x12Y\n" +
 	"\x1bliveness_timeout_emitted_at\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\x18livenessTimeoutEmittedAt\x12\x1a\n" +
 	"\bsequence\x18\x17 \x01(\x03R\bsequence\x123\n" +
-	"\x15registration_sequence\x18\x18 \x01(\x03R\x14registrationSequence\x1a<\n" +
+	"\x15registration_sequence\x18\x18 \x01(\x03R\x14registrationSequence\x12)\n" +
+	"\x10subscribe_topics\x18\x19 \x03(\tR\x0fsubscribeTopics\x12%\n" +
+	"\x0epublish_topics\x18\x1a \x03(\tR\rpublishTopics\x12:\n" +
+	"\x19introspection_extras_json\x18\x1b \x01(\tR\x17introspectionExtrasJson\x1a<\n" +
 	"\x0eEndpointsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\f\n" +
@@ -713,7 +786,7 @@ const file_onex_registry_v1_registry_proto_rawDesc = "" +
 	"\x0eGetNodeRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"=\n" +
 	"\x0fGetNodeResponse\x12*\n" +
-	"\x04node\x18\x01 \x01(\v2\x16.onex.registry.v1.NodeR\x04node\"\xc6\x01\n" +
+	"\x04node\x18\x01 \x01(\v2\x16.onex.registry.v1.NodeR\x04node\"\xd5\x02\n" +
 	"\x10ListNodesRequest\x129\n" +
 	"\x05state\x18\x01 \x01(\x0e2#.onex.registry.v1.RegistrationStateR\x05state\x12\x1b\n" +
 	"\tnode_type\x18\x02 \x01(\tR\bnodeType\x12\x1e\n" +
@@ -722,7 +795,11 @@ const file_onex_registry_v1_registry_proto_rawDesc = "" +
 	"capability\x12\x1b\n" +
 	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x05 \x01(\tR\tpageToken\"i\n" +
+	"page_token\x18\x05 \x01(\tR\tpageToken\x12'\n" +
+	"\x0fcapability_tags\x18\x06 \x03(\tR\x0ecapabilityTags\x12\x1c\n" +
+	"\tprotocols\x18\a \x03(\tR\tprotocols\x12!\n" +
+	"\fintent_types\x18\b \x03(\tR\vintentTypes\x12#\n" +
+	"\rcontract_type\x18\t \x01(\tR\fcontractType\"i\n" +
 	"\x11ListNodesResponse\x12,\n" +
 	"\x05nodes\x18\x01 \x03(\v2\x16.onex.registry.v1.NodeR\x05nodes\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"Y\n" +

@@ -9,7 +9,9 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -106,21 +108,94 @@ func StateValue(s string) (registryv1.RegistrationState, bool) {
 	return registryv1.RegistrationState(v), ok && v != 0
 }
 
-const pageTokenPrefix = "p1:"
+// A page token is "p2:<filter digest>:<last node id>", base64url. The
+// digest binds it to the filters it was issued for, so that a token used
+// with other filters is refused instead of silently skipping nodes. Tokens
+// of the first form ("p1:<last node id>", issued before the digest) are
+// still taken, without the check, so that a listing that spans an upgrade
+// continues.
+const (
+	pageTokenPrefix       = "p2:"
+	legacyPageTokenPrefix = "p1:"
+)
 
-func encodePageToken(after uuid.UUID) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(pageTokenPrefix + after.String()))
+// filterDigest identifies a normalized filter: the same rows, the same
+// digest, whatever the order or repeats of its list values.
+func filterDigest(f store.Filter) string {
+	n := f.Normalized()
+	var b strings.Builder
+	for _, part := range [][]string{{n.State}, {n.NodeType}, {n.Capability}, n.CapabilityTags, n.Protocols, n.IntentTypes, {n.ContractType}} {
+		// Length-prefixed, so that no two filters share an encoding.
+		fmt.Fprintf(&b, "%d;", len(part))
+		for _, v := range part {
+			fmt.Fprintf(&b, "%d:%s", len(v), v)
+		}
+	}
+	sum := sha256.Sum256([]byte(b.String()))
+	return hex.EncodeToString(sum[:8])
 }
 
-func decodePageToken(tok string) (uuid.UUID, error) {
+func encodePageToken(f store.Filter, after uuid.UUID) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(pageTokenPrefix + filterDigest(f) + ":" + after.String()))
+}
+
+// errTokenFilters: the token is this API's, but for other filters.
+var errTokenFilters = errors.New("page token of other filters")
+
+func decodePageToken(tok string, f store.Filter) (uuid.UUID, error) {
 	if tok == "" {
 		return uuid.Nil, nil
 	}
 	b, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil || !strings.HasPrefix(string(b), pageTokenPrefix) {
+	if err != nil {
 		return uuid.Nil, errors.New("bad page token")
 	}
-	return uuid.Parse(strings.TrimPrefix(string(b), pageTokenPrefix))
+	s := string(b)
+	switch {
+	case strings.HasPrefix(s, legacyPageTokenPrefix):
+		return uuid.Parse(strings.TrimPrefix(s, legacyPageTokenPrefix))
+	case strings.HasPrefix(s, pageTokenPrefix):
+		digest, id, ok := strings.Cut(strings.TrimPrefix(s, pageTokenPrefix), ":")
+		if !ok {
+			return uuid.Nil, errors.New("bad page token")
+		}
+		after, err := uuid.Parse(id)
+		if err != nil {
+			return uuid.Nil, err
+		}
+		if digest != filterDigest(f) {
+			return uuid.Nil, errTokenFilters
+		}
+		return after, nil
+	}
+	return uuid.Nil, errors.New("bad page token")
+}
+
+// listFilter returns the store filter of a ListNodes request, or an
+// INVALID_ARGUMENT status naming the field at fault.
+func listFilter(req *registryv1.ListNodesRequest) (store.Filter, error) {
+	if _, ok := registryv1.RegistrationState_name[int32(req.GetState())]; !ok {
+		return store.Filter{}, status.Error(codes.InvalidArgument, "state: unknown value")
+	}
+	trim := func(vs []string) []string {
+		if len(vs) == 0 {
+			return nil
+		}
+		out := make([]string, len(vs))
+		for i, v := range vs {
+			out[i] = strings.TrimSpace(v)
+		}
+		return out
+	}
+	f := store.Filter{
+		State: StateName(req.GetState()), NodeType: strings.TrimSpace(req.GetNodeType()), Capability: strings.TrimSpace(req.GetCapability()),
+		CapabilityTags: trim(req.GetCapabilityTags()), Protocols: trim(req.GetProtocols()), IntentTypes: trim(req.GetIntentTypes()),
+		ContractType: strings.TrimSpace(req.GetContractType()),
+	}
+	if err := f.Validate(); err != nil {
+		return store.Filter{}, status.Error(codes.InvalidArgument, err.Error())
+	}
+	return f, nil
 }
 
 // ListNodes implements RegistryService.ListNodes.
@@ -134,23 +209,26 @@ func (s *Server) ListNodes(ctx context.Context, req *registryv1.ListNodesRequest
 	case size > MaxPageSize:
 		size = MaxPageSize
 	}
-	after, err := decodePageToken(req.GetPageToken())
+	f, err := listFilter(req)
 	if err != nil {
+		return nil, err
+	}
+	after, err := decodePageToken(req.GetPageToken(), f)
+	switch {
+	case errors.Is(err, errTokenFilters):
+		return nil, status.Error(codes.InvalidArgument, "page_token: issued for other filters; list again from the first page")
+	case err != nil:
 		return nil, status.Error(codes.InvalidArgument, "page_token: not a token of this API")
 	}
-	if _, ok := registryv1.RegistrationState_name[int32(req.GetState())]; !ok {
-		return nil, status.Error(codes.InvalidArgument, "state: unknown value")
-	}
-	f := store.Filter{State: StateName(req.GetState()), NodeType: strings.TrimSpace(req.GetNodeType()), Capability: strings.TrimSpace(req.GetCapability())}
 	// One row more than asked tells whether there is a next page.
-	rows, err := s.store.List(ctx, f, after, size+1)
+	rows, err := s.store.List(ctx, f.Normalized(), after, size+1)
 	if err != nil {
 		return nil, dbError(err)
 	}
 	resp := &registryv1.ListNodesResponse{}
 	if len(rows) > size {
 		rows = rows[:size]
-		resp.NextPageToken = encodePageToken(rows[size-1].NodeID)
+		resp.NextPageToken = encodePageToken(f, rows[size-1].NodeID)
 	}
 	for _, r := range rows {
 		resp.Nodes = append(resp.Nodes, ToProto(r))
@@ -338,10 +416,20 @@ func ToProto(r *store.Row) *registryv1.Node {
 		AckDeadline: ts(r.AckDeadline), LivenessDeadline: ts(r.LivenessDeadline), LastHeartbeatAt: ts(r.LastHeartbeatAt),
 		AckTimeoutEmittedAt: ts(r.AckTimeoutEmittedAt), LivenessTimeoutEmittedAt: ts(r.LivenessTimeoutEmittedAt),
 		Sequence: r.Sequence, RegistrationSequence: r.RegistrationSequence,
+		SubscribeTopics: r.SubscribeTopics, PublishTopics: r.PublishTopics, IntrospectionExtrasJson: extrasJSON(r.IntrospectionExtras),
 	}
 	if r.CorrelationID != nil {
 		c := r.CorrelationID.String()
 		n.CorrelationId = &c
 	}
 	return n
+}
+
+// extrasJSON is the row's introspection_extras as the API shows it: "{}"
+// when the column is empty.
+func extrasJSON(x []byte) string {
+	if len(x) == 0 || string(x) == "null" {
+		return "{}"
+	}
+	return string(x)
 }

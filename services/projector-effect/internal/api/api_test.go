@@ -104,6 +104,21 @@ func TestGetAndList(t *testing.T) {
 		n.GetNodeVersion() != "1.2.0" || n.GetEndpoints()["health"] == "" || n.GetSequence() != 1 || !n.GetRegisteredAt().AsTime().Equal(t0) {
 		t.Errorf("GetNode = %v", n)
 	}
+	if n.GetIntrospectionExtrasJson() != "{}" {
+		t.Errorf("introspection_extras_json of a node without extras: %q, want {}", n.GetIntrospectionExtrasJson())
+	}
+	withExtras := uuid.New()
+	x := store.Write{Kind: store.Upsert, NodeID: withExtras, Sequence: 1, State: "active", UpdatedAt: t0, NodeType: "effect",
+		RegisteredAt: t0, AttemptID: uuid.New(), NodeVersion: "1.0.0", Capabilities: []byte(`{}`),
+		IntrospectionExtras: []byte(`{"flow_x": 1}`)}
+	if _, err := e.store.Apply(ctx, []store.Write{x}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.client.GetNode(ctx, &registryv1.GetNodeRequest{NodeId: withExtras.String()}); err != nil ||
+		got.GetNode().GetIntrospectionExtrasJson() != `{"flow_x": 1}` {
+		t.Errorf("introspection_extras_json %q (%v)", got.GetNode().GetIntrospectionExtrasJson(), err)
+	}
+	active = append(active, withExtras)
 
 	tests := []struct {
 		name string
@@ -111,11 +126,11 @@ func TestGetAndList(t *testing.T) {
 		want int
 		code codes.Code
 	}{
-		{"all", &registryv1.ListNodesRequest{}, 7, codes.OK},
-		{"active", &registryv1.ListNodesRequest{State: registryv1.RegistrationState_REGISTRATION_STATE_ACTIVE}, 4, codes.OK},
+		{"all", &registryv1.ListNodesRequest{}, 8, codes.OK},
+		{"active", &registryv1.ListNodesRequest{State: registryv1.RegistrationState_REGISTRATION_STATE_ACTIVE}, 5, codes.OK},
 		{"compute", &registryv1.ListNodesRequest{NodeType: "compute"}, 3, codes.OK},
 		{"capability", &registryv1.ListNodesRequest{Capability: "postgres"}, 7, codes.OK},
-		{"paged", &registryv1.ListNodesRequest{PageSize: 2}, 7, codes.OK},
+		{"paged", &registryv1.ListNodesRequest{PageSize: 2}, 8, codes.OK},
 		{"bad token", &registryv1.ListNodesRequest{PageToken: "nope"}, 0, codes.InvalidArgument},
 		{"bad state", &registryv1.ListNodesRequest{State: 99}, 0, codes.InvalidArgument},
 	}

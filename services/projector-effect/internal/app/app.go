@@ -1,7 +1,8 @@
 // Package app wires the projector effect: settings, the pgx pool, migrations
 // under golang-migrate's advisory lock, the PostgreSQL breaker, the batching
 // consumer of the postgres intents with its results publisher and DLQ, the
-// gRPC registry API with the standard health service, readiness and metrics.
+// gRPC registry API and admin API with the standard health service,
+// readiness and metrics.
 package app
 
 import (
@@ -30,6 +31,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/retry"
 	"github.com/omninode/onex-fleet/pkg/service"
 	registryv1 "github.com/omninode/onex-fleet/proto/onex/registry/v1"
+	"github.com/omninode/onex-fleet/services/projector-effect/admin"
 	"github.com/omninode/onex-fleet/services/projector-effect/expect"
 	"github.com/omninode/onex-fleet/services/projector-effect/internal/api"
 	"github.com/omninode/onex-fleet/services/projector-effect/internal/breaker"
@@ -117,6 +119,7 @@ type App struct {
 	metrics  *effect.Metrics
 	notifier *store.Notifier
 	api      *api.Server
+	admin    *admin.Server
 	health   *health.Server
 
 	grpcAddr atomic.Pointer[string]
@@ -151,6 +154,7 @@ func New(svc *service.Service, s Settings) (*App, error) {
 	a.notifier = store.NewNotifier(s.DatabaseURL.Reveal(), svc.Log.With("component", "change_listener"))
 	a.api = api.New(a.store, a.notifier, svc.Log.With("component", "registry_api"))
 	a.api.Poll = s.WatchPoll
+	a.admin = admin.New(s.AdminTopic, s.Source, admin.NewMetrics(reg), svc.Log.With("component", "registry_admin"))
 	a.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	a.health.SetServingStatus(registryv1.RegistryService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
 	return a, nil
@@ -183,7 +187,7 @@ func (a *App) Run(ctx context.Context) error {
 	log := a.svc.Log
 	defer a.pool.Close()
 	log.Info("projector effect starting", "database", infraerr.RedactDSN(a.s.DatabaseURL.Reveal()),
-		"intents_topic", a.s.IntentsTopic, "results_topic", a.s.ResultsTopic, "dlq_topic", a.dlqTopic(), "group", a.s.Group,
+		"intents_topic", a.s.IntentsTopic, "results_topic", a.s.ResultsTopic, "dlq_topic", a.dlqTopic(), "admin_topic", a.s.AdminTopic, "group", a.s.Group,
 		"grpc_addr", a.s.GRPCAddr, "pool_min", a.s.PoolMin, "pool_max", a.s.PoolMax, "max_batch", a.s.MaxBatch,
 		"breaker_threshold", a.s.BreakerThreshold, "breaker_reset", a.s.BreakerReset.String(), "retry_max_delay", a.s.Retry.Max.String(),
 		"kafka", infraerr.RedactBootstrapServers(a.svc.Config.KafkaBootstrap))
@@ -227,6 +231,10 @@ func (a *App) Run(ctx context.Context) error {
 		return infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "producer"}, "results producer")
 	}
 	defer producer.Close()
+	// The admin API publishes with the results producer; detached (after
+	// its sends in flight) before the producer closes.
+	a.admin.Attach(producer)
+	defer a.admin.Detach()
 	dlqProducer, err := sarama.NewSyncProducer(a.brokers, dlq.NewProducerConfig("projector-effect-dlq"))
 	if err != nil {
 		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "producer"}, "dlq producer", err)
@@ -363,6 +371,7 @@ func (a *App) followReadiness(ctx context.Context) {
 func (a *App) serveGRPC(ctx context.Context, ln net.Listener) {
 	g := grpc.NewServer()
 	a.api.Register(g)
+	a.admin.Register(g)
 	healthpb.RegisterHealthServer(g, a.health)
 	done := make(chan struct{})
 	go func() { // owned: ends when Serve returns

@@ -33,7 +33,9 @@ type harness struct {
 	brokers                    []string
 	dsn                        string
 	intents, results, dlqTopic string
-	logPath                    string
+	// admin is the AdminService's topic, created by the tests that use it.
+	admin   string
+	logPath string
 
 	app    *App
 	svc    *service.Service
@@ -55,6 +57,7 @@ func newHarness(t *testing.T, name, dsn string) *harness {
 		intents:  "onex.cmd.pe" + u + ".postgres-intents.v1",
 		results:  "onex.evt.pe" + u + ".effect-results.v1",
 		dlqTopic: "onex.dlq.pe" + u + ".commands.v1",
+		admin:    "onex.cmd.pe" + u + ".registration-admin.v1",
 		logPath:  filepath.Join(t.TempDir(), name+".log"),
 		res:      map[uuid.UUID][]pipeline.EffectResult{},
 	}
@@ -75,7 +78,7 @@ func newHarness(t *testing.T, name, dsn string) *harness {
 func (h *harness) settings() Settings {
 	return Settings{
 		DatabaseURL: config.Secret(h.dsn), PoolMin: 1, PoolMax: 6, QueryTimeout: 5 * time.Second, ConnectTimeout: 2 * time.Second,
-		Migrate: true, IntentsTopic: h.intents, ResultsTopic: h.results, DLQTopic: h.dlqTopic, Group: "pe-" + h.intents,
+		Migrate: true, IntentsTopic: h.intents, ResultsTopic: h.results, DLQTopic: h.dlqTopic, AdminTopic: h.admin, Group: "pe-" + h.intents,
 		MaxBatch: 500, Linger: 5 * time.Millisecond, BreakerThreshold: 5, BreakerReset: 60 * time.Second,
 		Retry: retry.Policy{MaxAttempts: 10, Initial: 500 * time.Millisecond, Max: time.Second, Multiplier: 2, Jitter: 0.25}, GRPCAddr: "127.0.0.1:0", WatchPoll: time.Second, Source: "test", DrainTimeout: 10 * time.Second,
 	}

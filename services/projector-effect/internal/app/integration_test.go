@@ -9,11 +9,15 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/omninode/onex-fleet/pkg/envelope"
+	"github.com/omninode/onex-fleet/pkg/operator"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
+	"github.com/omninode/onex-fleet/pkg/testkit"
 	registryv1 "github.com/omninode/onex-fleet/proto/onex/registry/v1"
 	"github.com/omninode/onex-fleet/services/projector-effect/internal/breaker"
 	"github.com/omninode/onex-fleet/services/projector-effect/internal/effect"
@@ -277,10 +281,12 @@ func badIntent(t *testing.T, in gen.Intent, mutate func(*pipeline.PostgresUpsert
 }
 
 // TestServiceSurface: once ready, the gRPC health service says SERVING, the
-// registry API answers over the same port, and /metrics has the bus, effect
-// and breaker series.
+// registry API and the admin API answer over the same port (a deregister is
+// published on the admin topic with the results producer), and /metrics has
+// the bus, effect, breaker and admin series.
 func TestServiceSurface(t *testing.T) {
 	h := newHarness(t, "surface", pgtest.NewDatabase(t))
+	testkit.CreateTopic(t, h.brokers, h.admin, 1, nil)
 	h.start(h.settings())
 	stream, err := gen.Generate(8, 4, 12)
 	if err != nil {
@@ -312,6 +318,22 @@ func TestServiceSurface(t *testing.T) {
 	if err != nil || len(resp.GetNodes()) != 4 {
 		t.Fatalf("ListNodes: %v, %v", resp, err)
 	}
+	adminc := registryv1.NewAdminServiceClient(conn)
+	node := resp.GetNodes()[0].GetNodeId()
+	cmd, err := adminc.DeregisterNode(ctx, &registryv1.DeregisterNodeRequest{NodeId: node, Reason: "surface test"})
+	if err != nil || cmd.GetTopic() != h.admin {
+		t.Fatalf("DeregisterNode: %v, %v", cmd, err)
+	}
+	if _, err := adminc.EvictNodes(ctx, &registryv1.EvictNodesRequest{State: registryv1.RegistrationState_REGISTRATION_STATE_REJECTED}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("EvictNodes of rejected nodes: %v, want INVALID_ARGUMENT", err)
+	}
+	recs := testkit.ReadAll(t, h.brokers, h.admin, 1, 30*time.Second, false)
+	env, c, err := operator.Decode(recs[0].Value)
+	if err != nil || string(recs[0].Key) != node || c.Command != operator.Deregister || c.NodeID.String() != node ||
+		c.CommandID.String() != cmd.GetCommandId() || env.CorrelationID.String() != cmd.GetCorrelationId() ||
+		!strings.HasPrefix(c.RequestedBy, "grpc:127.0.0.1:") || c.Reason != "surface test" {
+		t.Errorf("admin record key %q: %+v, %v", recs[0].Key, c, err)
+	}
 	for _, m := range []struct {
 		name   string
 		labels map[string]string
@@ -323,6 +345,9 @@ func TestServiceSurface(t *testing.T) {
 		{"onex_projector_batch_apply_seconds", nil},
 		{"onex_circuit_breaker_state", map[string]string{"backend": "postgres"}},
 		{"onex_messages_produced_total", map[string]string{"topic": h.results}},
+		{"onex_messages_produced_total", map[string]string{"topic": h.admin}},
+		{"onex_projector_admin_commands_total", map[string]string{"command": "deregister", "outcome": "published"}},
+		{"onex_projector_admin_commands_total", map[string]string{"command": "evict", "outcome": "invalid"}},
 	} {
 		if v := h.gather(m.name, m.labels); v < 0 {
 			t.Errorf("metric %s%v missing", m.name, m.labels)

@@ -36,6 +36,10 @@ type Settings struct {
 	IntentsTopic, ResultsTopic string
 	// DLQTopic overrides dead-letter routing (KAFKA_DEAD_LETTER_TOPIC).
 	DLQTopic string
+	// AdminTopic is where the AdminService publishes operator commands
+	// (ONEX_REGISTRATION_ADMIN_TOPIC, the registry's registration-admin
+	// topic).
+	AdminTopic string
 	// Group is the consumer group of the intents topic.
 	Group string
 	// MaxBatch and Linger shape the batches (ONEX_PROJECTOR_MAX_BATCH, 500;
@@ -71,6 +75,7 @@ func LoadSettings(cfg *config.Config, c *contract.Contract) (Settings, error) {
 	s := Settings{
 		IntentsTopic: config.String("ONEX_POSTGRES_INTENTS_TOPIC", c.TopicFor(expect.HandlerIntents)),
 		ResultsTopic: config.String("ONEX_EFFECT_RESULTS_TOPIC", topics.EffectResults),
+		AdminTopic:   config.String("ONEX_REGISTRATION_ADMIN_TOPIC", topics.RegistrationAdmin),
 		DLQTopic:     cfg.DeadLetterTopic,
 		GRPCAddr:     cfg.GRPCAddr,
 		Source:       cfg.Environment,
@@ -79,7 +84,7 @@ func LoadSettings(cfg *config.Config, c *contract.Contract) (Settings, error) {
 	if s.GRPCAddr == "" {
 		s.GRPCAddr = ":8086"
 	}
-	for _, t := range []string{s.IntentsTopic, s.ResultsTopic} {
+	for _, t := range []string{s.IntentsTopic, s.ResultsTopic, s.AdminTopic} {
 		if err := topics.Validate(t); err != nil {
 			return s, fmt.Errorf("config: topic %q: %w", t, err)
 		}

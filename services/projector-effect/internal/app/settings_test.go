@@ -34,7 +34,8 @@ func TestLoadSettings(t *testing.T) {
 		{name: "defaults", dsn: dsn, check: func(t *testing.T, s Settings) {
 			if s.PoolMin != 2 || s.PoolMax != 10 || s.BreakerThreshold != 5 || s.BreakerReset != 60*time.Second ||
 				s.GRPCAddr != ":8086" || !s.Migrate || s.MaxBatch != 500 || s.QueryTimeout != 30*time.Second ||
-				s.IntentsTopic != "onex.cmd.platform.postgres-intents.v1" || !strings.Contains(s.Group, "projector-effect") {
+				s.IntentsTopic != "onex.cmd.platform.postgres-intents.v1" || s.AdminTopic != "onex.cmd.platform.registration-admin.v1" ||
+				!strings.Contains(s.Group, "projector-effect") {
 				t.Errorf("%+v", s)
 			}
 			want := retry.Policy{MaxAttempts: 10, Initial: 500 * time.Millisecond, Max: 30 * time.Second, Multiplier: 2, Jitter: 0.25}
@@ -54,6 +55,13 @@ func TestLoadSettings(t *testing.T) {
 		{name: "pool inverted", dsn: dsn, env: map[string]string{"POSTGRES_POOL_MIN_SIZE": "5", "POSTGRES_POOL_MAX_SIZE": "2"}, err: "POOL"},
 		{name: "verify-full needs a CA", dsn: dsn, env: map[string]string{"POSTGRES_SSL_MODE": "verify-full"}, err: "POSTGRES_SSL_CA_FILE"},
 		{name: "bad topic", dsn: dsn, env: map[string]string{"ONEX_POSTGRES_INTENTS_TOPIC": "nope"}, err: "topic"},
+		{name: "admin topic", dsn: dsn, env: map[string]string{"ONEX_REGISTRATION_ADMIN_TOPIC": "onex.cmd.staging.registration-admin.v1"},
+			check: func(t *testing.T, s Settings) {
+				if s.AdminTopic != "onex.cmd.staging.registration-admin.v1" {
+					t.Errorf("admin topic %q", s.AdminTopic)
+				}
+			}},
+		{name: "bad admin topic", dsn: dsn, env: map[string]string{"ONEX_REGISTRATION_ADMIN_TOPIC": "admin"}, err: `topic "admin"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

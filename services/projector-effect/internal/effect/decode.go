@@ -3,6 +3,8 @@ package effect
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -112,6 +114,18 @@ func toWrite(in *pipeline.Intent) (*store.Write, error) {
 			ContractType: d.ContractType, ContractVersion: d.ContractVersion,
 			IntentTypes: d.IntentTypes, Protocols: d.Protocols, CapabilityTags: d.CapabilityTags,
 			IntrospectionExtras: d.IntrospectionExtras,
+			SubscribeTopics:     d.SubscribeTopics, PublishTopics: d.PublishTopics,
+		}
+		// An empty contract type or version says "none", which the table
+		// spells NULL (contract_type is constrained to a set of names).
+		if w.ContractType != nil && *w.ContractType == "" {
+			w.ContractType = nil
+		}
+		if w.ContractVersion != nil && *w.ContractVersion == "" {
+			w.ContractVersion = nil
+		}
+		if w.ContractType != nil && !slices.Contains(store.ContractTypes, *w.ContractType) {
+			return nil, infraerr.Content("payload.record.data.contract_type", "must be one of "+strings.Join(store.ContractTypes, ", "))
 		}
 		if d.CorrelationID != uuid.Nil {
 			c := d.CorrelationID

@@ -43,7 +43,7 @@ var staticCols = []string{
 	"node_type", "node_version", "capabilities", "endpoints", "node_name",
 	"registered_at", "last_applied_event_id", "correlation_id",
 	"contract_type", "intent_types", "protocols", "capability_tags", "contract_version",
-	"introspection_extras", "registration_sequence",
+	"introspection_extras", "subscribe_topics", "publish_topics", "registration_sequence",
 }
 
 // upsertSQL writes both groups, each under its own guard. The statement
@@ -53,9 +53,10 @@ var upsertSQL = `INSERT INTO ` + Table + ` AS t (
   ack_timeout_emitted_at, liveness_timeout_emitted_at, updated_at, last_applied_sequence,
   node_type, node_version, capabilities, endpoints, node_name, registered_at, last_applied_event_id,
   correlation_id, contract_type, intent_types, protocols, capability_tags, contract_version,
-  introspection_extras, registration_sequence)
+  introspection_extras, subscribe_topics, publish_topics, registration_sequence)
 VALUES ($1, $2, $3::registration_state, $4, $5, $6, $7, $8, $9, $10,
-  $11, $12, $13::jsonb, $14::jsonb, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24::jsonb, $10)
+  $11, $12, $13::jsonb, $14::jsonb, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24::jsonb,
+  $25::jsonb, $26::jsonb, $10)
 ON CONFLICT (entity_id, domain) DO UPDATE SET
 ` + set(guarded(newerMutable, mutableCols...), guarded(newerStatic, staticCols...)) + `
 WHERE ` + newerMutable + ` OR ` + newerStatic + `
@@ -260,9 +261,17 @@ func statement(w *Write) (string, []any, error) {
 		if len(w.IntrospectionExtras) == 0 || extras == "null" {
 			extras = "{}"
 		}
+		sub, err := json.Marshal(nonNil(w.SubscribeTopics))
+		if err != nil {
+			return "", nil, err
+		}
+		pub, err := json.Marshal(nonNil(w.PublishTopics))
+		if err != nil {
+			return "", nil, err
+		}
 		args := append(mutable, w.NodeType, w.NodeVersion, caps, string(ep), w.NodeName, w.RegisteredAt.UTC(), w.AttemptID,
 			w.CorrelationID, w.ContractType, nonNil(w.IntentTypes), nonNil(w.Protocols), nonNil(w.CapabilityTags), w.ContractVersion,
-			extras)
+			extras, string(sub), string(pub))
 		return upsertSQL, args, nil
 	case Update:
 		return updateSQL, append(mutable, w.NodeType, w.RegisteredAt.UTC(), w.AttemptID), nil

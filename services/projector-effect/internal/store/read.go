@@ -40,6 +40,10 @@ type Row struct {
 	// IntrospectionExtras are the unknown members of the node's latest
 	// introspection (column introspection_extras; {} when none).
 	IntrospectionExtras json.RawMessage
+	// SubscribeTopics and PublishTopics are the topic names of the node's
+	// event_bus (empty when none).
+	SubscribeTopics []string
+	PublishTopics   []string
 	// ChangeXID is the transaction that last wrote the row (the change
 	// feed's position of this version of the row).
 	ChangeXID uint64
@@ -52,24 +56,27 @@ const rowCols = `entity_id, domain, current_state::text, node_type, node_name, n
   endpoints, COALESCE(capability_tags, '{}'), COALESCE(intent_types, '{}'), COALESCE(protocols, '{}'),
   contract_type, contract_version, last_applied_event_id, correlation_id, registered_at, updated_at,
   ack_deadline, liveness_deadline, last_heartbeat_at, ack_timeout_emitted_at, liveness_timeout_emitted_at,
-  COALESCE(last_applied_sequence, 0), registration_sequence, introspection_extras, change_xid::text`
+  COALESCE(last_applied_sequence, 0), registration_sequence, introspection_extras, subscribe_topics, publish_topics,
+  change_xid::text`
 
 func scanRow(r pgx.Row) (*Row, error) {
 	var (
-		x      Row
-		caps   []byte
-		ep     []byte
-		extras []byte
-		xid    string
+		x        Row
+		caps     []byte
+		ep       []byte
+		extras   []byte
+		sub, pub []byte
+		xid      string
 	)
 	err := r.Scan(&x.NodeID, &x.Domain, &x.State, &x.NodeType, &x.NodeName, &x.NodeVersion, &caps,
 		&ep, &x.CapabilityTags, &x.IntentTypes, &x.Protocols,
 		&x.ContractType, &x.ContractVersion, &x.AttemptID, &x.CorrelationID, &x.RegisteredAt, &x.UpdatedAt,
 		&x.AckDeadline, &x.LivenessDeadline, &x.LastHeartbeatAt, &x.AckTimeoutEmittedAt, &x.LivenessTimeoutEmittedAt,
-		&x.Sequence, &x.RegistrationSequence, &extras, &xid)
+		&x.Sequence, &x.RegistrationSequence, &extras, &sub, &pub, &xid)
 	if err != nil {
 		return nil, err
 	}
+	x.SubscribeTopics, x.PublishTopics = topicNames(sub), topicNames(pub)
 	x.Capabilities = json.RawMessage(caps)
 	x.IntrospectionExtras = json.RawMessage(extras)
 	if len(ep) > 0 {
@@ -107,26 +114,36 @@ func (s *Store) Get(ctx context.Context, node uuid.UUID) (*Row, error) {
 	return r, nil
 }
 
-// Filter selects rows for List. Zero fields match everything.
-type Filter struct {
-	State    string
-	NodeType string
-	// Capability matches a capability tag (capability_tags) or a capability
-	// the node declares as true in its capabilities object.
-	Capability string
+// topicNames reads a topic column: a JSON array of names. A row written
+// by someone else with anything else in it shows no topics rather than
+// failing every read of the row.
+func topicNames(b []byte) []string {
+	var names []string
+	if err := json.Unmarshal(b, &names); err != nil {
+		return nil
+	}
+	return names
+}
+
+// listQuery is the statement List runs.
+func listQuery(f Filter, after uuid.UUID, limit int) (string, []any) {
+	conds, args := f.conditions([]any{Domain, after})
+	q := `SELECT ` + rowCols + ` FROM ` + Table + `
+WHERE domain = $1 AND entity_id > $2`
+	for _, c := range conds {
+		q += "\n  AND " + c
+	}
+	args = append(args, limit)
+	q += "\nORDER BY entity_id\nLIMIT $" + strconv.Itoa(len(args))
+	return q, args
 }
 
 // List returns up to limit rows matching f with entity_id greater than
-// after (uuid.Nil: from the start), ordered by entity_id.
+// after (uuid.Nil: from the start), ordered by entity_id. f must be valid
+// (Filter.Validate).
 func (s *Store) List(ctx context.Context, f Filter, after uuid.UUID, limit int) ([]*Row, error) {
-	q := `SELECT ` + rowCols + ` FROM ` + Table + `
-WHERE domain = $1 AND entity_id > $2
-  AND ($3 = '' OR current_state::text = $3)
-  AND ($4 = '' OR node_type = $4)
-  AND ($5 = '' OR capability_tags @> ARRAY[$5]::text[] OR capabilities @> jsonb_build_object($5::text, true))
-ORDER BY entity_id
-LIMIT $6`
-	rows, err := s.pool.Query(ctx, q, Domain, after, f.State, f.NodeType, f.Capability, limit)
+	q, args := listQuery(f, after, limit)
+	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, Classify("list", err)
 	}

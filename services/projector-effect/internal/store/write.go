@@ -7,8 +7,8 @@
 //     heartbeat, markers, updated_at) change only for an intent whose
 //     sequence is newer than last_applied_sequence; the static columns
 //     (node type, version, capabilities, endpoints, name, registration time,
-//     attempt, correlation, contract fields) only for an upsert newer than
-//     registration_sequence.
+//     attempt, correlation, contract fields, topics) only for an upsert
+//     newer than registration_sequence.
 //   - Commutative: every write is one INSERT … ON CONFLICT DO UPDATE whose
 //     SET is guarded column group by column group, so any order of the same
 //     intents, duplicated or not, leaves the row the in-order stream leaves.
@@ -84,6 +84,11 @@ type Write struct {
 	// upsert replaces the column, so a registration whose introspection
 	// had none clears those of an earlier one.
 	IntrospectionExtras []byte
+	// SubscribeTopics and PublishTopics are the topic names of the node's
+	// event_bus, written as JSON arrays; nil writes [], so, as with the
+	// extras, a registration without topics clears an earlier one's.
+	SubscribeTopics []string
+	PublishTopics   []string
 }
 
 // Outcome is what applying one write did.

@@ -401,13 +401,15 @@ func checkExactlyOnce(t *testing.T, o outputs, ours map[string]bool, heartbeats 
 			t.Errorf("%s: %d events for %d nodes (want exactly one each)", tp, o.events[tp], n)
 		}
 	}
-	wantIntents := map[string]int{pipeline.PostgresUpsert: n, pipeline.ConsulRegister: n, pipeline.PostgresUpdate: n * (1 + heartbeats)}
+	// consul.register twice a node: at its introspection (health warning)
+	// and at its ack (passing).
+	wantIntents := map[string]int{pipeline.PostgresUpsert: n, pipeline.ConsulRegister: 2 * n, pipeline.PostgresUpdate: n * (1 + heartbeats)}
 	for k, v := range wantIntents {
 		if o.intents[k] != v {
 			t.Errorf("intent %s: %d, want %d", k, o.intents[k], v)
 		}
 	}
-	wantSeq := int64(3 + heartbeats)
+	wantSeq := int64(4 + heartbeats)
 	for id := range ours {
 		s := o.snapshots[id]
 		if s == nil || s.State != decide.Active || s.Sequence != wantSeq {
@@ -459,7 +461,7 @@ func exactlyOnceAcrossKill9(t *testing.T, set testkit.WireSet) {
 	first.cmd.Wait()
 	<-done
 	startReducer(t, env)
-	o := collectOutputs(t, brokers, from, ours, allActive(ours, 3+hbs), 90*time.Second)
+	o := collectOutputs(t, brokers, from, ours, allActive(ours, 4+hbs), 90*time.Second)
 	checkExactlyOnce(t, o, ours, hbs)
 	t.Logf("events %v intents %v snapshots %d", o.events, o.intents, len(o.snapshots))
 }
@@ -567,7 +569,7 @@ func rebalanceMovesState(t *testing.T, set testkit.WireSet) {
 	}
 	b.waitAssigned(t, 6)
 	f.send(f.heartbeats(ids, 0)) // all on b now, half for state a held
-	o := collectOutputs(t, brokers, from, ours, allActive(ours, 4), 90*time.Second)
+	o := collectOutputs(t, brokers, from, ours, allActive(ours, 5), 90*time.Second)
 	checkExactlyOnce(t, o, ours, 1)
 }
 

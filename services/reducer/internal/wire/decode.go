@@ -133,7 +133,7 @@ func Decode(ri pipeline.ReducerInput) (processor.Input, string, error) {
 // envelope has none).
 func operatorInput(env *envelope.Envelope, c *operator.Command) decide.Operator {
 	op := decide.Operator{CommandID: c.CommandID, CorrelationID: c.CommandID, Evict: c.Command == operator.Evict,
-		OlderThan: c.OlderThan(), Reason: c.Reason, RequestedBy: c.RequestedBy}
+		OlderThan: c.OlderThan(), Reason: c.Reason, RequestedBy: c.RequestedBy, RequestedAt: c.RequestedAt.Time}
 	if env.CorrelationID != nil {
 		op.CorrelationID = *env.CorrelationID
 	}

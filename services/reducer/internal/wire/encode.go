@@ -243,7 +243,7 @@ func Intent(in decide.Intent, st *decide.NodeState, now time.Time) (Record, erro
 	}
 	pi := pipeline.Intent{
 		IntentID: in.ID, IntentType: string(in.Type), Target: in.Target, Payload: body, Priority: 1,
-		NodeID: in.NodeID, Sequence: in.Sequence, RegistrationAttemptID: in.AttemptID,
+		NodeID: in.NodeID, Sequence: in.Sequence, RegistrationAttemptID: in.AttemptID, Refresh: in.Refresh,
 	}
 	env, err := envelope.New(pi,
 		envelope.WithEnvelopeID(in.ID),

@@ -11,7 +11,12 @@
 //     cut-over;
 //   - the workflow group on intents + effect results (range assignor, see
 //     package workflow);
-//   - the scheduler group on the runtime-tick topic (tick leadership).
+//   - the scheduler group on the runtime-tick topic (tick leadership);
+//   - the operator group on the registration-admin topic (operator
+//     commands, forwarded to the reducer).
+//
+// Besides the groups, every replica follows the whole node-topics table
+// with partition consumers of its own (catalog.NodeView).
 package app
 
 import (
@@ -47,15 +52,17 @@ import (
 	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/workflow"
 )
 
-// Readiness conditions: /readyz is true once the topics exist and the first
-// assignment of the workflow group has restored its aggregation state.
+// Readiness conditions: /readyz is true once the topics exist, the first
+// assignment of the workflow group has restored its aggregation state and
+// the node-topics view has read its table to the end.
 const (
-	CondTopics   = "topics"
-	CondRestored = "aggregations_restored"
+	CondTopics     = "topics"
+	CondRestored   = "aggregations_restored"
+	CondNodeTopics = "node_topics_restored"
 )
 
 // Conditions lists the readiness conditions the service is created with.
-var Conditions = []string{CondTopics, CondRestored}
+var Conditions = []string{CondTopics, CondRestored, CondNodeTopics}
 
 // Secrets is what the orchestrator prefetches from Infisical at boot
 // (docs/configuration.md): the spec's kafka keys, optional because the bus
@@ -121,6 +128,7 @@ type App struct {
 	wf    atomic.Pointer[workflow.Workflow]
 	sched atomic.Pointer[ticker.Scheduler]
 	cat   atomic.Pointer[catalog.Service]
+	nodes atomic.Pointer[catalog.NodeView]
 
 	mu      sync.Mutex
 	runners map[string]*bus.Runner
@@ -168,8 +176,11 @@ func (a *App) Workflow() *workflow.Workflow { return a.wf.Load() }
 // Scheduler returns the tick scheduler once Run has built it.
 func (a *App) Scheduler() *ticker.Scheduler { return a.sched.Load() }
 
+// NodeView returns the node-topics view once Run has built it.
+func (a *App) NodeView() *catalog.NodeView { return a.nodes.Load() }
+
 // Runner returns a consumer group runner by name (ingress:<topic>,
-// workflow, catalog, scheduler) once Run has built it.
+// workflow, catalog, scheduler, operator) once Run has built it.
 func (a *App) Runner(name string) *bus.Runner {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -267,6 +278,25 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.svc.Health.Set(CondTopics, true)
 
+	// The node-topics view starts first, so its restore overlaps the set-up
+	// below and the groups' joining. Its loops are owned here: stopped and
+	// awaited when Run returns, before the client closes.
+	nodes := catalog.NewNodeView(catalog.NodeViewConfig{Topic: a.s.topic(topics.NodeTopics), Log: log, Registerer: a.svc.Registerer()})
+	a.nodes.Store(nodes)
+	vctx, stopView := context.WithCancel(ctx)
+	var viewLoops sync.WaitGroup
+	defer func() { stopView(); viewLoops.Wait() }()
+	viewLoops.Add(2)
+	go func() { defer viewLoops.Done(); nodes.Run(vctx, client) }()
+	go func() {
+		defer viewLoops.Done()
+		select {
+		case <-nodes.Ready():
+			a.svc.Health.Set(CondNodeTopics, true)
+		case <-vctx.Done():
+		}
+	}()
+
 	producer, err := bus.NewProducer(a.brokers, cfg, a.busm)
 	if err != nil {
 		return err
@@ -288,7 +318,8 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Ticks name their partition: one copy per reducer-input partition.
+	// Ticks and evict commands name their partition: one copy per
+	// reducer-input partition.
 	tickCfg.Producer.Partitioner = sarama.NewManualPartitioner
 	tickProducer, err := bus.NewProducer(a.brokers, tickCfg, a.busm)
 	if err != nil {
@@ -317,6 +348,7 @@ func (a *App) Run(ctx context.Context) error {
 	cat := catalog.New(catalog.Config{Specs: specs, ContractsDir: a.s.ContractsDir,
 		ResponseTopic: a.s.topic(topics.TopicCatalogResponse), ChangedTopic: a.s.topic(topics.TopicCatalogChanged),
 		Refresh: a.s.CatalogRefresh, Source: a.s.Env, Send: producer, Client: client, Log: log, Registerer: a.svc.Registerer(),
+		Nodes: nodes, NodesWait: a.s.nodeTopicsWait(),
 		Describe: func(ctx context.Context) ([]topics.TopicState, error) { return topics.Describe(ctx, admin) }})
 	a.cat.Store(cat)
 	tickTopic := a.s.topic(a.c.TopicFor(expect.HandlerTickLeadership))
@@ -434,6 +466,25 @@ func (a *App) Run(ctx context.Context) error {
 	// Ticks are only observed for leadership: measured, never dead-lettered.
 	specsToRun = append(specsToRun, runSpec{"scheduler", bus.RunnerConfig{Config: sc, Group: sg, Topics: []string{tickTopic},
 		Handler: bus.Chain(sched.Handle, bus.Measure(a.busm.Handler(expect.HandlerTickLeadership))), OnAssign: sched.Assign, OnRevoke: sched.Revoke}})
+
+	// Operator commands are the fleet's own records (onexctl, the admin
+	// gRPC service): an internal group, which starts at the oldest record
+	// without a committed offset so a command published while no replica
+	// ran is not lost. A deregister goes through the node messages'
+	// producer (hash partitioner: the node's partition), an evict through
+	// the tick producer (one copy per partition).
+	og, err := a.fleetGroup("operator")
+	if err != nil {
+		return err
+	}
+	oc, err := groupCfg(a.s.FromOldest)
+	if err != nil {
+		return err
+	}
+	ops := ingress.NewOperatorHandler(ingress.OperatorConfig{ReducerInput: a.s.topic(topics.ReducerInput), Source: a.s.Env,
+		MaxBytes: a.s.Limits.MaxBytes, Keyed: producer, Partitioned: tickProducer, Partitions: client, Metrics: a.ingm})
+	specsToRun = append(specsToRun, runSpec{"operator", bus.RunnerConfig{Config: oc, Group: og,
+		Topics: []string{a.s.topic(a.c.TopicFor(expect.HandlerOperatorCommands))}, Handler: std(expect.HandlerOperatorCommands, ops.Handle)}})
 
 	var running []*bus.Runner
 	for _, sp := range specsToRun {

@@ -57,7 +57,7 @@ type harness struct {
 
 // newHarness creates the topics: node-keyed ones with 3 partitions (intents
 // and results must match), the one-partition ones as in the registry, the
-// aggregation state compacted.
+// aggregation state and the node-topics table compacted.
 func newHarness(t testing.TB, skip ...string) *harness {
 	t.Helper()
 	if testing.Short() {
@@ -91,7 +91,7 @@ func newHarness(t testing.TB, skip ...string) *harness {
 			parts = 1
 		}
 		var cfgs map[string]*string
-		if n == topics.RegistrationAggregations {
+		if n == topics.RegistrationAggregations || n == topics.NodeTopics {
 			cfgs = map[string]*string{"cleanup.policy": &compact}
 		}
 		testkit.CreateTopic(t, brokers, renamed, parts, cfgs)

@@ -20,10 +20,10 @@ import (
 	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/workflow"
 )
 
-// TestReadyOnlyAfterRestore: with every topic present but the workflow
-// group's aggregation restore held, /readyz is 503 naming
-// aggregations_restored (and the readiness series say which condition is
-// missing); it turns 200 once the restore completes.
+// TestReadyOnlyAfterRestore: with every topic present and the node-topics
+// view restored but the workflow group's aggregation restore held, /readyz
+// is 503 naming aggregations_restored (and the readiness series say which
+// condition is missing); it turns 200 once the restore completes.
 func TestReadyOnlyAfterRestore(t *testing.T) {
 	h := newHarness(t)
 	entered, release := make(chan struct{}, 1), make(chan struct{})
@@ -55,6 +55,12 @@ func TestReadyOnlyAfterRestore(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("the workflow group never started its restore")
 	}
+	// The node-topics view restores on its own (an empty table here): only
+	// the aggregations are held.
+	h.eventually(30*time.Second, "node topics view restored", func() bool {
+		return testkit.Metric(t, in.svc.Registry, "onex_readiness_condition",
+			map[string]string{"service": "registration-orchestrator", "condition": CondNodeTopics}) == 1
+	})
 	if code, body := httpGet(t, srv.URL+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, `"not_ready":["`+CondRestored+`"]`) {
 		t.Fatalf("/readyz with the restore held: %d %s, want 503 with only %s not ready", code, body, CondRestored)
 	}

@@ -44,6 +44,10 @@ type Settings struct {
 	// CatalogSpecs is the registry the catalog lists; nil means
 	// topics.Platform().
 	CatalogSpecs []topics.Spec
+	// NodeTopicsWait bounds how long the first catalog waits for the
+	// node-topics view to read its table to the end (0:
+	// DefaultNodeTopicsWait).
+	NodeTopicsWait time.Duration
 	// RetryPolicy, when set, replaces the contract's retry policy (tests).
 	RetryPolicy *retry.Policy
 	// StepTimeout, when set, replaces the contract's
@@ -67,6 +71,19 @@ type Settings struct {
 	// queries) start at the oldest record when they have no committed offset
 	// (ONEX_INGRESS_START=oldest); the default, newest, follows spec 3.4.
 	IngressFromOldest bool
+}
+
+// DefaultNodeTopicsWait is the first catalog's longest wait for the
+// node-topics view: reading a table of a few thousand nodes takes well under
+// a second; past the bound the catalog is served with the
+// partial_node_data warning until the view has caught up.
+const DefaultNodeTopicsWait = 10 * time.Second
+
+func (s Settings) nodeTopicsWait() time.Duration {
+	if s.NodeTopicsWait > 0 {
+		return s.NodeTopicsWait
+	}
+	return DefaultNodeTopicsWait
 }
 
 // topic returns the topic used for a registry name.

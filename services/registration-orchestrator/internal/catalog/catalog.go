@@ -1,8 +1,10 @@
 // Package catalog is the orchestrator's topic catalog (spec 2.9, 9.2): the
 // taxonomy registry (pkg/topics) joined with what the broker actually has,
 // with publisher and subscriber counts from the contracts under
-// ONEX_CONTRACTS_DIR. It answers topic-catalog queries and, on the tick
-// leader, announces changes on topic-catalog-changed.
+// ONEX_CONTRACTS_DIR and from the topics ACTIVE nodes declare (NodeView,
+// the reducer's node-topics table); a topic only nodes declare is an entry
+// of its own. It answers topic-catalog queries and, on the tick leader,
+// announces changes on topic-catalog-changed.
 //
 // catalog_version is a stable hash of the catalog's content (FNV-1a, 32
 // bits, never 0): every replica computes the same version for the same
@@ -21,6 +23,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -34,6 +37,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/observability"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
 	"github.com/omninode/onex-fleet/pkg/registration"
+	"github.com/omninode/onex-fleet/pkg/retry"
 	"github.com/omninode/onex-fleet/pkg/topics"
 	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/wire"
 )
@@ -43,6 +47,19 @@ const (
 	WarnInternalError = "internal_error"
 	WarnInvalidQuery  = "invalid_query_payload"
 	WarnParseError    = "parse_error:"
+	// WarnPartialNodeData: the node-topics view had not read its table to
+	// the end when the catalog was computed (spec 9.2's token for a
+	// catalog missing some nodes' data).
+	WarnPartialNodeData = "partial_node_data"
+)
+
+// Tags of a topic only nodes declare.
+const (
+	// TagNodeSource marks an entry that is not in the registry: it exists
+	// in the catalog because ACTIVE nodes declare it.
+	TagNodeSource = "source:node"
+	// nodeTopicDescription is such an entry's description.
+	nodeTopicDescription = "Declared in the event_bus of ACTIVE nodes; not in the platform topic registry."
 )
 
 // Sender publishes records and returns once the broker acknowledged them.
@@ -69,9 +86,19 @@ type Config struct {
 	Describe Describer
 	Send     Sender
 	// Client reads the last change notice when leadership begins.
-	Client     sarama.Client
-	Log        *slog.Logger
-	Registerer prometheus.Registerer
+	Client sarama.Client
+	// Nodes, when set, adds the topics ACTIVE nodes declare.
+	Nodes *NodeView
+	// NodesWait bounds how long the first computation waits for Nodes to
+	// read its table to the end (then it is served with the
+	// partial_node_data warning until the view has caught up).
+	NodesWait time.Duration
+	// MinRecompute is the shortest time between two computations caused by
+	// node changes (default 1 s): a fleet starting changes the view
+	// hundreds of times a second.
+	MinRecompute time.Duration
+	Log          *slog.Logger
+	Registerer   prometheus.Registerer
 }
 
 // Catalog is one computed catalog.
@@ -79,13 +106,17 @@ type Catalog struct {
 	Version uint32
 	// Entries are sorted by topic_suffix.
 	Entries []registration.TopicCatalogEntry
-	// Present lists the registry topics that exist on the broker, sorted:
-	// the set whose changes are announced.
+	// Present lists the registry topics that exist on the broker and the
+	// topics ACTIVE nodes declare, sorted: the set whose changes are
+	// announced.
 	Present []string
-	// NodeCount is the number of contracts counted.
+	// NodeCount is the number of sources counted: contracts read plus
+	// ACTIVE nodes declaring topics.
 	NodeCount int
 	Warnings  []string
 	Computed  time.Time
+	// nodesGen is the node view's generation the catalog was computed from.
+	nodesGen uint64
 }
 
 // Service computes, serves and announces the catalog.
@@ -95,6 +126,8 @@ type Service struct {
 
 	mu  sync.Mutex
 	cur *Catalog
+	// waited is set once a computation has waited for the node view.
+	waited atomic.Bool
 
 	version  prometheus.Gauge
 	queries  *prometheus.CounterVec
@@ -106,6 +139,9 @@ type Service struct {
 func New(cfg Config) *Service {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if cfg.MinRecompute <= 0 {
+		cfg.MinRecompute = time.Second
 	}
 	s := &Service{cfg: cfg, now: time.Now,
 		version: prometheus.NewGauge(prometheus.GaugeOpts{Name: "onex_orchestrator_catalog_version",
@@ -125,13 +161,19 @@ func New(cfg Config) *Service {
 
 // Compute builds the catalog now and caches it.
 func (s *Service) Compute(ctx context.Context) (*Catalog, error) {
+	nodes := s.nodeUsage(ctx)
 	states, err := s.cfg.Describe(ctx)
 	if err != nil {
 		s.computes.WithLabelValues("error").Inc()
 		return nil, infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "describe_topics"}, "topic catalog")
 	}
 	pubs, subs, contracts, warnings := scanContracts(s.cfg.ContractsDir)
-	c := build(s.cfg.Specs, states, pubs, subs, contracts, warnings, s.now())
+	if !nodes.Complete {
+		warnings = append(warnings, WarnPartialNodeData)
+	}
+	c := build(s.cfg.Specs, states, sources{contracts: Usage{Pubs: pubs, Subs: subs}, contractCount: contracts, warnings: warnings,
+		nodes: nodes.Usage, nodeCount: nodes.Nodes}, s.now())
+	c.nodesGen = nodes.Generation
 	s.mu.Lock()
 	s.cur = c
 	s.mu.Unlock()
@@ -140,49 +182,134 @@ func (s *Service) Compute(ctx context.Context) (*Catalog, error) {
 	return c, nil
 }
 
-// Current returns the cached catalog while it is younger than Refresh, else
-// computes a new one.
+// Current returns the cached catalog while it is younger than Refresh and
+// the node view has not changed since (a change makes it stale once it is
+// MinRecompute old), else computes a new one.
 func (s *Service) Current(ctx context.Context) (*Catalog, error) {
 	s.mu.Lock()
 	c := s.cur
 	s.mu.Unlock()
-	if c != nil && s.now().Sub(c.Computed) < s.cfg.Refresh {
-		return c, nil
+	if c != nil {
+		age := s.now().Sub(c.Computed)
+		stale := age >= s.cfg.Refresh ||
+			(s.cfg.Nodes != nil && age >= s.cfg.MinRecompute && s.cfg.Nodes.Generation() != c.nodesGen)
+		if !stale {
+			return c, nil
+		}
 	}
 	return s.Compute(ctx)
 }
 
-func build(specs []topics.Spec, states []topics.TopicState, pubs, subs map[string]int, contracts int, warnings []string, now time.Time) *Catalog {
+// nodeUsage returns the node view's counts. The first call waits, up to
+// NodesWait, for the view to read its table to the end, so the first
+// catalog a replica serves or announces has every ACTIVE node's topics.
+func (s *Service) nodeUsage(ctx context.Context) NodeUsage {
+	v := s.cfg.Nodes
+	if v == nil {
+		return NodeUsage{Complete: true}
+	}
+	if !s.waited.Load() && !v.CaughtUp() {
+		t := time.NewTimer(s.cfg.NodesWait)
+		select {
+		case <-v.Ready():
+		case <-t.C:
+			s.cfg.Log.Warn("node topics view not caught up; the catalog lacks some nodes' topics until it is",
+				"component", "topic_catalog", "waited", s.cfg.NodesWait.String())
+		case <-ctx.Done():
+		}
+		t.Stop()
+	}
+	s.waited.Store(true)
+	return v.Usage()
+}
+
+// sources are what a catalog counts besides the registry and the broker.
+type sources struct {
+	// contracts counts the contracts publishing and subscribing to each
+	// topic; contractCount is how many were read, warnings their problems.
+	contracts     Usage
+	contractCount int
+	warnings      []string
+	// nodes counts the ACTIVE nodes declaring each topic; nodeCount is how
+	// many nodes declare any.
+	nodes     Usage
+	nodeCount int
+}
+
+// build computes a catalog. A registry topic's counts are the contracts'
+// plus the ACTIVE nodes' declaring it, and only while it exists on the
+// broker; a topic only nodes declare is listed on its own (tag
+// source:node) with the nodes' counts, the broker's partitions when it
+// exists, else 1 (the response model requires partitions >= 1; spec 9.2's
+// node-sourced request path reports 1 too).
+func build(specs []topics.Spec, states []topics.TopicState, src sources, now time.Time) *Catalog {
 	broker := map[string]topics.TopicState{}
 	for _, st := range states {
 		broker[st.Name] = st
 	}
+	provisioned := func(e *registration.TopicCatalogEntry, st topics.TopicState) {
+		e.Partitions = int(st.Partitions)
+		e.Tags = append(e.Tags, "provisioned")
+		if strings.Contains(st.Configs[topics.ConfigCleanupPolicy], "compact") {
+			e.Tags = append(e.Tags, "compacted")
+		}
+	}
 	resolved := topics.Resolve(specs, topics.Options{})
-	sort.Slice(resolved, func(i, j int) bool { return resolved[i].Name < resolved[j].Name })
-	c := &Catalog{NodeCount: contracts, Warnings: append([]string{}, warnings...), Computed: now, Entries: []registration.TopicCatalogEntry{}, Present: []string{}}
-	h := fnv.New32a()
+	c := &Catalog{NodeCount: src.contractCount + src.nodeCount, Warnings: append([]string{}, src.warnings...), Computed: now,
+		Entries: []registration.TopicCatalogEntry{}, Present: []string{}}
+	registry := make(map[string]bool, len(resolved))
 	for _, sp := range resolved {
+		registry[sp.Name] = true
 		st, present := broker[sp.Name]
 		e := registration.TopicCatalogEntry{TopicSuffix: sp.Name, TopicName: sp.Name, Description: truncate(sp.Description, 1024),
 			Partitions: int(sp.Partitions), Tags: []string{"kind:" + string(sp.Kind)}}
 		if present {
 			// A topic that does not exist carries no traffic, whatever the
-			// contracts say, so only provisioned topics can be active.
-			e.Partitions = int(st.Partitions)
-			e.PublisherCount, e.SubscriberCount = pubs[sp.Name], subs[sp.Name]
-			e.Tags = append(e.Tags, "provisioned")
-			if strings.Contains(st.Configs[topics.ConfigCleanupPolicy], "compact") {
-				e.Tags = append(e.Tags, "compacted")
-			}
+			// contracts and nodes say, so only provisioned topics can be
+			// active.
+			provisioned(&e, st)
+			e.PublisherCount = src.contracts.Pubs[sp.Name] + src.nodes.Pubs[sp.Name]
+			e.SubscriberCount = src.contracts.Subs[sp.Name] + src.nodes.Subs[sp.Name]
 			c.Present = append(c.Present, sp.Name)
 		} else {
 			e.Tags = append(e.Tags, "not_provisioned")
 		}
 		e.IsActive = e.PublisherCount > 0 || e.SubscriberCount > 0
 		c.Entries = append(c.Entries, e)
+	}
+	// Node names are valid Kafka topic names (NodeView), at most 249
+	// characters: within the entry's 512.
+	for _, name := range union(src.nodes.Pubs, src.nodes.Subs) {
+		if registry[name] {
+			continue
+		}
+		e := registration.TopicCatalogEntry{TopicSuffix: name, TopicName: name, Description: nodeTopicDescription, Partitions: 1,
+			PublisherCount: src.nodes.Pubs[name], SubscriberCount: src.nodes.Subs[name], Tags: []string{}}
+		if k, ok := topics.KindOf(name); ok {
+			e.Tags = append(e.Tags, "kind:"+string(k))
+		}
+		e.Tags = append(e.Tags, TagNodeSource)
+		if st, present := broker[name]; present && st.Partitions > 0 {
+			provisioned(&e, st)
+		} else {
+			e.Tags = append(e.Tags, "not_provisioned")
+		}
+		e.IsActive = e.PublisherCount > 0 || e.SubscriberCount > 0
+		c.Entries = append(c.Entries, e)
+		c.Present = append(c.Present, name)
+	}
+	slices.SortFunc(c.Entries, func(a, b registration.TopicCatalogEntry) int { return strings.Compare(a.TopicSuffix, b.TopicSuffix) })
+	slices.Sort(c.Present)
+	h := fnv.New32a()
+	for _, e := range c.Entries {
 		fmt.Fprintf(h, "%s|%d|%d|%d|%s\n", e.TopicSuffix, e.Partitions, e.PublisherCount, e.SubscriberCount, strings.Join(e.Tags, ","))
 	}
-	fmt.Fprintf(h, "contracts=%d|warnings=%s\n", contracts, strings.Join(warnings, ","))
+	fmt.Fprintf(h, "contracts=%d|warnings=%s\n", src.contractCount, strings.Join(src.warnings, ","))
+	// Only when nodes count: a catalog without any keeps the version it had
+	// before nodes were counted.
+	if src.nodeCount > 0 {
+		fmt.Fprintf(h, "nodes=%d\n", src.nodeCount)
+	}
 	c.Version = h.Sum32()
 	if c.Version == 0 {
 		c.Version = 1 // 0 is the protocol's error/empty sentinel
@@ -347,7 +474,12 @@ func (s *Service) Watch(ctx context.Context) {
 	havePrev := false
 	t := time.NewTicker(s.cfg.Refresh)
 	defer t.Stop()
+	var nodeChanges <-chan struct{}
+	if s.cfg.Nodes != nil {
+		nodeChanges = s.cfg.Nodes.Changes()
+	}
 	for {
+		started := time.Now()
 		c, err := s.Compute(ctx)
 		if err != nil {
 			log.Warn("topic catalog not computed", "error", infraerr.SanitizeError(err))
@@ -374,6 +506,13 @@ func (s *Service) Watch(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-nodeChanges:
+			// Announce a node's topics promptly, but a burst of changes (a
+			// fleet starting) costs one computation per MinRecompute, not
+			// one per record; the signal is coalesced meanwhile.
+			if !retry.Sleep(ctx, time.Until(started.Add(s.cfg.MinRecompute))) {
+				return
+			}
 		}
 	}
 }
@@ -408,16 +547,25 @@ func (s *Service) lastAnnounced(ctx context.Context) (int, bool) {
 	return ev.CatalogVersion, true
 }
 
-// diff returns the names in cur and not in prev, and in prev and not in cur.
+// diff returns the names in cur and not in prev, and in prev and not in cur,
+// in the order of their lists.
 func diff(prev, cur []string) (added, removed []string) {
 	added, removed = []string{}, []string{}
+	in := func(list []string) map[string]bool {
+		m := make(map[string]bool, len(list))
+		for _, t := range list {
+			m[t] = true
+		}
+		return m
+	}
+	p, c := in(prev), in(cur)
 	for _, t := range cur {
-		if !slices.Contains(prev, t) {
+		if !p[t] {
 			added = append(added, t)
 		}
 	}
 	for _, t := range prev {
-		if !slices.Contains(cur, t) {
+		if !c[t] {
 			removed = append(removed, t)
 		}
 	}

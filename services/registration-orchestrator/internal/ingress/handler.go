@@ -34,6 +34,11 @@ type Metrics struct {
 	// in the record value without array indices (FieldLabel); at most
 	// MaxUnknownFieldsPerTopic fields per topic, later ones are "other".
 	UnknownFields *prometheus.CounterVec
+	// OperatorCommands is
+	// onex_orchestrator_operator_commands_total{command,outcome}: command
+	// deregister, evict or unknown (a record that does not say which),
+	// outcome accepted or invalid.
+	OperatorCommands *prometheus.CounterVec
 }
 
 // NewMetrics registers the ingress series on reg (nil: not registered).
@@ -48,9 +53,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Fields of accepted node messages the fleet does not know (a node newer than the fleet), by topic and JSON path " +
 				"(array indices dropped; at most 200 fields per topic, then \"other\").",
 		}, []string{"topic", "field"}),
+		OperatorCommands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "onex_orchestrator_operator_commands_total",
+			Help: "Operator commands checked by ingress, by command (deregister, evict, unknown) and outcome (accepted: forwarded to the reducer; invalid: dead-lettered).",
+		}, []string{"command", "outcome"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Messages, m.UnknownFields)
+		reg.MustRegister(m.Messages, m.UnknownFields, m.OperatorCommands)
 	}
 	return m
 }

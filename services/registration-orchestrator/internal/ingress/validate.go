@@ -10,6 +10,10 @@
 // a field the fleet does not know, at any level of the envelope or the
 // payload, is never a reason to reject a record. It is counted
 // (onex_unknown_fields_total) and logged, and the record goes on unchanged.
+//
+// Operators' commands (deregister, evict) come in through the same door
+// (OperatorHandler, operator.go): read strictly, since the fleet's own tools
+// write them, and forwarded to the reducer input like node messages.
 package ingress
 
 import (

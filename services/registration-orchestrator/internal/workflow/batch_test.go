@@ -245,3 +245,53 @@ func TestHandleBatchNewerAttemptInSameBatch(t *testing.T) {
 		t.Fatalf("in flight %+v (%v), want the second attempt with its step timeout queued", agg, ok)
 	}
 }
+
+// A refresh (the Consul register at a node's ack) is routed untracked: it
+// opens no aggregation, so no attempt waits for a postgres result that
+// never comes, and it leaves an attempt in flight as it is.
+func TestRefreshRoutedUntracked(t *testing.T) {
+	s := &sender{}
+	w := New(attemptConfig(s, noDLQ{}))
+	a, b, attempt := uuid.New(), uuid.New(), uuid.New()
+	refresh := func(node uuid.UUID, seq int64) *bus.Message {
+		t.Helper()
+		in := pipeline.Intent{IntentID: uuid.NewSHA1(node, fmt.Appendf(nil, "intent:%d", seq)), IntentType: pipeline.ConsulRegister,
+			Target: "test://consul", Payload: []byte(`{"intent_type":"consul.register"}`), Priority: 1, NodeID: node, Sequence: seq,
+			RegistrationAttemptID: attempt, Refresh: true}
+		env, err := envelope.New(in, envelope.WithCorrelationID(uuid.New()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := env.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &bus.Message{Topic: "intents", Key: []byte(node.String()), Value: v, CorrelationID: uuid.New()}
+	}
+	msgs := []*bus.Message{
+		refresh(a, 3), // no attempt in flight
+		intentMsg(t, b, pipeline.PostgresUpsert, 1, attempt),
+		refresh(b, 2), // an attempt in flight
+	}
+	if err := w.HandleBatch(context.Background(), msgs); err != nil {
+		t.Fatal(err)
+	}
+	if agg, ok := w.InFlight(a); ok {
+		t.Fatalf("a refresh opened an aggregation: %+v", agg)
+	}
+	agg, ok := w.InFlight(b)
+	if !ok || agg.Intents["consul"] != nil || agg.Intents["postgres"] == nil {
+		t.Fatalf("the refresh changed the attempt in flight: %+v", agg)
+	}
+	routed := 0
+	for _, call := range s.calls {
+		for _, m := range call {
+			if m.Topic == "consul" {
+				routed++
+			}
+		}
+	}
+	if routed != 2 {
+		t.Fatalf("%d refreshes routed to consul, want 2", routed)
+	}
+}

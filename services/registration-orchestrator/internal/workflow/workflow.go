@@ -169,7 +169,14 @@ func (w *Workflow) backendLabel(b string) string {
 	return "other"
 }
 
-func (w *Workflow) attemptIntent(t string) bool { return slices.Contains(w.cfg.AttemptIntents, t) }
+// tracked reports whether in belongs to a registration attempt's result
+// aggregation: an intent of the attempt's types that makes a registration,
+// not one that refreshes it (pipeline.Intent.Refresh: the Consul register
+// at the node's ack, which only moves its health), routed untracked like
+// any update.
+func (w *Workflow) tracked(in *pipeline.Intent) bool {
+	return !in.Refresh && slices.Contains(w.cfg.AttemptIntents, in.IntentType)
+}
 
 // Handle dispatches a record of the intents or the results topic. It holds
 // the record's partition lock, like a batch: a record handled alone (a
@@ -204,7 +211,7 @@ func (w *Workflow) HandleIntent(ctx context.Context, msg *bus.Message) error {
 		log.Error("intent type has no route")
 		return w.unrouted(in, corr)
 	}
-	if !w.attemptIntent(in.IntentType) {
+	if !w.tracked(in) {
 		if _, err := w.route(ctx, topic, in, msg.Value, corr); err != nil {
 			return err
 		}
@@ -322,7 +329,7 @@ func (w *Workflow) handleIntents(ctx context.Context, msgs []*bus.Message) error
 			break
 		}
 		r := routed{in: in, msg: msg}
-		if w.attemptIntent(in.IntentType) {
+		if w.tracked(in) {
 			log := observability.Logger(bus.MessageContext(ctx, msg)).With("node_id", in.NodeID.String(),
 				"intent_type", in.IntentType, "intent_id", in.IntentID.String(), "sequence", in.Sequence)
 			agg, t, act := w.trackLocked(log, msg, in, corr, now)

@@ -1,0 +1,287 @@
+package nodescmd
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/IBM/sarama"
+	"github.com/google/uuid"
+	"github.com/spf13/cobra"
+
+	"github.com/omninode/onex-fleet/cmd/onexctl/internal/envelopecmd"
+	"github.com/omninode/onex-fleet/pkg/bus"
+	"github.com/omninode/onex-fleet/pkg/envelope"
+	"github.com/omninode/onex-fleet/pkg/infraerr"
+	"github.com/omninode/onex-fleet/pkg/operator"
+	"github.com/omninode/onex-fleet/pkg/topics"
+	"github.com/omninode/onex-fleet/services/projector-effect/admin"
+)
+
+// publishing are the flags of the commands that publish an operator
+// command on Kafka (deregister, evict).
+type publishing struct {
+	brokers, topic string
+	reason, as     string
+	output         string
+}
+
+func (p *publishing) flags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&p.brokers, "brokers", os.Getenv("KAFKA_BOOTSTRAP_SERVERS"), "Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS)")
+	cmd.Flags().StringVar(&p.topic, "topic", topics.RegistrationAdmin, "operator command topic")
+	cmd.Flags().StringVar(&p.reason, "reason", "", fmt.Sprintf("why (logged with the command, at most %d characters)", operator.MaxReason))
+	cmd.Flags().StringVar(&p.as, "as", "", `who asks (default "$USER@hostname")`)
+	cmd.Flags().StringVarP(&p.output, "output", "o", "text", "text or json")
+}
+
+// check validates the flags shared by both commands.
+func (p *publishing) check() error {
+	if p.output != "text" && p.output != "json" {
+		return errors.New("-o must be text or json")
+	}
+	if err := topics.Validate(p.topic); err != nil {
+		return fmt.Errorf("--topic: %w", err)
+	}
+	if utf8.RuneCountInString(p.reason) > operator.MaxReason {
+		return fmt.Errorf("--reason: at most %d characters", operator.MaxReason)
+	}
+	if p.as != "" && (strings.TrimSpace(p.as) == "" || utf8.RuneCountInString(p.as) > operator.MaxRequestedBy) {
+		return fmt.Errorf("--as: not blank, at most %d characters", operator.MaxRequestedBy)
+	}
+	return nil
+}
+
+// command returns the command's common fields: a new id, now, reason and
+// who asks.
+func (p *publishing) command(kind operator.Kind) *operator.Command {
+	by := strings.TrimSpace(p.as)
+	if by == "" {
+		by = defaultRequestedBy()
+	}
+	return &operator.Command{CommandID: uuid.New(), Command: kind, Reason: strings.TrimSpace(p.reason), RequestedBy: by,
+		RequestedAt: envelope.Time{Time: time.Now().UTC().Truncate(time.Microsecond)}}
+}
+
+// defaultRequestedBy is "$USER@hostname", each part reduced to characters
+// that need no quoting anywhere the command is logged or shown.
+func defaultRequestedBy() string {
+	name := os.Getenv("USER")
+	if name == "" {
+		if u, err := user.Current(); err == nil {
+			name = u.Username
+		}
+	}
+	host, _ := os.Hostname()
+	return sanitizeIdentity(name, "unknown") + "@" + sanitizeIdentity(host, "unknown-host")
+}
+
+// sanitizeIdentity keeps letters, digits, '.', '_' and '-' of s (others
+// become '_'), at most 64 of them; def when nothing is left.
+func sanitizeIdentity(s, def string) string {
+	var b strings.Builder
+	for _, r := range strings.TrimSpace(s) {
+		if b.Len() >= 64 {
+			break
+		}
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	if strings.Trim(b.String(), "_") == "" {
+		return def
+	}
+	return b.String()
+}
+
+// evictState returns the projection state name of an --state value, which
+// must name a state an evict may take.
+func evictState(s string) (string, error) {
+	v, ok := stateValue(s)
+	if !ok {
+		return "", fmt.Errorf("--state %q is not a registration state", s)
+	}
+	name := strings.ToLower(stateName(v))
+	if !slices.Contains(operator.EvictableStates, name) {
+		return "", fmt.Errorf("--state %s cannot be evicted (its nodes are not in Consul); use one of %s",
+			name, strings.Join(operator.EvictableStates, ", "))
+	}
+	return name, nil
+}
+
+// olderThan parses --older-than: a Go duration (90m, 24h), whole seconds,
+// at least 0.
+func olderThan(s string) (int64, error) {
+	if strings.TrimSpace(s) == "" {
+		return 0, errors.New("--older-than is required (e.g. 30m, 24h)")
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("--older-than %q is not a duration (e.g. 30m, 24h)", s)
+	case d < 0:
+		return 0, fmt.Errorf("--older-than %s: must be at least 0", s)
+	case d%time.Second != 0:
+		return 0, fmt.Errorf("--older-than %s: whole seconds only", s)
+	}
+	return int64(d / time.Second), nil
+}
+
+// buildDeregister returns the command of `nodes deregister ID`.
+func buildDeregister(id string, p *publishing) (*operator.Command, error) {
+	if err := p.check(); err != nil {
+		return nil, err
+	}
+	node, err := uuid.Parse(strings.TrimSpace(id))
+	if err != nil || node == uuid.Nil {
+		return nil, fmt.Errorf("NODE_ID %q is not a node UUID", id)
+	}
+	c := p.command(operator.Deregister)
+	c.NodeID = &node
+	return c, c.Validate()
+}
+
+// buildEvict returns the command of `nodes evict`.
+func buildEvict(state, age string, p *publishing) (*operator.Command, error) {
+	if err := p.check(); err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(state) == "" {
+		return nil, fmt.Errorf("--state is required: one of %s", strings.Join(operator.EvictableStates, ", "))
+	}
+	st, err := evictState(state)
+	if err != nil {
+		return nil, err
+	}
+	secs, err := olderThan(age)
+	if err != nil {
+		return nil, err
+	}
+	c := p.command(operator.Evict)
+	c.State, c.OlderThanSeconds = &st, &secs
+	return c, c.Validate()
+}
+
+// published is what a publishing command prints.
+type published struct {
+	Command       operator.Kind `json:"command"`
+	CommandID     string        `json:"command_id"`
+	CorrelationID string        `json:"correlation_id"`
+	Topic         string        `json:"topic"`
+	Partition     int32         `json:"partition"`
+	Offset        int64         `json:"offset"`
+}
+
+// publish sends c on the operator topic, waits for the broker's ack and
+// prints the command's ids.
+func publish(cmd *cobra.Command, p *publishing, timeout time.Duration, c *operator.Command) error {
+	bs := bus.ParseBrokers(p.brokers)
+	if len(bs) == 0 {
+		return errors.New("no Kafka brokers: set --brokers or KAFKA_BOOTSTRAP_SERVERS")
+	}
+	source := os.Getenv("KAFKA_ENVIRONMENT")
+	if source == "" {
+		source = os.Getenv("ONEX_ENVIRONMENT")
+	}
+	if source == "" {
+		source = "local"
+	}
+	msg, corr, err := admin.Record(p.topic, source, c, uuid.Nil)
+	if err != nil {
+		return err
+	}
+	cfg, err := bus.NewConfig(bus.Options{Brokers: bs, ClientID: "onexctl"})
+	if err != nil {
+		return err
+	}
+	cfg.Net.DialTimeout, cfg.Net.ReadTimeout, cfg.Net.WriteTimeout = timeout, timeout, timeout
+	what := string(c.Command)
+	sp, err := sarama.NewSyncProducer(bs, cfg)
+	if err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "%s: connect to %s: %s (nothing was published)\n", what,
+			infraerr.RedactBootstrapServers(p.brokers), infraerr.SanitizeError(err))
+		return &envelopecmd.ExitError{Code: 1}
+	}
+	defer sp.Close()
+	part, off, err := sp.SendMessage(msg)
+	if err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "%s: publish to %s: %s (nothing was published)\n", what, p.topic, infraerr.SanitizeError(err))
+		return &envelopecmd.ExitError{Code: 1}
+	}
+	return printPublished(cmd.OutOrStdout(), p.output, published{Command: c.Command, CommandID: c.CommandID.String(),
+		CorrelationID: corr.String(), Topic: p.topic, Partition: part, Offset: off})
+}
+
+func printPublished(w io.Writer, output string, r published) error {
+	if output == "json" {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(w, string(b))
+		return err
+	}
+	_, err := fmt.Fprintf(w, "%s published: command_id=%s correlation_id=%s topic=%s partition=%d offset=%d\n",
+		r.Command, r.CommandID, r.CorrelationID, r.Topic, r.Partition, r.Offset)
+	return err
+}
+
+func deregisterCommand(c *conn) *cobra.Command {
+	p := &publishing{}
+	cmd := &cobra.Command{
+		Use:   "deregister NODE_ID",
+		Short: "Take one node out of Consul (operator command on Kafka)",
+		Long: `Publishes a deregister operator command for the node on the registration-admin
+topic and prints its command id and correlation id once the broker has it.
+The reducer decides it in order with the node's own messages: a registered (or
+registering) node is taken out of Consul and moves to liveness_expired, as on a
+shutdown; a node in any other state is left as it is. It does not ban the node:
+one that is still alive registers again with its next introspection.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			op, err := buildDeregister(args[0], p)
+			if err != nil {
+				return err
+			}
+			return publish(cmd, p, c.timeout, op)
+		},
+	}
+	p.flags(cmd)
+	return cmd
+}
+
+func evictCommand(c *conn) *cobra.Command {
+	p := &publishing{}
+	var state, age string
+	cmd := &cobra.Command{
+		Use:   "evict --state STATE --older-than DURATION",
+		Short: "Deregister every node long in a state (operator command on Kafka)",
+		Long: `Publishes an evict operator command on the registration-admin topic and prints
+its command id and correlation id once the broker has it. The reducer
+deregisters every node whose state is --state and whose last state change is
+older than --older-than when it decides the command. --state is one of
+` + strings.Join(operator.EvictableStates, ", ") + ` (in any case); --older-than is a
+duration in whole seconds (30m, 24h, 0s).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			op, err := buildEvict(state, age, p)
+			if err != nil {
+				return err
+			}
+			return publish(cmd, p, c.timeout, op)
+		},
+	}
+	cmd.Flags().StringVar(&state, "state", "", "state to evict from: "+strings.Join(operator.EvictableStates, ", "))
+	cmd.Flags().StringVar(&age, "older-than", "", "minimum time since the node's last state change (e.g. 30m, 24h)")
+	p.flags(cmd)
+	return cmd
+}
