@@ -126,6 +126,9 @@ echo "started onexctl simulate --nodes $nodes (pid $!, log $logs/simulate.log)"
 echo "fleet up: $ready of ${#services[@]} services ready"
 
 sql() { psql "$OMNIBASE_INFRA_DB_URL" -Atq -F ' ' -c "$1" 2>/dev/null || true; }
+consul_checks() { # consul_checks STATUS: ONEX liveness checks in that state
+  curl -sf "http://$CONSUL_HTTP_ADDR/v1/health/state/$1" 2>/dev/null | grep -o '"onex-liveness:' | wc -l
+}
 metric() { # metric PORT NAME: sum of a Prometheus series
   curl -sf "http://127.0.0.1:$1/metrics" 2>/dev/null | awk -v n="$2" '$1 ~ "^"n"({|$)" {s+=$2} END {printf "%d", s}'
 }
@@ -149,7 +152,15 @@ while true; do
   echo "fleet services registered as ONEX nodes:"
   sql "SELECT node_name, current_state FROM registration_projections WHERE node_name LIKE 'node_registration_%' AND updated_at >= '$started_at' ORDER BY 1" |
     awk '{printf "  %-38s %s\n", $1, $2}'
-  printf "ONEX services in Consul: %s\n" "$(curl -sf "http://$CONSUL_HTTP_ADDR/v1/agent/services" 2>/dev/null | grep -o '"onex-node-id"' | wc -l)"
+  if [[ ${ONEX_CONSUL_REGISTRATION_MODE:-catalog} == agent ]]; then
+    printf "ONEX services in Consul (agent mode, on the agent): %s\n" \
+      "$(curl -sf "http://$CONSUL_HTTP_ADDR/v1/agent/services" 2>/dev/null | grep -o '"onex-node-id"' | wc -l)"
+  else
+    # Catalog mode: external services, one liveness check each whose status
+    # the fleet writes (passing = ACTIVE, warning = awaiting its ack).
+    printf "ONEX services in Consul (catalog): %s passing, %s awaiting ack, %s critical\n" \
+      "$(consul_checks passing)" "$(consul_checks warning)" "$(consul_checks critical)"
+  fi
   echo
   echo "newest transitions:"
   sql "SELECT to_char(updated_at, 'HH24:MI:SS'), coalesce(node_name, entity_id::text), current_state FROM registration_projections WHERE updated_at >= '$started_at' ORDER BY updated_at DESC LIMIT 5" |

@@ -425,6 +425,22 @@ func TestChartVariants(t *testing.T) {
 		}
 		checkNoSecretValues(t, out)
 	})
+	t.Run("consul registration mode", func(t *testing.T) {
+		for want, args := range map[string][]string{"catalog": nil, "agent": {"--set", "consul.registrationMode=agent"}} {
+			m, _ := render(t, args...)
+			for _, d := range m.Deployments {
+				env := EnvOf(container(t, d))
+				mode, ok := env["ONEX_CONSUL_REGISTRATION_MODE"]
+				if comp := Component(d.Labels); comp == "consul-effect" {
+					if mode.Value != want {
+						t.Errorf("consul-effect: ONEX_CONSUL_REGISTRATION_MODE=%q, want %q", mode.Value, want)
+					}
+				} else if ok {
+					t.Errorf("%s: gets ONEX_CONSUL_REGISTRATION_MODE", comp)
+				}
+			}
+		}
+	})
 	t.Run("autoscaling and pdb off per service", func(t *testing.T) {
 		m, _ := render(t, "--set", "services.reducer.autoscaling.enabled=false", "--set", "services.consul-effect.pdb.enabled=false")
 		g := m.Group()
@@ -506,6 +522,7 @@ func TestChartRejects(t *testing.T) {
 		{"looks like a secret", []string{"--set", "services.reducer.env.VALKEY_PASSWORD=hunter2"}},
 		{"looks like a secret", []string{"--set", "config.env.OMNIBASE_INFRA_DB_URL=postgresql://u:p@h/db"}},
 		{"looks like a secret", []string{"--set", "config.env.CONSUL_HTTP_TOKEN=abc"}},
+		{"registrationMode", []string{"--set", "consul.registrationMode=esm"}},
 		{"replica", []string{"--set", "services.reducer.replica=3"}},
 		{"foo", []string{"--set", "services.foo.enabled=true"}},
 		{"kafkaBootstrapServers", []string{"--set", "config.kafkaBootstrapServers="}},

@@ -79,22 +79,17 @@ func (d *DB) Rows(ctx context.Context, ids ...string) (map[string]Row, error) {
 	return out, rows.Err()
 }
 
-// ConsulServices returns the agent's ONEX services by node id (Meta
-// onex-node-id).
+// ConsulServices returns the ONEX services in Consul by node id (Meta
+// onex-node-id), whatever their health, read from the catalog: the fleet
+// registers them through the catalog API (see ConsulEntries).
 func ConsulServices(addr string) (map[string]*consul.AgentService, error) {
-	c, err := consulClient(addr)
+	entries, err := ConsulEntries(addr)
 	if err != nil {
 		return nil, err
 	}
-	svcs, err := c.Agent().ServicesWithFilter(`"onex" in Tags`)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]*consul.AgentService{}
-	for _, s := range svcs {
-		if id := s.Meta["onex-node-id"]; id != "" {
-			out[id] = s
-		}
+	out := make(map[string]*consul.AgentService, len(entries))
+	for id, e := range entries {
+		out[id] = e.Service
 	}
 	return out, nil
 }

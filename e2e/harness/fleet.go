@@ -96,6 +96,9 @@ func NewFleet(s Servers, repoRoot, binDir, logDir string, env map[string]string)
 		"ONEX_GRPC_ADDR":          f.GRPCAddr,
 		"ONEX_LOG_LEVEL":          "INFO",
 		"ONEX_DRAIN_TIMEOUT":      "10",
+		// The suites check Consul as the catalog mode keeps it
+		// (ConsulEntries), whatever the effect's default.
+		"ONEX_CONSUL_REGISTRATION_MODE": "catalog",
 	}
 	for k, v := range env {
 		base[k] = v

@@ -35,6 +35,7 @@ func realMain() int {
 	flag.IntVar(&s.StepSeconds, "step-seconds", s.StepSeconds, "length of each curve step")
 	flag.IntVar(&s.Window, "window", s.Window, "registrations in flight in the throughput run")
 	flag.IntVar(&s.RegistrationSeconds, "registration-seconds", s.RegistrationSeconds, "measured registration window")
+	flag.IntVar(&s.HeldServices, "held", s.HeldServices, "services Consul holds before the registration run and the 10k ceilings")
 	flag.IntVar(&s.CeilingSeconds, "ceiling-seconds", s.CeilingSeconds, "length of each raw ceiling")
 	flag.IntVar(&s.ProfileSeconds, "profile-seconds", s.ProfileSeconds, "CPU profile length (0: no profiles)")
 	flag.BoolVar(&s.Keep, "keep", false, "leave the run's nodes in Kafka, PostgreSQL and Consul")

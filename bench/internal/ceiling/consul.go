@@ -56,13 +56,25 @@ func NewConsulClient(addr string, concurrency int) (*api.Client, error) {
 	return api.NewClient(cfg)
 }
 
-// Consul measures raw service registrations per second against the agent:
-// concurrency workers register fresh services of the effect's shape for
-// duration, one PUT each (the effect adds a read of the service before its
-// write). It returns the rate of the registrations that completed after
-// warmup and the ids it registered, which the caller removes with
-// ConsulDeregister.
+// Consul measures raw service registrations per second through the agent
+// API: concurrency workers register fresh services of the agent mode's
+// shape for duration, one PUT each (the effect adds a read of the service
+// before its write). It returns the rate of the registrations that
+// completed after warmup and the ids it registered, which the caller
+// removes with ConsulDeregister.
 func Consul(ctx context.Context, client *api.Client, concurrency int, warmup, duration time.Duration, env string, healthURL func(uuid.UUID) string) (Rate, []string, error) {
+	return registerFor(ctx, concurrency, warmup, duration, func(ctx context.Context) (string, error) {
+		id := uuid.New()
+		reg := ConsulService(id, "effect", env, healthURL(id), 1)
+		return reg.ID, client.Agent().ServiceRegisterOpts(reg, api.ServiceRegisterOpts{ReplaceExistingChecks: true}.WithContext(ctx))
+	})
+}
+
+// registerFor runs concurrency workers calling register until duration
+// passed and counts the calls that completed after warmup. It returns what
+// every call registered (a call cut by the deadline may still have landed)
+// and the first error when nothing succeeded.
+func registerFor(ctx context.Context, concurrency int, warmup, duration time.Duration, register func(context.Context) (string, error)) (Rate, []string, error) {
 	ctx, cancel := context.WithTimeout(ctx, duration)
 	defer cancel()
 	var (
@@ -74,36 +86,20 @@ func Consul(ctx context.Context, client *api.Client, concurrency int, warmup, du
 	)
 	start := time.Now()
 	for w := 0; w < concurrency; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for ctx.Err() == nil {
-				id := uuid.New()
-				reg := ConsulService(id, "effect", env, healthURL(id), 1)
-				err := client.Agent().ServiceRegisterOpts(reg, api.ServiceRegisterOpts{ReplaceExistingChecks: true}.WithContext(ctx))
-				if err != nil {
-					if ctx.Err() == nil {
-						mu.Lock()
-						if first == nil {
-							first = err
-						}
-						mu.Unlock()
-					}
-					// A registration cut by the deadline may still have
-					// landed: remember it for the clean-up.
-					mu.Lock()
-					ids = append(ids, reg.ID)
-					mu.Unlock()
-					continue
+				id, err := register(ctx)
+				mu.Lock()
+				ids = append(ids, id)
+				if err != nil && ctx.Err() == nil && first == nil {
+					first = err
 				}
-				if time.Since(start) >= warmup {
+				mu.Unlock()
+				if err == nil && time.Since(start) >= warmup {
 					n.Add(1)
 				}
-				mu.Lock()
-				ids = append(ids, reg.ID)
-				mu.Unlock()
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	took := time.Since(start) - warmup

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/omninode/onex-fleet/bench/internal/ceiling"
+	"github.com/omninode/onex-fleet/bench/internal/consulagent"
 	"github.com/omninode/onex-fleet/bench/internal/procs"
 	"github.com/omninode/onex-fleet/bench/internal/profiles"
 	"github.com/omninode/onex-fleet/pkg/node"
@@ -20,13 +22,19 @@ import (
 
 // Ceiling ids, as the table names them.
 const (
-	ceilKafka  = "kafka"
-	ceilPG     = "postgres"
-	ceilConsul = "consul"
+	ceilKafka = "kafka"
+	ceilPG    = "postgres"
+	// ceilConsulCatalog: Consul's catalog API with 10,000 services held,
+	// the way the fleet registers (catalog mode).
+	ceilConsulCatalog = "consul-catalog-10k"
+	// ceilConsulAgent: Consul's agent API into an agent holding 10,000
+	// services of its own, the agent mode's way.
+	ceilConsulAgent = "consul-agent-10k"
 )
 
 // ceilings measures the raw Kafka and Consul rates (the PostgreSQL one is
-// measured while seeding, see reducerPhase).
+// measured while seeding, see reducerPhase; the catalog API's with
+// 10,000 held right before the registration run, see registrationPhase).
 func (b *bench) ceilings(ctx context.Context) error {
 	d := time.Duration(b.s.CeilingSeconds) * time.Second
 	return b.measure(ctx, "ceilings", -1, func(ctx context.Context) error {
@@ -49,53 +57,116 @@ func (b *bench) ceilings(ctx context.Context) error {
 		b.res.Detail("kafka_acked_produce_round_trip_ms_p99", k.RoundTrip.P99)
 		b.log.Info("bench: kafka ceiling", "msgs_per_s", int(b.kafka), "message_bytes", k.MessageBytes, "round_trip_p50_ms", k.RoundTrip.P50)
 
-		r, err := b.consulCeiling(ctx, 0, d, "")
+		r, err := b.catalogCeiling(ctx, 0, d, "")
 		if err != nil {
 			return err
 		}
-		b.consulEmpty = r
-		b.res.Detail("ceiling_consul_registrations_per_s_empty_agent", r)
+		b.catalogEmpty = r
+		b.res.Detail("ceiling_consul_catalog_per_s_empty_agent", r)
+		a, err := b.agentCeiling(ctx, d)
+		if err != nil {
+			return err
+		}
+		b.agent10k = a
+		b.res.Detail("ceiling_consul_agent_per_s_10k", a)
 		return nil
 	})
 }
 
-// consulCeiling measures raw registrations for d (counting those after
-// warm) and removes what it registered. The services have no HTTP check,
-// like the benchmark's nodes (see docs/performance.md for why). With a
-// phase name it also profiles the agent meanwhile (a -dev agent serves
-// /debug/pprof), into that phase's profiles.
-func (b *bench) consulCeiling(ctx context.Context, warm, d time.Duration, phase string) (float64, error) {
-	before, err := b.agentServices(ctx)
+// catalogCeiling measures raw catalog registrations into the fleet's
+// agent for d (counting those after warm) and removes what it registered.
+// The services have the catalog mode's shape: an external node each, the
+// service, its liveness check (no HTTP check: see docs/performance.md).
+// With a phase name it also profiles the agent meanwhile (a -dev agent
+// serves /debug/pprof), into that phase's profiles.
+func (b *bench) catalogCeiling(ctx context.Context, warm, d time.Duration, phase string) (float64, error) {
+	before, err := b.onexServices(ctx)
 	if err != nil {
 		return 0, err
 	}
 	var wg sync.WaitGroup
 	if phase != "" && b.s.ProfileSeconds > 0 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			b.profileConsul(ctx, phase, warm)
-		}()
+		wg.Go(func() { b.profileConsul(ctx, phase, warm) })
 	}
 	defer wg.Wait()
-	r, ids, err := ceiling.Consul(ctx, b.consul, 8, warm, d, b.env+"-ceiling", func(uuid.UUID) string { return "" })
+	r, nodes, err := ceiling.ConsulCatalog(ctx, b.consul, 8, warm, d, b.env+"-ceiling")
 	if err != nil {
 		return 0, err
 	}
-	if _, err := ceiling.ConsulDeregister(ctx, b.consul, 8, ids); err != nil {
-		b.log.Warn("bench: consul ceiling clean-up", "error", err)
+	if err := ceiling.DeleteCatalogNodes(ctx, b.consul, nodes); err != nil {
+		b.log.Warn("bench: consul catalog ceiling clean-up", "error", err)
 	}
-	b.log.Info("bench: consul ceiling", "registrations_per_s", int(r.PerSecond()), "services_in_agent", before)
+	b.log.Info("bench: consul catalog ceiling", "registrations_per_s", int(r.PerSecond()), "services_held", before)
 	return r.PerSecond(), nil
 }
 
-// agentServices counts the services the agent holds.
-func (b *bench) agentServices(ctx context.Context) (int, error) {
-	m, err := b.consul.Agent().ServicesWithFilterOpts("", (&api.QueryOptions{}).WithContext(ctx))
+// agentCeiling measures raw agent API registrations for d into an agent of
+// its own that already holds HeldServices services of the agent mode's
+// shape (an agent's cost per registration grows with the services it
+// holds), then stops that agent.
+func (b *bench) agentCeiling(ctx context.Context, d time.Duration) (float64, error) {
+	bin, err := consulagent.Bin()
 	if err != nil {
-		return 0, fmt.Errorf("consul: list services: %w", err)
+		return 0, err
 	}
-	return len(m), nil
+	t0 := time.Now()
+	agent, err := consulagent.Start(ctx, bin, filepath.Join(b.s.LogDir, b.env), "agent-ceiling")
+	if err != nil {
+		return 0, err
+	}
+	defer agent.Stop()
+	client, err := ceiling.NewConsulClient(agent.Addr, 16)
+	if err != nil {
+		return 0, err
+	}
+	if err := ceiling.FillAgent(ctx, client, 8, b.s.HeldServices, b.env+"-held"); err != nil {
+		return 0, err
+	}
+	b.log.Info("bench: agent holding its services", "services", b.s.HeldServices, "took", time.Since(t0).Round(time.Millisecond))
+	r, _, err := ceiling.Consul(ctx, client, 8, 0, d, b.env+"-ceiling", func(uuid.UUID) string { return "" })
+	if err != nil {
+		return 0, err
+	}
+	b.log.Info("bench: consul agent API ceiling", "registrations_per_s", int(r.PerSecond()), "services_held", b.s.HeldServices)
+	return r.PerSecond(), nil
+}
+
+// onexServices counts the onex-tagged services in the fleet agent's
+// catalog.
+func (b *bench) onexServices(ctx context.Context) (int, error) {
+	nodes, err := b.catalogNodes(ctx, "")
+	return len(nodes), err
+}
+
+// catalogNodes returns the external catalog nodes holding the onex-tagged
+// services of environment env (every environment when env is empty), one
+// per service. Agents' nodes are never returned: deleting one would take
+// the agent out of the catalog.
+func (b *bench) catalogNodes(ctx context.Context, env string) ([]string, error) {
+	q := func() *api.QueryOptions { return (&api.QueryOptions{}).WithContext(ctx) }
+	names, _, err := b.consul.Catalog().Services(q())
+	if err != nil {
+		return nil, fmt.Errorf("consul: list services: %w", err)
+	}
+	var out []string
+	for name, tags := range names {
+		if !slices.Contains(tags, "onex") {
+			continue
+		}
+		opts := q()
+		opts.Filter = fmt.Sprintf("NodeMeta[%q] == %q", "external-node", "true")
+		if env != "" {
+			opts.Filter += fmt.Sprintf(" and ServiceMeta[%q] == %q", "onex-env", env)
+		}
+		svcs, _, err := b.consul.Catalog().Service(name, "onex", opts)
+		if err != nil {
+			return nil, fmt.Errorf("consul: list %s: %w", name, err)
+		}
+		for _, s := range svcs {
+			out = append(out, s.Node)
+		}
+	}
+	return out, nil
 }
 
 // profileConsul takes a CPU profile of the Consul agent after `after` and

@@ -14,8 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/consul/api"
-
 	"github.com/omninode/onex-fleet/bench/internal/ceiling"
 )
 
@@ -58,20 +56,17 @@ func (b *bench) cleanup() {
 	})
 }
 
+// deregisterRun removes the run's services from the catalog: the external
+// nodes that hold them, with their checks.
 func (b *bench) deregisterRun(ctx context.Context) (int, error) {
 	if b.consul == nil {
 		return 0, nil
 	}
-	svcs, err := b.consul.Agent().ServicesWithFilterOpts(fmt.Sprintf("Meta[%q] == %q", "onex-env", b.env), (&api.QueryOptions{}).WithContext(ctx))
+	nodes, err := b.catalogNodes(ctx, b.env)
 	if err != nil {
 		return 0, err
 	}
-	ids := make([]string, 0, len(svcs))
-	for id := range svcs {
-		ids = append(ids, id)
-	}
-	_, err = ceiling.ConsulDeregister(ctx, b.consul, 16, ids)
-	return len(ids), err
+	return len(nodes), ceiling.DeleteCatalogNodes(ctx, b.consul, nodes)
 }
 
 // logWriter is a file in the run's log directory for the benchmark's own

@@ -47,6 +47,8 @@ func newFleet(s *Settings, runEnv, logDir string) (*fleet, error) {
 		"ONEX_DRAIN_TIMEOUT=10",
 		"ONEX_LOG_LEVEL=INFO",
 		"OMNIBASE_ENV_FILE=/dev/null",
+		// The run's own Consul agent (see Run).
+		"CONSUL_HTTP_ADDR=" + s.ConsulAddr,
 	}
 	for _, name := range serviceNames {
 		addr, err := procs.FreeAddr()
@@ -83,7 +85,10 @@ func newFleet(s *Settings, runEnv, logDir string) (*fleet, error) {
 			// The run's own snapshot topic, like the reducer's; anti-entropy
 			// passes only at start (the topic is empty then): later it would
 			// register the seeded fleet, which is not in Consul on purpose.
-			vars = append(vars, "ONEX_CONSUL_RECONCILE_INTERVAL=3600", "ONEX_CONSUL_EFFECT_GROUP="+group(runEnv, ConsulEffect),
+			// The catalog mode, the default, said explicitly: the figures
+			// are the catalog mode's.
+			vars = append(vars, "ONEX_CONSUL_REGISTRATION_MODE=catalog",
+				"ONEX_CONSUL_RECONCILE_INTERVAL=3600", "ONEX_CONSUL_EFFECT_GROUP="+group(runEnv, ConsulEffect),
 				"ONEX_REGISTRATION_SNAPSHOTS_TOPIC="+snapshotTopic(runEnv))
 		}
 		f.svc[name] = &procs.Service{

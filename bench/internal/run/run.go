@@ -30,6 +30,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/omninode/onex-fleet/bench/internal/ceiling"
+	"github.com/omninode/onex-fleet/bench/internal/consulagent"
 	"github.com/omninode/onex-fleet/bench/internal/load"
 	"github.com/omninode/onex-fleet/bench/internal/observe"
 	"github.com/omninode/onex-fleet/bench/internal/procs"
@@ -69,7 +70,10 @@ type Settings struct {
 	// run, RegistrationSeconds its measured length.
 	Window              int
 	RegistrationSeconds int
-	ProfileSeconds      int
+	// HeldServices is how many services Consul already holds when the
+	// registration run and the Consul ceilings at "10k" start.
+	HeldServices   int
+	ProfileSeconds int
 	// PollInterval is the projection poll period of the latency observer.
 	PollInterval time.Duration
 	// Keep leaves the run's nodes in Kafka, PostgreSQL and Consul.
@@ -91,6 +95,7 @@ func Defaults() Settings {
 		CurveRates:  []float64{25, 50, 200, 400, 700, 1000, 1500, 2000},
 		StepSeconds: 8,
 		Window:      500, RegistrationSeconds: 30,
+		HeldServices:   10_000,
 		ProfileSeconds: 10,
 		PollInterval:   5 * time.Millisecond,
 		Micro:          true,
@@ -110,8 +115,13 @@ type bench struct {
 	ids     []uuid.UUID // every node the run created (for the clean-up)
 	idsMu   sync.Mutex
 
-	// Ceilings, per second.
-	kafka, pg, consulEmpty float64
+	// consulAgent is the run's own Consul agent (the fleet's).
+	consulAgent *consulagent.Agent
+
+	// Ceilings, per second: Kafka, PostgreSQL, Consul's catalog API into
+	// the empty agent and its agent API into an agent holding
+	// HeldServices.
+	kafka, pg, catalogEmpty, agent10k float64
 	// seeded is the pre-registered ACTIVE fleet.
 	seeded []seed.Node
 	// The registration phases' node fleet and observers.
@@ -148,6 +158,22 @@ func Run(ctx context.Context, s Settings, log *slog.Logger) (*report.Result, err
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	defer b.pool.Close()
+	// The fleet's Consul is the run's own agent: the catalog holds only
+	// what the run registers (plus the services it fills in on purpose),
+	// whatever a make run or a test left in the shared one, and the run
+	// leaves nothing there.
+	bin, err := consulagent.Bin()
+	if err != nil {
+		return nil, err
+	}
+	if b.consulAgent, err = consulagent.Start(ctx, bin, logDir, "fleet"); err != nil {
+		return nil, err
+	}
+	defer b.stopConsul()
+	s.ConsulAddr = b.consulAgent.Addr
+	b.s.ConsulAddr = s.ConsulAddr
+	b.res.Settings = b.s
+	log.Info("bench: consul agent of the run", "addr", s.ConsulAddr, "pid", b.consulAgent.Pid())
 	b.consul, err = ceiling.NewConsulClient(s.ConsulAddr, 16)
 	if err != nil {
 		return nil, err
@@ -212,6 +238,16 @@ func Run(ctx context.Context, s Settings, log *slog.Logger) (*report.Result, err
 	}
 	b.res.Seconds = time.Since(start).Seconds()
 	return b.res, b.res.WriteFiles(s.ResultsDir)
+}
+
+// stopConsul stops the run's Consul agent, unless -keep asked to leave
+// the run's nodes in place.
+func (b *bench) stopConsul() {
+	if b.s.Keep {
+		b.log.Info("bench: leaving the run's consul agent running (-keep)", "addr", b.consulAgent.Addr, "pid", b.consulAgent.Pid())
+		return
+	}
+	b.consulAgent.Stop()
 }
 
 func randomHex(n int) string {

@@ -7,17 +7,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/hashicorp/consul/api"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/services/consul-effect/internal/effect"
 )
-
-// Lister lists the agent's services with a tag and all its checks by service.
-type Lister interface {
-	Services(ctx context.Context, tag string) (map[string]*api.AgentService, map[string][]*api.AgentCheck, error)
-}
 
 // Drift kinds (label values of onex_consul_drift_total).
 const (
@@ -34,10 +28,12 @@ type Report struct {
 	Failed                    int // writes that failed
 }
 
-// Reconciler compares the view with the agent. Create it with NewReconciler.
+// Reconciler compares the view with what the registrar's Store holds in
+// Consul (the agent's services in agent mode, the catalog in catalog
+// mode). Create it with NewReconciler.
 type Reconciler struct {
 	view  *View
-	agent Lister
+	store effect.Store
 	reg   *effect.Registrar
 	owns  func(uuid.UUID) bool
 	grace time.Duration
@@ -49,13 +45,14 @@ type Reconciler struct {
 	desired  prometheus.Gauge
 }
 
-// NewReconciler returns a reconciler. owns tells whether this instance
-// currently owns a node (its partition of the intents topic is assigned
-// here), so that two instances never reconcile the same node; grace is how
-// long a service this instance just wrote from an intent newer than the view
-// is protected from being taken for an orphan. Metrics are registered on reg.
-func NewReconciler(view *View, agent Lister, reg *effect.Registrar, owns func(uuid.UUID) bool, grace time.Duration, log *slog.Logger, preg prometheus.Registerer) *Reconciler {
-	r := &Reconciler{view: view, agent: agent, reg: reg, owns: owns, grace: grace, log: log,
+// NewReconciler returns a reconciler writing through reg and reading reg's
+// Store. owns tells whether this instance currently owns a node (its
+// partition of the intents topic is assigned here), so that two instances
+// never reconcile the same node; grace is how long a service this instance
+// just wrote from an intent newer than the view is protected from being
+// taken for an orphan. Metrics are registered on preg.
+func NewReconciler(view *View, reg *effect.Registrar, owns func(uuid.UUID) bool, grace time.Duration, log *slog.Logger, preg prometheus.Registerer) *Reconciler {
+	r := &Reconciler{view: view, store: reg.Store(), reg: reg, owns: owns, grace: grace, log: log,
 		drift: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_consul_drift_total",
 			Help: "Differences anti-entropy found between the registry and Consul, by kind (missing, orphan, changed)."}, []string{"kind"}),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_consul_reconcile_total",
@@ -98,45 +95,73 @@ func (r *Reconciler) Run(ctx context.Context, interval time.Duration) error {
 }
 
 // Reconcile runs one pass. Per node it holds the registrar's node lock and
-// skips any node an intent wrote since the agent was listed, so a pass never
+// skips any node an intent wrote since Consul was listed, so a pass never
 // undoes an intent. The rules:
-//   - desired and absent → register (missing), unless this instance
-//     deregistered it at a newer sequence than the view has;
+//   - desired and absent (in catalog mode: absent from the node's own
+//     catalog node) → register (missing), unless this instance deregistered
+//     it at a newer sequence than the view has;
 //   - desired and different → register (changed), unless the service carries
 //     a newer sequence than the view (an intent ahead of the snapshot);
-//   - onex-tagged, of this environment (or of none), not desired → deregister
-//     (orphan), unless this instance registered it from a newer intent within
-//     the grace period.
+//   - onex-tagged, of this environment (or of none), not desired where it
+//     is → deregister (orphan), unless this instance registered it from a
+//     newer intent within the grace period; in catalog mode also an
+//     external node of this environment that holds nothing.
 //
-// It returns an error when the agent could not be listed or a write hit an
+// It returns an error when Consul could not be listed or a write hit an
 // open breaker (the pass stops there); other failed writes are counted in the
 // report, and everything is tried again on the next pass.
 func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 	start := time.Now()
 	var rep Report
 	gen := r.reg.Gen()
-	services, checks, err := r.agent.Services(ctx, effect.Tag)
+	listed, err := r.store.List(ctx)
 	if err != nil {
 		r.runs.WithLabelValues("error").Inc()
 		return rep, err
 	}
-	rep.Present = len(services)
-	desired := map[string]bool{}
+	byID := map[string][]*effect.Current{}
+	for _, c := range listed {
+		if c.Service != nil {
+			rep.Present++
+			byID[c.Service.ID] = append(byID[c.Service.ID], c)
+		}
+	}
+	// Every desired node counts, owned here or not: another instance's
+	// node is not this instance's orphan.
+	desired := map[string]uuid.UUID{}
+	desiredNodes := map[uuid.UUID]bool{}
 	for _, e := range r.view.Desired() {
-		desired[e.Consul.ServiceID] = true
+		desired[e.Consul.ServiceID] = e.NodeID
+		desiredNodes[e.NodeID] = true
 		if !r.owns(e.NodeID) {
 			continue
 		}
 		rep.Desired++
-		if err := r.ensure(ctx, e, services[e.Consul.ServiceID], checks[e.Consul.ServiceID], gen, &rep); err != nil {
+		var cur *effect.Current
+		for _, c := range byID[e.Consul.ServiceID] {
+			if r.store.Holds(c, e.NodeID) {
+				cur = c
+				break
+			}
+		}
+		if err := r.ensure(ctx, e, cur, gen, &rep); err != nil {
 			return r.abort(rep, err)
 		}
 	}
-	for id, svc := range services {
-		if desired[id] || !r.ours(svc) {
+	for _, c := range listed {
+		if c.Service == nil {
+			// An empty catalog node: the service of a desired node is being
+			// registered on it (or is missing and registered above).
+			if id, ok := c.NodeID(); ok && desiredNodes[id] {
+				continue
+			}
+		} else if node, ok := desired[c.Service.ID]; ok && r.store.Holds(c, node) {
 			continue
 		}
-		if err := r.orphan(ctx, svc, gen, &rep); err != nil {
+		if !r.ours(c) {
+			continue
+		}
+		if err := r.orphan(ctx, c, gen, &rep); err != nil {
 			return r.abort(rep, err)
 		}
 	}
@@ -150,11 +175,12 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 	return rep, nil
 }
 
-// ours reports whether a listed service is this fleet's to remove: it
-// carries this environment's onex-env, or none at all (a stray).
-func (r *Reconciler) ours(svc *api.AgentService) bool {
-	env, ok := svc.Meta[effect.MetaEnv]
-	return !ok || env == "" || env == r.reg.Env()
+// ours reports whether a listed service (or empty catalog node) is this
+// fleet's to remove: it carries this environment's onex-env, or none at all
+// (a stray).
+func (r *Reconciler) ours(c *effect.Current) bool {
+	env, ok := c.Env()
+	return !ok || env == r.reg.Env()
 }
 
 // abort ends a pass whose writes hit an open breaker: the remaining writes
@@ -170,14 +196,14 @@ func stopPass(err error) bool {
 	return k == infraerr.KindUnavailable || errors.Is(err, context.Canceled)
 }
 
-func (r *Reconciler) ensure(ctx context.Context, e Entry, cur *api.AgentService, checks []*api.AgentCheck, gen uint64, rep *Report) error {
+func (r *Reconciler) ensure(ctx context.Context, e Entry, cur *effect.Current, gen uint64, rep *Report) error {
 	d, err := effect.Build(e.NodeID, e.Sequence, r.reg.Env(), e.Consul)
 	if err != nil {
 		r.log.Warn("snapshot has an unusable consul derivation", "node_id", e.NodeID.String(), "error", infraerr.SanitizeError(err))
 		rep.Failed++
 		return nil
 	}
-	if cur != nil && effect.Same(cur, checks, d) {
+	if cur != nil && r.store.Same(cur, d) {
 		return nil
 	}
 	defer r.reg.Lock(e.NodeID)()
@@ -189,7 +215,7 @@ func (r *Reconciler) ensure(ctx context.Context, e Entry, cur *api.AgentService,
 	kind := DriftMissing
 	if cur != nil {
 		kind = DriftChanged
-		if seq, _ := effect.Sequence(cur); seq > e.Sequence {
+		if seq, _ := effect.Sequence(cur.Service); seq > e.Sequence {
 			rep.Skipped++
 			return nil
 		}
@@ -204,7 +230,7 @@ func (r *Reconciler) ensure(ctx context.Context, e Entry, cur *api.AgentService,
 		rep.Changed++
 	}
 	log := r.log.With("node_id", e.NodeID.String(), "service_id", d.Reg.ID, "drift", kind, "sequence", e.Sequence)
-	if err := r.reg.Ensure(ctx, d); err != nil {
+	if err := r.reg.Ensure(ctx, cur, d); err != nil {
 		rep.Failed++
 		if stopPass(err) {
 			return err
@@ -216,8 +242,8 @@ func (r *Reconciler) ensure(ctx context.Context, e Entry, cur *api.AgentService,
 	return nil
 }
 
-func (r *Reconciler) orphan(ctx context.Context, svc *api.AgentService, gen uint64, rep *Report) error {
-	node, hasNode := effect.NodeOf(svc)
+func (r *Reconciler) orphan(ctx context.Context, c *effect.Current, gen uint64, rep *Report) error {
+	node, hasNode := c.NodeID()
 	if hasNode {
 		if !r.owns(node) {
 			return nil
@@ -240,11 +266,14 @@ func (r *Reconciler) orphan(ctx context.Context, svc *api.AgentService, gen uint
 	}
 	r.drift.WithLabelValues(DriftOrphan).Inc()
 	rep.Orphans++
-	log := r.log.With("service_id", svc.ID, "drift", DriftOrphan)
+	log := r.log.With("service_id", c.ID(), "drift", DriftOrphan)
+	if c.Node != "" {
+		log = log.With("consul_node", c.Node)
+	}
 	if hasNode {
 		log = log.With("node_id", node.String())
 	}
-	if err := r.reg.Remove(ctx, svc.ID); err != nil {
+	if err := r.reg.Remove(ctx, c); err != nil {
 		rep.Failed++
 		if stopPass(err) {
 			return err

@@ -1,7 +1,8 @@
-// Package antientropy keeps the Consul agent true to the registry: a View of
-// the compacted registration snapshot topic (what should be registered) and
-// a Reconciler that compares it with the agent's onex-tagged services,
-// registering what is missing or differs and removing orphans.
+// Package antientropy keeps Consul true to the registry: a View of the
+// compacted registration snapshot topic (what should be registered) and a
+// Reconciler that compares it with the onex-tagged services Consul holds
+// (the agent's in agent mode, the catalog's in catalog mode), registering
+// what is missing or differs and removing orphans.
 package antientropy
 
 import (

@@ -129,10 +129,14 @@ func New(svc *service.Service, s Settings) (*App, error) {
 		return nil, err
 	}
 	a.consul = c
-	a.reg = effect.NewRegistrar(c, s.Env, reg)
+	var store effect.Store = effect.NewCatalogStore(c, s.Env)
+	if s.Mode == effect.ModeAgent {
+		store = effect.NewAgentStore(c)
+	}
+	a.reg = effect.NewRegistrar(store, s.Env, reg)
 	a.view = antientropy.NewView(reg)
 	a.follow = a.view.Follow
-	a.rec = antientropy.NewReconciler(a.view, c, a.reg, a.owns, s.OrphanGrace, svc.Log.With("component", "anti_entropy"), reg)
+	a.rec = antientropy.NewReconciler(a.view, a.reg, a.owns, s.OrphanGrace, svc.Log.With("component", "anti_entropy"), reg)
 	empty := map[int32]bool{}
 	a.owned.Store(&empty)
 	return a, nil
@@ -168,7 +172,7 @@ func (a *App) dlqTopic() string {
 // consumer finishes the message in flight and commits, the other loops stop.
 func (a *App) Run(ctx context.Context) error {
 	log := a.svc.Log
-	log.Info("consul effect starting", "consul_addr", a.s.Consul.Addr, "consul_tls", a.s.Consul.SSL || a.s.Consul.CACert != "",
+	log.Info("consul effect starting", "consul_mode", string(a.s.Mode), "consul_addr", a.s.Consul.Addr, "consul_tls", a.s.Consul.SSL || a.s.Consul.CACert != "",
 		"consul_token_set", a.s.Consul.Token.Reveal() != "", "intents_topic", a.s.IntentsTopic, "results_topic", a.s.ResultsTopic,
 		"snapshots_topic", a.s.SnapshotsTopic, "dlq_topic", a.dlqTopic(), "group", a.s.Group,
 		"reconcile_interval", a.s.ReconcileInterval.String(), "kafka", infraerr.RedactBootstrapServers(a.svc.Config.KafkaBootstrap))

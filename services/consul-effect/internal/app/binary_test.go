@@ -16,6 +16,7 @@ import (
 
 	"github.com/omninode/onex-fleet/pkg/pipeline"
 	"github.com/omninode/onex-fleet/pkg/testkit"
+	"github.com/omninode/onex-fleet/services/consul-effect/internal/effect"
 )
 
 // TestBinary runs the real command: configuration from the environment,
@@ -28,7 +29,7 @@ func TestBinary(t *testing.T) {
 		t.Skip("integration test; skipped with -short")
 	}
 	consulAddr := testkit.ConsulAddr(t)
-	h := newHarness(t, consulAddr)
+	h := newHarness(t, consulAddr, effect.ModeCatalog)
 	bin := filepath.Join(t.TempDir(), "consul-effect")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/omninode/onex-fleet/services/consul-effect/cmd/consul-effect").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)

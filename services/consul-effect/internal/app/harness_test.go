@@ -32,16 +32,21 @@ import (
 	"github.com/omninode/onex-fleet/pkg/testkit"
 	"github.com/omninode/onex-fleet/pkg/topics"
 	"github.com/omninode/onex-fleet/services/consul-effect/internal/backend"
+	"github.com/omninode/onex-fleet/services/consul-effect/internal/effect"
 	"github.com/omninode/onex-fleet/services/reducer/decide"
 	"github.com/omninode/onex-fleet/services/reducer/snapshot"
 )
 
+// modes are the registration modes the real-Consul tests run in.
+var modes = []effect.Mode{effect.ModeCatalog, effect.ModeAgent}
+
 // harness runs the consul effect in-process against the real broker and a
-// real Consul agent, on topics of its own.
+// real Consul agent, on topics of its own, in one registration mode.
 type harness struct {
 	t                                     *testing.T
 	brokers                               []string
 	consulAddr                            string
+	mode                                  effect.Mode
 	env                                   string
 	intents, results, snapshots, dlqTopic string
 	prod                                  sarama.SyncProducer
@@ -64,14 +69,14 @@ type received struct {
 	corr uuid.UUID
 }
 
-func newHarness(t *testing.T, consulAddr string) *harness {
+func newHarness(t *testing.T, consulAddr string, mode effect.Mode) *harness {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test (real broker and Consul); skipped with -short")
 	}
 	brokers := testkit.KafkaBrokers(t)
 	u := testkit.Unique()
-	h := &harness{t: t, brokers: brokers, consulAddr: consulAddr, env: "cetest-" + u,
+	h := &harness{t: t, brokers: brokers, consulAddr: consulAddr, mode: mode, env: "cetest-" + u,
 		intents:   "onex.cmd.ce" + u + ".consul-intents.v1",
 		results:   "onex.evt.ce" + u + ".effect-results.v1",
 		snapshots: "onex.snapshot.ce" + u + ".registration-snapshots.v1",
@@ -110,7 +115,7 @@ func newHarness(t *testing.T, consulAddr string) *harness {
 func (h *harness) settings(interval time.Duration) Settings {
 	return Settings{
 		Env: h.env, IntentsTopic: h.intents, ResultsTopic: h.results, SnapshotsTopic: h.snapshots, DLQTopic: h.dlqTopic,
-		Group: h.env, ReconcileInterval: interval, OrphanGrace: 30 * time.Second, CatchUpIdle: 300 * time.Millisecond,
+		Group: h.env, Mode: h.mode, ReconcileInterval: interval, OrphanGrace: 30 * time.Second, CatchUpIdle: 300 * time.Millisecond,
 		Consul: backend.Settings{Addr: h.consulAddr, Timeout: 2 * time.Second, BreakerThreshold: 5, BreakerReset: 60 * time.Second},
 		Retry:  retry.Default(), Source: "test", DrainTimeout: 5 * time.Second,
 	}
@@ -307,9 +312,10 @@ func (h *harness) produce(topic, key string, value []byte) {
 // bare model as value, the reducer state in its header) for an effect node
 // whose api endpoint listens on 127.0.0.1:port, with healthURL as its health
 // endpoint if not empty: the consul effect derives its Consul service from
-// that state (snapshotPort says on which port). Port 0 publishes the bare
-// model without a reducer state: a node without a Consul service.
-func (h *harness) sendSnapshot(node uuid.UUID, state string, seq int64, port int, healthURL string) {
+// that state (snapshotPort says on which port), and sendSnapshot returns
+// that derivation. Port 0 publishes the bare model without a reducer state:
+// a node without a Consul service (nil).
+func (h *harness) sendSnapshot(node uuid.UUID, state string, seq int64, port int, healthURL string) *pipeline.ConsulRegisterPayload {
 	h.t.Helper()
 	now := time.Now().UTC()
 	st := &decide.NodeState{NodeID: node, State: decide.State(state), NodeType: "effect", NodeVersion: "1.0.0",
@@ -323,12 +329,25 @@ func (h *harness) sendSnapshot(node uuid.UUID, state string, seq int64, port int
 		h.t.Fatal(err)
 	}
 	msg := &sarama.ProducerMessage{Topic: h.snapshots, Key: sarama.StringEncoder(node.String()), Value: sarama.ByteEncoder(rec.Value)}
+	var derived *pipeline.ConsulRegisterPayload
 	if port != 0 {
 		msg.Headers = rec.Headers()
+		if derived, err = snapshot.ConsulOf(rec.Value, rec.State); err != nil {
+			h.t.Fatal(err)
+		}
 	}
 	if _, _, err := h.prod.SendMessage(msg); err != nil {
 		h.t.Fatal(err)
 	}
+	return derived
+}
+
+// wantHealth is the liveness status the catalog mode writes for a payload.
+func wantHealth(p *pipeline.ConsulRegisterPayload) string {
+	if p.Health == "" {
+		return api.HealthPassing
+	}
+	return p.Health
 }
 
 // snapshotPort is the port of the Consul service derived from a snapshot
@@ -382,7 +401,27 @@ func (h *harness) agentService(id string) *api.AgentService {
 	return s
 }
 
-// catalog returns the catalog entries of a service id.
+// service returns the service where the harness's mode keeps it (the
+// agent's; in catalog mode the catalog's, on an external node), or nil.
+func (h *harness) service(id string) *api.AgentService {
+	h.t.Helper()
+	if h.mode == effect.ModeAgent {
+		return h.agentService(id)
+	}
+	for _, c := range h.catalog(id) {
+		if c.NodeMeta[effect.NodeMetaExternal] == "true" {
+			return catalogService(c)
+		}
+	}
+	return nil
+}
+
+func catalogService(c *api.CatalogService) *api.AgentService {
+	return &api.AgentService{ID: c.ServiceID, Service: c.ServiceName, Tags: c.ServiceTags, Address: c.ServiceAddress,
+		Port: c.ServicePort, Meta: c.ServiceMeta}
+}
+
+// catalog returns the catalog entries of a service id, on any node.
 func (h *harness) catalog(id string) []*api.CatalogService {
 	h.t.Helper()
 	out, _, err := h.consul.Catalog().Service("onex-effect", "", &api.QueryOptions{Filter: fmt.Sprintf("ServiceID == %q", id)})
@@ -392,18 +431,80 @@ func (h *harness) catalog(id string) []*api.CatalogService {
 	return out
 }
 
-// envServices lists the agent's services of this test's environment.
+// catalogNode reports whether the catalog has the node.
+func (h *harness) catalogNode(name string) bool {
+	h.t.Helper()
+	l, _, err := h.consul.Catalog().NodeServiceList(name, nil)
+	if err != nil {
+		h.t.Fatalf("catalog node %s: %v", name, err)
+	}
+	return l != nil && l.Node != nil
+}
+
+// liveness returns the status of the catalog mode's liveness check on a
+// service ("" when it has none) and how many checks the service has.
+func (h *harness) liveness(id string) (status string, checks int) {
+	h.t.Helper()
+	cs, _, err := h.consul.Health().Checks("onex-effect", &api.QueryOptions{Filter: fmt.Sprintf("ServiceID == %q", id)})
+	if err != nil {
+		h.t.Fatalf("checks of %s: %v", id, err)
+	}
+	for _, c := range cs {
+		if c.CheckID == effect.LivenessCheckID(id) {
+			status = c.Status
+		}
+	}
+	return status, len(cs)
+}
+
+// passing reports whether a health query for passing instances (what DNS
+// and healthy-only discovery answer) returns the service.
+func (h *harness) passing(id string) bool {
+	h.t.Helper()
+	es, _, err := h.consul.Health().Service("onex-effect", "", true, &api.QueryOptions{Filter: fmt.Sprintf("Service.ID == %q", id)})
+	if err != nil {
+		h.t.Fatalf("passing instances: %v", err)
+	}
+	return len(es) > 0
+}
+
+// envServices lists the services of this test's environment where the
+// harness's mode keeps them.
 func (h *harness) envServices() map[string]*api.AgentService {
 	h.t.Helper()
-	m, err := h.consul.Agent().ServicesWithFilter(fmt.Sprintf("Meta[%q] == %q", "onex-env", h.env))
+	filter := fmt.Sprintf("Meta[%q] == %q", "onex-env", h.env)
+	if h.mode == effect.ModeAgent {
+		m, err := h.consul.Agent().ServicesWithFilter(filter)
+		if err != nil {
+			h.t.Fatalf("agent services: %v", err)
+		}
+		return m
+	}
+	cs, _, err := h.consul.Catalog().Service("onex-effect", "", &api.QueryOptions{
+		Filter: fmt.Sprintf("ServiceMeta[%q] == %q and NodeMeta[%q] == %q", "onex-env", h.env, effect.NodeMetaExternal, "true")})
 	if err != nil {
-		h.t.Fatalf("agent services: %v", err)
+		h.t.Fatalf("catalog services: %v", err)
+	}
+	m := map[string]*api.AgentService{}
+	for _, c := range cs {
+		m[c.ServiceID] = catalogService(c)
 	}
 	return m
 }
 
+// deregisterByHand removes a service from the agent and from every
+// external catalog node, as an operator would (nodes and all).
 func (h *harness) deregisterByHand(id string) {
 	_ = h.consul.Agent().ServiceDeregister(id)
+	cs, _, err := h.consul.Catalog().Service("onex-effect", "", &api.QueryOptions{Filter: fmt.Sprintf("ServiceID == %q", id)})
+	if err != nil {
+		return
+	}
+	for _, c := range cs {
+		if c.NodeMeta[effect.NodeMetaExternal] == "true" {
+			_, _ = h.consul.Catalog().Deregister(&api.CatalogDeregistration{Node: c.Node}, nil)
+		}
+	}
 }
 
 // metric returns the value of a counter or gauge with the given labels
@@ -483,13 +584,14 @@ func agentPort(t *testing.T) int {
 // so the test can stop and start it without touching the shared agent.
 type testConsul struct {
 	bin   string
+	args  []string // extra agent arguments
 	ports []int
 	cmd   *exec.Cmd
 	log   string
 	node  string
 }
 
-func newTestConsul(t *testing.T) *testConsul {
+func newTestConsul(t *testing.T, args ...string) *testConsul {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test (real Consul agent); skipped with -short")
@@ -507,7 +609,7 @@ func newTestConsul(t *testing.T) *testConsul {
 		}
 		t.Skipf("consul binary %s missing", bin)
 	}
-	c := &testConsul{bin: bin, log: filepath.Join(t.TempDir(), "consul.log"), node: "ce-test-" + testkit.Unique()}
+	c := &testConsul{bin: bin, args: args, log: filepath.Join(t.TempDir(), "consul.log"), node: "ce-test-" + testkit.Unique()}
 	// A port can still be taken between the check and the agent's bind; an
 	// agent that gets no leader is started again on other ports.
 	var err error
@@ -554,11 +656,11 @@ func (c *testConsul) launch() error {
 	}
 	defer f.Close()
 	p := c.ports
-	c.cmd = exec.Command(c.bin, "agent", "-dev", "-node="+c.node, "-datacenter=dc1",
+	c.cmd = exec.Command(c.bin, append([]string{"agent", "-dev", "-node=" + c.node, "-datacenter=dc1",
 		"-bind=127.0.0.1", "-advertise=127.0.0.1", "-client=127.0.0.1",
 		fmt.Sprintf("-http-port=%d", p[0]), fmt.Sprintf("-dns-port=%d", p[1]), fmt.Sprintf("-server-port=%d", p[2]),
 		fmt.Sprintf("-serf-lan-port=%d", p[3]), fmt.Sprintf("-serf-wan-port=%d", p[4]), fmt.Sprintf("-grpc-port=%d", p[5]),
-		"-log-level=warn")
+		"-log-level=warn"}, c.args...)...)
 	c.cmd.Stdout, c.cmd.Stderr = f, f
 	if err := c.cmd.Start(); err != nil {
 		return err

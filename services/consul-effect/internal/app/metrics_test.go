@@ -18,13 +18,14 @@ import (
 	"github.com/omninode/onex-fleet/pkg/pipeline"
 	"github.com/omninode/onex-fleet/pkg/testkit"
 	"github.com/omninode/onex-fleet/services/consul-effect/internal/backend"
+	"github.com/omninode/onex-fleet/services/consul-effect/internal/effect"
 )
 
 // TestReadyOnlyAfterSnapshotsCaughtUp: with the topics present and Consul
 // reachable but the snapshot view's catch-up held, /readyz is 503 naming
 // only snapshots_caught_up; it turns 200 once the view has caught up.
 func TestReadyOnlyAfterSnapshotsCaughtUp(t *testing.T) {
-	h := newHarness(t, testkit.ConsulAddr(t))
+	h := newHarness(t, testkit.ConsulAddr(t), effect.ModeCatalog)
 	entered, release := make(chan struct{}, 1), make(chan struct{})
 	released := false
 	defer func() {
@@ -68,7 +69,7 @@ func TestReadyOnlyAfterSnapshotsCaughtUp(t *testing.T) {
 // topic is gone the dead letter cannot be written, the partition stalls and
 // the intent behind it shows as lag, which drains once the topic is back.
 func TestMetricsMove(t *testing.T) {
-	h := newHarness(t, testkit.ConsulAddr(t))
+	h := newHarness(t, testkit.ConsulAddr(t), effect.ModeCatalog)
 	h.start(h.settings(time.Hour))
 	metric := func(name string, labels map[string]string) float64 {
 		labels["service"] = "consul-effect"

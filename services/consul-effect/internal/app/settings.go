@@ -37,6 +37,9 @@ type Settings struct {
 	// CatchUpIdle is how long a snapshot partition must stay quiet at its
 	// end offset to count as read (commit markers are never delivered).
 	CatchUpIdle time.Duration
+	// Mode is how nodes are registered in Consul
+	// (ONEX_CONSUL_REGISTRATION_MODE: catalog, the default, or agent).
+	Mode effect.Mode
 	// Consul configures the client and breaker; the breaker numbers default
 	// to the contract's error_handling.circuit_breaker.
 	Consul backend.Settings
@@ -92,6 +95,11 @@ func LoadSettings(cfg *config.Config, c *contract.Contract) (Settings, error) {
 		}
 		return v
 	}
+	mode, err := effect.ParseMode(config.String("ONEX_CONSUL_REGISTRATION_MODE", ""))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("config: ONEX_CONSUL_REGISTRATION_MODE: %w", err))
+	}
+	s.Mode = mode
 	s.ReconcileInterval = dur("ONEX_CONSUL_RECONCILE_INTERVAL", 30*time.Second)
 	s.OrphanGrace = dur("ONEX_CONSUL_ORPHAN_GRACE", max(2*s.ReconcileInterval, 30*time.Second))
 	s.Consul.Addr = cfg.ConsulAddr

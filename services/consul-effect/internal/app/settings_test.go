@@ -11,6 +11,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/testkit"
 	"github.com/omninode/onex-fleet/pkg/topics"
 	"github.com/omninode/onex-fleet/services/consul-effect/expect"
+	"github.com/omninode/onex-fleet/services/consul-effect/internal/effect"
 )
 
 func loadContract(t *testing.T, dir string) *contract.Contract {
@@ -49,7 +50,21 @@ func TestLoadSettings(t *testing.T) {
 			if s.Retry != retry.Default() {
 				t.Errorf("retry %+v, want the contract's %+v", s.Retry, retry.Default())
 			}
+			if s.Mode != effect.ModeCatalog {
+				t.Errorf("mode %q, want the catalog by default", s.Mode)
+			}
 		}},
+		{name: "agent mode", env: map[string]string{"ONEX_CONSUL_REGISTRATION_MODE": "agent"}, check: func(t *testing.T, s Settings) {
+			if s.Mode != effect.ModeAgent {
+				t.Errorf("mode %q", s.Mode)
+			}
+		}},
+		{name: "catalog mode, any case", env: map[string]string{"ONEX_CONSUL_REGISTRATION_MODE": " Catalog "}, check: func(t *testing.T, s Settings) {
+			if s.Mode != effect.ModeCatalog {
+				t.Errorf("mode %q", s.Mode)
+			}
+		}},
+		{name: "unknown mode", env: map[string]string{"ONEX_CONSUL_REGISTRATION_MODE": "esm"}, wantErr: "ONEX_CONSUL_REGISTRATION_MODE"},
 		{name: "overrides", env: map[string]string{
 			"ONEX_CONSUL_RECONCILE_INTERVAL": "0.5", "ONEX_CONSUL_CB_THRESHOLD": "3", "ONEX_CONSUL_CB_RESET_TIMEOUT": "20",
 			"CONSUL_HTTP_SSL": "true", "CONSUL_HTTP_SSL_VERIFY": "false", "CONSUL_CACERT": "/ca.pem",

@@ -1,8 +1,8 @@
-// Package backend is the consul effect's only door to Consul: an agent API
-// client built from the service's settings (address, ACL token, TLS), a
-// per-backend circuit breaker in front of every call (spec 6.3), and the
-// classification of Consul failures into ONEX error kinds and the effect
-// result's CONSUL_* error codes (spec 6.1, 6.5).
+// Package backend is the consul effect's only door to Consul: a client of
+// the agent and catalog APIs built from the service's settings (address,
+// ACL token, TLS), a per-backend circuit breaker in front of every call
+// (spec 6.3), and the classification of Consul failures into ONEX error
+// kinds and the effect result's CONSUL_* error codes (spec 6.1, 6.5).
 //
 // Every call is single-shot: the client never retries (spec 6.4, "effects are
 // single-shot; orchestrators own retries"). A call made while the breaker is
@@ -84,10 +84,10 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_consul_requests_total",
-			Help: "Consul agent API calls by operation and outcome (ok, error, rejected = not made because the breaker is open)."},
+			Help: "Consul API calls by operation and outcome (ok, error, rejected = not made because the breaker is open)."},
 			[]string{"op", "outcome"}),
 		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "onex_consul_request_duration_seconds",
-			Help: "Duration of Consul agent API calls.", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 9)}, []string{"op"}),
+			Help: "Duration of Consul API calls.", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 9)}, []string{"op"}),
 		Breaker: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "onex_circuit_breaker_state",
 			Help: "Circuit breaker state per backend: 0 closed, 1 half-open, 2 open."}, []string{"backend"}),
 	}
@@ -97,7 +97,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// Client is a Consul agent client behind a circuit breaker. It is safe for
+// Client is a Consul client behind a circuit breaker. It is safe for
 // concurrent use.
 type Client struct {
 	api     *api.Client
@@ -228,7 +228,7 @@ func excluded(err error) bool {
 	return false
 }
 
-// do runs one agent call through the breaker with the call timeout. The
+// do runs one Consul call through the breaker with the call timeout. The
 // returned error is an *infraerr.Error (see Classify).
 func (c *Client) do(ctx context.Context, op string, fn func(q *api.QueryOptions) error) error {
 	start := time.Now()

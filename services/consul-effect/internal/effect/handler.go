@@ -82,9 +82,9 @@ func (h *Handler) Handle(ctx context.Context, msg *bus.Message) error {
 // (bus.BatchHandler): it applies the intents of different nodes at once, up
 // to the handler's parallelism, each node's in record order, and publishes
 // every result in one acknowledged send. One at a time, a registration
-// waited for a read and a write of the Consul agent and a send to Kafka
+// waited for a read and a write of Consul and a send to Kafka
 // before the next began, which bounded the effect at about 1/90 ms per
-// partition under load while the agent had cores to spare. A record that is
+// partition under load while Consul had cores to spare. A record that is
 // not a usable consul intent ends the batch there (*bus.BatchError): the
 // runner hands it to Handle (the DLQ) and resumes after it. If the send
 // fails the runner handles the records one at a time; applying them again

@@ -44,6 +44,10 @@ func (a *slowAgent) Service(_ context.Context, id string) (*api.AgentService, []
 	return a.services[id], nil, nil
 }
 
+func (a *slowAgent) Services(context.Context, string) (map[string]*api.AgentService, map[string][]*api.AgentCheck, error) {
+	return nil, nil, nil
+}
+
 func (a *slowAgent) Register(_ context.Context, reg *api.AgentServiceRegistration) error {
 	defer a.enter()()
 	a.mu.Lock()
@@ -101,7 +105,7 @@ func registerMsg(t *testing.T, node uuid.UUID, seq int64, name string) *bus.Mess
 func TestHandleBatchParallelPerNodeOrder(t *testing.T) {
 	agent := &slowAgent{delay: 20 * time.Millisecond, services: map[string]*api.AgentService{}, order: map[string][]string{}}
 	pub := &recPublisher{}
-	h := NewHandler(NewRegistrar(agent, "test", nil), pub, nil, 4)
+	h := NewHandler(NewRegistrar(NewAgentStore(agent), "test", nil), pub, nil, 4)
 	nodes := make([]uuid.UUID, 8)
 	for i := range nodes {
 		nodes[i] = uuid.New()

@@ -1,8 +1,9 @@
-// Package effect applies consul.register and consul.deregister intents to the
-// Consul agent and answers each with one pipeline.EffectResult.
+// Package effect applies consul.register and consul.deregister intents to
+// Consul, through the agent or the catalog API (Store), and answers each
+// with one pipeline.EffectResult.
 //
-// Guarantees:
-//   - Idempotent: a register whose service already is in the agent exactly as
+// Guarantees, the same in both modes:
+//   - Idempotent: a register whose service already is in Consul exactly as
 //     asked (sequence meta aside) and at the same or a newer sequence writes
 //     nothing; deregistering a missing service succeeds.
 //   - Sequence guard: an intent older than the sequence the service carries
@@ -21,10 +22,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/hashicorp/consul/api"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/omninode/onex-fleet/services/consul-effect/internal/backend"
 )
 
 // Outcome is what applying an intent did.
@@ -45,19 +43,10 @@ type Result struct {
 	Err     error
 }
 
-// Agent is the part of the Consul client the registrar uses.
-type Agent interface {
-	Service(ctx context.Context, id string) (*api.AgentService, []*api.AgentCheck, error)
-	Register(ctx context.Context, reg *api.AgentServiceRegistration) error
-	Deregister(ctx context.Context, id string) error
-}
-
-var _ Agent = (*backend.Client)(nil)
-
-// Registrar writes services to the agent under the guards above. It is
+// Registrar writes services to its Store under the guards above. It is
 // safe for concurrent use.
 type Registrar struct {
-	agent Agent
+	store Store
 	env   string
 	locks [64]sync.Mutex
 
@@ -71,7 +60,7 @@ type Registrar struct {
 // Mark is what the registrar remembers of its last intent write for a node.
 type Mark struct {
 	// Gen is the registrar's write counter at the write; anti-entropy
-	// compares it with Gen() taken before it listed the agent.
+	// compares it with Gen() taken before it listed Consul.
 	Gen uint64
 	// At is when the write happened.
 	At time.Time
@@ -81,13 +70,13 @@ type Mark struct {
 	Deregistered bool
 }
 
-// NewRegistrar returns a registrar writing through agent. env is written to
-// the onex-env meta. Its counter onex_consul_writes_total{op} is registered
-// on reg (nil: not registered).
-func NewRegistrar(agent Agent, env string, reg prometheus.Registerer) *Registrar {
-	r := &Registrar{agent: agent, env: env, marks: map[uuid.UUID]Mark{},
+// NewRegistrar returns a registrar writing to store. env is written to the
+// onex-env meta. Its counter onex_consul_writes_total{op} is registered on
+// reg (nil: not registered).
+func NewRegistrar(store Store, env string, reg prometheus.Registerer) *Registrar {
+	r := &Registrar{store: store, env: env, marks: map[uuid.UUID]Mark{},
 		writes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_consul_writes_total",
-			Help: "Service registrations and deregistrations written to the Consul agent, by op and source (intent, anti_entropy)."},
+			Help: "Service registrations and deregistrations written to Consul, by op and source (intent, anti_entropy)."},
 			[]string{"op", "source"})}
 	if reg != nil {
 		reg.MustRegister(r.writes)
@@ -97,6 +86,9 @@ func NewRegistrar(agent Agent, env string, reg prometheus.Registerer) *Registrar
 
 // Env is the environment written to onex-env.
 func (r *Registrar) Env() string { return r.env }
+
+// Store is where the registrar writes.
+func (r *Registrar) Store() Store { return r.store }
 
 // Lock serializes work on one node; it returns the unlock function.
 func (r *Registrar) Lock(node uuid.UUID) func() {
@@ -153,22 +145,22 @@ func (r *Registrar) Register(ctx context.Context, d *Desired) Result {
 	if m, ok := r.MarkOf(d.NodeID); ok && m.Deregistered && m.Sequence > d.Sequence {
 		return Result{Outcome: Stale}
 	}
-	cur, checks, err := r.agent.Service(ctx, d.Reg.ID)
+	cur, err := r.store.Get(ctx, d.NodeID, d.Reg.ID)
 	if err != nil {
 		return Result{Outcome: Failed, Err: err}
 	}
 	if cur != nil {
-		seq, _ := Sequence(cur)
+		seq, _ := Sequence(cur.Service)
 		if seq > d.Sequence {
 			return Result{Outcome: Stale}
 		}
 		// A newer sequence with the same data is still written: the meta must
 		// carry it, or an older intent delayed behind it would pass the guard.
-		if seq == d.Sequence && Same(cur, checks, d) {
+		if seq == d.Sequence && r.store.Same(cur, d) {
 			return Result{Outcome: Unchanged}
 		}
 	}
-	if err := r.agent.Register(ctx, d.Reg); err != nil {
+	if err := r.store.Put(ctx, cur, d); err != nil {
 		return Result{Outcome: Failed, Err: err}
 	}
 	r.writes.WithLabelValues("register", "intent").Inc()
@@ -179,7 +171,7 @@ func (r *Registrar) Register(ctx context.Context, d *Desired) Result {
 // Deregister applies a consul.deregister of serviceID for node at seq.
 func (r *Registrar) Deregister(ctx context.Context, node uuid.UUID, seq int64, serviceID string) Result {
 	defer r.Lock(node)()
-	cur, _, err := r.agent.Service(ctx, serviceID)
+	cur, err := r.store.Get(ctx, node, serviceID)
 	if err != nil {
 		return Result{Outcome: Failed, Err: err}
 	}
@@ -187,10 +179,10 @@ func (r *Registrar) Deregister(ctx context.Context, node uuid.UUID, seq int64, s
 		r.mark(node, seq, true)
 		return Result{Outcome: Unchanged}
 	}
-	if s, ok := Sequence(cur); ok && s > seq {
+	if s, ok := Sequence(cur.Service); ok && s > seq {
 		return Result{Outcome: Stale}
 	}
-	if err := r.agent.Deregister(ctx, serviceID); err != nil {
+	if err := r.store.Delete(ctx, cur); err != nil {
 		return Result{Outcome: Failed, Err: err}
 	}
 	r.writes.WithLabelValues("deregister", "intent").Inc()
@@ -198,10 +190,11 @@ func (r *Registrar) Deregister(ctx context.Context, node uuid.UUID, seq int64, s
 	return Result{Outcome: Applied}
 }
 
-// Ensure is anti-entropy's write: it registers d (the caller holds the
-// node's lock and has decided the service is missing or differs).
-func (r *Registrar) Ensure(ctx context.Context, d *Desired) error {
-	if err := r.agent.Register(ctx, d.Reg); err != nil {
+// Ensure is anti-entropy's write: it registers d over cur (nil: absent;
+// the caller holds the node's lock and has decided the service is missing
+// or differs).
+func (r *Registrar) Ensure(ctx context.Context, cur *Current, d *Desired) error {
+	if err := r.store.Put(ctx, cur, d); err != nil {
 		return err
 	}
 	// No mark: the write comes from the view, so there is nothing newer than
@@ -211,11 +204,12 @@ func (r *Registrar) Ensure(ctx context.Context, d *Desired) error {
 	return nil
 }
 
-// Remove is anti-entropy's deregistration of an orphan. It leaves no mark:
-// the orphan's service id is not the node's desired one (or the node is not
-// desired at all), so there is no newer intent for it to guard against.
-func (r *Registrar) Remove(ctx context.Context, serviceID string) error {
-	if err := r.agent.Deregister(ctx, serviceID); err != nil {
+// Remove is anti-entropy's removal of an orphan (a service, or an empty
+// catalog node of this fleet). It leaves no mark: the orphan is not the
+// node's desired service (or the node is not desired at all), so there is
+// no newer intent for it to guard against.
+func (r *Registrar) Remove(ctx context.Context, cur *Current) error {
+	if err := r.store.Delete(ctx, cur); err != nil {
 		return err
 	}
 	r.writes.WithLabelValues("deregister", "anti_entropy").Inc()

@@ -45,18 +45,26 @@ const (
 )
 
 // Desired is the service a consul.register payload asks for, in the form the
-// agent API takes, plus the fields the comparison needs.
+// agent API takes (the catalog mode derives its registration from it), plus
+// the fields the comparison needs.
 type Desired struct {
 	NodeID   uuid.UUID
 	Sequence int64
-	Reg      *api.AgentServiceRegistration
+	// Reg is the service; its Check, the HTTP check on the node's health
+	// URL, is registered in agent mode only.
+	Reg *api.AgentServiceRegistration
+	// Health is the status of the liveness check the catalog mode writes
+	// (api.HealthPassing, HealthWarning or HealthCritical): the payload's,
+	// passing when it has none.
+	Health string
 }
 
-// Build derives the agent registration for node nodeID at sequence seq from
-// a consul.register payload: the payload's service id, name, tags, address
+// Build derives the registration for node nodeID at sequence seq from a
+// consul.register payload: the payload's service id, name, tags, address
 // and port; meta onex-node-id, onex-node-type, onex-sequence, onex-env and
-// onex-check; and an HTTP check on the node's health URL when it gave one.
-// A payload that cannot be registered is a content error.
+// onex-check; an HTTP check on the node's health URL when it gave one; and
+// the payload's health. A payload that cannot be registered is a content
+// error.
 func Build(nodeID uuid.UUID, seq int64, env string, p *pipeline.ConsulRegisterPayload) (*Desired, error) {
 	if p == nil {
 		return nil, infraerr.Content("payload", "missing")
@@ -69,6 +77,16 @@ func Build(nodeID uuid.UUID, seq int64, env string, p *pipeline.ConsulRegisterPa
 	}
 	if p.Port != nil && (*p.Port < 0 || *p.Port > 65535) {
 		return nil, infraerr.Content("payload.port", "out of range")
+	}
+	health := p.Health
+	switch health {
+	case "":
+		// A reducer that predates the field registers only nodes it wants
+		// discovered.
+		health = pipeline.HealthPassing
+	case pipeline.HealthPassing, pipeline.HealthWarning, pipeline.HealthCritical:
+	default:
+		return nil, infraerr.Content("payload.health", fmt.Sprintf("%q is not a Consul check status", p.Health))
 	}
 	reg := &api.AgentServiceRegistration{
 		ID: p.ServiceID, Name: p.ServiceName, Tags: append([]string{}, p.Tags...),
@@ -107,7 +125,7 @@ func Build(nodeID uuid.UUID, seq int64, env string, p *pipeline.ConsulRegisterPa
 		sum := sha256.Sum256([]byte(strings.Join([]string{"http", hc.HTTP, reg.Check.Interval, reg.Check.Timeout, reg.Check.DeregisterCriticalServiceAfter}, "\x00")))
 		reg.Meta[MetaCheck] = hex.EncodeToString(sum[:8])
 	}
-	return &Desired{NodeID: nodeID, Sequence: seq, Reg: reg}, nil
+	return &Desired{NodeID: nodeID, Sequence: seq, Reg: reg, Health: health}, nil
 }
 
 // CheckID is the id of a service's health check (Consul's own default for
@@ -152,11 +170,10 @@ func NodeOf(svc *api.AgentService) (uuid.UUID, bool) {
 	return id, err == nil
 }
 
-// Same reports whether the agent's service cur with its checks already is
-// what d asks for, the sequence meta aside: same id, name, tags (in order),
-// address, port and meta, and exactly the desired check (none when d has
-// none; the check's definition is compared through the onex-check digest).
-func Same(cur *api.AgentService, checks []*api.AgentCheck, d *Desired) bool {
+// sameService reports whether cur is the service d asks for, the sequence
+// meta aside: same id, name, tags (in order), address, port and meta. The
+// checks are each mode's to compare.
+func sameService(cur *api.AgentService, d *Desired) bool {
 	if cur == nil {
 		return false
 	}
@@ -173,13 +190,7 @@ func Same(cur *api.AgentService, checks []*api.AgentCheck, d *Desired) bool {
 		}
 		return c
 	}
-	if !maps.Equal(strip(cur.Meta), strip(r.Meta)) {
-		return false
-	}
-	if r.Check == nil {
-		return len(checks) == 0
-	}
-	return len(checks) == 1 && checks[0].CheckID == r.Check.CheckID && checks[0].Type == "http"
+	return maps.Equal(strip(cur.Meta), strip(r.Meta))
 }
 
 func nonNil(s []string) []string {

@@ -1,6 +1,8 @@
 package effect
 
 import (
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -85,6 +87,18 @@ func TestBuild(t *testing.T) {
 		{name: "bad interval", p: payload(func(p *pipeline.ConsulRegisterPayload) { p.HealthCheck.Interval = "often" }), wantField: "payload.health_check.interval"},
 		{name: "negative timeout", p: payload(func(p *pipeline.ConsulRegisterPayload) { p.HealthCheck.Timeout = "-1s" }), wantField: "payload.health_check.timeout"},
 		{name: "nil payload", p: nil, wantField: "payload"},
+		{name: "health from the payload", p: payload(func(p *pipeline.ConsulRegisterPayload) { p.Health = pipeline.HealthWarning }),
+			check: func(t *testing.T, d *Desired) {
+				if d.Health != api.HealthWarning {
+					t.Fatalf("health %q", d.Health)
+				}
+			}},
+		{name: "no health from an older reducer is passing", p: payload(nil), check: func(t *testing.T, d *Desired) {
+			if d.Health != api.HealthPassing {
+				t.Fatalf("health %q", d.Health)
+			}
+		}},
+		{name: "unknown health", p: payload(func(p *pipeline.ConsulRegisterPayload) { p.Health = "maintenance" }), wantField: "payload.health"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,56 +118,100 @@ func TestBuild(t *testing.T) {
 }
 
 // agentView turns a registration into what the agent reports back.
-func agentView(r *api.AgentServiceRegistration) (*api.AgentService, []*api.AgentCheck) {
+func agentView(d *Desired) *Current {
+	r := d.Reg
 	svc := &api.AgentService{ID: r.ID, Service: r.Name, Tags: append([]string(nil), r.Tags...), Address: r.Address, Port: r.Port, Meta: map[string]string{}}
 	for k, v := range r.Meta {
 		svc.Meta[k] = v
 	}
-	var checks []*api.AgentCheck
+	c := &Current{Service: svc}
 	if r.Check != nil {
-		checks = append(checks, &api.AgentCheck{CheckID: r.Check.CheckID, ServiceID: r.ID, Type: "http"})
+		c.Checks = append(c.Checks, Check{ID: r.Check.CheckID, Type: "http", Status: api.HealthCritical})
 	}
-	return svc, checks
+	return c
 }
 
+// catalogView turns a registration into what the catalog reports back of
+// the catalog mode's write.
+func catalogView(d *Desired) *Current {
+	reg := registration(d)
+	n := &api.Node{Node: reg.Node, Address: reg.Address, Meta: maps.Clone(reg.NodeMeta)}
+	svc := *reg.Service
+	svc.Tags, svc.Meta = slices.Clone(svc.Tags), maps.Clone(svc.Meta)
+	checks := api.HealthChecks{}
+	for _, ch := range reg.Checks {
+		c := *ch
+		checks = append(checks, &c)
+	}
+	return catalogCurrent(n, &svc, checks)
+}
+
+// TestSame: what each mode takes for "already registered as asked".
 func TestSame(t *testing.T) {
 	want, err := Build(node, 7, "dev", payload(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
+	warning, err := Build(node, 7, "dev", payload(func(p *pipeline.ConsulRegisterPayload) { p.Health = pipeline.HealthWarning }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stores := map[Mode]struct {
+		store Store
+		view  func(*Desired) *Current
+	}{
+		ModeAgent:   {NewAgentStore(nil), agentView},
+		ModeCatalog: {NewCatalogStore(nil, "dev"), catalogView},
+	}
 	tests := []struct {
 		name string
-		mut  func(s *api.AgentService, c *[]*api.AgentCheck)
-		same bool
+		mut  func(c *Current)
+		d    *Desired // default want
+		same map[Mode]bool
 	}{
-		{name: "identical", same: true},
-		{name: "only the sequence differs", mut: func(s *api.AgentService, _ *[]*api.AgentCheck) { s.Meta[MetaSequence] = "3" }, same: true},
-		{name: "port differs", mut: func(s *api.AgentService, _ *[]*api.AgentCheck) { s.Port = 9090 }},
-		{name: "address differs", mut: func(s *api.AgentService, _ *[]*api.AgentCheck) { s.Address = "10.9.9.9" }},
-		{name: "tag missing", mut: func(s *api.AgentService, _ *[]*api.AgentCheck) { s.Tags = s.Tags[:1] }},
-		{name: "tag order differs", mut: func(s *api.AgentService, _ *[]*api.AgentCheck) { s.Tags[0], s.Tags[1] = s.Tags[1], s.Tags[0] }},
-		{name: "name differs", mut: func(s *api.AgentService, _ *[]*api.AgentCheck) { s.Service = "onex-compute" }},
-		{name: "other environment", mut: func(s *api.AgentService, _ *[]*api.AgentCheck) { s.Meta[MetaEnv] = "prod" }},
-		{name: "check definition changed", mut: func(s *api.AgentService, _ *[]*api.AgentCheck) { s.Meta[MetaCheck] = "0000" }},
-		{name: "extra meta", mut: func(s *api.AgentService, _ *[]*api.AgentCheck) { s.Meta["x"] = "y" }},
-		{name: "check deleted by hand", mut: func(_ *api.AgentService, c *[]*api.AgentCheck) { *c = nil }},
-		{name: "extra check", mut: func(_ *api.AgentService, c *[]*api.AgentCheck) {
-			*c = append(*c, &api.AgentCheck{CheckID: "other", Type: "ttl"})
-		}},
+		{name: "identical", same: map[Mode]bool{ModeAgent: true, ModeCatalog: true}},
+		{name: "only the sequence differs", mut: func(c *Current) { c.Service.Meta[MetaSequence] = "3" }, same: map[Mode]bool{ModeAgent: true, ModeCatalog: true}},
+		{name: "port differs", mut: func(c *Current) { c.Service.Port = 9090 }},
+		{name: "address differs", mut: func(c *Current) { c.Service.Address = "10.9.9.9" }},
+		{name: "tag missing", mut: func(c *Current) { c.Service.Tags = c.Service.Tags[:1] }},
+		{name: "tag order differs", mut: func(c *Current) { c.Service.Tags[0], c.Service.Tags[1] = c.Service.Tags[1], c.Service.Tags[0] }},
+		{name: "name differs", mut: func(c *Current) { c.Service.Service = "onex-compute" }},
+		{name: "other environment", mut: func(c *Current) { c.Service.Meta[MetaEnv] = "prod" }},
+		{name: "check definition changed", mut: func(c *Current) { c.Service.Meta[MetaCheck] = "0000" }},
+		{name: "extra meta", mut: func(c *Current) { c.Service.Meta["x"] = "y" }},
+		{name: "check deleted by hand", mut: func(c *Current) { c.Checks = nil }},
+		{name: "extra check", mut: func(c *Current) { c.Checks = append(c.Checks, Check{ID: "other", Type: "ttl"}) }},
+		// The agent runs its check: the status is its finding. In catalog
+		// mode the status is the fleet's word.
+		{name: "check status differs", mut: func(c *Current) { c.Checks[0].Status = api.HealthWarning }, same: map[Mode]bool{ModeAgent: true}},
+		{name: "health asked differs", d: warning, same: map[Mode]bool{ModeAgent: true}},
+		{name: "check output differs", mut: func(c *Current) { c.Checks[0].Output = "by hand" }, same: map[Mode]bool{ModeAgent: true}},
+		{name: "node address differs", mut: func(c *Current) { c.NodeAddress = "10.9.9.9" }, same: map[Mode]bool{ModeAgent: true}},
+		{name: "node meta differs", mut: func(c *Current) { c.NodeMeta = map[string]string{"external-node": "true"} }, same: map[Mode]bool{ModeAgent: true}},
+		{name: "not an external node", mut: func(c *Current) { c.External = false }, same: map[Mode]bool{ModeAgent: true}},
+		{name: "on another catalog node", mut: func(c *Current) { c.Node = "onex-node-other" }, same: map[Mode]bool{ModeAgent: true}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			svc, checks := agentView(want.Reg)
-			if tt.mut != nil {
-				tt.mut(svc, &checks)
-			}
-			if got := Same(svc, checks, want); got != tt.same {
-				t.Fatalf("Same = %v, want %v", got, tt.same)
-			}
-		})
+		for mode, st := range stores {
+			t.Run(string(mode)+"/"+tt.name, func(t *testing.T) {
+				cur := st.view(want)
+				if tt.mut != nil {
+					tt.mut(cur)
+				}
+				d := want
+				if tt.d != nil {
+					d = tt.d
+				}
+				if got := st.store.Same(cur, d); got != tt.same[mode] {
+					t.Fatalf("Same = %v, want %v", got, tt.same[mode])
+				}
+			})
+		}
 	}
-	if Same(nil, nil, want) {
-		t.Fatal("a missing service is not the same")
+	for mode, st := range stores {
+		if st.store.Same(nil, want) {
+			t.Fatalf("%s: a missing service is not the same", mode)
+		}
 	}
 }
 
