@@ -24,7 +24,8 @@ WITH_ENV := eval "$$($(INFRA)/env.sh)" &&
 TEST_INFRA := ONEX_STATE_DIR=/tmp/onex-test ONEX_KAFKA_PORT=39092 ONEX_KAFKA_CONTROLLER_PORT=39093 \
 	ONEX_PG_PORT=5456 ONEX_PG_CLUSTER=onextest ONEX_CONSUL_PORT=38500 ONEX_CONSUL_DNS_PORT=38600 \
 	ONEX_CONSUL_SERVER_PORT=38300 ONEX_CONSUL_SERF_LAN_PORT=38301 ONEX_CONSUL_SERF_WAN_PORT=38302 \
-	ONEX_CONSUL_GRPC_PORT=38502
+	ONEX_CONSUL_GRPC_PORT=38502 \
+	ONEX_KAFKA_SECURE_PORT=39094 ONEX_PG_SECURE_PORT=5457 ONEX_PG_SECURE_CLUSTER=onextestsecure ONEX_INFRA_SECURE=1
 TEST_ENV := eval "$$($(TEST_INFRA) $(INFRA)/env.sh)" &&
 
 .PHONY: help
@@ -32,7 +33,7 @@ help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 .PHONY: test-infra-up test-infra-down test-infra-env
-test-infra-up: ## install (first time) and start the servers `make test` uses (ports 39092, 5456, 38500)
+test-infra-up: ## install (first time) and start the servers `make test` uses (39092, 5456, 38500; secured Kafka 39094-39097, TLS PostgreSQL 5457)
 	$(TEST_INFRA) $(INFRA)/up.sh
 test-infra-down: ## stop the test servers
 	$(TEST_INFRA) $(INFRA)/down.sh
@@ -107,9 +108,10 @@ test: test-infra-up lint build helm-tools python-venv ## everything, against rea
 	@cat $(E2E_SUMMARY) 2>/dev/null || { echo "the Python interop suite reported no summary"; exit 1; }
 
 # The fleet's performance figures next to the servers' own ceilings, in one
-# run of about twelve minutes; docs/performance.md explains the method.
+# run of about eight minutes (three of them fill a Consul agent for the agent
+# API's ceiling); docs/performance.md explains the method.
 .PHONY: bench
-bench: infra-up build ## performance figures against the real servers (~6 min): table, bench/results/{results.json,results.md,latency-curve.png}
+bench: infra-up build ## performance figures against the real servers (~8 min): table, bench/results/{results.json,results.md,latency-curve.png}
 	$(GO) build -o $(BIN)/fleetbench ./bench/cmd/fleetbench
 	$(WITH_ENV) $(BIN)/onexctl topics provision >/dev/null || echo "topic drift reported (existing topics are never changed)"
 	$(WITH_ENV) $(BIN)/fleetbench $(BENCH_FLAGS)

@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/omninode/onex-fleet/pkg/config"
+	"github.com/omninode/onex-fleet/pkg/kafkasec"
 )
 
 // KafkaVersion is the protocol version the fleet speaks. Kafka 4.x brokers
@@ -33,6 +36,13 @@ type Options struct {
 	// (16 KiB), sarama grows a batch up to this bound, and the broker
 	// refuses a batch above its message.max.bytes (1 MiB by default).
 	MaxMessageBytes int
+	// Security is how the client encrypts and authenticates. Nil means the
+	// process's settings, read from the environment on each call
+	// (KAFKA_SECURITY_PROTOCOL and the rest, config.LoadKafkaSecurity), so
+	// every client of a service and of onexctl is secured alike without its
+	// caller passing anything; tests and tools that talk to another cluster
+	// set it.
+	Security *config.KafkaSecurity
 }
 
 // DefaultMaxMessageBytes keeps a producer's batches under a broker's
@@ -55,7 +65,9 @@ func ParseBrokers(s string) []string {
 // NewConfig returns the sarama configuration with the fleet's guarantees:
 // an idempotent producer with acks=all, read_committed consumers (so reducer
 // output is seen only once its transaction commits), manual marking of
-// offsets after handling, and an explicit protocol version.
+// offsets after handling, an explicit protocol version, and the TLS and SASL
+// settings of o.Security (kafkasec.Apply). Invalid security settings are a
+// configuration error that names the variable.
 func NewConfig(o Options) (*sarama.Config, error) {
 	if len(o.Brokers) == 0 {
 		return nil, fmt.Errorf("bus: no Kafka bootstrap servers (KAFKA_BOOTSTRAP_SERVERS is required)")
@@ -101,6 +113,15 @@ func NewConfig(o Options) (*sarama.Config, error) {
 	c.Consumer.Group.Heartbeat.Interval = orDefault(o.Heartbeat, 3*time.Second)
 	c.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
 	c.Consumer.MaxProcessingTime = time.Second
+	var err error
+	if o.Security != nil {
+		err = kafkasec.Apply(c, *o.Security)
+	} else {
+		err = kafkasec.ApplyEnv(c)
+	}
+	if err != nil {
+		return nil, err
+	}
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("bus: invalid sarama config: %w", err)
 	}

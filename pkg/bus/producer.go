@@ -7,6 +7,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/omninode/onex-fleet/pkg/infraerr"
+	"github.com/omninode/onex-fleet/pkg/kafkasec"
 )
 
 // Producer publishes records and returns only after the broker acknowledged
@@ -21,6 +22,9 @@ type Producer struct {
 func NewProducer(brokers []string, cfg *sarama.Config, m *Metrics) (*Producer, error) {
 	sp, err := sarama.NewSyncProducer(brokers, cfg)
 	if err != nil {
+		if err := kafkasec.Explain(err, cfg); infraerr.IsVouched(err) {
+			return nil, err
+		}
 		return nil, infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "connect_producer"},
 			"create producer", err)
 	}

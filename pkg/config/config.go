@@ -39,6 +39,9 @@ func (s Secret) String() string {
 // LogValue redacts the value in slog output.
 func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
+// GoString redacts the value in %#v output.
+func (s Secret) GoString() string { return "config.Secret(" + strconv.Quote(s.String()) + ")" }
+
 // MarshalJSON redacts the value.
 func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
 
@@ -59,6 +62,10 @@ type Config struct {
 	// nothing published before a service first starts is lost) or the
 	// newest (=newest; tests use it to ignore earlier runs' records).
 	ConsumeFromOldest bool
+
+	// Kafka is how the Kafka clients encrypt and authenticate
+	// (KAFKA_SECURITY_PROTOCOL and the rest, validated; see KafkaSecurity).
+	Kafka KafkaSecurity
 
 	DatabaseURL Secret // OMNIBASE_INFRA_DB_URL (a DSN with credentials)
 	ConsulAddr  string // CONSUL_HTTP_ADDR, default 127.0.0.1:8500
@@ -103,6 +110,12 @@ func Load(service string) (*Config, error) {
 			return nil, fmt.Errorf("config: KAFKA_INSTANCE_ID may contain only [a-zA-Z0-9._-]")
 		}
 	}
+	k, err := LoadKafkaSecurity()
+	if err != nil {
+		return nil, err
+	}
+	c.Kafka = k
+	c.Warnings = append(c.Warnings, k.Warnings()...)
 	c.DeadLetterTopic = os.Getenv("KAFKA_DEAD_LETTER_TOPIC")
 	switch strings.ToLower(firstNonEmpty(os.Getenv("ONEX_CONSUMER_START"), "oldest")) {
 	case "oldest", "earliest":

@@ -18,6 +18,7 @@ func clearEnv(t *testing.T) {
 		t.Setenv(k, "")
 		os.Unsetenv(k)
 	}
+	clearKafkaSecurity(t)
 	t.Setenv("OMNIBASE_ENV_FILE", filepath.Join(t.TempDir(), "missing.env"))
 }
 
@@ -49,6 +50,14 @@ func TestLoad(t *testing.T) {
 		{name: "drain clamped", env: map[string]string{"KAFKA_BOOTSTRAP_SERVERS": "b:1", "ONEX_DRAIN_TIMEOUT": "900"}, check: func(t *testing.T, c *Config) {
 			if c.DrainTimeout != 300*time.Second || len(c.Warnings) != 1 {
 				t.Errorf("drain = %v warnings = %v", c.DrainTimeout, c.Warnings)
+			}
+		}},
+		{name: "kafka security checked at start", env: map[string]string{"KAFKA_BOOTSTRAP_SERVERS": "b:1", "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+			"KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": "onex"}, wantErr: "KAFKA_SASL_MECHANISM=SCRAM-SHA-512 needs KAFKA_SASL_PASSWORD"},
+		{name: "kafka security kept", env: map[string]string{"KAFKA_BOOTSTRAP_SERVERS": "b:1", "KAFKA_SECURITY_PROTOCOL": "sasl_plaintext",
+			"KAFKA_SASL_MECHANISM": "PLAIN", "KAFKA_SASL_USERNAME": "onex", "KAFKA_SASL_PASSWORD": "pw"}, check: func(t *testing.T, c *Config) {
+			if c.Kafka.String() != "SASL_PLAINTEXT PLAIN" || c.Kafka.Password.Reveal() != "pw" || len(c.Warnings) != 1 {
+				t.Errorf("kafka %v warnings %q", c.Kafka, c.Warnings)
 			}
 		}},
 		{name: "drain not a number", env: map[string]string{"KAFKA_BOOTSTRAP_SERVERS": "b:1", "ONEX_DRAIN_TIMEOUT": "soon"}, wantErr: "ONEX_DRAIN_TIMEOUT"},

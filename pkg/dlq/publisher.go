@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/omninode/onex-fleet/pkg/infraerr"
+	"github.com/omninode/onex-fleet/pkg/kafkasec"
 )
 
 // Publisher writes DLQ records through a sarama.SyncProducer. It is safe for
@@ -215,8 +216,9 @@ func (p *Publisher) Publish(ctx context.Context, msg *sarama.ConsumerMessage, f 
 // NewProducerConfig returns a sarama config for the SyncProducer behind a
 // Publisher: Kafka protocol 3.6 (Kafka 4.x rejects sarama's older default),
 // acks=all, idempotent writes (hence one in-flight request per broker),
-// successes returned (required by SyncProducer) and a 4 MiB message limit
-// like the Python producer.
+// successes returned (required by SyncProducer), a 1 MB message limit, and
+// the process's Kafka security settings (kafkasec.ApplyEnvOrRefuse: settings
+// that do not apply make every connection fail, never go unsecured).
 func NewProducerConfig(clientID string) *sarama.Config {
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V3_6_0_0
@@ -232,5 +234,6 @@ func NewProducerConfig(clientID string) *sarama.Config {
 	// Not above the broker's default message.max.bytes: a bigger batch is
 	// refused whole (bus.DefaultMaxMessageBytes; bus imports this package).
 	cfg.Producer.MaxMessageBytes = 1_000_000
+	kafkasec.ApplyEnvOrRefuse(cfg)
 	return cfg
 }

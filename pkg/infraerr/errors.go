@@ -228,6 +228,9 @@ type Error struct {
 	Context Context
 	// Err is the cause, if any. errors.Is/As traverse it.
 	Err error
+
+	// vouched: Message holds names and fixed words only (see Vouched).
+	vouched bool
 }
 
 // Error returns the message followed by the cause chain, e.g.

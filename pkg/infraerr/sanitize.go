@@ -112,11 +112,18 @@ func SanitizeString(s string) string {
 // *Error the message is its Message followed by its cause chain (without the
 // class-name fallback of Error()). SanitizeError(nil) is "".
 //
+// A Vouched error keeps its message (not its cause) even when it matches a
+// pattern, and so does one wrapped in text that does not match any.
+//
 // Note that the Type itself may contain a pattern (InfraAuthenticationError
-// contains "auth"); only the message part is guaranteed pattern-free.
+// contains "auth"); only the message part is guaranteed pattern-free, except
+// for the names a Vouched message was built from.
 func SanitizeError(err error) string {
 	if err == nil {
 		return ""
+	}
+	if msg, ok := vouchedMessage(err); ok {
+		return TypeName(err) + ": " + truncate(msg)
 	}
 	var msg string
 	if ie, ok := err.(*Error); ok && ie != nil {

@@ -19,6 +19,8 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
+
+	"github.com/omninode/onex-fleet/pkg/kafkasec"
 )
 
 func need(t testing.TB, name, what string) string {
@@ -65,12 +67,14 @@ func Unique() string {
 	return strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
 }
 
-// AdminConfig is a sarama config suitable for test admin and clients.
+// AdminConfig is a sarama config suitable for test admin and clients, with
+// the process's Kafka security settings like every client of the fleet.
 func AdminConfig() *sarama.Config {
 	c := sarama.NewConfig()
 	c.Version = sarama.V3_6_0_0
 	c.Producer.Return.Successes = true
 	c.Consumer.Offsets.Initial = sarama.OffsetOldest
+	kafkasec.ApplyEnvOrRefuse(c)
 	return c
 }
 

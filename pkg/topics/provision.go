@@ -13,6 +13,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/omninode/onex-fleet/pkg/infraerr"
+	"github.com/omninode/onex-fleet/pkg/kafkasec"
 )
 
 // Drift is one difference between a spec and an existing topic.
@@ -271,12 +272,15 @@ func Describe(ctx context.Context, admin sarama.ClusterAdmin) ([]TopicState, err
 
 // NewAdminConfig returns a sarama config suitable for Provision and Describe:
 // protocol version 3.6 (Kafka 4.x rejects the older protocol versions
-// sarama defaults to) and the given client id.
+// sarama defaults to), the given client id, and the process's Kafka
+// security settings (kafkasec.ApplyEnvOrRefuse: settings that do not apply
+// make every connection fail, never go unsecured).
 func NewAdminConfig(clientID string) *sarama.Config {
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V3_6_0_0
 	if clientID != "" {
 		cfg.ClientID = clientID
 	}
+	kafkasec.ApplyEnvOrRefuse(cfg)
 	return cfg
 }

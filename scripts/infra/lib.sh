@@ -28,15 +28,29 @@ ONEX_CONSUL_SERVER_PORT="${ONEX_CONSUL_SERVER_PORT:-18300}"  # server RPC
 ONEX_CONSUL_SERF_LAN_PORT="${ONEX_CONSUL_SERF_LAN_PORT:-18301}"
 ONEX_CONSUL_SERF_WAN_PORT="${ONEX_CONSUL_SERF_WAN_PORT:-18302}"
 ONEX_CONSUL_GRPC_PORT="${ONEX_CONSUL_GRPC_PORT:-18502}"
+# The secured Kafka (kafka-secure.sh): SASL_SSL, then SSL, SASL_PLAINTEXT and
+# its controller on the next three ports.
+ONEX_KAFKA_SECURE_PORT="${ONEX_KAFKA_SECURE_PORT:-19094}"
+ONEX_KAFKA_SECURE_SSL_PORT="${ONEX_KAFKA_SECURE_SSL_PORT:-$((ONEX_KAFKA_SECURE_PORT + 1))}"
+ONEX_KAFKA_SECURE_SASL_PLAINTEXT_PORT="${ONEX_KAFKA_SECURE_SASL_PLAINTEXT_PORT:-$((ONEX_KAFKA_SECURE_PORT + 2))}"
+ONEX_KAFKA_SECURE_CONTROLLER_PORT="${ONEX_KAFKA_SECURE_CONTROLLER_PORT:-$((ONEX_KAFKA_SECURE_PORT + 3))}"
 
 # --- PostgreSQL ------------------------------------------------------------
 ONEX_PG_CLUSTER="${ONEX_PG_CLUSTER:-onex}"
+# ONEX_PG_SSL=1: the cluster is TLS-only (postgres.sh). The secured cluster
+# up.sh adds with ONEX_INFRA_SECURE=1 is this one:
+ONEX_PG_SSL="${ONEX_PG_SSL:-0}"
+ONEX_PG_SECURE_CLUSTER="${ONEX_PG_SECURE_CLUSTER:-onexsecure}"
+ONEX_PG_SECURE_PORT="${ONEX_PG_SECURE_PORT:-5437}"
 ONEX_PG_USER="${ONEX_PG_USER:-onex}"
 ONEX_PG_PASSWORD="${ONEX_PG_PASSWORD:-onex}"
 ONEX_PG_DB="${ONEX_PG_DB:-omnibase_infra}"
 
 # --- Kafka -----------------------------------------------------------------
 ONEX_KAFKA_HEAP_OPTS="${ONEX_KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}"
+ONEX_KAFKA_SECURE_HEAP_OPTS="${ONEX_KAFKA_SECURE_HEAP_OPTS:--Xms128m -Xmx384m}"
+# ONEX_INFRA_SECURE=1: up.sh also starts the secured Kafka (kafka-secure.sh).
+ONEX_INFRA_SECURE="${ONEX_INFRA_SECURE:-0}"
 
 export ONEX_CACHE_DIR ONEX_STATE_DIR
 
@@ -47,6 +61,10 @@ onex_pg_dsn() {
     "$ONEX_PG_USER" "$ONEX_PG_PASSWORD" "$ONEX_PG_PORT" "$ONEX_PG_DB"
 }
 onex_consul_addr() { printf '127.0.0.1:%s\n' "$ONEX_CONSUL_PORT"; }
+onex_pg_secure_dsn() {
+  printf 'postgresql://%s:%s@127.0.0.1:%s/%s\n' \
+    "$ONEX_PG_USER" "$ONEX_PG_PASSWORD" "$ONEX_PG_SECURE_PORT" "$ONEX_PG_DB"
+}
 
 # --- helpers ---------------------------------------------------------------
 log() { printf '[%s] %s\n' "${ONEX_LOG_TAG:-infra}" "$*" >&2; }

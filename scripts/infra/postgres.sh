@@ -3,6 +3,10 @@
 # postgresql-common tools) listening on 127.0.0.1 only, with role onex and
 # database omnibase_infra.
 #
+# ONEX_PG_SSL=1 makes the cluster TLS-only: a server certificate from the
+# local test CA (tls.sh) and every TCP connection without TLS refused. up.sh
+# runs such a second cluster with ONEX_INFRA_SECURE=1 (ONEX_PG_SECURE_*).
+#
 # usage: postgres.sh start|stop|restart|status|install|reset
 #        postgres.sh psql ARGS...   psql connected with the project DSN
 set -euo pipefail
@@ -96,6 +100,13 @@ ensure_conf_d() {
   f="/etc/postgresql/$ver/$ONEX_PG_CLUSTER/conf.d/onex.conf"
   want="# Written by scripts/infra/postgres.sh
 listen_addresses = '127.0.0.1'"
+  if [[ "$ONEX_PG_SSL" == 1 ]]; then
+    want+="
+ssl = on
+ssl_cert_file = '/etc/postgresql/$ver/$ONEX_PG_CLUSTER/server.pem'
+ssl_key_file = '/etc/postgresql/$ver/$ONEX_PG_CLUSTER/server.key'
+ssl_min_protocol_version = 'TLSv1.2'"
+  fi
   if [[ -f "$f" && "$(<"$f")" == "$want" ]]; then
     return 1
   fi
@@ -103,6 +114,36 @@ listen_addresses = '127.0.0.1'"
   mkdir -p "$(dirname "$f")"
   printf '%s\n' "$want" >"$f" || die "cannot write $f"
   chown postgres:postgres "$f" 2>/dev/null || true
+  return 0
+}
+
+# ensure_tls_files VERSION: the server certificate from the local test CA,
+# copied where the server reads it (the key owned by postgres, mode 600, or
+# it refuses to start); returns 0 when a file changed.
+ensure_tls_files() {
+  local ver="$1" dir crt f changed=1
+  dir="/etc/postgresql/$ver/$ONEX_PG_CLUSTER"
+  crt="$("$ONEX_INFRA_DIR/tls.sh" issue postgres-server localhost "DNS:localhost,IP:127.0.0.1" serverAuth)"
+  for f in pem key; do
+    if ! cmp -s "${crt%.pem}.$f" "$dir/server.$f"; then
+      install -o postgres -g postgres -m 600 "${crt%.pem}.$f" "$dir/server.$f"
+      changed=0
+    fi
+  done
+  return "$changed"
+}
+
+# ensure_hba_tls_only VERSION: a first pg_hba.conf line refusing TCP
+# connections without TLS (local socket connections stay as they are);
+# returns 0 when the file changed.
+ensure_hba_tls_only() {
+  local f line="hostnossl all all all reject # onex: TLS only (scripts/infra/postgres.sh)"
+  f="/etc/postgresql/$1/$ONEX_PG_CLUSTER/pg_hba.conf"
+  if grep -qxF "$line" "$f"; then
+    return 1
+  fi
+  log "refusing TCP connections without TLS ($f)"
+  { printf '%s\n' "$line"; cat "$f"; } >"$f.tmp" && chown postgres:postgres "$f.tmp" && mv "$f.tmp" "$f"
   return 0
 }
 
@@ -134,6 +175,10 @@ start() {
   fi
   ensure_conf "$ver" port "$ONEX_PG_PORT" && changed=1
   ensure_conf_d "$ver" && changed=1
+  if [[ "$ONEX_PG_SSL" == 1 ]]; then
+    ensure_tls_files "$ver" && changed=1
+    ensure_hba_tls_only "$ver" && changed=1
+  fi
   if is_running; then
     if ((changed)); then
       log "configuration changed, restarting cluster $ver/$ONEX_PG_CLUSTER"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Start the local ONEX fleet infrastructure: PostgreSQL, Kafka, Consul.
+# Start the local ONEX fleet infrastructure: PostgreSQL, Kafka, Consul, and
+# with ONEX_INFRA_SECURE=1 the secured Kafka too (kafka-secure.sh).
 # Idempotent: what already runs is left alone. First run installs/builds
 # (apt-get postgresql, mvn Kafka jars, go build Consul: ~10 min in all).
 #
-# usage: up.sh            then: eval "$(scripts/infra/env.sh)"
+# usage: [ONEX_INFRA_SECURE=1] up.sh      then: eval "$(scripts/infra/env.sh)"
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -23,6 +24,12 @@ if ! "$here/consul.sh" built; then
 fi
 "$here/postgres.sh" start
 "$here/kafka.sh" start
+if [[ "$ONEX_INFRA_SECURE" == 1 ]]; then
+  # Before waiting for the Consul build: on a first run they start while
+  # Consul compiles.
+  "$here/kafka-secure.sh" start
+  ONEX_PG_CLUSTER="$ONEX_PG_SECURE_CLUSTER" ONEX_PG_PORT="$ONEX_PG_SECURE_PORT" ONEX_PG_SSL=1 "$here/postgres.sh" start
+fi
 if [[ -n "$build_pid" ]] && ! wait "$build_pid"; then
   log "background Consul build failed (see $ONEX_STATE_DIR/consul-build.out); retrying in the foreground"
 fi
@@ -32,6 +39,10 @@ log "all up in $(($(now_s) - t0))s"
 echo
 "$here/postgres.sh" status
 "$here/kafka.sh" status
+if [[ "$ONEX_INFRA_SECURE" == 1 ]]; then
+  "$here/kafka-secure.sh" status
+  ONEX_PG_CLUSTER="$ONEX_PG_SECURE_CLUSTER" ONEX_PG_PORT="$ONEX_PG_SECURE_PORT" "$here/postgres.sh" status
+fi
 "$here/consul.sh" status
 cat <<INFO
 

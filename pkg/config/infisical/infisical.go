@@ -188,7 +188,7 @@ func apply(refs []keyRef, values map[string]fetched, fromFile, optional []string
 			}
 		default:
 			sources[r.key] = SourceMissing
-			if slices.Contains(optional, r.key) {
+			if slices.Contains(optional, r.key) || optionalExtra(r.transport, r.key) {
 				continue
 			}
 			missing = append(missing, r.key)

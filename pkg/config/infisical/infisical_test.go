@@ -43,6 +43,9 @@ func clearEnv(t *testing.T) {
 	for _, keys := range TransportKeys {
 		vars = append(vars, keys...)
 	}
+	for _, keys := range TransportExtras {
+		vars = append(vars, keys...)
+	}
 	for _, k := range vars {
 		t.Setenv(k, "")
 		os.Unsetenv(k)
@@ -187,6 +190,14 @@ func TestPrefetchResolution(t *testing.T) {
 			folders: map[string]map[string]string{"/shared/kafka": allKafka, "/shared/env": {"OMNIBASE_INFRA_DB_URL": testDSN}},
 			want:    map[string]string{"CONSUL_HTTP_TOKEN": "<unset>"},
 			sources: map[string]Source{"CONSUL_HTTP_TOKEN": SourceMissing},
+		},
+		{
+			name: "controlled, required: Kafka security keys come with the kafka transport and may be missing", lane: controlled, policy: "required",
+			folders: map[string]map[string]string{"/shared/kafka": allKafka, "/shared/env": {"OMNIBASE_INFRA_DB_URL": testDSN},
+				"/services/projector-effect/kafka": {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_PASSWORD": "hunter2-kafka-pass"}},
+			want: map[string]string{"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_PASSWORD": "hunter2-kafka-pass",
+				"KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET": "<unset>"},
+			sources: map[string]Source{"KAFKA_SASL_PASSWORD": SourceInfisicalService, "KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET": SourceMissing},
 		},
 		{
 			name: "controlled: an empty value in Infisical counts as present", lane: controlled, policy: "required",

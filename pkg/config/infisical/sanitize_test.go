@@ -79,7 +79,11 @@ func TestNeedsKeys(t *testing.T) {
 		wantErr string
 	}{
 		{name: "transports then env, each key once", needs: Needs{Service: "consul-effect", Transports: []string{Kafka}, Env: []string{"CONSUL_HTTP_TOKEN", "KAFKA_ACKS"}},
-			want: []string{"kafka/KAFKA_GROUP_ID", "kafka/KAFKA_ACKS", "kafka/KAFKA_REQUEST_TIMEOUT_MS", "env/CONSUL_HTTP_TOKEN"}},
+			want: []string{"kafka/KAFKA_GROUP_ID", "kafka/KAFKA_ACKS", "kafka/KAFKA_REQUEST_TIMEOUT_MS",
+				"kafka/KAFKA_SECURITY_PROTOCOL", "kafka/KAFKA_SASL_MECHANISM", "kafka/KAFKA_SASL_USERNAME", "kafka/KAFKA_SASL_PASSWORD",
+				"kafka/KAFKA_SSL_CA_FILE", "kafka/KAFKA_SSL_CERT_FILE", "kafka/KAFKA_SSL_KEY_FILE",
+				"kafka/KAFKA_SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL", "kafka/KAFKA_SASL_OAUTHBEARER_CLIENT_ID", "kafka/KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET",
+				"env/CONSUL_HTTP_TOKEN"}},
 		{name: "db list is the spec's", needs: Needs{Service: "p", Transports: []string{DB}},
 			want: []string{"db/POSTGRES_HOST", "db/POSTGRES_PORT", "db/POSTGRES_USER", "db/POSTGRES_POOL_MIN_SIZE", "db/POSTGRES_POOL_MAX_SIZE", "db/POSTGRES_TIMEOUT_MS", "db/QUERY_TIMEOUT_SECONDS"}},
 		{name: "slug with a slash", needs: Needs{Service: "a/../b"}, wantErr: "service slug"},

@@ -34,6 +34,22 @@ var TransportKeys = map[string][]string{
 	HTTP:   {"HTTP_BASE_URL", "HTTP_TIMEOUT_MS", "HTTP_MAX_RETRIES"},
 }
 
+// TransportExtras are keys the fleet fetches with a transport beyond the
+// spec's list, always optional: the kafka transport brings the Kafka
+// security settings (config.KafkaSecurityVars), so a SASL password or an
+// OAUTHBEARER client secret comes from /shared/kafka/ or
+// /services/<slug>/kafka/ like the rest of the transport's settings, and a
+// cluster without security needs none of them.
+var TransportExtras = map[string][]string{
+	Kafka: config.KafkaSecurityVars,
+}
+
+// optionalExtra reports whether key was fetched as one of the
+// TransportExtras of transport.
+func optionalExtra(transport, key string) bool {
+	return slices.Contains(TransportExtras[transport], key)
+}
+
 // bootstrapVars are never fetched from Infisical (spec 11.2): they are how
 // the service reaches Infisical in the first place.
 var bootstrapVars = []string{"INFISICAL_ADDR", "INFISICAL_CLIENT_ID", "INFISICAL_CLIENT_SECRET", "INFISICAL_PROJECT_ID"}
@@ -91,7 +107,7 @@ func (n Needs) keys() ([]keyRef, error) {
 		if !ok {
 			return nil, fmt.Errorf("infisical: unknown transport %q (known: db, kafka, valkey, http; use Env for single keys)", t)
 		}
-		for _, k := range list {
+		for _, k := range append(slices.Clip(list), TransportExtras[t]...) {
 			if err := add(t, k); err != nil {
 				return nil, err
 			}

@@ -112,7 +112,7 @@ func (o *common) connect() (*conn, error) {
 	if err != nil {
 		return nil, usage{err}
 	}
-	client, err := sarama.NewClient(bs, cfg)
+	client, err := bus.NewClient(bs, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", infraerr.RedactBootstrapServers(o.brokers), err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/omninode/onex-fleet/pkg/config"
 	"github.com/omninode/onex-fleet/pkg/dlq/replay"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 )
@@ -63,6 +64,12 @@ func dbErr(op string, err error) error {
 // With lock it also takes the replay advisory lock, and fails when another
 // tracked replay holds it. The DSN never appears in its errors.
 func OpenHistory(ctx context.Context, dsn string, lock bool) (*History, error) {
+	// POSTGRES_SSL_MODE and POSTGRES_SSL_CA_FILE win over the DSN's own TLS
+	// settings, as in the projector (spec 11.1).
+	dsn, err := config.ApplyPostgresSSL(dsn)
+	if err != nil {
+		return nil, err
+	}
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, infraerr.Configuration(infraerr.Context{Transport: infraerr.TransportDB, Operation: "connect"},

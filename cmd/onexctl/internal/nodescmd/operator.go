@@ -20,6 +20,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
+	"github.com/omninode/onex-fleet/pkg/kafkasec"
 	"github.com/omninode/onex-fleet/pkg/operator"
 	"github.com/omninode/onex-fleet/pkg/topics"
 	"github.com/omninode/onex-fleet/services/projector-effect/admin"
@@ -208,7 +209,7 @@ func publish(cmd *cobra.Command, p *publishing, timeout time.Duration, c *operat
 	sp, err := sarama.NewSyncProducer(bs, cfg)
 	if err != nil {
 		fmt.Fprintf(cmd.ErrOrStderr(), "%s: connect to %s: %s (nothing was published)\n", what,
-			infraerr.RedactBootstrapServers(p.brokers), infraerr.SanitizeError(err))
+			infraerr.RedactBootstrapServers(p.brokers), infraerr.SanitizeError(kafkasec.Explain(err, cfg)))
 		return &envelopecmd.ExitError{Code: 1}
 	}
 	defer sp.Close()

@@ -15,7 +15,9 @@ import (
 
 	"github.com/omninode/onex-fleet/cmd/onexctl/internal/envelopecmd"
 	"github.com/omninode/onex-fleet/pkg/bus"
+	"github.com/omninode/onex-fleet/pkg/config"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
+	"github.com/omninode/onex-fleet/pkg/kafkasec"
 	"github.com/omninode/onex-fleet/pkg/topics"
 )
 
@@ -57,9 +59,16 @@ func admin(brokers string) (sarama.ClusterAdmin, error) {
 	if len(bs) == 0 {
 		return nil, fmt.Errorf("no brokers: set --brokers or KAFKA_BOOTSTRAP_SERVERS")
 	}
-	a, err := sarama.NewClusterAdmin(bs, topics.NewAdminConfig("onexctl"))
+	// The admin config takes the Kafka security settings as it can (a
+	// refused connection when they are wrong); checking them first names
+	// the variable at fault instead.
+	if _, err := config.LoadKafkaSecurity(); err != nil {
+		return nil, err
+	}
+	cfg := topics.NewAdminConfig("onexctl")
+	a, err := sarama.NewClusterAdmin(bs, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %s", infraerr.RedactBootstrapServers(brokers), infraerr.SanitizeError(err))
+		return nil, fmt.Errorf("connect to %s: %s", infraerr.RedactBootstrapServers(brokers), infraerr.SanitizeError(kafkasec.Explain(err, cfg)))
 	}
 	return a, nil
 }

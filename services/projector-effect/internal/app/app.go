@@ -57,9 +57,11 @@ var Conditions = []string{CondDatabase, CondSchema, CondTopics}
 
 // Secrets is what the projector prefetches from Infisical at boot
 // (docs/configuration.md): its DSN under the env transport and the spec's db
-// and kafka keys. The projector reads the db pool and timeout keys; host,
-// port and user come from the DSN and the bus does not read the kafka keys,
-// so those are optional (fetched for parity with the Python runtime).
+// and kafka keys. The projector reads the db pool and timeout keys and the
+// bus the Kafka security keys the kafka transport brings (TransportExtras);
+// host, port and user come from the DSN and the bus does not read the
+// spec's three kafka keys, so those are optional (fetched for parity with
+// the Python runtime).
 var Secrets = infisical.Needs{
 	Service:    "projector-effect",
 	Transports: []string{infisical.DB, infisical.Kafka},
@@ -395,7 +397,7 @@ func (a *App) serveGRPC(ctx context.Context, ln net.Listener) {
 
 func (a *App) waitKafka(ctx context.Context, cfg *sarama.Config) sarama.Client {
 	for attempt := 0; ; attempt++ {
-		client, err := sarama.NewClient(a.brokers, cfg)
+		client, err := bus.NewClient(a.brokers, cfg)
 		if err == nil {
 			return client
 		}

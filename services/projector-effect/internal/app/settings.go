@@ -3,7 +3,6 @@ package app
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/omninode/onex-fleet/pkg/bus"
@@ -96,22 +95,11 @@ func LoadSettings(cfg *config.Config, c *contract.Contract) (Settings, error) {
 	if err := config.ValidateDSN(dsn); err != nil {
 		return s, err
 	}
-	u, err := url.Parse(dsn)
+	dsn, err := config.ApplyPostgresSSL(dsn)
 	if err != nil {
-		return s, errors.New("config: OMNIBASE_INFRA_DB_URL does not parse")
+		return s, err
 	}
-	q := u.Query()
-	if m := config.String("POSTGRES_SSL_MODE", ""); m != "" {
-		q.Set("sslmode", m)
-	}
-	if ca := config.String("POSTGRES_SSL_CA_FILE", ""); ca != "" {
-		q.Set("sslrootcert", ca)
-	}
-	if m := q.Get("sslmode"); (m == "verify-ca" || m == "verify-full") && q.Get("sslrootcert") == "" {
-		return s, errors.New("config: POSTGRES_SSL_MODE " + m + " needs POSTGRES_SSL_CA_FILE")
-	}
-	u.RawQuery = q.Encode()
-	s.DatabaseURL = config.Secret(u.String())
+	s.DatabaseURL = config.Secret(dsn)
 
 	var errs []error
 	integer := func(name string, def int) int {

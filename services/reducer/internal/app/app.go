@@ -140,8 +140,9 @@ func paramsFrom(c *contract.Contract) decide.Params {
 }
 
 // Secrets is what the reducer prefetches from Infisical at boot
-// (docs/configuration.md): the spec's kafka keys, optional because the bus
-// does not read them (fetched for parity with the Python runtime).
+// (docs/configuration.md): the kafka transport's keys, optional: the bus
+// reads the Kafka security ones the transport brings (TransportExtras), the
+// spec's three are fetched for parity with the Python runtime.
 var Secrets = infisical.Needs{
 	Service:    "reducer",
 	Transports: []string{infisical.Kafka},
@@ -360,9 +361,9 @@ func (r *Reducer) Run(ctx context.Context) error {
 		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "join_group"}, "consumer group", err)
 	}
 	defer group.Close()
-	client, err := sarama.NewClient(r.brokers, cfg)
+	client, err := bus.NewClient(r.brokers, cfg)
 	if err != nil {
-		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "connect"}, "client", err)
+		return err
 	}
 	defer client.Close()
 
@@ -414,9 +415,9 @@ func (r *Reducer) Run(ctx context.Context) error {
 var errNotCoPartitioned = errors.New("reducer input and snapshot topics must be co-partitioned")
 
 func (r *Reducer) checkTopics(ctx context.Context) error {
-	admin, err := sarama.NewClusterAdmin(r.brokers, topics.NewAdminConfig("reducer"))
+	admin, err := bus.NewClusterAdmin(r.brokers, topics.NewAdminConfig("reducer"))
 	if err != nil {
-		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "admin"}, "cluster admin", err)
+		return err
 	}
 	defer admin.Close()
 	snapshots := r.settings.SnapshotsTopic

@@ -65,8 +65,9 @@ const (
 var Conditions = []string{CondTopics, CondRestored, CondNodeTopics}
 
 // Secrets is what the orchestrator prefetches from Infisical at boot
-// (docs/configuration.md): the spec's kafka keys, optional because the bus
-// does not read them (fetched for parity with the Python runtime).
+// (docs/configuration.md): the kafka transport's keys, optional: the bus
+// reads the Kafka security ones the transport brings (TransportExtras), the
+// spec's three are fetched for parity with the Python runtime.
 var Secrets = infisical.Needs{
 	Service:    "registration-orchestrator",
 	Transports: []string{infisical.Kafka},
@@ -537,7 +538,7 @@ func (a *App) Run(ctx context.Context) error {
 // ends (nil client, nil error).
 func (a *App) waitKafka(ctx context.Context, cfg *sarama.Config) (sarama.Client, error) {
 	for attempt := 0; ; attempt++ {
-		client, err := sarama.NewClient(a.brokers, cfg)
+		client, err := bus.NewClient(a.brokers, cfg)
 		if err == nil {
 			return client, nil
 		}
