@@ -10,6 +10,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 	consul "github.com/hashicorp/consul/api"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/omninode/onex-fleet/pkg/bus"
@@ -53,7 +54,27 @@ const rowColumns = `entity_id::text, current_state::text, node_type, node_name, 
 // Rows returns the projection rows of the given nodes (all rows when ids
 // is empty), by node id.
 func (d *DB) Rows(ctx context.Context, ids ...string) (map[string]Row, error) {
-	q := `SELECT ` + rowColumns + ` FROM registration_projections WHERE domain = 'registration'`
+	out := map[string]Row{}
+	err := d.eachRow(ctx, rowColumns, ids, func(rows pgx.Rows) error {
+		var r Row
+		var endpoints, caps []byte
+		if err := rows.Scan(&r.NodeID, &r.State, &r.NodeType, &r.NodeName, &r.NodeVersion, &endpoints, &caps,
+			&r.RegisteredAt, &r.UpdatedAt, &r.LastHeartbeatAt, &r.LivenessDL); err != nil {
+			return err
+		}
+		_ = json.Unmarshal(endpoints, &r.Endpoints)
+		_ = json.Unmarshal(caps, &r.Capabilities)
+		out[r.NodeID] = r
+		return nil
+	})
+	return out, err
+}
+
+// eachRow selects cols of the registration rows of the given nodes (all
+// rows when ids is empty) and calls fn for each, stopping at its first
+// error.
+func (d *DB) eachRow(ctx context.Context, cols string, ids []string, fn func(pgx.Rows) error) error {
+	q := `SELECT ` + cols + ` FROM registration_projections WHERE domain = 'registration'`
 	var args []any
 	if len(ids) > 0 {
 		q += ` AND entity_id = ANY($1::uuid[])`
@@ -61,22 +82,15 @@ func (d *DB) Rows(ctx context.Context, ids ...string) (map[string]Row, error) {
 	}
 	rows, err := d.pool.Query(ctx, q, args...)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rows.Close()
-	out := map[string]Row{}
 	for rows.Next() {
-		var r Row
-		var endpoints, caps []byte
-		if err := rows.Scan(&r.NodeID, &r.State, &r.NodeType, &r.NodeName, &r.NodeVersion, &endpoints, &caps,
-			&r.RegisteredAt, &r.UpdatedAt, &r.LastHeartbeatAt, &r.LivenessDL); err != nil {
-			return nil, err
+		if err := fn(rows); err != nil {
+			return err
 		}
-		_ = json.Unmarshal(endpoints, &r.Endpoints)
-		_ = json.Unmarshal(caps, &r.Capabilities)
-		out[r.NodeID] = r
 	}
-	return out, rows.Err()
+	return rows.Err()
 }
 
 // ConsulServices returns the ONEX services in Consul by node id (Meta

@@ -70,33 +70,3 @@ func ConsulEntries(addr string) (map[string]ConsulEntry, error) {
 	}
 	return out, nil
 }
-
-// ConsulPassing returns the node ids (service meta onex-node-id) of the
-// ONEX services a healthy-only query returns (/v1/health/service/<name>
-// ?passing, what DNS answers): registered, and every check passing.
-func ConsulPassing(addr string) (map[string]bool, error) {
-	c, err := consulClient(addr)
-	if err != nil {
-		return nil, err
-	}
-	names, _, err := c.Catalog().Services(nil)
-	if err != nil {
-		return nil, fmt.Errorf("consul: catalog services: %w", err)
-	}
-	out := map[string]bool{}
-	for name, tags := range names {
-		if !slices.Contains(tags, onexTag) {
-			continue
-		}
-		entries, _, err := c.Health().Service(name, onexTag, true, nil)
-		if err != nil {
-			return nil, fmt.Errorf("consul: passing instances of %s: %w", name, err)
-		}
-		for _, e := range entries {
-			if id := e.Service.Meta["onex-node-id"]; id != "" {
-				out[id] = true
-			}
-		}
-	}
-	return out, nil
-}

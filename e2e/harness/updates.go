@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/omninode/onex-fleet/pkg/bus"
 )
@@ -44,28 +45,17 @@ type DeclaredRow struct {
 // rows when ids is empty), by node id. A topic column that is not a JSON
 // array of strings is an error: the columns hold topic names.
 func (d *DB) DeclaredRows(ctx context.Context, ids ...string) (map[string]DeclaredRow, error) {
-	q := `SELECT entity_id::text, current_state::text, node_type, node_name, node_version, endpoints, capabilities,
+	const cols = `entity_id::text, current_state::text, node_type, node_name, node_version, endpoints, capabilities,
 	contract_type, contract_version, COALESCE(intent_types, '{}'), COALESCE(protocols, '{}'), COALESCE(capability_tags, '{}'),
-	subscribe_topics, publish_topics, introspection_extras, registered_at, registration_sequence
-	FROM registration_projections WHERE domain = 'registration'`
-	var args []any
-	if len(ids) > 0 {
-		q += ` AND entity_id = ANY($1::uuid[])`
-		args = append(args, ids)
-	}
-	rows, err := d.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
+	subscribe_topics, publish_topics, introspection_extras, registered_at, registration_sequence`
 	out := map[string]DeclaredRow{}
-	for rows.Next() {
+	err := d.eachRow(ctx, cols, ids, func(rows pgx.Rows) error {
 		var r DeclaredRow
 		var endpoints, caps, sub, pub, extras []byte
 		if err := rows.Scan(&r.NodeID, &r.State, &r.NodeType, &r.NodeName, &r.NodeVersion, &endpoints, &caps,
 			&r.ContractType, &r.ContractVersion, &r.IntentTypes, &r.Protocols, &r.CapabilityTags,
 			&sub, &pub, &extras, &r.RegisteredAt, &r.RegistrationSequence); err != nil {
-			return nil, err
+			return err
 		}
 		_ = json.Unmarshal(endpoints, &r.Endpoints)
 		_ = json.Unmarshal(caps, &r.Capabilities)
@@ -76,15 +66,16 @@ func (d *DB) DeclaredRows(ctx context.Context, ids ...string) (map[string]Declar
 			dst  *[]string
 		}{{"subscribe_topics", sub, &r.SubscribeTopics}, {"publish_topics", pub, &r.PublishTopics}} {
 			if len(c.raw) == 0 || c.raw[0] != '[' {
-				return nil, fmt.Errorf("row %s: %s is %s, not a JSON array", r.NodeID, c.name, c.raw)
+				return fmt.Errorf("row %s: %s is %s, not a JSON array", r.NodeID, c.name, c.raw)
 			}
 			if err := json.Unmarshal(c.raw, c.dst); err != nil {
-				return nil, fmt.Errorf("row %s: %s is not an array of topic names: %w", r.NodeID, c.name, err)
+				return fmt.Errorf("row %s: %s is not an array of topic names: %w", r.NodeID, c.name, err)
 			}
 		}
 		out[r.NodeID] = r
-	}
-	return out, rows.Err()
+		return nil
+	})
+	return out, err
 }
 
 // ActiveWithCapabilityTags runs the MCP discovery query of spec 4.8 (ACTIVE
