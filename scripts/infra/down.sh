@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Stop the local ONEX fleet infrastructure, the secured Kafka too when it
-# runs. Data is kept (Kafka topics in $ONEX_STATE_DIR/kafka, the PostgreSQL
+# Stop the local ONEX fleet infrastructure, the secured servers too when
+# they run. Data is kept (Kafka topics in $ONEX_STATE_DIR/kafka, the PostgreSQL
 # cluster); Consul runs in -dev mode and keeps nothing. Each script's `reset`
 # command deletes its data.
 #
@@ -13,6 +13,9 @@ source "$here/lib.sh"
 
 rc=0
 "$here/consul.sh" stop || rc=1
+if [[ "$ONEX_INFRA_SECURE" == 1 || -e "$ONEX_STATE_DIR/consul-secure/consul.pid" ]]; then
+  "$here/consul-secure.sh" stop || rc=1
+fi
 if [[ "$ONEX_INFRA_SECURE" == 1 || -e "$ONEX_STATE_DIR/kafka-secure/kafka.pid" ]]; then
   "$here/kafka-secure.sh" stop || rc=1
 fi

@@ -3,7 +3,8 @@
 # Common settings and helpers for the local ONEX fleet infrastructure
 # (Kafka + PostgreSQL + Consul) run as real processes on this machine.
 #
-# Sourced by kafka.sh, postgres.sh, consul.sh, up.sh, down.sh, env.sh.
+# Sourced by kafka.sh, postgres.sh, consul.sh, the secured servers' scripts,
+# up.sh, down.sh, env.sh.
 # Every value below can be overridden from the environment.
 
 # --- locations -------------------------------------------------------------
@@ -35,6 +36,15 @@ ONEX_KAFKA_SECURE_SSL_PORT="${ONEX_KAFKA_SECURE_SSL_PORT:-$((ONEX_KAFKA_SECURE_P
 ONEX_KAFKA_SECURE_SASL_PLAINTEXT_PORT="${ONEX_KAFKA_SECURE_SASL_PLAINTEXT_PORT:-$((ONEX_KAFKA_SECURE_PORT + 2))}"
 ONEX_KAFKA_SECURE_CONTROLLER_PORT="${ONEX_KAFKA_SECURE_CONTROLLER_PORT:-$((ONEX_KAFKA_SECURE_PORT + 3))}"
 
+# The secured Consul agent (consul-secure.sh): HTTPS, then its server RPC,
+# serf LAN and serf WAN ports (no DNS, no gRPC). The default follows
+# ONEX_CONSUL_PORT (18510 next to 18500, 38510 next to the test servers'
+# 38500), so every set of servers gets its own without saying so.
+ONEX_CONSUL_SECURE_PORT="${ONEX_CONSUL_SECURE_PORT:-$((ONEX_CONSUL_PORT + 10))}"
+ONEX_CONSUL_SECURE_SERVER_PORT="${ONEX_CONSUL_SECURE_SERVER_PORT:-$((ONEX_CONSUL_SECURE_PORT + 1))}"
+ONEX_CONSUL_SECURE_SERF_LAN_PORT="${ONEX_CONSUL_SECURE_SERF_LAN_PORT:-$((ONEX_CONSUL_SECURE_PORT + 2))}"
+ONEX_CONSUL_SECURE_SERF_WAN_PORT="${ONEX_CONSUL_SECURE_SERF_WAN_PORT:-$((ONEX_CONSUL_SECURE_PORT + 3))}"
+
 # --- PostgreSQL ------------------------------------------------------------
 ONEX_PG_CLUSTER="${ONEX_PG_CLUSTER:-onex}"
 # ONEX_PG_SSL=1: the cluster is TLS-only (postgres.sh). The secured cluster
@@ -49,7 +59,8 @@ ONEX_PG_DB="${ONEX_PG_DB:-omnibase_infra}"
 # --- Kafka -----------------------------------------------------------------
 ONEX_KAFKA_HEAP_OPTS="${ONEX_KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}"
 ONEX_KAFKA_SECURE_HEAP_OPTS="${ONEX_KAFKA_SECURE_HEAP_OPTS:--Xms128m -Xmx384m}"
-# ONEX_INFRA_SECURE=1: up.sh also starts the secured Kafka (kafka-secure.sh).
+# ONEX_INFRA_SECURE=1: up.sh also starts the secured Kafka (kafka-secure.sh),
+# the TLS-only PostgreSQL and the secured Consul (consul-secure.sh).
 ONEX_INFRA_SECURE="${ONEX_INFRA_SECURE:-0}"
 
 export ONEX_CACHE_DIR ONEX_STATE_DIR

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start the local ONEX fleet infrastructure: PostgreSQL, Kafka, Consul, and
-# with ONEX_INFRA_SECURE=1 the secured Kafka too (kafka-secure.sh).
+# with ONEX_INFRA_SECURE=1 the secured servers too (kafka-secure.sh, the
+# TLS-only PostgreSQL, consul-secure.sh).
 # Idempotent: what already runs is left alone. First run installs/builds
 # (apt-get postgresql, mvn Kafka jars, go build Consul: ~10 min in all).
 #
@@ -34,6 +35,10 @@ if [[ -n "$build_pid" ]] && ! wait "$build_pid"; then
   log "background Consul build failed (see $ONEX_STATE_DIR/consul-build.out); retrying in the foreground"
 fi
 "$here/consul.sh" start
+if [[ "$ONEX_INFRA_SECURE" == 1 ]]; then
+  # After the plaintext Consul: the same binary, built by then.
+  "$here/consul-secure.sh" start
+fi
 log "all up in $(($(now_s) - t0))s"
 
 echo
@@ -44,6 +49,9 @@ if [[ "$ONEX_INFRA_SECURE" == 1 ]]; then
   ONEX_PG_CLUSTER="$ONEX_PG_SECURE_CLUSTER" ONEX_PG_PORT="$ONEX_PG_SECURE_PORT" "$here/postgres.sh" status
 fi
 "$here/consul.sh" status
+if [[ "$ONEX_INFRA_SECURE" == 1 ]]; then
+  "$here/consul-secure.sh" status
+fi
 cat <<INFO
 
   Kafka       $(onex_kafka_bootstrap)

@@ -124,7 +124,11 @@ type App struct {
 func New(svc *service.Service, s Settings) (*App, error) {
 	reg := svc.Registerer()
 	a := &App{svc: svc, s: s, brokers: bus.ParseBrokers(svc.Config.KafkaBootstrap), busm: bus.NewMetrics(reg)}
-	c, err := backend.New(s.Consul, backend.NewMetrics(reg))
+	cs := s.Consul
+	if cs.Log == nil {
+		cs.Log = svc.Log.With("component", "consul")
+	}
+	c, err := backend.New(cs, backend.NewMetrics(reg))
 	if err != nil {
 		return nil, err
 	}
@@ -172,10 +176,13 @@ func (a *App) dlqTopic() string {
 // consumer finishes the message in flight and commits, the other loops stop.
 func (a *App) Run(ctx context.Context) error {
 	log := a.svc.Log
-	log.Info("consul effect starting", "consul_mode", string(a.s.Mode), "consul_addr", a.s.Consul.Addr, "consul_tls", a.s.Consul.SSL || a.s.Consul.CACert != "",
+	log.Info("consul effect starting", "consul_mode", string(a.s.Mode), "consul_addr", a.s.Consul.Addr, "consul_tls", a.s.Consul.Scheme() == "https",
 		"consul_token_set", a.s.Consul.Token.Reveal() != "", "intents_topic", a.s.IntentsTopic, "results_topic", a.s.ResultsTopic,
 		"snapshots_topic", a.s.SnapshotsTopic, "dlq_topic", a.dlqTopic(), "group", a.s.Group,
 		"reconcile_interval", a.s.ReconcileInterval.String(), "kafka", infraerr.RedactBootstrapServers(a.svc.Config.KafkaBootstrap))
+	for _, w := range a.s.Consul.TLSWarnings() {
+		log.Warn("consul settings", "warning", w)
+	}
 
 	cfg, err := bus.NewConfig(bus.Options{Brokers: a.brokers, ClientID: "consul-effect", FromOldest: true})
 	if err != nil {
@@ -261,10 +268,12 @@ func (a *App) Run(ctx context.Context) error {
 	return err
 }
 
-// waitKafka connects a client, retrying until the broker answers or ctx ends.
+// waitKafka connects a client, retrying until the broker answers or ctx
+// ends. bus.NewClient explains a refused login or an untrusted broker in
+// one line (kafkasec.Explain), which is what each attempt logs.
 func (a *App) waitKafka(ctx context.Context, cfg *sarama.Config) (sarama.Client, error) {
 	for attempt := 0; ; attempt++ {
-		client, err := sarama.NewClient(a.brokers, cfg)
+		client, err := bus.NewClient(a.brokers, cfg)
 		if err == nil {
 			return client, nil
 		}

@@ -112,3 +112,59 @@ func TestBinary(t *testing.T) {
 		t.Fatal("start-up line does not say a token is set")
 	}
 }
+
+// TestBinaryKafkaLoginRefused runs the command against the secured broker
+// with a wrong SCRAM password: it keeps waiting for Kafka (not ready, no
+// crash), and each attempt logs the one line bus.NewClient gives a refused
+// login, never the password; SIGTERM ends it cleanly.
+func TestBinaryKafkaLoginRefused(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("integration test; skipped with -short")
+	}
+	sk := testkit.SecureKafkaBroker(t)
+	bin := testkit.BuildCommand(t, "github.com/omninode/onex-fleet/services/consul-effect/cmd/consul-effect")
+	const password = "wrong-9d41-never-log-me"
+	logPath := filepath.Join(t.TempDir(), "out.log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(),
+		"KAFKA_BOOTSTRAP_SERVERS="+sk.SASLSSL, "KAFKA_SECURITY_PROTOCOL=SASL_SSL", "KAFKA_SASL_MECHANISM=SCRAM-SHA-512",
+		"KAFKA_SASL_USERNAME="+sk.Username, "KAFKA_SASL_PASSWORD="+password, "KAFKA_SSL_CA_FILE="+sk.CAFile,
+		"CONSUL_HTTP_ADDR=127.0.0.1:1", "ONEX_HTTP_PORT="+fmt.Sprint(freePort(t)), "ONEX_DRAIN_TIMEOUT=5",
+		"OMNIBASE_ENV_FILE=/nonexistent", "ONEX_CONTRACTS_DIR="+testkit.ContractsDir(t))
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	const line = "Kafka refused the SASL SCRAM-SHA-512 login: check KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+	deadline := time.Now().Add(60 * time.Second)
+	for countLines(t, logPath, `"msg":"kafka not reachable yet"`, line) == 0 {
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("no line says %q within 60s; output:\n%s", line, b)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit within 30s of SIGTERM")
+	}
+	if b, _ := os.ReadFile(logPath); strings.Contains(string(b), password) {
+		t.Fatal("the password is in the output")
+	}
+}

@@ -109,6 +109,7 @@ func LoadSettings(cfg *config.Config, c *contract.Contract) (Settings, error) {
 	s.Consul.CACert = config.String("CONSUL_CACERT", "")
 	s.Consul.ClientCert = config.String("CONSUL_CLIENT_CERT", "")
 	s.Consul.ClientKey = config.String("CONSUL_CLIENT_KEY", "")
+	s.Consul.TLSServerName = config.String("CONSUL_TLS_SERVER_NAME", "")
 	s.Consul.Timeout = dur("ONEX_CONSUL_TIMEOUT_SECONDS", 5*time.Second)
 	s.Consul.Parallel = integer("ONEX_CONSUL_PARALLELISM", effect.DefaultParallel)
 	// The spec's breaker overrides (ONEX_CB_*) apply unless the consul
@@ -132,6 +133,11 @@ func LoadSettings(cfg *config.Config, c *contract.Contract) (Settings, error) {
 		return s, fmt.Errorf("config: ONEX_CONSUL_TIMEOUT_SECONDS must be > 0")
 	case (s.Consul.ClientCert == "") != (s.Consul.ClientKey == ""):
 		return s, fmt.Errorf("config: CONSUL_CLIENT_CERT and CONSUL_CLIENT_KEY must be set together")
+	}
+	// The TLS files are read and parsed now, so a missing or wrong file
+	// stops the start (exit 2) instead of failing every call.
+	if err := s.Consul.CheckTLS(); err != nil {
+		return s, err
 	}
 	s.Consul.BreakerThreshold = uint32(threshold)
 	group := config.String("ONEX_CONSUL_EFFECT_GROUP", "")

@@ -7,15 +7,23 @@
 // Every call is single-shot: the client never retries (spec 6.4, "effects are
 // single-shot; orchestrators own retries"). A call made while the breaker is
 // open fails at once with an InfraUnavailableError and never reaches Consul.
+//
+// A token Consul accepts for reads but refuses for writes opens the breaker
+// like an outage: Consul filters what a token may not read instead of
+// refusing it, so while the last write was refused for the token a read
+// that succeeds counts neither as a success nor as a failure, and the
+// refused writes in a row reach the threshold (see do).
 package backend
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -44,6 +52,9 @@ type Settings struct {
 	// CACert, ClientCert, ClientKey are PEM file paths (CONSUL_CACERT,
 	// CONSUL_CLIENT_CERT, CONSUL_CLIENT_KEY).
 	CACert, ClientCert, ClientKey string
+	// TLSServerName is the name Consul's certificate must hold when it is
+	// not the host of Addr (CONSUL_TLS_SERVER_NAME).
+	TLSServerName string
 	// InsecureSkipVerify disables server certificate checks
 	// (CONSUL_HTTP_SSL_VERIFY=false); for development only.
 	InsecureSkipVerify bool
@@ -58,6 +69,9 @@ type Settings struct {
 	// BreakerReset is how long the breaker stays open before one trial call
 	// is let through (spec 6.3: 60 s).
 	BreakerReset time.Duration
+	// Log gets one line per breaker state change, the opening one with the
+	// failure that tripped it (nil: none).
+	Log *slog.Logger
 }
 
 // DefaultSettings returns the spec's breaker numbers and a 5 s call timeout.
@@ -106,8 +120,16 @@ type Client struct {
 	reset   time.Duration
 	m       *Metrics
 
+	hints hints
+	log   *slog.Logger
+
+	// writesRefused is set while the last write Consul answered was
+	// refused for the token (401/403); see do.
+	writesRefused atomic.Bool
+
 	mu       sync.Mutex
 	openedAt time.Time
+	lastErr  error // the last failure, for the line that says the breaker opened
 }
 
 // New builds the client. It does not contact Consul (see Ping).
@@ -131,20 +153,11 @@ func New(s Settings, m *Metrics) (*Client, error) {
 	// connections are kept for that many.
 	cfg := api.DefaultConfig()
 	cfg.Transport.MaxIdleConnsPerHost = max(s.Parallel, 2)
-	addr := s.Addr
-	cfg.Scheme = "http"
-	switch {
-	case strings.HasPrefix(addr, "https://"):
-		cfg.Scheme, addr = "https", strings.TrimPrefix(addr, "https://")
-	case strings.HasPrefix(addr, "http://"):
-		cfg.Scheme, addr = "http", strings.TrimPrefix(addr, "http://")
-	}
-	if s.SSL {
-		cfg.Scheme = "https"
-	}
-	cfg.Address = addr
+	cfg.Scheme = s.Scheme()
+	cfg.Address = strings.TrimPrefix(strings.TrimPrefix(s.Addr, "https://"), "http://")
 	cfg.Token = s.Token.Reveal()
-	cfg.TLSConfig = api.TLSConfig{CAFile: s.CACert, CertFile: s.ClientCert, KeyFile: s.ClientKey, InsecureSkipVerify: s.InsecureSkipVerify}
+	cfg.TLSConfig = api.TLSConfig{Address: s.TLSServerName, CAFile: s.CACert, CertFile: s.ClientCert, KeyFile: s.ClientKey,
+		InsecureSkipVerify: s.InsecureSkipVerify}
 	// DefaultConfig read the process environment too; what this
 	// service uses is exactly what its settings say, nothing picked up on the side.
 	cfg.Namespace, cfg.Partition, cfg.TokenFile, cfg.HttpAuth = "", "", "", nil
@@ -154,7 +167,8 @@ func New(s Settings, m *Metrics) (*Client, error) {
 		return nil, infraerr.Configuration(infraerr.Context{Transport: infraerr.TransportConsul, Operation: "configure"},
 			"consul client", errors.New(infraerr.SanitizeString(err.Error())))
 	}
-	c := &Client{api: client, timeout: s.Timeout, reset: s.BreakerReset, m: m}
+	c := &Client{api: client, timeout: s.Timeout, reset: s.BreakerReset, m: m, log: s.Log,
+		hints: hints{token: s.Token.Reveal() != "", caFile: s.CACert != ""}}
 	c.cb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
 		Name: Name,
 		// One trial call in half-open; its success closes the breaker
@@ -179,8 +193,20 @@ func (c *Client) stateChanged(to gobreaker.State) {
 	if to == gobreaker.StateOpen {
 		c.openedAt = time.Now()
 	}
+	last := c.lastErr
 	c.mu.Unlock()
 	c.m.Breaker.WithLabelValues(Name).Set(stateValue(to))
+	if c.log == nil {
+		return
+	}
+	switch to {
+	case gobreaker.StateOpen:
+		c.log.Warn("consul circuit breaker open", "reset_after", c.reset.String(), "last_error", infraerr.SanitizeError(last))
+	case gobreaker.StateHalfOpen:
+		c.log.Info("consul circuit breaker half-open: the next call is a trial")
+	case gobreaker.StateClosed:
+		c.log.Info("consul circuit breaker closed")
+	}
 }
 
 func stateValue(s gobreaker.State) float64 {
@@ -213,53 +239,97 @@ func (c *Client) retryAfter() float64 {
 	return float64(int64(left.Seconds() + 0.999))
 }
 
-// excluded reports failures that say nothing about Consul's health: the
-// caller giving up (shutdown) and requests Consul rejected as invalid.
-// They neither open nor close the breaker.
+// errNeutral marks a successful read made while writes are refused for the
+// token: excluded from the breaker's counts, nil to the caller.
+var errNeutral = errors.New("consul read while writes are refused: neither a success nor a failure")
+
+// excluded reports outcomes that say nothing about whether the effect can
+// use Consul: the caller giving up (shutdown), requests Consul rejected as
+// invalid (4xx other than 401, 403 and 429), and reads while writes are
+// refused (errNeutral). They neither open nor close the breaker.
 func excluded(err error) bool {
-	if errors.Is(err, context.Canceled) {
+	if errors.Is(err, errNeutral) || errors.Is(err, context.Canceled) {
 		return true
 	}
-	var se api.StatusError
-	if errors.As(err, &se) {
-		return se.Code >= 400 && se.Code < 500 && se.Code != http.StatusUnauthorized &&
-			se.Code != http.StatusForbidden && se.Code != http.StatusTooManyRequests
-	}
-	return false
+	k, _ := infraerr.KindOf(err)
+	return k == infraerr.KindRequestRejected
 }
+
+// writeOp reports the operations that change Consul (the others read).
+func writeOp(op string) bool { return op == "register" || op == "deregister" }
 
 // do runs one Consul call through the breaker with the call timeout. The
 // returned error is an *infraerr.Error (see Classify).
+//
+// A write Consul refuses for the token (401/403) marks writes refused, and
+// the next write it accepts clears the mark. While the mark is set, a read
+// that succeeds is neutral for the breaker: with a token that may read but
+// not write, every intent's read before its write would otherwise reset
+// the count of failures and the breaker would never open, however many
+// writes Consul refuses.
 func (c *Client) do(ctx context.Context, op string, fn func(q *api.QueryOptions) error) error {
 	start := time.Now()
+	write := writeOp(op)
 	_, err := c.cb.Execute(func() (struct{}, error) {
 		cctx, cancel := context.WithTimeout(ctx, c.timeout)
 		defer cancel()
-		return struct{}{}, fn((&api.QueryOptions{}).WithContext(cctx))
+		err := fn((&api.QueryOptions{}).WithContext(cctx))
+		switch {
+		case err != nil:
+			ce := c.classify(op, err)
+			if k, _ := infraerr.KindOf(ce); write && k == infraerr.KindAuthentication {
+				c.writesRefused.Store(true)
+			}
+			c.mu.Lock()
+			c.lastErr = ce
+			c.mu.Unlock()
+			return struct{}{}, ce
+		case write:
+			c.writesRefused.Store(false)
+		case c.writesRefused.Load():
+			return struct{}{}, errNeutral
+		}
+		return struct{}{}, nil
 	})
 	switch {
 	case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
 		c.m.Requests.WithLabelValues(op, "rejected").Inc()
 		return infraerr.CircuitOpen(infraerr.Context{Transport: infraerr.TransportConsul, Operation: op, Target: Name}, c.retryAfter())
-	case err != nil:
+	case err != nil && !errors.Is(err, errNeutral):
 		c.m.Requests.WithLabelValues(op, "error").Inc()
 		c.m.Duration.WithLabelValues(op).Observe(time.Since(start).Seconds())
-		return Classify(op, err)
+		return err
 	}
 	c.m.Requests.WithLabelValues(op, "ok").Inc()
 	c.m.Duration.WithLabelValues(op).Observe(time.Since(start).Seconds())
 	return nil
 }
 
+// classify is Classify with the client's settings at hand for the
+// explanation of a refusal.
+func (c *Client) classify(op string, err error) *infraerr.Error {
+	return classify(op, err, c.hints)
+}
+
 // Classify turns a Consul API failure into an *infraerr.Error: 401/403 →
 // authentication, 429 → rate limited, other 4xx → request rejected, 5xx →
 // unavailable, deadlines → timeout, network errors → connection, anything
-// else keeps infraerr's classification (unknown → runtime).
+// else keeps infraerr's classification (unknown → runtime). A refused ACL
+// token, an untrusted or wrong server certificate and a scheme the
+// listener does not speak are explained in one line naming the variable to
+// check (explain): authentication, or configuration for the scheme.
 func Classify(op string, err error) *infraerr.Error {
+	return classify(op, err, hints{token: true, caFile: true})
+}
+
+func classify(op string, err error, h hints) *infraerr.Error {
 	ictx := infraerr.Context{Transport: infraerr.TransportConsul, Operation: op, Target: Name}
 	var ie *infraerr.Error
 	if errors.As(err, &ie) {
 		return infraerr.Wrap(err, ictx, "")
+	}
+	if e := explain(op, err, h); e != nil {
+		return e
 	}
 	var se api.StatusError
 	if errors.As(err, &se) {
@@ -316,10 +386,19 @@ func ResultCode(err error) (code string, retriable bool) {
 // ResultError is the sanitized error text of a failed result: the spec's
 // allowlist summary ("consul operation failed: connection refused"). An open
 // breaker and Consul's 5xx answers read "consul operation failed: service
-// unavailable".
+// unavailable"; a refused ACL token "consul operation failed: permission
+// denied"; a server certificate the client does not accept "consul
+// operation failed: authentication failed".
 func ResultError(err error) string {
-	if k, _ := infraerr.KindOf(err); k == infraerr.KindUnavailable {
+	k, _ := infraerr.KindOf(err)
+	var se api.StatusError
+	switch {
+	case k == infraerr.KindUnavailable:
 		return infraerr.SanitizeBackendError(Name, "service unavailable")
+	case k == infraerr.KindAuthentication && errors.As(err, &se):
+		return infraerr.SanitizeBackendError(Name, "permission denied")
+	case k == infraerr.KindAuthentication:
+		return infraerr.SanitizeBackendError(Name, "authentication failed")
 	}
 	return infraerr.SanitizeBackendError(Name, err.Error())
 }
@@ -332,7 +411,7 @@ func (c *Client) Ping(ctx context.Context) error {
 	defer cancel()
 	_, err := c.api.Status().LeaderWithQueryOptions((&api.QueryOptions{}).WithContext(cctx))
 	if err != nil {
-		return Classify("ping", err)
+		return c.classify("ping", err)
 	}
 	return nil
 }

@@ -112,20 +112,24 @@ func TestBreakerOpensAndFailsFast(t *testing.T) {
 	}
 }
 
-// TestRequestRejectedDoesNotTrip: requests Consul refuses as invalid say
-// nothing about its health and must not open the breaker.
+// TestExcluded: requests Consul refuses as invalid say nothing about its
+// health and must not open the breaker; neither do calls cancelled by
+// shutdown or reads while writes are refused. A 400 that says the
+// address speaks HTTPS is a misconfiguration and counts.
 func TestExcluded(t *testing.T) {
 	tests := []struct {
 		err  error
 		want bool
 	}{
-		{api.StatusError{Code: 400}, true},
-		{api.StatusError{Code: 404}, true},
-		{api.StatusError{Code: 403}, false},
-		{api.StatusError{Code: 429}, false},
-		{api.StatusError{Code: 500}, false},
-		{context.Canceled, true},
-		{context.DeadlineExceeded, false},
+		{Classify("register", api.StatusError{Code: 400}), true},
+		{Classify("get_service", api.StatusError{Code: 404}), true},
+		{Classify("register", api.StatusError{Code: 400, Body: "Client sent an HTTP request to an HTTPS server.\n"}), false},
+		{Classify("register", api.StatusError{Code: 403}), false},
+		{Classify("register", api.StatusError{Code: 429}), false},
+		{Classify("register", api.StatusError{Code: 500}), false},
+		{Classify("register", context.Canceled), true},
+		{Classify("register", context.DeadlineExceeded), false},
+		{errNeutral, true},
 	}
 	for _, tt := range tests {
 		if got := excluded(tt.err); got != tt.want {
