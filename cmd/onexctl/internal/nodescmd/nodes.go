@@ -1,7 +1,9 @@
 // Package nodescmd implements `onexctl nodes` (list, get, watch over the
 // projector's gRPC RegistryService; deregister and evict, operator commands
-// published directly on Kafka) and `onexctl snapshots rebuild` (republish
-// the registration snapshot topic from the registry).
+// published directly on Kafka or through the projector's AdminService) and
+// `onexctl snapshots rebuild` (republish the registration snapshot topic
+// from the registry). The gRPC connection takes TLS, a client certificate
+// and an admin token from flags or ONEX_REGISTRY_* variables (pkg/grpcsec).
 //
 // Wire them into the root command with
 //
@@ -20,12 +22,12 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/omninode/onex-fleet/cmd/onexctl/internal/envelopecmd"
 	"github.com/omninode/onex-fleet/pkg/bus"
+	"github.com/omninode/onex-fleet/pkg/config"
+	"github.com/omninode/onex-fleet/pkg/grpcsec"
 	"github.com/omninode/onex-fleet/pkg/topics"
 	registryv1 "github.com/omninode/onex-fleet/proto/onex/registry/v1"
 	"github.com/omninode/onex-fleet/services/projector-effect/snapshot"
@@ -42,32 +44,109 @@ func defaultAddr() string {
 	return DefaultAddr
 }
 
+// The registry connection's variables, the flags' defaults.
+const (
+	envRegistryTLS        = "ONEX_REGISTRY_TLS"
+	envRegistryCAFile     = "ONEX_REGISTRY_CA_FILE"
+	envRegistryCertFile   = "ONEX_REGISTRY_CERT_FILE"
+	envRegistryKeyFile    = "ONEX_REGISTRY_KEY_FILE"
+	envRegistryServerName = "ONEX_REGISTRY_SERVER_NAME"
+	envRegistryToken      = "ONEX_REGISTRY_TOKEN"
+)
+
+// tlsNames are the flags Explain's hints name.
+var tlsNames = grpcsec.Names{CAFile: "--ca-file/" + envRegistryCAFile, CertFile: "--cert-file/" + envRegistryCertFile,
+	ServerName: "--server-name/" + envRegistryServerName}
+
 type conn struct {
 	addr    string
 	timeout time.Duration
+
+	tls                       bool
+	caFile, certFile, keyFile string
+	serverName                string
+	// token is --token; empty, ONEX_REGISTRY_TOKEN is read when dialling,
+	// so that the token is never a flag default `--help` would print.
+	token string
 }
 
 func (c *conn) flags(cmd *cobra.Command) {
-	cmd.PersistentFlags().StringVar(&c.addr, "addr", defaultAddr(), "registry API address host:port (env ONEX_REGISTRY_ADDR)")
-	cmd.PersistentFlags().DurationVar(&c.timeout, "timeout", 10*time.Second, "deadline of one call (watch: of connecting)")
+	env := func(name string) string { return strings.TrimSpace(os.Getenv(name)) }
+	useTLS, _ := config.Bool(envRegistryTLS, false) // a bad value is refused when dialling
+	f := cmd.PersistentFlags()
+	f.StringVar(&c.addr, "addr", defaultAddr(), "registry API address host:port (env ONEX_REGISTRY_ADDR)")
+	f.DurationVar(&c.timeout, "timeout", 10*time.Second, "deadline of one call (watch: of connecting)")
+	f.BoolVar(&c.tls, "tls", useTLS, "connect with TLS even without --ca-file (the system roots) (env "+envRegistryTLS+")")
+	f.StringVar(&c.caFile, "ca-file", env(envRegistryCAFile), "PEM CA certificates the registry's certificate must chain to; turns TLS on (env "+envRegistryCAFile+")")
+	f.StringVar(&c.certFile, "cert-file", env(envRegistryCertFile), "PEM client certificate for a registry with mTLS; turns TLS on (env "+envRegistryCertFile+")")
+	f.StringVar(&c.keyFile, "key-file", env(envRegistryKeyFile), "the client certificate's unencrypted PEM key (env "+envRegistryKeyFile+")")
+	f.StringVar(&c.serverName, "server-name", env(envRegistryServerName), "name the registry's certificate must hold, when not the --addr host; turns TLS on (env "+envRegistryServerName+")")
+	f.StringVar(&c.token, "token", "", "bearer token for admin calls; prefer env "+envRegistryToken+" (a flag shows in the process list)")
+}
+
+// settings are the connection's security settings from the flags and the
+// environment.
+func (c *conn) settings() (grpcsec.ClientSettings, error) {
+	if _, err := config.Bool(envRegistryTLS, false); err != nil {
+		return grpcsec.ClientSettings{}, err
+	}
+	token := c.token
+	if token == "" {
+		token = os.Getenv(envRegistryToken)
+	}
+	return grpcsec.ClientSettings{TLS: c.tls, CAFile: c.caFile, CertFile: c.certFile, KeyFile: c.keyFile,
+		ServerName: c.serverName, Token: config.Secret(token)}, nil
+}
+
+// dial returns a connection to the registry; it connects with the first
+// call. An error is about the settings (exit 2), never the network.
+func (c *conn) dial() (*grpc.ClientConn, error) {
+	cs, err := c.settings()
+	if err != nil {
+		return nil, err
+	}
+	opts, err := cs.DialOptions(c.addr)
+	if errors.Is(err, grpcsec.ErrTokenNeedsTLS) {
+		return nil, fmt.Errorf("registry %s: --token/%s: %w", c.addr, envRegistryToken, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("registry %s: %w", c.addr, err)
+	}
+	cc, err := grpc.NewClient(c.addr, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("registry %s: %w", c.addr, err)
+	}
+	return cc, nil
 }
 
 func (c *conn) client() (registryv1.RegistryServiceClient, func(), error) {
-	cc, err := grpc.NewClient(c.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cc, err := c.dial()
 	if err != nil {
-		return nil, nil, fmt.Errorf("registry %s: %w", c.addr, err)
+		return nil, nil, err
 	}
 	return registryv1.NewRegistryServiceClient(cc), func() { cc.Close() }, nil
 }
 
-// failed prints a call's error and returns exit code 1.
-func failed(cmd *cobra.Command, what string, err error) error {
-	if s, ok := status.FromError(err); ok {
-		fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s: %s\n", what, s.Code(), s.Message())
-	} else {
-		fmt.Fprintf(cmd.ErrOrStderr(), "%s: %v\n", what, err)
+// failed prints a call's error as one line and returns exit code 1. A call
+// the registry refused for its credentials says so; a TLS handshake that
+// failed says why (an untrusted certificate, …) rather than gRPC's
+// transport text.
+func failed(cmd *cobra.Command, err error) error {
+	line, refused := grpcsec.Explain(err, tlsNames)
+	if refused {
+		line = "the registry refused the call: " + line
 	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s\n", commandName(cmd), line)
 	return &envelopecmd.ExitError{Code: 1}
+}
+
+// commandName is the command and its parent ("nodes list"), as an operator
+// typed them after "onexctl".
+func commandName(cmd *cobra.Command) string {
+	if p := cmd.Parent(); p != nil {
+		return p.Name() + " " + cmd.Name()
+	}
+	return cmd.Name()
 }
 
 var jsonLine = protojson.MarshalOptions{UseProtoNames: true}
@@ -120,7 +199,7 @@ the nodes that carry every value given (--tag mcp-enabled --tag mcp-tool:search)
 				resp, err := client.ListNodes(ctx, req)
 				cancel()
 				if err != nil {
-					return failed(cmd, "list", err)
+					return failed(cmd, err)
 				}
 				nodes = append(nodes, resp.GetNodes()...)
 				if resp.GetNextPageToken() == "" || (limit > 0 && len(nodes) >= limit) {
@@ -208,7 +287,7 @@ func getCommand(c *conn) *cobra.Command {
 			defer cancel()
 			resp, err := client.GetNode(ctx, &registryv1.GetNodeRequest{NodeId: args[0]})
 			if err != nil {
-				return failed(cmd, "get", err)
+				return failed(cmd, err)
 			}
 			b, err := protojson.MarshalOptions{UseProtoNames: true, Multiline: true}.Marshal(resp.GetNode())
 			if err != nil {
@@ -239,7 +318,7 @@ later without missing a change, pass the last resume_token printed to
 			defer closeFn()
 			stream, err := client.WatchNodes(cmd.Context(), &registryv1.WatchNodesRequest{ResumeToken: resume, SendInitial: initial})
 			if err != nil {
-				return failed(cmd, "watch", err)
+				return failed(cmd, err)
 			}
 			out := cmd.OutOrStdout()
 			for {
@@ -248,7 +327,7 @@ later without missing a change, pass the last resume_token printed to
 					if errors.Is(err, io.EOF) || cmd.Context().Err() != nil {
 						return nil
 					}
-					return failed(cmd, "watch", err)
+					return failed(cmd, err)
 				}
 				if m.GetNode() == nil && !checkpoints {
 					continue
@@ -301,7 +380,7 @@ running reducer backwards; --force publishes every node. Prints a JSON report.`,
 			r := &snapshot.Rebuilder{Registry: client, Brokers: bs, Topic: topic, Force: force, DryRun: dryRun}
 			rep, err := r.Run(cmd.Context())
 			if err != nil {
-				return failed(cmd, "rebuild", err)
+				return failed(cmd, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), `{"nodes": %d, "published": %d, "skipped_newer": %d, "invalid": %d, "dry_run": %v}`+"\n",
 				rep.Nodes, rep.Published, rep.SkippedNewer, len(rep.Invalid), dryRun)

@@ -1,6 +1,7 @@
 package nodescmd
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/omninode/onex-fleet/cmd/onexctl/internal/envelopecmd"
 	"github.com/omninode/onex-fleet/pkg/bus"
@@ -23,18 +25,28 @@ import (
 	"github.com/omninode/onex-fleet/pkg/kafkasec"
 	"github.com/omninode/onex-fleet/pkg/operator"
 	"github.com/omninode/onex-fleet/pkg/topics"
+	registryv1 "github.com/omninode/onex-fleet/proto/onex/registry/v1"
 	"github.com/omninode/onex-fleet/services/projector-effect/admin"
 )
 
+// Ways an operator command is sent (--via).
+const (
+	viaKafka = "kafka"
+	viaGRPC  = "grpc"
+)
+
 // publishing are the flags of the commands that publish an operator
-// command on Kafka (deregister, evict).
+// command (deregister, evict): on Kafka directly, or through the
+// registry's AdminService.
 type publishing struct {
+	via            string
 	brokers, topic string
 	reason, as     string
 	output         string
 }
 
 func (p *publishing) flags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&p.via, "via", viaKafka, "kafka: publish on the operator topic; grpc: ask the registry's AdminService (the --addr, TLS and --token flags of nodes)")
 	cmd.Flags().StringVar(&p.brokers, "brokers", os.Getenv("KAFKA_BOOTSTRAP_SERVERS"), "Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS)")
 	cmd.Flags().StringVar(&p.topic, "topic", topics.RegistrationAdmin, "operator command topic")
 	cmd.Flags().StringVar(&p.reason, "reason", "", fmt.Sprintf("why (logged with the command, at most %d characters)", operator.MaxReason))
@@ -44,6 +56,11 @@ func (p *publishing) flags(cmd *cobra.Command) {
 
 // check validates the flags shared by both commands.
 func (p *publishing) check() error {
+	switch p.via {
+	case "", viaKafka, viaGRPC: // "": a zero publishing, kafka
+	default:
+		return errors.New("--via must be kafka or grpc")
+	}
 	if p.output != "text" && p.output != "json" {
 		return errors.New("-o must be text or json")
 	}
@@ -236,13 +253,77 @@ func printPublished(w io.Writer, output string, r published) error {
 	return err
 }
 
+// send sends the command the way --via says.
+func send(cmd *cobra.Command, p *publishing, c *conn, op *operator.Command) error {
+	if p.via != viaGRPC {
+		return publish(cmd, p, c.timeout, op)
+	}
+	for _, f := range []string{"brokers", "topic"} {
+		if cmd.Flags().Changed(f) {
+			return fmt.Errorf("--%s applies to --via kafka only: the registry publishes on its own topic (ONEX_REGISTRATION_ADMIN_TOPIC)", f)
+		}
+	}
+	return request(cmd, c, p.output, op)
+}
+
+// requested is what a command sent through the AdminService prints.
+type requested struct {
+	Command       operator.Kind `json:"command"`
+	CommandID     string        `json:"command_id"`
+	CorrelationID string        `json:"correlation_id"`
+	Topic         string        `json:"topic"`
+	Via           string        `json:"via"`
+}
+
+// request asks the registry's AdminService to publish op and prints the
+// ids of the command it published. The registry makes its own command id.
+func request(cmd *cobra.Command, c *conn, output string, op *operator.Command) error {
+	cc, err := c.dial()
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
+	client := registryv1.NewAdminServiceClient(cc)
+	ctx, cancel := context.WithTimeout(cmd.Context(), c.timeout)
+	defer cancel()
+	var resp *registryv1.OperatorCommandResponse
+	switch op.Command {
+	case operator.Deregister:
+		resp, err = client.DeregisterNode(ctx, &registryv1.DeregisterNodeRequest{NodeId: op.NodeID.String(),
+			Reason: op.Reason, RequestedBy: op.RequestedBy})
+	case operator.Evict:
+		st, _ := stateValue(*op.State) // a name buildEvict took from the enum
+		resp, err = client.EvictNodes(ctx, &registryv1.EvictNodesRequest{State: st, OlderThan: durationpb.New(op.OlderThan()),
+			Reason: op.Reason, RequestedBy: op.RequestedBy})
+	default:
+		return fmt.Errorf("%s cannot be sent through the registry", op.Command)
+	}
+	if err != nil {
+		return failed(cmd, err)
+	}
+	r := requested{Command: op.Command, CommandID: resp.GetCommandId(), CorrelationID: resp.GetCorrelationId(), Topic: resp.GetTopic(), Via: viaGRPC}
+	w := cmd.OutOrStdout()
+	if output == "json" {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(w, string(b))
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s published by the registry: command_id=%s correlation_id=%s topic=%s\n", r.Command, r.CommandID, r.CorrelationID, r.Topic)
+	return err
+}
+
 func deregisterCommand(c *conn) *cobra.Command {
 	p := &publishing{}
 	cmd := &cobra.Command{
 		Use:   "deregister NODE_ID",
-		Short: "Take one node out of Consul (operator command on Kafka)",
+		Short: "Take one node out of Consul (operator command on Kafka, or --via grpc)",
 		Long: `Publishes a deregister operator command for the node on the registration-admin
 topic and prints its command id and correlation id once the broker has it.
+With --via grpc the registry's AdminService publishes it instead (it needs
+admin rights there: --token, or a client certificate it lists).
 The reducer decides it in order with the node's own messages: a registered (or
 registering) node is taken out of Consul and moves to liveness_expired, as on a
 shutdown; a node in any other state is left as it is. It does not ban the node:
@@ -253,7 +334,7 @@ one that is still alive registers again with its next introspection.`,
 			if err != nil {
 				return err
 			}
-			return publish(cmd, p, c.timeout, op)
+			return send(cmd, p, c, op)
 		},
 	}
 	p.flags(cmd)
@@ -265,9 +346,10 @@ func evictCommand(c *conn) *cobra.Command {
 	var state, age string
 	cmd := &cobra.Command{
 		Use:   "evict --state STATE --older-than DURATION",
-		Short: "Deregister every node long in a state (operator command on Kafka)",
+		Short: "Deregister every node long in a state (operator command on Kafka, or --via grpc)",
 		Long: `Publishes an evict operator command on the registration-admin topic and prints
-its command id and correlation id once the broker has it. The reducer
+its command id and correlation id once the broker has it (with --via grpc, the
+registry's AdminService publishes it, given admin rights there). The reducer
 deregisters every node whose state is --state and whose last state change is
 older than --older-than when it decides the command. --state is one of
 ` + strings.Join(operator.EvictableStates, ", ") + ` (in any case); --older-than is a
@@ -278,7 +360,7 @@ duration in whole seconds (30m, 24h, 0s).`,
 			if err != nil {
 				return err
 			}
-			return publish(cmd, p, c.timeout, op)
+			return send(cmd, p, c, op)
 		},
 	}
 	cmd.Flags().StringVar(&state, "state", "", "state to evict from: "+strings.Join(operator.EvictableStates, ", "))

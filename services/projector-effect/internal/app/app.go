@@ -26,6 +26,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/config/infisical"
 	"github.com/omninode/onex-fleet/pkg/contract"
 	"github.com/omninode/onex-fleet/pkg/dlq"
+	"github.com/omninode/onex-fleet/pkg/grpcsec"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/registration"
 	"github.com/omninode/onex-fleet/pkg/retry"
@@ -93,6 +94,9 @@ func Main() int {
 		svc.Log.Error("invalid configuration", "error", infraerr.SanitizeError(err))
 		return 2
 	}
+	for _, w := range s.GRPC.Warnings() {
+		svc.Log.Warn("config", "warning", w)
+	}
 	a, err := New(svc, s)
 	if err != nil {
 		svc.Log.Error("startup failed", "error", infraerr.SanitizeError(err))
@@ -123,6 +127,8 @@ type App struct {
 	api      *api.Server
 	admin    *admin.Server
 	health   *health.Server
+	// grpcOpts secure the gRPC server (TLS and the guard's interceptors).
+	grpcOpts []grpc.ServerOption
 
 	grpcAddr atomic.Pointer[string]
 	runner   atomic.Pointer[consumer.Runner]
@@ -157,6 +163,12 @@ func New(svc *service.Service, s Settings) (*App, error) {
 	a.api = api.New(a.store, a.notifier, svc.Log.With("component", "registry_api"))
 	a.api.Poll = s.WatchPoll
 	a.admin = admin.New(s.AdminTopic, s.Source, admin.NewMetrics(reg), svc.Log.With("component", "registry_admin"))
+	guard := grpcsec.NewGuard(s.GRPC, []string{registryv1.AdminService_ServiceDesc.ServiceName},
+		grpcsec.NewMetrics(reg), svc.Log.With("component", "grpc_security"))
+	if a.grpcOpts, err = grpcsec.ServerOptions(s.GRPC, guard); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	a.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	a.health.SetServingStatus(registryv1.RegistryService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
 	return a, nil
@@ -190,7 +202,7 @@ func (a *App) Run(ctx context.Context) error {
 	defer a.pool.Close()
 	log.Info("projector effect starting", "database", infraerr.RedactDSN(a.s.DatabaseURL.Reveal()),
 		"intents_topic", a.s.IntentsTopic, "results_topic", a.s.ResultsTopic, "dlq_topic", a.dlqTopic(), "admin_topic", a.s.AdminTopic, "group", a.s.Group,
-		"grpc_addr", a.s.GRPCAddr, "pool_min", a.s.PoolMin, "pool_max", a.s.PoolMax, "max_batch", a.s.MaxBatch,
+		"grpc_addr", a.s.GRPCAddr, "grpc_security", a.s.GRPC, "pool_min", a.s.PoolMin, "pool_max", a.s.PoolMax, "max_batch", a.s.MaxBatch,
 		"breaker_threshold", a.s.BreakerThreshold, "breaker_reset", a.s.BreakerReset.String(), "retry_max_delay", a.s.Retry.Max.String(),
 		"kafka", infraerr.RedactBootstrapServers(a.svc.Config.KafkaBootstrap))
 
@@ -368,10 +380,11 @@ func (a *App) followReadiness(ctx context.Context) {
 	}
 }
 
-// serveGRPC serves the registry API and health until ctx ends, then stops
-// gracefully: unary calls finish, watch streams are ended after a short grace.
+// serveGRPC serves the registry API, the admin API and health until ctx
+// ends, then stops gracefully: unary calls finish, watch streams are ended
+// after a short grace. TLS and the authorisation of calls are a.grpcOpts.
 func (a *App) serveGRPC(ctx context.Context, ln net.Listener) {
-	g := grpc.NewServer()
+	g := grpc.NewServer(a.grpcOpts...)
 	a.api.Register(g)
 	a.admin.Register(g)
 	healthpb.RegisterHealthServer(g, a.health)
@@ -382,7 +395,7 @@ func (a *App) serveGRPC(ctx context.Context, ln net.Listener) {
 			a.svc.Log.Error("grpc server stopped", "error", infraerr.SanitizeError(err))
 		}
 	}()
-	a.svc.Log.Info("grpc server listening", "addr", ln.Addr().String())
+	a.svc.Log.Info("grpc server listening", "addr", ln.Addr().String(), "security", a.s.GRPC.String())
 	<-ctx.Done()
 	stopped := make(chan struct{})
 	go func() { g.GracefulStop(); close(stopped) }()

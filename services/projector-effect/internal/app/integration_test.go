@@ -10,11 +10,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/omninode/onex-fleet/pkg/envelope"
+	"github.com/omninode/onex-fleet/pkg/grpcsec"
 	"github.com/omninode/onex-fleet/pkg/operator"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
 	"github.com/omninode/onex-fleet/pkg/testkit"
@@ -283,11 +283,14 @@ func badIntent(t *testing.T, in gen.Intent, mutate func(*pipeline.PostgresUpsert
 // TestServiceSurface: once ready, the gRPC health service says SERVING, the
 // registry API and the admin API answer over the same port (a deregister is
 // published on the admin topic with the results producer), and /metrics has
-// the bus, effect, breaker and admin series.
+// the bus, effect, breaker and admin series. Admin calls need credentials:
+// here the admin token, sent in plaintext to the loopback address.
 func TestServiceSurface(t *testing.T) {
 	h := newHarness(t, "surface", pgtest.NewDatabase(t))
 	testkit.CreateTopic(t, h.brokers, h.admin, 1, nil)
-	h.start(h.settings())
+	s := h.settings()
+	s.GRPC.AdminToken = "surface-test-admin-token"
+	h.start(s)
 	stream, err := gen.Generate(8, 4, 12)
 	if err != nil {
 		t.Fatal(err)
@@ -297,7 +300,11 @@ func TestServiceSurface(t *testing.T) {
 	ids := intentIDs(t, ins)
 	h.eventually(time.Minute, "results", func() bool { ok, _, _, _ := h.resultStats(ids); return ok == len(ids) })
 
-	conn, err := grpc.NewClient(h.app.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	opts, err := grpcsec.ClientSettings{Token: s.GRPC.AdminToken}.DialOptions(h.app.GRPCAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(h.app.GRPCAddr(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

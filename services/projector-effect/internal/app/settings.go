@@ -8,6 +8,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/config"
 	"github.com/omninode/onex-fleet/pkg/contract"
+	"github.com/omninode/onex-fleet/pkg/grpcsec"
 	"github.com/omninode/onex-fleet/pkg/retry"
 	"github.com/omninode/onex-fleet/pkg/topics"
 	"github.com/omninode/onex-fleet/services/projector-effect/expect"
@@ -59,6 +60,10 @@ type Settings struct {
 
 	// GRPCAddr is where the registry API listens (ONEX_GRPC_ADDR, :8086).
 	GRPCAddr string
+	// GRPC secures the registry and admin API: TLS, client certificates
+	// and who may call the AdminService (ONEX_GRPC_TLS_CERT_FILE and the
+	// rest). The zero value is plaintext with admin calls refused.
+	GRPC grpcsec.ServerSettings
 	// WatchPoll is the change feed's fallback poll (ONEX_WATCH_POLL_MS, 1000).
 	WatchPoll time.Duration
 
@@ -100,6 +105,9 @@ func LoadSettings(cfg *config.Config, c *contract.Contract) (Settings, error) {
 		return s, err
 	}
 	s.DatabaseURL = config.Secret(dsn)
+	if s.GRPC, err = grpcsec.LoadServerSettings(); err != nil {
+		return s, err
+	}
 
 	var errs []error
 	integer := func(name string, def int) int {

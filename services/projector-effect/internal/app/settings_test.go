@@ -7,8 +7,10 @@ import (
 
 	"github.com/omninode/onex-fleet/pkg/config"
 	"github.com/omninode/onex-fleet/pkg/contract"
+	"github.com/omninode/onex-fleet/pkg/grpcsec"
 	"github.com/omninode/onex-fleet/pkg/retry"
 	"github.com/omninode/onex-fleet/pkg/testkit"
+	"github.com/omninode/onex-fleet/pkg/testkit/testca"
 	"github.com/omninode/onex-fleet/services/projector-effect/expect"
 )
 
@@ -24,6 +26,11 @@ func loadContract(t *testing.T, dir string) *contract.Contract {
 func TestLoadSettings(t *testing.T) {
 	shipped := loadContract(t, testkit.ContractsDir(t))
 	const dsn = "postgresql://onex:s3cret@db:5432/omnibase_infra"
+	ca := testca.New(t, "projector settings CA")
+	cert, key := ca.Issue(t, "projector", "localhost")
+	for _, k := range []string{grpcsec.EnvTLSCertFile, grpcsec.EnvTLSKeyFile, grpcsec.EnvClientCAFile, grpcsec.EnvAdminToken, grpcsec.EnvAdminSubjects} {
+		t.Setenv(k, "")
+	}
 	tests := []struct {
 		name  string
 		env   map[string]string
@@ -35,7 +42,7 @@ func TestLoadSettings(t *testing.T) {
 			if s.PoolMin != 2 || s.PoolMax != 10 || s.BreakerThreshold != 5 || s.BreakerReset != 60*time.Second ||
 				s.GRPCAddr != ":8086" || !s.Migrate || s.MaxBatch != 500 || s.QueryTimeout != 30*time.Second ||
 				s.IntentsTopic != "onex.cmd.platform.postgres-intents.v1" || s.AdminTopic != "onex.cmd.platform.registration-admin.v1" ||
-				!strings.Contains(s.Group, "projector-effect") {
+				!strings.Contains(s.Group, "projector-effect") || s.GRPC.String() != "plaintext, admin disabled" {
 				t.Errorf("%+v", s)
 			}
 			want := retry.Policy{MaxAttempts: 10, Initial: 500 * time.Millisecond, Max: 30 * time.Second, Multiplier: 2, Jitter: 0.25}
@@ -62,6 +69,17 @@ func TestLoadSettings(t *testing.T) {
 				}
 			}},
 		{name: "bad admin topic", dsn: dsn, env: map[string]string{"ONEX_REGISTRATION_ADMIN_TOPIC": "admin"}, err: `topic "admin"`},
+		{name: "grpc mtls with admin subjects", dsn: dsn, env: map[string]string{grpcsec.EnvTLSCertFile: cert, grpcsec.EnvTLSKeyFile: key,
+			grpcsec.EnvClientCAFile: ca.CertFile, grpcsec.EnvAdminSubjects: "onexctl-admin"},
+			check: func(t *testing.T, s Settings) {
+				if s.GRPC.String() != "mTLS, admin by 1 subjects" || s.GRPC.CertFile != cert || len(s.GRPC.Warnings()) != 0 {
+					t.Errorf("grpc settings %v, warnings %q", s.GRPC, s.GRPC.Warnings())
+				}
+			}},
+		{name: "grpc client CA without TLS", dsn: dsn, env: map[string]string{grpcsec.EnvClientCAFile: ca.CertFile},
+			err: "ONEX_GRPC_CLIENT_CA_FILE needs TLS"},
+		{name: "grpc key without certificate", dsn: dsn, env: map[string]string{grpcsec.EnvTLSKeyFile: key},
+			err: "ONEX_GRPC_TLS_CERT_FILE and ONEX_GRPC_TLS_KEY_FILE go together"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,5 +144,33 @@ func TestRefusesBrokenContract(t *testing.T) {
 	if len(errs) != 1 || !strings.Contains(errs[0], contract.Path(dir, expect.Service)) ||
 		!strings.Contains(errs[0], "error_handling.circuit_braker: unknown key") {
 		t.Fatalf("want one ERROR line naming the file and the unknown key; output:\n%s", out)
+	}
+}
+
+// TestRefusesBadGRPCSecurity runs the projector binary with a client CA but
+// no server certificate, and with an admin token: it must exit 2 before
+// touching any server, in one ERROR line that names the variables and never
+// the token.
+func TestRefusesBadGRPCSecurity(t *testing.T) {
+	ca := testca.New(t, "projector exit CA")
+	const token = "tok-Qe71-never-print-abcdefgh"
+	bin := testkit.BuildCommand(t, "github.com/omninode/onex-fleet/services/projector-effect/cmd/projector-effect")
+	code, out := testkit.RunToExit(t, bin, []string{"ONEX_CONTRACTS_DIR=" + testkit.ContractsDir(t), "OMNIBASE_ENV_FILE=/nonexistent",
+		"KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:1", "OMNIBASE_INFRA_DB_URL=postgresql://onex:x@127.0.0.1:1/omnibase_infra",
+		grpcsec.EnvClientCAFile + "=" + ca.CertFile, grpcsec.EnvAdminToken + "=" + token}, time.Minute)
+	if code != 2 {
+		t.Fatalf("exit code %d, want 2; output:\n%s", code, out)
+	}
+	var errs []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, `"level":"ERROR"`) {
+			errs = append(errs, l)
+		}
+	}
+	if len(errs) != 1 || !strings.Contains(errs[0], "ONEX_GRPC_CLIENT_CA_FILE needs TLS: set ONEX_GRPC_TLS_CERT_FILE and ONEX_GRPC_TLS_KEY_FILE too") {
+		t.Fatalf("want one ERROR line naming the variables; output:\n%s", out)
+	}
+	if strings.Contains(out, token) {
+		t.Fatalf("the output shows the token:\n%s", out)
 	}
 }
