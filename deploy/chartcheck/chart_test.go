@@ -212,6 +212,11 @@ func TestHelmLint(t *testing.T) {
 		{"--set", "infisical.enabled=false", "--set", "database.existingSecret=onex-db"},
 		// NOTES.txt's branch for replicas beyond the 6 partitions.
 		{"--set", "services.reducer.autoscaling.maxReplicas=8", "--set", "infisical.projectId=p-1"},
+		// Every secured transport, and NOTES.txt's security warnings.
+		{"-f", secureValues},
+		{"--set", "security.kafka.securityProtocol=SASL_PLAINTEXT", "--set", "security.kafka.saslMechanism=PLAIN",
+			"--set", "security.kafka.credentialsSource=external", "--set", "security.consul.tls.enabled=true",
+			"--set", "security.consul.tls.verify=false", "--set", "security.grpc.adminTokenSecret.name=admin"},
 	} {
 		out, err := RunHelm(helm, root, append([]string{"lint", "--strict", ChartDir, "--namespace", namespace}, args...)...)
 		if err != nil {

@@ -2,6 +2,7 @@ package chartcheck
 
 import (
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -82,6 +83,25 @@ var (
 	// A literal credential in a URL: scheme://user:password@host.
 	urlWithPassword = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:[^/\s@]+@`)
 )
+
+// SecurityEnvNames are the variables of the secured transports (values
+// `security`, docs/security.md, plus the Consul token of consul.tokenSecret).
+// The default values set none of them.
+var SecurityEnvNames = []string{
+	"KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD",
+	"KAFKA_SSL_CA_FILE", "KAFKA_SSL_CERT_FILE", "KAFKA_SSL_KEY_FILE",
+	"KAFKA_SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL", "KAFKA_SASL_OAUTHBEARER_CLIENT_ID", "KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET",
+	"POSTGRES_SSL_MODE", "POSTGRES_SSL_CA_FILE",
+	"CONSUL_HTTP_TOKEN", "CONSUL_HTTP_SSL", "CONSUL_HTTP_SSL_VERIFY", "CONSUL_CACERT", "CONSUL_CLIENT_CERT", "CONSUL_CLIENT_KEY", "CONSUL_TLS_SERVER_NAME",
+	"ONEX_GRPC_TLS_CERT_FILE", "ONEX_GRPC_TLS_KEY_FILE", "ONEX_GRPC_CLIENT_CA_FILE", "ONEX_GRPC_ADMIN_TOKEN", "ONEX_GRPC_ADMIN_SUBJECTS",
+}
+
+// TLSRoot is where the chart mounts certificate Secrets: /etc/onex/tls/<volume>/<file>.
+const TLSRoot = "/etc/onex/tls/"
+
+// MaxSecretFileMode is the most a mounted Secret file may allow: read by the
+// owner (root) and the pod's fsGroup, nothing else.
+const MaxSecretFileMode = 0o440
 
 // RequiredLabels are on every object of the chart.
 var RequiredLabels = []string{
@@ -251,6 +271,20 @@ func checkDeployment(d *appsv1.Deployment) []error {
 	volumes := map[string]bool{}
 	for _, v := range pod.Volumes {
 		volumes[v.Name] = true
+		if s := v.Secret; s != nil {
+			if s.DefaultMode == nil || *s.DefaultMode&^MaxSecretFileMode != 0 {
+				add("Secret volume %q: defaultMode %s, want at most 0440", v.Name, fmtMode(s.DefaultMode))
+			}
+			for _, it := range s.Items {
+				if it.Mode != nil && *it.Mode&^MaxSecretFileMode != 0 {
+					add("Secret volume %q: item %s mode %s, want at most 0440", v.Name, it.Key, fmtMode(it.Mode))
+				}
+			}
+			// A missing certificate must stop the pod, not start it without.
+			if s.Optional != nil && *s.Optional {
+				add("Secret volume %q is optional", v.Name)
+			}
+		}
 	}
 
 	for _, c := range pod.Containers {
@@ -340,6 +374,16 @@ func checkDeployment(d *appsv1.Deployment) []error {
 			if !volumes[vm.Name] {
 				add("container %q: volumeMount %q has no volume", cn, vm.Name)
 			}
+			if v := VolumeOf(pod, vm.Name); v != nil && v.Secret != nil {
+				if !vm.ReadOnly {
+					add("container %q: Secret volume %q is not mounted readOnly", cn, vm.Name)
+				}
+				// subPath mounts are never updated: a renewed certificate
+				// would not reach the pod.
+				if vm.SubPath != "" || vm.SubPathExpr != "" {
+					add("container %q: Secret volume %q mounted with a subPath", cn, vm.Name)
+				}
+			}
 		}
 
 		seen := map[string]bool{}
@@ -365,6 +409,13 @@ func checkDeployment(d *appsv1.Deployment) []error {
 			}
 			if urlWithPassword.MatchString(e.Value) {
 				add("container %q: env %s holds a URL with a password", cn, e.Name)
+			}
+			// A certificate path must name a file of a Secret the
+			// container mounts read-only.
+			if strings.HasPrefix(e.Value, TLSRoot) {
+				if _, _, err := ResolveSecretFile(pod, c, e.Value); err != nil {
+					add("container %q: env %s=%s: %v", cn, e.Name, e.Value, err)
+				}
 			}
 			if e.Name == "ONEX_DRAIN_TIMEOUT" {
 				n, err := strconv.Atoi(e.Value)
@@ -506,4 +557,52 @@ func Keys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+func fmtMode(m *int32) string {
+	if m == nil {
+		return "unset"
+	}
+	return fmt.Sprintf("%#o", *m)
+}
+
+// VolumeOf returns the pod's volume called name, or nil.
+func VolumeOf(pod corev1.PodSpec, name string) *corev1.Volume {
+	for i := range pod.Volumes {
+		if pod.Volumes[i].Name == name {
+			return &pod.Volumes[i]
+		}
+	}
+	return nil
+}
+
+// ResolveSecretFile finds the file at path in container c: the Secret volume
+// mounted (read-only) at path's directory and the Secret key projected to
+// path's file name. It returns the Secret's name and the key.
+func ResolveSecretFile(pod corev1.PodSpec, c corev1.Container, path string) (secret, key string, err error) {
+	dir, file := filepath.Split(path)
+	dir = strings.TrimSuffix(dir, "/")
+	for _, vm := range c.VolumeMounts {
+		if strings.TrimSuffix(vm.MountPath, "/") != dir {
+			continue
+		}
+		v := VolumeOf(pod, vm.Name)
+		if v == nil || v.Secret == nil {
+			return "", "", fmt.Errorf("%s is not a Secret volume", dir)
+		}
+		if !vm.ReadOnly {
+			return "", "", fmt.Errorf("%s is not mounted readOnly", dir)
+		}
+		if len(v.Secret.Items) == 0 {
+			// The whole Secret: every key is a file of its own name.
+			return v.Secret.SecretName, file, nil
+		}
+		for _, it := range v.Secret.Items {
+			if it.Path == file {
+				return v.Secret.SecretName, it.Key, nil
+			}
+		}
+		return "", "", fmt.Errorf("Secret volume %q projects no %s", vm.Name, file)
+	}
+	return "", "", fmt.Errorf("nothing is mounted at %s", dir)
 }

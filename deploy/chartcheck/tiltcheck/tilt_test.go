@@ -195,6 +195,12 @@ func TestTiltfileLocalMode(t *testing.T) {
 			} else if _, ok := env["ONEX_GRPC_ADDR"]; ok {
 				t.Errorf("%s: ONEX_GRPC_ADDR set", svc)
 			}
+			// The local dev loop is plaintext, like `make run`.
+			for name := range env {
+				if has(chartcheck.SecurityEnvNames, name) {
+					t.Errorf("%s: serve_env sets %s; the local dev loop is plaintext", svc, name)
+				}
+			}
 		}
 		if _, clash := seenPorts[projectorGRPCPort]; clash {
 			t.Errorf("an HTTP port collides with the projector's gRPC port %d", projectorGRPCPort)
@@ -353,6 +359,15 @@ func TestTiltfileK8sMode(t *testing.T) {
 			for _, e := range c.Env {
 				if strings.HasPrefix(e.Name, "INFISICAL_") {
 					t.Errorf("Deployment %s: %s set, but the dev cluster has no Infisical", d.Name, e.Name)
+				}
+				// The dev loop stays plaintext: no security values.
+				if has(chartcheck.SecurityEnvNames, e.Name) {
+					t.Errorf("Deployment %s: %s set, but Tilt's k8s mode is plaintext", d.Name, e.Name)
+				}
+			}
+			for _, v := range d.Spec.Template.Spec.Volumes {
+				if v.Secret != nil {
+					t.Errorf("Deployment %s: Secret volume %s in Tilt's k8s mode", d.Name, v.Name)
 				}
 			}
 		}
