@@ -33,7 +33,7 @@ help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 .PHONY: test-infra-up test-infra-down test-infra-env
-test-infra-up: ## install (first time) and start the servers `make test` uses (39092, 5456, 38500; secured Kafka 39094-39097, TLS PostgreSQL 5457)
+test-infra-up: ## install (first time) and start the servers `make test` uses (39092, 5456, 38500; secured Kafka 39094-39097, TLS PostgreSQL 5457, ACL Consul 38510)
 	$(TEST_INFRA) $(INFRA)/up.sh
 test-infra-down: ## stop the test servers
 	$(TEST_INFRA) $(INFRA)/down.sh

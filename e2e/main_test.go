@@ -36,7 +36,10 @@ var (
 	prov     harness.Provider
 	servers  harness.Servers
 	fleet    *harness.Fleet
-	db       *harness.DB
+	// binDir holds the four services' binaries (a suite may run a fleet
+	// of its own from them).
+	binDir string
+	db     *harness.DB
 	// rec records every lifecycle, result and node topic from the start of
 	// the run (the servers start empty), so tests can count events.
 	rec *harness.Recorder
@@ -85,7 +88,7 @@ func run(m *testing.M) (int, error) {
 	}()
 	fmt.Printf("e2e: servers from the %s provider up in %s\n", prov.Name(), time.Since(start).Round(time.Millisecond))
 
-	binDir, err := os.MkdirTemp("", "onex-e2e-bin")
+	binDir, err = os.MkdirTemp("", "onex-e2e-bin")
 	if err != nil {
 		return 0, err
 	}
@@ -178,9 +181,16 @@ type nodes struct {
 
 func startNodes(t *testing.T, interval time.Duration) *nodes {
 	t.Helper()
+	return startNodesOn(t, servers.KafkaBrokers, "e2e", interval)
+}
+
+// startNodesOn is startNodes on another cluster and environment (the
+// clients take the process's Kafka security settings).
+func startNodesOn(t *testing.T, brokers []string, env string, interval time.Duration) *nodes {
+	t.Helper()
 	f, err := node.NewFleet(node.Config{
-		Brokers:           servers.KafkaBrokers,
-		Environment:       "e2e",
+		Brokers:           brokers,
+		Environment:       env,
 		HeartbeatInterval: interval,
 		ClientID:          "e2e-nodes",
 		Logger:            slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),

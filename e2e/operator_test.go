@@ -31,6 +31,13 @@ var (
 // suite's broker and returns its combined output and exit error.
 func onexctl(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	return runOnexctl(t, []string{"KAFKA_BOOTSTRAP_SERVERS=" + strings.Join(servers.KafkaBrokers, ",")}, args...)
+}
+
+// runOnexctl runs the operator CLI with env added to the test's
+// environment and returns its combined output and exit error.
+func runOnexctl(t *testing.T, env []string, args ...string) (string, error) {
+	t.Helper()
 	onexctlOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "onex-e2e-onexctl")
 		if err != nil {
@@ -50,7 +57,7 @@ func onexctl(t *testing.T, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, onexctlBin, args...)
-	cmd.Env = append(os.Environ(), "KAFKA_BOOTSTRAP_SERVERS="+strings.Join(servers.KafkaBrokers, ","))
+	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

@@ -140,6 +140,8 @@ type Record struct {
 	Partition int32
 	Offset    int64
 	Timestamp time.Time
+	// Headers are the record's headers as key=value strings.
+	Headers []string
 }
 
 // Envelope decodes the record's value as an envelope and its payload into
@@ -262,9 +264,13 @@ func NewRecorder(brokers []string, offset int64, topicNames ...string) (*Recorde
 						if !ok {
 							return
 						}
+						rec := Record{Topic: m.Topic, Key: string(m.Key), Value: m.Value,
+							Partition: m.Partition, Offset: m.Offset, Timestamp: m.Timestamp}
+						for _, h := range m.Headers {
+							rec.Headers = append(rec.Headers, string(h.Key)+"="+string(h.Value))
+						}
 						r.mu.Lock()
-						r.recs = append(r.recs, Record{Topic: m.Topic, Key: string(m.Key), Value: m.Value,
-							Partition: m.Partition, Offset: m.Offset, Timestamp: m.Timestamp})
+						r.recs = append(r.recs, rec)
 						r.mu.Unlock()
 					case <-ctx.Done():
 						return

@@ -38,6 +38,12 @@ func ConsulEntries(addr string) (map[string]ConsulEntry, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ConsulEntriesOf(c)
+}
+
+// ConsulEntriesOf is ConsulEntries through a client of the caller's (an
+// agent with ACLs and TLS).
+func ConsulEntriesOf(c *consul.Client) (map[string]ConsulEntry, error) {
 	names, _, err := c.Catalog().Services(nil)
 	if err != nil {
 		return nil, fmt.Errorf("consul: catalog services: %w", err)
