@@ -144,7 +144,8 @@ func (w *Workflow) Assign(ctx context.Context, client sarama.Client, claims map[
 	w.aggs, w.dirty = map[uuid.UUID]*Aggregation{}, map[uuid.UUID]bool{}
 	due := 0
 	for node, a := range state {
-		if owned[partitionOf(w.cfg.IntentsTopic, node, w.partitions)] {
+		if p := partitionOf(w.cfg.IntentsTopic, node, w.partitions); owned[p] {
+			a.partition = p
 			w.aggs[node] = a
 			if !a.NextDue().IsZero() {
 				due++

@@ -56,6 +56,10 @@ type Aggregation struct {
 	// wakeAt is the earliest wake-up queued for the aggregation in the
 	// workflow's retry schedule (zero: none).
 	wakeAt time.Time
+	// partition is the number of the partition whose lock guards the
+	// node's records (see locks.go): the retry loop takes that lock before
+	// it touches the aggregation.
+	partition int32
 }
 
 // Tracked is one intent of an attempt.
