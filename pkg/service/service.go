@@ -7,15 +7,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"os"
 	"os/signal"
 	"sync"
 	"syscall"
 
+	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/omninode/onex-fleet/pkg/config"
+	"github.com/omninode/onex-fleet/pkg/config/infisical"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/observability"
 )
@@ -68,6 +71,27 @@ func New(name string, conditions ...string) (*Service, error) {
 		Registry: observability.NewRegistry(),
 		Health:   observability.NewHealth(conditions...),
 	}, nil
+}
+
+// Boot starts a deployable's process, in the order every service needs:
+// sarama's own log on stderr when SARAMA_DEBUG=1, the Infisical prefetch of
+// secrets (spec 11.2: it writes the environment that New then reads), then
+// New(name, conditions...). A non-nil error has been reported already
+// (Prefetch logs its own; a configuration error goes to stderr, as there is
+// no logger yet) and the process should exit 2.
+func Boot(name string, secrets infisical.Needs, conditions ...string) (*Service, error) {
+	if os.Getenv("SARAMA_DEBUG") == "1" {
+		sarama.Logger = log.New(os.Stderr, "[sarama] ", log.LstdFlags)
+	}
+	if err := infisical.Prefetch(context.Background(), secrets); err != nil {
+		return nil, err
+	}
+	svc, err := New(name, conditions...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, name+":", infraerr.SanitizeError(err))
+		return nil, err
+	}
+	return svc, nil
 }
 
 // Component is one long-running part of a service. It runs until ctx is done

@@ -7,7 +7,6 @@ require (
 	github.com/google/uuid v1.6.0
 	github.com/hashicorp/consul/api v1.34.5
 	github.com/omninode/onex-fleet/pkg v0.0.0
-	github.com/omninode/onex-fleet/services/reducer v0.0.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/sony/gobreaker/v2 v2.4.0
 )
@@ -53,5 +52,3 @@ require (
 )
 
 replace github.com/omninode/onex-fleet/pkg => ../../pkg
-
-replace github.com/omninode/onex-fleet/services/reducer => ../reducer

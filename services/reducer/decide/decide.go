@@ -3,13 +3,14 @@ package decide
 import (
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/omninode/onex-fleet/pkg/consulservice"
 )
 
 // Domain is the projection domain of every registration row.
@@ -474,12 +475,10 @@ func MassExpiryHold(active, due, recentlyExpired int, p Params) (hold bool, shar
 	return base >= p.MassExpiryMinActive && share > p.MassExpiryShare, share
 }
 
-func serviceName(nodeType string) string { return "onex-" + nodeType }
+func serviceName(nodeType string) string { return consulservice.Name(nodeType) }
 
 // ServiceID is the Consul service id of a node (spec 4.8).
-func ServiceID(nodeType string, nodeID uuid.UUID) string {
-	return "onex-" + nodeType + "-" + nodeID.String()
-}
+func ServiceID(nodeType string, nodeID uuid.UUID) string { return consulservice.ID(nodeType, nodeID) }
 
 var nonAlnum = regexp.MustCompile(`[^a-zA-Z0-9]+`)
 
@@ -496,7 +495,7 @@ func MCPToolName(s string) string {
 // ConsulRegistrationFor derives the Consul service of a node from its
 // introspection (spec 4.8).
 func ConsulRegistrationFor(in Introspection) *ConsulRegistration {
-	return consulRegistration(in.NodeID, in.NodeType, EndpointsOf(in.Endpoints), MCPToolOf(in))
+	return consulservice.Derive(in.NodeID, in.NodeType, EndpointsOf(in.Endpoints), MCPToolOf(in))
 }
 
 // MCPToolOf is the sanitized MCP tool name of an orchestrator that exposes
@@ -514,55 +513,4 @@ func MCPToolOf(in Introspection) *string {
 		tool = *in.Description
 	}
 	return ptr(MCPToolName(tool))
-}
-
-// MCPToolFromTags recovers the sanitized MCP tool name from the tags of a
-// derivation (the inverse of consulRegistration's MCP tags), nil when the
-// tags do not enable MCP. Snapshots written before the reducer kept the
-// tool name carry only the tags.
-func MCPToolFromTags(tags []string) *string {
-	enabled := false
-	var tool *string
-	for _, t := range tags {
-		switch {
-		case t == "mcp-enabled":
-			enabled = true
-		case strings.HasPrefix(t, "mcp-tool:"):
-			tool = ptr(strings.TrimPrefix(t, "mcp-tool:"))
-		}
-	}
-	if !enabled {
-		return nil
-	}
-	return tool
-}
-
-func consulRegistration(nodeID uuid.UUID, nodeType string, endpoints Endpoints, mcpTool *string) *ConsulRegistration {
-	r := &ConsulRegistration{
-		ServiceID:   ServiceID(nodeType, nodeID),
-		ServiceName: serviceName(nodeType),
-		Tags:        []string{"onex", "node-type:" + nodeType},
-	}
-	if mcpTool != nil {
-		r.Tags = append(r.Tags, "mcp-enabled", "mcp-tool:"+*mcpTool)
-	}
-	for _, key := range []string{"health", "api"} {
-		raw, ok := endpoints.Get(key)
-		if !ok {
-			continue
-		}
-		u, err := url.Parse(raw)
-		if err != nil || u.Hostname() == "" {
-			continue
-		}
-		r.Address = ptr(u.Hostname())
-		if port, err := strconv.Atoi(u.Port()); err == nil {
-			r.Port = &port
-		}
-		break
-	}
-	if h, ok := endpoints.Get("health"); ok {
-		r.HealthURL = ptr(h)
-	}
-	return r
 }

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/omninode/onex-fleet/pkg/consulservice"
 )
 
 // EventKind names a lifecycle event (spec 2.7). The encoder maps each kind to
@@ -142,20 +144,10 @@ type ProjectionUpdate struct {
 	UpdatedAt                time.Time
 }
 
-// ConsulRegistration is the spec 4.8 derivation for one node.
-type ConsulRegistration struct {
-	ServiceID   string   `json:"service_id"`
-	ServiceName string   `json:"service_name"`
-	Tags        []string `json:"tags"`
-	Address     *string  `json:"address"`
-	Port        *int     `json:"port"`
-	// HealthURL is the node's health endpoint when it declares one; the
-	// Consul effect registers an HTTP check on it.
-	HealthURL *string `json:"health_url"`
-	// Health is the status of the node's check in Consul's catalog mode
-	// (ConsulHealth of its state); empty when derived without a state.
-	Health string `json:"health,omitempty"`
-}
+// ConsulRegistration is the spec 4.8 derivation for one node
+// (NodeState.ConsulRegistration). It lives in pkg/consulservice, which the
+// consul effect derives it with too.
+type ConsulRegistration = consulservice.Registration
 
 // ConsulDeregistration names the service to remove.
 type ConsulDeregistration struct {

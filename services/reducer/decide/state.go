@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/omninode/onex-fleet/pkg/consulservice"
+	"github.com/omninode/onex-fleet/pkg/registration"
 )
 
 // State is a registration state (spec 2.1), serialized by its lower-case value.
@@ -132,25 +135,15 @@ func (s *NodeState) Clone() *NodeState {
 
 // ConsulRegistration derives the node's Consul service (spec 4.8).
 func (s *NodeState) ConsulRegistration() *ConsulRegistration {
-	r := consulRegistration(s.NodeID, s.NodeType, s.Endpoints, s.MCPTool)
+	r := consulservice.Derive(s.NodeID, s.NodeType, s.Endpoints, s.MCPTool)
 	r.Health = ConsulHealth(s.State)
 	return r
 }
 
 // ConsulHealth is the status the fleet reports in Consul for a node in
-// state s (the consul effect's catalog mode writes it as the check of the
-// node's service): passing once ACTIVE, warning while the registry waits
-// for its ack (registered, not yet confirmed: `?passing` queries leave it
-// out), critical otherwise (a node in any other state is deregistered).
-func ConsulHealth(s State) string {
-	switch s {
-	case Active:
-		return "passing"
-	case Accepted, AwaitingAck, AckReceived, PendingRegistration:
-		return "warning"
-	}
-	return "critical"
-}
+// state s (consulservice.Health): passing once ACTIVE, warning while the
+// registry waits for its ack, critical otherwise.
+func ConsulHealth(s State) string { return consulservice.Health(registration.State(s)) }
 
 // Params are the reducer's tunables (spec 4.2, documented defaults).
 type Params struct {

@@ -8,13 +8,13 @@
 //     reducer's own state for the node (the JSON of decide.NodeState), which
 //     is what the reducer restores from on start and on rebalance, and from
 //     which the consul effect derives the node's Consul service
-//     (ConsulPayload) for its anti-entropy.
+//     (ConsulOf, pkg/consulservice) for its anti-entropy.
 //
 // Both are in one record, so compaction keeps them together, and a
 // tombstone (empty value) removes the node.
 //
-// The reducer, the projector's snapshot rebuild and the benchmark's seeding
-// all write snapshots through this package (Encode, or Build and
+// The reducer, onexctl's snapshot rebuild and the benchmark's seeding all
+// write snapshots through this package (Encode, or Build and
 // EncodeState), so the three cannot drift apart.
 //
 // The reducer state does not repeat what the value holds (the declared
@@ -41,6 +41,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 
+	"github.com/omninode/onex-fleet/pkg/consulservice"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
 	"github.com/omninode/onex-fleet/services/reducer/decide"
 )
@@ -50,18 +51,9 @@ const SchemaVersion = "1.0.0"
 
 // ConsulPayload is the consul.register payload of a Consul derivation: what
 // the reducer's register intent carries, and what the consul effect derives
-// from a snapshot's reducer state (ConsulOf).
+// from a snapshot's reducer state (ConsulOf). It is consulservice.Payload.
 func ConsulPayload(r *decide.ConsulRegistration, nodeID, corr uuid.UUID) pipeline.ConsulRegisterPayload {
-	id := nodeID.String()
-	p := pipeline.ConsulRegisterPayload{
-		IntentType: pipeline.ConsulRegister, CorrelationID: corr, NodeID: &id,
-		ServiceID: r.ServiceID, ServiceName: r.ServiceName, Tags: append([]string{}, r.Tags...),
-		Address: r.Address, Port: r.Port, EventBusConfig: json.RawMessage("null"), Health: r.Health,
-	}
-	if r.HealthURL != nil {
-		p.HealthCheck = &pipeline.HealthCheck{HTTP: *r.HealthURL, Interval: "10s", Timeout: "5s", DeregisterCriticalServiceAfter: "10m"}
-	}
-	return p
+	return consulservice.Payload(r, nodeID, corr)
 }
 
 // Build returns the record value of st's snapshot created at createdAt: the
@@ -153,18 +145,11 @@ func Decode(value, state []byte) (*decide.NodeState, error) {
 // reducer's register intent carries) of the node a snapshot record stands
 // for, derived from the record's reducer state as the reducer derives it. A
 // tombstone, and a record that carries no reducer state at all (not written
-// by the fleet), return (nil, nil); a reducer state that does not decode is
-// an error.
+// by the fleet), return (nil, nil); a reducer state that is not the node's
+// is an error. It is consulservice.FromSnapshot, which the consul effect
+// reads the topic with: consul_test.go holds it to Decode's states.
 func ConsulOf(value, state []byte) (*pipeline.ConsulRegisterPayload, error) {
-	st, err := Decode(value, state)
-	if errors.Is(err, errNoState) {
-		return nil, nil
-	}
-	if err != nil || st == nil {
-		return nil, err
-	}
-	c := ConsulPayload(st.ConsulRegistration(), st.NodeID, st.CorrelationID)
-	return &c, nil
+	return consulservice.FromSnapshot(value, state)
 }
 
 var errNoState = errors.New("no reducer state (no " + pipeline.HeaderReducerState + " header, no reducer_state)")
@@ -213,7 +198,7 @@ func decodeReference(value, state []byte) (*decide.NodeState, error) {
 			Tags []string `json:"tags"`
 		}
 		if json.Unmarshal(snap.Consul, &c) == nil {
-			st.MCPTool = decide.MCPToolFromTags(c.Tags)
+			st.MCPTool = consulservice.MCPToolFromTags(c.Tags)
 		}
 	}
 	return st, nil

@@ -25,12 +25,12 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/omninode/onex-fleet/cmd/onexctl/internal/envelopecmd"
+	"github.com/omninode/onex-fleet/cmd/onexctl/internal/snapshot"
 	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/config"
 	"github.com/omninode/onex-fleet/pkg/grpcsec"
 	"github.com/omninode/onex-fleet/pkg/topics"
 	registryv1 "github.com/omninode/onex-fleet/proto/onex/registry/v1"
-	"github.com/omninode/onex-fleet/services/projector-effect/snapshot"
 )
 
 // DefaultAddr is the registry API address when neither --addr nor

@@ -15,9 +15,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/omninode/onex-fleet/pkg/consulservice"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
-	"github.com/omninode/onex-fleet/services/reducer/snapshot"
 )
 
 // DesiredStates are the registration states in which a node with a Consul
@@ -71,9 +71,9 @@ func NewView(reg prometheus.Registerer) *View {
 // (empty value) removes the node, a snapshot replaces it unless the view
 // already holds a newer sequence for it. The node's Consul service is
 // derived from the record's reducer state as the reducer derives its
-// consul.register intents (snapshot.ConsulOf; in a record written before
-// the state moved into the header, the state in its value); a record
-// without a reducer state leaves the node without one. A record that does
+// consul.register intents (consulservice.FromSnapshot; in a record written
+// before the state moved into the header, the state in its value); a
+// record without a reducer state leaves the node without one. A record that does
 // not decode is ignored and reported (it is state, not a command: there is
 // nobody to dead-letter to).
 func (v *View) Apply(key, value, state []byte) error {
@@ -84,7 +84,7 @@ func (v *View) Apply(key, value, state []byte) error {
 	}
 	var consul *pipeline.ConsulRegisterPayload
 	if snap != nil {
-		if consul, err = snapshot.ConsulOf(value, state); err != nil {
+		if consul, err = consulservice.FromSnapshot(value, state); err != nil {
 			v.bad.Inc()
 			return infraerr.ContentWrap("snapshot", err)
 		}

@@ -9,8 +9,9 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/omninode/onex-fleet/services/reducer/decide"
-	"github.com/omninode/onex-fleet/services/reducer/snapshot"
+	"github.com/omninode/onex-fleet/pkg/consulservice"
+	"github.com/omninode/onex-fleet/pkg/registration"
+	"github.com/omninode/onex-fleet/services/consul-effect/internal/snapshottest"
 )
 
 // rec is one snapshot record: key, value, reducer state header.
@@ -21,27 +22,23 @@ type rec struct {
 	bad   bool
 }
 
-// nodeState is the reducer state of an effect node listening on
-// 127.0.0.1:8085.
-func nodeState(id uuid.UUID, state string, seq int64) *decide.NodeState {
-	now := time.Now().UTC()
-	return &decide.NodeState{NodeID: id, State: decide.State(state), NodeType: "effect", NodeVersion: "1.0.0",
-		Endpoints: decide.Endpoints{{Name: "api", URL: "http://127.0.0.1:8085/api"}}, AttemptID: uuid.New(), CorrelationID: uuid.New(),
-		RegisteredAt: now, LastStateChangeAt: now, Sequence: seq}
+// node is an effect node listening on 127.0.0.1:8085.
+func node(id uuid.UUID, state string, seq int64) snapshottest.Node {
+	return snapshottest.Node{ID: id, State: state, Sequence: seq, Endpoints: map[string]string{"api": "http://127.0.0.1:8085/api"}}
 }
 
 // snap returns the node's snapshot record as the reducer writes it; without
 // consul, a bare model without any reducer state.
 func snap(t *testing.T, id uuid.UUID, state string, seq int64, consul bool) rec {
 	t.Helper()
-	r, err := snapshot.Encode(nodeState(id, state, seq), time.Now())
+	value, header, err := snapshottest.Record(node(id, state, seq), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !consul {
-		return rec{key: id, value: r.Value}
+		return rec{key: id, value: value}
 	}
-	return rec{key: id, value: r.Value, state: r.State}
+	return rec{key: id, value: value, state: header}
 }
 
 func TestViewApply(t *testing.T) {
@@ -118,18 +115,21 @@ func TestViewApply(t *testing.T) {
 // from its value.
 func TestViewDerivesConsul(t *testing.T) {
 	id := uuid.New()
-	st := nodeState(id, "active", 7)
-	r, err := snapshot.Encode(st, time.Now())
+	n := node(id, "active", 7)
+	n.CorrelationID = uuid.New()
+	value, header, err := snapshottest.Record(n, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := json.Marshal(snapshot.ConsulPayload(st.ConsulRegistration(), id, st.CorrelationID))
+	reg := consulservice.Derive(id, "effect", consulservice.EndpointMap(n.Endpoints), nil)
+	reg.Health = consulservice.Health(registration.StateActive)
+	want := consulservice.Payload(reg, id, n.CorrelationID)
+	c, err := json.Marshal(want)
 	if err != nil {
 		t.Fatal(err)
 	}
-	legacy := strings.TrimSuffix(string(r.Value), "}") + `,"consul":` + string(c) + `,"reducer_state":` + string(r.State) + `}`
-	want := snapshot.ConsulPayload(st.ConsulRegistration(), id, st.CorrelationID)
-	for name, r := range map[string]rec{"header": {value: r.Value, state: r.State}, "state in the value": {value: []byte(legacy)}} {
+	legacy := strings.TrimSuffix(string(value), "}") + `,"consul":` + string(c) + `,"reducer_state":` + string(header) + `}`
+	for name, r := range map[string]rec{"header": {value: value, state: header}, "state in the value": {value: []byte(legacy)}} {
 		v := NewView(nil)
 		if err := v.Apply([]byte(id.String()), r.value, r.state); err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -148,19 +148,19 @@ func TestViewDerivesConsul(t *testing.T) {
 // the value decoded, the Consul service derived from the reducer state.
 func BenchmarkViewApply(b *testing.B) {
 	id := uuid.New()
-	st := nodeState(id, "active", 7)
-	st.Capabilities = json.RawMessage(`{"postgres":false,"read":true,"write":false,"database":false,"transactions":false,` +
+	n := node(id, "active", 7)
+	n.Capabilities = json.RawMessage(`{"postgres":false,"read":true,"write":false,"database":false,"transactions":false,` +
 		`"processing":false,"batch_size":null,"max_batch":null,"supported_types":["simulated"],"routing":false,` +
 		`"feature":false,"config":{},"feature_flags":{"flags":{},"flag_metadata":{},"default_enabled":false},"mcp":null}`)
-	st.Endpoints = append(st.Endpoints, decide.Endpoint{Name: "health", URL: "http://127.0.0.1:8085/health"})
-	r, err := snapshot.Encode(st, time.Now())
+	n.Endpoints["health"] = "http://127.0.0.1:8085/health"
+	value, header, err := snapshottest.Record(n, time.Now())
 	if err != nil {
 		b.Fatal(err)
 	}
 	v, key := NewView(nil), []byte(id.String())
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if err := v.Apply(key, r.Value, r.State); err != nil {
+		if err := v.Apply(key, value, header); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -7,9 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,16 +59,9 @@ var Secrets = infisical.Needs{
 
 // Main runs the consul effect until SIGTERM and returns the exit code.
 func Main() int {
-	if os.Getenv("SARAMA_DEBUG") == "1" {
-		sarama.Logger = log.New(os.Stderr, "[sarama] ", log.LstdFlags)
-	}
-	if infisical.Prefetch(context.Background(), Secrets) != nil {
-		return 2 // logged by Prefetch
-	}
-	svc, err := service.New("consul-effect", Conditions...)
+	svc, err := service.Boot("consul-effect", Secrets, Conditions...)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "consul-effect:", infraerr.SanitizeError(err))
-		return 2
+		return 2 // reported by Boot
 	}
 	path := contract.Path(svc.Config.ContractsDir, expect.Service)
 	c, err := contract.Load(path, expect.Contract())
@@ -188,12 +179,12 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	client, err := a.waitKafka(ctx, cfg)
-	if err != nil || client == nil {
-		return err
+	client, err := service.WaitKafka(ctx, log, a.brokers, cfg)
+	if err != nil {
+		return nil // ctx ended while waiting: a stop, not a failure
 	}
 	defer client.Close()
-	if !a.waitTopics(ctx, client) {
+	if !service.WaitTopics(ctx, log, client, a.s.IntentsTopic, a.s.ResultsTopic, a.s.SnapshotsTopic, a.dlqTopic()) {
 		return nil
 	}
 	a.svc.Health.Set(CondTopics, true)
@@ -268,51 +259,6 @@ func (a *App) Run(ctx context.Context) error {
 	return err
 }
 
-// waitKafka connects a client, retrying until the broker answers or ctx
-// ends. bus.NewClient explains a refused login or an untrusted broker in
-// one line (kafkasec.Explain), which is what each attempt logs.
-func (a *App) waitKafka(ctx context.Context, cfg *sarama.Config) (sarama.Client, error) {
-	for attempt := 0; ; attempt++ {
-		client, err := bus.NewClient(a.brokers, cfg)
-		if err == nil {
-			return client, nil
-		}
-		a.svc.Log.Warn("kafka not reachable yet", "error", infraerr.SanitizeError(err))
-		if !retry.Sleep(ctx, backoff(attempt)) {
-			return nil, nil
-		}
-	}
-}
-
-// waitTopics waits until the topics the effect reads and writes exist
-// (auto-creation is off: provisioning owns them). False when ctx ended.
-func (a *App) waitTopics(ctx context.Context, client sarama.Client) bool {
-	need := []string{a.s.IntentsTopic, a.s.ResultsTopic, a.s.SnapshotsTopic, a.dlqTopic()}
-	for attempt := 0; ; attempt++ {
-		_ = client.RefreshMetadata()
-		have, err := client.Topics()
-		missing := []string{}
-		if err == nil {
-			set := map[string]bool{}
-			for _, t := range have {
-				set[t] = true
-			}
-			for _, t := range need {
-				if !set[t] {
-					missing = append(missing, t)
-				}
-			}
-			if len(missing) == 0 {
-				return true
-			}
-		}
-		a.svc.Log.Warn("waiting for topics", "missing", missing)
-		if !retry.Sleep(ctx, backoff(attempt)) {
-			return false
-		}
-	}
-}
-
 // followSnapshots keeps the view fed, restarting the consumer after errors.
 func (a *App) followSnapshots(ctx context.Context, client sarama.Client) {
 	log := a.svc.Log.With("component", "snapshot_view")
@@ -322,7 +268,7 @@ func (a *App) followSnapshots(ctx context.Context, client sarama.Client) {
 			return
 		}
 		log.Warn("snapshot view restarting", "error", infraerr.SanitizeError(err))
-		if !retry.Sleep(ctx, backoff(attempt)) {
+		if !retry.Sleep(ctx, service.Backoff(attempt)) {
 			return
 		}
 	}
@@ -340,14 +286,10 @@ func (a *App) waitConsul(ctx context.Context) {
 			return
 		}
 		a.svc.Log.Warn("consul agent not reachable yet", "error", infraerr.SanitizeError(err))
-		if !retry.Sleep(ctx, backoff(attempt)) {
+		if !retry.Sleep(ctx, service.Backoff(attempt)) {
 			return
 		}
 	}
-}
-
-func backoff(attempt int) time.Duration {
-	return retry.Policy{MaxAttempts: 10, Initial: 200 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2, Jitter: 0.25}.Delay(min(attempt, 10), 0.5)
 }
 
 // results publishes effect results as ONEX envelopes keyed by node_id.

@@ -24,6 +24,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/omninode/onex-fleet/pkg/config"
+	"github.com/omninode/onex-fleet/pkg/consulservice"
 	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/observability"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
@@ -33,8 +34,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/topics"
 	"github.com/omninode/onex-fleet/services/consul-effect/internal/backend"
 	"github.com/omninode/onex-fleet/services/consul-effect/internal/effect"
-	"github.com/omninode/onex-fleet/services/reducer/decide"
-	"github.com/omninode/onex-fleet/services/reducer/snapshot"
+	"github.com/omninode/onex-fleet/services/consul-effect/internal/snapshottest"
 )
 
 // modes are the registration modes the real-Consul tests run in.
@@ -317,22 +317,19 @@ func (h *harness) produce(topic, key string, value []byte) {
 // a node without a Consul service (nil).
 func (h *harness) sendSnapshot(node uuid.UUID, state string, seq int64, port int, healthURL string) *pipeline.ConsulRegisterPayload {
 	h.t.Helper()
-	now := time.Now().UTC()
-	st := &decide.NodeState{NodeID: node, State: decide.State(state), NodeType: "effect", NodeVersion: "1.0.0",
-		Endpoints: decide.Endpoints{{Name: "api", URL: fmt.Sprintf("http://127.0.0.1:%d/api", port)}},
-		AttemptID: uuid.New(), CorrelationID: uuid.New(), RegisteredAt: now, LastStateChangeAt: now, Sequence: seq}
+	n := snapshottest.Node{ID: node, State: state, Sequence: seq, Endpoints: map[string]string{"api": fmt.Sprintf("http://127.0.0.1:%d/api", port)}}
 	if healthURL != "" {
-		st.Endpoints = append(st.Endpoints, decide.Endpoint{Name: "health", URL: healthURL})
+		n.Endpoints["health"] = healthURL
 	}
-	rec, err := snapshot.Encode(st, now)
+	value, header, err := snapshottest.Record(n, time.Now())
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	msg := &sarama.ProducerMessage{Topic: h.snapshots, Key: sarama.StringEncoder(node.String()), Value: sarama.ByteEncoder(rec.Value)}
+	msg := &sarama.ProducerMessage{Topic: h.snapshots, Key: sarama.StringEncoder(node.String()), Value: sarama.ByteEncoder(value)}
 	var derived *pipeline.ConsulRegisterPayload
 	if port != 0 {
-		msg.Headers = rec.Headers()
-		if derived, err = snapshot.ConsulOf(rec.Value, rec.State); err != nil {
+		msg.Headers = snapshottest.Headers(header)
+		if derived, err = consulservice.FromSnapshot(value, header); err != nil {
 			h.t.Fatal(err)
 		}
 	}

@@ -9,9 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,16 +70,9 @@ var Secrets = infisical.Needs{
 
 // Main runs the projector effect until SIGTERM and returns the exit code.
 func Main() int {
-	if os.Getenv("SARAMA_DEBUG") == "1" {
-		sarama.Logger = log.New(os.Stderr, "[sarama] ", log.LstdFlags)
-	}
-	if infisical.Prefetch(context.Background(), Secrets) != nil {
-		return 2 // logged by Prefetch
-	}
-	svc, err := service.New("projector-effect", Conditions...)
+	svc, err := service.Boot("projector-effect", Secrets, Conditions...)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "projector-effect:", infraerr.SanitizeError(err))
-		return 2
+		return 2 // reported by Boot
 	}
 	path := contract.Path(svc.Config.ContractsDir, expect.Service)
 	c, err := contract.Load(path, expect.Contract())
@@ -230,12 +221,12 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	client := a.waitKafka(ctx, cfg)
-	if client == nil {
-		return nil
+	client, err := service.WaitKafka(ctx, log, a.brokers, cfg)
+	if err != nil {
+		return nil // ctx ended while waiting: a stop, not a failure
 	}
 	defer client.Close()
-	if !a.waitTopics(ctx, client) {
+	if !service.WaitTopics(ctx, log, client, a.s.IntentsTopic, a.s.ResultsTopic, a.dlqTopic()) {
 		return nil
 	}
 	a.svc.Health.Set(CondTopics, true)
@@ -327,7 +318,7 @@ func (a *App) prepareSchema(ctx context.Context) (ok bool, err error) {
 			return false, nil
 		}
 		log.Warn("schema not ready yet", "error", infraerr.SanitizeError(err), "attempt", attempt+1)
-		if !sleep(ctx, backoff(attempt)) {
+		if !retry.Sleep(ctx, service.Backoff(attempt)) {
 			return false, nil
 		}
 	}
@@ -354,7 +345,7 @@ func (a *App) watchDatabase(ctx context.Context) {
 			was = ok
 		}
 		a.svc.Health.Set(CondDatabase, ok)
-		if !sleep(ctx, 3*time.Second) {
+		if !retry.Sleep(ctx, 3*time.Second) {
 			return
 		}
 	}
@@ -373,7 +364,7 @@ func (a *App) followReadiness(ctx context.Context) {
 			a.health.SetServingStatus(registryv1.RegistryService_ServiceDesc.ServiceName, st)
 			last = st
 		}
-		if !sleep(ctx, 500*time.Millisecond) {
+		if !retry.Sleep(ctx, 500*time.Millisecond) {
 			a.health.Shutdown()
 			return
 		}
@@ -406,61 +397,4 @@ func (a *App) serveGRPC(ctx context.Context, ln net.Listener) {
 		<-stopped
 	}
 	<-done
-}
-
-func (a *App) waitKafka(ctx context.Context, cfg *sarama.Config) sarama.Client {
-	for attempt := 0; ; attempt++ {
-		client, err := bus.NewClient(a.brokers, cfg)
-		if err == nil {
-			return client
-		}
-		a.svc.Log.Warn("kafka not reachable yet", "error", infraerr.SanitizeError(err))
-		if !sleep(ctx, backoff(attempt)) {
-			return nil
-		}
-	}
-}
-
-// waitTopics waits until the topics the effect reads and writes exist
-// (auto-creation is off: provisioning owns them). False when ctx ended.
-func (a *App) waitTopics(ctx context.Context, client sarama.Client) bool {
-	need := []string{a.s.IntentsTopic, a.s.ResultsTopic, a.dlqTopic()}
-	for attempt := 0; ; attempt++ {
-		_ = client.RefreshMetadata()
-		have, err := client.Topics()
-		var missing []string
-		if err == nil {
-			set := map[string]bool{}
-			for _, t := range have {
-				set[t] = true
-			}
-			for _, t := range need {
-				if !set[t] {
-					missing = append(missing, t)
-				}
-			}
-			if len(missing) == 0 {
-				return true
-			}
-		}
-		a.svc.Log.Warn("waiting for topics", "missing", missing)
-		if !sleep(ctx, backoff(attempt)) {
-			return false
-		}
-	}
-}
-
-func backoff(attempt int) time.Duration {
-	return retry.Policy{MaxAttempts: 10, Initial: 200 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2, Jitter: 0.25}.Delay(min(attempt, 9), 0.5)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

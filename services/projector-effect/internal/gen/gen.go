@@ -1,9 +1,9 @@
 // Package gen generates realistic postgres-intent streams for the
-// projector's tests by running the reducer's real decision code
-// (services/reducer/decide) over simulated node lives: introspection, ack or
-// ack timeout, heartbeats, liveness expiry and re-registration. Intents are
-// encoded the way the reducer's wire package encodes them (an envelope whose
-// payload is a pipeline.Intent; updates carry the node's full mutable state).
+// projector's tests by playing simulated node lives through a model of the
+// reducer's decisions (reducer.go): introspection, ack or ack timeout,
+// heartbeats, liveness expiry and re-registration. Intents are encoded the
+// way the reducer's wire package encodes them (an envelope whose payload is
+// a pipeline.Intent; updates carry the node's full mutable state).
 package gen
 
 import (
@@ -18,8 +18,8 @@ import (
 
 	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
+	"github.com/omninode/onex-fleet/pkg/registration"
 	"github.com/omninode/onex-fleet/pkg/topics"
-	"github.com/omninode/onex-fleet/services/reducer/decide"
 )
 
 // Intent is one generated postgres intent.
@@ -43,7 +43,6 @@ var nodeTypes = []string{"effect", "compute", "reducer", "orchestrator"}
 // intents in all (every node at least one), deterministically for seed.
 func Generate(seed uint64, nodes, total int) (*Stream, error) {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	p := decide.DefaultParams()
 	base := time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC)
 	s := &Stream{Nodes: map[uuid.UUID][]Intent{}}
 	per := max(total/nodes, 1)
@@ -53,7 +52,7 @@ func Generate(seed uint64, nodes, total int) (*Stream, error) {
 		if i < total-per*nodes { // spread the remainder
 			want++
 		}
-		out, err := life(r, p, id, nodeTypes[i%len(nodeTypes)], base.Add(time.Duration(r.IntN(3600))*time.Second), want)
+		out, err := life(r, id, nodeTypes[i%len(nodeTypes)], base.Add(time.Duration(r.IntN(3600))*time.Second), want)
 		if err != nil {
 			return nil, err
 		}
@@ -64,71 +63,66 @@ func Generate(seed uint64, nodes, total int) (*Stream, error) {
 }
 
 // life plays one node until it produced want postgres intents.
-func life(r *rand.Rand, p decide.Params, id uuid.UUID, nodeType string, now time.Time, want int) ([]Intent, error) {
-	var (
-		st  *decide.NodeState
-		out []Intent
-	)
+func life(r *rand.Rand, id uuid.UUID, nodeType string, now time.Time, want int) ([]Intent, error) {
+	var out []Intent
+	n := &node{id: id}
 	name := "node-" + id.String()[:8]
-	emit := func(d decide.Decision, at time.Time) error {
-		if d.State != nil {
-			st = d.State
-		}
-		for _, in := range d.Intents {
-			if in.Type != decide.IntentPostgresUpsert && in.Type != decide.IntentPostgresUpdate {
-				continue
-			}
-			b, err := encode(in, st, at)
+	emit := func(ds []decided, at time.Time) error {
+		for _, d := range ds {
+			b, err := encode(id, d, at)
 			if err != nil {
 				return err
 			}
-			out = append(out, Intent{NodeID: id, Sequence: in.Sequence, Type: string(in.Type), Value: b})
+			out = append(out, Intent{NodeID: id, Sequence: d.sequence, Type: d.typ, Value: b})
 		}
 		return nil
 	}
 	introspect := func() error {
 		caps := fmt.Sprintf(`{"postgres": %v, "read": true, "write": %v, "batch_size": %d}`, r.IntN(2) == 0, r.IntN(2) == 0, r.IntN(100))
-		in := decide.Introspection{
-			NodeID: id, NodeType: nodeType, NodeName: &name, NodeVersion: fmt.Sprintf("1.%d.%d", r.IntN(5), r.IntN(10)),
-			Capabilities:  json.RawMessage(caps),
-			Endpoints:     map[string]string{"health": fmt.Sprintf("http://10.0.%d.%d:8080/health", r.IntN(255), r.IntN(255))},
-			CorrelationID: rid(r), HandlerCorrelationID: rid(r),
+		in := introspection{
+			nodeType: nodeType, nodeName: &name, nodeVersion: fmt.Sprintf("1.%d.%d", r.IntN(5), r.IntN(10)),
+			capabilities:  json.RawMessage(caps),
+			endpoints:     map[string]string{"health": fmt.Sprintf("http://10.0.%d.%d:8080/health", r.IntN(255), r.IntN(255))},
+			correlationID: rid(r), handlerCorrelationID: rid(r),
 		}
-		return emit(decide.DecideIntrospection(st, in, now, p), now)
+		return emit(n.register(in, now), now)
 	}
 	tick := func() error {
-		t := decide.Tick{TickID: rid(r), CorrelationID: rid(r), Now: now}
-		return emit(decide.DecideTimeout(st, t, p, false), now)
+		rid(r) // the tick's id and correlation id: only its events carry them
+		rid(r)
+		return emit(n.tick(now), now)
 	}
 	if err := introspect(); err != nil {
 		return nil, err
 	}
 	for len(out) < want {
-		switch {
-		case st.State == decide.AwaitingAck:
+		switch n.state {
+		case registration.StateAwaitingAck:
 			if r.IntN(10) < 8 {
 				now = now.Add(time.Duration(1+r.IntN(20)) * time.Second)
-				a := decide.Ack{NodeID: id, CommandID: rid(r), CorrelationID: rid(r), Timestamp: now}
-				if err := emit(decide.DecideAck(st, a, now, p), now); err != nil {
+				rid(r) // the ack's command and correlation ids: only its events carry them
+				rid(r)
+				if err := emit(n.ack(now), now); err != nil {
 					return nil, err
 				}
 			} else {
-				now = st.AckDeadline.Add(time.Second)
+				now = n.ackDeadline.Add(time.Second)
 				if err := tick(); err != nil {
 					return nil, err
 				}
 			}
-		case st.State == decide.Active:
+		case registration.StateActive:
 			if r.IntN(12) == 0 {
-				now = st.LivenessDeadline.Add(time.Second)
+				now = n.livenessDeadline.Add(time.Second)
 				if err := tick(); err != nil {
 					return nil, err
 				}
 				continue
 			}
 			now = now.Add(time.Duration(25+r.IntN(10)) * time.Second)
-			h := decide.Heartbeat{NodeID: id, Timestamp: now.Add(-time.Duration(r.IntN(500)) * time.Millisecond), CorrelationID: rid(r)}
-			if err := emit(decide.DecideHeartbeat(st, h, now, p), now); err != nil {
+			ts := now.Add(-time.Duration(r.IntN(500)) * time.Millisecond)
+			rid(r) // the heartbeat's correlation id: only its events carry it
+			if err := emit(n.heartbeat(ts, now), now); err != nil {
 				return nil, err
 			}
 		default: // ack_timed_out, liveness_expired: the node comes back
@@ -155,48 +149,16 @@ func rid(r *rand.Rand) uuid.UUID {
 	return u
 }
 
-// encode mirrors services/reducer/internal/wire.Intent for postgres intents.
-func encode(in decide.Intent, st *decide.NodeState, now time.Time) ([]byte, error) {
-	var payload any
-	switch in.Type {
-	case decide.IntentPostgresUpsert:
-		u := in.Upsert
-		payload = pipeline.PostgresUpsertPayload{
-			IntentType: pipeline.PostgresUpsert, CorrelationID: in.CorrelationID,
-			Record: pipeline.ProjectionRecord{
-				EntityID: u.EntityID, CurrentState: string(u.CurrentState), Domain: u.Domain, NodeType: u.NodeType,
-				Data: pipeline.ProjectionData{
-					NodeVersion: u.NodeVersion, Capabilities: u.Capabilities,
-					IntentTypes: []string{}, Protocols: []string{}, CapabilityTags: []string{},
-					AckDeadline: pipeline.TP(u.AckDeadline), LivenessDeadline: pipeline.TP(u.LivenessDeadline),
-					LastHeartbeatAt: pipeline.TP(u.LastHeartbeatAt), LastAppliedEventID: u.LastAppliedEventID,
-					RegisteredAt: pipeline.T(u.RegisteredAt), UpdatedAt: pipeline.T(u.UpdatedAt),
-					CorrelationID: u.CorrelationID, NodeName: u.NodeName, Endpoints: u.Endpoints,
-					IntrospectionExtras: u.Extras,
-				},
-			},
-		}
-	case decide.IntentPostgresUpdate:
-		payload = pipeline.PostgresUpdatePayload{
-			IntentType: pipeline.PostgresUpdate, CorrelationID: in.CorrelationID, EntityID: in.NodeID, Domain: decide.Domain,
-			Updates: pipeline.ProjectionUpdate{
-				CurrentState: string(st.State), AckDeadline: pipeline.TP(st.AckDeadline),
-				LivenessDeadline: pipeline.TP(st.LivenessDeadline), LastHeartbeatAt: pipeline.TP(st.LastHeartbeatAt),
-				AckTimeoutEmittedAt: pipeline.TP(st.AckTimeoutEmittedAt), LivenessTimeoutEmittedAt: pipeline.TP(st.LivenessTimeoutEmittedAt),
-				UpdatedAt: pipeline.T(in.Update.UpdatedAt), NodeType: st.NodeType,
-				RegisteredAt: pipeline.T(st.RegisteredAt), LastAppliedEventID: st.AttemptID,
-			},
-		}
-	default:
-		return nil, fmt.Errorf("gen: not a postgres intent: %s", in.Type)
-	}
-	body, err := json.Marshal(payload)
+// encode mirrors services/reducer/internal/wire.Intent for postgres
+// intents: an envelope stamped now around the pipeline.Intent.
+func encode(nodeID uuid.UUID, d decided, now time.Time) ([]byte, error) {
+	body, err := json.Marshal(d.payload)
 	if err != nil {
 		return nil, err
 	}
-	pi := pipeline.Intent{IntentID: in.ID, IntentType: string(in.Type), Target: in.Target, Payload: body, Priority: 1,
-		NodeID: in.NodeID, Sequence: in.Sequence, RegistrationAttemptID: in.AttemptID}
-	env, err := envelope.New(pi, envelope.WithEnvelopeID(in.ID), envelope.WithCorrelationID(in.CorrelationID),
+	pi := pipeline.Intent{IntentID: d.id, IntentType: d.typ, Target: "postgres://node_registrations/" + nodeID.String(), Payload: body,
+		Priority: 1, NodeID: nodeID, Sequence: d.sequence, RegistrationAttemptID: d.attempt}
+	env, err := envelope.New(pi, envelope.WithEnvelopeID(d.id), envelope.WithCorrelationID(d.corr),
 		envelope.WithTimestamp(now), envelope.WithEventType(envelope.EventTypeFromTopic(topics.RegistrationIntents)),
 		envelope.WithTag("message_category", "intent"))
 	if err != nil {

@@ -6,10 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -151,16 +149,9 @@ var Secrets = infisical.Needs{
 
 // Main runs the reducer until SIGTERM and returns the process exit code.
 func Main() int {
-	if os.Getenv("SARAMA_DEBUG") == "1" {
-		sarama.Logger = log.New(os.Stderr, "[sarama] ", log.LstdFlags)
-	}
-	if infisical.Prefetch(context.Background(), Secrets) != nil {
-		return 2 // logged by Prefetch
-	}
-	svc, err := service.New("reducer", condTopics, condFSM, condAssigned)
+	svc, err := service.Boot("reducer", Secrets, condTopics, condFSM, condAssigned)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "reducer:", infraerr.SanitizeError(err))
-		return 2
+		return 2 // reported by Boot
 	}
 	path := ContractPath(svc.Config)
 	c, err := contract.Load(path, expect.Contract())
@@ -335,37 +326,30 @@ func txnBackoff(retries, _ int) time.Duration {
 
 // Run consumes until ctx ends, then drains.
 func (r *Reducer) Run(ctx context.Context) error {
-	// Topics provisioned after the reducer starts (a provisioning job that
-	// runs alongside the deployment) are waited for, not failed on; only a
-	// layout that cannot work is fatal.
-	for attempt := 1; ; attempt++ {
-		err := r.checkTopics(ctx)
-		if err == nil {
-			break
-		}
-		if errors.Is(err, errNotCoPartitioned) {
-			return err
-		}
-		r.svc.Log.Warn("waiting for Kafka topics", "attempt", attempt, "error", infraerr.SanitizeError(err))
-		if !retry.Sleep(ctx, min(time.Duration(attempt)*500*time.Millisecond, 5*time.Second)) {
-			return nil
-		}
-	}
-	r.svc.Health.Set(condTopics, true)
 	cfg, err := r.consumerConfig()
 	if err != nil {
 		return err
 	}
+	client, err := service.WaitKafka(ctx, r.svc.Log, r.brokers, cfg)
+	if err != nil {
+		return nil // ctx ended while waiting: a stop, not a failure
+	}
+	defer client.Close()
+	// Topics provisioned after the reducer starts (a provisioning job that
+	// runs alongside the deployment) are waited for, not failed on; only a
+	// layout that cannot work is fatal.
+	if !service.WaitTopics(ctx, r.svc.Log, client, topics.ReducerInput, r.settings.SnapshotsTopic, topics.RegistrationIntents) {
+		return nil
+	}
+	if err := r.checkCoPartitioned(client); err != nil {
+		return err
+	}
+	r.svc.Health.Set(condTopics, true)
 	group, err := sarama.NewConsumerGroup(r.brokers, r.settings.Group, cfg)
 	if err != nil {
 		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "join_group"}, "consumer group", err)
 	}
 	defer group.Close()
-	client, err := bus.NewClient(r.brokers, cfg)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
 
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -414,23 +398,18 @@ func (r *Reducer) Run(ctx context.Context) error {
 
 var errNotCoPartitioned = errors.New("reducer input and snapshot topics must be co-partitioned")
 
-func (r *Reducer) checkTopics(ctx context.Context) error {
-	admin, err := bus.NewClusterAdmin(r.brokers, topics.NewAdminConfig("reducer"))
-	if err != nil {
-		return err
-	}
-	defer admin.Close()
+// checkCoPartitioned fails when the input and snapshot topics differ in
+// partition count: a partition's state lives in the snapshot partition of
+// the same number (restore.go).
+func (r *Reducer) checkCoPartitioned(client sarama.Client) error {
 	snapshots := r.settings.SnapshotsTopic
-	md, err := admin.DescribeTopics([]string{topics.ReducerInput, snapshots, topics.RegistrationIntents})
-	if err != nil {
-		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "describe_topics"}, "describe", err)
-	}
 	parts := map[string]int{}
-	for _, t := range md {
-		if t.Err != sarama.ErrNoError {
-			return fmt.Errorf("reducer: topic %s: %v (run `onexctl topics provision`)", t.Name, t.Err)
+	for _, t := range []string{topics.ReducerInput, snapshots} {
+		ps, err := client.Partitions(t)
+		if err != nil {
+			return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "metadata", Target: t}, "partitions", err)
 		}
-		parts[t.Name] = len(t.Partitions)
+		parts[t] = len(ps)
 	}
 	if parts[topics.ReducerInput] != parts[snapshots] {
 		return fmt.Errorf("reducer: %w: %s has %d partitions but %s has %d",

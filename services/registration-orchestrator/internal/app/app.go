@@ -23,8 +23,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -76,19 +74,9 @@ var Secrets = infisical.Needs{
 
 // Main runs the orchestrator until SIGTERM and returns the exit code.
 func Main() int {
-	if os.Getenv("SARAMA_DEBUG") == "1" {
-		sarama.Logger = log.New(os.Stderr, "[sarama] ", log.LstdFlags)
-	}
-	if infisical.Prefetch(context.Background(), Secrets) != nil {
-		return 2 // logged by Prefetch
-	}
-	svc, err := service.New("registration-orchestrator", Conditions...)
+	svc, err := service.Boot("registration-orchestrator", Secrets, Conditions...)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "registration-orchestrator:", infraerr.SanitizeError(err))
-		return 2
-	}
-	for _, w := range svc.Config.Warnings {
-		svc.Log.Warn("configuration warning", "warning", w)
+		return 2 // reported by Boot
 	}
 	s, err := LoadSettings(svc.Config)
 	if err != nil {
@@ -265,12 +253,12 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	client, err := a.waitKafka(ctx, cfg)
-	if err != nil || client == nil {
-		return err
+	client, err := service.WaitKafka(ctx, log, a.brokers, cfg)
+	if err != nil {
+		return nil // ctx ended while waiting: a stop, not a failure
 	}
 	defer client.Close()
-	if !a.waitTopics(ctx, client) {
+	if !service.WaitTopics(ctx, log, client, a.requiredTopics()...) {
 		return nil
 	}
 	intents, results := a.s.topic(a.c.TopicFor(expect.HandlerIntentRouter)), a.s.topic(a.c.TopicFor(expect.HandlerResults))
@@ -534,46 +522,6 @@ func (a *App) Run(ctx context.Context) error {
 	return <-errs
 }
 
-// waitKafka connects a client, retrying until the broker answers or ctx
-// ends (nil client, nil error).
-func (a *App) waitKafka(ctx context.Context, cfg *sarama.Config) (sarama.Client, error) {
-	for attempt := 0; ; attempt++ {
-		client, err := bus.NewClient(a.brokers, cfg)
-		if err == nil {
-			return client, nil
-		}
-		a.svc.Log.Warn("kafka not reachable yet", "error", infraerr.SanitizeError(err))
-		if !retry.Sleep(ctx, backoff(attempt)) {
-			return nil, nil
-		}
-	}
-}
-
-// waitTopics waits until every topic the service reads or writes exists
-// (auto-creation is off: provisioning owns topics). False when ctx ended.
-func (a *App) waitTopics(ctx context.Context, client sarama.Client) bool {
-	need := a.requiredTopics()
-	for attempt := 0; ; attempt++ {
-		_ = client.RefreshMetadata()
-		have, err := client.Topics()
-		var missing []string
-		if err == nil {
-			for _, t := range need {
-				if !slices.Contains(have, t) {
-					missing = append(missing, t)
-				}
-			}
-			if len(missing) == 0 {
-				return true
-			}
-		}
-		a.svc.Log.Warn("waiting for topics", "missing", missing)
-		if !retry.Sleep(ctx, backoff(attempt)) {
-			return false
-		}
-	}
-}
-
 // checkCoPartitioned fails when intents and results differ in partition
 // count: the range assignor would then split a node's intents and results
 // between instances and results would find no aggregation.
@@ -613,10 +561,6 @@ func (a *App) requestIntrospection(ctx context.Context, p *bus.Producer) {
 		return
 	}
 	a.svc.Log.Info("re-introspection requested", "correlation_id", corr.String(), "topic", topic)
-}
-
-func backoff(attempt int) time.Duration {
-	return retry.Policy{MaxAttempts: 10, Initial: 200 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2, Jitter: 0.25}.Delay(min(attempt, 10), 0.5)
 }
 
 // deadLetterer adapts pkg/dlq's Publisher to bus.DeadLetterer like bus.DLQ,

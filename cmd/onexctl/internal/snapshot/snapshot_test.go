@@ -14,12 +14,12 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/omninode/onex-fleet/cmd/onexctl/internal/snapshot"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
 	"github.com/omninode/onex-fleet/pkg/registration"
 	"github.com/omninode/onex-fleet/pkg/testkit"
 	registryv1 "github.com/omninode/onex-fleet/proto/onex/registry/v1"
 	"github.com/omninode/onex-fleet/services/projector-effect/projectortest"
-	"github.com/omninode/onex-fleet/services/projector-effect/snapshot"
 	"github.com/omninode/onex-fleet/services/reducer/decide"
 	reducersnapshot "github.com/omninode/onex-fleet/services/reducer/snapshot"
 )
@@ -134,7 +134,7 @@ func TestRebuild(t *testing.T) {
 	}
 	brokers := testkit.KafkaBrokers(t)
 	srv := projectortest.Start(t)
-	topic := "onex.snapshot.pe" + testkit.Unique() + ".registration-snapshots.v1"
+	topic := "onex.snapshot.oc" + testkit.Unique() + ".registration-snapshots.v1"
 	compact := "compact"
 	testkit.CreateTopic(t, brokers, topic, 3, map[string]*string{"cleanup.policy": &compact})
 

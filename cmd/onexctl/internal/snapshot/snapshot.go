@@ -10,6 +10,10 @@
 // the one on the topic. Rebuild therefore skips every node whose snapshot on
 // the topic is at least as new (by reducer sequence) unless forced: a rebuild
 // while the reducer runs never moves a node's restored state backwards.
+//
+// It is `onexctl snapshots rebuild` and lives with onexctl, a client of both
+// services: it reads the projector's API and writes the reducer's record
+// with the reducer's own encoder, and services never import each other.
 package snapshot
 
 import (
