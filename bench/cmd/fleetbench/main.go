@@ -33,6 +33,8 @@ func realMain() int {
 	flag.IntVar(&s.FixedSeconds, "fixed-seconds", s.FixedSeconds, "length of the fixed-load latency run")
 	curve := flag.String("curve", joinRates(s.CurveRates), "offered loads of the latency curve, comma-separated")
 	flag.IntVar(&s.StepSeconds, "step-seconds", s.StepSeconds, "length of each curve step")
+	flag.IntVar(&s.SearchSteps, "search-steps", s.SearchSteps, "steps the saturation search may add to the curve")
+	flag.IntVar(&s.HalfSeconds, "half-seconds", s.HalfSeconds, "length of the run at half the saturation rate")
 	flag.IntVar(&s.Window, "window", s.Window, "registrations in flight in the throughput run")
 	flag.IntVar(&s.RegistrationSeconds, "registration-seconds", s.RegistrationSeconds, "measured registration window")
 	flag.IntVar(&s.HeldServices, "held", s.HeldServices, "services Consul holds before the registration run and the 10k ceilings")

@@ -3,6 +3,7 @@ package procs
 import (
 	"bufio"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -83,6 +84,28 @@ func Use(a, b CPUSample) CPUUse {
 	}
 	u.Other = max(u.Busy-sum, 0)
 	return u
+}
+
+// PerItem is the CPU time, in seconds, the named groups used together
+// between a and b for each of items units of work done in between (user
+// and system time, from /proc/<pid>/stat). It is NaN when there was no
+// item, or a group is missing from a sample or its time went back (a
+// process restarted in between: its time before the restart is lost), so
+// that a broken measurement gives no figure rather than a wrong one.
+func PerItem(a, b CPUSample, items float64, names ...string) float64 {
+	if items <= 0 || len(names) == 0 {
+		return math.NaN()
+	}
+	var ticks uint64
+	for _, n := range names {
+		t0, ok0 := a.PerProc[n]
+		t1, ok1 := b.PerProc[n]
+		if !ok0 || !ok1 || t1 < t0 {
+			return math.NaN()
+		}
+		ticks += t1 - t0
+	}
+	return float64(ticks) / clockTicks / items
 }
 
 // Names returns the group names ordered by use, largest first.

@@ -1,6 +1,7 @@
 package procs
 
 import (
+	"math"
 	"net"
 	"os"
 	"testing"
@@ -98,5 +99,35 @@ onex_consumer_lag{partition="2"} 4
 	}
 	if got := m.Above("onex_missing", 1); got != 0 {
 		t.Errorf("Above of a missing family = %v", got)
+	}
+}
+
+func TestPerItem(t *testing.T) {
+	t0 := time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC)
+	a := CPUSample{At: t0, PerProc: map[string]uint64{"reducer": 1000, "projector": 500, "kafka": 7000}}
+	b := CPUSample{At: t0.Add(10 * time.Second), PerProc: map[string]uint64{"reducer": 1150, "projector": 550, "kafka": 9000}}
+	restarted := CPUSample{At: b.At, PerProc: map[string]uint64{"reducer": 20, "projector": 550, "kafka": 9000}}
+	for _, tc := range []struct {
+		name  string
+		b     CPUSample
+		items float64
+		names []string
+		want  float64 // NaN: no figure
+	}{
+		// 150 + 50 ticks = 2 s of CPU over 1,000 items.
+		{"two groups", b, 1000, []string{"reducer", "projector"}, 0.002},
+		{"one group", b, 100, []string{"projector"}, 0.005},
+		{"other groups are left out", b, 1000, []string{"reducer"}, 0.0015},
+		{"no items", b, 0, []string{"reducer"}, math.NaN()},
+		{"no groups", b, 1000, nil, math.NaN()},
+		{"a group not sampled", b, 1000, []string{"reducer", "consul-effect"}, math.NaN()},
+		{"a process restarted", restarted, 1000, []string{"reducer", "projector"}, math.NaN()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := PerItem(a, tc.b, tc.items, tc.names...)
+			if math.IsNaN(tc.want) != math.IsNaN(got) || (!math.IsNaN(got) && math.Abs(got-tc.want) > 1e-12) {
+				t.Fatalf("PerItem = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

@@ -106,6 +106,16 @@ type Result struct {
 	Curve   []CurvePoint             `json:"latency_curve"`
 	// Hops split the fixed-load registrations' latency along their way.
 	Hops []Hop `json:"hops_at_fixed_load,omitempty"`
+	// HalfSaturation is the run at half the saturation rate (the highest
+	// offered registration rate the curve and its search sustained).
+	HalfSaturation *CurvePoint `json:"latency_at_half_saturation,omitempty"`
+	// RecordsPerHeartbeat are the Kafka records written per heartbeat
+	// offered during the heartbeat phase, by topic (transaction markers
+	// counted out).
+	RecordsPerHeartbeat map[string]float64 `json:"kafka_records_per_heartbeat_by_topic,omitempty"`
+	// GoalTables are goals on the details (an issue's), judged when the
+	// result is written.
+	GoalTables []GoalTable `json:"goal_tables,omitempty"`
 	// Details are secondary measurements, by name.
 	Details map[string]float64 `json:"details"`
 	Phases  []Phase            `json:"phases"`
@@ -167,16 +177,23 @@ func Bool(b bool) *bool        { return &b }
 func Float(f float64) *float64 { return &f }
 
 func fmtValue(v float64, unit string) string {
+	var s string
 	switch {
 	case math.IsNaN(v):
 		return "n/a"
+	case math.Abs(v) >= 1000:
+		s = fmt.Sprintf("%.0f", v)
 	case unit == "ms" || unit == "s" || unit == "µs":
-		return fmt.Sprintf("%.3g %s", v, unit)
+		s = fmt.Sprintf("%.3g", v)
 	case v >= 100:
-		return fmt.Sprintf("%.0f %s", v, unit)
+		s = fmt.Sprintf("%.0f", v)
 	default:
-		return fmt.Sprintf("%.3g %s", v, unit)
+		s = fmt.Sprintf("%.3g", v)
 	}
+	if unit == "" {
+		return s
+	}
+	return s + " " + unit
 }
 
 func status(f Figure) string {
@@ -204,16 +221,19 @@ func (r *Result) WriteTable(w io.Writer) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Name, f.Target, fmtValue(f.Value, f.Unit), ratio(f), status(f))
 	}
 	tw.Flush()
+	r.writeGoalsTable(w)
 	for _, n := range r.Notes {
 		fmt.Fprintln(w, "note:", n)
 	}
 }
 
-// WriteJSON writes the whole result.
+// WriteJSON writes the whole result, its goals judged.
 func (r *Result) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(r)
+	c := *r
+	c.GoalTables = r.judged()
+	return enc.Encode(&c)
 }
 
 // WriteMarkdown writes the result for docs/performance.md and the results
@@ -244,6 +264,7 @@ func (r *Result) WriteMarkdown(w io.Writer, chartFile string) {
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "- %s\n", n)
 	}
+	r.writeGoalsMarkdown(w)
 	if len(r.Latency) > 0 {
 		fmt.Fprintln(w, "\nLatency at the fixed offered load, from the introspection handed to the node client:")
 		fmt.Fprintln(w, "\n| to | n | p50 ms | p90 ms | p99 ms | max ms | not reached |")
@@ -268,6 +289,18 @@ func (r *Result) WriteMarkdown(w io.Writer, chartFile string) {
 		for _, p := range r.Curve {
 			fmt.Fprintf(w, "| %.0f | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %d |\n", p.Offered, p.Achieved,
 				p.Accepted.P50, p.Accepted.P99, p.Active.P50, p.Active.P99, p.Active.Max, p.Active.Missing)
+		}
+	}
+	if h := r.HalfSaturation; h != nil {
+		fmt.Fprintf(w, "\nAt half the saturation rate: %.1f/s offered, %.1f/s achieved; to accepted p50 %.1f ms, p99 %.1f ms (%d of %d not accepted); "+
+			"to ACTIVE p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d not ACTIVE).\n", h.Offered, h.Achieved, h.Accepted.P50, h.Accepted.P99,
+			h.Accepted.Missing, h.Accepted.N+h.Accepted.Missing, h.Active.P50, h.Active.P99, h.Active.Max, h.Active.Missing)
+	}
+	if len(r.RecordsPerHeartbeat) > 0 {
+		fmt.Fprintln(w, "\nKafka records per heartbeat offered in the heartbeat phase, by topic (transaction markers counted out):")
+		fmt.Fprintln(w)
+		for _, k := range sortedByValue(r.RecordsPerHeartbeat) {
+			fmt.Fprintf(w, "- `%s`: %.3f\n", k, r.RecordsPerHeartbeat[k])
 		}
 	}
 	if len(r.Details) > 0 {

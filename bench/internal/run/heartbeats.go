@@ -7,7 +7,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/omninode/onex-fleet/bench/internal/kafkalog"
 	"github.com/omninode/onex-fleet/bench/internal/load"
+	"github.com/omninode/onex-fleet/bench/internal/procs"
 	"github.com/omninode/onex-fleet/bench/internal/report"
 	"github.com/omninode/onex-fleet/pkg/node"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
@@ -88,17 +90,31 @@ func (b *bench) heartbeatPhase(ctx context.Context) error {
 	case err := <-genErr:
 		return fmt.Errorf("heartbeats stopped during warm-up: %w", err)
 	}
+	// The fleet's CPU and the ends of Kafka's topics are read at the same
+	// instants as what was sent and what the projection reflects, so the
+	// issue #17 ratios divide quantities of one window.
+	kafka, err := b.kafkaClient("bench-records")
+	if err != nil {
+		return err
+	}
+	defer kafka.Close()
+	fleetCPU := b.serviceGroups()
 	var cA, cB, sentA, sentB int64
 	var tA, tB time.Time
 	var rA, rB float64
+	var cpuA, cpuB procs.CPUSample
+	var endsA, endsB kafkalog.Ends
+	var endsErr error
 	err = b.measure(ctx, "heartbeats", 5*time.Second, func(ctx context.Context) error {
 		var err error
 		sentA = hb.Sent()
-		if m, err := red.Metrics(ctx); err == nil {
-			rA = m.Sum("onex_reducer_inputs_total", map[string]string{"kind": "heartbeat"})
-		}
+		endsA, endsErr = kafkalog.ReadEnds(kafka)
+		cpuA = procs.SampleCPU(fleetCPU)
 		if cA, tA, err = hb.Reflected(ctx, b.pool); err != nil {
 			return err
+		}
+		if m, err := red.Metrics(ctx); err == nil {
+			rA = m.Sum("onex_reducer_inputs_total", map[string]string{"kind": "heartbeat"})
 		}
 		select {
 		case <-ctx.Done():
@@ -107,10 +123,14 @@ func (b *bench) heartbeatPhase(ctx context.Context) error {
 			genErr <- err
 		}
 		sentB = hb.Sent()
+		if endsErr == nil {
+			endsB, endsErr = kafkalog.ReadEnds(kafka)
+		}
+		cpuB = procs.SampleCPU(fleetCPU)
+		cB, tB, err = hb.Reflected(ctx, b.pool)
 		if m, err := red.Metrics(ctx); err == nil {
 			rB = m.Sum("onex_reducer_inputs_total", map[string]string{"kind": "heartbeat"})
 		}
-		cB, tB, err = hb.Reflected(ctx, b.pool)
 		return err
 	})
 	if err != nil {
@@ -144,6 +164,15 @@ func (b *bench) heartbeatPhase(ctx context.Context) error {
 	b.res.Detail("heartbeats_decided_by_reducer_per_s", (rB-rA)/secs)
 	b.res.Detail("heartbeats_drain_s", time.Since(drainStart).Seconds())
 	b.res.Detail("heartbeats_unreflected_after_drain", float64(hb.Sent()-last))
+	b.res.Detail(keyCPUPerHeartbeat, procs.PerItem(cpuA, cpuB, float64(cB-cA), serviceNames...)*1e6)
+	if b.pg > 0 {
+		b.res.Detail(keyHeartbeatsOverPG, rate/b.pg)
+	}
+	if endsErr != nil {
+		b.res.Note("Kafka records per heartbeat not measured: %v", endsErr)
+	} else {
+		b.recordsPerHeartbeat(ctx, endsA, endsB, float64(sentB-sentA))
+	}
 	ratio := rate / b.kafka
 	met := rate >= 20_000 && ratio >= 0.25
 	b.res.Add(report.Figure{ID: "heartbeats", Name: "Heartbeats into the projection, 100,000 ACTIVE nodes", Unit: "/s",

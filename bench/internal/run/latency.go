@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sort"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -13,6 +14,7 @@ import (
 	"github.com/omninode/onex-fleet/bench/internal/load"
 	"github.com/omninode/onex-fleet/bench/internal/observe"
 	"github.com/omninode/onex-fleet/bench/internal/report"
+	"github.com/omninode/onex-fleet/bench/internal/saturation"
 	"github.com/omninode/onex-fleet/bench/internal/stats"
 	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/node"
@@ -149,31 +151,66 @@ func (b *bench) step(ctx context.Context, rate float64, d time.Duration, hops bo
 	}
 	tls := b.tracker.Timelines(ids)
 	seg := segments(tls)
-	var first, last time.Time
-	done := 0
+	var introduced, active []time.Time
 	for _, t := range tls {
-		if first.IsZero() || t.Introduced.Before(first) {
-			first = t.Introduced
-		}
+		introduced = append(introduced, t.Introduced)
 		if a := t.Active(); !a.IsZero() {
-			done++
-			if a.After(last) {
-				last = a
-			}
+			active = append(active, a)
 		}
 	}
-	p := report.CurvePoint{Offered: rate, Accepted: seg[segAccepted], Active: seg[segActive]}
-	if done > 0 && last.After(first) {
-		p.Achieved = float64(done) / last.Sub(first).Seconds()
-	}
+	p := report.CurvePoint{Offered: rate, Accepted: seg[segAccepted], Active: seg[segActive],
+		Achieved: saturation.Achieved(introduced, active)}
 	return p, seg, ids
+}
+
+// offer runs one step of the curve (or of the saturation search) as the
+// phase name: rate registrations per second for d. After a step before it
+// (prepare), it first waits for that step's backlog to drain and removes
+// the run's services from the catalog, so that every step starts from the
+// same idle fleet and catalog. It returns false, with a note, when the
+// run's node identities would not last the step.
+func (b *bench) offer(ctx context.Context, name string, rate float64, d time.Duration, prepare, fixed bool) (report.CurvePoint, map[string]stats.Summary, bool, error) {
+	if b.reg.Remaining() < int(rate*d.Seconds()) {
+		b.res.Note("no step at %g/s: the run's %d node identities are used up", rate, planned)
+		return report.CurvePoint{}, nil, false, nil
+	}
+	if prepare {
+		// A saturated step leaves a backlog; the next step starts
+		// without it.
+		if left := b.drain(ctx, 45*time.Second); left > 44*time.Second {
+			b.res.Note("the backlog before the %g/s step had not drained after 45 s", rate)
+		}
+		b.emptyAgent(ctx, fmt.Sprintf("the %g/s step", rate))
+	}
+	var p report.CurvePoint
+	var seg map[string]stats.Summary
+	profileAfter := time.Duration(-1)
+	if fixed {
+		profileAfter = 5 * time.Second
+	}
+	if err := b.measure(ctx, name, profileAfter, func(ctx context.Context) error {
+		p, seg, _ = b.step(ctx, rate, d, fixed)
+		return nil
+	}); err != nil {
+		return p, seg, false, err
+	}
+	b.log.Info("bench: step", "phase", name, "offered", rate, "achieved", fmt.Sprintf("%.1f", p.Achieved), "p99_accepted_ms", p.Accepted.P99,
+		"p99_active_ms", p.Active.P99, "not_active", p.Active.Missing)
+	return p, seg, true, nil
+}
+
+// addCurvePoint puts p on the curve in the order of offered load.
+func (b *bench) addCurvePoint(p report.CurvePoint) {
+	i := sort.Search(len(b.res.Curve), func(i int) bool { return b.res.Curve[i].Offered > p.Offered })
+	b.res.Curve = slices.Insert(b.res.Curve, i, p)
 }
 
 // latencyPhase measures the latency curve: offered loads from the lowest
 // up; the fixed load (100/s) runs longer and gives the latency figures.
 // The curve stops after the first saturated step above the fixed load
 // (every step below it is run, so a fleet saturated at the fixed load still
-// has a curve).
+// has a curve). The saturation search then narrows down the highest rate
+// the curve sustained, and the fleet is run at half of it.
 func (b *bench) latencyPhase(ctx context.Context) error {
 	if err := b.nodesUp(ctx); err != nil {
 		return err
@@ -183,51 +220,34 @@ func (b *bench) latencyPhase(ctx context.Context) error {
 		rates = append(rates, b.s.FixedRate)
 	}
 	slices.Sort(rates)
+	search := b.search()
 	for i, rate := range rates {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if i > 0 {
-			// A saturated step leaves a backlog; the next step starts
-			// without it.
-			if d := b.drain(ctx, 45*time.Second); d > 44*time.Second {
-				b.res.Note("the backlog before the %.0f/s step had not drained after 45 s", rate)
-			}
-			b.emptyAgent(ctx, fmt.Sprintf("the %.0f/s step", rate))
-		}
 		fixed := rate == b.s.FixedRate
-		if b.reg.Remaining() < int(rate*float64(max(b.s.StepSeconds, b.s.FixedSeconds))) {
-			b.res.Note("latency curve stopped at %.0f/s: the run's %d node identities are used up", rate, planned)
-			break
-		}
-		d, name := time.Duration(b.s.StepSeconds)*time.Second, fmt.Sprintf("latency-%.0f", rate)
+		d, name := time.Duration(b.s.StepSeconds)*time.Second, fmt.Sprintf("latency-%g", rate)
 		if fixed {
 			d, name = time.Duration(b.s.FixedSeconds)*time.Second, "latency-fixed"
 		}
-		var p report.CurvePoint
-		var seg map[string]stats.Summary
-		profileAfter := time.Duration(-1)
-		if fixed {
-			profileAfter = 5 * time.Second
-		}
-		if err := b.measure(ctx, name, profileAfter, func(ctx context.Context) error {
-			p, seg, _ = b.step(ctx, rate, d, fixed)
-			return nil
-		}); err != nil {
+		p, seg, ok, err := b.offer(ctx, name, rate, d, i > 0, fixed)
+		if err != nil {
 			return err
 		}
-		b.res.Curve = append(b.res.Curve, p)
-		b.log.Info("bench: curve", "offered", rate, "achieved", int(p.Achieved), "p99_accepted_ms", p.Accepted.P99,
-			"p99_active_ms", p.Active.P99, "not_active", p.Active.Missing)
+		if !ok {
+			break
+		}
+		b.addCurvePoint(p)
 		if fixed {
 			b.fixedFigures(seg)
 		}
-		saturated := p.Achieved < 0.9*rate || p.Active.P99 > 2000 || p.Active.Missing > p.Active.N/100
+		saturated := !search.Sustained(saturation.Point{Offered: rate, Achieved: p.Achieved}) ||
+			p.Active.P99 > 2000 || p.Active.Missing > p.Active.N/100
 		if saturated && rate >= b.s.FixedRate {
 			break // the next step would only queue
 		}
 	}
-	return nil
+	return b.saturationPhase(ctx, search)
 }
 
 func (b *bench) fixedFigures(seg map[string]stats.Summary) {

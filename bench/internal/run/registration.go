@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/omninode/onex-fleet/bench/internal/ceiling"
+	"github.com/omninode/onex-fleet/bench/internal/procs"
 	"github.com/omninode/onex-fleet/bench/internal/report"
 )
 
@@ -55,9 +56,21 @@ func (b *bench) registrationPhase(ctx context.Context) error {
 
 	var started time.Time
 	var n int
+	// The fleet's CPU over the counted window, not the warm-up: in the
+	// closed loop as many registrations are in flight at its end as at its
+	// start, so the CPU in between is that of the registrations completed
+	// in between.
+	fleetCPU := b.serviceGroups()
+	var cpuA, cpuB procs.CPUSample
 	err = b.measure(ctx, "registration", 10*time.Second, func(ctx context.Context) error {
 		started = time.Now()
+		sampled := make(chan struct{})
+		timer := time.AfterFunc(warm, func() { cpuA = procs.SampleCPU(fleetCPU); close(sampled) })
 		ids := b.reg.ClosedLoop(ctx, b.s.Window, warm+window, 60*time.Second)
+		cpuB = procs.SampleCPU(fleetCPU)
+		if !timer.Stop() {
+			<-sampled
+		}
 		b.remember(ids)
 		n = len(ids)
 		return nil
@@ -73,7 +86,7 @@ func (b *bench) registrationPhase(ctx context.Context) error {
 		b.res.Note("the registration run's backlog had not drained after 90 s; the latency curve started with it")
 	}
 	from, to := started.Add(warm), started.Add(warm+window)
-	done, inWindow := 0, 0
+	done, inWindow, inCPU := 0, 0, 0
 	for _, tl := range b.tracker.Timelines(ids) {
 		a := tl.Active()
 		if a.IsZero() {
@@ -83,6 +96,12 @@ func (b *bench) registrationPhase(ctx context.Context) error {
 		if !a.Before(from) && a.Before(to) {
 			inWindow++
 		}
+		if !cpuA.At.IsZero() && !a.Before(cpuA.At) && a.Before(cpuB.At) {
+			inCPU++
+		}
+	}
+	if !cpuA.At.IsZero() {
+		b.res.Detail(keyCPUPerRegistration, procs.PerItem(cpuA, cpuB, float64(inCPU), serviceNames...)*1e3)
 	}
 	rate := float64(inWindow) / window.Seconds()
 	ratio := rate / ceil

@@ -66,6 +66,11 @@ type Settings struct {
 	// first saturated step at or above the fixed rate.
 	CurveRates  []float64
 	StepSeconds int
+	// SearchSteps is how many steps (StepSeconds each) the saturation
+	// search may add to the curve to narrow the saturation rate down;
+	// HalfSeconds is the length of the run at half that rate.
+	SearchSteps int
+	HalfSeconds int
 	// Window is the number of registrations in flight in the throughput
 	// run, RegistrationSeconds its measured length.
 	Window              int
@@ -93,8 +98,8 @@ func Defaults() Settings {
 		HeartbeatRate:  30_000, HeartbeatSeconds: 35, HeartbeatWarmup: 5,
 		FixedRate: 100, FixedSeconds: 20,
 		CurveRates:  []float64{25, 50, 200, 400, 700, 1000, 1500, 2000},
-		StepSeconds: 8,
-		Window:      500, RegistrationSeconds: 30,
+		StepSeconds: 8, SearchSteps: 2, HalfSeconds: 20,
+		Window: 500, RegistrationSeconds: 30,
 		HeldServices:   10_000,
 		ProfileSeconds: 10,
 		PollInterval:   5 * time.Millisecond,
@@ -141,7 +146,7 @@ type bench struct {
 func Run(ctx context.Context, s Settings, log *slog.Logger) (*report.Result, error) {
 	b := &bench{s: s, log: log, env: "bench" + randomHex(4)}
 	start := time.Now()
-	b.res = &report.Result{Started: start, Settings: s, Machine: machine(s.Repo)}
+	b.res = &report.Result{Started: start, Settings: s, Machine: machine(s.Repo), GoalTables: []report.GoalTable{efficiencyGoals()}}
 	logDir := filepath.Join(s.LogDir, b.env)
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return nil, err
@@ -295,7 +300,13 @@ func serverGroups(s Settings) []procs.Group {
 }
 
 func (b *bench) groups() []procs.Group {
-	gs := append([]procs.Group{}, b.servers...)
+	return append(append([]procs.Group{}, b.servers...), b.serviceGroups()...)
+}
+
+// serviceGroups are the four services, one group each (named as in
+// serviceNames): the fleet whose CPU the issue #17 figures count.
+func (b *bench) serviceGroups() []procs.Group {
+	var gs []procs.Group
 	for _, name := range serviceNames {
 		svc := b.fleet.svc[name]
 		gs = append(gs, procs.Group{Name: name, Pids: func() []int { return []int{svc.Pid()} }})
