@@ -61,3 +61,18 @@ func TestDecodeSnapshot(t *testing.T) {
 		t.Fatalf("%+v %v", s, err)
 	}
 }
+
+func TestIsRestoreMarker(t *testing.T) {
+	for key, want := range map[string]bool{
+		"__restore_marker__.0.0":               true,
+		"__restore_marker__.":                  true,
+		"__restore_marker__":                   false,
+		"":                                     false,
+		"7f1c2d3e-0000-4000-8000-000000000001": false,
+		"x__restore_marker__.1.2":              false,
+	} {
+		if got := IsRestoreMarker([]byte(key)); got != want {
+			t.Errorf("IsRestoreMarker(%q) = %v, want %v", key, got, want)
+		}
+	}
+}

@@ -49,6 +49,18 @@ type Snapshot struct {
 // know.
 const HeaderReducerState = "x-onex-reducer-state"
 
+// RestoreMarkerPrefix starts the key of the tombstones the reducer commits
+// on its snapshot topic to find where a partition's restore ends
+// (services/reducer, restore): they name no node, and a reader of the topic
+// skips them rather than reporting a bad record.
+const RestoreMarkerPrefix = "__restore_marker__."
+
+// IsRestoreMarker reports whether a snapshot record's key is a reducer
+// restore marker's.
+func IsRestoreMarker(key []byte) bool {
+	return len(key) >= len(RestoreMarkerPrefix) && string(key[:len(RestoreMarkerPrefix)]) == RestoreMarkerPrefix
+}
+
 // SnapshotState returns the value of a consumed snapshot record's
 // HeaderReducerState header (the last one, if repeated), nil when it has
 // none.

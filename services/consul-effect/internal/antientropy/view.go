@@ -92,6 +92,9 @@ func (v *View) Apply(key, value, state []byte) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if snap == nil {
+		if pipeline.IsRestoreMarker(key) {
+			return nil // the reducer's, names no node
+		}
 		id, err := uuid.ParseBytes(key)
 		if err != nil {
 			v.bad.Inc()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/omninode/onex-fleet/pkg/consulservice"
 	"github.com/omninode/onex-fleet/pkg/registration"
@@ -105,6 +106,42 @@ func TestViewApply(t *testing.T) {
 			}
 			if v.len() != len(tt.present) {
 				t.Fatalf("view has %d nodes, want %d", v.len(), len(tt.present))
+			}
+		})
+	}
+}
+
+// TestViewTombstoneKeys: the reducer's restore markers (tombstones whose key
+// names no node) are skipped quietly, any other tombstone key that is no
+// node id is reported.
+func TestViewTombstoneKeys(t *testing.T) {
+	id := uuid.New()
+	tests := []struct {
+		key  string
+		bad  bool
+		kept bool
+	}{
+		{key: "__restore_marker__.3.17", kept: true},
+		{key: "__restore_marker__.", kept: true},
+		{key: "__restore_marker_3", bad: true, kept: true},
+		{key: "not-a-node", bad: true, kept: true},
+		{key: id.String()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			v := NewView(nil)
+			r := snap(t, id, "active", 3, true)
+			if err := v.Apply([]byte(r.key.String()), r.value, r.state); err != nil {
+				t.Fatal(err)
+			}
+			if err := v.Apply([]byte(tt.key), nil, nil); (err != nil) != tt.bad {
+				t.Fatalf("Apply(tombstone %q) = %v, want bad=%v", tt.key, err, tt.bad)
+			}
+			if got := testutil.ToFloat64(v.bad); got != map[bool]float64{true: 1, false: 0}[tt.bad] {
+				t.Fatalf("invalid records counted %v", got)
+			}
+			if _, ok := v.Get(id); ok != tt.kept {
+				t.Fatalf("node kept = %v, want %v", ok, tt.kept)
 			}
 		})
 	}

@@ -22,7 +22,7 @@ import (
 func markerKey(topic string, p, n int32) string {
 	hp := sarama.NewHashPartitioner(topic)
 	for i := 0; ; i++ {
-		k := fmt.Sprintf("__restore_marker__.%d.%d", p, i)
+		k := fmt.Sprintf("%s%d.%d", pipeline.RestoreMarkerPrefix, p, i)
 		got, err := hp.Partition(&sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(k)}, n)
 		if err == nil && got == p {
 			return k
