@@ -275,6 +275,12 @@ type sent struct {
 // sendIntent publishes a consul intent as the orchestrator does.
 func (h *harness) sendIntent(node uuid.UUID, seq int64, attempt int, intentType string, payload any, intentID uuid.UUID) sent {
 	h.t.Helper()
+	return h.sendIntentWith(nil, node, seq, attempt, intentType, payload, intentID)
+}
+
+// sendIntentWith is sendIntent with extra record headers.
+func (h *harness) sendIntentWith(headers []sarama.RecordHeader, node uuid.UUID, seq int64, attempt int, intentType string, payload any, intentID uuid.UUID) sent {
+	h.t.Helper()
 	if intentID == uuid.Nil {
 		intentID = uuid.New()
 	}
@@ -293,13 +299,18 @@ func (h *harness) sendIntent(node uuid.UUID, seq int64, attempt int, intentType 
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.produce(h.intents, node.String(), b)
+	h.produceWith(h.intents, node.String(), b, headers)
 	return sent{intentID: intentID, corr: corr}
 }
 
 func (h *harness) produce(topic, key string, value []byte) {
 	h.t.Helper()
-	msg := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(key)}
+	h.produceWith(topic, key, value, nil)
+}
+
+func (h *harness) produceWith(topic, key string, value []byte, headers []sarama.RecordHeader) {
+	h.t.Helper()
+	msg := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(key), Headers: headers}
 	if value != nil {
 		msg.Value = sarama.ByteEncoder(value)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 	"github.com/hashicorp/consul/api"
 
@@ -568,6 +569,46 @@ func testBacklog(t *testing.T, mode effect.Mode) {
 	h.eventually(30*time.Second, "the record that is no intent dead-lettered", func() bool {
 		return h.metric("onex_dlq_messages_total", map[string]string{"original_topic": h.intents, "failure_type": "content_error"}) == 1
 	})
+}
+
+// TestRefreshSendsNoResult: through the service's runner, a register routed
+// untracked (the header pipeline.HeaderResults, as the orchestrator routes
+// the refresh at a node's ack) is written to Consul like any other but
+// answered with no result; the register of a registration attempt, without
+// the header, is answered as before.
+func TestRefreshSendsNoResult(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testkit.ConsulAddr(t), effect.ModeCatalog)
+	h.start(h.settings(time.Hour))
+	node := uuid.New()
+	id := "onex-effect-" + node.String()
+	t.Cleanup(func() { h.deregisterByHand(id) })
+
+	tracked := h.sendIntent(node, 2, 0, pipeline.ConsulRegister, registerPayload(node, 8080, ""), uuid.Nil)
+	if r := h.result(tracked.intentID, 1).res; !r.Success || r.Stale {
+		t.Fatalf("result of the tracked register %+v, want applied", r)
+	}
+	untracked := []sarama.RecordHeader{pipeline.FailuresOnlyHeader()}
+	refresh := h.sendIntentWith(untracked, node, 3, 0, pipeline.ConsulRegister, registerPayload(node, 8081, ""), uuid.Nil)
+	h.eventually(30*time.Second, "the refresh written and counted not sent", func() bool {
+		svc := h.service(id)
+		return svc != nil && svc.Port == 8081 && h.metric("onex_consul_results_not_sent_total", nil) == 1
+	})
+	// The node's next intent shares the refresh's partition: once its
+	// result is in, a result of the refresh would have been too.
+	next := h.sendIntent(node, 4, 0, pipeline.ConsulRegister, registerPayload(node, 8082, ""), uuid.Nil)
+	if r := h.result(next.intentID, 1).res; !r.Success {
+		t.Fatalf("result of the register after the refresh %+v, want success", r)
+	}
+	h.mu.Lock()
+	got := len(h.res[refresh.intentID])
+	h.mu.Unlock()
+	if got != 0 {
+		t.Fatalf("%d results of the refresh, want none", got)
+	}
+	if n := h.metric("onex_consul_intents_total", map[string]string{"intent_type": "consul.register", "outcome": "applied"}); n != 3 {
+		t.Fatalf("applied registers = %v, want 3", n)
+	}
 }
 
 // TestConsulRefusesWrites: a Consul with ACLs that does not know the

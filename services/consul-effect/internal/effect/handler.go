@@ -35,12 +35,14 @@ type Handler struct {
 	pub     Publisher
 	now     func() time.Time
 	intents *prometheus.CounterVec
+	notSent prometheus.Counter
 	// slots bounds the intents applied at once, across all partitions.
 	slots chan struct{}
 }
 
-// NewHandler returns the handler; its counter
-// onex_consul_intents_total{intent_type,outcome} is registered on reg.
+// NewHandler returns the handler; its counters
+// onex_consul_intents_total{intent_type,outcome} and
+// onex_consul_results_not_sent_total are registered on reg.
 // parallel bounds how many intents are applied at once, across the batches
 // of all partitions (< 1: DefaultParallel).
 func NewHandler(r *Registrar, pub Publisher, reg prometheus.Registerer, parallel int) *Handler {
@@ -50,9 +52,11 @@ func NewHandler(r *Registrar, pub Publisher, reg prometheus.Registerer, parallel
 	h := &Handler{reg: r, pub: pub, now: time.Now, slots: make(chan struct{}, parallel),
 		intents: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_consul_intents_total",
 			Help: "Consul intents handled, by intent type and outcome (applied, unchanged, stale, failed)."},
-			[]string{"intent_type", "outcome"})}
+			[]string{"intent_type", "outcome"}),
+		notSent: prometheus.NewCounter(prometheus.CounterOpts{Name: "onex_consul_results_not_sent_total",
+			Help: "Success results not published because the intent's record asked for failed results only (routed untracked)."})}
 	if reg != nil {
-		reg.MustRegister(h.intents)
+		reg.MustRegister(h.intents, h.notSent)
 	}
 	return h
 }
@@ -63,9 +67,13 @@ type prepared struct {
 	corr      uuid.UUID
 	desired   *Desired // consul.register
 	serviceID string
+	// failuresOnly: the record asks for a result only if the intent fails
+	// (pipeline.HeaderResults); the orchestrator routed it untracked.
+	failuresOnly bool
 }
 
-// Handle applies one intent record and publishes its result. It returns a
+// Handle applies one intent record and publishes its result (unless the
+// record asks for failed results only and it succeeded). It returns a
 // content error for a record that is not a consul intent (the bus dead-letters
 // it) and the publisher's error when the result could not be published (the
 // bus retries the whole message; the apply is idempotent). A Consul failure
@@ -75,7 +83,12 @@ func (h *Handler) Handle(ctx context.Context, msg *bus.Message) error {
 	if err != nil {
 		return err
 	}
-	return h.pub.PublishResult(ctx, h.apply(ctx, p))
+	res := h.apply(ctx, p)
+	if !wanted(p, res) {
+		h.notSent.Inc()
+		return nil
+	}
+	return h.pub.PublishResult(ctx, res)
 }
 
 // HandleBatch handles consecutive records of one partition
@@ -124,12 +137,29 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*bus.Message) error {
 		})
 	}
 	wg.Wait()
-	if len(out) > 0 {
-		if err := h.pub.PublishResults(ctx, out); err != nil {
+	send := make([]*pipeline.EffectResult, 0, len(out))
+	for i, res := range out {
+		if wanted(ps[i], res) {
+			send = append(send, res)
+		}
+	}
+	if len(send) > 0 {
+		if err := h.pub.PublishResults(ctx, send); err != nil {
 			return err
 		}
 	}
+	// Counted once the batch is done: after a failed send the runner
+	// handles its records again one at a time.
+	h.notSent.Add(float64(len(out) - len(send)))
 	return stop
+}
+
+// wanted reports whether res is to be published: a record routed untracked
+// asks for failed results only, because the orchestrator would count a
+// success and drop it (the refresh register at each node's ack is one of
+// every registration's records).
+func wanted(p *prepared, res *pipeline.EffectResult) bool {
+	return !p.failuresOnly || !res.Success
 }
 
 // prepare decodes and checks one intent record; its errors are content
@@ -143,7 +173,7 @@ func (h *Handler) prepare(msg *bus.Message) (*prepared, error) {
 	if err != nil {
 		return nil, infraerr.ContentWrap("consul intent", err)
 	}
-	p := &prepared{in: in, corr: msg.CorrelationID}
+	p := &prepared{in: in, corr: msg.CorrelationID, failuresOnly: pipeline.FailuresOnly(msg.Headers)}
 	if env.CorrelationID != nil && *env.CorrelationID != uuid.Nil {
 		p.corr = *env.CorrelationID
 	}

@@ -147,6 +147,14 @@ func (h *harness) eventually(timeout time.Duration, what string, cond func() boo
 // produce sends the intents to the intents topic keyed by node id, in order.
 func (h *harness) produce(ins []gen.Intent) {
 	h.t.Helper()
+	h.produceMarked(ins, nil)
+}
+
+// produceMarked is produce with the header the orchestrator sets on an
+// intent it routes untracked (pipeline.HeaderResults) on the intents
+// untracked reports (nil: none).
+func (h *harness) produceMarked(ins []gen.Intent, untracked func(gen.Intent) bool) {
+	h.t.Helper()
 	cfg := testkit.AdminConfig()
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	prod, err := sarama.NewSyncProducer(h.brokers, cfg)
@@ -159,6 +167,9 @@ func (h *harness) produce(ins []gen.Intent) {
 		msgs := make([]*sarama.ProducerMessage, n)
 		for i, in := range ins[:n] {
 			msgs[i] = &sarama.ProducerMessage{Topic: h.intents, Key: sarama.StringEncoder(in.NodeID.String()), Value: sarama.ByteEncoder(in.Value)}
+			if untracked != nil && untracked(in) {
+				msgs[i].Headers = []sarama.RecordHeader{pipeline.FailuresOnlyHeader()}
+			}
 		}
 		if err := prod.SendMessages(msgs); err != nil {
 			h.t.Fatalf("produce: %v", err)

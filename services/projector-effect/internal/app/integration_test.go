@@ -364,3 +364,51 @@ func TestServiceSurface(t *testing.T) {
 		t.Errorf("consumed %v, want %d", v, len(ins))
 	}
 }
+
+// TestUntrackedUpdatesSendNoResult: through the service's consumer, an
+// update routed untracked (the header pipeline.HeaderResults, as the
+// orchestrator routes every heartbeat's update) is applied like any other
+// but answered with no result; the upserts, which carry no header, are
+// answered as before.
+func TestUntrackedUpdatesSendNoResult(t *testing.T) {
+	h := newHarness(t, "untracked", pgtest.NewDatabase(t))
+	h.start(h.settings())
+
+	stream, err := gen.Generate(17, 20, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ins := stream.InOrder(1)
+	untracked := func(in gen.Intent) bool { return in.Type == pipeline.PostgresUpdate }
+	var upserts, updates []gen.Intent
+	for _, in := range ins {
+		if untracked(in) {
+			updates = append(updates, in)
+		} else {
+			upserts = append(upserts, in)
+		}
+	}
+	if len(upserts) == 0 || len(updates) == 0 {
+		t.Fatalf("stream of %d upserts and %d updates, want both", len(upserts), len(updates))
+	}
+	h.produceMarked(ins, untracked)
+
+	upsertIDs := intentIDs(t, upserts)
+	h.eventually(time.Minute, "every upsert answered", func() bool {
+		ok, _, _, _ := h.resultStats(upsertIDs)
+		return ok == len(upsertIDs)
+	})
+	h.eventually(time.Minute, "every update applied and counted not sent", func() bool {
+		return h.gather("onex_projector_results_not_sent_total", nil) == float64(len(updates))
+	})
+	// A result would have been published before the count moved; give the
+	// results consumer a moment to see one anyway.
+	time.Sleep(time.Second)
+	ok, failed, _, _ := h.resultStats(intentIDs(t, updates))
+	if ok != 0 || failed != 0 {
+		t.Errorf("updates routed untracked: %d success and %d failed results, want none", ok, failed)
+	}
+	ref := pgtest.NewDatabase(t)
+	applyInOrder(t, ref, ins)
+	compareRows(t, "updates routed untracked vs in-order reference", dumpRows(t, h.dsn), dumpRows(t, ref))
+}

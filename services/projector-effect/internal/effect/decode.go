@@ -31,6 +31,10 @@ type Item struct {
 	Err error
 	// Code is the result error code for Err.
 	Code string
+	// FailuresOnly is set when the record asks for a result only if the
+	// intent fails (pipeline.HeaderResults): the orchestrator routed it
+	// untracked and nothing waits for its success.
+	FailuresOnly bool
 }
 
 // CodeInvalidTarget answers an intent of another backend (spec 6.1
@@ -47,7 +51,7 @@ var nodeTypes = map[string]bool{"effect": true, "compute": true, "reducer": true
 // Decode turns a postgres-intents record into an Item. It never fails:
 // problems are recorded in Item.Err as content errors.
 func Decode(msg *sarama.ConsumerMessage) *Item {
-	it := &Item{Msg: msg, CorrelationID: correlationOf(msg)}
+	it := &Item{Msg: msg, CorrelationID: correlationOf(msg), FailuresOnly: pipeline.FailuresOnly(msg.Headers)}
 	env, err := envelope.Decode(msg.Value)
 	if err != nil {
 		it.Err, it.Code = infraerr.ContentWrap("postgres intent: envelope", err), store.CodeUpsert

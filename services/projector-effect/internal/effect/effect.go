@@ -17,6 +17,9 @@
 //     refuses): a failed result when the record is an intent
 //     (POSTGRES_UPSERT_ERROR or INVALID_TARGET_BACKEND, Retriable false),
 //     then the DLQ; the rest of the batch is applied without it.
+//   - An intent whose record asks for failed results only
+//     (pipeline.HeaderResults, an intent the orchestrator routed untracked)
+//     gets its failed results but no success result; it is counted instead.
 //   - Shutdown or revocation while waiting: Handle returns ErrStopped and the
 //     batch stays uncommitted for the next owner (applying it again is a
 //     no-op that reports Stale).
@@ -66,6 +69,7 @@ type DeadLetterer interface {
 type Metrics struct {
 	Intents   *prometheus.CounterVec // onex_projector_intents_total{intent_type,outcome}
 	Results   *prometheus.CounterVec // onex_projector_results_total{success,error_code}
+	NotSent   prometheus.Counter     // onex_projector_results_not_sent_total
 	Failures  *prometheus.CounterVec // onex_projector_apply_failures_total{error_code}
 	BatchSize prometheus.Histogram   // onex_projector_batch_size
 	BatchTime prometheus.Histogram   // onex_projector_batch_apply_seconds
@@ -78,6 +82,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Postgres intents handled, by intent type and outcome (inserted, updated, stale, poison)."}, []string{"intent_type", "outcome"}),
 		Results: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_projector_results_total",
 			Help: "Effect results published, by success and error code (empty on success)."}, []string{"success", "error_code"}),
+		NotSent: prometheus.NewCounter(prometheus.CounterOpts{Name: "onex_projector_results_not_sent_total",
+			Help: "Success results not published because the intent's record asked for failed results only (routed untracked)."}),
 		Failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_projector_apply_failures_total",
 			Help: "Failed attempts to apply a batch, by error code."}, []string{"error_code"}),
 		BatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "onex_projector_batch_size",
@@ -86,7 +92,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Time of one successful batch apply (one transaction).", Buckets: prometheus.ExponentialBuckets(0.0005, 3, 10)}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Intents, m.Results, m.Failures, m.BatchSize, m.BatchTime)
+		reg.MustRegister(m.Intents, m.Results, m.NotSent, m.Failures, m.BatchSize, m.BatchTime)
 	}
 	return m
 }
@@ -222,6 +228,7 @@ func (p *Processor) Handle(ctx context.Context, stop <-chan struct{}, msgs []*sa
 	}
 
 	reported := map[*Item]bool{}
+	notSent := 0
 	start := p.now()
 	for attempt := 0; len(pending) > 0; {
 		writes := make([]store.Write, len(pending))
@@ -242,9 +249,13 @@ func (p *Processor) Handle(ctx context.Context, stop <-chan struct{}, msgs []*sa
 			p.m.BatchSize.Observe(float64(len(writes)))
 			p.m.BatchTime.Observe(took.Seconds())
 			for i, it := range pending {
-				stale := outs[i] == store.Stale
-				final = append(final, p.result(it, true, stale, nil, "", false, p.now().Sub(start)))
 				p.m.Intents.WithLabelValues(it.Intent.IntentType, outs[i].String()).Inc()
+				if it.FailuresOnly {
+					notSent++
+				} else {
+					stale := outs[i] == store.Stale
+					final = append(final, p.result(it, true, stale, nil, "", false, p.now().Sub(start)))
+				}
 				if reported[it] {
 					p.itemLog(ctx, it).Info("postgres intent applied after failures", "outcome", outs[i].String(), "attempts", attempt+1)
 				}
@@ -315,6 +326,7 @@ func (p *Processor) Handle(ctx context.Context, stop <-chan struct{}, msgs []*sa
 		return err
 	}
 	p.countResults(final)
+	p.m.NotSent.Add(float64(notSent))
 	for _, it := range poison {
 		if err := p.untilDone(ctx, stop, "dead-letter", func(ctx context.Context) error {
 			return p.dlq.DeadLetter(ctx, it.Msg, it.CorrelationID, it.Err)

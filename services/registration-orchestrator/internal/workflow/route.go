@@ -21,7 +21,9 @@ import (
 // Routing: an intent goes to the effect topic its type's route names, key
 // node_id, the record value unchanged; an intent of a registration attempt
 // is recorded in the attempt's aggregation first, so that a fast result of
-// the first backend finds the attempt expecting both.
+// the first backend finds the attempt expecting both. An intent routed
+// untracked carries pipeline.HeaderResults: its success result would only
+// be counted and dropped, so the effect sends only its failures.
 
 // HandleIntent routes one reducer intent to its effect command topic (the
 // record value unchanged, key node_id) and, for an intent of a registration
@@ -43,7 +45,7 @@ func (w *Workflow) HandleIntent(ctx context.Context, msg *bus.Message) error {
 		return w.unrouted(in, corr)
 	}
 	if !w.tracked(in) {
-		if _, err := w.route(ctx, topic, in, msg.Value, corr); err != nil {
+		if _, err := w.route(ctx, topic, in, msg.Value, corr, true); err != nil {
 			return err
 		}
 		log.Debug("intent routed", "topic", topic)
@@ -113,7 +115,7 @@ func (w *Workflow) handleIntents(ctx context.Context, msgs []*bus.Message) error
 				t.SentAt, r.t = &sentAt, t
 			}
 		}
-		pms = append(pms, wire.Message(topic, in.NodeID.String(), msg.Value, w.cfg.Source, corr))
+		pms = append(pms, w.intentMessage(topic, in, msg.Value, corr, r.t == nil))
 		sent = append(sent, r)
 	}
 	var persisted []*Aggregation
@@ -258,13 +260,13 @@ func (w *Workflow) routeTracked(ctx context.Context, log *slog.Logger, msg *bus.
 	agg, t, act := w.trackLocked(log, msg, in, corr, now)
 	switch act {
 	case trackForward:
-		_, err := w.route(ctx, topic, in, msg.Value, corr)
+		_, err := w.route(ctx, topic, in, msg.Value, corr, true)
 		return err
 	case trackOwned:
 		return w.flushLocked(ctx, agg)
 	}
 	w.m.inFlight.Set(float64(len(w.aggs)))
-	pm, err := w.route(ctx, topic, in, msg.Value, corr)
+	pm, err := w.route(ctx, topic, in, msg.Value, corr, false)
 	if err != nil {
 		w.laterLocked(in.NodeID, now)
 		return err
@@ -276,12 +278,26 @@ func (w *Workflow) routeTracked(ctx context.Context, log *slog.Logger, msg *bus.
 	return w.flushLocked(ctx, agg)
 }
 
-// route publishes an intent record to topic keyed by node_id.
-func (w *Workflow) route(ctx context.Context, topic string, in *pipeline.Intent, value []byte, corr uuid.UUID) (*sarama.ProducerMessage, error) {
-	pm := wire.Message(topic, in.NodeID.String(), value, w.cfg.Source, corr)
+// route publishes an intent record to topic keyed by node_id (see
+// intentMessage for untracked).
+func (w *Workflow) route(ctx context.Context, topic string, in *pipeline.Intent, value []byte, corr uuid.UUID, untracked bool) (*sarama.ProducerMessage, error) {
+	pm := w.intentMessage(topic, in, value, corr, untracked)
 	if err := w.cfg.Send.Send(ctx, pm); err != nil {
 		return nil, infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "route_intent", Target: topic, CorrelationID: corr}, "route intent")
 	}
 	w.m.routed.WithLabelValues(in.IntentType).Inc()
 	return pm, nil
+}
+
+// intentMessage builds the record that routes an intent. One routed
+// untracked (not part of a registration attempt, or an older attempt's
+// redelivered intent) asks the effect for failed results only: nothing
+// waits for its success, and a heartbeat's update is most of the traffic.
+// A tracked one asks for every result, which its aggregation needs.
+func (w *Workflow) intentMessage(topic string, in *pipeline.Intent, value []byte, corr uuid.UUID, untracked bool) *sarama.ProducerMessage {
+	pm := wire.Message(topic, in.NodeID.String(), value, w.cfg.Source, corr)
+	if untracked {
+		pm.Headers = append(pm.Headers, pipeline.FailuresOnlyHeader())
+	}
+	return pm
 }
