@@ -18,7 +18,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/omninode/onex-fleet/e2e/harness"
-	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/node"
 	"github.com/omninode/onex-fleet/pkg/registration"
@@ -584,22 +583,7 @@ func later(a, b *time.Time) bool { return a != nil && (b == nil || a.After(*b)) 
 // produce publishes one raw record.
 func produce(t *testing.T, topic, key, value string) {
 	t.Helper()
-	cfg, err := bus.NewConfig(bus.Options{Brokers: servers.KafkaBrokers, ClientID: "e2e-python-suite"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := sarama.NewSyncProducer(servers.KafkaBrokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	m := &sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder(value)}
-	if key != "" {
-		m.Key = sarama.StringEncoder(key)
-	}
-	if _, _, err := p.SendMessage(m); err != nil {
-		t.Fatal(err)
-	}
+	produceTo(t, servers.KafkaBrokers, topic, key, value)
 }
 
 // queryTopicCatalog asks the orchestrator for the topic catalog as a Python

@@ -449,7 +449,7 @@ func TestSuite12_SecuredTransports(t *testing.T) {
 // produceTo publishes one record to topic on brokers.
 func produceTo(t *testing.T, brokers []string, topic, key, value string) {
 	t.Helper()
-	cfg, err := bus.NewConfig(bus.Options{Brokers: brokers, ClientID: "e2e-secure-suite"})
+	cfg, err := bus.NewConfig(bus.Options{Brokers: brokers, ClientID: "e2e-producer"})
 	if err != nil {
 		t.Fatal(err)
 	}
