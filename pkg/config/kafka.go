@@ -2,11 +2,8 @@ package config
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/url"
@@ -202,13 +199,9 @@ func (k KafkaSecurity) TLSConfig() (*tls.Config, error) {
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if k.CAFile != "" {
-		pem, err := readNamedFile(infraerr.TransportKafka, EnvKafkaSSLCAFile, k.CAFile)
+		pool, err := LoadCAPool(infraerr.TransportKafka, EnvKafkaSSLCAFile, k.CAFile)
 		if err != nil {
 			return nil, err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, kafkaConfigErr(fmt.Sprintf("KAFKA_SSL_CA_FILE %s holds no PEM certificate", k.CAFile), nil)
 		}
 		cfg.RootCAs = pool
 	}
@@ -217,20 +210,9 @@ func (k KafkaSecurity) TLSConfig() (*tls.Config, error) {
 	case k.CertFile == "" || k.KeyFile == "":
 		return nil, kafkaConfigErr("KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together: set both or neither", nil)
 	default:
-		certPEM, err := readNamedFile(infraerr.TransportKafka, EnvKafkaSSLCertFile, k.CertFile)
+		pair, err := LoadKeyPair(infraerr.TransportKafka, EnvKafkaSSLCertFile, k.CertFile, EnvKafkaSSLKeyFile, k.KeyFile)
 		if err != nil {
 			return nil, err
-		}
-		keyPEM, err := readNamedFile(infraerr.TransportKafka, EnvKafkaSSLKeyFile, k.KeyFile)
-		if err != nil {
-			return nil, err
-		}
-		pair, err := tls.X509KeyPair(certPEM, keyPEM)
-		if err != nil {
-			// crypto/tls says what is wrong in fixed words ("private key
-			// does not match public key"), never with the key's bytes.
-			return nil, kafkaConfigErr(fmt.Sprintf("KAFKA_SSL_CERT_FILE %s and KAFKA_SSL_KEY_FILE %s are no PEM certificate and matching unencrypted key (%s)",
-				k.CertFile, k.KeyFile, err), err)
 		}
 		cfg.Certificates = []tls.Certificate{pair}
 	}
@@ -333,21 +315,6 @@ func RedactURL(u string) string {
 		return ""
 	}
 	return (&url.URL{Scheme: p.Scheme, Host: p.Host, Path: p.Path}).String()
-}
-
-// readNamedFile reads the file a variable names; the error names both and
-// the operating system's reason.
-func readNamedFile(transport, name, path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		reason := "cannot be read"
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			reason += " (" + pe.Err.Error() + ")"
-		}
-		return nil, configErr(transport, fmt.Sprintf("%s %s %s", name, path, reason), err)
-	}
-	return b, nil
 }
 
 func loopback(host string) bool {

@@ -99,7 +99,7 @@ func ApplyPostgresSSL(dsn string) (string, error) {
 }
 
 func checkCAFile(name, path string) error {
-	pem, err := readNamedFile(infraerr.TransportDB, name, path)
+	pem, err := ReadNamedFile(infraerr.TransportDB, name, path)
 	if err != nil {
 		return err
 	}

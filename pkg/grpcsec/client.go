@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/omninode/onex-fleet/pkg/config"
+	"github.com/omninode/onex-fleet/pkg/infraerr"
 )
 
 // ClientSettings is how a client reaches a server secured by
@@ -76,7 +77,7 @@ func (c ClientSettings) DialOptions(target string) ([]grpc.DialOption, error) {
 func (c ClientSettings) tlsConfig() (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName}
 	if c.CAFile != "" {
-		pool, err := loadPool("CA file", c.CAFile)
+		pool, err := config.LoadCAPool(infraerr.TransportGRPC, "CA file", c.CAFile)
 		if err != nil {
 			return nil, err
 		}
@@ -87,7 +88,7 @@ func (c ClientSettings) tlsConfig() (*tls.Config, error) {
 	case c.CertFile == "" || c.KeyFile == "":
 		return nil, configErr("a client certificate and its key go together: give both or neither", nil)
 	default:
-		pair, err := loadKeyPair("client certificate", c.CertFile, "key", c.KeyFile)
+		pair, err := config.LoadKeyPair(infraerr.TransportGRPC, "client certificate", c.CertFile, "key", c.KeyFile)
 		if err != nil {
 			return nil, err
 		}

@@ -7,11 +7,8 @@ package grpcsec
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"strings"
@@ -125,13 +122,13 @@ func (s ServerSettings) TLSConfig() (*tls.Config, error) {
 	if s.CertFile == "" || s.KeyFile == "" {
 		return nil, configErr(fmt.Sprintf("%s and %s go together: set both or neither", EnvTLSCertFile, EnvTLSKeyFile), nil)
 	}
-	pair, err := loadKeyPair(EnvTLSCertFile, s.CertFile, EnvTLSKeyFile, s.KeyFile)
+	pair, err := config.LoadKeyPair(infraerr.TransportGRPC, EnvTLSCertFile, s.CertFile, EnvTLSKeyFile, s.KeyFile)
 	if err != nil {
 		return nil, err
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{pair}}
 	if s.MutualTLS() {
-		pool, err := loadPool(EnvClientCAFile, s.ClientCAFile)
+		pool, err := config.LoadCAPool(infraerr.TransportGRPC, EnvClientCAFile, s.ClientCAFile)
 		if err != nil {
 			return nil, err
 		}
@@ -205,55 +202,6 @@ func (s ServerSettings) LogValue() slog.Value {
 
 // MarshalJSON is String as a JSON string.
 func (s ServerSettings) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
-
-// loadKeyPair reads a certificate and its key, the files named by the
-// variables certVar and keyVar (or by flags: the names are only printed).
-func loadKeyPair(certVar, certFile, keyVar, keyFile string) (tls.Certificate, error) {
-	certPEM, err := readNamedFile(certVar, certFile)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	keyPEM, err := readNamedFile(keyVar, keyFile)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		// crypto/tls says what is wrong in fixed words ("private key does
-		// not match public key"), never with the key's bytes.
-		return tls.Certificate{}, configErr(fmt.Sprintf("%s %s and %s %s are no PEM certificate and matching unencrypted key (%s)",
-			certVar, certFile, keyVar, keyFile, err), err)
-	}
-	return pair, nil
-}
-
-// loadPool reads a file of PEM CA certificates named by the variable name.
-func loadPool(name, path string) (*x509.CertPool, error) {
-	pem, err := readNamedFile(name, path)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, configErr(fmt.Sprintf("%s %s holds no PEM certificate", name, path), nil)
-	}
-	return pool, nil
-}
-
-// readNamedFile reads the file a variable names; the error names both and
-// the operating system's reason.
-func readNamedFile(name, path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		reason := "cannot be read"
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			reason += " (" + pe.Err.Error() + ")"
-		}
-		return nil, configErr(fmt.Sprintf("%s %s %s", name, path, reason), err)
-	}
-	return b, nil
-}
 
 // configErr is a configuration error of the gRPC security settings. Its
 // message holds variable and file names only, so it is Vouched: the

@@ -1,14 +1,9 @@
 package backend
 
 import (
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
 	"strings"
 
+	"github.com/omninode/onex-fleet/pkg/config"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 )
 
@@ -37,12 +32,8 @@ func (s Settings) CheckTLS() error {
 		return nil
 	}
 	if s.CACert != "" {
-		pem, err := readNamed("CONSUL_CACERT", s.CACert)
-		if err != nil {
+		if _, err := config.LoadCAPool(infraerr.TransportConsul, "CONSUL_CACERT", s.CACert); err != nil {
 			return err
-		}
-		if !x509.NewCertPool().AppendCertsFromPEM(pem) {
-			return tlsConfigErr(fmt.Sprintf("CONSUL_CACERT %s holds no PEM certificate", s.CACert), nil)
 		}
 	}
 	switch {
@@ -50,19 +41,8 @@ func (s Settings) CheckTLS() error {
 	case s.ClientCert == "" || s.ClientKey == "":
 		return tlsConfigErr("CONSUL_CLIENT_CERT and CONSUL_CLIENT_KEY go together: set both or neither", nil)
 	default:
-		certPEM, err := readNamed("CONSUL_CLIENT_CERT", s.ClientCert)
-		if err != nil {
+		if _, err := config.LoadKeyPair(infraerr.TransportConsul, "CONSUL_CLIENT_CERT", s.ClientCert, "CONSUL_CLIENT_KEY", s.ClientKey); err != nil {
 			return err
-		}
-		keyPEM, err := readNamed("CONSUL_CLIENT_KEY", s.ClientKey)
-		if err != nil {
-			return err
-		}
-		if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
-			// crypto/tls says what is wrong in fixed words ("private key
-			// does not match public key"), never with the key's bytes.
-			return tlsConfigErr(fmt.Sprintf("CONSUL_CLIENT_CERT %s and CONSUL_CLIENT_KEY %s are no PEM certificate and matching unencrypted key (%s)",
-				s.ClientCert, s.ClientKey, err), err)
 		}
 	}
 	return nil
@@ -86,21 +66,6 @@ func (s Settings) TLSWarnings() []string {
 		w = append(w, "CONSUL_HTTP_SSL_VERIFY=false: Consul's certificate is not checked (for development only)")
 	}
 	return w
-}
-
-// readNamed reads the file a variable names; the error names both and the
-// operating system's reason.
-func readNamed(name, path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		reason := "cannot be read"
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			reason += " (" + pe.Err.Error() + ")"
-		}
-		return nil, tlsConfigErr(fmt.Sprintf("%s %s %s", name, path, reason), err)
-	}
-	return b, nil
 }
 
 // tlsConfigErr is a configuration error of the TLS settings. Its message
