@@ -61,5 +61,8 @@ require (
 
 replace (
 	github.com/omninode/onex-fleet/pkg => ../pkg
+	github.com/omninode/onex-fleet/proto => ../proto
 	github.com/omninode/onex-fleet/services/reducer => ../services/reducer
 )
+
+require github.com/omninode/onex-fleet/proto v0.0.0 // indirect

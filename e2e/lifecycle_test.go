@@ -64,6 +64,7 @@ func TestSuite3_ReIntrospection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	harness.NamespaceProducers(cfg)
 	p, err := sarama.NewSyncProducer(servers.KafkaBrokers, cfg)
 	if err != nil {
 		t.Fatal(err)

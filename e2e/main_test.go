@@ -20,6 +20,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/node"
 	"github.com/omninode/onex-fleet/pkg/registration"
+	"github.com/omninode/onex-fleet/pkg/topicns"
 	"github.com/omninode/onex-fleet/pkg/topics"
 )
 
@@ -103,6 +104,11 @@ func run(m *testing.M) (int, error) {
 		}
 		os.Setenv("GOCOVERDIR", coverDir)
 	}
+	// The process's topic namespace, for every child that reads the
+	// environment (onexctl, the Python programs); the fleets and nodes
+	// the harness starts get it explicitly.
+	os.Setenv(topicns.EnvVar, harness.Namespace.String())
+	fmt.Printf("e2e: topic namespace %s\n", harness.Namespace)
 	if err := harness.ProvisionTopics(ctx, servers.KafkaBrokers); err != nil {
 		return 0, err
 	}
@@ -191,6 +197,7 @@ func startNodesOn(t *testing.T, brokers []string, env string, interval time.Dura
 	f, err := node.NewFleet(node.Config{
 		Brokers:           brokers,
 		Environment:       env,
+		Namespace:         harness.Namespace,
 		HeartbeatInterval: interval,
 		ClientID:          "e2e-nodes",
 		Logger:            slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),

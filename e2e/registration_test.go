@@ -168,6 +168,7 @@ func TestSuite6_ConcurrentIntrospectionAndManyNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	harness.NamespaceProducers(cfg)
 	p, err := sarama.NewSyncProducer(servers.KafkaBrokers, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -453,6 +453,7 @@ func produceTo(t *testing.T, brokers []string, topic, key, value string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	harness.NamespaceProducers(cfg)
 	p, err := sarama.NewSyncProducer(brokers, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -467,8 +468,9 @@ func produceTo(t *testing.T, brokers []string, topic, key, value string) {
 	}
 }
 
-// everyRecord reads every record of every topic on brokers (Kafka's own
-// internal topics aside) from the oldest, until no more arrive.
+// everyRecord reads every record of every topic of the run on brokers
+// (those on harness.Namespace: everything the run's fleet, nodes and tests
+// wrote) from the oldest, until no more arrive.
 func everyRecord(t *testing.T, brokers []string) []harness.Record {
 	t.Helper()
 	cfg, err := bus.NewConfig(bus.Options{Brokers: brokers, ClientID: "e2e-secure-search"})
@@ -486,7 +488,8 @@ func everyRecord(t *testing.T, brokers []string) []harness.Record {
 	}
 	var want []string
 	for _, n := range names {
-		if !strings.HasPrefix(n, "__") {
+		// The run's topics: on its namespace (harness.Namespace).
+		if strings.HasPrefix(n, harness.Namespace.Prefix()) {
 			want = append(want, n)
 		}
 	}

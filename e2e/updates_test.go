@@ -729,6 +729,7 @@ func sendAll(msgs []*sarama.ProducerMessage) error {
 	if err != nil {
 		return err
 	}
+	harness.NamespaceProducers(cfg)
 	p, err := sarama.NewSyncProducer(servers.KafkaBrokers, cfg)
 	if err != nil {
 		return err
@@ -789,6 +790,7 @@ func primeNodeTopics() error {
 	if err != nil {
 		return err
 	}
+	harness.NamespaceProducers(cfg)
 	cfg.Producer.Partitioner = sarama.NewManualPartitioner
 	client, err := sarama.NewClient(servers.KafkaBrokers, cfg)
 	if err != nil {
@@ -803,7 +805,7 @@ func primeNodeTopics() error {
 	enc := &node.Encoder{Source: "e2e"}
 	var msgs []*sarama.ProducerMessage
 	for _, topic := range []string{topics.NodeIntrospection, topics.NodeRegistrationAcked} {
-		parts, err := client.Partitions(topic)
+		parts, err := client.Partitions(harness.Namespace.Physical(topic))
 		if err != nil {
 			return err
 		}

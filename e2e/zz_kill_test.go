@@ -27,7 +27,7 @@ func TestKillEachServiceDuring2000NodeSimulation(t *testing.T) {
 	}
 	opts := sim.Options{Nodes: 2000, Rate: 80, HeartbeatInterval: 15 * time.Second, Seed: fmt.Sprintf("kill-%d", time.Now().UnixNano()), HealthEndpoints: false}
 	r := &sim.Runner{
-		Fleet:   node.Config{Brokers: servers.KafkaBrokers, Environment: "e2e", ClientID: "e2e-simulate"},
+		Fleet:   node.Config{Brokers: servers.KafkaBrokers, Environment: "e2e", Namespace: harness.Namespace, ClientID: "e2e-simulate"},
 		Options: opts,
 		Log:     slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	}

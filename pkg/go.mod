@@ -2,6 +2,10 @@ module github.com/omninode/onex-fleet/pkg
 
 go 1.26.8
 
+require github.com/omninode/onex-fleet/proto v0.0.0
+
+replace github.com/omninode/onex-fleet/proto => ../proto
+
 require (
 	github.com/IBM/sarama v1.61.1
 	github.com/google/uuid v1.6.0

@@ -225,7 +225,9 @@ type Recorder struct {
 }
 
 // NewRecorder starts recording topics from offset (sarama.OffsetOldest or
-// sarama.OffsetNewest), reading only committed transactional records.
+// sarama.OffsetNewest), reading only committed transactional records. The
+// names are canonical: it reads them on Namespace, and Record.Topic is the
+// canonical name again.
 func NewRecorder(brokers []string, offset int64, topicNames ...string) (*Recorder, error) {
 	cfg, err := bus.NewConfig(bus.Options{Brokers: brokers, ClientID: "e2e-recorder"})
 	if err != nil {
@@ -243,6 +245,7 @@ func NewRecorder(brokers []string, offset int64, topicNames ...string) (*Recorde
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Recorder{client: client, consumer: consumer, cancel: cancel}
 	for _, t := range topicNames {
+		t := Namespace.Physical(t)
 		parts, err := client.Partitions(t)
 		if err != nil {
 			r.Close()
@@ -264,7 +267,7 @@ func NewRecorder(brokers []string, offset int64, topicNames ...string) (*Recorde
 						if !ok {
 							return
 						}
-						rec := Record{Topic: m.Topic, Key: string(m.Key), Value: m.Value,
+						rec := Record{Topic: Namespace.Canonical(m.Topic), Key: string(m.Key), Value: m.Value,
 							Partition: m.Partition, Offset: m.Offset, Timestamp: m.Timestamp}
 						for _, h := range m.Headers {
 							rec.Headers = append(rec.Headers, string(h.Key)+"="+string(h.Value))

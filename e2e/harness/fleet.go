@@ -17,6 +17,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/omninode/onex-fleet/pkg/topicns"
 	"github.com/omninode/onex-fleet/pkg/topics"
 )
 
@@ -99,6 +100,8 @@ func NewFleet(s Servers, repoRoot, binDir, logDir string, env map[string]string)
 		// The suites check Consul as the catalog mode keeps it
 		// (ConsulEntries), whatever the effect's default.
 		"ONEX_CONSUL_REGISTRATION_MODE": "catalog",
+		// The process's topics (namespace.go); env may override it.
+		topicns.EnvVar: Namespace.String(),
 	}
 	for k, v := range env {
 		base[k] = v
@@ -258,14 +261,14 @@ func (f *Fleet) StopAll() error {
 	return first
 }
 
-// ProvisionTopics creates the platform topics on a fresh broker.
+// ProvisionTopics creates the platform topics on Namespace.
 func ProvisionTopics(ctx context.Context, brokers []string) error {
 	admin, err := sarama.NewClusterAdmin(brokers, topics.NewAdminConfig("e2e-provision"))
 	if err != nil {
 		return fmt.Errorf("kafka admin: %w", err)
 	}
 	defer admin.Close()
-	if _, err := topics.Provision(ctx, admin, topics.Platform(), topics.Options{}); err != nil {
+	if _, err := topics.Provision(ctx, admin, topics.Platform(), topics.Options{Namespace: Namespace}); err != nil {
 		return fmt.Errorf("provision topics: %w", err)
 	}
 	return nil

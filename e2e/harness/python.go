@@ -108,7 +108,8 @@ func StartPythonNodes(ctx context.Context, py, repoRoot string, brokers []string
 	// for a clean shutdown, SIGKILL for a crash), and Close kills it.
 	cmd := exec.Command(py, args...)
 	cmd.Dir = repoRoot
-	cmd.Env = append(os.Environ(), o.Env...)
+	// The process's namespace first, so o.Env can override it.
+	cmd.Env = append(append(os.Environ(), NamespaceEnv()), o.Env...)
 	p := &PythonNodes{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan struct{}), ready: make(chan struct{}), stopped: map[string]bool{}}
 	cmd.Stderr = &lockedWriter{w: p.stderr, mu: &p.mu}
 	stdout, err := cmd.StdoutPipe()

@@ -121,6 +121,7 @@ func (d *DB) ActiveWithCapabilityTags(ctx context.Context, tags ...string) (map[
 // so a partition that got no record since the group joined has none; the
 // caller publishes a record the fleet ignores to such partitions first.
 func WaitConsumed(ctx context.Context, brokers []string, timeout time.Duration, topicNames ...string) error {
+	topicNames = Namespace.PhysicalAll(topicNames) // canonical names, read on Namespace
 	cfg, err := bus.NewConfig(bus.Options{Brokers: brokers, ClientID: "e2e-drain"})
 	if err != nil {
 		return err

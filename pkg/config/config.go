@@ -23,6 +23,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/omninode/onex-fleet/pkg/topicns"
 )
 
 // Secret is a string that never reaches logs, errors or JSON.
@@ -57,6 +59,11 @@ type Config struct {
 	Environment     string // KAFKA_ENVIRONMENT, then ONEX_ENVIRONMENT, default "local"
 	InstanceID      string // KAFKA_INSTANCE_ID, [a-zA-Z0-9._-] only
 	DeadLetterTopic string // KAFKA_DEAD_LETTER_TOPIC overrides DLQ routing
+	// TopicNamespace (KAFKA_TOPIC_NAMESPACE, validated) prefixes every topic
+	// name on the wire, the way the Python runtime does, so a benchmark or a
+	// test fleet on a shared broker stays off the deployment's topics.
+	// Empty by default: `make run` and deployments use the canonical names.
+	TopicNamespace topicns.Namespace
 	// ConsumeFromOldest is where a consumer group with no committed offset
 	// starts: the oldest record (ONEX_CONSUMER_START=oldest, the default, so
 	// nothing published before a service first starts is lost) or the
@@ -117,6 +124,11 @@ func Load(service string) (*Config, error) {
 	c.Kafka = k
 	c.Warnings = append(c.Warnings, k.Warnings()...)
 	c.DeadLetterTopic = os.Getenv("KAFKA_DEAD_LETTER_TOPIC")
+	ns, err := topicns.Parse(os.Getenv(topicns.EnvVar))
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c.TopicNamespace = ns
 	switch strings.ToLower(firstNonEmpty(os.Getenv("ONEX_CONSUMER_START"), "oldest")) {
 	case "oldest", "earliest":
 		c.ConsumeFromOldest = true

@@ -14,7 +14,7 @@ import (
 
 func clearEnv(t *testing.T) {
 	for _, k := range []string{"KAFKA_BOOTSTRAP_SERVERS", "KAFKA_ENVIRONMENT", "ONEX_ENVIRONMENT", "KAFKA_INSTANCE_ID",
-		"OMNIBASE_INFRA_DB_URL", "ONEX_DRAIN_TIMEOUT", "ONEX_INPUT_TOPIC", "ONEX_OUTPUT_TOPIC", "ONEX_HTTP_PORT", "ONEX_HTTP_ADDR"} {
+		"OMNIBASE_INFRA_DB_URL", "ONEX_DRAIN_TIMEOUT", "ONEX_INPUT_TOPIC", "ONEX_OUTPUT_TOPIC", "ONEX_HTTP_PORT", "ONEX_HTTP_ADDR", "KAFKA_TOPIC_NAMESPACE"} {
 		t.Setenv(k, "")
 		os.Unsetenv(k)
 	}
@@ -60,6 +60,18 @@ func TestLoad(t *testing.T) {
 				t.Errorf("kafka %v warnings %q", c.Kafka, c.Warnings)
 			}
 		}},
+		{name: "no topic namespace by default", env: map[string]string{"KAFKA_BOOTSTRAP_SERVERS": "b:1"}, check: func(t *testing.T, c *Config) {
+			if c.TopicNamespace != "" {
+				t.Errorf("topic namespace = %q, want none", c.TopicNamespace)
+			}
+		}},
+		{name: "topic namespace normalised", env: map[string]string{"KAFKA_BOOTSTRAP_SERVERS": "b:1", "KAFKA_TOPIC_NAMESPACE": " bench-1. "}, check: func(t *testing.T, c *Config) {
+			if c.TopicNamespace != "bench-1" {
+				t.Errorf("topic namespace = %q, want bench-1", c.TopicNamespace)
+			}
+		}},
+		{name: "topic namespace with a dot", env: map[string]string{"KAFKA_BOOTSTRAP_SERVERS": "b:1", "KAFKA_TOPIC_NAMESPACE": "a.b"}, wantErr: "KAFKA_TOPIC_NAMESPACE"},
+		{name: "topic namespace upper case", env: map[string]string{"KAFKA_BOOTSTRAP_SERVERS": "b:1", "KAFKA_TOPIC_NAMESPACE": "Bench"}, wantErr: "one lowercase segment"},
 		{name: "drain not a number", env: map[string]string{"KAFKA_BOOTSTRAP_SERVERS": "b:1", "ONEX_DRAIN_TIMEOUT": "soon"}, wantErr: "ONEX_DRAIN_TIMEOUT"},
 		{name: "bad dsn scheme", env: map[string]string{"KAFKA_BOOTSTRAP_SERVERS": "b:1", "OMNIBASE_INFRA_DB_URL": "mysql://u:hunter2@h/db"}, wantErr: "scheme"},
 		{name: "dsn without db", env: map[string]string{"KAFKA_BOOTSTRAP_SERVERS": "b:1", "OMNIBASE_INFRA_DB_URL": "postgresql://u:hunter2@h:5432/"}, wantErr: "no database name"},

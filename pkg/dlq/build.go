@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/omninode/onex-fleet/pkg/infraerr"
+	"github.com/omninode/onex-fleet/pkg/topicns"
 )
 
 // Header names and fixed values of a raw-path DLQ record (§1.5, §8.3).
@@ -114,7 +115,7 @@ func utf8Replace(b []byte) string {
 // Build); Build has validated f.
 func newRecord(msg *sarama.ConsumerMessage, f Failure, ftype string, now time.Time) Record {
 	rec := Record{
-		OriginalTopic:    msg.Topic,
+		OriginalTopic:    topicns.Strip(msg.Topic),
 		FailureReason:    infraerr.SanitizeError(f.Err),
 		FailureType:      ftype,
 		FailureTimestamp: FormatTimestamp(now),
@@ -178,7 +179,7 @@ func truncate(rec *Record, total, limit int) ([]byte, error) {
 
 // Build makes the raw-path DLQ record (§8.2, §8.3) for the consumed record
 // msg that failed with f, as seen at now:
-//   - Topic: f.DLQTopic, or TopicFor(msg.Topic);
+//   - Topic: f.DLQTopic, or TopicFor(msg.Topic) (on msg's namespace);
 //   - Key: msg.Key unchanged (none when nil);
 //   - Value: the Record JSON (MarshalJSON), with failure_reason =
 //     infraerr.SanitizeError(f.Err), error_type = infraerr.TypeName(f.Err),
@@ -188,7 +189,9 @@ func truncate(rec *Record, total, limit int) ([]byte, error) {
 //     correlation_id, message_id (new v4), timestamp (= failure_timestamp),
 //     source (DefaultSource when empty), event_type=dlq_raw_message,
 //     schema_version=1.0.0, priority=normal, retry_count, max_retries=3,
-//     then original_topic, dlq_topic, failure_type, failure_reason,
+//     then original_topic (canonical: a namespace, KAFKA_TOPIC_NAMESPACE,
+//     is taken off, so a replay routes the record by what it is), dlq_topic,
+//     failure_type, failure_reason,
 //     failure_timestamp, failure_class when set, and HeaderValueTruncated
 //     when the original value was cut to fit MaxValueBytes.
 //
@@ -260,7 +263,7 @@ func Build(msg *sarama.ConsumerMessage, f Failure, source string, now time.Time)
 		h(HeaderPriority, "normal"),
 		h(HeaderRetryCount, strconv.Itoa(f.RetryCount)),
 		h(HeaderMaxRetries, "3"),
-		h(HeaderOriginalTopic, msg.Topic),
+		h(HeaderOriginalTopic, topicns.Strip(msg.Topic)),
 		h(HeaderDLQTopic, dlqTopic),
 		h(HeaderFailureType, ftype),
 		h(HeaderFailureReason, rec.FailureReason),

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/omninode/onex-fleet/pkg/topicns"
 	"github.com/omninode/onex-fleet/pkg/topics"
 )
 
@@ -53,8 +54,14 @@ func TopicName(category string) string {
 // topic), so their dead letters go with the events. A record that failed
 // while being consumed from a DLQ topic (e.g. by the replay tool) goes to the
 // fallback, never back to a DLQ category of its own. The override
-// (KAFKA_DEAD_LETTER_TOPIC) is applied by Router, not here.
+// (KAFKA_DEAD_LETTER_TOPIC) is applied by Router, not here. A topic on a
+// namespace (KAFKA_TOPIC_NAMESPACE, "<ns>.onex.…") dead-letters on the same
+// namespace, so every seam that routes by the consumed topic keeps a
+// namespaced fleet on its own topics.
 func TopicFor(originalTopic string) string {
+	if c := topicns.Strip(originalTopic); c != originalTopic {
+		return originalTopic[:len(originalTopic)-len(c)] + TopicFor(c)
+	}
 	n, err := topics.Parse(originalTopic)
 	if err != nil {
 		// Tolerate the loose shape the Python category parser accepts
@@ -87,7 +94,8 @@ func TopicForEventType(eventType, originalTopic string) string {
 	domain, _, ok := strings.Cut(strings.TrimSpace(eventType), ".")
 	if ok && domain != "" {
 		if name := TopicName(domain); name != "" {
-			return name
+			c := topicns.Strip(originalTopic)
+			return originalTopic[:len(originalTopic)-len(c)] + name
 		}
 	}
 	return TopicFor(originalTopic)
@@ -98,33 +106,41 @@ var kafkaNameRE = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
 // validKafkaName reports whether s is a legal Kafka topic name.
 func validKafkaName(s string) bool { return kafkaNameRE.MatchString(s) && s != "." && s != ".." }
 
-// Router resolves DLQ topics with an optional override.
+// Router resolves DLQ topics with an optional override and the process's
+// topic namespace.
 type Router struct {
 	// Override, when non-empty, is the DLQ topic for every record
 	// (KAFKA_DEAD_LETTER_TOPIC); it overrides all other routing.
 	Override string
+	// Namespace (KAFKA_TOPIC_NAMESPACE) is applied to the DLQ topic, the
+	// override included, and taken off the original topic before its
+	// category is read: a namespaced fleet dead-letters onto its own DLQ
+	// topics (the Python package provisions them namespaced too).
+	Namespace topicns.Namespace
 }
 
 // RouterFromEnv returns a Router whose Override is KAFKA_DEAD_LETTER_TOPIC as
-// read through lookup (pass os.LookupEnv).
+// read through lookup (pass os.LookupEnv). The namespace is not read here:
+// config.Load validates it, and the caller sets Router.Namespace from it.
 func RouterFromEnv(lookup func(string) (string, bool)) Router {
 	v, _ := lookup(EnvDeadLetterTopic)
 	return Router{Override: strings.TrimSpace(v)}
 }
 
-// TopicFor returns r.Override when set, else TopicFor(originalTopic).
+// TopicFor returns r.Override when set, else TopicFor(originalTopic), on
+// r's namespace.
 func (r Router) TopicFor(originalTopic string) string {
 	if r.Override != "" {
-		return r.Override
+		return r.Namespace.Physical(r.Override)
 	}
-	return TopicFor(originalTopic)
+	return r.Namespace.Physical(TopicFor(r.Namespace.Canonical(originalTopic)))
 }
 
 // TopicForEventType returns r.Override when set, else
-// TopicForEventType(eventType, originalTopic).
+// TopicForEventType(eventType, originalTopic), on r's namespace.
 func (r Router) TopicForEventType(eventType, originalTopic string) string {
 	if r.Override != "" {
-		return r.Override
+		return r.Namespace.Physical(r.Override)
 	}
-	return TopicForEventType(eventType, originalTopic)
+	return r.Namespace.Physical(TopicForEventType(eventType, r.Namespace.Canonical(originalTopic)))
 }

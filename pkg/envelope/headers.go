@@ -6,6 +6,8 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
+
+	"github.com/omninode/onex-fleet/pkg/topicns"
 )
 
 // HeaderPriority is the "priority" Kafka header: low, normal, high or
@@ -96,7 +98,9 @@ func NewHeaders(topic, source string) Headers {
 		MessageID:     uuid.New(),
 		Timestamp:     time.Now().UTC().Truncate(time.Microsecond),
 		Source:        source,
-		EventType:     topic,
+		// The canonical name, as the Python runtime writes it, whatever
+		// namespace the record is sent under.
+		EventType:     topicns.Strip(topic),
 		SchemaVersion: "1.0.0",
 		Priority:      PriorityNormal,
 		RetryCount:    0,

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/omninode/onex-fleet/pkg/topicns"
 )
 
 // DeterministicID returns the envelope_id the Python runtime gives the
@@ -21,9 +23,10 @@ func DeterministicID(correlationID uuid.UUID, payloadClass string, index int) uu
 // as the Python runtime does: "onex.evt.platform.node-became-active.v1" →
 // "platform.node-became-active" (segments 3 and 4). It returns "" when the
 // topic has fewer than five dot-separated segments or does not start with
-// "onex".
+// "onex". A namespaced name (KAFKA_TOPIC_NAMESPACE) gives the event type of
+// its canonical name: the event type is the same on every namespace.
 func EventTypeFromTopic(topic string) string {
-	parts := strings.Split(topic, ".")
+	parts := strings.Split(topicns.Strip(topic), ".")
 	if len(parts) < 5 || parts[0] != "onex" {
 		return ""
 	}

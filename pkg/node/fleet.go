@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/registration"
 	"github.com/omninode/onex-fleet/pkg/retry"
+	"github.com/omninode/onex-fleet/pkg/topicns"
 	"github.com/omninode/onex-fleet/pkg/topics"
 )
 
@@ -46,7 +48,10 @@ type Config struct {
 	Reannounce time.Duration
 	// ClientID names the Kafka client ("onex-node" unless set).
 	ClientID string
-	Logger   *slog.Logger
+	// Namespace (KAFKA_TOPIC_NAMESPACE) is put in front of every topic the
+	// nodes publish to and listen on, as on a Python node.
+	Namespace topicns.Namespace
+	Logger    *slog.Logger
 	// OnTransition, when set, is called (from the fleet's consumer
 	// goroutine; keep it quick) whenever a node's registration status
 	// changes.
@@ -221,7 +226,7 @@ func (f *Fleet) Run(ctx context.Context) error {
 	f.producer = producer
 
 	var pcs []sarama.PartitionConsumer
-	for _, t := range listened {
+	for _, t := range f.cfg.Namespace.PhysicalAll(listened) {
 		parts, err := client.Partitions(t)
 		if err != nil {
 			return fmt.Errorf("node: partitions of %s: %w", t, err)
@@ -292,7 +297,7 @@ func (f *Fleet) connect(ctx context.Context, scfg *sarama.Config) (sarama.Client
 	for attempt := 0; ; attempt++ {
 		client, err := sarama.NewClient(f.cfg.Brokers, scfg)
 		if err == nil {
-			missing := missingTopics(client)
+			missing := missingTopics(client, f.cfg.Namespace)
 			if len(missing) == 0 {
 				return client, nil
 			}
@@ -306,9 +311,9 @@ func (f *Fleet) connect(ctx context.Context, scfg *sarama.Config) (sarama.Client
 	}
 }
 
-func missingTopics(client sarama.Client) []string {
+func missingTopics(client sarama.Client, ns topicns.Namespace) []string {
 	var missing []string
-	for _, t := range append(listened, topics.NodeIntrospection, topics.NodeHeartbeat, topics.NodeRegistrationAcked) {
+	for _, t := range ns.PhysicalAll(append(slices.Clone(listened), topics.NodeIntrospection, topics.NodeHeartbeat, topics.NodeRegistrationAcked)) {
 		if _, err := client.Partitions(t); err != nil {
 			missing = append(missing, t)
 		}
@@ -354,6 +359,7 @@ func (f *Fleet) publish(ctx context.Context, r Record, wait bool) error {
 		return ctx.Err()
 	}
 	m := r.ProducerMessage()
+	m.Topic = f.cfg.Namespace.Physical(m.Topic)
 	var ch chan error
 	if wait {
 		ch = make(chan error, 1)
@@ -625,7 +631,8 @@ func (f *Fleet) heartbeatLoop(ctx context.Context) {
 
 // handle reacts to one record from the listened topics.
 func (f *Fleet) handle(ctx context.Context, m *sarama.ConsumerMessage) {
-	if m.Topic == topics.RequestIntrospection {
+	topic := f.cfg.Namespace.Canonical(m.Topic)
+	if topic == topics.RequestIntrospection {
 		f.answerRequest(ctx, m.Value)
 		return
 	}
@@ -645,7 +652,7 @@ func (f *Fleet) handle(ctx context.Context, m *sarama.ConsumerMessage) {
 		return
 	}
 	log := f.log.With("node_id", nodeID, "correlation_id", corr)
-	switch m.Topic {
+	switch topic {
 	case topics.NodeRegistrationAccepted:
 		// The registry publishes the accepted event again until it has the
 		// ack (a node may start listening after the first one was
@@ -685,7 +692,7 @@ func (f *Fleet) handle(ctx context.Context, m *sarama.ConsumerMessage) {
 		// stay unregistered until someone asks; a Python node would wait for
 		// a re-introspection request. A node that never acks by design does
 		// not, or it would loop.
-		if m.Topic == topics.NodeLivenessExpired {
+		if topic == topics.NodeLivenessExpired {
 			f.setStatus(nodeID, "", StatusExpired)
 		} else {
 			f.setStatus(nodeID, "", StatusTimedOut)

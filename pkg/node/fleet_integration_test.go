@@ -17,6 +17,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/node"
 	"github.com/omninode/onex-fleet/pkg/registration"
 	"github.com/omninode/onex-fleet/pkg/testkit"
+	"github.com/omninode/onex-fleet/pkg/topicns"
 	"github.com/omninode/onex-fleet/pkg/topics"
 )
 
@@ -26,29 +27,41 @@ import (
 // topics does not matter.
 type registrySide struct {
 	t        *testing.T
+	ns       topicns.Namespace
 	brokers  []string
 	producer sarama.SyncProducer
 	mine     map[uuid.UUID]bool
 
 	mu   sync.Mutex
-	seen map[string][]*sarama.ConsumerMessage // topic -> records of our nodes
+	seen map[string][]*sarama.ConsumerMessage // canonical topic -> records of our nodes
 }
 
-func provision(t *testing.T, brokers []string) {
+// provision creates the registry's topics on a namespace of the test's
+// own (KAFKA_TOPIC_NAMESPACE, as a Python node would use it), deleted when
+// the test ends, so the nodes' records never reach the topics a `make run`
+// fleet reads.
+func provision(t *testing.T, brokers []string) topicns.Namespace {
 	t.Helper()
+	ns := topicns.MustParse("nodetest" + testkit.Unique())
 	admin, err := sarama.NewClusterAdmin(brokers, testkit.AdminConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer admin.Close()
+	t.Cleanup(func() {
+		defer admin.Close()
+		for _, s := range topics.Platform() {
+			_ = admin.DeleteTopic(ns.Physical(s.Name))
+		}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := topics.Provision(ctx, admin, topics.Platform(), topics.Options{}); err != nil {
+	if _, err := topics.Provision(ctx, admin, topics.Platform(), topics.Options{Namespace: ns}); err != nil {
 		t.Fatalf("provision: %v", err)
 	}
+	return ns
 }
 
-func newRegistrySide(t *testing.T, ctx context.Context, brokers []string, nodes ...uuid.UUID) *registrySide {
+func newRegistrySide(t *testing.T, ctx context.Context, brokers []string, ns topicns.Namespace, nodes ...uuid.UUID) *registrySide {
 	t.Helper()
 	cfg, err := bus.NewConfig(bus.Options{Brokers: brokers, ClientID: "node-test-registry"})
 	if err != nil {
@@ -59,7 +72,7 @@ func newRegistrySide(t *testing.T, ctx context.Context, brokers []string, nodes 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	r := &registrySide{t: t, brokers: brokers, producer: p, mine: map[uuid.UUID]bool{}, seen: map[string][]*sarama.ConsumerMessage{}}
+	r := &registrySide{t: t, ns: ns, brokers: brokers, producer: p, mine: map[uuid.UUID]bool{}, seen: map[string][]*sarama.ConsumerMessage{}}
 	for _, n := range nodes {
 		r.mine[n] = true
 	}
@@ -68,7 +81,7 @@ func newRegistrySide(t *testing.T, ctx context.Context, brokers []string, nodes 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	for _, topic := range []string{topics.NodeIntrospection, topics.NodeHeartbeat, topics.NodeRegistrationAcked} {
+	for _, topic := range ns.PhysicalAll([]string{topics.NodeIntrospection, topics.NodeHeartbeat, topics.NodeRegistrationAcked}) {
 		parts, err := c.Partitions(topic)
 		if err != nil {
 			t.Fatal(err)
@@ -84,7 +97,7 @@ func newRegistrySide(t *testing.T, ctx context.Context, brokers []string, nodes 
 					case m := <-pc.Messages():
 						if id, err := uuid.Parse(string(m.Key)); err == nil && r.mine[id] {
 							r.mu.Lock()
-							r.seen[m.Topic] = append(r.seen[m.Topic], m)
+							r.seen[ns.Canonical(m.Topic)] = append(r.seen[ns.Canonical(m.Topic)], m)
 							r.mu.Unlock()
 						}
 					case <-ctx.Done():
@@ -165,7 +178,7 @@ func (r *registrySide) lifecycle(topic string, nodeID, corr uuid.UUID) {
 
 func (r *registrySide) send(topic, key string, value []byte) {
 	r.t.Helper()
-	if _, _, err := r.producer.SendMessage(&sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(key), Value: sarama.ByteEncoder(value)}); err != nil {
+	if _, _, err := r.producer.SendMessage(&sarama.ProducerMessage{Topic: r.ns.Physical(topic), Key: sarama.StringEncoder(key), Value: sarama.ByteEncoder(value)}); err != nil {
 		r.t.Fatal(err)
 	}
 }
@@ -217,17 +230,18 @@ func identity(name string) node.Identity {
 // faults.
 func TestFleetTwoWayRegistration(t *testing.T) {
 	brokers := testkit.KafkaBrokers(t)
-	provision(t, brokers)
+	ns := provision(t, brokers)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
 	good, silent := identity("node_good"), identity("node_faulty")
-	reg := newRegistrySide(t, ctx, brokers, good.NodeID, silent.NodeID)
+	reg := newRegistrySide(t, ctx, brokers, ns, good.NodeID, silent.NodeID)
 
 	var transitions sync.Map
 	f, err := node.NewFleet(node.Config{
 		Brokers:           brokers,
 		Environment:       "test",
+		Namespace:         ns,
 		HeartbeatInterval: 300 * time.Millisecond,
 		Logger:            slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		OnTransition: func(id uuid.UUID, from, to node.Status) {
@@ -411,13 +425,13 @@ func TestFleetWaitsForBroker(t *testing.T) {
 // stops.
 func TestFleetReannouncesUntilAnswered(t *testing.T) {
 	brokers := testkit.KafkaBrokers(t)
-	provision(t, brokers)
+	ns := provision(t, brokers)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
 	id := identity("node_unanswered")
-	reg := newRegistrySide(t, ctx, brokers, id.NodeID)
-	f, err := node.NewFleet(node.Config{Brokers: brokers, Environment: "test", HeartbeatInterval: 100 * time.Millisecond,
+	reg := newRegistrySide(t, ctx, brokers, ns, id.NodeID)
+	f, err := node.NewFleet(node.Config{Brokers: brokers, Environment: "test", Namespace: ns, HeartbeatInterval: 100 * time.Millisecond,
 		Reannounce: time.Second, Logger: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)

@@ -21,10 +21,16 @@ import (
 // ReducerInput is one record of the reducer's input topic, and one line of
 // `onexctl reducer replay`: the original record's topic and value, byte for
 // byte, and the orchestrator's receive time, which is the reducer's "now".
+// Its JSON form is the topic's older wire; the orchestrator now writes
+// protobuf (reducerinput.go), where a heartbeat carries the fields ingress
+// decoded instead of its value.
 type ReducerInput struct {
 	Topic      string          `json:"topic"`
 	ReceivedAt envelope.Time   `json:"received_at"`
 	Value      json.RawMessage `json:"value"`
+	// Heartbeat, set only from the protobuf form, replaces Value for a
+	// heartbeat. The JSON form has no place for it (ReducerInputLine).
+	Heartbeat *HeartbeatInput `json:"-"`
 }
 
 // Intent is a ModelIntent (spec 2.11) as the fleet carries it between

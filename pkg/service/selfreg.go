@@ -169,6 +169,7 @@ func (s *Service) SelfRegistration(self Self) Component {
 		cfg := node.Config{
 			Brokers:           bus.ParseBrokers(s.Config.KafkaBootstrap),
 			Environment:       s.Config.Environment,
+			Namespace:         s.Config.TopicNamespace,
 			HeartbeatInterval: interval,
 			ClientID:          s.Name + "-node",
 			Logger:            log,

@@ -88,6 +88,7 @@ func kafkaErr(op, target string, err error) error {
 //     broker's DescribeConfigs value (defaults included) — and every
 //     difference is reported as Drift. Existing topics are NEVER modified.
 //
+// Names are canonical; opts.Namespace is put in front of each (Resolve).
 // All names are validated before the broker is contacted; an invalid or
 // duplicate name returns an error and changes nothing. Broker failures for
 // one topic do not stop the others: the report covers the topics that
@@ -100,7 +101,9 @@ func Provision(ctx context.Context, admin sarama.ClusterAdmin, specs []Spec, opt
 	seen := make(map[string]bool, len(resolved))
 	names := make([]string, 0, len(resolved))
 	for _, s := range resolved {
-		n, err := Parse(s.Name)
+		// The taxonomy rules apply to the canonical name; the namespace
+		// is a deployment fact in front of it (topicns).
+		n, err := Parse(opts.Namespace.Canonical(s.Name))
 		if err != nil {
 			return rep, err
 		}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"strconv"
+
+	"github.com/omninode/onex-fleet/pkg/topicns"
 )
 
 // Topic names of the platform registry (spec §3.3) that the fleet consumes,
@@ -65,6 +67,12 @@ const (
 	// a tombstone once the node is not ACTIVE or declares none; the
 	// orchestrator's topic catalog reads it.
 	NodeTopics = "onex.snapshot.platform.node-topics.v1"
+	// RegistrationLiveness is the reducer's liveness checkpoint: per input
+	// partition a head record and buckets of the nodes whose heartbeats
+	// moved their liveness since their last snapshot (protobuf
+	// onex.fleet.v1.LivenessCheckpoint), compacted, co-partitioned with
+	// reducer-input.
+	RegistrationLiveness = "onex.snapshot.platform.registration-liveness.v1"
 	// RegistrationAdmin carries operator commands (pkg/operator): deregister
 	// one node (key node_id) or evict the nodes of a state (unkeyed); the
 	// orchestrator validates them and hands them to the reducer.
@@ -167,6 +175,7 @@ var platform = []Spec{
 	spec(EffectResults, KindEvent, 6, nil, "Go fleet: effects → orchestrator results, key node_id."),
 	spec(RegistrationAggregations, KindSnapshot, 6, snapshotConfigs(), "Go fleet: orchestrator's in-flight aggregation state per node, key node_id, compacted."),
 	spec(RegistrationMassExpiry, KindEvent, 1, nil, "Go fleet: reducer mass-expiry protection notices (held/resumed), key partition-<n>."),
+	spec(RegistrationLiveness, KindSnapshot, 6, snapshotConfigs(), "Go fleet: the reducer's liveness checkpoint (protobuf onex.fleet.v1.LivenessCheckpoint), a head and buckets per reducer-input partition, compacted, co-partitioned with reducer-input."),
 	spec(NodeTopics, KindSnapshot, 6, snapshotConfigs(), "Go fleet: topics each ACTIVE node declares (event_bus), key node_id, tombstone when not ACTIVE; read by the topic catalog, compacted."),
 	spec(RegistrationAdmin, KindCommand, 6, nil, "Go fleet: operator commands (deregister a node, key node_id; evict by state, unkeyed); consumed by the orchestrator."),
 }
@@ -210,13 +219,25 @@ type Options struct {
 	ReplicationFactor int16
 	// MaxPartitions caps every spec's partition count; 0 means no cap.
 	MaxPartitions int32
+	// Namespace (KAFKA_TOPIC_NAMESPACE) prefixes every resolved name, so
+	// a namespaced fleet's topics are created beside the canonical ones,
+	// DLQ topics included, as the Python provisioner does.
+	Namespace topicns.Namespace
 }
 
-// OptionsFromEnv reads EnvMaxPartitions and EnvReplicationFactor through
-// lookup (pass os.LookupEnv). Unset or empty variables leave the defaults;
-// a value that is not a positive integer in range is an error.
+// OptionsFromEnv reads EnvMaxPartitions, EnvReplicationFactor and
+// KAFKA_TOPIC_NAMESPACE through lookup (pass os.LookupEnv). Unset or empty
+// variables leave the defaults; a value that is not a positive integer in
+// range, or not a namespace token, is an error.
 func OptionsFromEnv(lookup func(string) (string, bool)) (Options, error) {
 	var o Options
+	if v, ok := lookup(topicns.EnvVar); ok {
+		ns, err := topicns.Parse(v)
+		if err != nil {
+			return Options{}, err
+		}
+		o.Namespace = ns
+	}
 	if v, ok := lookup(EnvMaxPartitions); ok && v != "" {
 		n, err := strconv.ParseInt(v, 10, 32)
 		if err != nil || n < 1 {
@@ -241,7 +262,8 @@ func OptionsFromEnv(lookup func(string) (string, bool)) (Options, error) {
 //   - ReplicationFactor 0 becomes opts.ReplicationFactor (or 1);
 //   - a min.insync.replicas config larger than the replication factor is
 //     lowered to it: with RF 1, min.insync.replicas=2 would make every
-//     acks=all write fail with NOT_ENOUGH_REPLICAS.
+//     acks=all write fail with NOT_ENOUGH_REPLICAS;
+//   - the name is put on opts.Namespace (topicns.Namespace.Physical).
 func Resolve(specs []Spec, opts Options) []Spec {
 	rf := opts.ReplicationFactor
 	if rf <= 0 {
@@ -250,6 +272,7 @@ func Resolve(specs []Spec, opts Options) []Spec {
 	out := make([]Spec, len(specs))
 	for i, s := range specs {
 		s = s.clone()
+		s.Name = opts.Namespace.Physical(s.Name)
 		if s.Partitions <= 0 {
 			s.Partitions = DefaultPartitions
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/omninode/onex-fleet/pkg/infraerr"
+	"github.com/omninode/onex-fleet/pkg/topicns"
 )
 
 func TestRegistryNamesValid(t *testing.T) {
@@ -80,6 +81,7 @@ func TestRegistryEntries(t *testing.T) {
 		{"onex.snapshot.platform.registration-aggregations.v1", KindSnapshot, 6, compact},
 		{"onex.evt.platform.registration-mass-expiry.v1", KindEvent, 1, nil},
 		{"onex.snapshot.platform.node-topics.v1", KindSnapshot, 6, compact},
+		{"onex.snapshot.platform.registration-liveness.v1", KindSnapshot, 6, compact},
 		{"onex.cmd.platform.registration-admin.v1", KindCommand, 6, nil},
 	}
 	if got := len(Platform()); got != len(tests) {
@@ -152,6 +154,27 @@ func TestResolve(t *testing.T) {
 	if snap.Configs[ConfigMinInsyncReplicas] != "2" {
 		t.Error("Resolve modified its input")
 	}
+	if got := Resolve([]Spec{snap}, Options{Namespace: "bench"})[0].Name; got != "bench."+RegistrationSnapshots {
+		t.Errorf("namespaced name = %q", got)
+	}
+}
+
+func TestProvisionNamespace(t *testing.T) {
+	hb, _ := Lookup(NodeHeartbeat)
+	dlq, _ := Lookup(DLQEvents)
+	admin := &fakeAdmin{topics: map[string]*fakeTopic{NodeHeartbeat: {partitions: 6, rf: 1}}}
+	rep, err := Provision(context.Background(), admin, []Spec{hb, dlq}, Options{Namespace: "bench"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"bench." + NodeHeartbeat, "bench." + DLQEvents}
+	if !slices.Equal(rep.Created, want) || admin.topics["bench."+NodeHeartbeat] == nil {
+		t.Errorf("Created = %v, want %v (the canonical topic exists and must not count)", rep.Created, want)
+	}
+	bad := Spec{Name: "bench.onex.evt.x.v1", Kind: KindEvent}
+	if _, err := Provision(context.Background(), admin, []Spec{bad}, Options{Namespace: "bench"}); err == nil {
+		t.Error("a name that is not a valid canonical name under the namespace was accepted")
+	}
 }
 
 func TestOptionsFromEnv(t *testing.T) {
@@ -167,6 +190,9 @@ func TestOptionsFromEnv(t *testing.T) {
 		{"zero", map[string]string{EnvMaxPartitions: "0"}, Options{}, true},
 		{"garbage", map[string]string{EnvReplicationFactor: "three"}, Options{}, true},
 		{"rf overflow", map[string]string{EnvReplicationFactor: "40000"}, Options{}, true},
+		{"namespace", map[string]string{"KAFKA_TOPIC_NAMESPACE": "bench-1."}, Options{Namespace: "bench-1"}, false},
+		{"blank namespace", map[string]string{"KAFKA_TOPIC_NAMESPACE": " "}, Options{}, false},
+		{"bad namespace", map[string]string{"KAFKA_TOPIC_NAMESPACE": "Bench"}, Options{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -411,5 +437,25 @@ func TestDescribeFake(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v", got)
+	}
+}
+
+func TestOnNamespace(t *testing.T) {
+	states := []TopicState{{Name: NodeHeartbeat}, {Name: "bench." + NodeHeartbeat}, {Name: "other." + NodeHeartbeat}}
+	for _, tc := range []struct {
+		ns   topicns.Namespace
+		want []string
+	}{
+		{topicns.None, []string{NodeHeartbeat, "bench." + NodeHeartbeat, "other." + NodeHeartbeat}},
+		{"bench", []string{NodeHeartbeat}},
+		{"none-here", []string{}},
+	} {
+		var got []string
+		for _, st := range OnNamespace(tc.ns, states) {
+			got = append(got, st.Name)
+		}
+		if len(got) != len(tc.want) || (len(got) > 0 && !slices.Equal(got, tc.want)) {
+			t.Errorf("OnNamespace(%q) = %v, want %v", tc.ns, got, tc.want)
+		}
 	}
 }

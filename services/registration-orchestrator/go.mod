@@ -36,3 +36,7 @@ require (
 )
 
 replace github.com/omninode/onex-fleet/pkg => ../../pkg
+
+require github.com/omninode/onex-fleet/proto v0.0.0 // indirect
+
+replace github.com/omninode/onex-fleet/proto => ../../proto

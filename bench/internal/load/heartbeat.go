@@ -15,6 +15,7 @@ import (
 
 	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/node"
+	"github.com/omninode/onex-fleet/pkg/topicns"
 )
 
 // Heartbeats sends the heartbeats of a pre-registered fleet, round robin,
@@ -27,6 +28,8 @@ type Heartbeats struct {
 	Nodes   []node.Identity
 	// Source is the bus environment written to the source header.
 	Source string
+	// Namespace is the run's topic namespace (KAFKA_TOPIC_NAMESPACE).
+	Namespace topicns.Namespace
 
 	mu    sync.Mutex
 	sent  [][]int64 // per node, unix microseconds, ascending
@@ -99,7 +102,7 @@ func (h *Heartbeats) Run(ctx context.Context, rate float64, d time.Duration, all
 			kind := string(id.Type) + "/" + id.Version.String()
 			tpl := templates[kind]
 			if tpl == nil {
-				if tpl, err = newTemplate(*id, h.Source); err != nil {
+				if tpl, err = newTemplate(*id, h.Source, h.Namespace); err != nil {
 					return n, err
 				}
 				templates[kind] = tpl

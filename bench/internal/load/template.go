@@ -11,6 +11,7 @@ import (
 
 	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/node"
+	"github.com/omninode/onex-fleet/pkg/topicns"
 )
 
 // A heartbeat record holds, besides the node's fixed fields, four fresh ids
@@ -64,7 +65,7 @@ var (
 
 // newTemplate encodes the heartbeat of a node like id (id's node id is not
 // used) with the placeholders.
-func newTemplate(id node.Identity, source string) (*template, error) {
+func newTemplate(id node.Identity, source string, ns topicns.Namespace) (*template, error) {
 	id.NodeID = refNode
 	next := 0
 	enc := &node.Encoder{Source: source, Now: func() time.Time { return refTime },
@@ -76,7 +77,7 @@ func newTemplate(id node.Identity, source string) (*template, error) {
 	if next != 4 {
 		return nil, fmt.Errorf("heartbeat template: the encoder drew %d ids, want 4", next)
 	}
-	t := &template{topic: rec.Topic, value: split(rec.Value)}
+	t := &template{topic: ns.Physical(rec.Topic), value: split(rec.Value)}
 	for _, h := range rec.Headers {
 		t.headers = append(t.headers, headerTemplate{key: h.Key, value: split(h.Value)})
 	}

@@ -17,7 +17,7 @@ func TestTemplateMatchesEncoder(t *testing.T) {
 	plan := sim.Plan(sim.Options{Nodes: 12, Seed: "template-test"}, "")
 	r := rand.New(rand.NewPCG(1, 2))
 	for i, p := range plan {
-		tpl, err := newTemplate(p.Identity, "benchenv")
+		tpl, err := newTemplate(p.Identity, "benchenv", "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,7 +74,7 @@ func TestRandomIDsAreVersion4(t *testing.T) {
 
 func BenchmarkTemplateHeartbeat(b *testing.B) {
 	plan := sim.Plan(sim.Options{Nodes: 1, Seed: "bench"}, "")
-	tpl, err := newTemplate(plan[0].Identity, "benchenv")
+	tpl, err := newTemplate(plan[0].Identity, "benchenv", "")
 	if err != nil {
 		b.Fatal(err)
 	}

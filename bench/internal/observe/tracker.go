@@ -21,7 +21,6 @@ import (
 	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/node"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
-	"github.com/omninode/onex-fleet/pkg/topics"
 )
 
 // Timeline is what was observed of one node's registration. Zero times were
@@ -215,10 +214,11 @@ func (t *Tracker) PollPostgres(ctx context.Context, pool *pgxpool.Pool, interval
 	}
 }
 
-// FollowConsul consumes the effect-results topic from its end (ready is
-// closed once every partition is positioned) and records, for tracked
-// nodes, the arrival of a successful consul.register result.
-func (t *Tracker) FollowConsul(ctx context.Context, brokers []string, ready chan<- struct{}) error {
+// FollowConsul consumes the effect-results topic (its name on the run's
+// namespace) from its end (ready is closed once every partition is
+// positioned) and records, for tracked nodes, the arrival of a successful
+// consul.register result.
+func (t *Tracker) FollowConsul(ctx context.Context, brokers []string, topic string, ready chan<- struct{}) error {
 	cfg, err := bus.NewConfig(bus.Options{Brokers: brokers, ClientID: "bench-observer"})
 	if err != nil {
 		return err
@@ -228,13 +228,13 @@ func (t *Tracker) FollowConsul(ctx context.Context, brokers []string, ready chan
 		return fmt.Errorf("observe: consumer: %w", err)
 	}
 	defer c.Close()
-	parts, err := c.Partitions(topics.EffectResults)
+	parts, err := c.Partitions(topic)
 	if err != nil {
 		return fmt.Errorf("observe: %w", err)
 	}
 	var wg sync.WaitGroup
 	for _, p := range parts {
-		pc, err := c.ConsumePartition(topics.EffectResults, p, sarama.OffsetNewest)
+		pc, err := c.ConsumePartition(topic, p, sarama.OffsetNewest)
 		if err != nil {
 			return fmt.Errorf("observe: consume: %w", err)
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/omninode/onex-fleet/bench/internal/ceiling"
+	"github.com/omninode/onex-fleet/pkg/topicns"
 )
 
 // cleanup stops the nodes and the services, then removes what the run
@@ -38,9 +39,9 @@ func (b *bench) cleanup() {
 		b.idsMu.Lock()
 		ids := append(b.ids[:0:0], b.ids...)
 		b.idsMu.Unlock()
-		for _, t := range []string{b.snapshotTopic(), aggregationsTopic(b.env)} {
-			if err := deleteTopic(b.s.Brokers, t); err != nil {
-				b.log.Warn("bench: clean-up: the run's topic", "topic", t, "error", err)
+		if b.ns != topicns.None {
+			if err := deleteTopics(b.s.Brokers, b.ns); err != nil {
+				b.log.Warn("bench: clean-up: the run's topics", "namespace", b.ns, "error", err)
 			}
 		}
 		if b.pool != nil {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/omninode/onex-fleet/bench/internal/procs"
 	"github.com/omninode/onex-fleet/pkg/bus"
+	"github.com/omninode/onex-fleet/pkg/topicns"
 	"github.com/omninode/onex-fleet/pkg/topics"
 )
 
@@ -31,16 +31,19 @@ type fleet struct {
 	svc map[string]*procs.Service
 }
 
-// newFleet prepares the services with the run's environment. Every service
-// gets its own consumer groups (the run's environment names them), so a
-// `make run` or a test elsewhere on the machine does not share partitions
-// with the benchmark.
-func newFleet(s *Settings, runEnv, logDir string) (*fleet, error) {
+// newFleet prepares the services with the run's environment and topic
+// namespace. Every service gets its own consumer groups (the run's
+// environment names them) and topics (its namespace), so a `make run` or a
+// test elsewhere on the machine does not share partitions or records with
+// the benchmark.
+func newFleet(s *Settings, runEnv string, ns topicns.Namespace, logDir string) (*fleet, error) {
 	f := &fleet{svc: map[string]*procs.Service{}}
 	common := []string{
 		"ONEX_ENVIRONMENT=" + runEnv,
-		// Fresh groups start at the end of the shared topics: earlier runs'
-		// and other engineers' records are not the benchmark's work.
+		topicns.EnvVar + "=" + ns.String(),
+		// Fresh groups start at the end of their topics (which are the
+		// run's own and new anyway): nothing before the start is the
+		// benchmark's work.
 		"ONEX_CONSUMER_START=newest",
 		"ONEX_CONTRACTS_DIR=" + filepath.Join(s.Repo, "contracts"),
 		"ONEX_PPROF=true",
@@ -58,23 +61,19 @@ func newFleet(s *Settings, runEnv, logDir string) (*fleet, error) {
 		vars := append([]string{}, common...)
 		switch name {
 		case Orchestrator:
-			// The start-up re-introspection request would make every node
-			// on the shared topics (other runs, other engineers') announce
-			// itself into the measurement.
-			// Its own aggregation state: on the shared topic it would restore
-			// the attempts other runs left in flight and re-send their
-			// intents when their step timeouts run out.
-			vars = append(vars, "ONEX_REQUEST_INTROSPECTION_ON_START=false",
-				"ONEX_REGISTRATION_AGGREGATIONS_TOPIC="+aggregationsTopic(runEnv))
+			// No start-up re-introspection request: the run's nodes
+			// introspect when each phase starts them, and a request would
+			// put their answers into the measurement.
+			// The reducer's liveness window (below): ingress skips
+			// heartbeats older than it.
+			vars = append(vars, "ONEX_REQUEST_INTROSPECTION_ON_START=false", "ONEX_LIVENESS_WINDOW_SECONDS=3600")
 		case Reducer:
 			// Nodes of earlier phases stop heartbeating when their phase
 			// ends; they must not expire (and be deregistered) during the
-			// later phases. The run's own snapshot topic: on the shared one
-			// the reducer would restore (and expire, flooding the effects
-			// with deregistrations) every node other runs and test suites
-			// left there. See docs/performance.md, "Method".
-			vars = append(vars, "ONEX_LIVENESS_INTERVAL_SECONDS=3600", "ONEX_LIVENESS_WINDOW_SECONDS=3600",
-				"ONEX_REGISTRATION_SNAPSHOTS_TOPIC="+snapshotTopic(runEnv))
+			// later phases. (The snapshot topic is the run's own, on its
+			// namespace: no node of other runs is restored. See
+			// docs/performance.md, "Method".)
+			vars = append(vars, "ONEX_LIVENESS_INTERVAL_SECONDS=3600", "ONEX_LIVENESS_WINDOW_SECONDS=3600")
 		case Projector:
 			grpc, err := procs.FreeAddr()
 			if err != nil {
@@ -82,14 +81,12 @@ func newFleet(s *Settings, runEnv, logDir string) (*fleet, error) {
 			}
 			vars = append(vars, "ONEX_GRPC_ADDR="+grpc, "ONEX_PROJECTOR_EFFECT_GROUP="+group(runEnv, Projector))
 		case ConsulEffect:
-			// The run's own snapshot topic, like the reducer's; anti-entropy
-			// passes only at start (the topic is empty then): later it would
-			// register the seeded fleet, which is not in Consul on purpose.
-			// The catalog mode, the default, said explicitly: the figures
-			// are the catalog mode's.
+			// Anti-entropy passes only at start (the run's snapshot topic
+			// is empty then): later it would register the seeded fleet,
+			// which is not in Consul on purpose. The catalog mode, the
+			// default, said explicitly: the figures are the catalog mode's.
 			vars = append(vars, "ONEX_CONSUL_REGISTRATION_MODE=catalog",
-				"ONEX_CONSUL_RECONCILE_INTERVAL=3600", "ONEX_CONSUL_EFFECT_GROUP="+group(runEnv, ConsulEffect),
-				"ONEX_REGISTRATION_SNAPSHOTS_TOPIC="+snapshotTopic(runEnv))
+				"ONEX_CONSUL_RECONCILE_INTERVAL=3600", "ONEX_CONSUL_EFFECT_GROUP="+group(runEnv, ConsulEffect))
 		}
 		f.svc[name] = &procs.Service{
 			Name: name, Bin: filepath.Join(s.Repo, "bin", name), Env: vars, HTTPAddr: addr,
@@ -102,86 +99,13 @@ func newFleet(s *Settings, runEnv, logDir string) (*fleet, error) {
 func group(env, svc string) string { return env + ".onex-fleet." + svc + ".consume.1.0.0" }
 
 // snapshotTopic is the run's snapshot topic (reducer and consul effect).
-func snapshotTopic(env string) string { return "onex.snapshot." + env + ".registration-snapshots.v1" }
-
-func (b *bench) snapshotTopic() string { return snapshotTopic(b.env) }
-
-// aggregationsTopic is the run's orchestrator aggregation state topic.
-func aggregationsTopic(env string) string {
-	return "onex.snapshot." + env + ".registration-aggregations.v1"
-}
-
-// createSnapshotTopic creates a compacted topic co-partitioned with the
-// registration topics.
-func createSnapshotTopic(brokers []string, name string) error {
-	admin, err := sarama.NewClusterAdmin(brokers, adminConfig())
-	if err != nil {
-		return err
-	}
-	defer admin.Close()
-	compact := "compact"
-	return admin.CreateTopic(name, &sarama.TopicDetail{NumPartitions: topics.DefaultPartitions, ReplicationFactor: 1,
-		ConfigEntries: map[string]*string{"cleanup.policy": &compact}}, false)
-}
-
-func deleteTopic(brokers []string, name string) error {
-	admin, err := sarama.NewClusterAdmin(brokers, adminConfig())
-	if err != nil {
-		return err
-	}
-	defer admin.Close()
-	return admin.DeleteTopic(name)
-}
+func (b *bench) snapshotTopic() string { return b.ns.Physical(topics.RegistrationSnapshots) }
 
 func adminConfig() *sarama.Config {
 	c := sarama.NewConfig()
 	c.Version = bus.KafkaVersion
 	c.ClientID = "bench-admin"
 	return c
-}
-
-// skipToEnd commits, for the effects' groups (which always start at the
-// oldest record when they have no offsets), the current end of their input
-// topics, so they start where the run starts.
-func skipToEnd(brokers []string, env string) error {
-	cfg, err := bus.NewConfig(bus.Options{Brokers: brokers, ClientID: "bench-setup"})
-	if err != nil {
-		return err
-	}
-	client, err := sarama.NewClient(brokers, cfg)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	for svc, topic := range map[string]string{Projector: topics.PostgresIntents, ConsulEffect: topics.ConsulIntents} {
-		om, err := sarama.NewOffsetManagerFromClient(group(env, svc), client)
-		if err != nil {
-			return err
-		}
-		parts, err := client.Partitions(topic)
-		if err != nil {
-			om.Close()
-			return err
-		}
-		for _, p := range parts {
-			end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
-			if err != nil {
-				om.Close()
-				return err
-			}
-			pom, err := om.ManagePartition(topic, p)
-			if err != nil {
-				om.Close()
-				return err
-			}
-			pom.MarkOffset(end, "")
-		}
-		om.Commit()
-		if err := om.Close(); err != nil {
-			return fmt.Errorf("commit start offsets of %s: %w", svc, err)
-		}
-	}
-	return nil
 }
 
 // start starts every service and waits until all are ready.

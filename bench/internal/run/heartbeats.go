@@ -28,7 +28,7 @@ func (b *bench) heartbeatPhase(ctx context.Context) error {
 	for i, n := range b.seeded {
 		idents[i] = n.Identity
 	}
-	hb := &load.Heartbeats{Brokers: b.s.Brokers, Nodes: idents, Source: b.env}
+	hb := &load.Heartbeats{Brokers: b.s.Brokers, Nodes: idents, Source: b.env, Namespace: b.ns}
 	proj, red := b.fleet.svc[Projector], b.fleet.svc[Reducer]
 	updates := map[string]string{"intent_type": pipeline.PostgresUpdate}
 

@@ -15,6 +15,7 @@ import (
 	"github.com/omninode/onex-fleet/bench/internal/stats"
 	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
+	"github.com/omninode/onex-fleet/pkg/topicns"
 	"github.com/omninode/onex-fleet/pkg/topics"
 )
 
@@ -90,19 +91,20 @@ func activeUpdate(v []byte) bool {
 	return bytes.Contains(v, []byte(`"current_state": "active"`)) || bytes.Contains(v, []byte(`"current_state":"active"`))
 }
 
-// offsets are a position on every partition of hopTopics.
+// offsets are a position on every partition of hopTopics (by canonical
+// name; the topics read are on the run's namespace).
 type offsets map[string]map[int32]int64
 
-func hopOffsets(client sarama.Client) (offsets, error) {
+func hopOffsets(client sarama.Client, ns topicns.Namespace) (offsets, error) {
 	out := offsets{}
 	for _, t := range hopTopics {
-		parts, err := client.Partitions(t)
+		parts, err := client.Partitions(ns.Physical(t))
 		if err != nil {
 			return nil, err
 		}
 		out[t] = map[int32]int64{}
 		for _, p := range parts {
-			if out[t][p], err = client.GetOffset(t, p, sarama.OffsetNewest); err != nil {
+			if out[t][p], err = client.GetOffset(ns.Physical(t), p, sarama.OffsetNewest); err != nil {
 				return nil, err
 			}
 		}
@@ -112,7 +114,7 @@ func hopOffsets(client sarama.Client) (offsets, error) {
 
 // hopTimes reads the records between from and to and returns, per node of
 // ours, the first creation time of each kind of record.
-func hopTimes(ctx context.Context, brokers []string, from, to offsets, ours map[uuid.UUID]bool) (map[uuid.UUID]map[string]time.Time, error) {
+func hopTimes(ctx context.Context, brokers []string, ns topicns.Namespace, from, to offsets, ours map[uuid.UUID]bool) (map[uuid.UUID]map[string]time.Time, error) {
 	cfg, err := bus.NewConfig(bus.Options{Brokers: brokers, ClientID: "bench-hops"})
 	if err != nil {
 		return nil, err
@@ -131,7 +133,7 @@ func hopTimes(ctx context.Context, brokers []string, from, to offsets, ours map[
 			if end <= start {
 				continue
 			}
-			pc, err := c.ConsumePartition(t, p, start)
+			pc, err := c.ConsumePartition(ns.Physical(t), p, start)
 			if err != nil {
 				return nil, err
 			}
@@ -234,7 +236,7 @@ func (b *bench) hopReport(ctx context.Context, from, to offsets, ids []uuid.UUID
 		tl, _ := b.tracker.Get(id)
 		tls[id] = tl
 	}
-	times, err := hopTimes(ctx, b.s.Brokers, from, to, ours)
+	times, err := hopTimes(ctx, b.s.Brokers, b.ns, from, to, ours)
 	if err != nil {
 		return nil, fmt.Errorf("hops: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/omninode/onex-fleet/bench/internal/observe"
+	"github.com/omninode/onex-fleet/pkg/pipeline"
 	"github.com/omninode/onex-fleet/pkg/topics"
 )
 
@@ -28,6 +29,17 @@ func TestClassify(t *testing.T) {
 	} {
 		if got := classify(tc.topic, []byte(tc.value)); got != tc.want {
 			t.Errorf("classify(%s, %s) = %q, want %q", tc.topic, tc.value, got, tc.want)
+		}
+	}
+	// The orchestrator writes the reducer input in protobuf, whose first
+	// field is the topic: classify still finds it in the first bytes.
+	for topic, want := range map[string]string{topics.NodeIntrospection: recInputIntro, topics.NodeRegistrationAcked: recInputAck} {
+		v, err := pipeline.MarshalReducerInput(pipeline.ReducerInput{Topic: topic, Value: []byte(`{"payload": {}}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := classify(topics.ReducerInput, v); got != want {
+			t.Errorf("classify of a protobuf reducer input of %s = %q, want %q", topic, got, want)
 		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/node"
 	"github.com/omninode/onex-fleet/pkg/node/sim"
+	"github.com/omninode/onex-fleet/pkg/topics"
 )
 
 // planned is how many node identities the registration phases may use.
@@ -36,7 +37,7 @@ func (b *bench) nodesUp(ctx context.Context) error {
 	quiet := slog.New(slog.NewTextHandler(b.logWriter("nodes"), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	// Registered nodes stay silent afterwards (a heartbeat an hour): each
 	// phase measures its own load only.
-	f, err := node.NewFleet(node.Config{Brokers: b.s.Brokers, Environment: b.env, HeartbeatInterval: time.Hour,
+	f, err := node.NewFleet(node.Config{Brokers: b.s.Brokers, Environment: b.env, Namespace: b.ns, HeartbeatInterval: time.Hour,
 		ClientID: "bench-nodes", Logger: quiet, OnTransition: b.tracker.Transition})
 	if err != nil {
 		return err
@@ -54,7 +55,7 @@ func (b *bench) nodesUp(ctx context.Context) error {
 	}
 	ready := make(chan struct{})
 	go func() {
-		if err := b.tracker.FollowConsul(nctx, b.s.Brokers, ready); err != nil {
+		if err := b.tracker.FollowConsul(nctx, b.s.Brokers, b.ns.Physical(topics.EffectResults), ready); err != nil {
 			b.log.Error("bench: consul observer", "error", err)
 		}
 	}()
@@ -277,7 +278,7 @@ func (b *bench) offsetsNow() offsets {
 		return nil
 	}
 	defer client.Close()
-	o, err := hopOffsets(client)
+	o, err := hopOffsets(client, b.ns)
 	if err != nil {
 		b.log.Warn("bench: hops", "error", err)
 		return nil

@@ -45,7 +45,14 @@ func (b *bench) recordsPerHeartbeat(ctx context.Context, from, to kafkalog.Ends,
 	if offered <= 0 {
 		return
 	}
-	ranges := kafkalog.Grown(from, to)
+	// Only the run's topics: on its namespace, what other fleets on the
+	// broker write is not the run's work.
+	var ranges []kafkalog.Range
+	for _, r := range kafkalog.Grown(from, to) {
+		if b.ns.Canonical(r.Topic) != r.Topic {
+			ranges = append(ranges, r)
+		}
+	}
 	var offsets int64
 	for _, r := range ranges {
 		offsets += r.Offsets()
@@ -70,7 +77,7 @@ func (b *bench) recordsPerHeartbeat(ctx context.Context, from, to kafkalog.Ends,
 	for _, c := range counts {
 		n := c.Estimate()
 		records += n
-		byTopic[c.Topic] += n / offered
+		byTopic[b.ns.Canonical(c.Topic)] += n / offered
 	}
 	b.res.Detail(keyRecordsPerHeartbeat, records/offered)
 	b.res.Detail("kafka_transaction_markers_per_heartbeat", (float64(offsets)-records)/offered)

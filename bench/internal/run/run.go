@@ -37,6 +37,7 @@ import (
 	"github.com/omninode/onex-fleet/bench/internal/profiles"
 	"github.com/omninode/onex-fleet/bench/internal/report"
 	"github.com/omninode/onex-fleet/bench/internal/seed"
+	"github.com/omninode/onex-fleet/pkg/topicns"
 )
 
 // Settings are the knobs of a run; the defaults keep `make bench` under
@@ -111,6 +112,7 @@ func Defaults() Settings {
 type bench struct {
 	s       Settings
 	env     string
+	ns      topicns.Namespace // the run's topic namespace (namespace.go)
 	log     *slog.Logger
 	res     *report.Result
 	fleet   *fleet
@@ -185,15 +187,14 @@ func Run(ctx context.Context, s Settings, log *slog.Logger) (*report.Result, err
 	}
 	b.servers = serverGroups(s)
 
-	if err := skipToEnd(s.Brokers, b.env); err != nil {
-		return nil, fmt.Errorf("position the effects' groups: %w", err)
+	if b.ns, err = runNamespace(b.env); err != nil {
+		return nil, err
 	}
-	for _, t := range []string{b.snapshotTopic(), aggregationsTopic(b.env)} {
-		if err := createSnapshotTopic(s.Brokers, t); err != nil {
-			return nil, err
-		}
+	if err := provisionTopics(ctx, s.Brokers, b.ns); err != nil {
+		_ = deleteTopics(s.Brokers, b.ns)
+		return nil, err
 	}
-	b.fleet, err = newFleet(&s, b.env, logDir)
+	b.fleet, err = newFleet(&s, b.env, b.ns, logDir)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/omninode/onex-fleet/pkg/infraerr"
+	"github.com/omninode/onex-fleet/pkg/topicns"
 	"github.com/omninode/onex-fleet/pkg/topics"
 )
 
@@ -77,6 +78,10 @@ type Config struct {
 	DryRun bool
 	// QuarantineTopic; empty means topics.DLQQuarantine.
 	QuarantineTopic string
+	// Namespace (KAFKA_TOPIC_NAMESPACE) is put in front of the original
+	// topic a record is replayed to (original_topic is canonical) and of
+	// the quarantine topic.
+	Namespace topicns.Namespace
 	// Limit stops the run after this many records were acted on (replayed,
 	// quarantined, or failed); 0 means no limit.
 	Limit int
@@ -105,6 +110,7 @@ func (c *Config) defaults() error {
 	if c.QuarantineTopic == "" {
 		c.QuarantineTopic = topics.DLQQuarantine
 	}
+	c.QuarantineTopic = c.Namespace.Physical(c.QuarantineTopic)
 	if !validKafkaName(c.QuarantineTopic) {
 		return fmt.Errorf("quarantine topic %q is not a valid Kafka topic name", c.QuarantineTopic)
 	}
@@ -260,8 +266,11 @@ func (en *Engine) handle(ctx context.Context, e *Entry, d Decision, runID uuid.U
 	var pm *sarama.ProducerMessage
 	var err error
 	if d.Action == ActionReplay {
-		o.TargetTopic = e.Record.OriginalTopic
+		o.TargetTopic = cfg.Namespace.Physical(e.Record.OriginalTopic)
 		pm, err = ReplayMessage(e, runID, now)
+		if pm != nil {
+			pm.Topic = o.TargetTopic
+		}
 	} else {
 		o.TargetTopic = cfg.QuarantineTopic
 		pm, err = QuarantineMessage(e, d.Reason, row.ID, cfg.QuarantineTopic, now)

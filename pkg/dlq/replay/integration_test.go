@@ -13,6 +13,7 @@ import (
 
 	"github.com/omninode/onex-fleet/pkg/dlq"
 	"github.com/omninode/onex-fleet/pkg/testkit"
+	"github.com/omninode/onex-fleet/pkg/topicns"
 )
 
 // memTracker is a Tracker in memory, keyed like the PostgreSQL one.
@@ -163,7 +164,7 @@ func TestEngineRealBroker(t *testing.T) {
 	if len(seen) != 4 {
 		t.Fatalf("scan saw %d records, want 4", len(seen))
 	}
-	names, err := DLQTopics(s.client, s.quarantine)
+	names, err := DLQTopics(s.client, topicns.None, s.quarantine)
 	if err != nil {
 		t.Fatal(err)
 	}

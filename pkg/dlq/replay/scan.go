@@ -12,6 +12,7 @@ import (
 
 	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
+	"github.com/omninode/onex-fleet/pkg/topicns"
 	"github.com/omninode/onex-fleet/pkg/topics"
 )
 
@@ -37,13 +38,15 @@ func NewClientConfig(brokers []string, clientID string) (*sarama.Config, error) 
 	return cfg, nil
 }
 
-// DLQTopics returns the broker's DLQ topics (names starting "onex.dlq."),
-// sorted, without quarantine (the quarantine topic holds no DLQ records).
-// An empty quarantine means topics.DLQQuarantine.
-func DLQTopics(client sarama.Client, quarantine string) ([]string, error) {
+// DLQTopics returns the broker's DLQ topics on namespace ns (names starting
+// "<ns>.onex.dlq."), sorted, without quarantine (the quarantine topic holds
+// no DLQ records). An empty quarantine means topics.DLQQuarantine; it is
+// put on ns too.
+func DLQTopics(client sarama.Client, ns topicns.Namespace, quarantine string) ([]string, error) {
 	if quarantine == "" {
 		quarantine = topics.DLQQuarantine
 	}
+	quarantine = ns.Physical(quarantine)
 	if err := client.RefreshMetadata(); err != nil {
 		return nil, infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "list_topics"}, "list DLQ topics")
 	}
@@ -53,7 +56,7 @@ func DLQTopics(client sarama.Client, quarantine string) ([]string, error) {
 	}
 	var out []string
 	for _, t := range all {
-		if strings.HasPrefix(t, DLQPrefix) && t != quarantine {
+		if strings.HasPrefix(t, ns.Prefix()+DLQPrefix) && t != quarantine {
 			out = append(out, t)
 		}
 	}

@@ -297,8 +297,9 @@ func DecideHeartbeat(s *NodeState, h Heartbeat, now time.Time, p Params) Decisio
 	if ns.LivenessDeadline == nil || deadline.After(*ns.LivenessDeadline) {
 		ns.LivenessDeadline = ptr(deadline)
 	}
-	d := Decision{Emit: true, Reason: "Heartbeat recorded", State: ns}
+	d := Decision{Emit: true, Reason: "Heartbeat recorded", State: ns, LivenessOnly: true}
 	if p.resends() && resendDue(s, now) {
+		d.LivenessOnly = false
 		// A node that heartbeats while the registry waits for its ack is
 		// alive and may have missed its accepted event.
 		d.Reason = "Heartbeat recorded, accepted re-sent"

@@ -168,4 +168,10 @@ type Decision struct {
 	// (TopicsChangeOf), nil when none. The processor sets it: it knows the
 	// node's state before and after the decision.
 	Topics *TopicsChange
+	// LivenessOnly reports that the decision changed only the node's
+	// liveness (last heartbeat, liveness deadline) and the sequence of the
+	// projection update it emits: a heartbeat of a node that needed nothing
+	// else. The reducer checkpoints such changes instead of writing the
+	// node's snapshot.
+	LivenessOnly bool
 }

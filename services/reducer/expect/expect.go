@@ -34,8 +34,9 @@ func Contract() contract.Expect {
 	return contract.Expect{
 		Name:     "reducer",
 		NodeType: contract.NodeTypeReducer,
-		// The input, and the snapshot topic read back on every assignment.
-		Subscribes:     []string{topics.ReducerInput, topics.RegistrationSnapshots},
+		// The input, and the snapshot and liveness topics read back on
+		// every assignment.
+		Subscribes:     []string{topics.ReducerInput, topics.RegistrationSnapshots, topics.RegistrationLiveness},
 		Publishes:      wire.OutputTopics(),
 		EmittedIntents: intentTypes(),
 		StateMachine:   StateMachine(),

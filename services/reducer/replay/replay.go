@@ -1,7 +1,9 @@
 // Package replay runs a scenario through the reducer's own decision code with
-// no cluster: it reads reducer inputs as JSON lines, decides them against one
-// in-memory partition starting from empty state, and writes every event and
-// intent the reducer would publish. It backs `onexctl reducer replay`.
+// no cluster: it reads reducer inputs as lines (JSON, or protojson for a
+// heartbeat decoded at ingress: pipeline.ParseReducerInputLine), decides
+// them against one in-memory partition starting from empty state, and
+// writes every event and intent the reducer would publish. It backs
+// `onexctl reducer replay`.
 package replay
 
 import (
@@ -29,7 +31,9 @@ type Output struct {
 }
 
 // Run reads input lines from r — each {"topic": T, "received_at": RFC3339,
-// "value": V}, V being the record value exactly as on the wire — and writes
+// "value": V}, V being the record value exactly as on the wire, or a
+// heartbeat decoded at ingress as the topic's protobuf carries it, in
+// protojson (pipeline.ReducerInputLine) — and writes
 // to w one line per event or intent, in publication order, then a last line
 // {"final_states": {"<node_id>": "<state>"}}. A line it cannot use is
 // reported on errw with its line number and skipped; Run returns how many
@@ -48,8 +52,8 @@ func Run(r io.Reader, w, errw io.Writer, params decide.Params) (skipped int, err
 		if len(trimSpace(raw)) == 0 {
 			continue
 		}
-		var ri pipeline.ReducerInput
-		if err := json.Unmarshal(raw, &ri); err != nil {
+		ri, err := pipeline.ParseReducerInputLine(raw)
+		if err != nil {
 			fmt.Fprintf(errw, "line %d: %s\n", line, infraerr.SanitizeString(err.Error()))
 			skipped++
 			continue

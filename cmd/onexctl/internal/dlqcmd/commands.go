@@ -420,6 +420,9 @@ Exit status: 0 done, 1 a record failed or the run stopped, 2 usage.`,
 				return err
 			}
 			defer cn.Close()
+			// connect put the quarantine topic on the namespace; the
+			// engine puts the replay targets there.
+			cfg.QuarantineTopic, cfg.Namespace = o.quarantine, o.ns
 			ts, err := cn.topics()
 			if err != nil {
 				return err

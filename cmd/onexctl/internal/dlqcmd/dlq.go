@@ -18,6 +18,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/dlq/replay"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
+	"github.com/omninode/onex-fleet/pkg/topicns"
 	"github.com/omninode/onex-fleet/pkg/topics"
 )
 
@@ -43,6 +44,9 @@ type common struct {
 	quarantine string
 	idle       time.Duration
 	output     string
+	// ns is KAFKA_TOPIC_NAMESPACE, applied by connect to the topic flags
+	// (canonical names) and by replay to the original topics.
+	ns topicns.Namespace
 }
 
 func (o *common) register(c *cobra.Command) {
@@ -108,6 +112,13 @@ func (o *common) connect() (*conn, error) {
 	if len(bs) == 0 {
 		return nil, usage{errors.New("no brokers: set --brokers or KAFKA_BOOTSTRAP_SERVERS")}
 	}
+	ns, err := topicns.FromEnv()
+	if err != nil {
+		return nil, usage{err}
+	}
+	o.ns = ns
+	o.quarantine = ns.Physical(o.quarantine)
+	o.dlqTopics = ns.PhysicalAll(o.dlqTopics)
 	cfg, err := replay.NewClientConfig(bs, "onexctl-dlq")
 	if err != nil {
 		return nil, usage{err}
@@ -128,7 +139,7 @@ func (c *conn) topics() ([]string, error) {
 	if len(c.opts.dlqTopics) > 0 {
 		return c.opts.dlqTopics, nil
 	}
-	ts, err := replay.DLQTopics(c.client, c.opts.quarantine)
+	ts, err := replay.DLQTopics(c.client, c.opts.ns, c.opts.quarantine)
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/config"
 	"github.com/omninode/onex-fleet/pkg/grpcsec"
+	"github.com/omninode/onex-fleet/pkg/topicns"
 	"github.com/omninode/onex-fleet/pkg/topics"
 	registryv1 "github.com/omninode/onex-fleet/proto/onex/registry/v1"
 )
@@ -372,12 +373,16 @@ running reducer backwards; --force publishes every node. Prints a JSON report.`,
 			if err := topics.Validate(topic); err != nil {
 				return fmt.Errorf("--topic: %w", err)
 			}
+			ns, err := topicns.FromEnv()
+			if err != nil {
+				return err
+			}
 			client, closeFn, err := c.client()
 			if err != nil {
 				return err
 			}
 			defer closeFn()
-			r := &snapshot.Rebuilder{Registry: client, Brokers: bs, Topic: topic, Force: force, DryRun: dryRun}
+			r := &snapshot.Rebuilder{Registry: client, Brokers: bs, Topic: ns.Physical(topic), Force: force, DryRun: dryRun}
 			rep, err := r.Run(cmd.Context())
 			if err != nil {
 				return failed(cmd, err)
@@ -398,5 +403,37 @@ running reducer backwards; --force publishes every node. Prints a JSON report.`,
 	rebuild.Flags().BoolVar(&force, "force", false, "publish every node even over a newer snapshot")
 	rebuild.Flags().BoolVar(&dryRun, "dry-run", false, "compare and report, publish nothing")
 	root.AddCommand(rebuild)
+
+	var livenessBrokers, livenessTopic string
+	liveness := &cobra.Command{
+		Use:   "liveness",
+		Short: "Print the reducer's liveness checkpoint, one JSON line per key",
+		Long: `Reads the reducer's liveness checkpoint topic and prints the latest record of
+every key as the compacted topic keeps it: per reducer partition a head (the
+input offset the checkpoint covers) and buckets of the nodes whose heartbeats
+moved their liveness since their last snapshot (onex.fleet.v1.LivenessCheckpoint,
+printed as protojson; docs/reducer.md, "Liveness checkpoint").`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			bs := bus.ParseBrokers(livenessBrokers)
+			if len(bs) == 0 {
+				return fmt.Errorf("no Kafka brokers: set --brokers or KAFKA_BOOTSTRAP_SERVERS")
+			}
+			if err := topics.Validate(livenessTopic); err != nil {
+				return fmt.Errorf("--topic: %w", err)
+			}
+			ns, err := topicns.FromEnv()
+			if err != nil {
+				return err
+			}
+			if _, err := snapshot.PrintLiveness(cmd.Context(), bs, ns.Physical(livenessTopic), time.Second, cmd.OutOrStdout()); err != nil {
+				return failed(cmd, err)
+			}
+			return nil
+		},
+	}
+	liveness.Flags().StringVar(&livenessBrokers, "brokers", os.Getenv("KAFKA_BOOTSTRAP_SERVERS"), "Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS)")
+	liveness.Flags().StringVar(&livenessTopic, "topic", topics.RegistrationLiveness, "liveness checkpoint topic")
+	root.AddCommand(liveness)
 	return root
 }

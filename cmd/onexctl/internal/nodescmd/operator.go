@@ -24,6 +24,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/kafkasec"
 	"github.com/omninode/onex-fleet/pkg/operator"
+	"github.com/omninode/onex-fleet/pkg/topicns"
 	"github.com/omninode/onex-fleet/pkg/topics"
 	registryv1 "github.com/omninode/onex-fleet/proto/onex/registry/v1"
 	"github.com/omninode/onex-fleet/services/projector-effect/admin"
@@ -67,6 +68,13 @@ func (p *publishing) check() error {
 	if err := topics.Validate(p.topic); err != nil {
 		return fmt.Errorf("--topic: %w", err)
 	}
+	// --topic is canonical; the record goes to it on KAFKA_TOPIC_NAMESPACE,
+	// where the orchestrator of that namespace reads.
+	ns, err := topicns.FromEnv()
+	if err != nil {
+		return err
+	}
+	p.topic = ns.Physical(p.topic)
 	if utf8.RuneCountInString(p.reason) > operator.MaxReason {
 		return fmt.Errorf("--reason: at most %d characters", operator.MaxReason)
 	}

@@ -20,9 +20,13 @@ func Command() *cobra.Command {
 		Use:   "replay",
 		Short: "Run a scenario through the reducer's decision code, with no cluster",
 		Long: `Reads JSON lines on stdin, each {"topic": T, "received_at": RFC3339, "value": V},
-where T is the node-introspection, node-registration-acked, node-heartbeat or
-runtime-tick topic and V the record value exactly as on the wire. received_at is
-the decision's "now" (for a tick, its own now). Starting from empty state, prints
+where T is the node-introspection, node-registration-acked, node-heartbeat,
+runtime-tick or registration-admin topic and V the record value exactly as on the
+wire. A line may also be a reducer input as the topic carries it in protobuf
+(onex.fleet.v1.ReducerInput), written as protojson: a heartbeat decoded at
+ingress, {"topic": T, "received_at": RFC3339, "heartbeat": {"node_id": ...,
+"timestamp": ..., "timestamp_utc_offset_seconds": ..., "correlation_id": ...}}.
+received_at is the decision's "now" (for a tick, its own now). Starting from empty state, prints
 one JSON line per message the reducer would publish:
   {"kind": "event", "topic": T, "key": K, "value": V}
   {"kind": "intent", "intent_type": I, "topic": T, "key": K, "value": V}

@@ -17,6 +17,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/node"
 	"github.com/omninode/onex-fleet/pkg/node/sim"
+	"github.com/omninode/onex-fleet/pkg/topicns"
 )
 
 // Command builds `onexctl simulate`.
@@ -54,6 +55,10 @@ Needs KAFKA_BOOTSTRAP_SERVERS (eval "$(scripts/infra/env.sh)").`,
 			if err := o.Validate(); err != nil {
 				return err
 			}
+			ns, err := topicns.FromEnv()
+			if err != nil {
+				return err
+			}
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return fmt.Errorf("--log-level: %w", err)
@@ -69,7 +74,7 @@ Needs KAFKA_BOOTSTRAP_SERVERS (eval "$(scripts/infra/env.sh)").`,
 				env = strings.TrimSpace(os.Getenv("ONEX_ENVIRONMENT"))
 			}
 			r := &sim.Runner{
-				Fleet:       node.Config{Brokers: brokers, Environment: env, ClientID: "onexctl-simulate"},
+				Fleet:       node.Config{Brokers: brokers, Environment: env, ClientID: "onexctl-simulate", Namespace: ns},
 				Options:     o,
 				Out:         cmd.OutOrStdout(),
 				ReportEvery: every,

@@ -124,6 +124,13 @@ func listCmd() *cobra.Command {
 	}
 	brokers := brokersFlag(c)
 	c.RunE = func(cmd *cobra.Command, _ []string) error {
+		// The registry's topics on KAFKA_TOPIC_NAMESPACE, as provision
+		// creates them.
+		opts, err := topics.OptionsFromEnv(os.LookupEnv)
+		if err != nil {
+			return err
+		}
+		ns := opts.Namespace
 		a, err := admin(*brokers)
 		if err != nil {
 			return err
@@ -143,23 +150,24 @@ func listCmd() *cobra.Command {
 		w := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
 		fmt.Fprintln(w, "TOPIC\tKIND\tPARTITIONS(spec)\tPARTITIONS(broker)\tCLEANUP")
 		for _, s := range topics.Platform() {
+			name := ns.Physical(s.Name)
 			got := "missing"
 			cleanup := s.Configs[topics.ConfigCleanupPolicy]
-			if st, ok := have[s.Name]; ok {
+			if st, ok := have[name]; ok {
 				got = fmt.Sprint(st.Partitions)
 				if v, ok := st.Configs[topics.ConfigCleanupPolicy]; ok {
 					cleanup = v
 				}
-				delete(have, s.Name)
+				delete(have, name)
 			}
 			if cleanup == "" {
 				cleanup = "delete"
 			}
-			fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\n", s.Name, s.Kind, s.Partitions, got, cleanup)
+			fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\n", name, s.Kind, s.Partitions, got, cleanup)
 		}
 		var extra []string
 		for name := range have {
-			if strings.HasPrefix(name, "onex.") {
+			if strings.HasPrefix(name, ns.Prefix()+"onex.") {
 				extra = append(extra, name)
 			}
 		}

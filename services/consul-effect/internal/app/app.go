@@ -160,7 +160,7 @@ func (a *App) owns(node uuid.UUID) bool {
 }
 
 func (a *App) dlqTopic() string {
-	return dlq.Router{Override: a.s.DLQTopic}.TopicFor(a.s.IntentsTopic)
+	return dlq.Router{Override: a.s.DLQTopic, Namespace: a.s.Namespace}.TopicFor(a.s.IntentsTopic)
 }
 
 // Run starts everything and blocks until ctx ends, then drains: the intents
@@ -204,7 +204,7 @@ func (a *App) Run(ctx context.Context) error {
 		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "producer"}, "dlq producer", err)
 	}
 	defer dlqProducer.Close()
-	pub, err := dlq.NewPublisher(dlqProducer, a.svc.Registerer(), dlq.WithSource(a.s.Source), dlq.WithRouter(dlq.Router{Override: a.s.DLQTopic}))
+	pub, err := dlq.NewPublisher(dlqProducer, a.svc.Registerer(), dlq.WithSource(a.s.Source), dlq.WithRouter(dlq.Router{Override: a.s.DLQTopic, Namespace: a.s.Namespace}))
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/config"
 	"github.com/omninode/onex-fleet/pkg/contract"
 	"github.com/omninode/onex-fleet/pkg/retry"
+	"github.com/omninode/onex-fleet/pkg/topicns"
 	"github.com/omninode/onex-fleet/pkg/topics"
 	"github.com/omninode/onex-fleet/services/consul-effect/expect"
 	"github.com/omninode/onex-fleet/services/consul-effect/internal/backend"
@@ -25,6 +26,9 @@ type Settings struct {
 	IntentsTopic, ResultsTopic, SnapshotsTopic string
 	// DLQTopic overrides dead-letter routing (KAFKA_DEAD_LETTER_TOPIC).
 	DLQTopic string
+	// Namespace (KAFKA_TOPIC_NAMESPACE) is already applied to the topics
+	// above; the DLQ routing applies it to the dead-letter topics.
+	Namespace topicns.Namespace
 	// Group is the consumer group of the intents topic.
 	Group string
 	// ReconcileInterval is the anti-entropy period
@@ -63,15 +67,17 @@ func LoadSettings(cfg *config.Config, c *contract.Contract) (Settings, error) {
 		SnapshotsTopic: config.String("ONEX_REGISTRATION_SNAPSHOTS_TOPIC", c.TopicFor(expect.HandlerSnapshots)),
 		Retry:          c.Retry(),
 		DLQTopic:       cfg.DeadLetterTopic,
+		Namespace:      cfg.TopicNamespace,
 		Consul:         backend.DefaultSettings(),
 		Source:         cfg.Environment,
 		DrainTimeout:   cfg.DrainTimeout,
 		CatchUpIdle:    500 * time.Millisecond,
 	}
-	for _, t := range []string{s.IntentsTopic, s.ResultsTopic, s.SnapshotsTopic} {
-		if err := topics.Validate(t); err != nil {
-			return s, fmt.Errorf("config: topic %q: %w", t, err)
+	for _, t := range []*string{&s.IntentsTopic, &s.ResultsTopic, &s.SnapshotsTopic} {
+		if err := topics.Validate(*t); err != nil {
+			return s, fmt.Errorf("config: topic %q: %w", *t, err)
 		}
+		*t = s.Namespace.Physical(*t)
 	}
 	var errs []error
 	dur := func(name string, def time.Duration) time.Duration {

@@ -245,7 +245,7 @@ func (a *App) Run(ctx context.Context) error {
 		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "producer"}, "dlq producer", err)
 	}
 	defer dlqProducer.Close()
-	pub, err := dlq.NewPublisher(dlqProducer, a.svc.Registerer(), dlq.WithSource(a.s.Source), dlq.WithRouter(dlq.Router{Override: a.s.DLQTopic}))
+	pub, err := dlq.NewPublisher(dlqProducer, a.svc.Registerer(), dlq.WithSource(a.s.Source), dlq.WithRouter(dlq.Router{Override: a.s.DLQTopic, Namespace: a.s.Namespace}))
 	if err != nil {
 		return err
 	}
@@ -275,7 +275,7 @@ func (a *App) Run(ctx context.Context) error {
 }
 
 func (a *App) dlqTopic() string {
-	return dlq.Router{Override: a.s.DLQTopic}.TopicFor(a.s.IntentsTopic)
+	return dlq.Router{Override: a.s.DLQTopic, Namespace: a.s.Namespace}.TopicFor(a.s.IntentsTopic)
 }
 
 // prepareSchema brings the schema to this build's head: it migrates (or,

@@ -10,6 +10,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/contract"
 	"github.com/omninode/onex-fleet/pkg/grpcsec"
 	"github.com/omninode/onex-fleet/pkg/retry"
+	"github.com/omninode/onex-fleet/pkg/topicns"
 	"github.com/omninode/onex-fleet/pkg/topics"
 	"github.com/omninode/onex-fleet/services/projector-effect/expect"
 )
@@ -36,6 +37,9 @@ type Settings struct {
 	IntentsTopic, ResultsTopic string
 	// DLQTopic overrides dead-letter routing (KAFKA_DEAD_LETTER_TOPIC).
 	DLQTopic string
+	// Namespace (KAFKA_TOPIC_NAMESPACE) is already applied to the topics
+	// above; the DLQ routing applies it to the dead-letter topics.
+	Namespace topicns.Namespace
 	// AdminTopic is where the AdminService publishes operator commands
 	// (ONEX_REGISTRATION_ADMIN_TOPIC, the registry's registration-admin
 	// topic).
@@ -81,6 +85,7 @@ func LoadSettings(cfg *config.Config, c *contract.Contract) (Settings, error) {
 		ResultsTopic: config.String("ONEX_EFFECT_RESULTS_TOPIC", topics.EffectResults),
 		AdminTopic:   config.String("ONEX_REGISTRATION_ADMIN_TOPIC", topics.RegistrationAdmin),
 		DLQTopic:     cfg.DeadLetterTopic,
+		Namespace:    cfg.TopicNamespace,
 		GRPCAddr:     cfg.GRPCAddr,
 		Source:       cfg.Environment,
 		DrainTimeout: cfg.DrainTimeout,
@@ -88,10 +93,11 @@ func LoadSettings(cfg *config.Config, c *contract.Contract) (Settings, error) {
 	if s.GRPCAddr == "" {
 		s.GRPCAddr = ":8086"
 	}
-	for _, t := range []string{s.IntentsTopic, s.ResultsTopic, s.AdminTopic} {
-		if err := topics.Validate(t); err != nil {
-			return s, fmt.Errorf("config: topic %q: %w", t, err)
+	for _, t := range []*string{&s.IntentsTopic, &s.ResultsTopic, &s.AdminTopic} {
+		if err := topics.Validate(*t); err != nil {
+			return s, fmt.Errorf("config: topic %q: %w", *t, err)
 		}
+		*t = s.Namespace.Physical(*t)
 	}
 	dsn := cfg.DatabaseURL.Reveal()
 	if dsn == "" {

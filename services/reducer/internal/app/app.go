@@ -5,6 +5,7 @@ package app
 import (
 	"context"
 	"sync/atomic"
+	"time"
 
 	"github.com/IBM/sarama"
 
@@ -98,6 +99,12 @@ type Reducer struct {
 func New(svc *service.Service, s Settings) (*Reducer, error) {
 	if s.SnapshotsTopic == "" {
 		s.SnapshotsTopic = topics.RegistrationSnapshots
+	}
+	if s.LivenessTopic == "" {
+		s.LivenessTopic = topics.RegistrationLiveness
+	}
+	if s.CheckpointInterval <= 0 {
+		s.CheckpointInterval = time.Second
 	}
 	brokers := bus.ParseBrokers(svc.Config.KafkaBootstrap)
 	reg := svc.Registerer()

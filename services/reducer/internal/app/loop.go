@@ -15,6 +15,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/service"
 	"github.com/omninode/onex-fleet/pkg/topics"
+	"github.com/omninode/onex-fleet/services/reducer/internal/liveness"
 	"github.com/omninode/onex-fleet/services/reducer/internal/processor"
 	"github.com/omninode/onex-fleet/services/reducer/internal/state"
 )
@@ -33,7 +34,7 @@ func (r *Reducer) Run(ctx context.Context) error {
 	// Topics provisioned after the reducer starts (a provisioning job that
 	// runs alongside the deployment) are waited for, not failed on; only a
 	// layout that cannot work is fatal.
-	if !service.WaitTopics(ctx, r.svc.Log, client, topics.ReducerInput, r.settings.SnapshotsTopic, topics.RegistrationIntents) {
+	if !service.WaitTopics(ctx, r.svc.Log, client, r.settings.Topic(topics.ReducerInput), r.settings.SnapshotsTopic, r.settings.LivenessTopic, r.settings.Topic(topics.RegistrationIntents)) {
 		return nil
 	}
 	if err := r.checkCoPartitioned(client); err != nil {
@@ -74,7 +75,7 @@ func (r *Reducer) Run(ctx context.Context) error {
 	}
 	h := &handler{r: r, work: work, partitions: int32(len(parts))}
 	for ctx.Err() == nil {
-		if err := group.Consume(ctx, []string{topics.ReducerInput}, h); err != nil {
+		if err := group.Consume(ctx, []string{r.settings.Topic(topics.ReducerInput)}, h); err != nil {
 			if errors.Is(err, sarama.ErrClosedConsumerGroup) {
 				break
 			}
@@ -91,24 +92,26 @@ func (r *Reducer) Run(ctx context.Context) error {
 	return nil
 }
 
-var errNotCoPartitioned = errors.New("reducer input and snapshot topics must be co-partitioned")
+var errNotCoPartitioned = errors.New("reducer input, snapshot and liveness topics must be co-partitioned")
 
-// checkCoPartitioned fails when the input and snapshot topics differ in
-// partition count: a partition's state lives in the snapshot partition of
-// the same number (restore.go).
+// checkCoPartitioned fails when the input, snapshot and liveness topics
+// differ in partition count: a partition's state lives in the snapshot and
+// liveness partitions of the same number (restore.go).
 func (r *Reducer) checkCoPartitioned(client sarama.Client) error {
-	snapshots := r.settings.SnapshotsTopic
-	parts := map[string]int{}
-	for _, t := range []string{topics.ReducerInput, snapshots} {
+	input := r.settings.Topic(topics.ReducerInput)
+	for _, t := range []string{r.settings.SnapshotsTopic, r.settings.LivenessTopic} {
+		in, err := client.Partitions(input)
+		if err != nil {
+			return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "metadata", Target: input}, "partitions", err)
+		}
 		ps, err := client.Partitions(t)
 		if err != nil {
 			return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "metadata", Target: t}, "partitions", err)
 		}
-		parts[t] = len(ps)
-	}
-	if parts[topics.ReducerInput] != parts[snapshots] {
-		return fmt.Errorf("reducer: %w: %s has %d partitions but %s has %d",
-			errNotCoPartitioned, topics.ReducerInput, parts[topics.ReducerInput], snapshots, parts[snapshots])
+		if len(in) != len(ps) {
+			return fmt.Errorf("reducer: %w: %s has %d partitions but %s has %d",
+				errNotCoPartitioned, input, len(in), t, len(ps))
+		}
 	}
 	return nil
 }
@@ -125,8 +128,17 @@ func (r *Reducer) consumerConfig() (*sarama.Config, error) {
 	return cfg, nil
 }
 
+// partitionState is one claimed partition's state: the nodes, the liveness
+// moves not yet in their snapshots, and the next input offset. A failed
+// transaction rebuilds all three from Kafka (load in ConsumeClaim).
+type partitionState struct {
+	part *state.Partition
+	live *liveness.Tracker
+	next int64
+}
+
 type handler struct {
-	partitions int32 // of the snapshot topic
+	partitions int32 // of the snapshot and liveness topics
 	r          *Reducer
 	work       context.Context
 }
@@ -135,7 +147,7 @@ type handler struct {
 // that /readyz turns true only when the last one is restored (an instance
 // that got no partition has nothing to restore and is ready).
 func (h *handler) Setup(s sarama.ConsumerGroupSession) error {
-	n := len(s.Claims()[topics.ReducerInput])
+	n := len(s.Claims()[h.r.settings.Topic(topics.ReducerInput)])
 	h.r.restoring.Store(int32(n))
 	h.r.svc.Health.Set(condAssigned, n == 0)
 	h.r.svc.Log.Info("partitions assigned", "claims", s.Claims(), "generation", s.GenerationID())
@@ -205,22 +217,40 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerG
 	}
 	defer restoreClient.Close()
 
-	var part *state.Partition
+	// ps is what the restore rebuilds and the transactions change. Its next
+	// offset starts at the group's committed one: the heartbeats between
+	// the last liveness checkpoint and it are replayed on restore.
+	ps := &partitionState{next: c.InitialOffset()}
 	load := func() error {
 		start := time.Now()
-		upTo, err := writeMarker(prod, r.settings.SnapshotsTopic, p, h.partitions)
+		marks, err := writeMarkers(prod, p, h.partitions, r.settings.SnapshotsTopic, r.settings.LivenessTopic)
 		if err != nil {
 			return err
 		}
 		marked := time.Now()
-		pt, n, err := r.restore(s.Context(), restoreClient, r.settings.SnapshotsTopic, p, upTo)
+		pt, n, err := r.restore(s.Context(), restoreClient, r.settings.SnapshotsTopic, p, marks[0])
 		if err != nil {
 			return err
 		}
-		part = pt
+		lt, from, err := restoreLiveness(s.Context(), restoreClient, r.settings.LivenessTopic, p, marks[1])
+		if err != nil {
+			return err
+		}
+		applied := lt.Apply(pt)
+		to, err := resolveOffset(restoreClient, r.settings.Topic(topics.ReducerInput), p, ps.next)
+		if err != nil {
+			return err
+		}
+		replayed, moved, err := replayHeartbeats(s.Context(), restoreClient, r.settings.Topic(topics.ReducerInput), p, from, to, pt, lt, r.settings.Params)
+		if err != nil {
+			return err
+		}
+		ps.part, ps.live, ps.next = pt, lt, to
 		r.metrics.restoreSecs.Observe(time.Since(start).Seconds())
+		r.metrics.replayed.Add(float64(replayed))
 		log.Info("state restored", "nodes", pt.Len(), "records", n, "took_ms", time.Since(start).Milliseconds(),
-			"marker_ms", marked.Sub(start).Milliseconds())
+			"marker_ms", marked.Sub(start).Milliseconds(), "liveness_applied", applied,
+			"replay_from", from, "replay_to", to, "inputs_replayed", replayed, "heartbeats_moved", moved)
 		return nil
 	}
 	// A partition whose state cannot be restored is not consumed (and the
@@ -240,9 +270,9 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerG
 		r.svc.Health.Set(condAssigned, true)
 		releaseRestoreGarbage(log)
 	}
-	proc := processor.New(r.settings.Params, part)
+	proc := processor.New(r.settings.Params, ps.part)
 	r.exportCounts(proc.Partition, +1)
-	// proc.Partition, not part: a failed transaction replaces the partition.
+	// proc.Partition, not ps.part: a failed transaction replaces the partition.
 	defer func() { r.exportCounts(proc.Partition, -1) }()
 
 	meta := sarama.NewConsumerGroupMetadataFromSession(s, r.settings.Group, nil)
@@ -257,13 +287,13 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerG
 		start := time.Now()
 		pos.Taken(batch[0].Offset)
 		r.inflight.Add(int64(len(batch)))
-		committed := h.commitBatch(prod, proc, batch, meta, pause, log, load, &part)
+		committed := h.commitBatch(prod, proc, ps, batch, meta, pause, log, load)
 		r.inflight.Add(-int64(len(batch)))
 		if !committed {
 			return nil
 		}
 		pos.Done(batch[len(batch)-1].Offset)
-		r.busm.ObserveHandler(topics.ReducerInput, time.Since(start))
+		r.busm.ObserveHandler(r.settings.Topic(topics.ReducerInput), time.Since(start))
 		if !ok {
 			return nil
 		}
@@ -274,14 +304,15 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerG
 // partition stops or moves (false). A failed transaction restores the
 // partition's state before the batch is tried again, because the decisions
 // of the aborted attempt changed it.
-func (h *handler) commitBatch(prod sarama.SyncProducer, proc *processor.Processor, batch []*sarama.ConsumerMessage,
-	meta *sarama.ConsumerGroupMetadata, pause func(int) bool, log *slog.Logger, load func() error, part **state.Partition) bool {
+func (h *handler) commitBatch(prod sarama.SyncProducer, proc *processor.Processor, ps *partitionState, batch []*sarama.ConsumerMessage,
+	meta *sarama.ConsumerGroupMetadata, pause func(int) bool, log *slog.Logger, load func() error) bool {
 	r := h.r
 	for attempt := 0; ; attempt++ {
 		r.exportCounts(proc.Partition, -1)
-		err := h.transact(prod, proc, batch, meta)
+		err := h.transact(prod, proc, ps, batch, meta)
 		r.exportCounts(proc.Partition, +1)
 		if err == nil {
+			ps.next = batch[len(batch)-1].Offset + 1
 			return true
 		}
 		r.metrics.txns.WithLabelValues("aborted").Inc()
@@ -304,7 +335,7 @@ func (h *handler) commitBatch(prod sarama.SyncProducer, proc *processor.Processo
 			}
 		}
 		r.exportCounts(proc.Partition, -1)
-		proc.Partition = *part
+		proc.Partition = ps.part
 		r.exportCounts(proc.Partition, +1)
 	}
 }

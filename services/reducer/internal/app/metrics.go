@@ -27,6 +27,9 @@ type metrics struct {
 	// nodes they deregistered.
 	operators     *prometheus.CounterVec
 	operatorNodes *prometheus.CounterVec
+	// replayed counts the input records a restore read again after the
+	// last liveness checkpoint (its heartbeat replay).
+	replayed prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -34,7 +37,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		inputs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_reducer_inputs_total",
 			Help: "Reducer inputs by kind and outcome (emit, no_op, invalid)."}, []string{"kind", "outcome"}),
 		outputs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_reducer_outputs_total",
-			Help: "Records the reducer published, by kind (event, intent, snapshot, dlq)."}, []string{"kind"}),
+			Help: "Records the reducer published, by kind (event, intent, snapshot, topics, liveness, dlq)."}, []string{"kind"}),
 		txns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_reducer_transactions_total",
 			Help: "Kafka transactions by outcome (committed, aborted)."}, []string{"outcome"}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "onex_reducer_batch_size",
@@ -60,8 +63,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		[]string{"command", "outcome"})
 	m.operatorNodes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_reducer_operator_deregistrations_total",
 		Help: "Nodes taken out of Consul by operator commands, by command (deregister, evict)."}, []string{"command"})
+	m.replayed = prometheus.NewCounter(prometheus.CounterOpts{Name: "onex_reducer_restore_replayed_inputs_total",
+		Help: "Reducer input records read again by restores to re-apply the heartbeats after the last liveness checkpoint."})
 	reg.MustRegister(m.inputs, m.outputs, m.txns, m.batchSize, m.restoreSecs, m.nodes, m.massExpiry, m.tickDuration, m.txnSteps, m.resent, m.shutdowns,
-		m.operators, m.operatorNodes)
+		m.operators, m.operatorNodes, m.replayed)
 	// The values nodes share are kept once (internal/intern); a table near
 	// its bound stops sharing new ones and memory per node grows.
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "onex_reducer_intern_bytes",

@@ -19,6 +19,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/testkit"
 	"github.com/omninode/onex-fleet/pkg/topics"
 	"github.com/omninode/onex-fleet/services/reducer/decide"
+	"github.com/omninode/onex-fleet/services/reducer/internal/liveness"
 	"github.com/omninode/onex-fleet/services/reducer/internal/processor"
 	"github.com/omninode/onex-fleet/services/reducer/internal/state"
 )
@@ -66,8 +67,10 @@ func decideBatchResendsAccepted(t *testing.T, set testkit.WireSet) {
 		in(topics.NodeRegistrationAcked, t0.Add(8*time.Second), set.Read(t, "ack.json")),
 		tick(t0.Add(20 * time.Second)), // acked: nothing
 	}
-	proc := processor.New(r.settings.Params, state.NewPartition(0))
-	out, err := r.decideBatch(proc, batch)
+	h := &handler{r: r, partitions: 6}
+	ps := &partitionState{part: state.NewPartition(0), live: liveness.NewTracker(0, 0)}
+	proc := processor.New(r.settings.Params, ps.part)
+	out, err := h.decideBatch(proc, ps, batch)
 	if err != nil {
 		t.Fatal(err)
 	}

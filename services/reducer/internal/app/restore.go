@@ -13,16 +13,23 @@ import (
 
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
+	"github.com/omninode/onex-fleet/services/reducer/decide"
+	"github.com/omninode/onex-fleet/services/reducer/internal/liveness"
+	"github.com/omninode/onex-fleet/services/reducer/internal/processor"
 	"github.com/omninode/onex-fleet/services/reducer/internal/state"
 	"github.com/omninode/onex-fleet/services/reducer/internal/wire"
 )
 
-// markerKey returns a key that sarama's hash partitioner sends to partition
-// p of a topic with n partitions, so the restore marker lands where it is read.
-func markerKey(topic string, p, n int32) string {
+// partitionKey returns base with the first suffix ".<i>" that sarama's hash
+// partitioner sends to partition p of a topic with n partitions, so a
+// record the reducer keeps for partition p (a restore marker, a liveness
+// checkpoint) lands where partition p's restore reads it. The search is
+// deterministic: the same base always gives the same key, which compaction
+// and tombstones rely on.
+func partitionKey(topic, base string, p, n int32) string {
 	hp := sarama.NewHashPartitioner(topic)
 	for i := 0; ; i++ {
-		k := fmt.Sprintf("%s%d.%d", pipeline.RestoreMarkerPrefix, p, i)
+		k := fmt.Sprintf("%s.%d", base, i)
 		got, err := hp.Partition(&sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(k)}, n)
 		if err == nil && got == p {
 			return k
@@ -30,31 +37,40 @@ func markerKey(topic string, p, n int32) string {
 	}
 }
 
-// writeMarker commits, in its own transaction, a tombstone with a marker key
-// on partition p of the snapshot topic and returns its offset. Restore reads
-// up to that offset: everything committed before it is then known to have
-// been read, however the fetches are split, and the commit markers that end
-// every transaction cannot make the end of the partition ambiguous. The key
-// is not a node id, so snapshot readers ignore it, and compaction keeps one
-// marker per partition.
-func writeMarker(prod sarama.SyncProducer, topic string, p, n int32) (int64, error) {
+// markerKey returns the restore marker's key for partition p.
+func markerKey(topic string, p, n int32) string {
+	return partitionKey(topic, fmt.Sprintf("%s%d", pipeline.RestoreMarkerPrefix, p), p, n)
+}
+
+// writeMarkers commits, in its own transaction, a tombstone with a marker
+// key on partition p of each of the given topics and returns their offsets,
+// in order. Restore reads each topic up to its marker: everything committed
+// before it is then known to have been read, however the fetches are split,
+// and the commit markers that end every transaction cannot make the end of
+// the partition ambiguous. The key is not a node id, so snapshot readers
+// ignore it, and compaction keeps one marker per partition.
+func writeMarkers(prod sarama.SyncProducer, p, n int32, topics ...string) ([]int64, error) {
 	if err := prod.BeginTxn(); err != nil {
-		return 0, err
+		return nil, err
 	}
-	gotP, off, err := prod.SendMessage(&sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(markerKey(topic, p, n))})
-	if err != nil {
-		_ = prod.AbortTxn()
-		return 0, err
-	}
-	if gotP != p {
-		_ = prod.AbortTxn()
-		return 0, fmt.Errorf("restore marker landed on partition %d, want %d", gotP, p)
+	offs := make([]int64, len(topics))
+	for i, topic := range topics {
+		gotP, off, err := prod.SendMessage(&sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(markerKey(topic, p, n))})
+		if err != nil {
+			_ = prod.AbortTxn()
+			return nil, err
+		}
+		if gotP != p {
+			_ = prod.AbortTxn()
+			return nil, fmt.Errorf("restore marker landed on partition %d of %s, want %d", gotP, topic, p)
+		}
+		offs[i] = off
 	}
 	if err := prod.CommitTxn(); err != nil {
 		_ = prod.AbortTxn()
-		return 0, err
+		return nil, err
 	}
-	return off, nil
+	return offs, nil
 }
 
 // tuneRestore sets what a restore client needs that a consumer group's
@@ -91,51 +107,167 @@ const (
 // that header, in its value.
 func restore(ctx context.Context, client sarama.Client, topic string, p int32, upTo int64) (*state.Partition, int, error) {
 	part := state.NewPartition(p)
-	start, err := client.GetOffset(topic, p, sarama.OffsetOldest)
+	n, err := readPartition(ctx, client, topic, p, sarama.OffsetOldest, upTo+1, func(m *sarama.ConsumerMessage) error {
+		id, kerr := uuid.ParseBytes(m.Key)
+		switch {
+		case kerr != nil:
+			// a restore marker or a foreign record: not a node
+		case len(m.Value) == 0:
+			part.Delete(id)
+		default:
+			st, err := wire.RestoreState(m.Value, pipeline.SnapshotState(m.Headers))
+			if err != nil {
+				return fmt.Errorf("restore: partition %d offset %d: %w", p, m.Offset, err)
+			}
+			part.Put(st)
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, 0, infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "restore", Target: topic}, "start offset", err)
+		return nil, n, err
 	}
-	if upTo < start {
-		return part, 0, nil
+	return part, n, nil
+}
+
+// restoreLiveness reads partition p of the liveness topic up to and
+// including the marker at offset upTo and returns the partition's tracker
+// and the input offset its heartbeat replay starts from (-1: none).
+func restoreLiveness(ctx context.Context, client sarama.Client, topic string, p int32, upTo int64) (*liveness.Tracker, int64, error) {
+	latest := map[string][]byte{}
+	_, err := readPartition(ctx, client, topic, p, sarama.OffsetOldest, upTo+1, func(m *sarama.ConsumerMessage) error {
+		if len(m.Value) == 0 {
+			delete(latest, string(m.Key)) // a tombstone, or a restore marker
+			return nil
+		}
+		latest[string(m.Key)] = m.Value
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	values := make([][]byte, 0, len(latest))
+	for _, v := range latest {
+		values = append(values, v)
+	}
+	return liveness.Load(p, 0, values)
+}
+
+// replayHeartbeats re-applies the liveness moves of the heartbeats in
+// partition p of the input from offset from up to (not including) offset
+// to: those committed after the last liveness checkpoint, whose moves no
+// record holds. Everything else those inputs did is in the snapshots
+// already (every other change writes one), so only a heartbeat that moves
+// nothing but liveness is applied, and nothing is emitted. A heartbeat that
+// the snapshots already cover is stale against them and changes nothing.
+func replayHeartbeats(ctx context.Context, client sarama.Client, topic string, p int32, from, to int64,
+	part *state.Partition, live *liveness.Tracker, params decide.Params) (replayed, moved int, err error) {
+	if from < 0 || from >= to {
+		return 0, 0, nil
+	}
+	replayed, err = readPartition(ctx, client, topic, p, from, to, func(m *sarama.ConsumerMessage) error {
+		if replayHeartbeat(m, part, live, params) {
+			moved++
+		}
+		return nil
+	})
+	return replayed, moved, err
+}
+
+// replayHeartbeat re-applies one input record of a restore's replay and
+// reports whether it moved a node's liveness.
+func replayHeartbeat(m *sarama.ConsumerMessage, part *state.Partition, live *liveness.Tracker, params decide.Params) bool {
+	in, _, err := decodeInput(m)
+	if err != nil || in.Kind != processor.KindHeartbeat {
+		return false // dead-lettered, or no liveness of its own
+	}
+	d := decide.DecideHeartbeat(part.Get(in.Heartbeat.NodeID), in.Heartbeat, in.Now, params)
+	if !d.Emit || !d.LivenessOnly {
+		return false
+	}
+	part.Put(d.State)
+	live.Moved(d.State)
+	return true
+}
+
+// resolveOffset turns a consumer group's initial offset, which is a
+// sentinel when the group has not committed one, into an offset.
+func resolveOffset(client sarama.Client, topic string, p int32, off int64) (int64, error) {
+	if off >= 0 {
+		return off, nil
+	}
+	got, err := client.GetOffset(topic, p, off)
+	if err != nil {
+		return 0, infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "restore", Target: topic}, "offset", err)
+	}
+	return got, nil
+}
+
+// readPartition is the one reader of the reducer's restores: it hands fn
+// every committed record of partition p of topic from offset from (or the
+// oldest one still kept, whichever is later; sarama.OffsetOldest for the
+// start of the log) up to offset to, not included, and returns how many it
+// read. The records before to may end in transaction markers or aborted
+// records, which a read_committed fetch never returns: once the partition's
+// high-water mark has reached to and nothing more arrives for a moment, the
+// range is complete.
+func readPartition(ctx context.Context, client sarama.Client, topic string, p int32, from, to int64, fn func(*sarama.ConsumerMessage) error) (int, error) {
+	ictx := infraerr.Context{Transport: "kafka", Operation: "restore", Target: topic}
+	oldest, err := client.GetOffset(topic, p, sarama.OffsetOldest)
+	if err != nil {
+		return 0, infraerr.New(infraerr.KindConnection, ictx, "start offset", err)
+	}
+	if from < oldest {
+		from = oldest
+	}
+	if to <= from {
+		return 0, nil
 	}
 	consumer, err := sarama.NewConsumerFromClient(client)
 	if err != nil {
-		return nil, 0, fmt.Errorf("restore: consumer: %w", err)
+		return 0, fmt.Errorf("restore: consumer: %w", err)
 	}
 	defer consumer.Close()
-	pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
+	pc, err := consumer.ConsumePartition(topic, p, from)
 	if err != nil {
-		return nil, 0, infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "restore", Target: topic}, "consume", err)
+		return 0, infraerr.New(infraerr.KindConnection, ictx, "consume", err)
 	}
 	defer pc.Close()
 	records := 0
+	idle := time.NewTimer(readIdle)
+	defer idle.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil, records, ctx.Err()
+			return records, ctx.Err()
 		case err := <-pc.Errors():
-			return nil, records, infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "restore", Target: topic}, "fetch", err)
+			return records, infraerr.New(infraerr.KindConnection, ictx, "fetch", err)
 		case m := <-pc.Messages():
+			if m.Offset >= to {
+				return records, nil
+			}
 			records++
-			id, kerr := uuid.ParseBytes(m.Key)
-			switch {
-			case kerr != nil:
-				// a restore marker or a foreign record: not a node
-			case len(m.Value) == 0:
-				part.Delete(id)
-			default:
-				st, err := wire.RestoreState(m.Value, pipeline.SnapshotState(m.Headers))
-				if err != nil {
-					return nil, records, fmt.Errorf("restore: partition %d offset %d: %w", p, m.Offset, err)
-				}
-				part.Put(st)
+			if err := fn(m); err != nil {
+				return records, err
 			}
-			if m.Offset >= upTo {
-				return part, records, nil
+			if m.Offset >= to-1 {
+				return records, nil
 			}
+			idle.Reset(readIdle)
+		case <-idle.C:
+			if pc.HighWaterMarkOffset() >= to {
+				return records, nil
+			}
+			idle.Reset(readIdle)
 		}
 	}
 }
+
+// readIdle is how long readPartition waits for another record before it
+// asks whether the range is complete. It matters only for a range that ends
+// in a transaction marker (a heartbeat replay up to a group's first offset,
+// resolved from the log end); every other range ends in a record that is
+// delivered, so it is generous rather than fast.
+const readIdle = 2 * time.Second
 
 // releaseRestoreGarbage collects what the restores of a session left behind
 // and returns the freed pages to the OS, once every claimed partition is

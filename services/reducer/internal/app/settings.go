@@ -7,6 +7,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/config"
 	"github.com/omninode/onex-fleet/pkg/contract"
 	"github.com/omninode/onex-fleet/pkg/retry"
+	"github.com/omninode/onex-fleet/pkg/topicns"
 	"github.com/omninode/onex-fleet/pkg/topics"
 	"github.com/omninode/onex-fleet/services/reducer/decide"
 	"github.com/omninode/onex-fleet/services/reducer/expect"
@@ -27,10 +28,26 @@ type Settings struct {
 	Retry retry.Policy
 	// SnapshotsTopic is where the reducer keeps and restores its state
 	// (ONEX_REGISTRATION_SNAPSHOTS_TOPIC, the variable the consul effect
-	// reads too; default the platform topic). `make bench` gives each run
-	// its own, so no state of other fleets on the cluster is restored.
+	// reads too; default the platform topic), with the namespace.
 	SnapshotsTopic string
+	// LivenessTopic holds the liveness checkpoint, restored with the
+	// snapshots (ONEX_REGISTRATION_LIVENESS_TOPIC, default the platform
+	// topic), with the namespace.
+	LivenessTopic string
+	// CheckpointInterval is the least time between two liveness
+	// checkpoints of a partition (ONEX_LIVENESS_CHECKPOINT_MS, 1000): the
+	// heartbeats since the last one are replayed from the input on
+	// restore, so it trades checkpoint records against replay length.
+	CheckpointInterval time.Duration
+	// Namespace (KAFKA_TOPIC_NAMESPACE) is put in front of every topic the
+	// reducer reads or writes (Topic); SnapshotsTopic and LivenessTopic
+	// already carry it.
+	Namespace topicns.Namespace
 }
+
+// Topic is the name on the broker of a registry topic: canonical names stay
+// in the reducer's code and records, the namespace goes on the wire only.
+func (s Settings) Topic(canonical string) string { return s.Namespace.Physical(canonical) }
 
 // ContractPath is the reducer's contract file: ONEX_REDUCER_CONTRACT, else
 // $ONEX_CONTRACTS_DIR/reducer/contract.yaml.
@@ -57,6 +74,7 @@ func LoadSettings(cfg *config.Config, c *contract.Contract) (Settings, error) {
 	s.Params.AcceptedResendInitial = get("ONEX_ACCEPTED_RESEND_INITIAL_SECONDS", time.Second, s.Params.AcceptedResendInitial)
 	s.Params.AcceptedResendMax = get("ONEX_ACCEPTED_RESEND_MAX_SECONDS", time.Second, s.Params.AcceptedResendMax)
 	s.BatchLinger = get("ONEX_REDUCER_BATCH_LINGER_MS", time.Millisecond, 5*time.Millisecond)
+	s.CheckpointInterval = get("ONEX_LIVENESS_CHECKPOINT_MS", time.Millisecond, time.Second)
 	if err != nil {
 		return s, err
 	}
@@ -78,11 +96,16 @@ func LoadSettings(cfg *config.Config, c *contract.Contract) (Settings, error) {
 		return s, fmt.Errorf("config: the accepted resend maximum (ONEX_ACCEPTED_RESEND_MAX_SECONDS, %s) must be at least its initial interval (ONEX_ACCEPTED_RESEND_INITIAL_SECONDS, %s)",
 			s.Params.AcceptedResendMax, s.Params.AcceptedResendInitial)
 	}
+	if s.CheckpointInterval <= 0 {
+		return s, fmt.Errorf("config: ONEX_LIVENESS_CHECKPOINT_MS must be > 0")
+	}
 	if s.BatchSize < 1 {
 		return s, fmt.Errorf("config: ONEX_REDUCER_BATCH_SIZE must be >= 1")
 	}
 	s.Group = config.String("ONEX_REDUCER_GROUP", cfg.Environment+".onex-fleet.reducer.consume.1.0.0")
-	s.SnapshotsTopic = config.String("ONEX_REGISTRATION_SNAPSHOTS_TOPIC", topics.RegistrationSnapshots)
+	s.Namespace = cfg.TopicNamespace
+	s.SnapshotsTopic = s.Topic(config.String("ONEX_REGISTRATION_SNAPSHOTS_TOPIC", topics.RegistrationSnapshots))
+	s.LivenessTopic = s.Topic(config.String("ONEX_REGISTRATION_LIVENESS_TOPIC", topics.RegistrationLiveness))
 	return s, nil
 }
 

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -9,8 +10,11 @@ import (
 	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/dlq"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
+	"github.com/omninode/onex-fleet/pkg/pipeline"
 	"github.com/omninode/onex-fleet/pkg/topics"
+	fleetv1 "github.com/omninode/onex-fleet/proto/onex/fleet/v1"
 	"github.com/omninode/onex-fleet/services/reducer/decide"
+	"github.com/omninode/onex-fleet/services/reducer/internal/liveness"
 	"github.com/omninode/onex-fleet/services/reducer/internal/processor"
 	"github.com/omninode/onex-fleet/services/reducer/internal/wire"
 )
@@ -54,7 +58,7 @@ func txnBackoff(retries, _ int) time.Duration {
 // transact runs one batch in one Kafka transaction: decisions' events and
 // intents, the touched nodes' snapshots, DLQ records for unusable inputs, and
 // the input offsets all commit together or not at all.
-func (h *handler) transact(prod sarama.SyncProducer, proc *processor.Processor, batch []*sarama.ConsumerMessage, meta *sarama.ConsumerGroupMetadata) error {
+func (h *handler) transact(prod sarama.SyncProducer, proc *processor.Processor, ps *partitionState, batch []*sarama.ConsumerMessage, meta *sarama.ConsumerGroupMetadata) error {
 	r := h.r
 	t0 := time.Now()
 	step := func(name string) {
@@ -62,7 +66,7 @@ func (h *handler) transact(prod sarama.SyncProducer, proc *processor.Processor, 
 		r.metrics.txnSteps.WithLabelValues(name).Observe(now.Sub(t0).Seconds())
 		t0 = now
 	}
-	out, err := r.decideBatch(proc, batch)
+	out, err := h.decideBatch(proc, ps, batch)
 	if err != nil {
 		return err
 	}
@@ -75,6 +79,11 @@ func (h *handler) transact(prod sarama.SyncProducer, proc *processor.Processor, 
 			r.svc.Log.Warn("abort transaction", "error", infraerr.SanitizeError(aerr))
 		}
 		return cause
+	}
+	// The encoders name the registry's topics; the namespace goes on here
+	// (Physical is idempotent: the snapshot and liveness topics have it).
+	for _, m := range out.msgs {
+		m.Topic = r.settings.Topic(m.Topic)
 	}
 	msgs := out.msgs
 	for _, d := range out.dlq {
@@ -112,13 +121,14 @@ func (h *handler) transact(prod sarama.SyncProducer, proc *processor.Processor, 
 		o.log(r.svc.Log)
 	}
 	// The fleet-wide series, named as in every other service.
-	r.busm.Consumed.WithLabelValues(topics.ReducerInput, "handled").Add(float64(len(batch) - len(out.dlq)))
-	r.busm.Consumed.WithLabelValues(topics.ReducerInput, "dead_lettered").Add(float64(len(out.dlq)))
+	input := r.settings.Topic(topics.ReducerInput)
+	r.busm.Consumed.WithLabelValues(input, "handled").Add(float64(len(batch) - len(out.dlq)))
+	r.busm.Consumed.WithLabelValues(input, "dead_lettered").Add(float64(len(out.dlq)))
 	for _, m := range out.msgs {
 		r.busm.Produced.WithLabelValues(m.Topic).Inc()
 	}
 	for _, d := range out.dlq {
-		r.dlqm.Written(topics.ReducerInput, d.rec.Topic, d.failure)
+		r.dlqm.Written(input, d.rec.Topic, d.failure)
 	}
 	return nil
 }
@@ -142,13 +152,27 @@ type dlqRecord struct {
 	failure dlq.Failure
 }
 
-func (r *Reducer) decideBatch(proc *processor.Processor, batch []*sarama.ConsumerMessage) (batchOutput, error) {
+// decodeInput decodes one reducer-input record: the batch's and the
+// restore's heartbeat replay's one way to read the input.
+func decodeInput(m *sarama.ConsumerMessage) (processor.Input, string, error) {
+	return wire.DecodeRecord(m.Headers, m.Value)
+}
+
+// decideBatch decides a batch and returns what its transaction sends. A node
+// whose decisions in the batch moved only its liveness writes no snapshot:
+// the partition's tracker keeps the move, and once CheckpointInterval has
+// passed the batch also rewrites the tracker's changed buckets.
+func (h *handler) decideBatch(proc *processor.Processor, ps *partitionState, batch []*sarama.ConsumerMessage) (batchOutput, error) {
+	r := h.r
 	out := batchOutput{counts: map[string]int{}, resent: map[decide.Trigger]int{}}
 	touched := map[uuid.UUID]*decide.NodeState{}
+	// livenessOnly is true for a touched node while every decision of the
+	// batch that changed it moved only its liveness.
+	livenessOnly := map[uuid.UUID]bool{}
 	var order []uuid.UUID
 	source := r.svc.Config.Environment
 	for _, m := range batch {
-		in, kind, err := wire.DecodeRecord(m.Value)
+		in, kind, err := decodeInput(m)
 		if err != nil {
 			f := dlq.Failure{Err: err, Type: "content", Class: dlq.ClassPublisherMalformed}
 			rec, derr := dlq.Build(m, f, source, time.Now())
@@ -172,6 +196,11 @@ func (r *Reducer) decideBatch(proc *processor.Processor, batch []*sarama.Consume
 				outcome = "emit"
 				if d.Reason == decide.ReasonShutDown {
 					out.shutdowns++
+				}
+				if d.State != nil {
+					id := d.State.NodeID
+					only, seen := livenessOnly[id]
+					livenessOnly[id] = d.LivenessOnly && (only || !seen)
 				}
 			}
 			for _, e := range d.Events {
@@ -201,6 +230,11 @@ func (r *Reducer) decideBatch(proc *processor.Processor, batch []*sarama.Consume
 	}
 	now := time.Now()
 	for _, id := range order {
+		if livenessOnly[id] {
+			ps.live.Moved(touched[id])
+			continue
+		}
+		ps.live.Snapshotted(id)
 		rec, err := wire.Snapshot(touched[id], now)
 		if err != nil {
 			return out, err
@@ -209,5 +243,36 @@ func (r *Reducer) decideBatch(proc *processor.Processor, batch []*sarama.Consume
 		out.msgs = append(out.msgs, rec.ProducerMessage(source))
 		out.counts["snapshot"]++
 	}
+	if next := batch[len(batch)-1].Offset + 1; ps.live.Due(now, r.settings.CheckpointInterval, next) {
+		recs, err := ps.live.Checkpoint(next, now)
+		if err != nil {
+			return out, err
+		}
+		for _, lr := range recs {
+			out.msgs = append(out.msgs, h.livenessMessage(ps.live.Partition(), lr))
+			out.counts["liveness"]++
+		}
+	}
 	return out, nil
+}
+
+// livenessContentType marks the checkpoint's records (docs/architecture.md,
+// "Two wires").
+var livenessContentType = pipeline.ProtobufContentType(string((&fleetv1.LivenessCheckpoint{}).ProtoReflect().Descriptor().FullName()))
+
+// livenessMessage keys a liveness checkpoint record so that it lands on
+// partition p of the liveness topic: "<p>/head" for the head,
+// "<p>/<buckets>/<bucket>" for a bucket, with partitionKey's suffix.
+func (h *handler) livenessMessage(p int32, lr liveness.Record) *sarama.ProducerMessage {
+	topic := h.r.settings.LivenessTopic
+	base := fmt.Sprintf("%d/%d/%d", p, lr.Buckets, lr.Bucket)
+	if lr.Head {
+		base = fmt.Sprintf("%d/head", p)
+	}
+	m := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(partitionKey(topic, base, p, h.partitions))}
+	if lr.Value != nil {
+		m.Value = sarama.ByteEncoder(lr.Value)
+		m.Headers = []sarama.RecordHeader{{Key: []byte(pipeline.HeaderContentType), Value: []byte(livenessContentType)}}
+	}
+	return m
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 
 	"github.com/omninode/onex-fleet/pkg/envelope"
@@ -21,30 +22,25 @@ import (
 	"github.com/omninode/onex-fleet/services/reducer/internal/processor"
 )
 
-// DecodeRecord decodes one reducer-input record value (a
-// pipeline.ReducerInput) into a processor input. kind is a short label for
+// DecodeRecord decodes one reducer-input record (a pipeline.ReducerInput in
+// either wire, chosen by its content_type header: protobuf as the
+// orchestrator writes it, JSON when the header says so or is absent, as on
+// records written before) into a processor input. kind is a short label for
 // metrics ("introspection", "ack", "heartbeat", "tick", "operator",
-// "unknown"). Every
-// error is a content error naming what is wrong.
-func DecodeRecord(value []byte) (processor.Input, string, error) {
-	var ri pipeline.ReducerInput
-	if err := json.Unmarshal(value, &ri); err != nil {
-		return processor.Input{}, "unknown", infraerr.ContentWrap("reducer input is not valid JSON", err)
+// "unknown"). Every error is a content error naming what is wrong.
+func DecodeRecord(headers []*sarama.RecordHeader, value []byte) (processor.Input, string, error) {
+	ri, err := pipeline.DecodeReducerInput(headers, value)
+	if err != nil {
+		return processor.Input{}, "unknown", infraerr.ContentWrap("undecodable record", err)
 	}
 	return Decode(ri)
 }
 
 // Decode turns a reducer input into a processor input: the original value is
 // decoded by its topic, and received_at becomes the decision's now (for a
-// tick, the tick's own now, per the replay contract).
-//
-// The node messages (introspection, ack, heartbeat) are decoded tolerantly
-// (envelope.DecodeTolerant, registration.Decode*Tolerant), as the
-// orchestrator's ingress decoded them before republishing them here: a node
-// newer than the fleet may send fields it does not know, which ingress has
-// already accepted and counted, so they are not a reason to dead-letter the
-// record here (nor counted again). Every other defect still is. An
-// introspection's unknown payload members are kept (Introspection.Extras).
+// tick, the tick's own now, per the replay contract). A heartbeat the
+// orchestrator decoded at ingress (ri.Heartbeat, protobuf wire) is taken as
+// it is: ingress validated it, and decoding it again would only cost.
 //
 // The node messages (introspection, ack, heartbeat) are decoded tolerantly
 // (envelope.DecodeTolerant, registration.Decode*Tolerant), as the
@@ -54,6 +50,9 @@ func DecodeRecord(value []byte) (processor.Input, string, error) {
 // record here (nor counted again). Every other defect still is. An
 // introspection's unknown payload members are kept (Introspection.Extras).
 func Decode(ri pipeline.ReducerInput) (processor.Input, string, error) {
+	if ri.Heartbeat != nil {
+		return decodedHeartbeat(ri)
+	}
 	if len(ri.Value) == 0 {
 		return processor.Input{}, "unknown", infraerr.Content("value", "missing")
 	}
@@ -126,6 +125,24 @@ func Decode(ri pipeline.ReducerInput) (processor.Input, string, error) {
 		return processor.Input{Kind: processor.KindOperator, Now: now, Operator: operatorInput(env, c)}, "operator", nil
 	}
 	return processor.Input{}, "unknown", infraerr.Content("topic", fmt.Sprintf("%q is not a reducer input topic", ri.Topic))
+}
+
+// decodedHeartbeat is the processor input of a heartbeat decoded at
+// ingress: the same input the JSON envelope's decoding gives.
+func decodedHeartbeat(ri pipeline.ReducerInput) (processor.Input, string, error) {
+	if ri.Topic != topics.NodeHeartbeat {
+		return processor.Input{}, "unknown", infraerr.Content("topic", fmt.Sprintf("%q carries a heartbeat (want %s)", ri.Topic, topics.NodeHeartbeat))
+	}
+	if ri.ReceivedAt.IsZero() {
+		return processor.Input{}, "heartbeat", infraerr.Content("received_at", "missing")
+	}
+	h := ri.Heartbeat
+	var corr uuid.UUID
+	if h.CorrelationID != nil {
+		corr = *h.CorrelationID
+	}
+	return processor.Input{Kind: processor.KindHeartbeat, Now: ri.ReceivedAt.Time, Heartbeat: decide.Heartbeat{
+		NodeID: h.NodeID, Timestamp: h.Timestamp, CorrelationID: corr}}, "heartbeat", nil
 }
 
 // operatorInput is an operator command as the decisions take it; the events

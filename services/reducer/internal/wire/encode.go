@@ -80,9 +80,10 @@ var eventTopics = map[decide.EventKind]string{
 func EventTopic(k decide.EventKind) string { return eventTopics[k] }
 
 // OutputTopics returns every topic the encoder writes to (events, intents,
-// snapshots), sorted: the reducer's contract must list each one.
+// snapshots, liveness checkpoints), sorted: the reducer's contract must
+// list each one.
 func OutputTopics() []string {
-	out := []string{topics.RegistrationIntents, topics.RegistrationSnapshots, topics.NodeTopics}
+	out := []string{topics.RegistrationIntents, topics.RegistrationSnapshots, topics.RegistrationLiveness, topics.NodeTopics}
 	for _, t := range eventTopics {
 		out = append(out, t)
 	}

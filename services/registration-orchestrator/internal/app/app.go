@@ -229,7 +229,7 @@ func (a *App) requiredTopics() []string {
 	}
 	add(a.c.Subscribe()...)
 	add(a.c.Publish()...)
-	router := dlq.Router{Override: a.s.DLQTopic}
+	router := a.s.dlqRouter()
 	for _, t := range a.c.Subscribe() {
 		set[router.TopicFor(a.s.topic(t))] = true
 	}
@@ -320,7 +320,7 @@ func (a *App) Run(ctx context.Context) error {
 		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "connect_producer"}, "dlq producer", err)
 	}
 	defer dlqProducer.Close()
-	pub, err := dlq.NewPublisher(dlqProducer, a.svc.Registerer(), dlq.WithSource(a.s.Env), dlq.WithRouter(dlq.Router{Override: a.s.DLQTopic}))
+	pub, err := dlq.NewPublisher(dlqProducer, a.svc.Registerer(), dlq.WithSource(a.s.Env), dlq.WithRouter(a.s.dlqRouter()))
 	if err != nil {
 		return err
 	}
@@ -338,7 +338,10 @@ func (a *App) Run(ctx context.Context) error {
 		ResponseTopic: a.s.topic(topics.TopicCatalogResponse), ChangedTopic: a.s.topic(topics.TopicCatalogChanged),
 		Refresh: a.s.CatalogRefresh, Source: a.s.Env, Send: producer, Client: client, Log: log, Registerer: a.svc.Registerer(),
 		Nodes: nodes, NodesWait: a.s.nodeTopicsWait(),
-		Describe: func(ctx context.Context) ([]topics.TopicState, error) { return topics.Describe(ctx, admin) }})
+		Describe: func(ctx context.Context) ([]topics.TopicState, error) {
+			states, err := topics.Describe(ctx, admin)
+			return topics.OnNamespace(a.s.Namespace, states), err
+		}})
 	a.cat.Store(cat)
 	tickTopic := a.s.topic(a.c.TopicFor(expect.HandlerTickLeadership))
 	sched := ticker.New(ticker.Config{Interval: a.s.TickInterval, SchedulerID: a.s.SchedulerID, TickTopic: tickTopic,

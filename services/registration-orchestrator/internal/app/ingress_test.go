@@ -1,7 +1,6 @@
 package app
 
 import (
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -61,8 +60,8 @@ func TestIngress(t *testing.T) {
 			before := time.Now()
 			h.produce(h.topic(topics.NodeIntrospection), "", r.Value) // unkeyed, as a Python node sends it
 			got := h.waitRecords(reducerInput, 1, 20*time.Second, "reducer input of the record", keyIs(r.NodeID.String()))
-			var ri pipeline.ReducerInput
-			if err := json.Unmarshal(got[0].Value, &ri); err != nil {
+			ri, err := pipeline.DecodeReducerInput(got[0].Headers, got[0].Value)
+			if err != nil {
 				t.Fatal(err)
 			}
 			if ri.Topic != topics.NodeIntrospection {
@@ -202,8 +201,8 @@ func TestIngress(t *testing.T) {
 		forwarded := h.waitRecords(reducerInput, len(valid), 60*time.Second, fmt.Sprintf("%d valid records forwarded", len(valid)),
 			func(m *sarama.ConsumerMessage) bool { _, ok := valid[string(m.Key)]; return ok })
 		for _, m := range forwarded {
-			var ri pipeline.ReducerInput
-			if err := json.Unmarshal(m.Value, &ri); err != nil {
+			ri, err := pipeline.DecodeReducerInput(m.Headers, m.Value)
+			if err != nil {
 				t.Fatal(err)
 			}
 			if want := valid[string(m.Key)]; ri.Topic != want {

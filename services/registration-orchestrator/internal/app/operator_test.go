@@ -50,7 +50,8 @@ func TestOperatorCommands(t *testing.T) {
 		return b
 	}
 	isAdmin := func(m *sarama.ConsumerMessage) bool {
-		return bytes.Contains(m.Value, []byte(`"topic":"`+topics.RegistrationAdmin+`"`))
+		ri, err := pipeline.DecodeReducerInput(m.Headers, m.Value)
+		return err == nil && ri.Topic == topics.RegistrationAdmin
 	}
 	metric := func(command, outcome string) float64 {
 		return testkit.Metric(t, in.svc.Registry, "onex_orchestrator_operator_commands_total",
@@ -73,12 +74,12 @@ func TestOperatorCommands(t *testing.T) {
 			t.Fatalf("heartbeat at %d/%d, deregister at %d/%d: want the same partition, deregister after", got[0].Partition, got[0].Offset,
 				got[1].Partition, got[1].Offset)
 		}
-		var ri pipeline.ReducerInput
-		if err := json.Unmarshal(got[1].Value, &ri); err != nil {
+		ri, err := pipeline.DecodeReducerInput(got[1].Headers, got[1].Value)
+		if err != nil {
 			t.Fatal(err)
 		}
 		if ri.Topic != topics.RegistrationAdmin || !bytes.Equal(ri.Value, value) {
-			t.Errorf("reducer input %s, want topic %s and the command byte for byte", got[1].Value, topics.RegistrationAdmin)
+			t.Errorf("reducer input %s, want topic %s and the command byte for byte", pipeline.FormatReducerInput(got[1].Headers, got[1].Value), topics.RegistrationAdmin)
 		}
 		if ri.ReceivedAt.Before(before.Add(-time.Second)) || ri.ReceivedAt.After(time.Now()) {
 			t.Errorf("received_at %s is not the receive time", ri.ReceivedAt)
@@ -119,12 +120,12 @@ func TestOperatorCommands(t *testing.T) {
 			if m.Key != nil {
 				t.Errorf("evict copy keyed %q, want no key", m.Key)
 			}
-			var ri pipeline.ReducerInput
-			if err := json.Unmarshal(m.Value, &ri); err != nil {
+			ri, err := pipeline.DecodeReducerInput(m.Headers, m.Value)
+			if err != nil {
 				t.Fatal(err)
 			}
 			if ri.Topic != topics.RegistrationAdmin || !bytes.Equal(ri.Value, value) {
-				t.Errorf("reducer input %s", m.Value)
+				t.Errorf("reducer input %s", pipeline.FormatReducerInput(m.Headers, m.Value))
 			}
 		}
 		slices.Sort(seen)

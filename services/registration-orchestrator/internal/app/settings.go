@@ -3,11 +3,14 @@ package app
 import (
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/omninode/onex-fleet/pkg/config"
 	"github.com/omninode/onex-fleet/pkg/contract"
+	"github.com/omninode/onex-fleet/pkg/dlq"
 	"github.com/omninode/onex-fleet/pkg/retry"
+	"github.com/omninode/onex-fleet/pkg/topicns"
 	"github.com/omninode/onex-fleet/pkg/topics"
 	"github.com/omninode/onex-fleet/services/registration-orchestrator/expect"
 	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/ingress"
@@ -28,6 +31,10 @@ type Settings struct {
 	Rename map[string]string
 	// DLQTopic overrides dead-letter routing (KAFKA_DEAD_LETTER_TOPIC).
 	DLQTopic string
+	// Namespace (KAFKA_TOPIC_NAMESPACE) is put in front of every topic the
+	// orchestrator produces to or consumes from, renamed ones included;
+	// payloads and the ingress series keep the registry names.
+	Namespace topicns.Namespace
 	// Env is the bus environment: consumer group ids and the header source.
 	Env string
 	// Limits bound what ingress accepts (ONEX_INGRESS_MAX_MESSAGE_BYTES,
@@ -89,9 +96,48 @@ func (s Settings) nodeTopicsWait() time.Duration {
 // topic returns the topic used for a registry name.
 func (s Settings) topic(name string) string {
 	if t, ok := s.Rename[name]; ok && t != "" {
-		return t
+		return s.Namespace.Physical(t)
 	}
-	return name
+	return s.Namespace.Physical(name)
+}
+
+// dlqRouter is the dead-letter routing on the orchestrator's namespace.
+func (s Settings) dlqRouter() dlq.Router {
+	return dlq.Router{Override: s.DLQTopic, Namespace: s.Namespace}
+}
+
+// DefaultLivenessWindow is the reducer contract's liveness_window_seconds,
+// for an orchestrator whose contracts directory has no reducer contract.
+const DefaultLivenessWindow = 90 * time.Second
+
+// reducerLivenessWindow is the reducer contract's parameter.
+const reducerLivenessWindow = "liveness_window_seconds"
+
+// livenessWindow is the age past which ingress skips a heartbeat: the
+// reducer's liveness window, read as the reducer reads it, so the two
+// agree: ONEX_LIVENESS_WINDOW_SECONDS, else the parameter of the reducer's
+// contract in contractsDir, else DefaultLivenessWindow when there is no
+// such file. A contract that is there but unreadable is an error.
+func livenessWindow(contractsDir string) (time.Duration, error) {
+	def := DefaultLivenessWindow
+	path := contract.Path(contractsDir, "reducer")
+	if _, err := os.Stat(path); err == nil {
+		c, err := contract.ReadFile(path)
+		if err != nil {
+			return 0, fmt.Errorf("config: the reducer contract holds the liveness window: %w", err)
+		}
+		if v, ok := c.Parameters[reducerLivenessWindow]; ok {
+			def = time.Duration(v * float64(time.Second))
+		}
+	}
+	w, err := config.Duration("ONEX_LIVENESS_WINDOW_SECONDS", time.Second, def)
+	if err != nil {
+		return 0, err
+	}
+	if w <= 0 {
+		return 0, fmt.Errorf("config: ONEX_LIVENESS_WINDOW_SECONDS must be > 0")
+	}
+	return w, nil
 }
 
 // LoadSettings reads the orchestrator's settings from the environment on top
@@ -100,7 +146,7 @@ func LoadSettings(cfg *config.Config) (Settings, error) {
 	s := Settings{
 		ContractsDir: cfg.ContractsDir,
 		ContractPath: config.String("ONEX_ORCHESTRATOR_CONTRACT", contract.Path(cfg.ContractsDir, expect.Service)),
-		DLQTopic:     cfg.DeadLetterTopic, Env: cfg.Environment, DrainTimeout: cfg.DrainTimeout, FromOldest: cfg.ConsumeFromOldest,
+		DLQTopic:     cfg.DeadLetterTopic, Namespace: cfg.TopicNamespace, Env: cfg.Environment, DrainTimeout: cfg.DrainTimeout, FromOldest: cfg.ConsumeFromOldest,
 		SchedulerID: config.String("ONEX_RUNTIME_SCHEDULER_ID", "runtime-scheduler-default"),
 	}
 	var errs []error
@@ -126,13 +172,18 @@ func LoadSettings(cfg *config.Config) (Settings, error) {
 	}
 	// Its own aggregation state topic (a compacted topic that must exist):
 	// for environments that share a broker but must not share attempts in
-	// flight, like make bench's runs.
+	// flight (KAFKA_TOPIC_NAMESPACE separates all their topics at once).
 	if t := config.String("ONEX_REGISTRATION_AGGREGATIONS_TOPIC", ""); t != "" {
 		if s.Rename == nil {
 			s.Rename = map[string]string{}
 		}
 		s.Rename[topics.RegistrationAggregations] = t
 	}
+	window, err := livenessWindow(s.ContractsDir)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	s.Limits.HeartbeatWindow = window
 	stepMS := integer("ONEX_ORCHESTRATOR_STEP_TIMEOUT_MS", 0)
 	s.StepTimeout = time.Duration(stepMS) * time.Millisecond
 	tickMS := integer("ONEX_RUNTIME_SCHEDULER_TICK_INTERVAL_MS", 1000)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/omninode/onex-fleet/pkg/config"
+	"github.com/omninode/onex-fleet/pkg/topics"
 )
 
 func TestLoadSettings(t *testing.T) {
@@ -33,6 +34,31 @@ func TestLoadSettings(t *testing.T) {
 		{"not a number", map[string]string{"ONEX_INGRESS_MAX_MESSAGE_BYTES": "lots"}, nil, "ONEX_INGRESS_MAX_MESSAGE_BYTES"},
 		{"bad start", map[string]string{"ONEX_INGRESS_START": "middle"}, nil, "ONEX_INGRESS_START"},
 		{"negative skew", map[string]string{"ONEX_INGRESS_MAX_FUTURE_SKEW_SECONDS": "-1"}, nil, "ONEX_INGRESS_MAX_FUTURE_SKEW_SECONDS"},
+		{"liveness window without a reducer contract", nil, func(t *testing.T, s Settings) {
+			if s.Limits.HeartbeatWindow != DefaultLivenessWindow {
+				t.Errorf("heartbeat window %s, want %s", s.Limits.HeartbeatWindow, DefaultLivenessWindow)
+			}
+		}, ""},
+		{"liveness window the reducer's", map[string]string{"ONEX_LIVENESS_WINDOW_SECONDS": "30.5"}, func(t *testing.T, s Settings) {
+			if s.Limits.HeartbeatWindow != 30500*time.Millisecond {
+				t.Errorf("heartbeat window %s, want 30.5s", s.Limits.HeartbeatWindow)
+			}
+		}, ""},
+		{"liveness window zero", map[string]string{"ONEX_LIVENESS_WINDOW_SECONDS": "0"}, nil, "ONEX_LIVENESS_WINDOW_SECONDS"},
+		{"liveness window not a number", map[string]string{"ONEX_LIVENESS_WINDOW_SECONDS": "soon"}, nil, "ONEX_LIVENESS_WINDOW_SECONDS"},
+		{"namespace applied to every topic", nil, func(t *testing.T, s Settings) {
+			s.Namespace = "bench"
+			s.Rename = map[string]string{topics.RegistrationAggregations: "onex.snapshot.run1.registration-aggregations.v1"}
+			if got := s.topic(topics.NodeHeartbeat); got != "bench."+topics.NodeHeartbeat {
+				t.Errorf("topic = %q", got)
+			}
+			if got := s.topic(topics.RegistrationAggregations); got != "bench.onex.snapshot.run1.registration-aggregations.v1" {
+				t.Errorf("renamed topic = %q", got)
+			}
+			if got := s.dlqRouter().TopicFor("bench." + topics.NodeHeartbeat); got != "bench."+topics.DLQEvents {
+				t.Errorf("dlq topic = %q", got)
+			}
+		}, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -51,5 +77,17 @@ func TestLoadSettings(t *testing.T) {
 			}
 			tc.check(t, s)
 		})
+	}
+}
+
+// TestLivenessWindowFromReducerContract reads the repository's reducer
+// contract: the orchestrator's default is the reducer's.
+func TestLivenessWindowFromReducerContract(t *testing.T) {
+	w, err := livenessWindow("../../../../contracts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w != DefaultLivenessWindow {
+		t.Errorf("window %s from contracts/reducer, want %s (update DefaultLivenessWindow with the contract)", w, DefaultLivenessWindow)
 	}
 }

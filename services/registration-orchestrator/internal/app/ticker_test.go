@@ -1,7 +1,6 @@
 package app
 
 import (
-	"encoding/json"
 	"sort"
 	"testing"
 	"time"
@@ -27,8 +26,8 @@ func (h *harness) ticksOn(t *testing.T, schedulerID string) map[int32][]tickRec 
 	t.Helper()
 	out := map[int32][]tickRec{}
 	for _, m := range h.seen(h.topic(topics.ReducerInput), keyIs(schedulerID)) {
-		var ri pipeline.ReducerInput
-		if err := json.Unmarshal(m.Value, &ri); err != nil {
+		ri, err := pipeline.DecodeReducerInput(m.Headers, m.Value)
+		if err != nil {
 			t.Fatal(err)
 		}
 		if ri.Topic != topics.RuntimeTick {

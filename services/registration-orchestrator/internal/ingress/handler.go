@@ -39,6 +39,10 @@ type Metrics struct {
 	// deregister, evict or unknown (a record that does not say which),
 	// outcome accepted or invalid.
 	OperatorCommands *prometheus.CounterVec
+	// HeartbeatsSkipped is
+	// onex_orchestrator_heartbeats_skipped_total{reason}: heartbeats
+	// committed without being forwarded (reason stale, stale.go).
+	HeartbeatsSkipped *prometheus.CounterVec
 }
 
 // NewMetrics registers the ingress series on reg (nil: not registered).
@@ -57,9 +61,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "onex_orchestrator_operator_commands_total",
 			Help: "Operator commands checked by ingress, by command (deregister, evict, unknown) and outcome (accepted: forwarded to the reducer; invalid: dead-lettered).",
 		}, []string{"command", "outcome"}),
+		HeartbeatsSkipped: newHeartbeatsSkipped(),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Messages, m.UnknownFields, m.OperatorCommands)
+		reg.MustRegister(m.Messages, m.UnknownFields, m.OperatorCommands, m.HeartbeatsSkipped)
 	}
 	return m
 }
@@ -97,6 +102,10 @@ func (h *Handler) Handle(ctx context.Context, msg *bus.Message) error {
 	log := observability.Logger(ctx)
 	topic := h.registryName(msg.Topic)
 	now := h.now().UTC()
+	if h.staleRecord(topic, msg, now) {
+		h.skipped(ctx, msg, uuid.Nil, msg.Timestamp, now)
+		return nil
+	}
 	acc, reason, err := Validate(topic, msg.Value, now, h.limits)
 	if err != nil {
 		h.m.Messages.WithLabelValues(topic, "rejected", reason).Inc()
@@ -104,7 +113,11 @@ func (h *Handler) Handle(ctx context.Context, msg *bus.Message) error {
 			"reason", reason, "error", infraerr.SanitizeError(err))
 		return err
 	}
-	out := wire.Message(h.out, acc.NodeID.String(), wire.ReducerInput(topic, now, msg.Value), h.source, acc.CorrelationID)
+	if h.stalePayload(topic, msg, acc, now) {
+		h.skipped(ctx, msg, acc.NodeID, acc.Timestamp, now)
+		return nil
+	}
+	out := wire.InputMessage(h.out, acc.NodeID.String(), acc.reducerInput(topic, now, msg.Value), h.source, acc.CorrelationID)
 	if err := h.send.Send(ctx, out); err != nil {
 		return infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "publish", Target: h.out,
 			CorrelationID: msg.CorrelationID}, "reducer input")
@@ -125,10 +138,13 @@ func (h *Handler) Handle(ctx context.Context, msg *bus.Message) error {
 // batch one record at a time through Handle and its retries.
 func (h *Handler) HandleBatch(ctx context.Context, msgs []*bus.Message) error {
 	out := make([]*sarama.ProducerMessage, 0, len(msgs))
+	// sent and nodes are the records in out and their nodes: skipped
+	// heartbeats are in msgs but not in out.
+	sent := make([]*bus.Message, 0, len(msgs))
 	nodes := make([]uuid.UUID, 0, len(msgs))
 	var withUnknown []int // indices of published records with unknown fields
 	var accepted []Accepted
-	publish := func(upTo int) error {
+	publish := func() error {
 		if len(out) == 0 {
 			return nil
 		}
@@ -143,7 +159,7 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*bus.Message) error {
 			h.unknown.observe(bus.MessageContext(ctx, msgs[i]), topic, accepted[j])
 		}
 		if observability.Logger(ctx).Enabled(ctx, slog.LevelDebug) {
-			for i, msg := range msgs[:upTo] {
+			for i, msg := range sent {
 				observability.Logger(bus.MessageContext(ctx, msg)).Debug("node message forwarded to the reducer",
 					"topic", msg.Topic, "node_id", nodes[i].String())
 			}
@@ -153,21 +169,30 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*bus.Message) error {
 	for i, msg := range msgs {
 		topic := h.registryName(msg.Topic)
 		now := h.now().UTC()
+		if h.staleRecord(topic, msg, now) {
+			h.skipped(bus.MessageContext(ctx, msg), msg, uuid.Nil, msg.Timestamp, now)
+			continue
+		}
 		acc, _, err := Validate(topic, msg.Value, now, h.limits)
 		if err != nil {
-			if perr := publish(i); perr != nil {
+			if perr := publish(); perr != nil {
 				return perr
 			}
 			return &bus.BatchError{Done: i, Err: err}
 		}
-		out = append(out, wire.Message(h.out, acc.NodeID.String(), wire.ReducerInput(topic, now, msg.Value), h.source, acc.CorrelationID))
+		if h.stalePayload(topic, msg, acc, now) {
+			h.skipped(bus.MessageContext(ctx, msg), msg, acc.NodeID, acc.Timestamp, now)
+			continue
+		}
+		sent = append(sent, msg)
+		out = append(out, wire.InputMessage(h.out, acc.NodeID.String(), acc.reducerInput(topic, now, msg.Value), h.source, acc.CorrelationID))
 		nodes = append(nodes, acc.NodeID)
 		if len(acc.Unknown) > 0 {
 			withUnknown = append(withUnknown, i)
 			accepted = append(accepted, acc)
 		}
 	}
-	return publish(len(msgs))
+	return publish()
 }
 
 // registryName is the registry name of a consumed topic.

@@ -13,6 +13,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/observability"
 	"github.com/omninode/onex-fleet/pkg/operator"
+	"github.com/omninode/onex-fleet/pkg/pipeline"
 	"github.com/omninode/onex-fleet/pkg/topics"
 	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/wire"
 )
@@ -89,7 +90,7 @@ func (h *OperatorHandler) Handle(ctx context.Context, msg *bus.Message) error {
 		corr = envCorr
 	}
 	now := h.now().UTC()
-	line := wire.ReducerInput(topics.RegistrationAdmin, now, msg.Value)
+	ri := pipeline.ReducerInput{Topic: topics.RegistrationAdmin, ReceivedAt: pipeline.T(now), Value: msg.Value}
 	ictx := infraerr.Context{Transport: infraerr.TransportKafka, Operation: "publish", Target: h.cfg.ReducerInput, CorrelationID: corr}
 	var (
 		out  []*sarama.ProducerMessage
@@ -97,7 +98,7 @@ func (h *OperatorHandler) Handle(ctx context.Context, msg *bus.Message) error {
 	)
 	switch cmd.Command {
 	case operator.Deregister:
-		out, send = []*sarama.ProducerMessage{wire.Message(h.cfg.ReducerInput, cmd.Key(), line, h.cfg.Source, corr)}, h.cfg.Keyed
+		out, send = []*sarama.ProducerMessage{wire.InputMessage(h.cfg.ReducerInput, cmd.Key(), ri, h.cfg.Source, corr)}, h.cfg.Keyed
 	case operator.Evict:
 		parts, err := h.cfg.Partitions.Partitions(h.cfg.ReducerInput)
 		if err != nil {
@@ -108,7 +109,7 @@ func (h *OperatorHandler) Handle(ctx context.Context, msg *bus.Message) error {
 			return infraerr.New(infraerr.KindUnavailable, ictx, "reducer input has no partitions", nil)
 		}
 		for _, p := range parts {
-			rec := wire.Message(h.cfg.ReducerInput, cmd.Key(), line, h.cfg.Source, corr)
+			rec := wire.InputMessage(h.cfg.ReducerInput, cmd.Key(), ri, h.cfg.Source, corr)
 			rec.Partition = p
 			out = append(out, rec)
 		}

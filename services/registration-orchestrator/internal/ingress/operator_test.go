@@ -2,11 +2,11 @@ package ingress
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -87,7 +87,7 @@ func TestOperatorHandler(t *testing.T) {
 					if k, _ := pm.Key.Encode(); string(k) != node.String() || pm.Topic != "reducer-input" {
 						t.Errorf("keyed record topic %s key %s", pm.Topic, k)
 					}
-					checkLine(t, pm.Value.Encode, tt.value)
+					checkLine(t, pm, tt.value)
 				}
 			}
 			if sent != tt.keyed {
@@ -103,7 +103,7 @@ func TestOperatorHandler(t *testing.T) {
 					if pm.Key != nil {
 						t.Errorf("evict copy keyed")
 					}
-					checkLine(t, pm.Value.Encode, tt.value)
+					checkLine(t, pm, tt.value)
 				}
 			}
 			if !slices.Equal(got, tt.partitioned) {
@@ -123,19 +123,12 @@ func TestOperatorHandler(t *testing.T) {
 	}
 }
 
-// checkLine checks a reducer input line: the admin topic, the receive time,
-// the command byte for byte.
-func checkLine(t *testing.T, encode func() ([]byte, error), value []byte) {
+// checkLine checks a reducer input record: the admin topic, the receive
+// time, the command byte for byte.
+func checkLine(t *testing.T, pm *sarama.ProducerMessage, value []byte) {
 	t.Helper()
-	b, err := encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ri pipeline.ReducerInput
-	if err := json.Unmarshal(b, &ri); err != nil {
-		t.Fatal(err)
-	}
+	ri := sentInput(t, pm)
 	if ri.Topic != topics.RegistrationAdmin || !ri.ReceivedAt.Equal(now) || string(ri.Value) != string(value) {
-		t.Errorf("reducer input %s", b)
+		t.Errorf("reducer input %+v", ri)
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/envelope/pyjson"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
+	"github.com/omninode/onex-fleet/pkg/pipeline"
 	"github.com/omninode/onex-fleet/pkg/registration"
 	"github.com/omninode/onex-fleet/pkg/topics"
 )
@@ -64,6 +65,10 @@ type Limits struct {
 	// MaxAge, when > 0, rejects payload timestamps older than that. Zero (the
 	// default) accepts any age: see DefaultLimits.
 	MaxAge time.Duration
+	// HeartbeatWindow, when > 0, is the reducer's liveness window: a
+	// heartbeat older than that is skipped, not forwarded (stale.go). Zero
+	// forwards every heartbeat.
+	HeartbeatWindow time.Duration
 }
 
 // DefaultLimits: 1 MiB values, timestamps at most 5 minutes ahead, no bound
@@ -84,11 +89,17 @@ type Accepted struct {
 	CorrelationID uuid.UUID
 	// NodeType is the payload's node_type ("" for an ack, which has none).
 	NodeType registration.NodeKind
+	// Heartbeat is what the reducer decides on of a heartbeat (nil for the
+	// other topics): the reducer input carries it instead of the value, so
+	// the reducer does not decode the JSON again.
+	Heartbeat *pipeline.HeartbeatInput
 	// Unknown lists the members of the record the fleet does not know, with
 	// their JSON paths in the record value ("payload.flow_window",
 	// "payload.declared_capabilities.new_thing", "metadata.baggage"), in
 	// the order met; nil for most records.
 	Unknown []pyjson.Unknown
+	// Timestamp is the payload's timestamp.
+	Timestamp time.Time
 }
 
 // Validate checks one record value consumed from the node-facing topic
@@ -177,7 +188,7 @@ func validate(topic string, value []byte, now time.Time, lim Limits, tolerant bo
 		if err != nil {
 			return Accepted{}, payloadReason(err), infraerr.ContentWrap("invalid heartbeat payload", err)
 		}
-		acc = Accepted{NodeID: hb.NodeID, NodeType: hb.NodeType}
+		acc = Accepted{NodeID: hb.NodeID, NodeType: hb.NodeType, Heartbeat: pipeline.NewHeartbeatInput(hb)}
 		if hb.CorrelationID != nil {
 			acc.CorrelationID = *hb.CorrelationID
 		}
@@ -209,6 +220,7 @@ func validate(topic string, value []byte, now time.Time, lim Limits, tolerant bo
 		return Accepted{}, ReasonStaleTimestamp, infraerr.Content("payload.timestamp",
 			fmt.Sprintf("%s is %s old (limit %s)", envelope.FormatTime(ts), now.Sub(ts).Round(time.Second), lim.MaxAge))
 	}
+	acc.Timestamp = ts
 	return acc, "", nil
 }
 

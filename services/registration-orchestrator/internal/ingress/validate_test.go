@@ -2,7 +2,6 @@ package ingress
 
 import (
 	"bytes"
-	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -10,10 +9,8 @@ import (
 
 	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
-	"github.com/omninode/onex-fleet/pkg/pipeline"
 	"github.com/omninode/onex-fleet/pkg/topics"
 	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/fixtures"
-	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/wire"
 )
 
 var now = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
@@ -281,27 +278,6 @@ func TestValidateTimestampBounds(t *testing.T) {
 				t.Fatalf("reason %q (%v), want %q", reason, err, tc.reason)
 			}
 		})
-	}
-}
-
-// The reducer input line carries the original value byte for byte and
-// decodes as a pipeline.ReducerInput.
-func TestReducerInputKeepsValueBytes(t *testing.T) {
-	s := set(t)
-	at := time.Date(2026, 3, 2, 14, 5, 7, 500000000, time.UTC)
-	line := wire.ReducerInput(topics.NodeIntrospection, at, s.IntrospectionRaw)
-	var ri pipeline.ReducerInput
-	if err := json.Unmarshal(line, &ri); err != nil {
-		t.Fatal(err)
-	}
-	if ri.Topic != topics.NodeIntrospection || !ri.ReceivedAt.Equal(at) {
-		t.Errorf("decoded %s %s", ri.Topic, ri.ReceivedAt)
-	}
-	if string(ri.Value) != string(s.IntrospectionRaw) {
-		t.Error("value changed")
-	}
-	if !strings.Contains(string(line), `"received_at":"2026-03-02T14:05:07.500000Z"`) {
-		t.Errorf("received_at not in pydantic form: %.120s", line)
 	}
 }
 

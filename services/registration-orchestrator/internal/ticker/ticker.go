@@ -194,10 +194,10 @@ func (s *Scheduler) tick(ctx context.Context, seq int, scheduled time.Time) {
 		s.cfg.Log.Warn("reducer input partitions unknown; tick skipped", "error", infraerr.SanitizeError(err))
 		return
 	}
-	line := wire.ReducerInput(topics.RuntimeTick, now, body)
+	ri := pipeline.ReducerInput{Topic: topics.RuntimeTick, ReceivedAt: pipeline.T(now), Value: body}
 	msgs := make([]*sarama.ProducerMessage, 0, len(parts)+1)
 	for _, p := range parts {
-		m := wire.Message(s.cfg.ReducerInput, s.cfg.SchedulerID, line, s.cfg.Source, tk.CorrelationID)
+		m := wire.InputMessage(s.cfg.ReducerInput, s.cfg.SchedulerID, ri, s.cfg.Source, tk.CorrelationID)
 		m.Partition = p
 		msgs = append(msgs, m)
 	}

@@ -1,10 +1,9 @@
 // Package wire builds the records the orchestrator publishes: canonical
-// reducer input lines, ONEX envelopes and the standard Kafka headers.
+// reducer inputs, ONEX envelopes and the standard Kafka headers.
 package wire
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -14,24 +13,21 @@ import (
 	"github.com/omninode/onex-fleet/pkg/pipeline"
 )
 
-// ReducerInput returns the JSON of a pipeline.ReducerInput whose value is
-// the given bytes verbatim. encoding/json would compact and re-escape an
-// embedded json.RawMessage; writing the object by hand keeps the original
-// record value byte for byte, as the replay contract promises
-// (docs/architecture.md, "Canonical reducer input"). value must be one valid
-// JSON value (the caller has decoded it).
-func ReducerInput(topic string, receivedAt time.Time, value []byte) []byte {
-	t, _ := json.Marshal(topic) // a string always marshals
-	ts, _ := json.Marshal(envelope.FormatTime(pipeline.T(receivedAt).Time))
-	out := make([]byte, 0, len(value)+len(t)+len(ts)+40)
-	out = append(out, `{"topic":`...)
-	out = append(out, t...)
-	out = append(out, `,"received_at":`...)
-	out = append(out, ts...)
-	out = append(out, `,"value":`...)
-	out = append(out, value...)
-	out = append(out, '}')
-	return out
+// InputMessage builds a reducer input record keyed by key: ri in protobuf
+// (pipeline.MarshalReducerInput) with the standard headers and the content
+// type that says so. Should ri not encode (a topic that is no valid UTF-8,
+// which a Kafka topic name never is), it is written in the JSON form with
+// the JSON content type instead: the reducer reads both, and a record is
+// never lost to its encoding.
+func InputMessage(topic, key string, ri pipeline.ReducerInput, source string, correlationID uuid.UUID) *sarama.ProducerMessage {
+	if v, err := pipeline.MarshalReducerInput(ri); err == nil {
+		m := Message(topic, key, v, source, correlationID)
+		m.Headers = pipeline.SetContentType(m.Headers, pipeline.ReducerInputContentType)
+		return m
+	}
+	ri.Heartbeat = nil
+	line, _ := pipeline.ReducerInputLine(ri) // the caller has decoded the value: one JSON value
+	return Message(topic, key, line, source, correlationID)
 }
 
 // Headers returns the ONEX headers (spec 1.5) for a record on topic: the
