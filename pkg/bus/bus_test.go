@@ -50,6 +50,8 @@ func TestFromConsumerMessageCorrelation(t *testing.T) {
 		{"header when body has none", `{"payload":{}}`, hdr, header},
 		{"header when body is garbage", "\x00\x01not json", hdr, header},
 		{"header when body id is not a uuid", `{"correlation_id":"abc"}`, hdr, header},
+		{"header for a protobuf body", `{"payload":{},"correlation_id":"` + body.String() + `"}`,
+			append([]*sarama.RecordHeader{{Key: []byte("content_type"), Value: []byte("application/x-protobuf; messageType=onex.fleet.v1.Intent")}}, hdr...), header},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

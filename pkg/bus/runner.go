@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -277,18 +278,36 @@ func (h *groupHandler) handle(s sarama.ConsumerGroupSession, msg *Message) bool 
 }
 
 // FromConsumerMessage converts a sarama record into a Message, resolving its
-// correlation id from the body, then the header, then a fresh v4.
+// correlation id from the body, then the header, then a fresh v4. A
+// protobuf body (the fleet's internal records, content_type
+// application/x-protobuf) is not JSON and is not scanned for one.
 func FromConsumerMessage(cm *sarama.ConsumerMessage) *Message {
 	m := &Message{
 		Topic: cm.Topic, Partition: cm.Partition, Offset: cm.Offset,
 		Key: cm.Key, Value: cm.Value, Headers: cm.Headers, Timestamp: cm.Timestamp,
 	}
-	if id, ok := envelope.PeekCorrelationID(cm.Value); ok {
-		m.CorrelationID = id
-	} else if id, err := uuid.ParseBytes(m.Header("correlation_id")); err == nil {
+	if !isProtobuf(cm.Headers) {
+		if id, ok := envelope.PeekCorrelationID(cm.Value); ok {
+			m.CorrelationID = id
+			return m
+		}
+	}
+	if id, err := uuid.ParseBytes(m.Header("correlation_id")); err == nil {
 		m.CorrelationID = id
 	} else {
 		m.CorrelationID = uuid.New()
 	}
 	return m
+}
+
+// isProtobuf reports whether a record's content_type header names a
+// protobuf value (docs/architecture.md, "Two wires").
+func isProtobuf(headers []*sarama.RecordHeader) bool {
+	var ct []byte
+	for _, h := range headers {
+		if h != nil && string(h.Key) == envelope.HeaderKeyContentType {
+			ct = h.Value
+		}
+	}
+	return bytes.HasPrefix(ct, []byte("application/x-protobuf"))
 }
