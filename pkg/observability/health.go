@@ -185,13 +185,6 @@ func HandlePprof(mux *http.ServeMux) {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }
 
-// Server runs the health and metrics HTTP server until ctx is done, then shuts
-// it down within five seconds. It returns the listener error, if any, other
-// than the one caused by the shutdown.
-func Server(ctx context.Context, addr string, h *Health, reg *prometheus.Registry, log *slog.Logger) error {
-	return ServeHandler(ctx, addr, Handler(h, reg), log)
-}
-
 // ServeHandler listens on addr and serves handler until ctx is done.
 func ServeHandler(ctx context.Context, addr string, handler http.Handler, log *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)

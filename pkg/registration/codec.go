@@ -129,25 +129,6 @@ func object[T any, P interface {
 	}
 }
 
-// literal is the codec of a pydantic Literal field with a default: the
-// value, if present, must equal lit; encoding always writes lit.
-func literal(lit string) pyjson.Codec[string] {
-	return pyjson.Codec[string]{
-		Decode: func(raw []byte) (string, error) {
-			s, err := pyjson.String.Decode(raw)
-			if err != nil {
-				return "", err
-			}
-			if s != lit {
-				return "", &envelope.FieldError{Reason: fmt.Sprintf("must be %q, got %q", lit, s)}
-			}
-			return s, nil
-		},
-		Encode: func(w *pyjson.Writer, _ string) error { w.String(lit); return nil },
-		Type:   &pyjson.Type{Kind: pyjson.KindString, Enum: []string{lit}},
-	}
-}
-
 var (
 	timeC      = envelope.TimeCodec
 	nullTime   = pyjson.Nullable(timeC)
@@ -294,7 +275,6 @@ var (
 	catalogEntriesC   = pyjson.Slice(catalogEntryC)
 	consumerDeltasC   = pyjson.Slice(consumerDeltaC)
 	flagMetadataMapC  = pyjson.Map(flagMetadataC)
-	intentResultsC    = pyjson.Slice(intentResultC)
 	nullBoolC         = pyjson.Nullable(pyjson.Bool)
 	nullCapabilitiesC = pyjson.Nullable(capabilitiesC)
 	nullContractC     = pyjson.Nullable(contractC)
@@ -303,9 +283,7 @@ var (
 	nullMCPC          = pyjson.Nullable(mcpC)
 	nullNodeKindC     = pyjson.Nullable(nodeKindC)
 	nullPerfC         = pyjson.Nullable(perfC)
-	nullStateC        = pyjson.Nullable(stateC)
 	produceDeltasC    = pyjson.Slice(produceDeltaC)
-	resultStatusC     = pyjson.Enum(ResultStatuses...)
 	stringMapC        = pyjson.Map(pyjson.String)
 	topicEntriesC     = pyjson.Slice(topicEntryC)
 )

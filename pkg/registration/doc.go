@@ -1,8 +1,11 @@
 // Package registration holds the ONEX registration message models (spec §2)
 // with strict, pydantic-compatible decoding and Python-ordered encoding.
 //
-// Every model has a Decode<Name> function, a Validate method, and
-// MarshalJSON/UnmarshalJSON. Decoding guarantees:
+// Every model has a Validate method and MarshalJSON/UnmarshalJSON; the
+// top-level ones (the messages themselves, not the models nested in them)
+// also have a Decode<Name> function. RequestIntrospection, a raw JSON
+// object without a Python model, is read leniently instead (see its doc).
+// Decoding guarantees:
 //
 //   - input that is not JSON fails with an error wrapping envelope.ErrSyntax;
 //   - every other failure is an *envelope.FieldError whose Field is the JSON

@@ -82,18 +82,3 @@ func (r IntrospectionReason) Valid() bool {
 	}
 	return false
 }
-
-// ResultStatus is the status of an OrchestratorOutput.
-type ResultStatus string
-
-// Orchestrator output statuses.
-const (
-	StatusSuccess ResultStatus = "success"
-	StatusFailed  ResultStatus = "failed"
-)
-
-// ResultStatuses lists both statuses.
-var ResultStatuses = []ResultStatus{StatusSuccess, StatusFailed}
-
-// Valid reports whether s is success or failed.
-func (s ResultStatus) Valid() bool { return s == StatusSuccess || s == StatusFailed }

@@ -167,31 +167,17 @@ func validDocs(t testing.TB) map[string]struct {
 		decode decoder
 		doc    string
 	}{
-		"IntrospectionEvent":            {dec(DecodeIntrospectionEvent), intro},
-		"IntrospectionEventMinimal":     {dec(DecodeIntrospectionEvent), `{"node_id": "` + nodeID + `", "node_type": "compute", "correlation_id": "` + corrID + `", "timestamp": "` + ts + `"}`},
-		"HeartbeatEvent":                {dec(DecodeHeartbeatEvent), string(fixturePayload(t, "heartbeat.json"))},
-		"RegistrationAcked":             {dec(DecodeRegistrationAcked), string(fixturePayload(t, "ack.json"))},
-		"RuntimeTick":                   {dec(DecodeRuntimeTick), string(readFixture(t, "runtime-tick.json"))},
-		"TopicCatalogQuery":             {dec(DecodeTopicCatalogQuery), string(fixturePayload(t, "topic-catalog-query.json"))},
-		"TopicCatalogRequest":           {dec(DecodeTopicCatalogRequest), `{"correlation_id": "` + corrID + `", "requested_at": "` + ts + `", "requester": "cli"}`},
-		"TopicCatalogResponse":          {dec(DecodeTopicCatalogResponse), `{"correlation_id": "` + corrID + `", "topics": [{"topic_suffix": "onex.evt.platform.node-heartbeat.v1", "topic_name": "onex.evt.platform.node-heartbeat.v1", "partitions": 6, "publisher_count": 2, "is_active": false}], "catalog_version": 3, "node_count": 2, "generated_at": "` + ts + `", "warnings": ["partial"]}`},
-		"TopicCatalogChanged":           {dec(DecodeTopicCatalogChanged), `{"correlation_id": "` + corrID + `", "catalog_version": 4, "topics_added": ["b", "a"], "changed_at": "` + ts + `"}`},
-		"RegistrationInitiated":         {dec(DecodeRegistrationInitiated), `{` + lc + `, "registration_attempt_id": "` + corrID + `"}`},
-		"RegistrationAccepted":          {dec(DecodeRegistrationAccepted), `{` + lc + `, "ack_deadline": "` + ts + `"}`},
-		"RegistrationAckReceived":       {dec(DecodeRegistrationAckReceived), `{` + lc + `, "liveness_deadline": "` + ts + `"}`},
-		"BecameActive":                  {dec(DecodeBecameActive), `{` + lc + `, "capabilities": {"read": true, "custom_flag": [1, "x"]}}`},
-		"RegistrationAckTimedOut":       {dec(DecodeRegistrationAckTimedOut), `{` + lc + `, "deadline_at": "` + ts + `", "previous_state": "awaiting_ack"}`},
-		"LivenessExpired":               {dec(DecodeLivenessExpired), `{` + lc + `, "last_heartbeat_at": null}`},
-		"LivenessExpiredCoordinator":    {dec(DecodeLivenessExpiredCoordinator), `{"node_id": "` + nodeID + `", "liveness_deadline": "` + ts + `", "detected_at": "` + ts + `", "correlation_id": "` + corrID + `", "causation_id": "` + corrID + `"}`},
-		"RegistrationRejected":          {dec(DecodeRegistrationRejected), `{` + lc + `, "rejection_reason": "runtime_host not allowed"}`},
-		"RegistrationSnapshot":          {dec(DecodeRegistrationSnapshot), `{"entity_id": "` + nodeID + `", "current_state": "active", "node_type": "effect", "capabilities": {"postgres": true}, "last_state_change_at": "` + ts + `", "snapshot_version": 1, "snapshot_created_at": "` + ts + `", "source_projection_sequence": 17}`},
-		"Intent":                        {dec(DecodeIntent), `{"intent_type": "postgres.upsert_registration", "target": "postgres://registration_projections/` + nodeID + `", "payload": {"intent_type": "postgres.upsert_registration"}}`},
-		"PostgresUpsertRegistration":    {dec(DecodePostgresUpsertRegistration), `{"intent_type": "postgres.upsert_registration", "correlation_id": "` + corrID + `", "record": {"entity_id": "` + nodeID + `", "current_state": "active", "node_type": "effect", "data": {"node_name": "x"}}}`},
-		"PostgresUpdateRegistration":    {dec(DecodePostgresUpdateRegistration), `{"correlation_id": "` + corrID + `", "entity_id": "` + nodeID + `", "updates": {"last_heartbeat_at": "` + ts + `", "liveness_deadline": "` + ts + `", "updated_at": "` + ts + `"}}`},
-		"PostgresUpdateRegistrationAck": {dec(DecodePostgresUpdateRegistration), `{"correlation_id": "` + corrID + `", "entity_id": "` + nodeID + `", "updates": {"current_state": "active", "liveness_deadline": "` + ts + `", "updated_at": "` + ts + `"}}`},
-		"ConsulRegister":                {dec(DecodeConsulRegister), `{"correlation_id": "` + corrID + `", "node_id": "` + nodeID + `", "service_id": "onex-effect-` + nodeID + `", "service_name": "onex-effect", "tags": ["node_type:effect"], "address": "10.0.0.5", "port": 8085, "health_check": {"HTTP": "http://10.0.0.5:8085/health", "Interval": "10s"}}`},
-		"ConsulDeregister":              {dec(DecodeConsulDeregister), `{"correlation_id": "` + corrID + `", "service_id": "onex-effect-x"}`},
-		"OrchestratorOutput":            {dec(DecodeOrchestratorOutput), `{"correlation_id": "` + corrID + `", "status": "success", "postgres_applied": true, "intent_results": [{"intent_kind": "postgres.upsert_registration", "success": true, "execution_time_ms": 3.5}], "total_execution_time_ms": 4}`},
+		"IntrospectionEvent":        {dec(DecodeIntrospectionEvent), intro},
+		"IntrospectionEventMinimal": {dec(DecodeIntrospectionEvent), `{"node_id": "` + nodeID + `", "node_type": "compute", "correlation_id": "` + corrID + `", "timestamp": "` + ts + `"}`},
+		"HeartbeatEvent":            {dec(DecodeHeartbeatEvent), string(fixturePayload(t, "heartbeat.json"))},
+		"RegistrationAcked":         {dec(DecodeRegistrationAcked), string(fixturePayload(t, "ack.json"))},
+		"RuntimeTick":               {dec(DecodeRuntimeTick), string(readFixture(t, "runtime-tick.json"))},
+		"TopicCatalogQuery":         {dec(DecodeTopicCatalogQuery), string(fixturePayload(t, "topic-catalog-query.json"))},
+		"TopicCatalogResponse":      {dec(DecodeTopicCatalogResponse), `{"correlation_id": "` + corrID + `", "topics": [{"topic_suffix": "onex.evt.platform.node-heartbeat.v1", "topic_name": "onex.evt.platform.node-heartbeat.v1", "partitions": 6, "publisher_count": 2, "is_active": false}], "catalog_version": 3, "node_count": 2, "generated_at": "` + ts + `", "warnings": ["partial"]}`},
+		"TopicCatalogChanged":       {dec(DecodeTopicCatalogChanged), `{"correlation_id": "` + corrID + `", "catalog_version": 4, "topics_added": ["b", "a"], "changed_at": "` + ts + `"}`},
+		"RegistrationAccepted":      {dec(DecodeRegistrationAccepted), `{` + lc + `, "ack_deadline": "` + ts + `"}`},
+		"RegistrationRejected":      {dec(DecodeRegistrationRejected), `{` + lc + `, "rejection_reason": "runtime_host not allowed"}`},
+		"RegistrationSnapshot":      {dec(DecodeRegistrationSnapshot), `{"entity_id": "` + nodeID + `", "current_state": "active", "node_type": "effect", "capabilities": {"postgres": true}, "last_state_change_at": "` + ts + `", "snapshot_version": 1, "snapshot_created_at": "` + ts + `", "source_projection_sequence": 17}`},
 	}
 }
 
@@ -275,7 +261,6 @@ func TestFieldErrors(t *testing.T) {
 		{"upper-case node_type", dec(DecodeHeartbeatEvent), withKey(t, hb, "node_type", `"EFFECT"`), "node_type"},
 		{"bad reason", dec(DecodeIntrospectionEvent), withKey(t, intro, "reason", `"bogus"`), "reason"},
 		{"bad snapshot state", dec(DecodeRegistrationSnapshot), withKey(t, doc("RegistrationSnapshot"), "current_state", `"ACTIVE"`), "current_state"},
-		{"bad previous_state", dec(DecodeRegistrationAckTimedOut), withKey(t, doc("RegistrationAckTimedOut"), "previous_state", `"gone"`), "previous_state"},
 		{"missing correlation_id", dec(DecodeIntrospectionEvent), withKey(t, intro, "correlation_id", ""), "correlation_id"},
 		{"missing timestamp", dec(DecodeIntrospectionEvent), withKey(t, intro, "timestamp", ""), "timestamp"},
 		{"node_id not uuid", dec(DecodeIntrospectionEvent), withKey(t, intro, "node_id", `"node-1"`), "node_id"},
@@ -286,8 +271,8 @@ func TestFieldErrors(t *testing.T) {
 		{"negative epoch", dec(DecodeIntrospectionEvent), withKey(t, intro, "epoch", `-1`), "epoch"},
 		{"negative perf timing", dec(DecodeIntrospectionEvent), bytes.Replace(intro, []byte(`"get_endpoints_ms": 0.05`), []byte(`"get_endpoints_ms": -0.05`), 1), "performance_metrics.get_endpoints_ms"},
 		{"capabilities bool as string", dec(DecodeIntrospectionEvent), bytes.Replace(intro, []byte(`"read": true`), []byte(`"read": "true"`), 1), "declared_capabilities.read"},
-		{"mcp timeout out of range", dec(DecodeBecameActive), withKey(t, doc("BecameActive"), "capabilities", `{"mcp": {"timeout_seconds": 0}}`), "capabilities.mcp.timeout_seconds"},
-		{"rollout out of range", dec(DecodeBecameActive), withKey(t, doc("BecameActive"), "capabilities", `{"feature_flags": {"flag_metadata": {"f": {"rollout_percentage": 101}}}}`), "capabilities.feature_flags.flag_metadata.f.rollout_percentage"},
+		{"mcp timeout out of range", dec(DecodeRegistrationSnapshot), withKey(t, doc("RegistrationSnapshot"), "capabilities", `{"mcp": {"timeout_seconds": 0}}`), "capabilities.mcp.timeout_seconds"},
+		{"rollout out of range", dec(DecodeRegistrationSnapshot), withKey(t, doc("RegistrationSnapshot"), "capabilities", `{"feature_flags": {"flag_metadata": {"f": {"rollout_percentage": 101}}}}`), "capabilities.feature_flags.flag_metadata.f.rollout_percentage"},
 		{"cpu over 100", dec(DecodeHeartbeatEvent), withKey(t, hb, "cpu_usage_percent", `100.5`), "cpu_usage_percent"},
 		{"negative uptime", dec(DecodeHeartbeatEvent), withKey(t, hb, "uptime_seconds", `-1`), "uptime_seconds"},
 		{"uptime missing", dec(DecodeHeartbeatEvent), withKey(t, hb, "uptime_seconds", ""), "uptime_seconds"},
@@ -301,17 +286,8 @@ func TestFieldErrors(t *testing.T) {
 		{"response entry partitions", dec(DecodeTopicCatalogResponse), withKey(t, doc("TopicCatalogResponse"), "topics", `[{"topic_suffix": "a", "topic_name": "a", "partitions": 0}]`), "topics[0].partitions"},
 		{"changed cas with version", dec(DecodeTopicCatalogChanged), withKey(t, doc("TopicCatalogChanged"), "cas_failure", `true`), "catalog_version"},
 		{"rejected empty reason", dec(DecodeRegistrationRejected), withKey(t, doc("RegistrationRejected"), "rejection_reason", `""`), "rejection_reason"},
-		{"liveness key required", dec(DecodeLivenessExpired), withKey(t, doc("LivenessExpired"), "last_heartbeat_at", ""), "last_heartbeat_at"},
 		{"snapshot version 0", dec(DecodeRegistrationSnapshot), withKey(t, doc("RegistrationSnapshot"), "snapshot_version", `0`), "snapshot_version"},
 		{"snapshot schema_version object", dec(DecodeRegistrationSnapshot), withKey(t, doc("RegistrationSnapshot"), "schema_version", `{"major": 1, "minor": 0, "patch": 0}`), "schema_version"},
-		{"intent payload without intent_type", dec(DecodeIntent), withKey(t, doc("Intent"), "payload", `{}`), "payload.intent_type"},
-		{"intent priority 0", dec(DecodeIntent), withKey(t, doc("Intent"), "priority", `0`), "priority"},
-		{"upsert wrong literal", dec(DecodePostgresUpsertRegistration), withKey(t, doc("PostgresUpsertRegistration"), "intent_type", `"consul.register"`), "intent_type"},
-		{"upsert record state", dec(DecodePostgresUpsertRegistration), withKey(t, doc("PostgresUpsertRegistration"), "record", `{"entity_id": "`+nodeID+`", "current_state": "zombie", "node_type": "effect"}`), "record.current_state"},
-		{"update unknown in ack variant", dec(DecodePostgresUpdateRegistration), withKey(t, doc("PostgresUpdateRegistrationAck"), "updates", `{"current_state": "active", "liveness_deadline": "`+ts+`", "updated_at": "`+ts+`", "x": 1}`), "updates.x"},
-		{"consul port", dec(DecodeConsulRegister), withKey(t, doc("ConsulRegister"), "port", `70000`), "port"},
-		{"output status", dec(DecodeOrchestratorOutput), withKey(t, doc("OrchestratorOutput"), "status", `"partial"`), "status"},
-		{"output result kind", dec(DecodeOrchestratorOutput), withKey(t, doc("OrchestratorOutput"), "intent_results", `[{"intent_kind": "", "success": true, "execution_time_ms": 1}]`), "intent_results[0].intent_kind"},
 		{"not an object", dec(DecodeHeartbeatEvent), []byte(`[]`), ""},
 	}
 	for _, tt := range tests {
@@ -405,31 +381,6 @@ func TestDecodeTickShapes(t *testing.T) {
 	}
 }
 
-func TestLivenessExpiredBothShapes(t *testing.T) {
-	docs := validDocs(t)
-	ev, err := DecodeLivenessExpired([]byte(docs["LivenessExpired"].doc))
-	if err != nil || ev.EntityID.String() != nodeID || ev.LastHeartbeatAt != nil {
-		t.Fatalf("events variant: %+v %v", ev, err)
-	}
-	coord := withKey(t, []byte(docs["LivenessExpiredCoordinator"].doc), "last_heartbeat_at", `"2026-03-02T14:00:00Z"`)
-	ev, err = DecodeLivenessExpired(coord)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ev.EntityID.String() != nodeID || ev.NodeID.String() != nodeID || ev.EmittedAt.String() != ts ||
-		ev.CausationID.String() != corrID || ev.LastHeartbeatAt.String() != "2026-03-02T14:00:00Z" {
-		t.Fatalf("converted: %+v", ev)
-	}
-	var fe *envelope.FieldError
-	if _, err := DecodeLivenessExpired(withKey(t, coord, "emitted_at", `"`+ts+`"`)); !errors.As(err, &fe) || fe.Field != "emitted_at" {
-		t.Fatalf("mixed shape: err = %v", err)
-	}
-	var viaJSON LivenessExpired
-	if err := json.Unmarshal(coord, &viaJSON); err != nil || viaJSON.NodeID.String() != nodeID {
-		t.Fatalf("UnmarshalJSON: %v", err)
-	}
-}
-
 func TestRequestIntrospectionLenient(t *testing.T) {
 	node := uuid.MustParse(nodeID)
 	tests := []struct {
@@ -501,74 +452,6 @@ func TestCatalogNormalization(t *testing.T) {
 	}
 }
 
-func TestIntents(t *testing.T) {
-	corr, node := uuid.MustParse(corrID), uuid.MustParse(nodeID)
-	up := &PostgresUpsertRegistration{CorrelationID: corr, Record: ProjectionRecord{
-		EntityID: node, CurrentState: string(StateActive), Domain: "registration", NodeType: "effect",
-		Data: json.RawMessage(`{"node_name":"x"}`),
-	}}
-	in, err := NewIntent("postgres://registration_projections/"+nodeID, up)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if in.IntentType != IntentPostgresUpsertRegistration || in.Priority != 1 || in.IntentID.Version() != 4 {
-		t.Fatalf("intent %+v", in)
-	}
-	want := `{"intent_type": "postgres.upsert_registration", "correlation_id": "` + corrID + `", "record": {"entity_id": "` + nodeID +
-		`", "current_state": "active", "domain": "registration", "node_type": "effect", "data": {"node_name": "x"}}}`
-	if string(in.Payload) != want {
-		t.Fatalf("payload\n got: %s\nwant: %s", in.Payload, want)
-	}
-	b, err := in.MarshalJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := DecodeIntent(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := back.DecodePayload()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := p.(*PostgresUpsertRegistration); got.Record.EntityID != node {
-		t.Fatalf("payload %+v", got)
-	}
-
-	docs := validDocs(t)
-	for name, want := range map[string]string{"PostgresUpdateRegistration": "*registration.RegistrationHeartbeatUpdate", "PostgresUpdateRegistrationAck": "*registration.RegistrationAckUpdate"} {
-		u, err := DecodePostgresUpdateRegistration([]byte(docs[name].doc))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := typeName(u.Updates); got != want || u.Domain != "registration" {
-			t.Fatalf("%s: updates %s domain %q", name, got, u.Domain)
-		}
-	}
-	if _, err := NewIntent("t", &PostgresUpdateRegistration{CorrelationID: corr}); err == nil {
-		t.Fatal("NewIntent accepted an update without updates")
-	}
-	bad := &Intent{IntentType: "x", Target: "t", Priority: 1, Payload: json.RawMessage(`{"intent_type": "vault.write"}`)}
-	if _, err := bad.DecodePayload(); err == nil || !strings.Contains(err.Error(), "payload.intent_type") {
-		t.Fatalf("unknown payload type: %v", err)
-	}
-	dr := &ConsulDeregister{CorrelationID: corr, ServiceID: "onex-effect-x"}
-	in, err = NewIntent("consul://service/onex-effect", dr)
-	if err != nil || in.IntentType != IntentConsulDeregister {
-		t.Fatalf("deregister: %+v %v", in, err)
-	}
-}
-
-func typeName(v any) string {
-	switch v.(type) {
-	case *RegistrationAckUpdate:
-		return "*registration.RegistrationAckUpdate"
-	case *RegistrationHeartbeatUpdate:
-		return "*registration.RegistrationHeartbeatUpdate"
-	}
-	return "?"
-}
-
 func TestEnums(t *testing.T) {
 	if len(States) != 8 {
 		t.Fatalf("States = %d", len(States))
@@ -579,7 +462,7 @@ func TestEnums(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "Active", "registered"} {
-		if State(bad).Valid() || NodeKind(bad).Valid() || IntrospectionReason(bad).Valid() || ResultStatus(bad).Valid() {
+		if State(bad).Valid() || NodeKind(bad).Valid() || IntrospectionReason(bad).Valid() {
 			t.Errorf("%q accepted", bad)
 		}
 	}

@@ -89,9 +89,6 @@ func (r *RequestIntrospection) AddressedTo(nodeID uuid.UUID) bool {
 	return err == nil && u == nodeID
 }
 
-// Validate always succeeds: the request has no constraints.
-func (r *RequestIntrospection) Validate() error { return nil }
-
 // MarshalJSON writes the set keys only (a raw dict, not a model): absent
 // target_node_id means broadcast, so nil fields are omitted rather than
 // written as null. Key order: event_type, correlation_id, timestamp, reason,
@@ -115,37 +112,3 @@ func (r RequestIntrospection) MarshalJSON() ([]byte, error) {
 	}
 	return pyjson.Marshal(pyjson.Spec{Fields: fields})
 }
-
-// UnmarshalJSON is DecodeRequestIntrospection.
-func (r *RequestIntrospection) UnmarshalJSON(b []byte) error {
-	v, err := DecodeRequestIntrospection(b)
-	if err != nil {
-		return err
-	}
-	*r = *v
-	return nil
-}
-
-// TopicCatalogRequest is ModelTopicCatalogRequest, the strict catalog
-// request the orchestrator's HandlerCatalogRequest reads from the same
-// request-introspection command topic (extra="forbid").
-type TopicCatalogRequest struct {
-	// CorrelationID is required and echoed in the response.
-	CorrelationID uuid.UUID
-	// RequestedAt is required and timezone-aware.
-	RequestedAt envelope.Time
-	Requester   *string
-}
-
-func (r *TopicCatalogRequest) pyName() string { return "ModelTopicCatalogRequest" }
-
-func (r *TopicCatalogRequest) spec() pyjson.Spec {
-	return pyjson.Spec{Extra: pyjson.ExtraForbid, Fields: []pyjson.Field{
-		pyjson.Req("correlation_id", &r.CorrelationID, pyjson.UUID),
-		pyjson.Req("requested_at", &r.RequestedAt, timeC),
-		pyjson.Prop("requester", &r.Requester, nullString),
-	}}
-}
-
-// Validate has nothing to check beyond JSON types.
-func (r *TopicCatalogRequest) Validate() error { return nil }

@@ -33,9 +33,6 @@ const (
 	KindDLQ Kind = "dlq"
 )
 
-// Kinds lists every valid Kind.
-func Kinds() []Kind { return []Kind{KindCommand, KindEvent, KindDLQ, KindIntent, KindSnapshot} }
-
 // Valid reports whether k is one of the five kinds.
 func (k Kind) Valid() bool {
 	switch k {
@@ -80,9 +77,6 @@ type Name struct {
 	// Version is the number after "v" in segment 5 (≥ 1).
 	Version int
 }
-
-// EventType returns "{producer}.{event-name}", e.g. "platform.node-heartbeat".
-func (n Name) EventType() string { return n.Producer + "." + n.EventName }
 
 // Validate checks name against the ONEX core topic-suffix validator
 // (omnibase_core util_topic_suffix, spec §3.1), rule by rule, and returns a
@@ -178,19 +172,6 @@ func kebabProblem(seg string) string {
 	}
 	if strings.HasSuffix(seg, "-") {
 		return "ends with a hyphen"
-	}
-	return ""
-}
-
-// EventType derives the ONEX event type from a topic name the way the Python
-// runtime does everywhere (§3.1): split on "."; when there are at least 5
-// parts and the first is "onex", the result is "{part3}.{part4}"
-// (onex.evt.platform.node-heartbeat.v1 → platform.node-heartbeat). Otherwise
-// it returns "". The name is not otherwise validated.
-func EventType(topic string) string {
-	parts := strings.Split(topic, ".")
-	if len(parts) >= 5 && parts[0] == Prefix {
-		return parts[2] + "." + parts[3]
 	}
 	return ""
 }

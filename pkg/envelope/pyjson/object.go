@@ -2,8 +2,6 @@ package pyjson
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
 )
 
 // Member is one key/value pair of a JSON object, the value kept as raw JSON.
@@ -105,23 +103,6 @@ func EachMember(obj []byte, fn func(key, value []byte) bool) {
 	}
 }
 
-// EachElement calls fn with each element of the JSON array arr, in order,
-// until fn returns false. Like EachMember, arr must be an array inside a
-// value CheckSyntax accepted, beginning with its "[".
-func EachElement(arr []byte, fn func(value []byte) bool) {
-	i := skipSpace(arr, 1)
-	for arr[i] != ']' {
-		if arr[i] == ',' {
-			i = skipSpace(arr, i+1)
-		}
-		end := valueEnd(arr, i)
-		if !fn(arr[i:end:end]) {
-			return
-		}
-		i = skipSpace(arr, end)
-	}
-}
-
 func skipSpace(b []byte, i int) int {
 	for i < len(b) {
 		switch b[i] {
@@ -194,13 +175,6 @@ func keyBytes(q []byte) []byte {
 	var s string
 	_ = json.Unmarshal(q, &s) // valid: checked with the whole object
 	return []byte(s)
-}
-
-func wrapSyntax(err error) error {
-	if errors.Is(err, ErrSyntax) {
-		return err
-	}
-	return fmt.Errorf("%w: %w", ErrSyntax, err)
 }
 
 func trimSpace(b []byte) []byte {

@@ -493,12 +493,6 @@ func MCPToolName(s string) string {
 	return s
 }
 
-// ConsulRegistrationFor derives the Consul service of a node from its
-// introspection (spec 4.8).
-func ConsulRegistrationFor(in Introspection) *ConsulRegistration {
-	return consulservice.Derive(in.NodeID, in.NodeType, EndpointsOf(in.Endpoints), MCPToolOf(in))
-}
-
 // MCPToolOf is the sanitized MCP tool name of an orchestrator that exposes
 // itself over MCP (its tool_name, else its description, else its service
 // name), nil for every other node.

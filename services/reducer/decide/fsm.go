@@ -61,16 +61,3 @@ var Transitions = []Transition{
 	{AckReceived, TriggerOperator, LivenessExpired},
 	{Active, TriggerOperator, LivenessExpired},
 }
-
-// Allowed reports whether the decision code may move a node from -> to on trigger.
-func Allowed(from State, trig Trigger, to State) bool {
-	if from == to {
-		return true // a decision that keeps the state is not a transition
-	}
-	for _, t := range Transitions {
-		if t.From == from && t.Trigger == trig && t.To == to {
-			return true
-		}
-	}
-	return false
-}
