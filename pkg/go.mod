@@ -8,6 +8,7 @@ replace github.com/omninode/onex-fleet/proto => ../proto
 
 require (
 	github.com/IBM/sarama v1.61.1
+	github.com/cenkalti/backoff/v5 v5.0.3
 	github.com/google/uuid v1.6.0
 	github.com/infisical/go-sdk v0.8.0
 	github.com/prometheus/client_golang v1.25.0

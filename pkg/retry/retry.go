@@ -2,18 +2,20 @@
 // (section 6.4) and a bounded retry loop that stops early for errors that are
 // not worth retrying and for shutdown.
 //
-// The delay formula is the spec's, not a library's: attempt n (0-based) waits
-// min(initial*base^n, max) * (1 + U(-jitter, +jitter)). It is written here
-// because common libraries randomise differently and the spec's numbers are
-// part of the contract files.
+// The delay formula is the spec's: attempt n (0-based) waits
+// min(initial*base^n, max) * (1 + U(-jitter, +jitter)). Delay states it, for
+// the callers that schedule a retry themselves (the orchestrator persists its
+// next retry time); Do waits the same delays through cenkalti/backoff's
+// exponential backoff, which computes that formula.
 package retry
 
 import (
 	"context"
 	"errors"
 	"math"
-	"math/rand/v2"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
 )
 
 // Policy is a bounded exponential backoff. The zero value is not useful; use
@@ -93,38 +95,70 @@ var ErrStopped = errors.New("retry: stopped while waiting to retry")
 
 // Do calls fn until it succeeds, returns an error that retriable rejects (or
 // one marked Permanent), or MaxAttempts calls have failed; then it returns the
-// last error. Between attempts it waits Delay, aborting with ErrStopped
-// (wrapping the last error) when ctx is done or stop is closed. A nil
+// last error. Between attempts it waits as BackOff(p) says, aborting with
+// ErrStopped (wrapping the last error) when ctx is done or stop is closed;
+// fn keeps ctx, so closing stop never cancels an attempt under way. A nil
 // retriable retries every error. onRetry, if set, is told of each retry.
+//
+// The loop is cenkalti/backoff's Retry; Do adds what the fleet's callers
+// rely on and the library does not give: the stop channel, the attempt
+// number, and the last error (not the context's) when a wait is cut short.
 func Do(ctx context.Context, p Policy, stop <-chan struct{}, retriable func(error) bool, onRetry func(attempt int, err error, wait time.Duration), fn func(ctx context.Context, attempt int) error) error {
 	if p.MaxAttempts < 1 {
 		p.MaxAttempts = 1
 	}
-	var err error
-	for attempt := 0; attempt < p.MaxAttempts; attempt++ {
-		err = fn(ctx, attempt)
-		if err == nil {
-			return nil
-		}
-		if IsPermanent(err) || (retriable != nil && !retriable(err)) || attempt == p.MaxAttempts-1 {
-			return err
-		}
-		wait := p.Delay(attempt, rand.Float64())
-		if onRetry != nil {
-			onRetry(attempt+1, err, wait)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return errors.Join(ErrStopped, err)
-		case <-stop:
-			t.Stop()
-			return errors.Join(ErrStopped, err)
-		}
+	waitCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if stop != nil {
+		go func() {
+			select {
+			case <-stop:
+				cancel()
+			case <-waitCtx.Done():
+			}
+		}()
 	}
-	return err
+	var (
+		attempts int
+		last     error
+		final    bool // last was not to be retried
+	)
+	op := func() (struct{}, error) {
+		last = fn(ctx, attempts)
+		attempts++
+		if last != nil && (IsPermanent(last) || (retriable != nil && !retriable(last))) {
+			final = true
+			return struct{}{}, backoff.Permanent(last)
+		}
+		return struct{}{}, last
+	}
+	opts := []backoff.RetryOption{
+		backoff.WithBackOff(BackOff(p)),
+		backoff.WithMaxTries(uint(p.MaxAttempts)),
+		backoff.WithMaxElapsedTime(0), // MaxAttempts bounds the loop, not time
+	}
+	if onRetry != nil {
+		opts = append(opts, backoff.WithNotify(func(err error, wait time.Duration) { onRetry(attempts, last, wait) }))
+	}
+	if _, err := backoff.Retry(waitCtx, op, opts...); err == nil {
+		return nil
+	}
+	if !final && attempts < p.MaxAttempts {
+		return errors.Join(ErrStopped, last)
+	}
+	return last
+}
+
+// BackOff is p as a cenkalti/backoff strategy. Its delays follow Delay: the
+// library's exponential backoff computes the same formula (interval times
+// multiplier, capped, then spread by the randomization factor), so the
+// spec's numbers hold with the library's randomness.
+func BackOff(p Policy) backoff.BackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval = p.Initial, p.Max
+	b.Multiplier, b.RandomizationFactor = max(p.Multiplier, 1), p.Jitter
+	b.Reset()
+	return b
 }
 
 // Sleep waits for d or until ctx is done; it reports whether the full wait

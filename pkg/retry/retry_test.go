@@ -128,3 +128,26 @@ func TestSleep(t *testing.T) {
 		t.Fatal("a cancelled wait must report false")
 	}
 }
+
+// TestBackOffFollowsDelay pins the library strategy Do waits with to the
+// spec's formula: every delay lies within Delay's jitter bounds for its
+// attempt, including past the cap.
+func TestBackOffFollowsDelay(t *testing.T) {
+	for _, p := range []Policy{
+		Default(),
+		{MaxAttempts: 10, Initial: 100 * time.Millisecond, Max: 5 * time.Second, Multiplier: 4, Jitter: 0.5},
+		{MaxAttempts: 10, Initial: time.Second, Max: time.Second, Multiplier: 1.5, Jitter: 0},
+	} {
+		for trial := 0; trial < 20; trial++ {
+			b := BackOff(p)
+			for n := 0; n < 10; n++ {
+				got := b.NextBackOff()
+				lo, hi := p.Delay(n, 0), p.Delay(n, 1)
+				// The library rounds its random pick up by at most a nanosecond.
+				if got < lo || got > hi+time.Nanosecond {
+					t.Fatalf("policy %+v attempt %d: delay %v outside [%v, %v]", p, n, got, lo, hi)
+				}
+			}
+		}
+	}
+}
