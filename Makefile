@@ -48,9 +48,11 @@ infra-down: ## stop the local servers (data is kept under $$ONEX_STATE_DIR)
 infra-env: ## print the environment that points at the local servers
 	@$(INFRA)/env.sh
 
-.PHONY: helm-tools
+.PHONY: helm-tools protoc
 helm-tools: ## install helm v3 into $$ONEX_CACHE_DIR/bin (built from the Go module proxy; for the chart tests)
 	scripts/tools/helm.sh
+protoc: ## install protoc from Debian's packages (for `make proto` and the generated-code check)
+	scripts/tools/protoc.sh
 
 .PHONY: python-venv interop-schemas
 python-venv: ## create the cached Python venv with the pinned omnibase-infra (interop/python/requirements.lock)
@@ -95,8 +97,11 @@ test-unit: ## unit tests only (no servers needed)
 COVER_DIR := $(CURDIR)/.state/e2e-cover
 E2E_SUMMARY := $(CURDIR)/.state/e2e-summary.txt
 COVER_PKG := github.com/omninode/onex-fleet/pkg/...,github.com/omninode/onex-fleet/services/...
-test: test-infra-up lint build helm-tools python-venv ## everything, against real servers of its own (what CI runs)
+test: test-infra-up lint build helm-tools protoc python-venv ## everything, against real servers of its own (what CI runs)
 	@mkdir -p $(CURDIR)/.state && rm -rf $(COVER_DIR) $(E2E_SUMMARY) && mkdir -p $(COVER_DIR)
+	@# The services' integration tests run on the platform topics of the
+	@# test servers; a fresh broker has none until they are provisioned.
+	$(TEST_ENV) $(BIN)/onexctl topics provision >/dev/null || echo "topic drift reported (existing topics are never changed)"
 	$(TEST_ENV) ONEX_REQUIRE_INFRA=1 ONEX_E2E_COVERDIR=$(COVER_DIR) ONEX_E2E_SUMMARY_FILE=$(E2E_SUMMARY) $(GO) test -count=1 -p 1 -timeout 60m \
 		-coverpkg=$(COVER_PKG) -coverprofile=$(CURDIR)/.state/coverage.out $(MODULES)
 	@if [ -n "$$(ls -A $(COVER_DIR))" ]; then \
@@ -136,7 +141,7 @@ fuzz: ## run every fuzz target for FUZZTIME (default 60s each)
 clean: ## remove build output (not the server caches)
 	rm -rf $(BIN) .state
 
-# protoc from Debian (apt-get install -y protobuf-compiler); the Go plugins
+# protoc from Debian (scripts/tools/protoc.sh installs it); the Go plugins
 # are installed from the module proxy at pinned versions into $(BIN)/tools.
 PROTOC_GEN_GO_VERSION      ?= v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION ?= v1.6.2
@@ -146,8 +151,7 @@ PROTO_TOOLS := $(BIN)/tools
 # internal topics' records), so it gets no _grpc.pb.go. proto/regen_test.go
 # runs the same commands and fails when a committed file is stale.
 .PHONY: proto
-proto: ## regenerate the gRPC/protobuf Go code under proto/ (needs protoc)
-	@command -v protoc >/dev/null || { echo "protoc not found: apt-get install -y protobuf-compiler"; exit 1; }
+proto: protoc ## regenerate the gRPC/protobuf Go code under proto/
 	GOBIN=$(PROTO_TOOLS) GOFLAGS= $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 	GOBIN=$(PROTO_TOOLS) GOFLAGS= $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 	cd proto && PATH="$(PROTO_TOOLS):$$PATH" protoc -I . \
