@@ -136,6 +136,9 @@ fuzz: ## run every fuzz target for FUZZTIME (default 60s each)
 	$(GO) test -run='^$$' -fuzz=FuzzSanitize -fuzztime=$${FUZZTIME:-60s} ./pkg/config/infisical/
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$${FUZZTIME:-60s} ./pkg/operator/
 	$(GO) test -run='^$$' -fuzz=FuzzUnmarshalReducerInput -fuzztime=$${FUZZTIME:-60s} ./pkg/pipeline/
+	$(GO) test -run='^$$' -fuzz=FuzzUnmarshalIntent -fuzztime=$${FUZZTIME:-60s} ./pkg/pipeline/
+	$(GO) test -run='^$$' -fuzz=FuzzUnmarshalEffectResult -fuzztime=$${FUZZTIME:-60s} ./pkg/pipeline/
+	$(GO) test -run='^$$' -fuzz=FuzzUnmarshalAggregation -fuzztime=$${FUZZTIME:-60s} ./services/registration-orchestrator/internal/workflow/
 
 .PHONY: clean
 clean: ## remove build output (not the server caches)

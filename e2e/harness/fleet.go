@@ -55,6 +55,9 @@ type Fleet struct {
 
 	mu    sync.Mutex
 	procs map[string]*proc
+	// own is each service's environment on top of env (SetEnv): a rolling
+	// change of one service's settings.
+	own map[string][]string
 }
 
 type proc struct {
@@ -118,6 +121,18 @@ func NewFleet(s Servers, repoRoot, binDir, logDir string, env map[string]string)
 	return f, os.MkdirAll(logDir, 0o755)
 }
 
+// SetEnv sets KEY=value pairs for svc's next start, on top of the fleet's
+// environment: a test rolls a setting through the fleet one service at a
+// time, as a deployment would. Nil clears them.
+func (f *Fleet) SetEnv(svc string, kv ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.own == nil {
+		f.own = map[string][]string{}
+	}
+	f.own[svc] = kv
+}
+
 // LogPath is where service svc writes its log (appended across restarts).
 func (f *Fleet) LogPath(svc string) string { return filepath.Join(f.logDir, svc+".log") }
 
@@ -137,7 +152,7 @@ func (f *Fleet) Start(svc string) error {
 		return err
 	}
 	cmd := exec.Command(filepath.Join(f.binDir, svc))
-	cmd.Env = append(append([]string{}, f.env...), "ONEX_HTTP_PORT="+strconv.Itoa(f.HTTPPort[svc]))
+	cmd.Env = append(append(append([]string{}, f.env...), f.own[svc]...), "ONEX_HTTP_PORT="+strconv.Itoa(f.HTTPPort[svc]))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()

@@ -112,8 +112,9 @@ func utf8Replace(b []byte) string {
 }
 
 // newRecord builds the body of the DLQ record for msg and f at now (see
-// Build); Build has validated f.
-func newRecord(msg *sarama.ConsumerMessage, f Failure, ftype string, now time.Time) Record {
+// Build), and says in what form it holds the original value; Build has
+// validated f.
+func newRecord(msg *sarama.ConsumerMessage, f Failure, ftype string, now time.Time) (Record, valueForm) {
 	rec := Record{
 		OriginalTopic:    topicns.Strip(msg.Topic),
 		FailureReason:    infraerr.SanitizeError(f.Err),
@@ -129,11 +130,12 @@ func newRecord(msg *sarama.ConsumerMessage, f Failure, ftype string, now time.Ti
 		k := utf8Replace(msg.Key)
 		rec.OriginalMessage.Key = &k
 	}
-	rec.OriginalMessage.Value = utf8Replace(msg.Value)
+	var form valueForm
+	rec.OriginalMessage.Value, form = encodeValue(msg)
 	off, part := msg.Offset, msg.Partition
 	rec.OriginalMessage.Offset = &off
 	rec.OriginalMessage.Partition = &part
-	return rec
+	return rec, form
 }
 
 // MaxValueBytes bounds a DLQ record's value and key together. A consumed record can be as
@@ -183,8 +185,10 @@ func truncate(rec *Record, total, limit int) ([]byte, error) {
 //   - Key: msg.Key unchanged (none when nil);
 //   - Value: the Record JSON (MarshalJSON), with failure_reason =
 //     infraerr.SanitizeError(f.Err), error_type = infraerr.TypeName(f.Err),
-//     failure_timestamp = FormatTimestamp(now), the original key/value as
-//     UTF-8 text and the original offset/partition;
+//     failure_timestamp = FormatTimestamp(now), the original key as UTF-8
+//     text, the original value as UTF-8 text or, for a protobuf original
+//     (its content_type header), as protojson or base64 (see
+//     HeaderValueEncoding), and the original offset/partition;
 //   - Headers, in this order: content_type=application/json,
 //     correlation_id, message_id (new v4), timestamp (= failure_timestamp),
 //     source (DefaultSource when empty), event_type=dlq_raw_message,
@@ -192,8 +196,11 @@ func truncate(rec *Record, total, limit int) ([]byte, error) {
 //     then original_topic (canonical: a namespace, KAFKA_TOPIC_NAMESPACE,
 //     is taken off, so a replay routes the record by what it is), dlq_topic,
 //     failure_type, failure_reason,
-//     failure_timestamp, failure_class when set, and HeaderValueTruncated
-//     when the original value was cut to fit MaxValueBytes.
+//     failure_timestamp, failure_class when set, HeaderOriginalContentType
+//     and HeaderValueEncoding for a protobuf original, and
+//     HeaderValueTruncated when the original value was cut to fit
+//     MaxValueBytes (a cut protojson or base64 value restores nothing: the
+//     replay quarantines it like any cut value).
 //
 // A nil f.CorrelationID is replaced by a new v4, used in body and header.
 // retry_count (body and header) is max(f.RetryCount, ReplayCount(msg.Headers)).
@@ -235,7 +242,7 @@ func Build(msg *sarama.ConsumerMessage, f Failure, source string, now time.Time)
 	if n, ok := ReplayCount(msg.Headers); ok && n > f.RetryCount {
 		f.RetryCount = n
 	}
-	rec := newRecord(msg, f, ftype, now)
+	rec, form := newRecord(msg, f, ftype, now)
 	value, err := rec.MarshalJSON()
 	if err != nil {
 		return nil, err
@@ -271,6 +278,9 @@ func Build(msg *sarama.ConsumerMessage, f Failure, source string, now time.Time)
 	}
 	if f.Class != "" {
 		headers = append(headers, h(HeaderFailureClass, f.Class))
+	}
+	if form.encoding != "" {
+		headers = append(headers, h(HeaderOriginalContentType, form.contentType), h(HeaderValueEncoding, form.encoding))
 	}
 	if truncated > 0 {
 		headers = append(headers, h(HeaderValueTruncated, strconv.Itoa(truncated)))

@@ -4,7 +4,8 @@
 // once the broker has acknowledged the record — so a consumer may commit the
 // original offset right after.
 //
-// The original record's value is preserved verbatim (as UTF-8 text), never
+// The original record's value is preserved verbatim (as UTF-8 text; a
+// protobuf original as protojson or base64, see HeaderValueEncoding), never
 // sanitized: DLQ topics need ACLs. The failure reason is always sanitized with
 // infraerr.SanitizeError.
 package dlq
@@ -39,7 +40,9 @@ type OriginalMessage struct {
 	// or nil for a record without a key.
 	Key *string
 	// Value is the record value as UTF-8 text (invalid bytes replaced),
-	// verbatim otherwise. A null value is stored as "".
+	// verbatim otherwise; for a protobuf original it is the protojson or
+	// base64 that the DLQ record's HeaderValueEncoding names (RestoreValue
+	// gives the bytes back). A null value is stored as "".
 	Value string
 	// Offset is the record's offset. Decoding accepts a JSON number or a
 	// decimal string (the Python processed path writes strings); encoding

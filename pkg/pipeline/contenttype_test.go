@@ -75,3 +75,30 @@ func TestContentTypeClassification(t *testing.T) {
 		}
 	}
 }
+
+func TestParseWire(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    Wire
+		wantErr bool
+	}{
+		{"", WireProtobuf, false},
+		{"protobuf", WireProtobuf, false},
+		{" JSON ", WireJSON, false},
+		{"json", WireJSON, false},
+		{"avro", WireProtobuf, true},
+	} {
+		got, err := ParseWire(tc.in)
+		if (err != nil) != tc.wantErr || got != tc.want {
+			t.Errorf("ParseWire(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.wantErr)
+		}
+	}
+	SetWrites(WireJSON)
+	if !WritesJSON() {
+		t.Error("SetWrites(WireJSON): WritesJSON() = false")
+	}
+	SetWrites(WireProtobuf)
+	if WritesJSON() {
+		t.Error("SetWrites(WireProtobuf): WritesJSON() = true")
+	}
+}

@@ -34,7 +34,8 @@ type ReducerInput struct {
 }
 
 // Intent is a ModelIntent (spec 2.11) as the fleet carries it between
-// services, as the payload of an envelope keyed by node_id.
+// services, keyed by node_id: a protobuf onex.fleet.v1.Intent, or in the
+// older JSON form the payload of an envelope (intentwire.go).
 type Intent struct {
 	IntentID   uuid.UUID       `json:"intent_id"`
 	IntentType string          `json:"intent_type"`
@@ -61,6 +62,12 @@ type Intent struct {
 	// routes it untracked, outside the attempt's result aggregation, like
 	// any update. Omitted when false.
 	Refresh bool `json:"refresh,omitempty"`
+
+	// Update, set only from the protobuf form (intentwire.go), is a
+	// postgres.update_registration's payload as fields, in place of
+	// Payload: the hot record's payload is never JSON there. Read an
+	// update's payload with PostgresUpdatePayload, which takes either.
+	Update *PostgresUpdatePayload `json:"-"`
 }
 
 // Backend returns the backend an intent type belongs to: the part before the
@@ -298,21 +305,16 @@ func TP(t *time.Time) *envelope.Time {
 	return &v
 }
 
-// DecodeIntent decodes an intent and checks the fields every consumer relies on.
+// DecodeIntent decodes an intent (the JSON form's envelope payload) and
+// checks the fields every consumer relies on. A consumer of an intent topic
+// reads its records with DecodeIntentRecord, which takes both forms.
 func DecodeIntent(b []byte) (*Intent, error) {
 	var in Intent
 	if err := json.Unmarshal(b, &in); err != nil {
 		return nil, fmt.Errorf("intent: %w", err)
 	}
-	switch {
-	case in.IntentID == uuid.Nil:
-		return nil, fmt.Errorf("intent: field %q: missing", "intent_id")
-	case in.IntentType == "":
-		return nil, fmt.Errorf("intent: field %q: missing", "intent_type")
-	case in.NodeID == uuid.Nil:
-		return nil, fmt.Errorf("intent: field %q: missing", "node_id")
-	case len(in.Payload) == 0 || string(in.Payload) == "null":
-		return nil, fmt.Errorf("intent: field %q: missing", "payload")
+	if err := checkIntent(&in); err != nil {
+		return nil, err
 	}
 	return &in, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/config/infisical"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/observability"
+	"github.com/omninode/onex-fleet/pkg/pipeline"
 )
 
 // Service holds what every component of a deployable needs.
@@ -60,9 +61,19 @@ func New(name string, conditions ...string) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The internal wire is read here, not in config, which pkg/pipeline
+	// itself depends on.
+	wire, err := pipeline.ParseWire(os.Getenv(pipeline.EnvWire))
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
 	log := observability.NewLogger(os.Stderr, name, cfg.LogLevel)
 	for _, w := range cfg.Warnings {
 		log.Warn("config", "warning", w)
+	}
+	pipeline.SetWrites(wire)
+	if wire == pipeline.WireJSON {
+		log.Warn("internal records are written as JSON (ONEX_INTERNAL_WIRE=json): for a rolling upgrade from, or back to, a version that reads only JSON; set protobuf once every service reads both")
 	}
 	return &Service{
 		Name:     name,

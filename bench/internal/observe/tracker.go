@@ -8,7 +8,6 @@ package observe
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -18,7 +17,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/omninode/onex-fleet/pkg/bus"
-	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/node"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
 )
@@ -250,7 +248,7 @@ func (t *Tracker) FollowConsul(ctx context.Context, brokers []string, topic stri
 					if !ok {
 						return
 					}
-					t.consulResult(m.Value)
+					t.consulResult(m.Headers, m.Value)
 				}
 			}
 		}()
@@ -260,20 +258,23 @@ func (t *Tracker) FollowConsul(ctx context.Context, brokers []string, topic stri
 	return nil
 }
 
-var consulRegister = []byte(`"` + pipeline.ConsulRegister + `"`)
+// consulRegister is in every result of a consul.register, in either form:
+// the JSON envelope's payload and the protobuf intent_type field both hold
+// it as it is. It spares decoding the other results.
+var consulRegister = []byte(pipeline.ConsulRegister)
 
-func (t *Tracker) consulResult(v []byte) {
+// consulResult marks the node of a successful consul.register result, read
+// in either form by its content type.
+func (t *Tracker) consulResult(headers []*sarama.RecordHeader, v []byte) {
 	if !bytes.Contains(v, consulRegister) {
 		return
 	}
 	at := time.Now()
-	env, err := envelope.Decode(v)
+	rec, err := pipeline.DecodeEffectResultRecord(headers, v)
 	if err != nil {
 		return
 	}
-	var r pipeline.EffectResult
-	if json.Unmarshal(env.Payload, &r) != nil || r.IntentType != pipeline.ConsulRegister || !r.Success {
-		return
+	if r := rec.Result; r.IntentType == pipeline.ConsulRegister && r.Success {
+		t.mark(r.NodeID, at, false)
 	}
-	t.mark(r.NodeID, at, false)
 }

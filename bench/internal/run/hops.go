@@ -46,7 +46,9 @@ var hopTopics = []string{
 }
 
 // classify names a record of topic, or "" for one the hops do not use.
-func classify(topic string, v []byte) string {
+// headers are the record's (an intent's or a result's content_type says
+// its form).
+func classify(topic string, headers []*sarama.RecordHeader, v []byte) string {
 	switch topic {
 	case topics.NodeIntrospection:
 		return recIntrospection
@@ -65,28 +67,41 @@ func classify(topic string, v []byte) string {
 		}
 	case topics.RegistrationIntents, topics.PostgresIntents, topics.ConsulIntents:
 		routed := topic != topics.RegistrationIntents
+		var update, register bool
+		if pipeline.IsJSON(pipeline.ContentType(headers)) {
+			update = bytes.Contains(v, []byte(`"`+pipeline.PostgresUpdate+`"`)) && activeUpdate(v)
+			register = !update && bytes.Contains(v, []byte(`"`+pipeline.ConsulRegister+`"`))
+		} else if r, err := pipeline.DecodeIntentRecord(headers, v); err == nil {
+			// The reducer's protobuf: an update carries its state as a field.
+			in := r.Intent
+			update = in.IntentType == pipeline.PostgresUpdate && in.Update != nil && in.Update.Updates.CurrentState == "active"
+			register = in.IntentType == pipeline.ConsulRegister
+		}
 		switch {
-		case bytes.Contains(v, []byte(`"`+pipeline.PostgresUpdate+`"`)) && activeUpdate(v):
-			if routed {
-				return recUpdateRouted
-			}
+		case update && routed:
+			return recUpdateRouted
+		case update:
 			return recUpdateIntent
-		case bytes.Contains(v, []byte(`"`+pipeline.ConsulRegister+`"`)):
-			if routed {
-				return recRegisterRouted
-			}
+		case register && routed:
+			return recRegisterRouted
+		case register:
 			return recRegisterIntent
 		}
 	case topics.EffectResults:
-		if bytes.Contains(v, []byte(`"`+pipeline.ConsulRegister+`"`)) {
+		if pipeline.IsJSON(pipeline.ContentType(headers)) {
+			if bytes.Contains(v, []byte(`"`+pipeline.ConsulRegister+`"`)) {
+				return recConsulResult
+			}
+		} else if r, err := pipeline.DecodeEffectResultRecord(headers, v); err == nil && r.Result.IntentType == pipeline.ConsulRegister {
 			return recConsulResult
 		}
 	}
 	return ""
 }
 
-// activeUpdate reports an update intent that makes the row active (the
-// ack's): envelopes are written the Python way, with a space after colons.
+// activeUpdate reports an update intent in the JSON form that makes the row
+// active (the ack's): envelopes are written the Python way, with a space
+// after colons.
 func activeUpdate(v []byte) bool {
 	return bytes.Contains(v, []byte(`"current_state": "active"`)) || bytes.Contains(v, []byte(`"current_state":"active"`))
 }
@@ -155,7 +170,7 @@ func hopTimes(ctx context.Context, brokers []string, ns topicns.Namespace, from,
 						}
 						idle.Reset(5 * time.Second)
 						if id, err := uuid.ParseBytes(m.Key); err == nil && ours[id] {
-							if kind := classify(t, m.Value); kind != "" {
+							if kind := classify(t, m.Headers, m.Value); kind != "" {
 								mu.Lock()
 								keepFirst(out, id, kind, m.Timestamp)
 								mu.Unlock()

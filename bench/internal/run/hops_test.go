@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 
 	"github.com/omninode/onex-fleet/bench/internal/observe"
@@ -27,7 +28,7 @@ func TestClassify(t *testing.T) {
 		{topics.EffectResults, `{"payload": {"intent_type": "consul.register", "success": true}}`, recConsulResult},
 		{topics.EffectResults, `{"payload": {"intent_type": "postgres.upsert_registration"}}`, ""},
 	} {
-		if got := classify(tc.topic, []byte(tc.value)); got != tc.want {
+		if got := classify(tc.topic, nil, []byte(tc.value)); got != tc.want {
 			t.Errorf("classify(%s, %s) = %q, want %q", tc.topic, tc.value, got, tc.want)
 		}
 	}
@@ -38,8 +39,73 @@ func TestClassify(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := classify(topics.ReducerInput, v); got != want {
+		if got := classify(topics.ReducerInput, nil, v); got != want {
 			t.Errorf("classify of a protobuf reducer input of %s = %q, want %q", topic, got, want)
+		}
+	}
+}
+
+// The reducer writes intents in protobuf (header content_type): classify
+// decodes them.
+func TestClassifyProtobufIntents(t *testing.T) {
+	node := uuid.New()
+	at := pipeline.T(time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC))
+	hs := []*sarama.RecordHeader{{Key: []byte(pipeline.HeaderContentType), Value: []byte(pipeline.IntentContentType)}}
+	record := func(typ, state string) []byte {
+		in := &pipeline.Intent{IntentID: uuid.New(), IntentType: typ, NodeID: node, Payload: []byte(`{"intent_type":"` + typ + `"}`)}
+		if typ == pipeline.PostgresUpdate {
+			in.Payload, in.Update = nil, &pipeline.PostgresUpdatePayload{IntentType: typ, EntityID: node,
+				Updates: pipeline.ProjectionUpdate{CurrentState: state, UpdatedAt: at, RegisteredAt: at}}
+		}
+		b, err := pipeline.MarshalIntent(pipeline.IntentRecord{Intent: in})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		topic string
+		value []byte
+		want  string
+	}{
+		{topics.RegistrationIntents, record(pipeline.PostgresUpdate, "active"), recUpdateIntent},
+		{topics.PostgresIntents, record(pipeline.PostgresUpdate, "active"), recUpdateRouted},
+		{topics.PostgresIntents, record(pipeline.PostgresUpdate, "awaiting_ack"), ""},
+		{topics.RegistrationIntents, record(pipeline.ConsulRegister, ""), recRegisterIntent},
+		{topics.ConsulIntents, record(pipeline.ConsulRegister, ""), recRegisterRouted},
+		{topics.ConsulIntents, record(pipeline.ConsulDeregister, ""), ""},
+		{topics.ConsulIntents, []byte("not protobuf"), ""},
+	} {
+		if got := classify(tc.topic, hs, tc.value); got != tc.want {
+			t.Errorf("classify(%s, %x) = %q, want %q", tc.topic, tc.value, got, tc.want)
+		}
+	}
+}
+
+// The effects write results in protobuf (header content_type): classify
+// decodes them.
+func TestClassifyProtobufResults(t *testing.T) {
+	hs := []*sarama.RecordHeader{{Key: []byte(pipeline.HeaderContentType), Value: []byte(pipeline.EffectResultContentType)}}
+	record := func(typ string, ok bool) []byte {
+		b, err := pipeline.MarshalEffectResult(pipeline.EffectResultRecord{Result: &pipeline.EffectResult{
+			IntentID: uuid.New(), IntentType: typ, NodeID: uuid.New(), Success: ok}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for _, tc := range []struct {
+		value []byte
+		want  string
+	}{
+		{record(pipeline.ConsulRegister, true), recConsulResult},
+		{record(pipeline.ConsulRegister, false), recConsulResult},
+		{record(pipeline.PostgresUpsert, true), ""},
+		{record(pipeline.ConsulDeregister, true), ""},
+		{[]byte("not protobuf " + pipeline.ConsulRegister), ""},
+	} {
+		if got := classify(topics.EffectResults, hs, tc.value); got != tc.want {
+			t.Errorf("classify(%x) = %q, want %q", tc.value, got, tc.want)
 		}
 	}
 }

@@ -74,7 +74,11 @@ type Decision struct {
 //     credential fields redacted by the Python writer: redacted_fields) or
 //     is empty ⇒ quarantine: republishing it would put a record on the
 //     original topic that no consumer can read;
-//  4. everything else is replayed.
+//  4. a record whose original value cannot be restored (dlq.RestoreValue: a
+//     protobuf original as protojson of a message this build does not know,
+//     or an encoding it does not know) ⇒ skip: it is no worse for staying
+//     in the DLQ, and a build that knows the message can replay it;
+//  5. everything else is replayed.
 //
 // The spec's time-window and type-specific checks are the selection in step
 // 1 (see the package documentation for why they do not quarantine).
@@ -107,6 +111,9 @@ func Decide(e *Entry, f Filter, maxReplayCount int) Decision {
 	}
 	if len(r.OriginalMessage.Value) == 0 {
 		return Decision{ActionQuarantine, "Empty original value: replaying it would publish a record no consumer can decode"}
+	}
+	if _, _, err := dlq.RestoreValue(r.OriginalMessage.Value, e.Header); err != nil {
+		return Decision{ActionSkip, "Original value cannot be restored, left in the DLQ: " + err.Error()}
 	}
 	return Decision{Action: ActionReplay}
 }

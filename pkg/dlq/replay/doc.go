@@ -16,7 +16,8 @@
 // selected records the spec's eligibility checks run in its order: a
 // record whose retry_count reached the maximum replay count, then one whose
 // error type is not retryable (NonRetryable), is quarantined; everything else
-// is replayed. Records outside the selection are left alone: the scan commits
+// is replayed, byte for byte (a protobuf original that this build cannot
+// restore, dlq.RestoreValue, is left alone instead; see Decide). Records outside the selection are left alone: the scan commits
 // nothing, so they stay in their DLQ for a later run. (The Python replay node
 // drains its DLQ through a committed consumer group and must therefore
 // quarantine whatever it does not replay; this tool has no such need.)

@@ -60,9 +60,12 @@ func DecodeQuarantined(value []byte) (*Quarantined, error) {
 //
 // in that order, written like Python's json.dumps, where original_payload is
 // the whole DLQ record body as stored, and headers x-quarantine-reason,
-// x-quarantine-correlation-id and correlation_id (the original one). The
-// original message is carried unchanged inside original_payload: a
-// quarantine owner can still re-enter it.
+// x-quarantine-correlation-id and correlation_id (the original one), then
+// the DLQ record's headers that say how its original value is held
+// (dlq.HeaderOriginalContentType, dlq.HeaderValueEncoding,
+// dlq.HeaderValueTruncated) when it has them. The original message is
+// carried unchanged inside original_payload: a quarantine owner can still
+// re-enter it, a protobuf original with dlq.RestoreValue.
 func QuarantineMessage(e *Entry, reason string, id uuid.UUID, topic string, now time.Time) (*sarama.ProducerMessage, error) {
 	if e.Record == nil {
 		return nil, errors.New("replay: only a decoded DLQ record can be quarantined")
@@ -108,17 +111,27 @@ func QuarantineMessage(e *Entry, reason string, id uuid.UUID, topic string, now 
 	}
 	w.Raw([]byte("}"))
 	h := func(k, v string) sarama.RecordHeader { return sarama.RecordHeader{Key: []byte(k), Value: []byte(v)} }
+	headers := []sarama.RecordHeader{
+		h(HeaderQuarantineReason, reason),
+		h(HeaderQuarantineCorrelationID, id.String()),
+		h(dlq.HeaderCorrelationID, r.CorrelationID),
+	}
+	for _, k := range valueHeaders {
+		if v, ok := e.Header(k); ok {
+			headers = append(headers, h(k, v))
+		}
+	}
 	return &sarama.ProducerMessage{
-		Topic: topic,
-		Key:   sarama.StringEncoder(r.CorrelationID),
-		Value: sarama.ByteEncoder(append([]byte(nil), w.Bytes()...)),
-		Headers: []sarama.RecordHeader{
-			h(HeaderQuarantineReason, reason),
-			h(HeaderQuarantineCorrelationID, id.String()),
-			h(dlq.HeaderCorrelationID, r.CorrelationID),
-		},
+		Topic:   topic,
+		Key:     sarama.StringEncoder(r.CorrelationID),
+		Value:   sarama.ByteEncoder(append([]byte(nil), w.Bytes()...)),
+		Headers: headers,
 	}, nil
 }
+
+// valueHeaders are the DLQ record headers without which original_payload's
+// original value cannot be read back.
+var valueHeaders = []string{dlq.HeaderOriginalContentType, dlq.HeaderValueEncoding, dlq.HeaderValueTruncated}
 
 // quarantineReasonRetry and quarantineReasonType are the spec's reasons.
 func quarantineReasonRetry(count, limit int) string {

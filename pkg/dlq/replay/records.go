@@ -36,12 +36,17 @@ type originalPartition int32
 
 // ReplayMessage builds the record that replays the DLQ record e (spec 8.4):
 //   - topic original_topic, key original_message.key (none when null),
-//     value original_message.value, byte for byte as stored;
+//     value original_message.value, byte for byte as stored — or, for a
+//     protobuf original, the bytes dlq.RestoreValue gives back;
 //   - headers, in this order: x-replay-count = retry_count + 1,
 //     x-replayed-at (now, isoformat), x-replayed-by =
 //     node_dlq_replay_effect, x-original-dlq-offset = e's offset,
 //     x-replay-correlation-id = runID (one per run), correlation_id = the
-//     record's correlation id, as stored.
+//     record's correlation id, as stored, then for a protobuf original its
+//     content_type, which its readers go by.
+//
+// It fails, and builds nothing, when the original value cannot be restored
+// (see Decide): a record is never replayed as other bytes than it had.
 //
 // The original partition, when the record has one, rides along for
 // Partitioner, so the replay lands where the original producer put the
@@ -54,10 +59,14 @@ func ReplayMessage(e *Entry, runID uuid.UUID, now time.Time) (*sarama.ProducerMe
 	if !validKafkaName(r.OriginalTopic) {
 		return nil, fmt.Errorf("replay: original_topic %q is not a valid Kafka topic name", r.OriginalTopic)
 	}
+	value, contentType, err := dlq.RestoreValue(r.OriginalMessage.Value, e.Header)
+	if err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
+	}
 	h := func(k, v string) sarama.RecordHeader { return sarama.RecordHeader{Key: []byte(k), Value: []byte(v)} }
 	pm := &sarama.ProducerMessage{
 		Topic: r.OriginalTopic,
-		Value: sarama.ByteEncoder([]byte(r.OriginalMessage.Value)),
+		Value: sarama.ByteEncoder(value),
 		Headers: []sarama.RecordHeader{
 			h(HeaderReplayCount, strconv.Itoa(r.RetryCount+1)),
 			h(HeaderReplayedAt, dlq.FormatTimestamp(now)),
@@ -66,6 +75,9 @@ func ReplayMessage(e *Entry, runID uuid.UUID, now time.Time) (*sarama.ProducerMe
 			h(HeaderReplayCorrelationID, runID.String()),
 			h(dlq.HeaderCorrelationID, r.CorrelationID),
 		},
+	}
+	if contentType != "" {
+		pm.Headers = append(pm.Headers, h(dlq.HeaderContentType, contentType))
 	}
 	if r.OriginalMessage.Key != nil {
 		pm.Key = sarama.ByteEncoder([]byte(*r.OriginalMessage.Key))

@@ -2,7 +2,8 @@
 // no cluster: it reads reducer inputs as lines (JSON, or protojson for a
 // heartbeat decoded at ingress: pipeline.ParseReducerInputLine), decides
 // them against one in-memory partition starting from empty state, and
-// writes every event and intent the reducer would publish. It backs
+// writes every event and intent the reducer would publish (an intent in its
+// JSON form). It backs
 // `onexctl reducer replay`.
 package replay
 
@@ -71,7 +72,11 @@ func Run(r io.Reader, w, errw io.Writer, params decide.Params) (skipped int, err
 				return skipped, fmt.Errorf("line %d: %w", line, err)
 			}
 			for _, rec := range recs {
-				if err := enc.Encode(Output{Kind: rec.Kind, IntentType: rec.IntentType, Topic: rec.Topic, Key: rec.Key, Value: rec.Value}); err != nil {
+				value, err := outputValue(rec)
+				if err != nil {
+					return skipped, fmt.Errorf("line %d: %w", line, err)
+				}
+				if err := enc.Encode(Output{Kind: rec.Kind, IntentType: rec.IntentType, Topic: rec.Topic, Key: rec.Key, Value: value}); err != nil {
 					return skipped, err
 				}
 			}
@@ -90,6 +95,21 @@ func Run(r io.Reader, w, errw io.Writer, params decide.Params) (skipped int, err
 	return skipped, enc.Encode(struct {
 		FinalStates map[string]string `json:"final_states"`
 	}{final})
+}
+
+// outputValue is a record's value as a line shows it: an intent, which the
+// reducer writes in protobuf, in its JSON form (the envelope around a
+// pipeline.Intent, pipeline.MarshalIntentJSON), so the output stays JSON
+// lines; every other record as it is.
+func outputValue(rec wire.Record) (json.RawMessage, error) {
+	if rec.Kind != "intent" || pipeline.IsJSON(rec.ContentType) {
+		return rec.Value, nil
+	}
+	r, err := pipeline.UnmarshalIntent(rec.Value)
+	if err != nil {
+		return nil, err
+	}
+	return pipeline.MarshalIntentJSON(r)
 }
 
 func trimSpace(b []byte) []byte {

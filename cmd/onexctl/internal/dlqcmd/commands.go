@@ -161,18 +161,24 @@ func jsonLines[T any](w io.Writer, items []T) error {
 
 // detail is one record in show output.
 type detail struct {
-	Position       string          `json:"position"`
-	RecordID       string          `json:"record_id"`
-	Timestamp      time.Time       `json:"kafka_timestamp"`
-	Kind           string          `json:"kind"`
-	Key            *string         `json:"key"`
-	Headers        []replay.Header `json:"headers"`
-	Body           json.RawMessage `json:"body,omitempty"`
-	BodyText       *string         `json:"body_text,omitempty"`
-	DecodeError    string          `json:"decode_error,omitempty"`
-	Envelope       json.RawMessage `json:"original_envelope,omitempty"`
-	EnvelopeError  string          `json:"original_envelope_error,omitempty"`
-	ReplayDecision *decision       `json:"replay_decision,omitempty"`
+	Position    string          `json:"position"`
+	RecordID    string          `json:"record_id"`
+	Timestamp   time.Time       `json:"kafka_timestamp"`
+	Kind        string          `json:"kind"`
+	Key         *string         `json:"key"`
+	Headers     []replay.Header `json:"headers"`
+	Body        json.RawMessage `json:"body,omitempty"`
+	BodyText    *string         `json:"body_text,omitempty"`
+	DecodeError string          `json:"decode_error,omitempty"`
+	// OriginalContentType and OriginalEncoding are set for a protobuf
+	// original; OriginalValue is then its protojson, shown as JSON rather
+	// than as the escaped string inside body.
+	OriginalContentType string          `json:"original_content_type,omitempty"`
+	OriginalEncoding    string          `json:"original_value_encoding,omitempty"`
+	OriginalValue       json.RawMessage `json:"original_value,omitempty"`
+	Envelope            json.RawMessage `json:"original_envelope,omitempty"`
+	EnvelopeError       string          `json:"original_envelope_error,omitempty"`
+	ReplayDecision      *decision       `json:"replay_decision,omitempty"`
 }
 
 type decision struct {
@@ -212,7 +218,15 @@ func detailOf(e *replay.Entry) detail {
 	if e.DecodeErr != nil {
 		d.DecodeError = e.DecodeErr.Error()
 	}
-	if v, ok := originalValue(e); ok {
+	d.OriginalContentType, _ = e.Header(dlq.HeaderOriginalContentType)
+	d.OriginalEncoding, _ = e.Header(dlq.HeaderValueEncoding)
+	if v, ok := originalValue(e); ok && d.OriginalEncoding != "" {
+		// A protobuf original is no envelope. Its protojson is shown as
+		// JSON unless it was cut to fit the DLQ; base64 stays in body.
+		if d.OriginalEncoding == dlq.EncodingProtoJSON && json.Valid([]byte(v)) {
+			d.OriginalValue = json.RawMessage(v)
+		}
+	} else if ok {
 		// A node's record may carry fields the fleet does not know
 		// (docs/interop.md): read it as the orchestrator's ingress does.
 		env, _, err := envelope.DecodeTolerant([]byte(v))
@@ -239,7 +253,8 @@ func showCmd() *cobra.Command {
 		Use:   "show TOPIC/PARTITION/OFFSET | CORRELATION_ID",
 		Short: "Show one dead-lettered record in full",
 		Long: `Shows a record with its key, headers and body, the original message decoded as
-an ONEX envelope when it is one, and what a replay with the default settings
+an ONEX envelope when it is one (a protobuf original: its content type, and
+its protojson as original_value), and what a replay with the default settings
 would do with it. The argument is a position as list prints it, or a
 correlation id (every record with it, across the DLQ topics or --dlq-topic).
 

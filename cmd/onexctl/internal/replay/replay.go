@@ -30,7 +30,9 @@ received_at is the decision's "now" (for a tick, its own now). Starting from emp
 one JSON line per message the reducer would publish:
   {"kind": "event", "topic": T, "key": K, "value": V}
   {"kind": "intent", "intent_type": I, "topic": T, "key": K, "value": V}
-then {"final_states": {"<node_id>": "<state>", ...}}. The accepted event's value is
+then {"final_states": {"<node_id>": "<state>", ...}}. An intent's value is its JSON
+form, the envelope around the intent, although the intents topic carries it in
+protobuf (onex.fleet.v1.Intent). The accepted event's value is
 the bare ModelNodeRegistrationAccepted; it appears again for each re-send to a node
 that has not acked yet. Unusable lines are reported on stderr with their line
 number and skipped; the exit code is then 1.`,

@@ -292,7 +292,7 @@ func (a *App) waitConsul(ctx context.Context) {
 	}
 }
 
-// results publishes effect results as ONEX envelopes keyed by node_id.
+// results publishes effect results keyed by node_id (see message).
 type results struct {
 	p      *bus.Producer
 	topic  string
@@ -327,28 +327,32 @@ func (r *results) PublishResults(ctx context.Context, rs []*pipeline.EffectResul
 	return nil
 }
 
+// errWritesJSON stands for the protobuf encoding not tried: the process
+// writes its internal records as JSON (pipeline.WritesJSON).
+var errWritesJSON = errors.New("consul effect: internal records are written as JSON")
+
+// message encodes one result: a protobuf onex.fleet.v1.EffectResult
+// (pipeline.MarshalEffectResult) with the content type that says so, or
+// the older JSON form, an ONEX envelope, when the process writes JSON
+// (ONEX_INTERNAL_WIRE=json) or for a result protobuf refuses (a string that is no valid UTF-8, from the
+// agent's error text), the older JSON form, an ONEX envelope, which the
+// orchestrator reads too: a result is never lost to its encoding.
 func (r *results) message(res *pipeline.EffectResult) (*sarama.ProducerMessage, error) {
-	id := uuid.NewSHA1(res.IntentID, fmt.Appendf(nil, "effect-result:%s:%d", backend.Name, res.Attempt))
-	env, err := envelope.New(res,
-		envelope.WithEnvelopeID(id),
-		envelope.WithCorrelationID(res.CorrelationID),
-		envelope.WithEventType(envelope.EventTypeFromTopic(r.topic)),
-		envelope.WithSourceTool("consul-effect"),
-		envelope.WithPayloadType("EffectResult"),
-		envelope.WithTag("message_category", "event"),
-	)
-	if err != nil {
-		return nil, infraerr.Configuration(infraerr.Context{Operation: "encode_result", CorrelationID: res.CorrelationID}, "effect result", err)
-	}
-	b, err := env.Encode()
-	if err != nil {
-		return nil, infraerr.Configuration(infraerr.Context{Operation: "encode_result", CorrelationID: res.CorrelationID}, "effect result", err)
-	}
 	h := envelope.NewHeaders(r.topic, r.source)
-	h.CorrelationID, h.MessageID = res.CorrelationID, id
-	msg := &sarama.ProducerMessage{Topic: r.topic, Key: sarama.StringEncoder(res.NodeID.String()), Value: sarama.ByteEncoder(b)}
-	for _, rh := range h.Records() {
-		msg.Headers = append(msg.Headers, rh)
+	h.CorrelationID = res.CorrelationID
+	h.MessageID = uuid.NewSHA1(res.IntentID, fmt.Appendf(nil, "effect-result:%s:%d", backend.Name, res.Attempt))
+	rec := pipeline.EffectResultRecord{Result: res, EnvelopeID: h.MessageID, CreatedAt: h.Timestamp}
+	b, err := []byte(nil), errWritesJSON
+	if !pipeline.WritesJSON() {
+		b, err = pipeline.MarshalEffectResult(rec)
 	}
+	if err == nil {
+		h.ContentType = pipeline.EffectResultContentType
+	} else if b, err = pipeline.MarshalEffectResultJSON(rec, envelope.WithEventType(envelope.EventTypeFromTopic(r.topic)),
+		envelope.WithSourceTool("consul-effect")); err != nil {
+		return nil, infraerr.Configuration(infraerr.Context{Operation: "encode_result", CorrelationID: res.CorrelationID}, "effect result", err)
+	}
+	msg := &sarama.ProducerMessage{Topic: r.topic, Key: sarama.StringEncoder(res.NodeID.String()), Value: sarama.ByteEncoder(b)}
+	msg.Headers = append(msg.Headers, h.Records()...)
 	return msg, nil
 }

@@ -64,8 +64,9 @@ type harness struct {
 }
 
 type received struct {
-	res  pipeline.EffectResult
-	key  string
+	res pipeline.EffectResult
+	key string
+	// corr is the record's correlation_id header.
 	corr uuid.UUID
 }
 
@@ -215,20 +216,22 @@ func (h *harness) collectResults() {
 		go func() {
 			defer wg.Done()
 			for m := range pc.Messages() {
-				env, err := envelope.Decode(m.Value)
+				if ct := pipeline.ContentType(m.Headers); ct != pipeline.EffectResultContentType {
+					t.Errorf("result content type %q, want %q", ct, pipeline.EffectResultContentType)
+				}
+				rec, err := pipeline.DecodeEffectResultRecord(m.Headers, m.Value)
 				if err != nil {
-					t.Errorf("result is not an envelope: %v", err)
+					t.Errorf("result record: %v", err)
 					continue
 				}
-				var r pipeline.EffectResult
-				if err := json.Unmarshal(env.Payload, &r); err != nil {
-					t.Errorf("result payload: %v", err)
-					continue
+				r := *rec.Result
+				hd := envelope.HeadersFromRecords(m.Headers)
+				if hd.MessageID != rec.EnvelopeID || rec.CreatedAt.IsZero() {
+					t.Errorf("result of %s: message_id header %s, envelope id %s, created at %s", r.IntentID, hd.MessageID, rec.EnvelopeID, rec.CreatedAt)
 				}
-				var corr uuid.UUID
-				if env.CorrelationID != nil {
-					corr = *env.CorrelationID
-				}
+				// The correlation id the orchestrator's bus reads of a
+				// protobuf record: its header.
+				corr := hd.CorrelationID
 				h.mu.Lock()
 				h.res[r.IntentID] = append(h.res[r.IntentID], received{res: r, key: string(m.Key), corr: corr})
 				h.nres++

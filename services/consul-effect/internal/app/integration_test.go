@@ -61,7 +61,7 @@ func testIntents(t *testing.T, mode effect.Mode) {
 		r := got.res
 		if r.Success != wantOK || r.Stale != wantStale || r.Backend != "consul" || r.NodeID != node || r.Sequence != seq ||
 			r.CorrelationID != s.corr || got.corr != s.corr || got.key != node.String() {
-			t.Fatalf("result %+v (key %s, envelope corr %s), want success=%v stale=%v node=%s seq=%d corr=%s",
+			t.Fatalf("result %+v (key %s, header corr %s), want success=%v stale=%v node=%s seq=%d corr=%s",
 				r, got.key, got.corr, wantOK, wantStale, node, seq, s.corr)
 		}
 		if wantOK && (r.Error != nil || r.ErrorCode != nil) {

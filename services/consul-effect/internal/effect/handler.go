@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/omninode/onex-fleet/pkg/bus"
-	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/observability"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
@@ -165,17 +164,14 @@ func wanted(p *prepared, res *pipeline.EffectResult) bool {
 // prepare decodes and checks one intent record; its errors are content
 // errors (the record can never be applied).
 func (h *Handler) prepare(msg *bus.Message) (*prepared, error) {
-	env, err := envelope.Decode(msg.Value)
-	if err != nil {
-		return nil, infraerr.ContentWrap("consul intent: envelope", err)
-	}
-	in, err := pipeline.DecodeIntent(env.Payload)
+	r, err := pipeline.DecodeIntentRecord(msg.Headers, msg.Value)
 	if err != nil {
 		return nil, infraerr.ContentWrap("consul intent", err)
 	}
+	in := r.Intent
 	p := &prepared{in: in, corr: msg.CorrelationID, failuresOnly: pipeline.FailuresOnly(msg.Headers)}
-	if env.CorrelationID != nil && *env.CorrelationID != uuid.Nil {
-		p.corr = *env.CorrelationID
+	if r.CorrelationID != uuid.Nil {
+		p.corr = r.CorrelationID
 	}
 	switch in.IntentType {
 	case pipeline.ConsulRegister:

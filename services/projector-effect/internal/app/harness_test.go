@@ -22,6 +22,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/retry"
 	"github.com/omninode/onex-fleet/pkg/service"
 	"github.com/omninode/onex-fleet/pkg/testkit"
+	"github.com/omninode/onex-fleet/services/projector-effect/internal/effect"
 	"github.com/omninode/onex-fleet/services/projector-effect/internal/gen"
 )
 
@@ -166,9 +167,10 @@ func (h *harness) produceMarked(ins []gen.Intent, untracked func(gen.Intent) boo
 		n := min(len(ins), 1000)
 		msgs := make([]*sarama.ProducerMessage, n)
 		for i, in := range ins[:n] {
-			msgs[i] = &sarama.ProducerMessage{Topic: h.intents, Key: sarama.StringEncoder(in.NodeID.String()), Value: sarama.ByteEncoder(in.Value)}
+			msgs[i] = &sarama.ProducerMessage{Topic: h.intents, Key: sarama.StringEncoder(in.NodeID.String()), Value: sarama.ByteEncoder(in.Value),
+				Headers: in.Headers()}
 			if untracked != nil && untracked(in) {
-				msgs[i].Headers = []sarama.RecordHeader{pipeline.FailuresOnlyHeader()}
+				msgs[i].Headers = append(msgs[i].Headers, pipeline.FailuresOnlyHeader())
 			}
 		}
 		if err := prod.SendMessages(msgs); err != nil {
@@ -201,18 +203,20 @@ func (h *harness) collectResults() {
 		go func() {
 			defer wg.Done()
 			for m := range pc.Messages() {
-				env, err := envelope.Decode(m.Value)
+				if ct := pipeline.ContentType(m.Headers); ct != pipeline.EffectResultContentType {
+					t.Errorf("result content type %q, want %q", ct, pipeline.EffectResultContentType)
+				}
+				rec, err := pipeline.DecodeEffectResultRecord(m.Headers, m.Value)
 				if err != nil {
-					t.Errorf("result is not an envelope: %v", err)
+					t.Errorf("result record: %v", err)
 					continue
 				}
-				var r pipeline.EffectResult
-				if err := json.Unmarshal(env.Payload, &r); err != nil {
-					t.Errorf("result payload: %v", err)
-					continue
-				}
-				if string(m.Key) != r.NodeID.String() || env.CorrelationID == nil || *env.CorrelationID != r.CorrelationID {
-					t.Errorf("result of %s: key %q, envelope correlation %v, result correlation %s", r.IntentID, m.Key, env.CorrelationID, r.CorrelationID)
+				r := *rec.Result
+				hd := envelope.HeadersFromRecords(m.Headers)
+				if string(m.Key) != r.NodeID.String() || hd.CorrelationID != r.CorrelationID || hd.MessageID != rec.EnvelopeID ||
+					rec.EnvelopeID != effect.ResultEnvelopeID(&r) {
+					t.Errorf("result of %s: key %q, header correlation %s, result correlation %s, message_id %s, envelope id %s",
+						r.IntentID, m.Key, hd.CorrelationID, r.CorrelationID, hd.MessageID, rec.EnvelopeID)
 				}
 				h.mu.Lock()
 				h.res[r.IntentID] = append(h.res[r.IntentID], r)
@@ -357,21 +361,27 @@ func intentIDs(t *testing.T, ins []gen.Intent) map[uuid.UUID]bool {
 	t.Helper()
 	ids := map[uuid.UUID]bool{}
 	for _, in := range ins {
-		env, err := envelope.Decode(in.Value)
+		r, err := pipeline.DecodeIntentRecord(headerPointers(in.Headers()), in.Value)
 		if err != nil {
 			t.Fatal(err)
 		}
-		pi, err := pipeline.DecodeIntent(env.Payload)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids[pi.IntentID] = true
+		ids[r.Intent.IntentID] = true
 	}
 	return ids
 }
 
 func consumerMessage(in gen.Intent) *sarama.ConsumerMessage {
-	return &sarama.ConsumerMessage{Topic: "onex.cmd.platform.postgres-intents.v1", Key: []byte(in.NodeID.String()), Value: in.Value}
+	return &sarama.ConsumerMessage{Topic: "onex.cmd.platform.postgres-intents.v1", Key: []byte(in.NodeID.String()), Value: in.Value,
+		Headers: headerPointers(in.Headers())}
+}
+
+// headerPointers are produced headers as a consumer sees them.
+func headerPointers(hs []sarama.RecordHeader) []*sarama.RecordHeader {
+	out := make([]*sarama.RecordHeader, len(hs))
+	for i := range hs {
+		out[i] = &hs[i]
+	}
+	return out
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -249,16 +249,17 @@ type crafted struct {
 	ID uuid.UUID
 }
 
-// badIntent re-encodes an upsert intent with a new id after mutate.
+// badIntent re-encodes an upsert intent with a new id after mutate, in the
+// JSON form (the generated one is protobuf: the test takes both).
 func badIntent(t *testing.T, in gen.Intent, mutate func(*pipeline.PostgresUpsertPayload)) crafted {
 	t.Helper()
-	env, err := envelope.Decode(in.Value)
+	r, err := pipeline.DecodeIntentRecord(headerPointers(in.Headers()), in.Value)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pi, err := pipeline.DecodeIntent(env.Payload)
-	if err != nil || pi.IntentType != pipeline.PostgresUpsert {
-		t.Fatalf("want an upsert first: %v %v", pi, err)
+	pi := r.Intent
+	if pi.IntentType != pipeline.PostgresUpsert {
+		t.Fatalf("want an upsert first: %v", pi)
 	}
 	var p pipeline.PostgresUpsertPayload
 	if err := jsonUnmarshal(pi.Payload, &p); err != nil {

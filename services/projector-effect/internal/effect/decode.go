@@ -19,8 +19,8 @@ import (
 // Item is one consumed record on its way through the effect.
 type Item struct {
 	Msg *sarama.ConsumerMessage
-	// CorrelationID is the envelope's correlation id, else the record's
-	// correlation_id header, else a fresh v4.
+	// CorrelationID is the intent record's correlation id, else the
+	// record's correlation_id header, else a fresh v4.
 	CorrelationID uuid.UUID
 	// Intent is the decoded intent; nil when the record is not one.
 	Intent *pipeline.Intent
@@ -51,20 +51,18 @@ var nodeTypes = map[string]bool{"effect": true, "compute": true, "reducer": true
 // Decode turns a postgres-intents record into an Item. It never fails:
 // problems are recorded in Item.Err as content errors.
 func Decode(msg *sarama.ConsumerMessage) *Item {
-	it := &Item{Msg: msg, CorrelationID: correlationOf(msg), FailuresOnly: pipeline.FailuresOnly(msg.Headers)}
-	env, err := envelope.Decode(msg.Value)
+	it := &Item{Msg: msg, FailuresOnly: pipeline.FailuresOnly(msg.Headers)}
+	r, err := pipeline.DecodeIntentRecord(msg.Headers, msg.Value)
 	if err != nil {
-		it.Err, it.Code = infraerr.ContentWrap("postgres intent: envelope", err), store.CodeUpsert
-		return it
-	}
-	if env.CorrelationID != nil && *env.CorrelationID != uuid.Nil {
-		it.CorrelationID = *env.CorrelationID
-	}
-	in, err := pipeline.DecodeIntent(env.Payload)
-	if err != nil {
+		it.CorrelationID = correlationOf(msg)
 		it.Err, it.Code = infraerr.ContentWrap("postgres intent", err), store.CodeUpsert
 		return it
 	}
+	it.CorrelationID = r.CorrelationID
+	if it.CorrelationID == uuid.Nil {
+		it.CorrelationID = correlationOf(msg)
+	}
+	in := r.Intent
 	it.Intent = in
 	if pipeline.Backend(in.IntentType) != store.Backend {
 		it.Err = infraerr.Content("intent_type", fmt.Sprintf("%q is not a postgres intent", in.IntentType))
@@ -80,9 +78,14 @@ func Decode(msg *sarama.ConsumerMessage) *Item {
 	return it
 }
 
+// correlationOf is the correlation id of a record whose intent carries
+// none or does not decode: the JSON form's top-level correlation_id, else
+// the header's, else a fresh one.
 func correlationOf(msg *sarama.ConsumerMessage) uuid.UUID {
-	if id, ok := envelope.PeekCorrelationID(msg.Value); ok {
-		return id
+	if pipeline.IsJSON(pipeline.ContentType(msg.Headers)) {
+		if id, ok := envelope.PeekCorrelationID(msg.Value); ok {
+			return id
+		}
 	}
 	for _, h := range msg.Headers {
 		if h != nil && string(h.Key) == "correlation_id" {
@@ -152,8 +155,9 @@ func toWrite(in *pipeline.Intent) (*store.Write, error) {
 		}
 		return w, check(w, d.RegisteredAt, d.UpdatedAt, "payload.record")
 	case pipeline.PostgresUpdate:
-		var p pipeline.PostgresUpdatePayload
-		if err := json.Unmarshal(in.Payload, &p); err != nil {
+		// The protobuf form carries it as fields: no JSON to decode.
+		p, err := in.PostgresUpdatePayload()
+		if err != nil {
 			return nil, infraerr.ContentWrap("postgres intent: payload", err)
 		}
 		if p.EntityID != in.NodeID {

@@ -1,7 +1,9 @@
 package effect
 
 import (
+	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
@@ -32,7 +34,74 @@ func record(t *testing.T, in pipeline.Intent, payload any, corr uuid.UUID) *sara
 	return &sarama.ConsumerMessage{Topic: "onex.cmd.platform.postgres-intents.v1", Value: v}
 }
 
+// protoRecord is record in the protobuf form the reducer writes: an
+// update's payload as fields, any other as its JSON.
+func protoRecord(t *testing.T, in pipeline.Intent, payload any, corr uuid.UUID) *sarama.ConsumerMessage {
+	t.Helper()
+	if u, ok := payload.(pipeline.PostgresUpdatePayload); ok && in.IntentType == pipeline.PostgresUpdate {
+		in.Update = &u
+	} else {
+		b, err := json.Marshal(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.Payload = b
+	}
+	v, err := pipeline.MarshalIntent(pipeline.IntentRecord{Intent: &in, EnvelopeID: in.IntentID, CreatedAt: time.Now(), CorrelationID: corr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &sarama.ConsumerMessage{Topic: "onex.cmd.platform.postgres-intents.v1", Value: v,
+		Headers: []*sarama.RecordHeader{{Key: []byte(pipeline.HeaderContentType), Value: []byte(pipeline.IntentContentType)}}}
+}
+
 func TestDecode(t *testing.T) {
+	for _, form := range []struct {
+		name   string
+		record func(*testing.T, pipeline.Intent, any, uuid.UUID) *sarama.ConsumerMessage
+	}{{"json", record}, {"protobuf", protoRecord}} {
+		t.Run(form.name, func(t *testing.T) { testDecode(t, form.record) })
+	}
+}
+
+// TestDecodeFormsAgree: both forms of an intent make the same write.
+func TestDecodeFormsAgree(t *testing.T) {
+	node, attempt, corr := uuid.New(), uuid.New(), uuid.New()
+	now := pipeline.T(time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC))
+	later := pipeline.T(now.Add(30 * time.Second))
+	for _, tc := range []struct {
+		typ     string
+		payload any
+	}{
+		{pipeline.PostgresUpdate, pipeline.PostgresUpdatePayload{IntentType: pipeline.PostgresUpdate, CorrelationID: corr, EntityID: node, Domain: "registration",
+			Updates: pipeline.ProjectionUpdate{CurrentState: "active", LivenessDeadline: &later, LastHeartbeatAt: &now, UpdatedAt: now, NodeType: "effect",
+				RegisteredAt: now, LastAppliedEventID: attempt}}},
+		{pipeline.PostgresUpsert, pipeline.PostgresUpsertPayload{IntentType: pipeline.PostgresUpsert, CorrelationID: corr,
+			Record: pipeline.ProjectionRecord{EntityID: node, CurrentState: "awaiting_ack", Domain: "registration", NodeType: "effect",
+				Data: pipeline.ProjectionData{NodeVersion: "1.2.0", Capabilities: json.RawMessage(`{"read": true}`),
+					LastAppliedEventID: attempt, RegisteredAt: now, UpdatedAt: now, CorrelationID: corr}}}},
+	} {
+		in := pipeline.Intent{IntentID: uuid.New(), IntentType: tc.typ, Target: "postgres://node_registrations/" + node.String(),
+			NodeID: node, Sequence: 7, RegistrationAttemptID: attempt, Priority: 1}
+		a, b := Decode(record(t, in, tc.payload, corr)), Decode(protoRecord(t, in, tc.payload, corr))
+		if a.Err != nil || b.Err != nil {
+			t.Fatalf("%s: %v / %v", tc.typ, a.Err, b.Err)
+		}
+		// The JSON form's payload was re-formatted the Python way: the
+		// same JSON, other spaces (the column is jsonb).
+		for _, w := range []*store.Write{&a.Write, &b.Write} {
+			var c bytes.Buffer
+			if err := json.Compact(&c, w.Capabilities); err == nil {
+				w.Capabilities = c.Bytes()
+			}
+		}
+		if !reflect.DeepEqual(a.Write, b.Write) || a.CorrelationID != b.CorrelationID {
+			t.Errorf("%s: json form %+v, protobuf form %+v", tc.typ, a.Write, b.Write)
+		}
+	}
+}
+
+func testDecode(t *testing.T, record func(*testing.T, pipeline.Intent, any, uuid.UUID) *sarama.ConsumerMessage) {
 	node, attempt, corr := uuid.New(), uuid.New(), uuid.New()
 	now := pipeline.T(time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC))
 	upsert := func(mut func(*pipeline.PostgresUpsertPayload)) pipeline.PostgresUpsertPayload {

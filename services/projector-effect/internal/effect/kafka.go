@@ -16,8 +16,9 @@ import (
 	"github.com/omninode/onex-fleet/services/projector-effect/internal/store"
 )
 
-// KafkaResults publishes effect results as ONEX envelopes keyed by node_id,
-// with the intent's correlation id, through a bus.Producer.
+// KafkaResults publishes effect results keyed by node_id, with the intent's
+// correlation id, through a bus.Producer: protobuf onex.fleet.v1.EffectResult
+// records (pipeline.MarshalEffectResult) with the content type that says so.
 type KafkaResults struct {
 	Producer *bus.Producer
 	Topic    string
@@ -25,10 +26,11 @@ type KafkaResults struct {
 	Source string
 }
 
-// ResultEnvelopeID is the envelope id of a result: derived from the intent,
-// its delivery attempt and the outcome, so a redelivered intent yields the
-// same ids (consumers may deduplicate) while the success that follows a
-// failure of the same attempt is a distinct message.
+// ResultEnvelopeID is the envelope id of a result (the record's envelope_id
+// and message_id header): derived from the intent, its delivery attempt and
+// the outcome, so a redelivered intent yields the same ids (consumers may
+// deduplicate) while the success that follows a failure of the same attempt
+// is a distinct message.
 func ResultEnvelopeID(r *pipeline.EffectResult) uuid.UUID {
 	outcome := "failed"
 	if r.Success {
@@ -37,26 +39,30 @@ func ResultEnvelopeID(r *pipeline.EffectResult) uuid.UUID {
 	return uuid.NewSHA1(r.IntentID, fmt.Appendf(nil, "effect-result:%s:%d:%s", store.Backend, r.Attempt, outcome))
 }
 
-// Message encodes one result as the record PublishResults sends.
+// errWritesJSON stands for the protobuf encoding not tried: the process
+// writes its internal records as JSON (pipeline.WritesJSON).
+var errWritesJSON = errors.New("effect: internal records are written as JSON")
+
+// Message encodes one result as the record PublishResults sends: protobuf,
+// or the JSON form when the process writes JSON (ONEX_INTERNAL_WIRE=json).
+// A result protobuf refuses (a string that is no valid UTF-8, from a backend's error
+// text) is written in the older JSON form, an ONEX envelope, with the JSON
+// content type instead: the orchestrator reads both, and a result is never
+// lost to its encoding.
 func (k *KafkaResults) Message(r *pipeline.EffectResult) (*sarama.ProducerMessage, error) {
-	id := ResultEnvelopeID(r)
-	env, err := envelope.New(r,
-		envelope.WithEnvelopeID(id),
-		envelope.WithCorrelationID(r.CorrelationID),
-		envelope.WithEventType(envelope.EventTypeFromTopic(k.Topic)),
-		envelope.WithSourceTool("projector-effect"),
-		envelope.WithPayloadType("EffectResult"),
-		envelope.WithTag("message_category", "event"),
-	)
-	if err != nil {
-		return nil, infraerr.Configuration(infraerr.Context{Operation: "encode_result", CorrelationID: r.CorrelationID}, "effect result", err)
-	}
-	b, err := env.Encode()
-	if err != nil {
-		return nil, infraerr.Configuration(infraerr.Context{Operation: "encode_result", CorrelationID: r.CorrelationID}, "effect result", err)
-	}
 	h := envelope.NewHeaders(k.Topic, k.Source)
-	h.CorrelationID, h.MessageID = r.CorrelationID, id
+	h.CorrelationID, h.MessageID = r.CorrelationID, ResultEnvelopeID(r)
+	rec := pipeline.EffectResultRecord{Result: r, EnvelopeID: h.MessageID, CreatedAt: h.Timestamp}
+	b, err := []byte(nil), errWritesJSON
+	if !pipeline.WritesJSON() {
+		b, err = pipeline.MarshalEffectResult(rec)
+	}
+	if err == nil {
+		h.ContentType = pipeline.EffectResultContentType
+	} else if b, err = pipeline.MarshalEffectResultJSON(rec, envelope.WithEventType(envelope.EventTypeFromTopic(k.Topic)),
+		envelope.WithSourceTool("projector-effect")); err != nil {
+		return nil, infraerr.Configuration(infraerr.Context{Operation: "encode_result", CorrelationID: r.CorrelationID}, "effect result", err)
+	}
 	msg := &sarama.ProducerMessage{Topic: k.Topic, Key: sarama.StringEncoder(r.NodeID.String()), Value: sarama.ByteEncoder(b)}
 	msg.Headers = append(msg.Headers, h.Records()...)
 	return msg, nil

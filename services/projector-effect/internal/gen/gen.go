@@ -2,8 +2,9 @@
 // projector's tests by playing simulated node lives through a model of the
 // reducer's decisions (reducer.go): introspection, ack or ack timeout,
 // heartbeats, liveness expiry and re-registration. Intents are encoded the
-// way the reducer's wire package encodes them (an envelope whose payload is
-// a pipeline.Intent; updates carry the node's full mutable state).
+// way the reducer's wire package encodes them (a protobuf
+// onex.fleet.v1.Intent, updates as fields carrying the node's full mutable
+// state, upserts as their JSON payload).
 package gen
 
 import (
@@ -14,12 +15,11 @@ import (
 	"slices"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 
-	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
 	"github.com/omninode/onex-fleet/pkg/registration"
-	"github.com/omninode/onex-fleet/pkg/topics"
 )
 
 // Intent is one generated postgres intent.
@@ -27,8 +27,21 @@ type Intent struct {
 	NodeID   uuid.UUID
 	Sequence int64
 	Type     string
-	// Value is the record value: an ONEX envelope around a pipeline.Intent.
+	// Value is the record value: a protobuf onex.fleet.v1.Intent, or with
+	// ContentType JSON (or empty) an ONEX envelope around a
+	// pipeline.Intent.
 	Value []byte
+	// ContentType is the record's content_type header
+	// (pipeline.IntentContentType for what Generate makes).
+	ContentType string
+}
+
+// Headers are the record's headers: its content type, when it has one.
+func (in Intent) Headers() []sarama.RecordHeader {
+	if in.ContentType == "" {
+		return nil
+	}
+	return []sarama.RecordHeader{{Key: []byte(pipeline.HeaderContentType), Value: []byte(in.ContentType)}}
 }
 
 // Stream is the intents of every node, each node's in sequence order.
@@ -73,7 +86,7 @@ func life(r *rand.Rand, id uuid.UUID, nodeType string, now time.Time, want int) 
 			if err != nil {
 				return err
 			}
-			out = append(out, Intent{NodeID: id, Sequence: d.sequence, Type: d.typ, Value: b})
+			out = append(out, Intent{NodeID: id, Sequence: d.sequence, Type: d.typ, Value: b, ContentType: pipeline.IntentContentType})
 		}
 		return nil
 	}
@@ -150,21 +163,20 @@ func rid(r *rand.Rand) uuid.UUID {
 }
 
 // encode mirrors services/reducer/internal/wire.Intent for postgres
-// intents: an envelope stamped now around the pipeline.Intent.
+// intents: a protobuf intent stamped now, an update's payload as fields.
 func encode(nodeID uuid.UUID, d decided, now time.Time) ([]byte, error) {
-	body, err := json.Marshal(d.payload)
-	if err != nil {
-		return nil, err
-	}
-	pi := pipeline.Intent{IntentID: d.id, IntentType: d.typ, Target: "postgres://node_registrations/" + nodeID.String(), Payload: body,
+	pi := &pipeline.Intent{IntentID: d.id, IntentType: d.typ, Target: "postgres://node_registrations/" + nodeID.String(),
 		Priority: 1, NodeID: nodeID, Sequence: d.sequence, RegistrationAttemptID: d.attempt}
-	env, err := envelope.New(pi, envelope.WithEnvelopeID(d.id), envelope.WithCorrelationID(d.corr),
-		envelope.WithTimestamp(now), envelope.WithEventType(envelope.EventTypeFromTopic(topics.RegistrationIntents)),
-		envelope.WithTag("message_category", "intent"))
-	if err != nil {
-		return nil, err
+	if u, ok := d.payload.(pipeline.PostgresUpdatePayload); ok {
+		pi.Update = &u
+	} else {
+		body, err := json.Marshal(d.payload)
+		if err != nil {
+			return nil, err
+		}
+		pi.Payload = body
 	}
-	return env.Encode()
+	return pipeline.MarshalIntent(pipeline.IntentRecord{Intent: pi, EnvelopeID: d.id, CreatedAt: now.UTC().Truncate(time.Microsecond), CorrelationID: d.corr})
 }
 
 // InOrder interleaves the nodes' intents at random, keeping each node's

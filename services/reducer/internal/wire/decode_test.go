@@ -166,14 +166,11 @@ func TestUpsertIntentCarriesExtras(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		env, err := envelope.Decode(rec.Value)
+		r, err := pipeline.UnmarshalIntent(rec.Value)
 		if err != nil {
 			t.Fatal(err)
 		}
-		pi, err := pipeline.DecodeIntent(env.Payload)
-		if err != nil {
-			t.Fatal(err)
-		}
+		pi := r.Intent
 		var up struct {
 			Record struct {
 				Data map[string]json.RawMessage `json:"data"`

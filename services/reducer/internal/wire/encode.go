@@ -1,13 +1,14 @@
 // Package wire turns the reducer's inputs into decisions' inputs and its
 // decisions into Kafka records: lifecycle events on the Python topics (ONEX
-// envelopes, except the accepted event, a bare model), intents as envelopes
-// on the intents topic, and snapshots on the compacted snapshot topic. Every
+// envelopes, except the accepted event, a bare model), intents as protobuf
+// onex.fleet.v1.Intent on the intents topic, and snapshots on the compacted snapshot topic. Every
 // id and timestamp in an output comes from the decision, so the same input
 // stream yields the same record values.
 package wire
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -34,6 +35,10 @@ type Record struct {
 	// Value is nil for a tombstone.
 	Value         []byte
 	CorrelationID uuid.UUID
+	// ContentType is the record's content_type header
+	// (pipeline.HeaderContentType); "" is the ONEX default,
+	// application/json.
+	ContentType string
 	// MessageID is the envelope id of an envelope record: its message_id
 	// header, as the Python bus writes it (so a retried transaction's
 	// records carry the same header too). Nil for a bare record.
@@ -57,6 +62,9 @@ func (r Record) ProducerMessage(source string) *sarama.ProducerMessage {
 		}
 		if r.MessageID != uuid.Nil {
 			h.MessageID = r.MessageID
+		}
+		if r.ContentType != "" {
+			h.ContentType = r.ContentType
 		}
 		for _, rh := range h.Records() {
 			m.Headers = append(m.Headers, rh)
@@ -230,39 +238,57 @@ func AcceptedValue(e decide.Event) ([]byte, error) {
 	return b, nil
 }
 
-// Intent encodes an intent as an envelope whose payload is a pipeline.Intent.
-// st is the node's state after the decision: updates carry its complete
-// mutable state so that intents commute (see pipeline.ProjectionUpdate).
+// Intent encodes an intent as a protobuf onex.fleet.v1.Intent
+// (pipeline.MarshalIntent) with the content type that says so; a
+// heartbeat's or ack's projection update travels as fields, the other
+// payloads as their JSON. The record keeps the envelope's identity: the
+// intent id as envelope id (and message_id header), the correlation id,
+// now as its time. st is the node's state after the decision: updates carry
+// its complete mutable state so that intents commute (see
+// pipeline.ProjectionUpdate).
 func Intent(in decide.Intent, st *decide.NodeState, now time.Time) (Record, error) {
-	payload, err := intentPayload(in, st)
-	if err != nil {
-		return Record{}, err
-	}
-	body, err := json.Marshal(payload)
-	if err != nil {
-		return Record{}, fmt.Errorf("wire: encode intent payload: %w", err)
-	}
-	pi := pipeline.Intent{
-		IntentID: in.ID, IntentType: string(in.Type), Target: in.Target, Payload: body, Priority: 1,
+	pi := &pipeline.Intent{
+		IntentID: in.ID, IntentType: string(in.Type), Target: in.Target, Priority: 1,
 		NodeID: in.NodeID, Sequence: in.Sequence, RegistrationAttemptID: in.AttemptID, Refresh: in.Refresh,
 	}
-	env, err := envelope.New(pi,
-		envelope.WithEnvelopeID(in.ID),
-		envelope.WithCorrelationID(in.CorrelationID),
-		envelope.WithTimestamp(now),
-		envelope.WithEventType(envelope.EventTypeFromTopic(topics.RegistrationIntents)),
-		envelope.WithTag("message_category", "intent"),
-	)
-	if err != nil {
-		return Record{}, fmt.Errorf("wire: encode intent: %w", err)
+	if in.Type == decide.IntentPostgresUpdate {
+		pi.Update = &pipeline.PostgresUpdatePayload{
+			IntentType: pipeline.PostgresUpdate, CorrelationID: in.CorrelationID,
+			EntityID: in.NodeID, Domain: decide.Domain, Updates: mutable(st, in.Update.UpdatedAt),
+		}
+	} else {
+		payload, err := intentPayload(in)
+		if err != nil {
+			return Record{}, err
+		}
+		if pi.Payload, err = json.Marshal(payload); err != nil {
+			return Record{}, fmt.Errorf("wire: encode intent payload: %w", err)
+		}
 	}
-	b, err := env.Encode()
-	if err != nil {
-		return Record{}, fmt.Errorf("wire: encode intent: %w", err)
+	r := pipeline.IntentRecord{Intent: pi, EnvelopeID: in.ID, CreatedAt: now.UTC().Truncate(time.Microsecond), CorrelationID: in.CorrelationID}
+	rec := Record{Kind: "intent", IntentType: string(in.Type), Topic: topics.RegistrationIntents, Key: in.NodeID.String(),
+		CorrelationID: in.CorrelationID, MessageID: in.ID, ContentType: pipeline.IntentContentType}
+	b, err := []byte(nil), errWritesJSON
+	if !pipeline.WritesJSON() {
+		b, err = pipeline.MarshalIntent(r)
 	}
-	return Record{Kind: "intent", IntentType: string(in.Type), Topic: topics.RegistrationIntents, Key: in.NodeID.String(), Value: b,
-		CorrelationID: in.CorrelationID, MessageID: env.EnvelopeID}, nil
+	if err != nil {
+		// Asked to write JSON (ONEX_INTERNAL_WIRE=json), or a string that is
+		// no valid UTF-8 (protobuf refuses it), which can only come from a
+		// node's data: write the JSON form, which every reader takes, rather
+		// than lose the intent.
+		if b, err = pipeline.MarshalIntentJSON(r); err != nil {
+			return Record{}, fmt.Errorf("wire: encode intent: %w", err)
+		}
+		rec.ContentType = pipeline.ContentTypeJSON
+	}
+	rec.Value = b
+	return rec, nil
 }
+
+// errWritesJSON stands for the protobuf encoding not tried: the process
+// writes its internal records as JSON (pipeline.WritesJSON).
+var errWritesJSON = errors.New("wire: internal records are written as JSON")
 
 func mutable(st *decide.NodeState, updatedAt time.Time) pipeline.ProjectionUpdate {
 	return pipeline.ProjectionUpdate{
@@ -279,7 +305,8 @@ func mutable(st *decide.NodeState, updatedAt time.Time) pipeline.ProjectionUpdat
 	}
 }
 
-func intentPayload(in decide.Intent, st *decide.NodeState) (any, error) {
+// intentPayload is the JSON payload of an intent other than an update.
+func intentPayload(in decide.Intent) (any, error) {
 	switch in.Type {
 	case decide.IntentPostgresUpsert:
 		r := in.Upsert
@@ -309,11 +336,6 @@ func intentPayload(in decide.Intent, st *decide.NodeState) (any, error) {
 			data.SubscribeTopics, data.PublishTopics = d.SubscribeTopics, d.PublishTopics
 		}
 		return p, nil
-	case decide.IntentPostgresUpdate:
-		return pipeline.PostgresUpdatePayload{
-			IntentType: pipeline.PostgresUpdate, CorrelationID: in.CorrelationID,
-			EntityID: in.NodeID, Domain: decide.Domain, Updates: mutable(st, in.Update.UpdatedAt),
-		}, nil
 	case decide.IntentConsulRegister:
 		return snapshot.ConsulPayload(in.Register, in.NodeID, in.CorrelationID), nil
 	case decide.IntentConsulDeregister:

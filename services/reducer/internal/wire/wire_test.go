@@ -68,22 +68,106 @@ func TestIntentsCarryFullMutableState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := envelope.Decode(rec.Value)
+	if rec.ContentType != pipeline.IntentContentType {
+		t.Fatalf("intent content type %q", rec.ContentType)
+	}
+	r, err := pipeline.UnmarshalIntent(rec.Value)
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := pipeline.DecodeIntent(env.Payload)
-	if err != nil {
-		t.Fatal(err)
+	in := r.Intent
+	if in.Update == nil || in.Payload != nil {
+		t.Fatalf("the update's payload is not carried as fields: %+v", in)
 	}
-	var up pipeline.PostgresUpdatePayload
-	if err := json.Unmarshal(in.Payload, &up); err != nil {
-		t.Fatal(err)
-	}
-	u := up.Updates
+	u := in.Update.Updates
 	if u.CurrentState != "active" || u.LivenessDeadline == nil || u.AckDeadline == nil || u.NodeType != "effect" ||
-		u.LastAppliedEventID != ack.State.AttemptID || in.Sequence != 3 || env.EnvelopeID != in.IntentID {
+		u.LastAppliedEventID != ack.State.AttemptID || in.Sequence != 3 || r.EnvelopeID != in.IntentID ||
+		in.Update.EntityID != in.NodeID || in.Update.Domain != decide.Domain || r.CorrelationID != ack.Intents[0].CorrelationID {
 		t.Fatalf("update intent %+v / %+v", in, u)
+	}
+}
+
+// The reducer's intents are protobuf records with the content type that
+// says so; their JSON form (pipeline.MarshalIntentJSON, what the reducer
+// wrote before) decodes to the same intent.
+func TestIntentRecordsAreProtobuf(t *testing.T) {
+	d := registered(t)
+	ack := decide.DecideAck(d.State, decide.Ack{NodeID: d.State.NodeID, CommandID: uuid.New()}, now.Add(time.Second), decide.DefaultParams())
+	var recs []Record
+	for _, dec := range []decide.Decision{d, ack} {
+		rs, err := Decision(dec, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rs...)
+	}
+	types := map[string]bool{}
+	for _, rec := range recs {
+		if rec.Kind != "intent" {
+			continue
+		}
+		msg := rec.ProducerMessage("local")
+		hs := headerPtrs(msg.Headers)
+		if ct := pipeline.ContentType(hs); ct != pipeline.IntentContentType {
+			t.Fatalf("%s: content_type %q", rec.IntentType, ct)
+		}
+		pb, err := pipeline.DecodeIntentRecord(hs, rec.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		js, err := pipeline.MarshalIntentJSON(pb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fromJSON, err := pipeline.DecodeIntentRecord(nil, js)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fromJSON.EnvelopeID != pb.EnvelopeID || fromJSON.CorrelationID != pb.CorrelationID || !fromJSON.CreatedAt.Equal(pb.CreatedAt) ||
+			fromJSON.Intent.IntentID != pb.Intent.IntentID || fromJSON.Intent.Sequence != pb.Intent.Sequence || fromJSON.Intent.IntentType != rec.IntentType {
+			t.Errorf("%s: protobuf %+v, JSON %+v", rec.IntentType, pb, fromJSON)
+		}
+		types[rec.IntentType] = true
+	}
+	if len(types) < 3 {
+		t.Fatalf("intent types checked: %v", types)
+	}
+}
+
+// With ONEX_INTERNAL_WIRE=json the reducer writes every intent in the JSON
+// form an older orchestrator or effect reads: the same intent, no protobuf
+// content type.
+func TestIntentRecordsInJSONWhenAsked(t *testing.T) {
+	pipeline.SetWrites(pipeline.WireJSON)
+	t.Cleanup(func() { pipeline.SetWrites(pipeline.WireProtobuf) })
+	d := registered(t)
+	recs, err := Decision(d, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, rec := range recs {
+		if rec.Kind != "intent" {
+			continue
+		}
+		n++
+		hs := headerPtrs(rec.ProducerMessage("local").Headers)
+		if ct := pipeline.ContentType(hs); !pipeline.IsJSON(ct) {
+			t.Fatalf("%s: content_type %q, want JSON", rec.IntentType, ct)
+		}
+		if _, err := envelope.Decode(rec.Value); err != nil {
+			t.Fatalf("%s: not a JSON envelope: %v", rec.IntentType, err)
+		}
+		got, err := pipeline.DecodeIntentRecord(hs, rec.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Intent.IntentType != rec.IntentType || got.EnvelopeID != rec.MessageID || got.CorrelationID != rec.CorrelationID {
+			t.Fatalf("%s: decoded %+v", rec.IntentType, got)
+		}
+	}
+	if n == 0 {
+		t.Fatal("the registration decided no intent")
 	}
 }
 
@@ -198,6 +282,9 @@ func TestAcceptedIsTheBareModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range recs {
+		if r.Kind == "intent" {
+			continue // protobuf (TestIntentRecordsAreProtobuf)
+		}
 		_, err := envelope.Decode(r.Value)
 		if r.Topic == topics.NodeRegistrationAccepted {
 			if err == nil {
@@ -214,7 +301,7 @@ func TestAcceptedIsTheBareModel(t *testing.T) {
 
 // The Python bus writes an envelope's id as the message_id header and its
 // correlation id as the correlation_id header; every envelope the reducer
-// writes (events and intents) does the same, so the headers of a retried
+// writes (events), and every intent record, does the same, so the headers of a retried
 // transaction's records are the same too.
 func TestEnvelopeHeadersCarryTheEnvelopeIdentity(t *testing.T) {
 	recs, err := Decision(registered(t), now)
@@ -226,14 +313,28 @@ func TestEnvelopeHeadersCarryTheEnvelopeIdentity(t *testing.T) {
 		if r.Kind == "snapshot" || r.Topic == topics.NodeRegistrationAccepted {
 			continue // bare records: no envelope
 		}
-		env, err := envelope.Decode(r.Value)
-		if err != nil {
-			t.Fatalf("%s: %v", r.Topic, err)
+		hs := headerPtrs(r.ProducerMessage("local").Headers)
+		var id, corr uuid.UUID
+		if r.Kind == "intent" {
+			ir, err := pipeline.DecodeIntentRecord(hs, r.Value)
+			if err != nil {
+				t.Fatalf("%s: %v", r.Topic, err)
+			}
+			id, corr = ir.EnvelopeID, ir.CorrelationID
+		} else {
+			env, err := envelope.Decode(r.Value)
+			if err != nil {
+				t.Fatalf("%s: %v", r.Topic, err)
+			}
+			if env.CorrelationID == nil {
+				t.Fatalf("%s: no correlation id", r.Topic)
+			}
+			id, corr = env.EnvelopeID, *env.CorrelationID
 		}
-		h := envelope.HeadersFromRecords(headerPtrs(r.ProducerMessage("local").Headers))
-		if h.MessageID != env.EnvelopeID || env.CorrelationID == nil || h.CorrelationID != *env.CorrelationID {
+		h := envelope.HeadersFromRecords(hs)
+		if h.MessageID != id || h.CorrelationID != corr {
 			t.Errorf("%s: headers message_id %s correlation_id %s, envelope id %s correlation id %v",
-				r.Topic, h.MessageID, h.CorrelationID, env.EnvelopeID, env.CorrelationID)
+				r.Topic, h.MessageID, h.CorrelationID, id, corr)
 		}
 		checked++
 	}

@@ -354,7 +354,25 @@ func (h *harness) intentRecord(a *attempt, in pipeline.Intent) *sarama.ProducerM
 	return &sarama.ProducerMessage{Topic: h.topic(topics.RegistrationIntents), Key: sarama.StringEncoder(in.NodeID.String()), Value: sarama.ByteEncoder(b)}
 }
 
-// sendResult publishes an effect result as an effect does.
+// protoIntentRecord is the record the reducer writes for an intent since
+// it writes protobuf: an update's payload as fields.
+func (h *harness) protoIntentRecord(a *attempt, in pipeline.Intent) *sarama.ProducerMessage {
+	h.t.Helper()
+	if in.IntentType == pipeline.PostgresUpdate {
+		in.Payload, in.Update = nil, &pipeline.PostgresUpdatePayload{IntentType: in.IntentType, CorrelationID: a.corr, EntityID: in.NodeID,
+			Domain: "registration", Updates: pipeline.ProjectionUpdate{CurrentState: "active", UpdatedAt: pipeline.T(time.Now()),
+				RegisteredAt: pipeline.T(time.Now()), NodeType: "effect", LastAppliedEventID: a.attemptID}}
+	}
+	b, err := pipeline.MarshalIntent(pipeline.IntentRecord{Intent: &in, EnvelopeID: in.IntentID, CreatedAt: time.Now(), CorrelationID: a.corr})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return &sarama.ProducerMessage{Topic: h.topic(topics.RegistrationIntents), Key: sarama.StringEncoder(in.NodeID.String()), Value: sarama.ByteEncoder(b),
+		Headers: []sarama.RecordHeader{{Key: []byte(pipeline.HeaderContentType), Value: []byte(pipeline.IntentContentType)}}}
+}
+
+// sendResult publishes an effect result as an effect does (protobuf, with
+// its content type).
 func (h *harness) sendResult(a *attempt, in pipeline.Intent, attemptNo int, ok, retriable bool) {
 	h.t.Helper()
 	backend := pipeline.Backend(in.IntentType)
@@ -365,13 +383,12 @@ func (h *harness) sendResult(a *attempt, in pipeline.Intent, attemptNo int, ok, 
 		code, text := strings.ToUpper(backend)+"_CONNECTION_ERROR", backend+" operation failed: connection refused"
 		r.ErrorCode, r.Error = &code, &text
 	}
-	env, err := envelope.New(r, envelope.WithCorrelationID(a.corr))
+	b, err := pipeline.MarshalEffectResult(pipeline.EffectResultRecord{Result: &r, EnvelopeID: uuid.New(), CreatedAt: time.Now()})
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	b, err := env.Encode()
-	if err != nil {
+	if _, _, err := h.prod.SendMessage(&sarama.ProducerMessage{Topic: h.topic(topics.EffectResults), Key: sarama.StringEncoder(a.node.String()),
+		Value: sarama.ByteEncoder(b), Headers: []sarama.RecordHeader{{Key: []byte(pipeline.HeaderContentType), Value: []byte(pipeline.EffectResultContentType)}}}); err != nil {
 		h.t.Fatal(err)
 	}
-	h.produce(h.topic(topics.EffectResults), a.node.String(), b)
 }

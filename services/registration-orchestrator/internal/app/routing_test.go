@@ -15,9 +15,10 @@ import (
 
 // TestRoutingKeepsNodeOrderInBatches: a backlog of intents — heartbeat
 // updates (batched), registration attempts (tracked) and two bad records
-// in the middle — is routed in batches with every node's records in the
-// order the reducer wrote them, each once; the bad records are
-// dead-lettered and the records after them still routed.
+// in the middle, in both forms (protobuf, and the JSON envelope of records
+// written before it) — is routed in batches with every node's records in
+// the order the reducer wrote them, each once and in its own form; the bad
+// records are dead-lettered and the records after them still routed.
 func TestRoutingKeepsNodeOrderInBatches(t *testing.T) {
 	h := newHarness(t)
 	pg, consul := h.topic(topics.PostgresIntents), h.topic(topics.ConsulIntents)
@@ -28,7 +29,13 @@ func TestRoutingKeepsNodeOrderInBatches(t *testing.T) {
 	var attempts []*attempt
 	want := map[string][]int64{} // node → postgres sequences in order
 	var backlog []*sarama.ProducerMessage
+	protobuf := map[string]bool{} // intent id → written in protobuf
 	add := func(a *attempt, in pipeline.Intent) {
+		if len(backlog)%2 == 0 {
+			protobuf[in.IntentID.String()] = true
+			backlog = append(backlog, h.protoIntentRecord(a, in))
+			return
+		}
 		backlog = append(backlog, h.intentRecord(a, in))
 	}
 	update := func(a *attempt, seq int64) pipeline.Intent {
@@ -79,6 +86,9 @@ func TestRoutingKeepsNodeOrderInBatches(t *testing.T) {
 		in := routedIntent(t, m)
 		if string(m.Key) != in.NodeID.String() {
 			t.Fatalf("record keyed %s carries node %s", m.Key, in.NodeID)
+		}
+		if pb := pipeline.ContentType(m.Headers) == pipeline.IntentContentType; pb != protobuf[in.IntentID.String()] || pb != (in.Update != nil) && in.IntentType == pipeline.PostgresUpdate {
+			t.Fatalf("intent %s routed as %q", in.IntentID, pipeline.ContentType(m.Headers))
 		}
 		got[in.NodeID.String()] = append(got[in.NodeID.String()], in.Sequence)
 	}

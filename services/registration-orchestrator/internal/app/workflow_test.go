@@ -14,21 +14,24 @@ import (
 	"github.com/omninode/onex-fleet/pkg/topics"
 )
 
-// routedIntent decodes an intent record routed to an effect topic.
+// routedIntent decodes an intent record routed to an effect topic, in
+// either form.
 func routedIntent(t *testing.T, m *sarama.ConsumerMessage) pipeline.Intent {
 	t.Helper()
-	var in pipeline.Intent
-	payloadOf(t, m, &in)
-	return in
+	r, err := pipeline.DecodeIntentRecord(m.Headers, m.Value)
+	if err != nil {
+		t.Fatalf("record on %s: %v", m.Topic, err)
+	}
+	return *r.Intent
 }
 
 func isIntent(id string, attempt int) func(*sarama.ConsumerMessage) bool {
 	return func(m *sarama.ConsumerMessage) bool {
-		var in pipeline.Intent
-		if err := json.Unmarshal(payloadField(m.Value), &in); err != nil {
+		r, err := pipeline.DecodeIntentRecord(m.Headers, m.Value)
+		if err != nil {
 			return false
 		}
-		return in.IntentID.String() == id && in.Attempt == attempt
+		return r.Intent.IntentID.String() == id && r.Intent.Attempt == attempt
 	}
 }
 

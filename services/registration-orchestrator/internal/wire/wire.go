@@ -15,12 +15,15 @@ import (
 
 // InputMessage builds a reducer input record keyed by key: ri in protobuf
 // (pipeline.MarshalReducerInput) with the standard headers and the content
-// type that says so. Should ri not encode (a topic that is no valid UTF-8,
+// type that says so; in the JSON form when the process writes JSON
+// (ONEX_INTERNAL_WIRE=json). Should ri not encode (a topic that is no valid UTF-8,
 // which a Kafka topic name never is), it is written in the JSON form with
 // the JSON content type instead: the reducer reads both, and a record is
 // never lost to its encoding.
 func InputMessage(topic, key string, ri pipeline.ReducerInput, source string, correlationID uuid.UUID) *sarama.ProducerMessage {
-	if v, err := pipeline.MarshalReducerInput(ri); err == nil {
+	if pipeline.WritesJSON() {
+		// ONEX_INTERNAL_WIRE=json: the form every reducer reads.
+	} else if v, err := pipeline.MarshalReducerInput(ri); err == nil {
 		m := Message(topic, key, v, source, correlationID)
 		m.Headers = pipeline.SetContentType(m.Headers, pipeline.ReducerInputContentType)
 		return m
@@ -28,6 +31,18 @@ func InputMessage(topic, key string, ri pipeline.ReducerInput, source string, co
 	ri.Heartbeat = nil
 	line, _ := pipeline.ReducerInputLine(ri) // the caller has decoded the value: one JSON value
 	return Message(topic, key, line, source, correlationID)
+}
+
+// IntentMessage builds the record that routes an intent record to an
+// effect: its value unchanged, with the standard headers and the content
+// type it came with (contentType, as the intent record had it; "" or JSON
+// keeps the default application/json).
+func IntentMessage(topic, key, contentType string, value []byte, source string, correlationID uuid.UUID) *sarama.ProducerMessage {
+	m := Message(topic, key, value, source, correlationID)
+	if !pipeline.IsJSON(contentType) {
+		m.Headers = pipeline.SetContentType(m.Headers, contentType)
+	}
+	return m
 }
 
 // Headers returns the ONEX headers (spec 1.5) for a record on topic: the

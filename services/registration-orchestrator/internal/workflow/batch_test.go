@@ -134,9 +134,32 @@ func attemptConfig(send Sender, dl DeadLetters) Config {
 }
 
 // resultMsg is the effect result record of backend for delivery attempt of
-// the tracked intent of node's aggregation in w; a failure is a retriable
-// <BACKEND>_CONNECTION_ERROR.
+// the tracked intent of node's aggregation in w, in the protobuf form the
+// effects write; a failure is a retriable <BACKEND>_CONNECTION_ERROR.
 func resultMsg(t testing.TB, w *Workflow, node uuid.UUID, backend string, attempt int, ok bool) *bus.Message {
+	t.Helper()
+	rec := resultRecord(t, w, node, backend, attempt, ok)
+	b, err := pipeline.MarshalEffectResult(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &bus.Message{Topic: "results", Key: []byte(node.String()), Value: b,
+		Headers: []*sarama.RecordHeader{{Key: []byte(pipeline.HeaderContentType), Value: []byte(pipeline.EffectResultContentType)}}}
+}
+
+// jsonResultMsg is resultMsg in the JSON form of an effect that predates
+// protobuf: an envelope, without a content_type header.
+func jsonResultMsg(t testing.TB, w *Workflow, node uuid.UUID, backend string, attempt int, ok bool) *bus.Message {
+	t.Helper()
+	rec := resultRecord(t, w, node, backend, attempt, ok)
+	b, err := wire.Envelope(rec.Result, "results", rec.EnvelopeID, uuid.New(), "EffectResult", "event")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &bus.Message{Topic: "results", Key: []byte(node.String()), Value: b}
+}
+
+func resultRecord(t testing.TB, w *Workflow, node uuid.UUID, backend string, attempt int, ok bool) pipeline.EffectResultRecord {
 	t.Helper()
 	agg, found := w.InFlight(node)
 	if !found {
@@ -149,11 +172,7 @@ func resultMsg(t testing.TB, w *Workflow, node uuid.UUID, backend string, attemp
 		code := strings.ToUpper(backend) + "_CONNECTION_ERROR"
 		res.ErrorCode = &code
 	}
-	b, err := wire.Envelope(res, "results", uuid.New(), uuid.New(), "EffectResult", "event")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &bus.Message{Topic: "results", Key: []byte(node.String()), Value: b}
+	return pipeline.EffectResultRecord{Result: &res, EnvelopeID: uuid.New()}
 }
 
 // A batch of results is applied together: one send carries the results it
@@ -172,8 +191,9 @@ func TestHandleBatchResults(t *testing.T) {
 	}
 	s.calls = nil
 	// a: both succeed (done); b: postgres succeeds, consul fails (partial,
-	// retry scheduled, still in flight).
-	results := []*bus.Message{resultMsg(t, w, a, "postgres", 0, true), resultMsg(t, w, b, "postgres", 0, true),
+	// retry scheduled, still in flight). One result is in the JSON form of
+	// an effect that predates protobuf.
+	results := []*bus.Message{jsonResultMsg(t, w, a, "postgres", 0, true), resultMsg(t, w, b, "postgres", 0, true),
 		resultMsg(t, w, a, "consul", 0, true), resultMsg(t, w, b, "consul", 0, false)}
 	if err := w.HandleBatch(context.Background(), results); err != nil {
 		t.Fatal(err)
@@ -231,12 +251,11 @@ func TestHandleBatchNewerAttemptInSameBatch(t *testing.T) {
 		if m.Topic != "state" {
 			continue
 		}
-		v, _ := m.Value.Encode()
-		var a Aggregation
-		if err := json.Unmarshal(v, &a); err != nil {
+		a, err := decodeState(m)
+		if err != nil {
 			t.Fatal(err)
 		}
-		states = append(states, a)
+		states = append(states, *a)
 	}
 	if len(states) != 1 || states[0].AttemptID != second || len(states[0].Intents) != 2 {
 		t.Fatalf("state records %+v, want one of the second attempt with both intents", states)
@@ -293,5 +312,28 @@ func TestRefreshRoutedUntracked(t *testing.T) {
 	}
 	if routed != 2 {
 		t.Fatalf("%d refreshes routed to consul, want 2", routed)
+	}
+}
+
+// A result record the orchestrator cannot read (here: another message's
+// protobuf content type) stops the batch at it with a content error, so
+// the bus dead-letters it; the results before it are applied.
+func TestHandleBatchResultOfUnknownContentType(t *testing.T) {
+	s := &sender{}
+	w := New(attemptConfig(s, noDLQ{}))
+	n, attempt := uuid.New(), uuid.New()
+	if err := w.HandleBatch(context.Background(), []*bus.Message{intentMsg(t, n, pipeline.PostgresUpsert, 1, attempt),
+		intentMsg(t, n, pipeline.ConsulRegister, 2, attempt)}); err != nil {
+		t.Fatal(err)
+	}
+	bad := resultMsg(t, w, n, "consul", 0, true)
+	bad.Headers = []*sarama.RecordHeader{{Key: []byte(pipeline.HeaderContentType), Value: []byte(pipeline.IntentContentType)}}
+	err := w.HandleBatch(context.Background(), []*bus.Message{resultMsg(t, w, n, "postgres", 0, true), bad})
+	var be *bus.BatchError
+	if !errors.As(err, &be) || be.Done != 1 || !infraerr.IsContent(be.Err) || !strings.Contains(be.Err.Error(), "unsupported content type") {
+		t.Fatalf("error %v, want a content BatchError at 1", err)
+	}
+	if agg, ok := w.InFlight(n); !ok || agg.Intents["postgres"].State != StateSucceeded || agg.Intents["consul"].State != StatePending {
+		t.Fatalf("aggregation %+v (in flight %v)", agg, ok)
 	}
 }

@@ -151,16 +151,28 @@ func (w *Workflow) persist(ctx context.Context, node uuid.UUID, a *Aggregation, 
 }
 
 // stateMessage is the state record of node's aggregation a (nil: a
-// tombstone).
+// tombstone, without headers): a protobuf onex.fleet.v1.Aggregation
+// (MarshalAggregation) with the content type that says so. Should a not
+// encode (a string that is no valid UTF-8, which protobuf refuses), it is
+// written as its JSON without a content type instead: restore reads both,
+// and the state is never lost to its encoding.
 func (w *Workflow) stateMessage(node uuid.UUID, a *Aggregation) (*sarama.ProducerMessage, error) {
 	pm := &sarama.ProducerMessage{Topic: w.cfg.StateTopic, Key: sarama.StringEncoder(node.String())}
-	if a != nil {
-		b, err := json.Marshal(a)
-		if err != nil {
-			return nil, infraerr.Configuration(infraerr.Context{Operation: "encode_aggregation"}, "aggregation state", err)
-		}
-		pm.Value = sarama.ByteEncoder(b)
+	if a == nil {
+		return pm, nil
 	}
+	if pipeline.WritesJSON() {
+		// ONEX_INTERNAL_WIRE=json: the form every orchestrator reads.
+	} else if b, err := MarshalAggregation(a); err == nil {
+		pm.Value = sarama.ByteEncoder(b)
+		pm.Headers = []sarama.RecordHeader{{Key: []byte(pipeline.HeaderContentType), Value: []byte(AggregationContentType)}}
+		return pm, nil
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		return nil, infraerr.Configuration(infraerr.Context{Operation: "encode_aggregation"}, "aggregation state", err)
+	}
+	pm.Value = sarama.ByteEncoder(b)
 	return pm, nil
 }
 
@@ -169,12 +181,15 @@ func (w *Workflow) stateMessage(node uuid.UUID, a *Aggregation) (*sarama.Produce
 // failure_reason from the last result.
 func (w *Workflow) deadLetter(ctx context.Context, a *Aggregation, backend string, t *Tracked, out outbound) error {
 	topic := w.cfg.Routes[t.IntentType]
-	value, err := attemptEnvelope(t, t.Attempt, w.now())
+	ct, value, err := attemptEnvelope(t, t.Attempt, w.now())
 	if err != nil {
-		value = t.Envelope
+		ct, value = t.value()
 	}
 	cause := exhaustion(a, backend, t, topic, w.cfg.Policy)
-	cm := &sarama.ConsumerMessage{Topic: topic, Partition: t.RoutedPartition, Offset: t.RoutedOffset, Key: []byte(a.NodeID.String()), Value: value}
+	cm := &sarama.ConsumerMessage{Topic: topic, Partition: t.RoutedPartition, Offset: t.RoutedOffset, Key: []byte(a.NodeID.String()), Value: value,
+		// The content type says how to read the value: a protobuf intent
+		// must be dead-lettered, and replayed, as what it is.
+		Headers: []*sarama.RecordHeader{{Key: []byte(pipeline.HeaderContentType), Value: []byte(ct)}}}
 	f := dlq.Failure{Err: cause, Type: dlq.FailureTypeInfra, Class: dlq.ClassConsumerError, CorrelationID: a.CorrelationID, RetryCount: t.Retries}
 	err = out(func() error { return w.cfg.DLQ.Publish(ctx, cm, f) })
 	if errors.Is(err, errDropped) {

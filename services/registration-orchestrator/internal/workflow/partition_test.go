@@ -2,7 +2,6 @@ package workflow
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"slices"
 	"sync"
@@ -315,8 +314,7 @@ func TestRetrySendHoldsOnlyItsPartition(t *testing.T) {
 							resent = i
 						}
 					case "state":
-						var agg Aggregation
-						if json.Unmarshal(v, &agg) == nil && agg.Intents["postgres"].Attempt == 1 && persisted < 0 {
+						if agg, err := decodeState(m); err == nil && agg.Intents["postgres"].Attempt == 1 && persisted < 0 {
 							persisted = i
 						}
 					}

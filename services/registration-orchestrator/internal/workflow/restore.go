@@ -2,7 +2,6 @@ package workflow
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -14,8 +13,9 @@ import (
 
 // ReadState reads the compacted aggregation topic from its start to the
 // high-water mark each partition had when the read began, and returns the
-// latest aggregation per node (tombstones remove). A value that does not
-// decode is skipped with a warning: one bad record must not block start-up.
+// latest aggregation per node (tombstones remove). A value is read in
+// either form, protobuf or the older JSON (DecodeAggregation); one that
+// does not decode is skipped with a warning: one bad record must not block start-up.
 // It fails when reading a partition makes no progress for timeout (no
 // record arrives): a bound on the whole read would, once the topic held
 // more than the bound's worth of records, fail every restart and keep the
@@ -96,12 +96,16 @@ func (w *Workflow) applyStateRecord(out map[uuid.UUID]*Aggregation, m *sarama.Co
 		delete(out, node)
 		return
 	}
-	var a Aggregation
-	if err := json.Unmarshal(m.Value, &a); err != nil || a.NodeID != node || a.Intents == nil {
-		w.cfg.Log.Warn("undecodable aggregation record skipped", "node_id", node.String(), "partition", m.Partition, "offset", m.Offset)
+	a, err := DecodeAggregation(m.Headers, m.Value)
+	if err == nil && a.NodeID != node {
+		err = fmt.Errorf("aggregation of node %s under key %s", a.NodeID, node)
+	}
+	if err != nil {
+		w.cfg.Log.Warn("undecodable aggregation record skipped", "node_id", node.String(), "partition", m.Partition, "offset", m.Offset,
+			"error", infraerr.SanitizeError(err))
 		return
 	}
-	out[node] = &a
+	out[node] = a
 }
 
 // partitionOf is the intents-topic partition of a node (the hash partitioner

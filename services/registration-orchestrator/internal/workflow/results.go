@@ -2,7 +2,6 @@ package workflow
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -36,7 +35,7 @@ func (w *Workflow) handleResults(ctx context.Context, msgs []*bus.Message) error
 		stop    error
 	)
 	for i, msg := range msgs {
-		_, res, err := DecodeResult(msg.Value)
+		res, err := DecodeResult(msg.Headers, msg.Value)
 		if err != nil {
 			stop = &bus.BatchError{Done: i, Err: err}
 			break
@@ -114,29 +113,17 @@ func (w *Workflow) handleResults(ctx context.Context, msgs []*bus.Message) error
 	return stop
 }
 
-// DecodeResult decodes an effect result record. Unknown fields are accepted
-// (a newer effect may add some); the identity fields are required.
-func DecodeResult(value []byte) (*envelope.Envelope, *pipeline.EffectResult, error) {
-	env, err := envelope.Decode(value)
+// DecodeResult decodes an effect result record in either form, by its
+// content type (pipeline.DecodeEffectResultRecord): protobuf, or the JSON
+// envelope of an effect that predates it. Unknown fields are accepted (a
+// newer effect may add some); the identity fields are required, and an
+// empty backend is the intent type's.
+func DecodeResult(headers []*sarama.RecordHeader, value []byte) (*pipeline.EffectResult, error) {
+	r, err := pipeline.DecodeEffectResultRecord(headers, value)
 	if err != nil {
-		return nil, nil, infraerr.ContentWrap("effect result envelope", err)
+		return nil, infraerr.ContentWrap("effect result record", err)
 	}
-	var res pipeline.EffectResult
-	if err := json.Unmarshal(env.Payload, &res); err != nil {
-		return nil, nil, infraerr.ContentWrap("effect result payload", err)
-	}
-	switch {
-	case res.IntentID == uuid.Nil:
-		return nil, nil, infraerr.Content("payload.intent_id", "missing")
-	case res.NodeID == uuid.Nil:
-		return nil, nil, infraerr.Content("payload.node_id", "missing")
-	case res.IntentType == "":
-		return nil, nil, infraerr.Content("payload.intent_type", "missing")
-	}
-	if res.Backend == "" {
-		res.Backend = pipeline.Backend(res.IntentType)
-	}
-	return env, &res, nil
+	return r.Result, nil
 }
 
 // HandleResult applies one effect result to its attempt's aggregation and
@@ -145,7 +132,7 @@ func DecodeResult(value []byte) (*envelope.Envelope, *pipeline.EffectResult, err
 // flight (updates, deregistrations, finished or replaced attempts) are
 // counted and dropped.
 func (w *Workflow) HandleResult(ctx context.Context, msg *bus.Message) error {
-	_, res, err := DecodeResult(msg.Value)
+	res, err := DecodeResult(msg.Headers, msg.Value)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package workflow
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -214,7 +213,7 @@ func (w *Workflow) stepTimeouts(a *Aggregation, now time.Time) {
 // errDropped, recording nothing, if a was dropped during the send.
 func (w *Workflow) resend(ctx context.Context, a *Aggregation, backend string, t *Tracked, now time.Time) error {
 	n := t.Attempt + 1
-	value, err := attemptEnvelope(t, n, now)
+	ct, value, err := attemptEnvelope(t, n, now)
 	if err != nil {
 		// The envelope was valid when it was routed; if it cannot be
 		// rebuilt the intent can never be retried.
@@ -226,7 +225,7 @@ func (w *Workflow) resend(ctx context.Context, a *Aggregation, backend string, t
 		return nil
 	}
 	topic := w.cfg.Routes[t.IntentType]
-	pm := wire.Message(topic, a.NodeID.String(), value, w.cfg.Source, a.CorrelationID)
+	pm := wire.IntentMessage(topic, a.NodeID.String(), ct, value, w.cfg.Source, a.CorrelationID)
 	if err := w.sendUnlocked(a, func() error { return w.cfg.Send.Send(ctx, pm) }); err != nil {
 		return err
 	}
@@ -241,25 +240,15 @@ func (w *Workflow) resend(ctx context.Context, a *Aggregation, backend string, t
 	return nil
 }
 
-// attemptEnvelope re-encodes a tracked intent's envelope for delivery
-// attempt n: the payload's attempt field is set and the envelope gets an id
-// of its own, so the effect can tell a re-send from a redelivery.
-func attemptEnvelope(t *Tracked, n int, now time.Time) ([]byte, error) {
-	env, err := envelope.Decode(t.Envelope)
+// attemptEnvelope re-encodes a tracked intent's record for delivery attempt
+// n, in the form the reducer wrote it, and returns it with its content
+// type: the intent's attempt field is set and the record gets an envelope
+// id of its own, so the effect can tell a re-send from a redelivery.
+func attemptEnvelope(t *Tracked, n int, now time.Time) (string, []byte, error) {
+	ct, v := t.value()
+	b, err := pipeline.ReattemptIntent(ct, v, n, uuid.NewSHA1(t.IntentID, fmt.Appendf(nil, "attempt:%d", n)), now)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	var in pipeline.Intent
-	if err := json.Unmarshal(env.Payload, &in); err != nil {
-		return nil, err
-	}
-	in.Attempt = n
-	p, err := json.Marshal(in)
-	if err != nil {
-		return nil, err
-	}
-	env.Payload = p
-	env.EnvelopeID = uuid.NewSHA1(t.IntentID, fmt.Appendf(nil, "attempt:%d", n))
-	env.EnvelopeTimestamp = pipeline.T(now)
-	return env.Encode()
+	return ct, b, nil
 }

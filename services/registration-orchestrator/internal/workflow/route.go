@@ -2,7 +2,6 @@ package workflow
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/omninode/onex-fleet/pkg/bus"
-	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/observability"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
@@ -19,7 +17,8 @@ import (
 )
 
 // Routing: an intent goes to the effect topic its type's route names, key
-// node_id, the record value unchanged; an intent of a registration attempt
+// node_id, the record value unchanged (protobuf or JSON, with its content
+// type); an intent of a registration attempt
 // is recorded in the attempt's aggregation first, so that a fast result of
 // the first backend finds the attempt expecting both. An intent routed
 // untracked carries pipeline.HeaderResults: its success result would only
@@ -29,7 +28,7 @@ import (
 // record value unchanged, key node_id) and, for an intent of a registration
 // attempt, records it in the attempt's aggregation first. An intent type
 // without a route is a configuration error (dead-lettered); a record that
-// is not an intent envelope is a content error. It returns nil only once the
+// is not an intent record is a content error. It returns nil only once the
 // routed record and the aggregation state are acknowledged by the broker.
 func (w *Workflow) HandleIntent(ctx context.Context, msg *bus.Message) error {
 	in, corr, err := decodeIntent(msg)
@@ -45,7 +44,7 @@ func (w *Workflow) HandleIntent(ctx context.Context, msg *bus.Message) error {
 		return w.unrouted(in, corr)
 	}
 	if !w.tracked(in) {
-		if _, err := w.route(ctx, topic, in, msg.Value, corr, true); err != nil {
+		if _, err := w.route(ctx, topic, in, msg, corr, true); err != nil {
 			return err
 		}
 		log.Debug("intent routed", "topic", topic)
@@ -115,7 +114,7 @@ func (w *Workflow) handleIntents(ctx context.Context, msgs []*bus.Message) error
 				t.SentAt, r.t = &sentAt, t
 			}
 		}
-		pms = append(pms, w.intentMessage(topic, in, msg.Value, corr, r.t == nil))
+		pms = append(pms, w.intentMessage(topic, in, msg, corr, r.t == nil))
 		sent = append(sent, r)
 	}
 	var persisted []*Aggregation
@@ -179,22 +178,19 @@ func (w *Workflow) handleIntents(ctx context.Context, msgs []*bus.Message) error
 	return stop
 }
 
-// decodeIntent decodes an intent record and its correlation id (the
-// envelope's, else the message's).
+// decodeIntent decodes an intent record, in either form
+// (pipeline.DecodeIntentRecord), and its correlation id (the record's,
+// else the message's).
 func decodeIntent(msg *bus.Message) (*pipeline.Intent, uuid.UUID, error) {
-	env, err := envelope.Decode(msg.Value)
+	r, err := pipeline.DecodeIntentRecord(msg.Headers, msg.Value)
 	if err != nil {
-		return nil, uuid.Nil, infraerr.ContentWrap("intent envelope", err)
-	}
-	in, err := pipeline.DecodeIntent(env.Payload)
-	if err != nil {
-		return nil, uuid.Nil, infraerr.ContentWrap("intent payload", err)
+		return nil, uuid.Nil, infraerr.ContentWrap("intent record", err)
 	}
 	corr := msg.CorrelationID
-	if env.CorrelationID != nil && *env.CorrelationID != uuid.Nil {
-		corr = *env.CorrelationID
+	if r.CorrelationID != uuid.Nil {
+		corr = r.CorrelationID
 	}
-	return in, corr, nil
+	return r.Intent, corr, nil
 }
 
 func (w *Workflow) unrouted(in *pipeline.Intent, corr uuid.UUID) error {
@@ -243,7 +239,8 @@ func (w *Workflow) trackLocked(log *slog.Logger, msg *bus.Message, in *pipeline.
 	}
 	if t == nil || t.IntentID != in.IntentID {
 		t = &Tracked{IntentID: in.IntentID, IntentType: in.IntentType, Sequence: in.Sequence,
-			Envelope: json.RawMessage(msg.Value), Attempt: in.Attempt, State: StatePending}
+			Attempt: in.Attempt, State: StatePending}
+		t.setValue(pipeline.ContentType(msg.Headers), msg.Value)
 		agg.Intents[b] = t
 	}
 	w.dirty[in.NodeID] = true
@@ -260,13 +257,13 @@ func (w *Workflow) routeTracked(ctx context.Context, log *slog.Logger, msg *bus.
 	agg, t, act := w.trackLocked(log, msg, in, corr, now)
 	switch act {
 	case trackForward:
-		_, err := w.route(ctx, topic, in, msg.Value, corr, true)
+		_, err := w.route(ctx, topic, in, msg, corr, true)
 		return err
 	case trackOwned:
 		return w.flushLocked(ctx, agg)
 	}
 	w.m.inFlight.Set(float64(len(w.aggs)))
-	pm, err := w.route(ctx, topic, in, msg.Value, corr, false)
+	pm, err := w.route(ctx, topic, in, msg, corr, false)
 	if err != nil {
 		w.laterLocked(in.NodeID, now)
 		return err
@@ -280,8 +277,8 @@ func (w *Workflow) routeTracked(ctx context.Context, log *slog.Logger, msg *bus.
 
 // route publishes an intent record to topic keyed by node_id (see
 // intentMessage for untracked).
-func (w *Workflow) route(ctx context.Context, topic string, in *pipeline.Intent, value []byte, corr uuid.UUID, untracked bool) (*sarama.ProducerMessage, error) {
-	pm := w.intentMessage(topic, in, value, corr, untracked)
+func (w *Workflow) route(ctx context.Context, topic string, in *pipeline.Intent, msg *bus.Message, corr uuid.UUID, untracked bool) (*sarama.ProducerMessage, error) {
+	pm := w.intentMessage(topic, in, msg, corr, untracked)
 	if err := w.cfg.Send.Send(ctx, pm); err != nil {
 		return nil, infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "route_intent", Target: topic, CorrelationID: corr}, "route intent")
 	}
@@ -293,9 +290,10 @@ func (w *Workflow) route(ctx context.Context, topic string, in *pipeline.Intent,
 // untracked (not part of a registration attempt, or an older attempt's
 // redelivered intent) asks the effect for failed results only: nothing
 // waits for its success, and a heartbeat's update is most of the traffic.
-// A tracked one asks for every result, which its aggregation needs.
-func (w *Workflow) intentMessage(topic string, in *pipeline.Intent, value []byte, corr uuid.UUID, untracked bool) *sarama.ProducerMessage {
-	pm := wire.Message(topic, in.NodeID.String(), value, w.cfg.Source, corr)
+// A tracked one asks for every result, which its aggregation needs. The
+// value goes on unchanged, with the content type it came with.
+func (w *Workflow) intentMessage(topic string, in *pipeline.Intent, msg *bus.Message, corr uuid.UUID, untracked bool) *sarama.ProducerMessage {
+	pm := wire.IntentMessage(topic, in.NodeID.String(), pipeline.ContentType(msg.Headers), msg.Value, w.cfg.Source, corr)
 	if untracked {
 		pm.Headers = append(pm.Headers, pipeline.FailuresOnlyHeader())
 	}

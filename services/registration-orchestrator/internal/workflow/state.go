@@ -32,7 +32,9 @@ const (
 
 // Aggregation is the in-flight state of one node's registration attempt.
 // It is the value of the compacted aggregations topic (key node_id), so it
-// survives a restart; a tombstone ends it. One node has at most one attempt
+// survives a restart; a tombstone ends it. The record is a protobuf
+// onex.fleet.v1.Aggregation (statewire.go); the JSON tags are its older
+// form, which restore still reads. One node has at most one attempt
 // in flight: a newer attempt replaces the older one.
 type Aggregation struct {
 	NodeID    uuid.UUID `json:"node_id"`
@@ -67,8 +69,17 @@ type Tracked struct {
 	IntentID   uuid.UUID `json:"intent_id"`
 	IntentType string    `json:"intent_type"`
 	Sequence   int64     `json:"sequence"`
-	// Envelope is the intent record value as the reducer published it.
-	Envelope json.RawMessage `json:"envelope"`
+	// Envelope is the intent record value as the reducer published it,
+	// when it was the JSON form (an envelope).
+	Envelope json.RawMessage `json:"envelope,omitempty"`
+	// Record is the intent record value as the reducer published it,
+	// when it was in another form (ContentType: protobuf). JSON has no
+	// place for those bytes but base64. An orchestrator that predates it
+	// sees no envelope and gives such an intent up rather than re-send it.
+	Record []byte `json:"record,omitempty"`
+	// ContentType is Record's content type (pipeline.HeaderContentType);
+	// empty with Envelope.
+	ContentType string `json:"content_type,omitempty"`
 	// Attempt is the delivery attempt last sent (0 = the reducer's own).
 	Attempt int `json:"attempt"`
 	// Retries counts re-sends.
@@ -85,6 +96,26 @@ type Tracked struct {
 	// SentAt is when Attempt was sent; the step timeout counts from it
 	// (absent in state written before it existed: the attempt's start).
 	SentAt *envelope.Time `json:"sent_at,omitempty"`
+}
+
+// setValue keeps the intent record value v of content type ct: a JSON
+// one as Envelope (readable in the state as it always was), any other in
+// Record.
+func (t *Tracked) setValue(ct string, v []byte) {
+	if pipeline.IsJSON(ct) {
+		t.Envelope, t.Record, t.ContentType = json.RawMessage(v), nil, ""
+		return
+	}
+	t.Envelope, t.Record, t.ContentType = nil, v, ct
+}
+
+// value is the intent record value the reducer published and its content
+// type.
+func (t *Tracked) value() (string, []byte) {
+	if t.Record != nil {
+		return t.ContentType, t.Record
+	}
+	return pipeline.ContentTypeJSON, t.Envelope
 }
 
 // NewAggregation starts the aggregation of an attempt expecting expected.
