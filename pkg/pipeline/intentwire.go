@@ -66,9 +66,9 @@ func (r IntentRecord) Proto() (*fleetv1.Intent, error) {
 	}
 	m := &fleetv1.Intent{
 		IntentId: in.IntentID.String(), IntentType: in.IntentType, NodeId: in.NodeID.String(), Sequence: in.Sequence,
-		RegistrationAttemptId: uuidText(in.RegistrationAttemptID), Attempt: int32(in.Attempt), Refresh: in.Refresh,
+		RegistrationAttemptId: UUIDText(in.RegistrationAttemptID), Attempt: int32(in.Attempt), Refresh: in.Refresh,
 		Target: in.Target, Priority: int32(in.Priority), Epoch: in.Epoch,
-		EnvelopeId: uuidText(r.EnvelopeID), CorrelationId: uuidText(r.CorrelationID),
+		EnvelopeId: UUIDText(r.EnvelopeID), CorrelationId: UUIDText(r.CorrelationID),
 	}
 	if in.LeaseID != nil {
 		m.LeaseId = in.LeaseID.String()
@@ -91,21 +91,12 @@ func (r IntentRecord) Proto() (*fleetv1.Intent, error) {
 func postgresUpdateProto(p *PostgresUpdatePayload) *fleetv1.PostgresUpdate {
 	u := &p.Updates
 	return &fleetv1.PostgresUpdate{
-		CorrelationId: uuidText(p.CorrelationID), EntityId: uuidText(p.EntityID), Domain: p.Domain,
+		CorrelationId: UUIDText(p.CorrelationID), EntityId: UUIDText(p.EntityID), Domain: p.Domain,
 		CurrentState: u.CurrentState, AckDeadline: optionalTime(u.AckDeadline), LivenessDeadline: optionalTime(u.LivenessDeadline),
 		LastHeartbeatAt: optionalTime(u.LastHeartbeatAt), AckTimeoutEmittedAt: optionalTime(u.AckTimeoutEmittedAt),
 		LivenessTimeoutEmittedAt: optionalTime(u.LivenessTimeoutEmittedAt), UpdatedAt: requiredTime(u.UpdatedAt),
-		NodeType: u.NodeType, RegisteredAt: requiredTime(u.RegisteredAt), LastAppliedEventId: uuidText(u.LastAppliedEventID),
+		NodeType: u.NodeType, RegisteredAt: requiredTime(u.RegisteredAt), LastAppliedEventId: UUIDText(u.LastAppliedEventID),
 	}
-}
-
-// uuidText is id's text form, "" for the nil UUID (absent on the wire, as
-// the JSON form's missing ids decode to the nil UUID).
-func uuidText(id uuid.UUID) string {
-	if id == uuid.Nil {
-		return ""
-	}
-	return id.String()
 }
 
 // optionalTime is a nullable time on the wire: nil (null) is absent.
@@ -159,7 +150,7 @@ func IntentFromProto(m *fleetv1.Intent) (IntentRecord, error) {
 		{"envelope_id", m.GetEnvelopeId(), &r.EnvelopeID},
 		{"correlation_id", m.GetCorrelationId(), &r.CorrelationID},
 	} {
-		if *f.dst, err = optionalUUID(f.text); err != nil {
+		if *f.dst, err = ParseUUIDText(f.text); err != nil {
 			return IntentRecord{}, fmt.Errorf("intent: field %q: %w", f.name, err)
 		}
 	}
@@ -171,7 +162,7 @@ func IntentFromProto(m *fleetv1.Intent) (IntentRecord, error) {
 		in.LeaseID = &id
 	}
 	if at := m.GetCreatedAt(); at != nil {
-		if r.CreatedAt, err = timestamp(at); err != nil {
+		if r.CreatedAt, err = ProtoTime(at); err != nil {
 			return IntentRecord{}, fmt.Errorf("intent: field %q: %w", "created_at", err)
 		}
 	}
@@ -195,13 +186,6 @@ func IntentFromProto(m *fleetv1.Intent) (IntentRecord, error) {
 	return r, nil
 }
 
-func optionalUUID(s string) (uuid.UUID, error) {
-	if s == "" {
-		return uuid.Nil, nil
-	}
-	return uuid.Parse(s)
-}
-
 func postgresUpdate(m *fleetv1.PostgresUpdate) (*PostgresUpdatePayload, error) {
 	p := &PostgresUpdatePayload{IntentType: PostgresUpdate, Domain: m.GetDomain()}
 	u := &p.Updates
@@ -215,7 +199,7 @@ func postgresUpdate(m *fleetv1.PostgresUpdate) (*PostgresUpdatePayload, error) {
 		{"entity_id", m.GetEntityId(), &p.EntityID},
 		{"last_applied_event_id", m.GetLastAppliedEventId(), &u.LastAppliedEventID},
 	} {
-		if *f.dst, err = optionalUUID(f.text); err != nil {
+		if *f.dst, err = ParseUUIDText(f.text); err != nil {
 			return nil, fmt.Errorf("%s: %w", f.name, err)
 		}
 	}
@@ -233,7 +217,7 @@ func postgresUpdate(m *fleetv1.PostgresUpdate) (*PostgresUpdatePayload, error) {
 		if f.ts == nil {
 			continue
 		}
-		t, err := timestamp(f.ts)
+		t, err := ProtoTime(f.ts)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f.name, err)
 		}
@@ -250,7 +234,7 @@ func postgresUpdate(m *fleetv1.PostgresUpdate) (*PostgresUpdatePayload, error) {
 		if f.ts == nil {
 			continue // the zero time, which the projector refuses as missing
 		}
-		t, err := timestamp(f.ts)
+		t, err := ProtoTime(f.ts)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f.name, err)
 		}
@@ -285,8 +269,8 @@ func DecodeIntentRecord(headers []*sarama.RecordHeader, value []byte) (IntentRec
 	if IsJSON(ct) {
 		return decodeIntentJSON(value)
 	}
-	if name, ok := ProtobufMessageType(ct); !ok || name != IntentMessageType {
-		return IntentRecord{}, fmt.Errorf("intent: %w %q (want %s or %s)", errContentType, ct, IntentContentType, ContentTypeJSON)
+	if err := CheckProtobuf(ct, IntentMessageType); err != nil {
+		return IntentRecord{}, fmt.Errorf("intent: %w", err)
 	}
 	return UnmarshalIntent(value)
 }
@@ -366,8 +350,8 @@ func (in *Intent) PostgresUpdatePayload() (*PostgresUpdatePayload, error) {
 func ReattemptIntent(contentType string, value []byte, n int, envelopeID uuid.UUID, now time.Time) ([]byte, error) {
 	now = now.UTC().Truncate(time.Microsecond)
 	if !IsJSON(contentType) {
-		if name, ok := ProtobufMessageType(contentType); !ok || name != IntentMessageType {
-			return nil, fmt.Errorf("intent: %w %q", errContentType, contentType)
+		if err := CheckProtobuf(contentType, IntentMessageType); err != nil {
+			return nil, fmt.Errorf("intent: %w", err)
 		}
 		var m fleetv1.Intent
 		if err := proto.Unmarshal(value, &m); err != nil {

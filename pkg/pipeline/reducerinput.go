@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -45,14 +44,6 @@ func NewHeartbeatInput(h *registration.HeartbeatEvent) *HeartbeatInput {
 	}
 	return in
 }
-
-// The bounds of a heartbeat timestamp on the protobuf wire: the years
-// envelope.ParseTime accepts (1 to 9999) and a day either side for the UTC
-// offset. Outside them the record is not one the orchestrator writes.
-var (
-	minTimestamp = time.Date(0, 12, 31, 0, 0, 0, 0, time.UTC).Unix()
-	maxTimestamp = time.Date(10000, 1, 2, 0, 0, 0, 0, time.UTC).Unix()
-)
 
 // maxUTCOffset bounds a UTC offset (envelope.ParseTime allows ±23:59).
 const maxUTCOffset = 24 * 60 * 60
@@ -107,7 +98,7 @@ func UnmarshalReducerInput(b []byte) (ReducerInput, error) {
 func ReducerInputFromProto(m *fleetv1.ReducerInput) (ReducerInput, error) {
 	ri := ReducerInput{Topic: m.GetTopic()}
 	if at := m.GetReceivedAt(); at != nil {
-		t, err := timestamp(at)
+		t, err := ProtoTime(at)
 		if err != nil {
 			return ReducerInput{}, fmt.Errorf("reducer input: field %q: %w", "received_at", err)
 		}
@@ -139,7 +130,7 @@ func heartbeatInput(m *fleetv1.Heartbeat) (*HeartbeatInput, error) {
 	if m.GetTimestamp() == nil {
 		return nil, fmt.Errorf("field %q: missing", "heartbeat.timestamp")
 	}
-	ts, err := timestamp(m.GetTimestamp())
+	ts, err := ProtoTime(m.GetTimestamp())
 	if err != nil {
 		return nil, fmt.Errorf("field %q: %w", "heartbeat.timestamp", err)
 	}
@@ -163,23 +154,6 @@ func heartbeatInput(m *fleetv1.Heartbeat) (*HeartbeatInput, error) {
 	return h, nil
 }
 
-// timestamp is a protobuf timestamp as a UTC time, refusing values no
-// orchestrator writes (nanos out of range, years beyond ParseTime's).
-func timestamp(ts *timestamppb.Timestamp) (time.Time, error) {
-	s, n := ts.GetSeconds(), ts.GetNanos()
-	if n < 0 || n >= 1e9 {
-		return time.Time{}, fmt.Errorf("nanos %d out of range", n)
-	}
-	if s < minTimestamp || s > maxTimestamp {
-		return time.Time{}, fmt.Errorf("seconds %d out of range", s)
-	}
-	return time.Unix(s, int64(n)).UTC(), nil
-}
-
-// errContentType is returned for a reducer input record of a content type
-// no reader of this version knows.
-var errContentType = errors.New("unsupported content type")
-
 // DecodeReducerInput reads one record of the reducer input topic in either
 // form, by its content type (HeaderContentType): protobuf
 // (ReducerInputContentType), or JSON ({"topic", "received_at", "value"})
@@ -195,8 +169,8 @@ func DecodeReducerInput(headers []*sarama.RecordHeader, value []byte) (ReducerIn
 		}
 		return ri, nil
 	}
-	if name, ok := ProtobufMessageType(ct); !ok || name != ReducerInputMessageType {
-		return ReducerInput{}, fmt.Errorf("reducer input: %w %q (want %s or %s)", errContentType, ct, ReducerInputContentType, ContentTypeJSON)
+	if err := CheckProtobuf(ct, ReducerInputMessageType); err != nil {
+		return ReducerInput{}, fmt.Errorf("reducer input: %w", err)
 	}
 	return UnmarshalReducerInput(value)
 }

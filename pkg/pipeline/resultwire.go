@@ -66,7 +66,7 @@ func (r EffectResultRecord) Proto() (*fleetv1.EffectResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.EnvelopeId = uuidText(r.EnvelopeID)
+	m.EnvelopeId = UUIDText(r.EnvelopeID)
 	if !r.CreatedAt.IsZero() {
 		m.CreatedAt = timestamppb.New(r.CreatedAt)
 	}
@@ -81,8 +81,8 @@ func EffectResultProto(res *EffectResult) (*fleetv1.EffectResult, error) {
 		return nil, fmt.Errorf("effect result: no result")
 	}
 	return &fleetv1.EffectResult{
-		IntentId: uuidText(res.IntentID), IntentType: res.IntentType, Backend: res.Backend, NodeId: uuidText(res.NodeID),
-		CorrelationId: uuidText(res.CorrelationID), RegistrationAttemptId: uuidText(res.RegistrationAttemptID),
+		IntentId: UUIDText(res.IntentID), IntentType: res.IntentType, Backend: res.Backend, NodeId: UUIDText(res.NodeID),
+		CorrelationId: UUIDText(res.CorrelationID), RegistrationAttemptId: UUIDText(res.RegistrationAttemptID),
 		Sequence: res.Sequence, Attempt: int32(res.Attempt), Success: res.Success, Stale: res.Stale,
 		Error: res.Error, ErrorCode: res.ErrorCode, Retriable: res.Retriable, DurationMs: res.DurationMS,
 		BackendId: res.BackendID, CompletedAt: requiredTime(res.Completed),
@@ -130,19 +130,19 @@ func EffectResultRecordFromProto(m *fleetv1.EffectResult) (EffectResultRecord, e
 		{"registration_attempt_id", m.GetRegistrationAttemptId(), &res.RegistrationAttemptID},
 		{"envelope_id", m.GetEnvelopeId(), &r.EnvelopeID},
 	} {
-		if *f.dst, err = optionalUUID(f.text); err != nil {
+		if *f.dst, err = ParseUUIDText(f.text); err != nil {
 			return EffectResultRecord{}, fmt.Errorf("effect result: field %q: %w", f.name, err)
 		}
 	}
 	if at := m.GetCompletedAt(); at != nil {
-		t, err := timestamp(at)
+		t, err := ProtoTime(at)
 		if err != nil {
 			return EffectResultRecord{}, fmt.Errorf("effect result: field %q: %w", "completed_at", err)
 		}
 		res.Completed = envelope.Time{Time: t}
 	}
 	if at := m.GetCreatedAt(); at != nil {
-		if r.CreatedAt, err = timestamp(at); err != nil {
+		if r.CreatedAt, err = ProtoTime(at); err != nil {
 			return EffectResultRecord{}, fmt.Errorf("effect result: field %q: %w", "created_at", err)
 		}
 	}
@@ -184,8 +184,8 @@ func DecodeEffectResultRecord(headers []*sarama.RecordHeader, value []byte) (Eff
 	if IsJSON(ct) {
 		return decodeEffectResultJSON(value)
 	}
-	if name, ok := ProtobufMessageType(ct); !ok || name != EffectResultMessageType {
-		return EffectResultRecord{}, fmt.Errorf("effect result: %w %q (want %s or %s)", errContentType, ct, EffectResultContentType, ContentTypeJSON)
+	if err := CheckProtobuf(ct, EffectResultMessageType); err != nil {
+		return EffectResultRecord{}, fmt.Errorf("effect result: %w", err)
 	}
 	return UnmarshalEffectResult(value)
 }

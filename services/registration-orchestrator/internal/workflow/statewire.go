@@ -2,7 +2,6 @@ package workflow
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/IBM/sarama"
@@ -28,10 +27,6 @@ var AggregationMessageType = string((&fleetv1.Aggregation{}).ProtoReflect().Desc
 // protobuf.
 var AggregationContentType = pipeline.ProtobufContentType(AggregationMessageType)
 
-// errStateContentType is returned for a state record of a content type no
-// reader of this version knows.
-var errStateContentType = errors.New("unsupported content type")
-
 // deterministic makes the same aggregation the same bytes (the intents map
 // in key order), so a state record can be compared and a test can expect
 // it.
@@ -56,7 +51,7 @@ func MarshalAggregation(a *Aggregation) ([]byte, error) {
 // kept with its content type (application/json for an envelope).
 func (a *Aggregation) Proto() (*fleetv1.Aggregation, error) {
 	m := &fleetv1.Aggregation{
-		NodeId: a.NodeID.String(), RegistrationAttemptId: uuidText(a.AttemptID), CorrelationId: uuidText(a.CorrelationID),
+		NodeId: a.NodeID.String(), RegistrationAttemptId: pipeline.UUIDText(a.AttemptID), CorrelationId: pipeline.UUIDText(a.CorrelationID),
 		StartedAt: optionalTimestamp(&a.StartedAt), ExpectedBackends: a.Expected, ResultsPublished: int32(a.Published),
 		Intents: make(map[string]*fleetv1.Tracked, len(a.Intents)),
 	}
@@ -81,13 +76,6 @@ func (a *Aggregation) Proto() (*fleetv1.Aggregation, error) {
 		m.Intents[b] = mt
 	}
 	return m, nil
-}
-
-func uuidText(id uuid.UUID) string {
-	if id == uuid.Nil {
-		return ""
-	}
-	return id.String()
 }
 
 // optionalTimestamp is a time on the wire: nil or the zero time is absent.
@@ -125,7 +113,7 @@ func AggregationFromProto(m *fleetv1.Aggregation) (*Aggregation, error) {
 		{"registration_attempt_id", m.GetRegistrationAttemptId(), &a.AttemptID},
 		{"correlation_id", m.GetCorrelationId(), &a.CorrelationID},
 	} {
-		if *f.dst, err = optionalUUID(f.text); err != nil {
+		if *f.dst, err = pipeline.ParseUUIDText(f.text); err != nil {
 			return nil, fmt.Errorf("aggregation: field %q: %w", f.name, err)
 		}
 	}
@@ -194,23 +182,17 @@ func trackedFromProto(m *fleetv1.Tracked) (*Tracked, error) {
 	return t, nil
 }
 
-func optionalUUID(s string) (uuid.UUID, error) {
-	if s == "" {
-		return uuid.Nil, nil
-	}
-	return uuid.Parse(s)
-}
-
-// timeOf is a protobuf timestamp as a UTC time, nil when absent; one
-// outside the years 1 to 9999 or with nanos out of range is refused.
+// timeOf is a protobuf timestamp as a UTC time (pipeline.ProtoTime), nil
+// when absent.
 func timeOf(ts *timestamppb.Timestamp) (*envelope.Time, error) {
 	if ts == nil {
 		return nil, nil
 	}
-	if err := ts.CheckValid(); err != nil {
+	t, err := pipeline.ProtoTime(ts)
+	if err != nil {
 		return nil, err
 	}
-	return &envelope.Time{Time: ts.AsTime()}, nil
+	return &envelope.Time{Time: t}, nil
 }
 
 // DecodeAggregation reads one state record value in either form, by its
@@ -235,8 +217,8 @@ func DecodeAggregation(headers []*sarama.RecordHeader, value []byte) (*Aggregati
 		}
 		return &a, nil
 	}
-	if name, ok := pipeline.ProtobufMessageType(ct); !ok || name != AggregationMessageType {
-		return nil, fmt.Errorf("aggregation: %w %q (want %s or %s)", errStateContentType, ct, AggregationContentType, pipeline.ContentTypeJSON)
+	if err := pipeline.CheckProtobuf(ct, AggregationMessageType); err != nil {
+		return nil, fmt.Errorf("aggregation: %w", err)
 	}
 	return UnmarshalAggregation(value)
 }
