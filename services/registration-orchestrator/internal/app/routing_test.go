@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"testing"
@@ -13,9 +14,14 @@ import (
 	"github.com/omninode/onex-fleet/pkg/topics"
 )
 
+// corruptIntent says protobuf (its content type) but is not one: its first
+// byte starts a field tag that never ends.
+var corruptIntent = []byte{0xff, 0xff, 0xff}
+
 // TestRoutingKeepsNodeOrderInBatches: a backlog of intents — heartbeat
-// updates (batched), registration attempts (tracked) and two bad records
-// in the middle, in both forms (protobuf, and the JSON envelope of records
+// updates (batched), registration attempts (tracked) and bad records (an
+// unrouted type, a record that is no envelope, corrupt protobuf) in the
+// middle, in both forms (protobuf, and the JSON envelope of records
 // written before it) — is routed in batches with every node's records in
 // the order the reducer wrote them, each once and in its own form; the bad
 // records are dead-lettered and the records after them still routed.
@@ -67,6 +73,11 @@ func TestRoutingKeepsNodeOrderInBatches(t *testing.T) {
 			add(bad, bad.intent("vault.write", 50, map[string]any{"intent_type": "vault.write"}))
 			backlog = append(backlog, &sarama.ProducerMessage{Topic: h.topic(topics.RegistrationIntents),
 				Key: sarama.StringEncoder(bad.node.String()), Value: sarama.StringEncoder("not an envelope")})
+			// A record that says protobuf but is none: a content error, and
+			// its bytes survive in the DLQ (base64, with its content type).
+			backlog = append(backlog, &sarama.ProducerMessage{Topic: h.topic(topics.RegistrationIntents),
+				Key: sarama.StringEncoder(bad.node.String()), Value: sarama.ByteEncoder(corruptIntent),
+				Headers: []sarama.RecordHeader{{Key: []byte(pipeline.HeaderContentType), Value: []byte(pipeline.IntentContentType)}}})
 		}
 	}
 	h.sendBacklog(backlog)
@@ -78,7 +89,7 @@ func TestRoutingKeepsNodeOrderInBatches(t *testing.T) {
 	}
 	h.waitRecords(pg, total, 60*time.Second, fmt.Sprintf("%d postgres intents routed", total), nil)
 	h.waitRecords(consul, nodes, 60*time.Second, "consul registrations routed", nil)
-	dl := h.waitRecords(h.dlqTopic, 2, 30*time.Second, "two bad intents dead-lettered", nil)
+	dl := h.waitRecords(h.dlqTopic, 3, 30*time.Second, "three bad intents dead-lettered", nil)
 	time.Sleep(time.Second) // a duplicate would show up now
 
 	got := map[string][]int64{}
@@ -101,14 +112,30 @@ func TestRoutingKeepsNodeOrderInBatches(t *testing.T) {
 		t.Errorf("%d consul intents routed, want %d", n, nodes)
 	}
 	reasons := map[string]bool{}
+	restored := false
 	for _, m := range dl {
 		rec, err := dlq.Decode(m.Value)
 		if err != nil {
 			t.Fatal(err)
 		}
 		reasons[rec.ErrorType] = true
+		header := func(k string) (string, bool) {
+			for _, hd := range m.Headers {
+				if string(hd.Key) == k {
+					return string(hd.Value), true
+				}
+			}
+			return "", false
+		}
+		if enc, _ := header(dlq.HeaderValueEncoding); enc == dlq.EncodingBase64 {
+			b, ct, err := dlq.RestoreValue(rec.OriginalMessage.Value, header)
+			restored = err == nil && bytes.Equal(b, corruptIntent) && ct == pipeline.IntentContentType
+		}
 	}
-	if len(dl) != 2 || !reasons["ProtocolConfigurationError"] {
-		t.Errorf("DLQ error types %v (%d records), want the unrouted intent and the broken record", reasons, len(dl))
+	if len(dl) != 3 || !reasons["ProtocolConfigurationError"] {
+		t.Errorf("DLQ error types %v (%d records), want the unrouted intent and the two broken records", reasons, len(dl))
+	}
+	if !restored {
+		t.Error("the corrupt protobuf intent's DLQ record does not restore its bytes and content type")
 	}
 }
