@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"runtime/debug"
 	"time"
 
@@ -11,31 +12,18 @@ import (
 
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/observability"
+	"github.com/omninode/onex-fleet/pkg/retry"
 )
 
-// BatchHandler handles consecutive records of one partition, in offset
-// order, in one call: what the partition has buffered, up to
-// RunnerConfig.MaxBatch. Returning nil means every message is done and the
-// batch's offsets may be committed. To report that only a prefix is done,
-// return a *BatchError; any other error means none is known to be done.
-// Like Handler it must be safe to call again with the same messages.
-type BatchHandler func(ctx context.Context, msgs []*Message) error
-
-// BatchError reports that a BatchHandler finished msgs[:Done] and stopped
-// at msgs[Done] because of Err. The runner commits the prefix, hands
-// msgs[Done] alone to RunnerConfig.Handler (retries, dead letter) and then
-// gives the rest to the BatchHandler again, so one bad record costs one
-// message's slow path and the records after it keep their order.
-type BatchError struct {
-	Done int
-	Err  error
+// PanicError is what a Handle's panic becomes. It is a bug, not bad input
+// and not a transient failure: it is not retried and the message that
+// caused it goes to the DLQ.
+type PanicError struct {
+	Value any
+	Stack string
 }
 
-func (e *BatchError) Error() string {
-	return fmt.Sprintf("batch stopped at message %d: %v", e.Done, e.Err)
-}
-
-func (e *BatchError) Unwrap() error { return e.Err }
+func (p *PanicError) Error() string { return fmt.Sprintf("handler panic: %v", p.Value) }
 
 // Default batch bounds (RunnerConfig.MaxBatch, Linger).
 const (
@@ -43,14 +31,16 @@ const (
 	DefaultLinger   = 5 * time.Millisecond
 )
 
-// consumeBatches is ConsumeClaim in batch mode: take what the claim has
-// buffered (up to MaxBatch, waiting at most Linger for more), hand it to the
-// BatchHandler, mark the last offset once it returned nil.
-func (h *groupHandler) consumeBatches(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
+// ConsumeClaim takes what the claim has buffered (up to MaxBatch, waiting
+// at most Linger for more), hands it to the Handle and finishes it, batch
+// after batch, in offset order.
+func (h *groupHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
 	stop := s.Context().Done()
 	pos := h.r.cfg.Metrics.Track(h.r.cfg.Group, c)
 	defer pos.Close()
 	for {
+		// Check stop first: once the session ends we take nothing new even if
+		// the channel still has buffered records.
 		select {
 		case <-stop:
 			return nil
@@ -72,7 +62,8 @@ func (h *groupHandler) consumeBatches(s sarama.ConsumerGroupSession, c sarama.Co
 		for i, cm := range batch {
 			msgs[i] = FromConsumerMessage(cm)
 		}
-		if !h.handleBatch(s, pos, batch, msgs) {
+		b := &claimBatch{h: h, s: s, pos: pos, stop: stop}
+		if !b.run(msgs) {
 			return nil
 		}
 	}
@@ -82,7 +73,7 @@ func (h *groupHandler) consumeBatches(s sarama.ConsumerGroupSession, c sarama.Co
 // Linger in total for a batch that is not full.
 func (h *groupHandler) fill(batch []*sarama.ConsumerMessage, c sarama.ConsumerGroupClaim, stop <-chan struct{}) []*sarama.ConsumerMessage {
 	var linger <-chan time.Time
-	if h.r.cfg.Linger > 0 {
+	if h.r.cfg.Linger > 0 && h.r.cfg.MaxBatch > 1 {
 		t := time.NewTimer(h.r.cfg.Linger)
 		defer t.Stop()
 		linger = t.C
@@ -115,96 +106,255 @@ func (h *groupHandler) fill(batch []*sarama.ConsumerMessage, c sarama.ConsumerGr
 	return batch
 }
 
-// handleBatch runs the BatchHandler on msgs and marks what it finished. A
-// failed batch falls back to Handler, one message at a time: for a
-// *BatchError only the message it names (then the rest is a batch again),
-// for any other error every message of the batch, since which one failed is
-// unknown. It returns false when the claim stops with work left undone.
-func (h *groupHandler) handleBatch(s sarama.ConsumerGroupSession, pos *Position, cms []*sarama.ConsumerMessage, msgs []*Message) bool {
-	stop := s.Context().Done()
-	mark := func(cm *sarama.ConsumerMessage) {
-		s.MarkMessage(cm, "")
-		pos.Done(cm.Offset)
-	}
+// claimBatch finishes one batch of a claim: Handle, send, dead letters,
+// retries, marks.
+type claimBatch struct {
+	h    *groupHandler
+	s    sarama.ConsumerGroupSession
+	pos  *Position
+	stop <-chan struct{}
+}
+
+// run handles msgs until every one is finished (true) or the claim stops
+// with some unfinished (false: their offsets stay unmarked).
+func (b *claimBatch) run(msgs []*Message) bool {
+	cfg := b.h.r.cfg
 	for len(msgs) > 0 {
-		err := h.callBatch(withStop(h.work, stop), msgs)
+		out, err := b.call(msgs)
 		if err == nil {
-			mark(cms[len(cms)-1])
-			return true
+			err = b.send(msgs, out.Records)
 		}
-		var be *BatchError
-		done := -1
-		if errors.As(err, &be) && be.Done >= 0 && be.Done < len(msgs) {
-			done = be.Done
-			if done > 0 {
-				h.r.cfg.Metrics.batchHandled(msgs[0].Topic, done)
-				mark(cms[done-1])
+		if err != nil {
+			if b.stopping(err) {
+				// A handler that gave up because the claim is stopping
+				// has not failed: the batch stays unmarked for the next
+				// owner, and nothing of it is tried again or
+				// dead-lettered here.
+				return false
 			}
-		}
-		select {
-		case <-stop:
-			return false
-		case <-h.work.Done():
-			return false
-		default:
-		}
-		if done < 0 {
-			h.r.cfg.Log.Warn("batch failed; handling its messages one at a time", "topic", msgs[0].Topic, "partition", msgs[0].Partition,
-				"first_offset", msgs[0].Offset, "last_offset", msgs[len(msgs)-1].Offset, "error", infraerr.SanitizeError(err))
-			for i, m := range msgs {
-				if !h.handle(s, m) {
-					return false
+			if len(msgs) > 1 {
+				// Which message failed is unknown: hand them one at a time,
+				// so one poison record costs one message's slow path.
+				cfg.Log.Warn("batch failed; handling its messages one at a time", "topic", msgs[0].Topic, "partition", msgs[0].Partition,
+					"first_offset", msgs[0].Offset, "last_offset", msgs[len(msgs)-1].Offset,
+					"error", infraerr.SanitizeError(err), "error_code", infraerr.Code(err))
+				for _, m := range msgs {
+					if !b.run([]*Message{m}) {
+						return false
+					}
 				}
-				mark(cms[i])
+				return true
 			}
-			return true
+			out = Output{Outcomes: []Outcome{failed(err)}}
 		}
-		m := msgs[done]
-		h.r.cfg.Log.Debug("batch stopped at a message; handling it alone", "topic", m.Topic, "partition", m.Partition,
-			"offset", m.Offset, "correlation_id", m.CorrelationID.String(), "error", infraerr.SanitizeError(err))
-		if !h.handle(s, m) {
+		next, ok := b.finish(msgs, out)
+		if !ok {
 			return false
 		}
-		mark(cms[done])
-		msgs, cms = msgs[done+1:], cms[done+1:]
+		msgs = next
 	}
 	return true
 }
 
-// callBatch runs the BatchHandler once, turning a panic into a *PanicError
-// (the messages then go through Handler, whose Recover sends the culprit to
-// the dead-letter queue), and counts and times (RunnerConfig.Metrics, one
-// observation per call) the messages of a batch that succeeded.
-func (h *groupHandler) callBatch(ctx context.Context, msgs []*Message) (err error) {
-	topic := msgs[0].Topic
-	ctx = observability.WithLogger(ctx, h.r.cfg.Log.With("topic", topic, "partition", msgs[0].Partition))
-	n := len(msgs)
-	h.r.inflight.Add(int64(n))
-	m := h.r.cfg.Metrics
-	start := time.Now()
-	defer func() {
-		if r := recover(); r != nil {
-			err = &PanicError{Value: r, Stack: string(debug.Stack())}
-		}
-		h.r.inflight.Add(-int64(n))
-		m.ObserveHandler(topic, time.Since(start))
-		if err == nil {
-			m.batchHandled(topic, n)
-		}
-	}()
-	return h.r.cfg.BatchHandler(ctx, msgs)
+// failed is the outcome of a batch of one whose Handle or send failed:
+// retried while the error is retriable, else dead-lettered.
+func failed(err error) Outcome {
+	var p *PanicError
+	if errors.As(err, &p) || !infraerr.Retriable(err) {
+		return Reject(err)
+	}
+	return RetryLater(err)
 }
 
-// batchHandled counts n messages of topic handled by a BatchHandler.
-func (m *Metrics) batchHandled(topic string, n int) {
-	if m != nil {
+// finish carries out out's outcomes for msgs in order and marks what is
+// finished. It returns the messages to hand again (from the first Retry on;
+// nil when all are finished) and false when the claim stopped.
+func (b *claimBatch) finish(msgs []*Message, out Output) ([]*Message, bool) {
+	cfg := b.h.r.cfg
+	handled := 0
+	for i, m := range msgs {
+		o := out.outcome(i)
+		switch o.Verdict {
+		case Done:
+			handled++
+		case DeadLetter:
+			if !b.deadLetter(m, o.Err) {
+				b.counted(msgs[0].Topic, handled)
+				b.markBefore(msgs, i)
+				return nil, false
+			}
+		default: // Retry, and any verdict this code does not know
+			b.counted(msgs[0].Topic, handled)
+			b.markBefore(msgs, i)
+			if b.stopping(o.Err) {
+				return nil, false
+			}
+			if o.Err == nil {
+				o.Err = fmt.Errorf("handler asked to retry with verdict %s", o.Verdict)
+			}
+			if m.Attempt+1 >= cfg.Retry.MaxAttempts {
+				cfg.Log.Warn("retries spent; dead-lettering", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset,
+					"correlation_id", m.CorrelationID.String(), "attempts", m.Attempt+1)
+				if !b.deadLetter(m, o.Err) {
+					return nil, false
+				}
+				b.mark(m)
+				return msgs[i+1:], true
+			}
+			if cfg.Metrics != nil {
+				cfg.Metrics.Retries.WithLabelValues(m.Topic).Inc()
+			}
+			wait := cfg.Retry.Delay(m.Attempt, rand.Float64())
+			cfg.Log.Warn("handler failed, will retry", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset,
+				"correlation_id", m.CorrelationID.String(), "attempt", m.Attempt, "wait_ms", wait.Milliseconds(),
+				"error", infraerr.SanitizeError(o.Err), "error_code", infraerr.Code(o.Err))
+			if !b.pause(wait) {
+				return nil, false
+			}
+			m.Attempt++
+			return msgs[i:], true
+		}
+	}
+	b.counted(msgs[0].Topic, handled)
+	b.mark(msgs[len(msgs)-1])
+	return nil, true
+}
+
+// call runs the Handle once, turning a panic into a *PanicError, and times
+// the call (RunnerConfig.Metrics, one observation per call). A batch of one
+// gets the message's correlation in its context, as a per-message handler
+// would.
+func (b *claimBatch) call(msgs []*Message) (out Output, err error) {
+	r := b.h.r
+	topic := msgs[0].Topic
+	ctx := observability.WithLogger(withStop(b.h.work, b.stop), r.cfg.Log.With("topic", topic, "partition", msgs[0].Partition))
+	if len(msgs) == 1 {
+		ctx = MessageContext(ctx, msgs[0])
+	}
+	n := int64(len(msgs))
+	r.inflight.Add(n)
+	start := time.Now()
+	defer func() {
+		if p := recover(); p != nil {
+			err = &PanicError{Value: p, Stack: string(debug.Stack())}
+			r.cfg.Log.Error("handler panicked", "topic", topic, "partition", msgs[0].Partition,
+				"panic", infraerr.SanitizeString(fmt.Sprint(p)), "stack", err.(*PanicError).Stack)
+		}
+		r.inflight.Add(-n)
+		r.cfg.Metrics.ObserveHandler(topic, time.Since(start))
+	}()
+	out, err = r.cfg.Handle(ctx, msgs)
+	if err == nil && out.Outcomes != nil && len(out.Outcomes) != len(msgs) {
+		err = fmt.Errorf("bus: handler returned %d outcomes for %d messages", len(out.Outcomes), len(msgs))
+	}
+	return out, err
+}
+
+// send sends a batch's records. Send errors keep their classification; a
+// runner without a Sender cannot send and fails as a configuration error.
+func (b *claimBatch) send(msgs []*Message, recs []*sarama.ProducerMessage) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	r := b.h.r
+	if r.cfg.Send == nil {
+		return infraerr.Configuration(infraerr.Context{Transport: infraerr.TransportKafka, Operation: "publish", Target: msgs[0].Topic},
+			"runner has no sender for the handler's records", nil)
+	}
+	ctx := withStop(b.h.work, b.stop)
+	return r.cfg.Send.Send(ctx, recs...)
+}
+
+// deadLetter parks m with cause, retrying a failed DLQ write with backoff
+// until it succeeds or the claim stops (false: m stays uncommitted, neither
+// lost nor skipped).
+func (b *claimBatch) deadLetter(m *Message, cause error) bool {
+	cfg := b.h.r.cfg
+	if cause == nil {
+		cause = errors.New("handler rejected the message without a reason")
+	}
+	log := cfg.Log.With("topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "correlation_id", m.CorrelationID.String())
+	for attempt := 0; ; attempt++ {
+		err := errors.New("runner has no dead-letter publisher")
+		if cfg.DeadLetter != nil {
+			err = cfg.DeadLetter.DeadLetter(withStop(b.h.work, b.stop), m, cause)
+		}
+		if err == nil {
+			break
+		}
+		log.Error("dead-letter publish failed; message stays uncommitted", "attempt", attempt,
+			"error", infraerr.SanitizeError(err), "cause", infraerr.SanitizeError(cause))
+		if !b.pause(deadLetterBackoff.Delay(min(attempt, deadLetterBackoff.MaxAttempts-1), rand.Float64())) {
+			return false
+		}
+	}
+	m.deadLettered = true
+	if cfg.Metrics != nil {
+		cfg.Metrics.Consumed.WithLabelValues(m.Topic, "dead_lettered").Inc()
+	}
+	log.Warn("message dead-lettered",
+		"error", infraerr.SanitizeError(cause), "error_type", infraerr.TypeName(cause), "error_code", infraerr.Code(cause))
+	return true
+}
+
+// deadLetterBackoff spaces the attempts at a DLQ write: the broker is the
+// problem, so the runner keeps trying, at most every 10 s.
+var deadLetterBackoff = retry.Policy{MaxAttempts: 10, Initial: 200 * time.Millisecond, Max: 10 * time.Second, Multiplier: 2, Jitter: 0.25}
+
+// pause waits d; false when the claim stops or the drain deadline passes
+// first.
+func (b *claimBatch) pause(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-b.stop:
+		return false
+	case <-b.h.work.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// stopping reports whether the claim is stopping (shutdown, revocation,
+// the drain deadline) or err says a handler gave up because of it.
+func (b *claimBatch) stopping(err error) bool {
+	if errors.Is(err, retry.ErrStopped) {
+		return true
+	}
+	select {
+	case <-b.stop:
+		return true
+	case <-b.h.work.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// markBefore marks the message before msgs[i], if any.
+func (b *claimBatch) markBefore(msgs []*Message, i int) {
+	if i > 0 {
+		b.mark(msgs[i-1])
+	}
+}
+
+// mark marks m's offset for commit: every message up to it is finished.
+func (b *claimBatch) mark(m *Message) {
+	b.s.MarkOffset(m.Topic, m.Partition, m.Offset+1, "")
+	b.pos.Done(m.Offset)
+}
+
+// counted counts n messages of topic handled.
+func (b *claimBatch) counted(topic string, n int) {
+	if m := b.h.r.cfg.Metrics; m != nil && n > 0 {
 		m.Consumed.WithLabelValues(topic, "handled").Add(float64(n))
 	}
 }
 
 // MessageContext is the context a batch handler gives a step about one of
 // its messages: the batch's logger with the message's offset and
-// correlation_id, as Correlation gives a per-message handler.
+// correlation_id.
 func MessageContext(ctx context.Context, msg *Message) context.Context {
 	return observability.WithCorrelation(ctx, observability.Logger(ctx).With("offset", msg.Offset), msg.CorrelationID)
 }

@@ -32,7 +32,7 @@ func init() {
 	}
 }
 
-func newBatchRunner(t *testing.T, brokers []string, group, topic string, bh BatchHandler, h Handler, dl DeadLetterer, m *Metrics) *Runner {
+func newBatchRunner(t *testing.T, brokers []string, group, topic string, h Handle, send Sender, dl DeadLetterer, m *Metrics) *Runner {
 	t.Helper()
 	cfg, err := NewConfig(Options{Brokers: brokers, ClientID: "bus-batch-test", FromOldest: true,
 		SessionTimeout: 6 * time.Second, Heartbeat: time.Second})
@@ -40,7 +40,7 @@ func newBatchRunner(t *testing.T, brokers []string, group, topic string, bh Batc
 		t.Fatal(err)
 	}
 	r, err := NewRunner(RunnerConfig{Brokers: brokers, Config: cfg, Group: group, Topics: []string{topic},
-		BatchHandler: bh, Handler: Standard(h, discardLogger(), m, fastPolicy(), dl), MaxBatch: 100,
+		Handle: h, Send: send, DeadLetter: dl, Retry: fastPolicy(), MaxBatch: 100,
 		DrainTimeout: 10 * time.Second, Log: discardLogger(), Metrics: m})
 	if err != nil {
 		t.Fatal(err)
@@ -49,35 +49,47 @@ func newBatchRunner(t *testing.T, brokers []string, group, topic string, bh Batc
 }
 
 // Batches keep each key's order and cover every record exactly once on a
-// clean run, and they really are batches.
+// clean run, they really are batches, and the records they return are
+// sent: one output record per input record.
 func TestBatchOrderPerKey(t *testing.T) {
 	brokers := testkit.KafkaBrokers(t)
-	topic := "onex.evt.bustest" + testkit.Unique() + ".batchorder.v1"
+	u := testkit.Unique()
+	topic := "onex.evt.bustest" + u + ".batchorder.v1"
+	outTopic := "onex.evt.bustest" + u + ".batchout.v1"
 	testkit.CreateTopic(t, brokers, topic, 6, nil)
+	testkit.CreateTopic(t, brokers, outTopic, 1, nil)
 	const keys, perKey = 40, 150
 	produceKeyed(t, brokers, topic, keys, perKey)
 
 	var mu sync.Mutex
 	log := map[string][]string{}
 	total, largest := 0, 0
-	bh := func(_ context.Context, msgs []*Message) error {
+	h := func(_ context.Context, msgs []*Message) (Output, error) {
 		mu.Lock()
 		defer mu.Unlock()
+		var out Output
 		for i, m := range msgs {
 			if m.Partition != msgs[0].Partition || (i > 0 && m.Offset != msgs[i-1].Offset+1) {
-				return fmt.Errorf("batch mixes partitions or skips offsets at %d/%d", m.Partition, m.Offset)
+				return Output{}, infraerr.Content("batch", fmt.Sprintf("batch mixes partitions or skips offsets at %d/%d", m.Partition, m.Offset))
 			}
 			log[string(m.Key)] = append(log[string(m.Key)], string(m.Value))
+			out.Records = append(out.Records, &sarama.ProducerMessage{Topic: outTopic, Value: sarama.ByteEncoder(fmt.Appendf(nil, "%d/%d", m.Partition, m.Offset))})
 		}
 		total += len(msgs)
 		largest = max(largest, len(msgs))
-		return nil
+		return out, nil
 	}
-	perMessage := func(context.Context, *Message) error {
-		return infraerr.Content("batch", "the per-message fallback must not run when every batch succeeds")
+	pcfg, err := NewConfig(Options{Brokers: brokers, ClientID: "bus-batch-test"})
+	if err != nil {
+		t.Fatal(err)
 	}
+	prod, err := NewProducer(brokers, pcfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
 	dl := &recordingDLQ{}
-	r := newBatchRunner(t, brokers, "bustest-"+testkit.Unique(), topic, bh, perMessage, dl, NewMetrics(nil))
+	r := newBatchRunner(t, brokers, "bustest-"+u, topic, h, prod, dl, NewMetrics(nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
@@ -102,7 +114,15 @@ func TestBatchOrderPerKey(t *testing.T) {
 		t.Fatalf("handled %d records, want exactly %d", total, keys*perKey)
 	}
 	if len(dl.causes) != 0 {
-		t.Fatalf("fallback ran: %v", dl.causes[0])
+		t.Fatalf("dead-lettered: %v", dl.causes[0])
+	}
+	out := testkit.ReadAll(t, brokers, outTopic, keys*perKey, 30*time.Second, false)
+	seen := map[string]bool{}
+	for _, rec := range out {
+		seen[string(rec.Value)] = true
+	}
+	if len(out) != keys*perKey || len(seen) != keys*perKey {
+		t.Fatalf("%d records sent (%d distinct), want one per input record (%d)", len(out), len(seen), keys*perKey)
 	}
 	if largest < 2 {
 		t.Fatalf("largest batch %d: records of a backlog were handed over one by one", largest)
@@ -118,27 +138,31 @@ func TestBatchOrderPerKey(t *testing.T) {
 }
 
 // A poison record inside a batch goes to the DLQ alone and every other
-// record of the batch is handled once, in order — whether the batch
-// handler names the culprit (BatchError), fails without naming it, or
-// panics.
+// record of the batch is handled once, in order — whether the handler
+// rejects the culprit, fails the batch without naming it, or panics.
 func TestBatchPoisonGoesToDLQ(t *testing.T) {
 	tests := []struct {
 		name string
 		// fail is what the batch handler does when its batch holds the
 		// poison record at index i; handled records the messages it
 		// finished.
-		fail func(msgs []*Message, i int, handled func(*Message)) error
+		fail func(msgs []*Message, i int, handled func(*Message)) (Output, error)
 	}{
-		{"names the culprit", func(msgs []*Message, i int, handled func(*Message)) error {
-			for _, m := range msgs[:i] {
+		{"rejects the culprit", func(msgs []*Message, i int, handled func(*Message)) (Output, error) {
+			out := Output{Outcomes: Outcomes(len(msgs))}
+			for j, m := range msgs {
+				if j == i {
+					out.Outcomes[j] = Reject(infraerr.Content("value", "poison"))
+					continue
+				}
 				handled(m)
 			}
-			return &BatchError{Done: i, Err: infraerr.Content("value", "poison")}
+			return out, nil
 		}},
-		{"plain error", func([]*Message, int, func(*Message)) error {
-			return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka"}, "send failed", nil)
+		{"fails the batch", func([]*Message, int, func(*Message)) (Output, error) {
+			return Output{}, infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka"}, "send failed", nil)
 		}},
-		{"panic", func([]*Message, int, func(*Message)) error { panic("poison in batch") }},
+		{"panic", func([]*Message, int, func(*Message)) (Output, error) { panic("poison in batch") }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -178,7 +202,7 @@ func TestBatchPoisonGoesToDLQ(t *testing.T) {
 			var handled []string
 			sawPoisonInBatch := false
 			record := func(m *Message) { handled = append(handled, string(m.Value)) }
-			bh := func(_ context.Context, ms []*Message) error {
+			h := func(_ context.Context, ms []*Message) (Output, error) {
 				mu.Lock()
 				defer mu.Unlock()
 				for i, m := range ms {
@@ -190,19 +214,10 @@ func TestBatchPoisonGoesToDLQ(t *testing.T) {
 				for _, m := range ms {
 					record(m)
 				}
-				return nil
-			}
-			h := func(_ context.Context, m *Message) error {
-				mu.Lock()
-				defer mu.Unlock()
-				if string(m.Value) == "poison" {
-					return infraerr.Content("value", "poison")
-				}
-				record(m)
-				return nil
+				return Output{}, nil
 			}
 			metrics := NewMetrics(nil)
-			r := newBatchRunner(t, brokers, "bustest-"+u, topic, bh, h, DLQ(pub), metrics)
+			r := newBatchRunner(t, brokers, "bustest-"+u, topic, h, nil, DLQ(pub), metrics)
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() { done <- r.Run(ctx) }()
@@ -297,7 +312,7 @@ func batchChild() int {
 	// during its wait below, and a kill in that wait would lose it.
 	cfg.Consumer.Offsets.AutoCommit.Interval = 25 * time.Millisecond
 	var mu sync.Mutex
-	bh := func(_ context.Context, msgs []*Message) error {
+	h := func(_ context.Context, msgs []*Message) (Output, error) {
 		time.Sleep(100 * time.Millisecond)
 		var b bytes.Buffer
 		for _, m := range msgs {
@@ -306,12 +321,11 @@ func batchChild() int {
 		mu.Lock()
 		defer mu.Unlock()
 		_, err := f.Write(b.Bytes())
-		return err
+		return Output{}, err
 	}
-	h := func(context.Context, *Message) error { return fmt.Errorf("fallback must not run") }
 	r, err := NewRunner(RunnerConfig{Brokers: brokers, Config: cfg, Group: os.Getenv("BUS_BATCH_GROUP"),
 		Topics: []string{os.Getenv("BUS_BATCH_TOPIC")}, DrainTimeout: 10 * time.Second, MaxBatch: 20,
-		BatchHandler: bh, Handler: h, Log: discardLogger()})
+		Handle: h, Log: discardLogger()})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2

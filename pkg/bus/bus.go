@@ -1,24 +1,30 @@
 // Package bus is the Kafka plumbing every service shares: a sarama
 // configuration with the fleet's guarantees, a producer, and a consumer-group
-// runner that hands each message to a plain handler function.
+// runner that hands batches of records to one handler function and carries
+// out what it returns.
 //
 // Guarantees of Runner:
-//   - Per partition, messages are handled one at a time in offset order, so
+//   - Per partition, records are handed to the group's Handle in batches of
+//     consecutive records, one batch after the other in offset order, so
 //     every record of one key (node_id) is handled in order by one instance.
-//     In batch mode (RunnerConfig.BatchHandler) a partition's consecutive
-//     records are handed over together, batch after batch, in offset order;
-//     a failed batch falls back to the per-message handler (BatchError).
-//   - An offset is marked for commit only after its message was handled or
-//     accepted by the dead-letter publisher; a crash or a rebalance redelivers
-//     everything after the last committed offset (at-least-once).
-//   - Retriable failures are retried with the spec's exponential backoff and
-//     jitter; content errors and exhausted retries go to the DLQ, and the
-//     partition moves on.
-//   - On shutdown intake stops at once, the message in flight finishes (up to
-//     the drain deadline), marked offsets are committed, then the group is left.
+//   - The records a batch produced are sent, and acknowledged, before any
+//     of its offsets is marked; an offset is marked only once its message
+//     is done or accepted by the dead-letter publisher. A crash or a
+//     rebalance redelivers everything after the last committed offset
+//     (at-least-once).
+//   - What became of each message is the handler's Outcome: done, retry
+//     (with the group's backoff and jitter, then the DLQ once the attempts
+//     are spent) or dead letter with a reason. A batch that fails as a
+//     whole is handed again one message at a time, so one poison record
+//     costs one message's slow path and the partition moves on.
+//   - On shutdown intake stops at once, the batch in flight finishes (up to
+//     the drain deadline), marked offsets are committed, then the group is
+//     left.
 //
-// Cross-cutting behaviour is composed from middlewares (Correlation, Recover,
-// Metrics, Retry, DeadLetter), each a function wrapping a Handler.
+// The runner is the only consumer loop of the services that take records
+// off Kafka and send records in return; the reducer, whose output and
+// offsets commit in one Kafka transaction, keeps a loop of its own
+// (docs/architecture.md, "One consumer loop").
 package bus
 
 import (
@@ -69,23 +75,6 @@ func (m *Message) ConsumerMessage() *sarama.ConsumerMessage {
 		Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
 		Key: m.Key, Value: m.Value, Headers: m.Headers, Timestamp: m.Timestamp,
 	}
-}
-
-// Handler handles one message. Returning nil means the message is done and
-// its offset may be committed. Handlers must be safe to call again with the
-// same message (redelivery after a crash).
-type Handler func(ctx context.Context, msg *Message) error
-
-// Middleware wraps a Handler with one cross-cutting behaviour.
-type Middleware func(Handler) Handler
-
-// Chain wraps h in mws so that mws[0] is outermost: Chain(h, a, b)(ctx, m)
-// runs a, which calls b, which calls h.
-func Chain(h Handler, mws ...Middleware) Handler {
-	for i := len(mws) - 1; i >= 0; i-- {
-		h = mws[i](h)
-	}
-	return h
 }
 
 type stopKey struct{}

@@ -7,8 +7,14 @@ import (
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 )
 
-// DLQ adapts a dlq.Publisher to the DeadLetterer that DeadLetter and
-// Standard take: the failed message goes to the DLQ topic of its original
+// DeadLetterer parks a message that could not be handled. DeadLetter must
+// return nil only once the broker has acknowledged the DLQ record, because
+// the runner commits the message's offset right after.
+type DeadLetterer interface {
+	DeadLetter(ctx context.Context, msg *Message, cause error) error
+}
+
+// DLQ adapts a dlq.Publisher to the runner's DeadLetterer: the failed message goes to the DLQ topic of its original
 // topic with the spec's raw-path record and headers, carrying the message's
 // correlation id and the spec 8.2 failure_class (publisher_malformed for a
 // content error, consumer_error otherwise). Publish returns only after the

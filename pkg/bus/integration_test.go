@@ -65,7 +65,7 @@ func produceKeyed(t *testing.T, brokers []string, topic string, keys, perKey int
 	}
 }
 
-func newTestRunner(t *testing.T, brokers []string, group, topic string, h Handler) *Runner {
+func newTestRunner(t *testing.T, brokers []string, group, topic string, h func(context.Context, *Message) error) *Runner {
 	t.Helper()
 	cfg, err := NewConfig(Options{Brokers: brokers, ClientID: "bus-test", FromOldest: true,
 		SessionTimeout: 6 * time.Second, Heartbeat: time.Second})
@@ -73,7 +73,7 @@ func newTestRunner(t *testing.T, brokers []string, group, topic string, h Handle
 		t.Fatal(err)
 	}
 	r, err := NewRunner(RunnerConfig{Brokers: brokers, Config: cfg, Group: group, Topics: []string{topic},
-		Handler:      Standard(h, discardLogger(), NewMetrics(nil), fastPolicy(), &recordingDLQ{}),
+		Handle: perMessage(h), DeadLetter: &recordingDLQ{}, Retry: fastPolicy(), MaxBatch: 1,
 		DrainTimeout: 10 * time.Second, Log: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +95,7 @@ func TestOrderKeptAcrossRebalance(t *testing.T) {
 	log := map[string][]string{} // key -> handled seqs in handling order
 	handledBy := map[string]int{}
 	total := 0
-	handler := func(member string) Handler {
+	handler := func(member string) func(context.Context, *Message) error {
 		return func(_ context.Context, m *Message) error {
 			time.Sleep(300 * time.Microsecond)
 			mu.Lock()
@@ -179,7 +179,7 @@ func drainChild() int {
 	}
 	r, err := NewRunner(RunnerConfig{Brokers: brokers, Config: cfg, Group: os.Getenv("BUS_DRAIN_GROUP"),
 		Topics: []string{os.Getenv("BUS_DRAIN_TOPIC")}, DrainTimeout: 10 * time.Second,
-		Handler: Standard(h, discardLogger(), NewMetrics(nil), fastPolicy(), &recordingDLQ{})})
+		Handle: perMessage(h), DeadLetter: &recordingDLQ{}, Retry: fastPolicy(), MaxBatch: 1})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -309,7 +309,7 @@ func TestPoisonMessageGoesToDLQ(t *testing.T) {
 		return nil
 	}
 	r, err := NewRunner(RunnerConfig{Brokers: brokers, Config: cfg, Group: "bustest-" + u, Topics: []string{topic},
-		Handler: Standard(h, discardLogger(), NewMetrics(nil), fastPolicy(), DLQ(pub)), Log: discardLogger()})
+		Handle: perMessage(h), DeadLetter: DLQ(pub), Retry: fastPolicy(), MaxBatch: 1, Log: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,7 +406,7 @@ func TestRunnerMetrics(t *testing.T) {
 		return nil
 	}
 	r, err := NewRunner(RunnerConfig{Brokers: brokers, Config: cfg, Group: group, Topics: []string{topic},
-		Handler: Standard(h, discardLogger(), m.Handler("metrics-test"), fastPolicy(), DLQ(pub)), Log: discardLogger(), Metrics: m})
+		Handle: perMessage(h), DeadLetter: DLQ(pub), Retry: fastPolicy(), MaxBatch: 1, Log: discardLogger(), Metrics: m.Handler("metrics-test")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,28 +15,36 @@ import (
 
 	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
+	"github.com/omninode/onex-fleet/pkg/retry"
 )
 
-// RunnerConfig describes one consumer group. Handler is usually built with
-// Standard so that failures are retried and dead-lettered.
+// RunnerConfig describes one consumer group.
 type RunnerConfig struct {
 	Brokers []string
-	// Config is the group's own sarama config; in batch mode the runner
-	// raises its ChannelBufferSize to MaxBatch.
-	Config  *sarama.Config
-	Group   string
-	Topics  []string
-	Handler Handler
-	// BatchHandler, if set, switches the runner to batch mode: per
-	// partition it takes what is buffered (up to MaxBatch, waiting at most
-	// Linger for more) and hands the batch to BatchHandler, marking its
-	// offsets only once it returned nil. Handler is still required: a
-	// failed batch falls back to it one message at a time (see BatchError),
-	// so retries and dead letters stay per message.
-	BatchHandler BatchHandler
-	// MaxBatch bounds a batch (default DefaultMaxBatch). Linger is how long
-	// a batch that is not full waits for more records (default
-	// DefaultLinger; negative: take only what is already buffered).
+	// Config is the group's own sarama config; the runner raises its
+	// ChannelBufferSize to MaxBatch.
+	Config *sarama.Config
+	Group  string
+	Topics []string
+	// Handle handles the group's records, a batch of one partition at a
+	// time (see Handle).
+	Handle Handle
+	// Send sends the records a Handle returns. It may be nil for a handler
+	// that returns none; a batch that does return records then fails as a
+	// configuration error.
+	Send Sender
+	// DeadLetter parks the messages a Handle rejects or whose retries are
+	// spent. It may be nil for a handler that never rejects; such a message
+	// then stays uncommitted and is tried again after a pause, so a
+	// misbuilt runner stalls visibly instead of losing data.
+	DeadLetter DeadLetterer
+	// Retry spaces and bounds the attempts at a message that failed for now
+	// (zero value: retry.Default(), the spec's policy).
+	Retry retry.Policy
+	// MaxBatch bounds a batch (default DefaultMaxBatch; 1 hands messages one
+	// at a time). Linger is how long a batch that is not full waits for
+	// more records (default DefaultLinger; negative: take only what is
+	// already buffered).
 	MaxBatch int
 	Linger   time.Duration
 	// DrainTimeout bounds how long shutdown waits for the messages in flight
@@ -45,14 +53,13 @@ type RunnerConfig struct {
 	DrainTimeout time.Duration
 	Log          *slog.Logger
 	// Metrics, if set, receives the lag of every claimed partition
-	// (onex_consumer_lag{group=Group}) and, in batch mode, the BatchHandler's
-	// calls (latency under Metrics' handler name) and the messages they
-	// handled. Per-message latency and outcomes are measured by the Measure
-	// middleware in Handler (Standard).
+	// (onex_consumer_lag{group=Group}), the time of every Handle call
+	// (under Metrics' handler name), the messages finished by outcome and
+	// the retries.
 	Metrics *Metrics
 	// OnAssign, if set, runs when partitions are assigned, before any message
-	// of the new assignment is handled (the reducer restores state here). An
-	// error ends the session and the runner rejoins after a pause.
+	// of the new assignment is handled (the orchestrator restores state
+	// here). An error ends the session and the runner rejoins after a pause.
 	OnAssign func(ctx context.Context, claims map[string][]int32) error
 	// OnRevoke, if set, runs after the handlers of a session have returned
 	// and before its offsets are committed.
@@ -79,23 +86,24 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 		return nil, errors.New("bus: runner needs a group id")
 	case len(cfg.Topics) == 0:
 		return nil, errors.New("bus: runner needs topics")
-	case cfg.Handler == nil:
+	case cfg.Handle == nil:
 		return nil, errors.New("bus: runner needs a handler")
 	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 30 * time.Second
 	}
-	if cfg.BatchHandler != nil {
-		if cfg.MaxBatch <= 0 {
-			cfg.MaxBatch = DefaultMaxBatch
-		}
-		if cfg.Linger == 0 {
-			cfg.Linger = DefaultLinger
-		}
-		// A batch is taken from the claim's channel: it must be able to
-		// hold one.
-		cfg.Config.ChannelBufferSize = max(cfg.Config.ChannelBufferSize, cfg.MaxBatch)
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = DefaultMaxBatch
 	}
+	if cfg.Linger == 0 {
+		cfg.Linger = DefaultLinger
+	}
+	if cfg.Retry.MaxAttempts <= 0 {
+		cfg.Retry = retry.Default()
+	}
+	// A batch is taken from the claim's channel: it must be able to hold
+	// one.
+	cfg.Config.ChannelBufferSize = max(cfg.Config.ChannelBufferSize, cfg.MaxBatch)
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
@@ -217,64 +225,6 @@ func (h *groupHandler) Cleanup(s sarama.ConsumerGroupSession) error {
 	// so the next owner of these partitions starts right after our work.
 	s.Commit()
 	return nil
-}
-
-func (h *groupHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
-	if h.r.cfg.BatchHandler != nil {
-		return h.consumeBatches(s, c)
-	}
-	stop := s.Context().Done()
-	pos := h.r.cfg.Metrics.Track(h.r.cfg.Group, c)
-	defer pos.Close()
-	for {
-		// Check stop first: once the session ends we take nothing new even if
-		// the channel still has buffered records.
-		select {
-		case <-stop:
-			return nil
-		default:
-		}
-		select {
-		case <-stop:
-			return nil
-		case cm, ok := <-c.Messages():
-			if !ok {
-				return nil
-			}
-			pos.Taken(cm.Offset)
-			msg := FromConsumerMessage(cm)
-			if !h.handle(s, msg) {
-				return nil
-			}
-			s.MarkMessage(cm, "")
-			pos.Done(cm.Offset)
-		}
-	}
-}
-
-// handle runs the handler until it succeeds or the claim stops. A handler
-// chain built with DeadLetter returns an error only when stopping; for any
-// other error the same message is tried again after a pause rather than
-// skipped, so a misbuilt chain stalls visibly instead of losing data.
-func (h *groupHandler) handle(s sarama.ConsumerGroupSession, msg *Message) bool {
-	stop := s.Context().Done()
-	for {
-		h.r.inflight.Add(1)
-		err := h.r.cfg.Handler(withStop(h.work, stop), msg)
-		h.r.inflight.Add(-1)
-		if err == nil {
-			return true
-		}
-		h.r.cfg.Log.Warn("message left uncommitted", "topic", msg.Topic, "partition", msg.Partition,
-			"offset", msg.Offset, "correlation_id", msg.CorrelationID.String(), "error", infraerr.SanitizeError(err))
-		select {
-		case <-stop:
-			return false
-		case <-h.work.Done():
-			return false
-		case <-time.After(time.Second):
-		}
-	}
 }
 
 // FromConsumerMessage converts a sarama record into a Message, resolving its

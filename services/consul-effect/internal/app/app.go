@@ -1,12 +1,10 @@
 // Package app wires the consul effect: settings, the Consul client and
-// breaker, the intents consumer with its result publisher and DLQ, the
+// breaker, the intents consumer with its results producer and DLQ, the
 // snapshot view and anti-entropy, health and metrics.
 package app
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -19,9 +17,7 @@ import (
 	"github.com/omninode/onex-fleet/pkg/config/infisical"
 	"github.com/omninode/onex-fleet/pkg/contract"
 	"github.com/omninode/onex-fleet/pkg/dlq"
-	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
-	"github.com/omninode/onex-fleet/pkg/pipeline"
 	"github.com/omninode/onex-fleet/pkg/registration"
 	"github.com/omninode/onex-fleet/pkg/retry"
 	"github.com/omninode/onex-fleet/pkg/service"
@@ -209,11 +205,14 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 
-	handler := effect.NewHandler(a.reg, &results{p: producer, topic: a.s.ResultsTopic, source: a.s.Source}, a.svc.Registerer(), a.s.Consul.Parallel)
+	handler := effect.NewHandler(a.reg, effect.Results{Topic: a.s.ResultsTopic, Source: a.s.Source}, a.svc.Registerer(), a.s.Consul.Parallel)
+	// A batch is what the claim has buffered, up to 4 × the parallelism:
+	// enough to keep every slot busy, and no linger, because an intent
+	// waiting for company is a registration delayed.
 	runner, err := bus.NewRunner(bus.RunnerConfig{
 		Brokers: a.brokers, Config: cfg, Group: a.s.Group, Topics: []string{a.s.IntentsTopic},
-		Handler:      bus.Standard(handler.Handle, log, a.busm.Handler(HandlerName), a.s.Retry, bus.DLQ(pub)),
-		BatchHandler: handler.HandleBatch, MaxBatch: 4 * a.s.Consul.Parallel, Linger: -1,
+		Handle: handler.Handle, Send: producer, DeadLetter: bus.DLQ(pub), Retry: a.s.Retry,
+		MaxBatch: 4 * a.s.Consul.Parallel, Linger: -1,
 		DrainTimeout: a.s.DrainTimeout, Log: log, Metrics: a.busm.Handler(HandlerName),
 		OnAssign: func(_ context.Context, claims map[string][]int32) error {
 			m := map[int32]bool{}
@@ -290,69 +289,4 @@ func (a *App) waitConsul(ctx context.Context) {
 			return
 		}
 	}
-}
-
-// results publishes effect results keyed by node_id (see message).
-type results struct {
-	p      *bus.Producer
-	topic  string
-	source string
-}
-
-// PublishResult sends res and returns once the broker acknowledged it.
-func (r *results) PublishResult(ctx context.Context, res *pipeline.EffectResult) error {
-	return r.PublishResults(ctx, []*pipeline.EffectResult{res})
-}
-
-// PublishResults sends rs in one batch and returns once the broker
-// acknowledged every one. The envelope id is derived from the intent and its
-// delivery attempt, so a redelivered intent yields a result consumers can
-// deduplicate.
-func (r *results) PublishResults(ctx context.Context, rs []*pipeline.EffectResult) error {
-	msgs := make([]*sarama.ProducerMessage, 0, len(rs))
-	for _, res := range rs {
-		msg, err := r.message(res)
-		if err != nil {
-			return err
-		}
-		msgs = append(msgs, msg)
-	}
-	if err := r.p.Send(ctx, msgs...); err != nil {
-		var ie *infraerr.Error
-		if errors.As(err, &ie) {
-			return err
-		}
-		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "publish", Target: r.topic}, fmt.Sprintf("%d effect results", len(rs)), err)
-	}
-	return nil
-}
-
-// errWritesJSON stands for the protobuf encoding not tried: the process
-// writes its internal records as JSON (pipeline.WritesJSON).
-var errWritesJSON = errors.New("consul effect: internal records are written as JSON")
-
-// message encodes one result: a protobuf onex.fleet.v1.EffectResult
-// (pipeline.MarshalEffectResult) with the content type that says so, or
-// the older JSON form, an ONEX envelope, when the process writes JSON
-// (ONEX_INTERNAL_WIRE=json) or for a result protobuf refuses (a string that is no valid UTF-8, from the
-// agent's error text), the older JSON form, an ONEX envelope, which the
-// orchestrator reads too: a result is never lost to its encoding.
-func (r *results) message(res *pipeline.EffectResult) (*sarama.ProducerMessage, error) {
-	h := envelope.NewHeaders(r.topic, r.source)
-	h.CorrelationID = res.CorrelationID
-	h.MessageID = uuid.NewSHA1(res.IntentID, fmt.Appendf(nil, "effect-result:%s:%d", backend.Name, res.Attempt))
-	rec := pipeline.EffectResultRecord{Result: res, EnvelopeID: h.MessageID, CreatedAt: h.Timestamp}
-	b, err := []byte(nil), errWritesJSON
-	if !pipeline.WritesJSON() {
-		b, err = pipeline.MarshalEffectResult(rec)
-	}
-	if err == nil {
-		h.ContentType = pipeline.EffectResultContentType
-	} else if b, err = pipeline.MarshalEffectResultJSON(rec, envelope.WithEventType(envelope.EventTypeFromTopic(r.topic)),
-		envelope.WithSourceTool("consul-effect")); err != nil {
-		return nil, infraerr.Configuration(infraerr.Context{Operation: "encode_result", CorrelationID: res.CorrelationID}, "effect result", err)
-	}
-	msg := &sarama.ProducerMessage{Topic: r.topic, Key: sarama.StringEncoder(res.NodeID.String()), Value: sarama.ByteEncoder(b)}
-	msg.Headers = append(msg.Headers, h.Records()...)
-	return msg, nil
 }

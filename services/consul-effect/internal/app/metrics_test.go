@@ -106,16 +106,18 @@ func TestMetricsMove(t *testing.T) {
 		{"onex_messages_consumed_total", map[string]string{"topic": h.intents, "outcome": "dead_lettered"}, 1},
 		{"onex_messages_consumed_total", map[string]string{"topic": h.intents, "outcome": "handled"}, 1},
 		{"onex_messages_produced_total", map[string]string{"topic": h.results}, 1},
-		// Batch mode: one observation per batch call (the poison's batch,
-		// which stops at it, and the good intent's) and one for the poison
-		// handled alone.
-		{"onex_handler_duration_seconds", map[string]string{"topic": h.intents, "handler": HandlerName}, 3},
 		{"onex_circuit_breaker_state", map[string]string{"backend": backend.Name}, backend.StateClosed},
 		{"onex_ready", map[string]string{}, 1},
 	} {
 		if got := metric(c.name, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
+	}
+	// One observation per Handle call: the poison's batch and the intent's,
+	// or one if the consumer had both buffered when it took the batch (the
+	// poison is rejected there and the intent applied with it).
+	if got := metric("onex_handler_duration_seconds", map[string]string{"topic": h.intents, "handler": HandlerName}); got < 1 || got > 2 {
+		t.Errorf("onex_handler_duration_seconds observed %v calls, want 1 or 2", got)
 	}
 	// Everything is registered by now: the catalogue the dashboard and the
 	// docs are checked against.

@@ -45,7 +45,7 @@ func TestPrepareBothForms(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h := NewHandler(NewRegistrar(nil, "test", nil), &recPublisher{}, nil, 1)
+		h := NewHandler(NewRegistrar(nil, "test", nil), testResults, nil, 1)
 		a, err := h.prepare(&bus.Message{Topic: "consul-intents", Value: js, CorrelationID: uuid.New()})
 		if err != nil {
 			t.Fatalf("%s json: %v", tc.typ, err)

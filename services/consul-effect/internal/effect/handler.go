@@ -17,13 +17,6 @@ import (
 	"github.com/omninode/onex-fleet/services/consul-effect/internal/backend"
 )
 
-// Publisher publishes effect results, each with its intent's correlation
-// id. It returns nil only once the broker acknowledged every one.
-type Publisher interface {
-	PublishResult(ctx context.Context, res *pipeline.EffectResult) error
-	PublishResults(ctx context.Context, res []*pipeline.EffectResult) error
-}
-
 // DefaultParallel is how many intents are applied at once by default
 // (ONEX_CONSUL_PARALLELISM).
 const DefaultParallel = 8
@@ -31,7 +24,7 @@ const DefaultParallel = 8
 // Handler is the bus handler of the consul intents topic.
 type Handler struct {
 	reg     *Registrar
-	pub     Publisher
+	results Results
 	now     func() time.Time
 	intents *prometheus.CounterVec
 	notSent prometheus.Counter
@@ -39,16 +32,17 @@ type Handler struct {
 	slots chan struct{}
 }
 
-// NewHandler returns the handler; its counters
+// NewHandler returns the handler, which answers intents with records built
+// by results; its counters
 // onex_consul_intents_total{intent_type,outcome} and
 // onex_consul_results_not_sent_total are registered on reg.
 // parallel bounds how many intents are applied at once, across the batches
 // of all partitions (< 1: DefaultParallel).
-func NewHandler(r *Registrar, pub Publisher, reg prometheus.Registerer, parallel int) *Handler {
+func NewHandler(r *Registrar, results Results, reg prometheus.Registerer, parallel int) *Handler {
 	if parallel < 1 {
 		parallel = DefaultParallel
 	}
-	h := &Handler{reg: r, pub: pub, now: time.Now, slots: make(chan struct{}, parallel),
+	h := &Handler{reg: r, results: results, now: time.Now, slots: make(chan struct{}, parallel),
 		intents: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_consul_intents_total",
 			Help: "Consul intents handled, by intent type and outcome (applied, unchanged, stale, failed)."},
 			[]string{"intent_type", "outcome"}),
@@ -71,59 +65,48 @@ type prepared struct {
 	failuresOnly bool
 }
 
-// Handle applies one intent record and publishes its result (unless the
-// record asks for failed results only and it succeeded). It returns a
-// content error for a record that is not a consul intent (the bus dead-letters
-// it) and the publisher's error when the result could not be published (the
-// bus retries the whole message; the apply is idempotent). A Consul failure
-// is not an error here: it is a failed result.
-func (h *Handler) Handle(ctx context.Context, msg *bus.Message) error {
-	p, err := h.prepare(msg)
-	if err != nil {
-		return err
+// Handle handles consecutive intent records of one partition (bus.Handle).
+// It applies the intents of different nodes at once, up to the handler's
+// parallelism, each node's in record order, and returns the records of
+// their results for the runner to send. One at a time, a registration
+// waited for a read and a write of Consul and a send to Kafka before the
+// next began, which bounded the effect at about 1/90 ms per partition under
+// load while Consul had cores to spare.
+//
+// A record that is not a usable consul intent is rejected (a content error:
+// the runner dead-letters it) and the rest of the batch applied. A Consul
+// failure is no error here: it is a failed result. Handle returns no error;
+// if the send fails the runner hands the records again one at a time, and
+// applying them again is idempotent (unchanged).
+func (h *Handler) Handle(ctx context.Context, msgs []*bus.Message) (bus.Output, error) {
+	var outcomes []bus.Outcome
+	reject := func(i int, err error) {
+		if outcomes == nil {
+			outcomes = bus.Outcomes(len(msgs))
+		}
+		outcomes[i] = bus.Reject(err)
 	}
-	res := h.apply(ctx, p)
-	if !wanted(p, res) {
-		h.notSent.Inc()
-		return nil
-	}
-	return h.pub.PublishResult(ctx, res)
-}
-
-// HandleBatch handles consecutive records of one partition
-// (bus.BatchHandler): it applies the intents of different nodes at once, up
-// to the handler's parallelism, each node's in record order, and publishes
-// every result in one acknowledged send. One at a time, a registration
-// waited for a read and a write of Consul and a send to Kafka
-// before the next began, which bounded the effect at about 1/90 ms per
-// partition under load while Consul had cores to spare. A record that is
-// not a usable consul intent ends the batch there (*bus.BatchError): the
-// runner hands it to Handle (the DLQ) and resumes after it. If the send
-// fails the runner handles the records one at a time; applying them again
-// is idempotent (unchanged).
-func (h *Handler) HandleBatch(ctx context.Context, msgs []*bus.Message) error {
-	var (
-		ps   []*prepared
-		ctxs []context.Context
-		stop error
-	)
+	ps := make([]*prepared, len(msgs))
+	ctxs := make([]context.Context, len(msgs))
+	byNode := map[uuid.UUID][]int{}
+	var order []uuid.UUID
 	for i, msg := range msgs {
 		p, err := h.prepare(msg)
 		if err != nil {
-			stop = &bus.BatchError{Done: i, Err: err}
-			break
+			reject(i, err)
+			continue
 		}
-		ps, ctxs = append(ps, p), append(ctxs, bus.MessageContext(ctx, msg))
-	}
-	byNode := map[uuid.UUID][]int{}
-	var order []uuid.UUID
-	for i, p := range ps {
+		// The runner gives a batch of one its message's logger already.
+		ps[i], ctxs[i] = p, ctx
+		if len(msgs) > 1 {
+			ctxs[i] = bus.MessageContext(ctx, msg)
+		}
 		if _, ok := byNode[p.in.NodeID]; !ok {
 			order = append(order, p.in.NodeID)
 		}
 		byNode[p.in.NodeID] = append(byNode[p.in.NodeID], i)
 	}
-	out := make([]*pipeline.EffectResult, len(ps))
+	res := make([]*pipeline.EffectResult, len(msgs))
 	var wg sync.WaitGroup
 	for _, node := range order {
 		idx := byNode[node]
@@ -131,29 +114,40 @@ func (h *Handler) HandleBatch(ctx context.Context, msgs []*bus.Message) error {
 		wg.Go(func() {
 			defer func() { <-h.slots }()
 			for _, i := range idx {
-				out[i] = h.apply(ctxs[i], ps[i])
+				res[i] = h.apply(ctxs[i], ps[i])
 			}
 		})
 	}
 	wg.Wait()
-	send := make([]*pipeline.EffectResult, 0, len(out))
-	for i, res := range out {
-		if wanted(ps[i], res) {
-			send = append(send, res)
+	var (
+		out     bus.Output
+		notSent int
+	)
+	for i, r := range res {
+		if r == nil {
+			continue // rejected
 		}
-	}
-	if len(send) > 0 {
-		if err := h.pub.PublishResults(ctx, send); err != nil {
-			return err
+		if !wanted(ps[i], r) {
+			notSent++
+			continue
 		}
+		rec, err := h.results.Record(r)
+		if err != nil {
+			// Unreachable in practice (the JSON form takes any result);
+			// the intent is parked rather than answered by nothing.
+			reject(i, err)
+			continue
+		}
+		out.Records = append(out.Records, rec)
 	}
-	// Counted once the batch is done: after a failed send the runner
-	// handles its records again one at a time.
-	h.notSent.Add(float64(len(out) - len(send)))
-	return stop
+	// Counted per handling, as onex_consul_intents_total is: a batch the
+	// runner hands again after a failed send counts again.
+	h.notSent.Add(float64(notSent))
+	out.Outcomes = outcomes
+	return out, nil
 }
 
-// wanted reports whether res is to be published: a record routed untracked
+// wanted reports whether res is to be sent: a record routed untracked
 // asks for failed results only, because the orchestrator would count a
 // success and drop it (the refresh register at each node's ack is one of
 // every registration's records).

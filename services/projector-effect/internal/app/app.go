@@ -1,6 +1,6 @@
 // Package app wires the projector effect: settings, the pgx pool, migrations
-// under golang-migrate's advisory lock, the PostgreSQL breaker, the batching
-// consumer of the postgres intents with its results publisher and DLQ, the
+// under golang-migrate's advisory lock, the PostgreSQL breaker, the intents
+// consumer (pkg/bus's runner in batches) with its results producer and DLQ, the
 // gRPC registry API and admin API with the standard health service,
 // readiness and metrics.
 package app
@@ -34,7 +34,6 @@ import (
 	"github.com/omninode/onex-fleet/services/projector-effect/expect"
 	"github.com/omninode/onex-fleet/services/projector-effect/internal/api"
 	"github.com/omninode/onex-fleet/services/projector-effect/internal/breaker"
-	"github.com/omninode/onex-fleet/services/projector-effect/internal/consumer"
 	"github.com/omninode/onex-fleet/services/projector-effect/internal/effect"
 	"github.com/omninode/onex-fleet/services/projector-effect/internal/schema"
 	"github.com/omninode/onex-fleet/services/projector-effect/internal/store"
@@ -122,7 +121,7 @@ type App struct {
 	grpcOpts []grpc.ServerOption
 
 	grpcAddr atomic.Pointer[string]
-	runner   atomic.Pointer[consumer.Runner]
+	runner   atomic.Pointer[bus.Runner]
 }
 
 // New builds the effect. The pool connects lazily: nothing is contacted
@@ -250,16 +249,20 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	proc := effect.New(a.store, a.breaker,
-		&effect.KafkaResults{Producer: producer, Topic: a.s.ResultsTopic, Source: a.s.Source},
-		effect.KafkaDLQ{Publisher: pub}, a.metrics,
+		&effect.KafkaResults{Producer: producer, Topic: a.s.ResultsTopic, Source: a.s.Source}, a.metrics,
 		effect.Options{Backoff: a.s.Retry, Timeout: a.s.QueryTimeout, BusMetrics: a.busm, Log: log.With("component", "effect")})
 	linger := a.s.Linger
 	if linger == 0 {
 		linger = -1 // disabled
 	}
-	runner, err := consumer.New(consumer.Config{
-		Brokers: a.brokers, Sarama: cfg, Group: a.s.Group, Topics: []string{a.s.IntentsTopic},
-		Handler: proc.Handle, MaxBatch: a.s.MaxBatch, Linger: linger,
+	// The runner sends a batch's results with the results producer before
+	// it commits and dead-letters its poison: bus.DLQ writes the record
+	// the projector always wrote (raw path, publisher_malformed for a
+	// content error, the intent's correlation id).
+	runner, err := bus.NewRunner(bus.RunnerConfig{
+		Brokers: a.brokers, Config: cfg, Group: a.s.Group, Topics: []string{a.s.IntentsTopic},
+		Handle: proc.Handle, Send: producer, DeadLetter: bus.DLQ(pub),
+		MaxBatch: a.s.MaxBatch, Linger: linger,
 		DrainTimeout: a.s.DrainTimeout, Log: log, Metrics: a.busm.Handler(HandlerName),
 	})
 	if err != nil {

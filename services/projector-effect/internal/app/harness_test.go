@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/config"
 	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/observability"
@@ -370,9 +371,10 @@ func intentIDs(t *testing.T, ins []gen.Intent) map[uuid.UUID]bool {
 	return ids
 }
 
-func consumerMessage(in gen.Intent) *sarama.ConsumerMessage {
-	return &sarama.ConsumerMessage{Topic: "onex.cmd.platform.postgres-intents.v1", Key: []byte(in.NodeID.String()), Value: in.Value,
-		Headers: headerPointers(in.Headers())}
+// consumedMessage is an intent as the runner hands it to the effect.
+func consumedMessage(in gen.Intent) *bus.Message {
+	return bus.FromConsumerMessage(&sarama.ConsumerMessage{Topic: "onex.cmd.platform.postgres-intents.v1", Key: []byte(in.NodeID.String()),
+		Value: in.Value, Headers: headerPointers(in.Headers())})
 }
 
 // headerPointers are produced headers as a consumer sees them.

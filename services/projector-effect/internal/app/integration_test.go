@@ -13,6 +13,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/omninode/onex-fleet/pkg/dlq"
 	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/grpcsec"
 	"github.com/omninode/onex-fleet/pkg/operator"
@@ -174,6 +175,68 @@ func TestPostgresOutage(t *testing.T) {
 	compareRows(t, "after outage vs in-order reference", dumpRows(t, dsn), dumpRows(t, ref))
 }
 
+// TestStopWhileDatabaseDown: a projector stopped while its batches wait for
+// the database leaves them uncommitted and dead-letters nothing, not even
+// the poison record among them; the next owner of the group applies every
+// intent once the database is back and dead-letters the poison once.
+func TestStopWhileDatabaseDown(t *testing.T) {
+	cluster := pgtest.NewCluster(t)
+	dsn := pgtest.NewDatabaseOn(t, cluster.DSN)
+	stream, err := gen.Generate(13, 40, 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := stream.InOrder(2)
+	before, during := all[:50], all[50:]
+	idsBefore, idsDuring := intentIDs(t, before), intentIDs(t, during)
+	poison := gen.Intent{NodeID: during[0].NodeID, Value: []byte(`{"not": "an envelope"}`)}
+
+	h := newHarness(t, "stop-while-down", dsn)
+	s := h.settings()
+	s.BreakerReset = 2 * time.Second
+	s.Retry.Max = time.Second
+	s.ConnectTimeout = time.Second
+	s.QueryTimeout = 3 * time.Second
+	h.start(s)
+	h.produce(before)
+	h.eventually(time.Minute, "results of the intents before the outage", func() bool {
+		ok, _, _, _ := h.resultStats(idsBefore)
+		return ok == len(idsBefore)
+	})
+
+	cluster.Stop()
+	// Same key as the first intent after it: the poison waits in its batch.
+	h.produce(append([]gen.Intent{poison}, during...))
+	// Intents queued behind a waiting batch get no result yet: once some
+	// have a failed one and the breaker is open, the batches wait.
+	h.eventually(time.Minute, "batches waiting for the database", func() bool {
+		_, failed, _, _ := h.resultStats(idsDuring)
+		return failed > 0 && h.gather("onex_circuit_breaker_state", map[string]string{"backend": "postgres"}) == breaker.Open
+	})
+	h.stop()
+	if dl := testkit.ReadAll(t, h.brokers, h.dlqTopic, 1, 3*time.Second, false); len(dl) != 0 {
+		t.Fatalf("%d records dead-lettered by a projector stopped while waiting, want none", len(dl))
+	}
+	if ok, _, _, _ := h.resultStats(idsDuring); ok != 0 {
+		t.Fatalf("%d intents answered applied while the database was down", ok)
+	}
+
+	cluster.Start()
+	h.start(s)
+	h.eventually(2*time.Minute, "a success result for every intent after the restart", func() bool {
+		ok, _, _, _ := h.resultStats(idsDuring)
+		return ok == len(idsDuring)
+	})
+	// The poison is dead-lettered right after its batch's results are sent;
+	// a second record would come as soon.
+	if dl := testkit.ReadAll(t, h.brokers, h.dlqTopic, 2, 5*time.Second, false); len(dl) != 1 {
+		t.Errorf("%d DLQ records after the restart, want the poison's one", len(dl))
+	}
+	ref := pgtest.NewDatabase(t)
+	applyInOrder(t, ref, all)
+	compareRows(t, "after a stop while down vs in-order reference", dumpRows(t, dsn), dumpRows(t, ref))
+}
+
 func applyInOrder(t *testing.T, dsn string, ins []gen.Intent) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -189,8 +252,7 @@ func applyInOrder(t *testing.T, dsn string, ins []gen.Intent) {
 	st := store.New(pool)
 	var writes []store.Write
 	for _, in := range ins {
-		msg := consumerMessage(in)
-		it := effect.Decode(msg)
+		it := effect.Decode(consumedMessage(in))
 		if it.Err != nil {
 			t.Fatalf("generated intent does not decode: %v", it.Err)
 		}
@@ -239,6 +301,25 @@ func TestPoisonIntents(t *testing.T) {
 	if len(dl) != 3 {
 		t.Fatalf("%d DLQ records, want 3", len(dl))
 	}
+	// The runner writes the dead letters the projector always wrote: the
+	// content error's failure class and, for an intent, its correlation id.
+	corrs := map[string]bool{}
+	for _, m := range dl {
+		hd := map[string]string{}
+		for _, rh := range m.Headers {
+			hd[string(rh.Key)] = string(rh.Value)
+		}
+		corrs[hd[dlq.HeaderCorrelationID]] = true
+		if hd[dlq.HeaderFailureClass] != dlq.ClassPublisherMalformed || hd[dlq.HeaderOriginalTopic] != h.intents {
+			t.Errorf("DLQ record of %q: failure class %q, original topic %q; want %s, %s", m.Value, hd[dlq.HeaderFailureClass],
+				hd[dlq.HeaderOriginalTopic], dlq.ClassPublisherMalformed, h.intents)
+		}
+	}
+	for _, c := range []crafted{bad, refused} {
+		if !corrs[c.Corr.String()] {
+			t.Errorf("no DLQ record with the correlation id %s of intent %s (have %v)", c.Corr, c.ID, corrs)
+		}
+	}
 	if got := len(dumpRows(t, h.dsn)); got != 3 {
 		t.Errorf("%d rows, want 3", got)
 	}
@@ -246,7 +327,7 @@ func TestPoisonIntents(t *testing.T) {
 
 type crafted struct {
 	gen.Intent
-	ID uuid.UUID
+	ID, Corr uuid.UUID
 }
 
 // badIntent re-encodes an upsert intent with a new id after mutate, in the
@@ -270,7 +351,8 @@ func badIntent(t *testing.T, in gen.Intent, mutate func(*pipeline.PostgresUpsert
 	if pi.Payload, err = jsonMarshal(p); err != nil {
 		t.Fatal(err)
 	}
-	ne, err := envelope.New(pi, envelope.WithCorrelationID(uuid.New()))
+	corr := uuid.New()
+	ne, err := envelope.New(pi, envelope.WithCorrelationID(corr))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +360,7 @@ func badIntent(t *testing.T, in gen.Intent, mutate func(*pipeline.PostgresUpsert
 	if err != nil {
 		t.Fatal(err)
 	}
-	return crafted{Intent: gen.Intent{NodeID: in.NodeID, Sequence: in.Sequence, Type: in.Type, Value: b}, ID: pi.IntentID}
+	return crafted{Intent: gen.Intent{NodeID: in.NodeID, Sequence: in.Sequence, Type: in.Type, Value: b}, ID: pi.IntentID, Corr: corr}
 }
 
 // TestServiceSurface: once ready, the gRPC health service says SERVING, the

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 
+	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
@@ -18,9 +18,10 @@ import (
 
 // Item is one consumed record on its way through the effect.
 type Item struct {
-	Msg *sarama.ConsumerMessage
-	// CorrelationID is the intent record's correlation id, else the
-	// record's correlation_id header, else a fresh v4.
+	Msg *bus.Message
+	// CorrelationID is the intent record's correlation id, else the one the
+	// runner found for the record (the JSON body's, the correlation_id
+	// header's or a fresh v4).
 	CorrelationID uuid.UUID
 	// Intent is the decoded intent; nil when the record is not one.
 	Intent *pipeline.Intent
@@ -35,6 +36,9 @@ type Item struct {
 	// intent fails (pipeline.HeaderResults): the orchestrator routed it
 	// untracked and nothing waits for its success.
 	FailuresOnly bool
+
+	// result is the intent's final result, once known.
+	result *pipeline.EffectResult
 }
 
 // CodeInvalidTarget answers an intent of another backend (spec 6.1
@@ -50,7 +54,7 @@ var nodeTypes = map[string]bool{"effect": true, "compute": true, "reducer": true
 
 // Decode turns a postgres-intents record into an Item. It never fails:
 // problems are recorded in Item.Err as content errors.
-func Decode(msg *sarama.ConsumerMessage) *Item {
+func Decode(msg *bus.Message) *Item {
 	it := &Item{Msg: msg, FailuresOnly: pipeline.FailuresOnly(msg.Headers)}
 	r, err := pipeline.DecodeIntentRecord(msg.Headers, msg.Value)
 	if err != nil {
@@ -79,20 +83,11 @@ func Decode(msg *sarama.ConsumerMessage) *Item {
 }
 
 // correlationOf is the correlation id of a record whose intent carries
-// none or does not decode: the JSON form's top-level correlation_id, else
-// the header's, else a fresh one.
-func correlationOf(msg *sarama.ConsumerMessage) uuid.UUID {
-	if pipeline.IsJSON(pipeline.ContentType(msg.Headers)) {
-		if id, ok := envelope.PeekCorrelationID(msg.Value); ok {
-			return id
-		}
-	}
-	for _, h := range msg.Headers {
-		if h != nil && string(h.Key) == "correlation_id" {
-			if id, err := uuid.ParseBytes(h.Value); err == nil {
-				return id
-			}
-		}
+// none or does not decode: the message's (bus.FromConsumerMessage), else a
+// fresh one.
+func correlationOf(msg *bus.Message) uuid.UUID {
+	if msg.CorrelationID != uuid.Nil {
+		return msg.CorrelationID
 	}
 	return uuid.New()
 }

@@ -10,13 +10,15 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 
+	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/envelope"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
 	"github.com/omninode/onex-fleet/services/projector-effect/internal/store"
 )
 
-func record(t *testing.T, in pipeline.Intent, payload any, corr uuid.UUID) *sarama.ConsumerMessage {
+// record is the JSON form of an intent, as the runner hands it over.
+func record(t *testing.T, in pipeline.Intent, payload any, corr uuid.UUID) *bus.Message {
 	t.Helper()
 	b, err := json.Marshal(payload)
 	if err != nil {
@@ -31,12 +33,12 @@ func record(t *testing.T, in pipeline.Intent, payload any, corr uuid.UUID) *sara
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &sarama.ConsumerMessage{Topic: "onex.cmd.platform.postgres-intents.v1", Value: v}
+	return bus.FromConsumerMessage(&sarama.ConsumerMessage{Topic: "onex.cmd.platform.postgres-intents.v1", Value: v})
 }
 
 // protoRecord is record in the protobuf form the reducer writes: an
 // update's payload as fields, any other as its JSON.
-func protoRecord(t *testing.T, in pipeline.Intent, payload any, corr uuid.UUID) *sarama.ConsumerMessage {
+func protoRecord(t *testing.T, in pipeline.Intent, payload any, corr uuid.UUID) *bus.Message {
 	t.Helper()
 	if u, ok := payload.(pipeline.PostgresUpdatePayload); ok && in.IntentType == pipeline.PostgresUpdate {
 		in.Update = &u
@@ -51,14 +53,14 @@ func protoRecord(t *testing.T, in pipeline.Intent, payload any, corr uuid.UUID) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &sarama.ConsumerMessage{Topic: "onex.cmd.platform.postgres-intents.v1", Value: v,
-		Headers: []*sarama.RecordHeader{{Key: []byte(pipeline.HeaderContentType), Value: []byte(pipeline.IntentContentType)}}}
+	return bus.FromConsumerMessage(&sarama.ConsumerMessage{Topic: "onex.cmd.platform.postgres-intents.v1", Value: v,
+		Headers: []*sarama.RecordHeader{{Key: []byte(pipeline.HeaderContentType), Value: []byte(pipeline.IntentContentType)}}})
 }
 
 func TestDecode(t *testing.T) {
 	for _, form := range []struct {
 		name   string
-		record func(*testing.T, pipeline.Intent, any, uuid.UUID) *sarama.ConsumerMessage
+		record func(*testing.T, pipeline.Intent, any, uuid.UUID) *bus.Message
 	}{{"json", record}, {"protobuf", protoRecord}} {
 		t.Run(form.name, func(t *testing.T) { testDecode(t, form.record) })
 	}
@@ -101,7 +103,7 @@ func TestDecodeFormsAgree(t *testing.T) {
 	}
 }
 
-func testDecode(t *testing.T, record func(*testing.T, pipeline.Intent, any, uuid.UUID) *sarama.ConsumerMessage) {
+func testDecode(t *testing.T, record func(*testing.T, pipeline.Intent, any, uuid.UUID) *bus.Message) {
 	node, attempt, corr := uuid.New(), uuid.New(), uuid.New()
 	now := pipeline.T(time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC))
 	upsert := func(mut func(*pipeline.PostgresUpsertPayload)) pipeline.PostgresUpsertPayload {
@@ -129,14 +131,14 @@ func testDecode(t *testing.T, record func(*testing.T, pipeline.Intent, any, uuid
 	}
 	tests := []struct {
 		name   string
-		msg    *sarama.ConsumerMessage
+		msg    *bus.Message
 		kind   store.Kind
 		code   string // "" = valid
 		intent bool
 	}{
 		{"upsert", record(t, intent(pipeline.PostgresUpsert, 1), upsert(nil), corr), store.Upsert, "", true},
 		{"update", record(t, intent(pipeline.PostgresUpdate, 3), update(nil), corr), store.Update, "", true},
-		{"not json", &sarama.ConsumerMessage{Value: []byte("{")}, 0, store.CodeUpsert, false},
+		{"not json", bus.FromConsumerMessage(&sarama.ConsumerMessage{Value: []byte("{")}), 0, store.CodeUpsert, false},
 		{"consul intent", record(t, intent(pipeline.ConsulRegister, 2), upsert(nil), corr), 0, CodeInvalidTarget, true},
 		{"unknown postgres intent", record(t, intent("postgres.deactivate_registration", 2), update(nil), corr), 0, store.CodeUpsert, true},
 		{"entity differs", record(t, intent(pipeline.PostgresUpsert, 1), upsert(func(p *pipeline.PostgresUpsertPayload) { p.Record.EntityID = uuid.New() }), corr), 0, store.CodeUpsert, true},

@@ -1,28 +1,33 @@
 // Package effect applies postgres intents to the projection in batches and
 // answers each with pipeline.EffectResults.
 //
-// Guarantees of Processor.Handle, for one batch of records of one partition:
-//   - Nothing is lost: Handle returns nil (the caller may commit the batch)
-//     only once every intent of the batch is applied, or dead-lettered as
-//     poison, and every result is acknowledged by the broker.
+// Processor.Handle is the intents consumer's bus.Handle. Its guarantees, for
+// one batch of records of one partition:
+//   - Nothing is lost: it returns the batch finished only once every intent
+//     is applied or rejected as poison; the runner then sends the batch's
+//     results (acknowledged) and parks the poison before it commits.
 //   - Per-node order: the batch is applied in offset order in one
-//     transaction; the sequence guards make any order safe anyway.
+//     transaction; the sequence guards make any order safe anyway. The
+//     results are returned in offset order.
 //   - Retriable failures (connection, timeout, shutdown, deadlock, open
 //     breaker) and other backend failures are retried in place with backoff
 //     while the partition waits; while the breaker is open no database call
 //     is made. Each intent's first failure is answered with a failed result
-//     (Retriable true: the effect is still on it), and its eventual
-//     application with a success result.
+//     (Retriable true: the effect is still on it), published at once while
+//     the batch waits, and its eventual application with a success result
+//     among the batch's records.
 //   - Poison (a record that is not an intent, a bad payload, data the table
 //     refuses): a failed result when the record is an intent
-//     (POSTGRES_UPSERT_ERROR or INVALID_TARGET_BACKEND, Retriable false),
-//     then the DLQ; the rest of the batch is applied without it.
+//     (POSTGRES_UPSERT_ERROR or INVALID_TARGET_BACKEND, Retriable false)
+//     among the batch's records, and a bus.Reject outcome, so the runner
+//     dead-letters it with the content error as the reason; the rest of the
+//     batch is applied without it.
 //   - An intent whose record asks for failed results only
 //     (pipeline.HeaderResults, an intent the orchestrator routed untracked)
 //     gets its failed results but no success result; it is counted instead.
-//   - Shutdown or revocation while waiting: Handle returns ErrStopped and the
-//     batch stays uncommitted for the next owner (applying it again is a
-//     no-op that reports Stale).
+//   - Shutdown or revocation while waiting: Handle returns ErrStopped and
+//     the batch stays uncommitted for the next owner (applying it again is a no-op that
+//     reports Stale).
 package effect
 
 import (
@@ -34,7 +39,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/omninode/onex-fleet/pkg/bus"
@@ -46,8 +50,8 @@ import (
 	"github.com/omninode/onex-fleet/services/projector-effect/internal/store"
 )
 
-// ErrStopped is returned by Handle when the partition stopped (shutdown or
-// revocation) before the batch was done.
+// ErrStopped is what Handle returns when the
+// partition stopped (shutdown or revocation) before the batch was done.
 var ErrStopped = retry.ErrStopped
 
 // Applier applies writes in one transaction (store.Store).
@@ -55,14 +59,13 @@ type Applier interface {
 	Apply(ctx context.Context, writes []store.Write) ([]store.Outcome, error)
 }
 
-// Results publishes effect results; nil only once the broker acknowledged all.
+// Results makes the records of effect results (KafkaResults): Message for
+// the results a batch returns to the runner, PublishResults for the failed
+// results sent while a batch waits (nil only once the broker acknowledged
+// all).
 type Results interface {
+	Message(r *pipeline.EffectResult) (*sarama.ProducerMessage, error)
 	PublishResults(ctx context.Context, res []*pipeline.EffectResult) error
-}
-
-// DeadLetterer parks a poison record; nil only once the broker acknowledged.
-type DeadLetterer interface {
-	DeadLetter(ctx context.Context, msg *sarama.ConsumerMessage, corr uuid.UUID, cause error) error
 }
 
 // Metrics are the effect's series.
@@ -103,7 +106,6 @@ type Processor struct {
 	apply   Applier
 	cb      *breaker.Breaker
 	results Results
-	dlq     DeadLetterer
 	backoff retry.Policy
 	timeout time.Duration
 	m       *Metrics
@@ -119,14 +121,14 @@ type Options struct {
 	Backoff retry.Policy
 	// Timeout bounds one batch apply (spec: database query timeout 30 s).
 	Timeout time.Duration
-	// BusMetrics, if set, counts consumed records and retries with the
-	// bus's series.
+	// BusMetrics, if set, counts the in-place retries with the bus's series
+	// (the runner counts the records it finishes).
 	BusMetrics *bus.Metrics
 	Log        *slog.Logger
 }
 
 // New returns a processor.
-func New(a Applier, cb *breaker.Breaker, r Results, dl DeadLetterer, m *Metrics, o Options) *Processor {
+func New(a Applier, cb *breaker.Breaker, r Results, m *Metrics, o Options) *Processor {
 	if m == nil {
 		m = NewMetrics(nil)
 	}
@@ -139,7 +141,7 @@ func New(a Applier, cb *breaker.Breaker, r Results, dl DeadLetterer, m *Metrics,
 	if o.Backoff.MaxAttempts <= 0 {
 		o.Backoff = DefaultBackoff()
 	}
-	return &Processor{apply: a, cb: cb, results: r, dlq: dl, backoff: o.Backoff, timeout: o.Timeout, m: m,
+	return &Processor{apply: a, cb: cb, results: r, backoff: o.Backoff, timeout: o.Timeout, m: m,
 		busm: o.BusMetrics, log: o.Log, now: time.Now}
 }
 
@@ -149,11 +151,11 @@ func DefaultBackoff() retry.Policy {
 	return retry.Policy{MaxAttempts: 10, Initial: 500 * time.Millisecond, Max: 30 * time.Second, Multiplier: 2, Jitter: 0.25}
 }
 
-// wait sleeps the backoff of attempt, cut short when the breaker (if
-// considered) lets a trial call through earlier. False when stopped.
-func (p *Processor) wait(ctx context.Context, stop <-chan struct{}, attempt int, breakerAware bool) bool {
+// wait sleeps the backoff of attempt, cut short when the breaker lets a
+// trial call through earlier. False when stopped.
+func (p *Processor) wait(ctx context.Context, stop <-chan struct{}, attempt int) bool {
 	d := p.backoff.Delay(min(attempt, p.backoff.MaxAttempts-1), rand.Float64())
-	if left := p.cb.RetryAfter(); breakerAware && left > 0 && left < d {
+	if left := p.cb.RetryAfter(); left > 0 && left < d {
 		d = left + 10*time.Millisecond
 	}
 	t := time.NewTimer(d)
@@ -193,42 +195,37 @@ func (p *Processor) result(it *Item, success, stale bool, err error, code string
 	return r
 }
 
-func (p *Processor) count(topic, outcome string, n int) {
-	if p.busm != nil && n > 0 {
-		p.busm.Consumed.WithLabelValues(topic, outcome).Add(float64(n))
-	}
-}
-
-// Handle processes one batch of records of one partition, in offset order.
-// See the package documentation for its guarantees. stop closes when the
-// partition stops (shutdown, revocation); ctx is cancelled only when work
-// in flight must be abandoned.
-func (p *Processor) Handle(ctx context.Context, stop <-chan struct{}, msgs []*sarama.ConsumerMessage) error {
+// Handle is the effect's bus.Handle: it processes one batch of records of
+// one partition, in offset order. See the package documentation for its
+// guarantees. The runner's stop channel (bus.Stopping) closes when the
+// partition stops (shutdown, revocation); ctx is cancelled only when work in
+// flight must be abandoned.
+func (p *Processor) Handle(ctx context.Context, msgs []*bus.Message) (bus.Output, error) {
 	if len(msgs) == 0 {
-		return nil
+		return bus.Output{}, nil
 	}
+	stop := bus.Stopping(ctx)
 	topic := msgs[0].Topic
 	items := make([]*Item, len(msgs))
-	var pending, poison []*Item
+	var pending []*Item
 	for i, m := range msgs {
-		items[i] = Decode(m)
-		if items[i].Err != nil {
-			poison = append(poison, items[i])
-		} else {
-			pending = append(pending, items[i])
+		it := Decode(m)
+		items[i] = it
+		// The runner cannot read a protobuf intent's correlation id: the
+		// message carries the intent's, so its dead letter does too.
+		m.CorrelationID = it.CorrelationID
+		if it.Err == nil {
+			pending = append(pending, it)
+			continue
 		}
-	}
-	var final []*pipeline.EffectResult
-	for _, it := range poison {
 		p.itemLog(ctx, it).Warn("postgres intent is poison", "error_code", it.Code,
 			"error", infraerr.SanitizeError(it.Err), "error_type", infraerr.TypeName(it.Err))
 		if it.Intent != nil {
-			final = append(final, p.result(it, false, false, it.Err, it.Code, false, 0))
+			it.result = p.result(it, false, false, it.Err, it.Code, false, 0)
 		}
 	}
 
 	reported := map[*Item]bool{}
-	notSent := 0
 	start := p.now()
 	for attempt := 0; len(pending) > 0; {
 		writes := make([]store.Write, len(pending))
@@ -250,11 +247,9 @@ func (p *Processor) Handle(ctx context.Context, stop <-chan struct{}, msgs []*sa
 			p.m.BatchTime.Observe(took.Seconds())
 			for i, it := range pending {
 				p.m.Intents.WithLabelValues(it.Intent.IntentType, outs[i].String()).Inc()
-				if it.FailuresOnly {
-					notSent++
-				} else {
+				if !it.FailuresOnly {
 					stale := outs[i] == store.Stale
-					final = append(final, p.result(it, true, stale, nil, "", false, p.now().Sub(start)))
+					it.result = p.result(it, true, stale, nil, "", false, p.now().Sub(start))
 				}
 				if reported[it] {
 					p.itemLog(ctx, it).Info("postgres intent applied after failures", "outcome", outs[i].String(), "attempts", attempt+1)
@@ -264,13 +259,12 @@ func (p *Processor) Handle(ctx context.Context, stop <-chan struct{}, msgs []*sa
 		}
 		var be *store.BatchError
 		if errors.As(err, &be) && be.Index >= 0 && store.IsDataError(be.Err) {
-			// One intent's data is refused: park it, apply the rest at once.
+			// One intent's data is refused: reject it, apply the rest at once.
 			it := pending[be.Index]
 			it.Err, it.Code = be.Err, store.CodeUpsert
 			p.itemLog(ctx, it).Warn("postgres refused the intent's data", "error_code", it.Code,
 				"error", infraerr.SanitizeError(be.Err), "error_type", infraerr.TypeName(be.Err))
-			final = append(final, p.result(it, false, false, be.Err, it.Code, false, p.now().Sub(start)))
-			poison = append(poison, it)
+			it.result = p.result(it, false, false, be.Err, it.Code, false, p.now().Sub(start))
 			pending = append(pending[:be.Index:be.Index], pending[be.Index+1:]...)
 			continue
 		}
@@ -294,9 +288,11 @@ func (p *Processor) Handle(ctx context.Context, stop <-chan struct{}, msgs []*sa
 				p.itemLog(ctx, it).Warn("postgres intent not applied yet; retrying in place", "error_code", code,
 					"error", infraerr.SanitizeError(err))
 			}
-			// Best effort now; an intent whose failure could not be
-			// reported is reported on the next failure, and its success
-			// result is published before its offset is committed anyway.
+			// Sent now, while the batch waits, not with the batch's records:
+			// the orchestrator learns of the failure while it lasts. Best
+			// effort: an intent whose failure could not be reported is
+			// reported on the next failure, and its success result is sent
+			// before its offset is committed anyway.
 			if perr := p.results.PublishResults(ctx, first); perr == nil {
 				for _, it := range firstItems {
 					reported[it] = true
@@ -311,38 +307,49 @@ func (p *Processor) Handle(ctx context.Context, stop <-chan struct{}, msgs []*sa
 		if p.busm != nil {
 			p.busm.Retries.WithLabelValues(topic).Inc()
 		}
-		if !p.wait(ctx, stop, attempt, true) {
-			return fmt.Errorf("effect: %w", ErrStopped)
+		if !p.wait(ctx, stop, attempt) {
+			return bus.Output{}, fmt.Errorf("effect: %w", ErrStopped)
 		}
 		attempt++
 	}
+	return p.finish(msgs, items)
+}
 
-	if err := p.untilDone(ctx, stop, "publish results", func(ctx context.Context) error {
-		if len(final) == 0 {
-			return nil
+// finish turns a handled batch into its output: the final results as
+// records in offset order, for the runner to send before it commits, and a
+// rejection (its dead letter) for every poison record.
+func (p *Processor) finish(msgs []*bus.Message, items []*Item) (bus.Output, error) {
+	var out bus.Output
+	var final []*pipeline.EffectResult
+	notSent := 0
+	for i, it := range items {
+		if it.result != nil {
+			rec, err := p.results.Message(it.result)
+			if err != nil {
+				return bus.Output{}, err
+			}
+			out.Records = append(out.Records, rec)
+			final = append(final, it.result)
 		}
-		return p.results.PublishResults(ctx, final)
-	}); err != nil {
-		return err
-	}
-	p.countResults(final)
-	p.m.NotSent.Add(float64(notSent))
-	for _, it := range poison {
-		if err := p.untilDone(ctx, stop, "dead-letter", func(ctx context.Context) error {
-			return p.dlq.DeadLetter(ctx, it.Msg, it.CorrelationID, it.Err)
-		}); err != nil {
-			return err
+		if it.Err == nil {
+			if it.FailuresOnly {
+				notSent++
+			}
+			continue
 		}
+		if out.Outcomes == nil {
+			out.Outcomes = bus.Outcomes(len(msgs))
+		}
+		out.Outcomes[i] = bus.Reject(it.Err)
 		typ := "unknown"
 		if it.Intent != nil {
 			typ = it.Intent.IntentType
 		}
 		p.m.Intents.WithLabelValues(typ, "poison").Inc()
-		p.itemLog(ctx, it).Warn("postgres intent dead-lettered", "error_code", it.Code)
 	}
-	p.count(topic, "handled", len(msgs)-len(poison))
-	p.count(topic, "dead_lettered", len(poison))
-	return nil
+	p.countResults(final)
+	p.m.NotSent.Add(float64(notSent))
+	return out, nil
 }
 
 func (p *Processor) countResults(rs []*pipeline.EffectResult) {
@@ -352,20 +359,5 @@ func (p *Processor) countResults(rs []*pipeline.EffectResult) {
 			code = *r.ErrorCode
 		}
 		p.m.Results.WithLabelValues(fmt.Sprint(r.Success), code).Inc()
-	}
-}
-
-// untilDone retries fn (a Kafka write) with backoff until it succeeds or the
-// partition stops.
-func (p *Processor) untilDone(ctx context.Context, stop <-chan struct{}, what string, fn func(context.Context) error) error {
-	for attempt := 0; ; attempt++ {
-		err := fn(ctx)
-		if err == nil {
-			return nil
-		}
-		p.log.Warn(what+" failed; retrying", "error", infraerr.SanitizeError(err), "attempt", attempt+1)
-		if !p.wait(ctx, stop, attempt, false) {
-			return fmt.Errorf("effect: %s: %w", what, ErrStopped)
-		}
 	}
 }

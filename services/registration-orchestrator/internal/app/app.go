@@ -307,8 +307,8 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Ticks and evict commands name their partition: one copy per
-	// reducer-input partition.
+	// Ticks and operator commands name their partition: a tick and an evict
+	// go once to every reducer-input partition.
 	tickCfg.Producer.Partitioner = sarama.NewManualPartitioner
 	tickProducer, err := bus.NewProducer(a.brokers, tickCfg, a.busm)
 	if err != nil {
@@ -372,11 +372,10 @@ func (a *App) Run(ctx context.Context) error {
 	// published above. The internal groups start at the oldest record so no
 	// intent or result is lost.
 	nodeFacingFromOldest := a.s.IngressFromOldest
+	// Every runner but the scheduler's sends what its handler returns,
+	// dead-letters what it rejects and retries with the spec's policy; its
+	// handler latency is labelled with the contract's handler name.
 	dl := deadLetterer{pub}
-	// Handler latency is labelled with the contract's handler names.
-	std := func(name string, h bus.Handler) bus.Handler {
-		return bus.Standard(h, log, a.busm.Handler(name), retry.Default(), dl)
-	}
 	type runSpec struct {
 		name string
 		rc   bus.RunnerConfig
@@ -386,7 +385,7 @@ func (a *App) Run(ctx context.Context) error {
 	for _, t := range a.c.TopicsFor(expect.HandlerIngress) {
 		registry[a.s.topic(t)] = t
 	}
-	ing := ingress.NewHandler(registry, a.s.topic(topics.ReducerInput), a.s.Env, a.s.Limits, producer, a.ingm)
+	ing := ingress.NewHandler(registry, a.s.topic(topics.ReducerInput), a.s.Env, a.s.Limits, a.ingm)
 	for _, t := range a.c.TopicsFor(expect.HandlerIngress) {
 		g, err := a.pythonGroup(a.s.topic(t))
 		if err != nil {
@@ -400,7 +399,7 @@ func (a *App) Run(ctx context.Context) error {
 		// an intent), and one acknowledged send per record cannot keep up
 		// with a fleet (docs/orchestrator.md, Throughput).
 		specsToRun = append(specsToRun, runSpec{"ingress:" + t, bus.RunnerConfig{Config: gc, Group: g, Topics: []string{a.s.topic(t)},
-			Handler: std(expect.HandlerIngress, ing.Handle), BatchHandler: ing.HandleBatch, Metrics: a.busm.Handler(expect.HandlerIngress)}})
+			Handle: ing.Handle, Send: producer, DeadLetter: dl, Retry: retry.Default(), Metrics: a.busm.Handler(expect.HandlerIngress)}})
 	}
 	qg, err := a.pythonGroup(a.s.topic(a.c.TopicFor(expect.HandlerCatalogQuery)))
 	if err != nil {
@@ -410,8 +409,11 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// A client waits for its answer: a query is handled with whatever is
+	// already buffered, never held back for more.
 	specsToRun = append(specsToRun, runSpec{"catalog", bus.RunnerConfig{Config: qc, Group: qg,
-		Topics: []string{a.s.topic(a.c.TopicFor(expect.HandlerCatalogQuery))}, Handler: std(expect.HandlerCatalogQuery, cat.Handle)}})
+		Topics: []string{a.s.topic(a.c.TopicFor(expect.HandlerCatalogQuery))}, Handle: cat.Handle, Send: producer, DeadLetter: dl,
+		Retry: retry.Default(), Linger: -1, Metrics: a.busm.Handler(expect.HandlerCatalogQuery)}})
 
 	wfCfg, err := groupCfg(a.s.FromOldest)
 	if err != nil {
@@ -425,16 +427,9 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	restored := atomic.Bool{}
-	routeIntent, aggregateResult := std(expect.HandlerIntentRouter, wf.Handle), std(expect.HandlerResults, wf.Handle)
 	specsToRun = append(specsToRun, runSpec{"workflow", bus.RunnerConfig{Config: wfCfg, Group: wg, Topics: []string{intents, results},
-		Handler: func(ctx context.Context, m *bus.Message) error {
-			if m.Topic == intents {
-				return routeIntent(ctx, m)
-			}
-			return aggregateResult(ctx, m)
-		},
-		BatchHandler: wf.HandleBatch,
-		Metrics:      a.busm.TopicHandlers(map[string]string{intents: expect.HandlerIntentRouter, results: expect.HandlerResults}),
+		Handle: wf.Handle, Send: wfProducer, DeadLetter: dl, Retry: retry.Default(),
+		Metrics: a.busm.TopicHandlers(map[string]string{intents: expect.HandlerIntentRouter, results: expect.HandlerResults}),
 		OnAssign: func(ctx context.Context, claims map[string][]int32) error {
 			if err := a.assign(wf, ctx, client, claims, a.s.RestoreTimeout); err != nil {
 				log.Warn("aggregation restore failed; rejoining", "error", infraerr.SanitizeError(err))
@@ -455,16 +450,19 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Ticks are only observed for leadership: measured, never dead-lettered.
+	// Ticks are only observed for leadership: measured, nothing sent, never
+	// dead-lettered.
 	specsToRun = append(specsToRun, runSpec{"scheduler", bus.RunnerConfig{Config: sc, Group: sg, Topics: []string{tickTopic},
-		Handler: bus.Chain(sched.Handle, bus.Measure(a.busm.Handler(expect.HandlerTickLeadership))), OnAssign: sched.Assign, OnRevoke: sched.Revoke}})
+		Handle: sched.Handle, Metrics: a.busm.Handler(expect.HandlerTickLeadership), OnAssign: sched.Assign, OnRevoke: sched.Revoke}})
 
 	// Operator commands are the fleet's own records (onexctl, the admin
 	// gRPC service): an internal group, which starts at the oldest record
 	// without a committed offset so a command published while no replica
-	// ran is not lost. A deregister goes through the node messages'
-	// producer (hash partitioner: the node's partition), an evict through
-	// the tick producer (one copy per partition).
+	// ran is not lost. Every command record names its partition (a
+	// deregister its node's, as the node messages' hash partitioner picks
+	// it; an evict one copy per partition), so they go through the tick
+	// producer. Commands are rare and someone waits for each: handled with
+	// whatever is buffered, never held back for more.
 	og, err := a.fleetGroup("operator")
 	if err != nil {
 		return err
@@ -474,16 +472,14 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 	ops := ingress.NewOperatorHandler(ingress.OperatorConfig{ReducerInput: a.s.topic(topics.ReducerInput), Source: a.s.Env,
-		MaxBytes: a.s.Limits.MaxBytes, Keyed: producer, Partitioned: tickProducer, Partitions: client, Metrics: a.ingm})
+		MaxBytes: a.s.Limits.MaxBytes, Partitions: client, Metrics: a.ingm})
 	specsToRun = append(specsToRun, runSpec{"operator", bus.RunnerConfig{Config: oc, Group: og,
-		Topics: []string{a.s.topic(a.c.TopicFor(expect.HandlerOperatorCommands))}, Handler: std(expect.HandlerOperatorCommands, ops.Handle)}})
+		Topics: []string{a.s.topic(a.c.TopicFor(expect.HandlerOperatorCommands))}, Handle: ops.Handle, Send: tickProducer, DeadLetter: dl,
+		Retry: retry.Default(), Linger: -1, Metrics: a.busm.Handler(expect.HandlerOperatorCommands)}})
 
 	var running []*bus.Runner
 	for _, sp := range specsToRun {
 		sp.rc.Brokers, sp.rc.DrainTimeout, sp.rc.Log = a.brokers, a.s.DrainTimeout, log
-		if sp.rc.Metrics == nil {
-			sp.rc.Metrics = a.busm
-		}
 		r, err := bus.NewRunner(sp.rc)
 		if err != nil {
 			return err
@@ -571,6 +567,8 @@ func (a *App) requestIntrospection(ctx context.Context, p *bus.Producer) {
 // publisher_malformed for bad input, no_dispatcher for an intent type without
 // a route (a configuration gap), consumer_error otherwise.
 type deadLetterer struct{ p *dlq.Publisher }
+
+var _ bus.DeadLetterer = deadLetterer{}
 
 func (d deadLetterer) DeadLetter(ctx context.Context, msg *bus.Message, cause error) error {
 	class := dlq.ClassConsumerError

@@ -84,7 +84,9 @@ type Config struct {
 	Refresh  time.Duration
 	Source   string
 	Describe Describer
-	Send     Sender
+	// Send publishes the change notices (responses to queries are the
+	// consumer's records, sent by its runner).
+	Send Sender
 	// Client reads the last change notice when leadership begins.
 	Client sarama.Client
 	// Nodes, when set, adds the topics ACTIVE nodes declare.
@@ -380,13 +382,41 @@ func Filter(c *Catalog, q *registration.TopicCatalogQuery) []registration.TopicC
 	return out
 }
 
-// Handle answers one topic-catalog query on the response topic, keyed by
-// the response correlation id = the query envelope's correlation id (the
-// payload's when the envelope has none), as the Python handler does. Every
-// query gets exactly one response: an invalid one an empty response with the
-// invalid_query_payload warning (and the record is then dead-lettered as a
-// content error), an internal failure an empty response with internal_error.
-func (s *Service) Handle(ctx context.Context, msg *bus.Message) error {
+// Handle answers topic-catalog queries (bus.Handle): one response record
+// per query for the response topic, keyed by the response correlation id =
+// the query envelope's correlation id (the payload's when the envelope has
+// none), as the Python handler does. The runner sends them before it
+// commits the queries. Every query gets exactly one response: an invalid
+// one an empty response with the invalid_query_payload warning, and it is
+// rejected as a content error (dead-lettered) once the response is sent;
+// an internal failure an empty response with internal_error. A query is
+// counted when its response is returned, before the send: after a failed
+// send, which hands the queries again, it can be counted twice.
+func (s *Service) Handle(ctx context.Context, msgs []*bus.Message) (bus.Output, error) {
+	var out bus.Output
+	for i, msg := range msgs {
+		mctx := ctx
+		if len(msgs) > 1 {
+			mctx = bus.MessageContext(ctx, msg)
+		}
+		rec, err := s.answer(mctx, msg)
+		if rec != nil {
+			out.Records = append(out.Records, rec)
+		}
+		if err != nil {
+			if out.Outcomes == nil {
+				out.Outcomes = bus.Outcomes(len(msgs))
+			}
+			out.Outcomes[i] = bus.Reject(err)
+		}
+	}
+	return out, nil
+}
+
+// answer returns the response to one query (nil for an invalid query
+// without a correlation id: there is no one to answer) and, for a query
+// that must be dead-lettered, why.
+func (s *Service) answer(ctx context.Context, msg *bus.Message) (*sarama.ProducerMessage, error) {
 	log := observability.Logger(ctx)
 	var corr uuid.UUID
 	env, err := envelope.Decode(msg.Value)
@@ -404,32 +434,37 @@ func (s *Service) Handle(ctx context.Context, msg *bus.Message) error {
 	}
 	if err != nil {
 		s.queries.WithLabelValues("invalid").Inc()
-		if corr != uuid.Nil {
-			if rerr := s.respond(ctx, corr, nil, []string{WarnInvalidQuery}); rerr != nil {
-				return rerr
-			}
+		invalid := infraerr.ContentWrap("invalid topic catalog query", err)
+		if corr == uuid.Nil {
+			return nil, invalid
 		}
-		return infraerr.ContentWrap("invalid topic catalog query", err)
+		rec, rerr := s.response(corr, nil, []string{WarnInvalidQuery})
+		if rerr != nil {
+			return nil, rerr
+		}
+		return rec, invalid
 	}
 	c, cerr := s.Current(ctx)
 	if cerr != nil {
 		log.Warn("topic catalog unavailable; answering empty", "error", infraerr.SanitizeError(cerr))
 		s.queries.WithLabelValues("degraded").Inc()
-		return s.respond(ctx, corr, nil, []string{WarnInternalError})
+		return s.response(corr, nil, []string{WarnInternalError})
 	}
 	entries := Filter(c, q)
-	if err := s.respond(ctx, corr, &registration.TopicCatalogResponse{Topics: entries, CatalogVersion: int(c.Version),
-		NodeCount: c.NodeCount, Warnings: c.Warnings}, nil); err != nil {
-		return err
+	rec, err := s.response(corr, &registration.TopicCatalogResponse{Topics: entries, CatalogVersion: int(c.Version),
+		NodeCount: c.NodeCount, Warnings: c.Warnings}, nil)
+	if err != nil {
+		return nil, err
 	}
 	s.queries.WithLabelValues("answered").Inc()
 	log.Info("topic catalog query answered", "client_id", q.ClientID, "topics", len(entries), "catalog_version", c.Version)
-	return nil
+	return rec, nil
 }
 
-// respond publishes a response; r nil means an empty response (version 0)
-// with warnings.
-func (s *Service) respond(ctx context.Context, corr uuid.UUID, r *registration.TopicCatalogResponse, warnings []string) error {
+// response builds a response record; r nil means an empty response
+// (version 0) with warnings. An error is a configuration error (a response
+// this code cannot build).
+func (s *Service) response(corr uuid.UUID, r *registration.TopicCatalogResponse, warnings []string) (*sarama.ProducerMessage, error) {
 	if r == nil {
 		r = &registration.TopicCatalogResponse{Topics: []registration.TopicCatalogEntry{}, Warnings: warnings}
 	}
@@ -438,22 +473,20 @@ func (s *Service) respond(ctx context.Context, corr uuid.UUID, r *registration.T
 		r.Warnings = []string{}
 	}
 	id := envelope.DeterministicID(corr, "ModelTopicCatalogResponse", 0)
-	return s.publish(ctx, s.cfg.ResponseTopic, corr, id, r, "ModelTopicCatalogResponse", r.Validate)
+	return s.message(s.cfg.ResponseTopic, corr, id, r, "ModelTopicCatalogResponse", r.Validate)
 }
 
-func (s *Service) publish(ctx context.Context, topic string, corr, id uuid.UUID, payload any, class string, validate func() error) error {
+// message builds the record of payload on topic, in an envelope.
+func (s *Service) message(topic string, corr, id uuid.UUID, payload any, class string, validate func() error) (*sarama.ProducerMessage, error) {
 	ictx := infraerr.Context{Transport: infraerr.TransportKafka, Operation: "publish", Target: topic, CorrelationID: corr}
 	if err := validate(); err != nil {
-		return infraerr.Configuration(ictx, class, err)
+		return nil, infraerr.Configuration(ictx, class, err)
 	}
 	b, err := wire.Envelope(payload, topic, id, corr, class, "event")
 	if err != nil {
-		return infraerr.Configuration(ictx, class, err)
+		return nil, infraerr.Configuration(ictx, class, err)
 	}
-	if err := s.cfg.Send.Send(ctx, wire.Message(topic, corr.String(), b, s.cfg.Source, corr)); err != nil {
-		return infraerr.Wrap(err, ictx, class)
-	}
-	return nil
+	return wire.Message(topic, corr.String(), b, s.cfg.Source, corr), nil
 }
 
 // catalogNamespace scopes the deterministic correlation ids of change
@@ -523,8 +556,15 @@ func (s *Service) announce(ctx context.Context, c *Catalog, added, removed []str
 		TopicsAdded: slices.Clone(added), TopicsRemoved: slices.Clone(removed), TriggerReason: reason,
 		ChangedAt: pipeline.T(s.now()), SchemaVersion: 1}
 	id := envelope.DeterministicID(corr, "ModelTopicCatalogChanged", 0)
-	if err := s.publish(ctx, s.cfg.ChangedTopic, corr, id, ev, "ModelTopicCatalogChanged", ev.Validate); err != nil {
+	rec, err := s.message(s.cfg.ChangedTopic, corr, id, ev, "ModelTopicCatalogChanged", ev.Validate)
+	if err != nil {
 		return err
+	}
+	// Change notices come from the leader's watch, outside any consumer:
+	// the catalog sends them itself.
+	if err := s.cfg.Send.Send(ctx, rec); err != nil {
+		return infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "publish", Target: s.cfg.ChangedTopic,
+			CorrelationID: corr}, "ModelTopicCatalogChanged")
 	}
 	s.changes.Inc()
 	return nil

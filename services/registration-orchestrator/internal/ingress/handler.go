@@ -2,11 +2,9 @@ package ingress
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -15,12 +13,6 @@ import (
 	"github.com/omninode/onex-fleet/pkg/observability"
 	"github.com/omninode/onex-fleet/services/registration-orchestrator/internal/wire"
 )
-
-// Sender publishes records and returns once the broker acknowledged them
-// (bus.Producer).
-type Sender interface {
-	Send(ctx context.Context, msgs ...*sarama.ProducerMessage) error
-}
 
 // Metrics are the ingress series.
 type Metrics struct {
@@ -78,7 +70,6 @@ type Handler struct {
 	out      string
 	source   string
 	limits   Limits
-	send     Sender
 	now      func() time.Time
 	m        *Metrics
 	unknown  *unknownFields
@@ -87,112 +78,74 @@ type Handler struct {
 // NewHandler returns the ingress handler. registry maps each consumed topic
 // to its registry name; out is the reducer input topic; source is the bus
 // environment written to the header source.
-func NewHandler(registry map[string]string, out, source string, lim Limits, s Sender, m *Metrics) *Handler {
-	h := &Handler{registry: registry, out: out, source: source, limits: lim, send: s, now: time.Now, m: m}
+func NewHandler(registry map[string]string, out, source string, lim Limits, m *Metrics) *Handler {
+	h := &Handler{registry: registry, out: out, source: source, limits: lim, now: time.Now, m: m}
 	h.unknown = newUnknownFields(m.UnknownFields, func() time.Time { return h.now() })
 	return h
 }
 
-// Handle checks one node record and, when it is valid, publishes it to the
-// reducer input keyed by node_id, returning only after the broker
-// acknowledged it, so the source offset is committed after the reducer input
-// exists (at-least-once). An invalid record yields a content error naming the
-// field (the bus dead-letters it); a failed publish yields a retriable error.
-func (h *Handler) Handle(ctx context.Context, msg *bus.Message) error {
-	log := observability.Logger(ctx)
-	topic := h.registryName(msg.Topic)
-	now := h.now().UTC()
-	if h.staleRecord(topic, msg, now) {
-		h.skipped(ctx, msg, uuid.Nil, msg.Timestamp, now)
-		return nil
+// Handle checks consecutive node records of one partition in order and
+// returns the valid ones as reducer inputs keyed by node_id, in their
+// order, so a node's records keep theirs (bus.Handle). The runner sends
+// them in one acknowledged send before it commits the batch, so a source
+// offset is committed only after its reducer input exists (at-least-once).
+// An invalid record is counted, logged and rejected with a content error
+// naming the field (dead-lettered) and the rest of the batch goes on; a
+// stale heartbeat is skipped: done, not forwarded.
+//
+// A record is counted accepted, and its unknown fields observed, when it is
+// returned, before the runner sends it: a failed send hands the messages
+// again, so after one the counts can include a record twice (as a crash
+// between send and commit would forward it twice).
+func (h *Handler) Handle(ctx context.Context, msgs []*bus.Message) (bus.Output, error) {
+	var out bus.Output
+	if len(msgs) == 0 {
+		return out, nil
 	}
-	acc, reason, err := Validate(topic, msg.Value, now, h.limits)
-	if err != nil {
-		h.m.Messages.WithLabelValues(topic, "rejected", reason).Inc()
-		log.Warn("node message rejected", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset,
-			"reason", reason, "error", infraerr.SanitizeError(err))
-		return err
-	}
-	if h.stalePayload(topic, msg, acc, now) {
-		h.skipped(ctx, msg, acc.NodeID, acc.Timestamp, now)
-		return nil
-	}
-	out := wire.InputMessage(h.out, acc.NodeID.String(), acc.reducerInput(topic, now, msg.Value), h.source, acc.CorrelationID)
-	if err := h.send.Send(ctx, out); err != nil {
-		return infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "publish", Target: h.out,
-			CorrelationID: msg.CorrelationID}, "reducer input")
-	}
-	h.m.Messages.WithLabelValues(topic, "accepted", "").Inc()
-	h.unknown.observe(ctx, topic, acc)
-	log.Debug("node message forwarded to the reducer", "topic", msg.Topic, "node_id", acc.NodeID.String())
-	return nil
-}
-
-// HandleBatch checks consecutive records of one partition in order and
-// publishes the valid ones to the reducer input in one acknowledged send
-// (bus.BatchHandler), in their order, so a node's records keep theirs. At
-// the first invalid record it publishes the valid ones before it and
-// returns a *bus.BatchError naming it: the runner hands that record to
-// Handle, which counts, logs and rejects it (dead letter), and resumes with
-// the rest. A failed publish is a plain error: the runner then handles the
-// batch one record at a time through Handle and its retries.
-func (h *Handler) HandleBatch(ctx context.Context, msgs []*bus.Message) error {
-	out := make([]*sarama.ProducerMessage, 0, len(msgs))
-	// sent and nodes are the records in out and their nodes: skipped
-	// heartbeats are in msgs but not in out.
-	sent := make([]*bus.Message, 0, len(msgs))
-	nodes := make([]uuid.UUID, 0, len(msgs))
-	var withUnknown []int // indices of published records with unknown fields
-	var accepted []Accepted
-	publish := func() error {
-		if len(out) == 0 {
-			return nil
-		}
-		if err := h.send.Send(ctx, out...); err != nil {
-			return infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "publish", Target: h.out},
-				fmt.Sprintf("reducer input (%d records)", len(out)))
-		}
-		// A batch is one partition of one topic.
-		topic := h.registryName(msgs[0].Topic)
-		h.m.Messages.WithLabelValues(topic, "accepted", "").Add(float64(len(out)))
-		for j, i := range withUnknown {
-			h.unknown.observe(bus.MessageContext(ctx, msgs[i]), topic, accepted[j])
-		}
-		if observability.Logger(ctx).Enabled(ctx, slog.LevelDebug) {
-			for i, msg := range sent {
-				observability.Logger(bus.MessageContext(ctx, msg)).Debug("node message forwarded to the reducer",
-					"topic", msg.Topic, "node_id", nodes[i].String())
-			}
-		}
-		return nil
-	}
+	debug := observability.Logger(ctx).Enabled(ctx, slog.LevelDebug)
 	for i, msg := range msgs {
+		mctx := messageContext(ctx, msgs, msg)
 		topic := h.registryName(msg.Topic)
 		now := h.now().UTC()
 		if h.staleRecord(topic, msg, now) {
-			h.skipped(bus.MessageContext(ctx, msg), msg, uuid.Nil, msg.Timestamp, now)
+			h.skipped(mctx, msg, uuid.Nil, msg.Timestamp, now)
 			continue
 		}
-		acc, _, err := Validate(topic, msg.Value, now, h.limits)
+		acc, reason, err := Validate(topic, msg.Value, now, h.limits)
 		if err != nil {
-			if perr := publish(); perr != nil {
-				return perr
+			h.m.Messages.WithLabelValues(topic, "rejected", reason).Inc()
+			observability.Logger(mctx).Warn("node message rejected", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset,
+				"reason", reason, "error", infraerr.SanitizeError(err))
+			if out.Outcomes == nil {
+				out.Outcomes = bus.Outcomes(len(msgs))
 			}
-			return &bus.BatchError{Done: i, Err: err}
+			out.Outcomes[i] = bus.Reject(err)
+			continue
 		}
 		if h.stalePayload(topic, msg, acc, now) {
-			h.skipped(bus.MessageContext(ctx, msg), msg, acc.NodeID, acc.Timestamp, now)
+			h.skipped(mctx, msg, acc.NodeID, acc.Timestamp, now)
 			continue
 		}
-		sent = append(sent, msg)
-		out = append(out, wire.InputMessage(h.out, acc.NodeID.String(), acc.reducerInput(topic, now, msg.Value), h.source, acc.CorrelationID))
-		nodes = append(nodes, acc.NodeID)
-		if len(acc.Unknown) > 0 {
-			withUnknown = append(withUnknown, i)
-			accepted = append(accepted, acc)
+		out.Records = append(out.Records, wire.InputMessage(h.out, acc.NodeID.String(), acc.reducerInput(topic, now, msg.Value), h.source, acc.CorrelationID))
+		h.unknown.observe(mctx, topic, acc)
+		if debug {
+			observability.Logger(mctx).Debug("node message forwarded to the reducer", "topic", msg.Topic, "node_id", acc.NodeID.String())
 		}
 	}
-	return publish()
+	if len(out.Records) > 0 {
+		// A batch is one partition of one topic.
+		h.m.Messages.WithLabelValues(h.registryName(msgs[0].Topic), "accepted", "").Add(float64(len(out.Records)))
+	}
+	return out, nil
+}
+
+// messageContext is the context of msg, one of msgs: a batch of one already
+// carries its message's logger (the runner's), a bigger one gets it here.
+func messageContext(ctx context.Context, msgs []*bus.Message, msg *bus.Message) context.Context {
+	if len(msgs) == 1 {
+		return ctx
+	}
+	return bus.MessageContext(ctx, msg)
 }
 
 // registryName is the registry name of a consumed topic.

@@ -31,15 +31,8 @@ type OperatorConfig struct {
 	Source string
 	// MaxBytes is the largest record value accepted (0: no bound).
 	MaxBytes int
-	// Keyed publishes a deregister: its producer hashes the key, as the one
-	// node messages go through does, so the command lands in the node's
-	// partition, behind the node's own messages.
-	Keyed Sender
-	// Partitioned publishes an evict's copies: its producer must use a
-	// manual partitioner (every record names its partition), like the
-	// ticker's.
-	Partitioned Sender
-	// Partitions lists the reducer input's partitions for an evict.
+	// Partitions lists the reducer input's partitions: an evict goes to
+	// each, a deregister to its node's.
 	Partitions PartitionLister
 	Metrics    *Metrics
 }
@@ -47,9 +40,14 @@ type OperatorConfig struct {
 // OperatorHandler is the bus handler of the operator command topic
 // (topics.RegistrationAdmin). The reducer decides operator commands like
 // any other input, so they are forwarded to the reducer input unchanged: a
-// deregister keyed by its node, ordered with that node's own messages; an
-// evict, which is about every node of a state, to every partition, where
-// each reducer instance applies it to the nodes it owns.
+// deregister keyed by its node, in the node's partition, ordered with that
+// node's own messages; an evict, which is about every node of a state, to
+// every partition, where each reducer instance applies it to the nodes it
+// owns.
+//
+// Every record it returns names its partition, so the runner's sender must
+// use a manual partitioner (like the ticker's): one sender serves both
+// commands.
 type OperatorHandler struct {
 	cfg OperatorConfig
 	now func() time.Time
@@ -60,82 +58,149 @@ func NewOperatorHandler(cfg OperatorConfig) *OperatorHandler {
 	return &OperatorHandler{cfg: cfg, now: time.Now}
 }
 
-// Handle checks one operator command strictly (operator.Decode: the envelope
-// and a payload without unknown fields, validated) and forwards it to the
-// reducer input as a pipeline.ReducerInput whose value is the record value
-// byte for byte. It returns only once the broker acknowledged every copy, so
-// the source offset is committed after the reducer input exists
-// (at-least-once, as for node messages). An invalid command is a content
-// error (dead-lettered); a failed publish is retriable.
+// Handle checks operator commands strictly (operator.Decode: the envelope
+// and a payload without unknown fields, validated) and returns, for each,
+// the reducer input records that forward it: pipeline.ReducerInputs whose
+// value is the record value byte for byte (bus.Handle). The runner sends
+// them before it commits the commands, so a command's offset is committed
+// after its reducer input exists (at-least-once, as for node messages). An
+// invalid command is rejected with a content error (dead-lettered) and the
+// batch goes on; when the reducer input's partitions are unknown the
+// command is retried (with the ones after it).
 //
 // Unlike node records, commands are read strictly: they come from the
 // fleet's own tools (onexctl, the admin gRPC service), never from a node
 // newer than the fleet, and a field the orchestrator does not know could
 // change what the reducer would do.
-func (h *OperatorHandler) Handle(ctx context.Context, msg *bus.Message) error {
-	log := observability.Logger(ctx)
-	m := h.cfg.Metrics.OperatorCommands
+//
+// A command is counted and logged as forwarded when its records are
+// returned, before the runner sends them: after a failed send, which hands
+// the commands again, it can be counted and logged twice.
+func (h *OperatorHandler) Handle(ctx context.Context, msgs []*bus.Message) (bus.Output, error) {
+	var out bus.Output
+	outcome := func(i int, o bus.Outcome) {
+		if out.Outcomes == nil {
+			out.Outcomes = bus.Outcomes(len(msgs))
+		}
+		out.Outcomes[i] = o
+	}
+	var parts []int32 // the reducer input's partitions, read once per batch
+	for i, msg := range msgs {
+		mctx := messageContext(ctx, msgs, msg)
+		cmd, corr, err := h.check(mctx, msg)
+		if err != nil {
+			outcome(i, bus.Reject(err))
+			continue
+		}
+		if parts == nil {
+			if parts, err = h.partitions(corr); err != nil {
+				// The commands before this one are done; this one and the
+				// rest come again after the retry policy's delay.
+				outcome(i, bus.RetryLater(err))
+				return out, nil
+			}
+		}
+		recs, err := h.forward(msg, cmd, corr, parts)
+		if err != nil {
+			outcome(i, bus.Reject(err))
+			continue
+		}
+		out.Records = append(out.Records, recs...)
+		h.cfg.Metrics.OperatorCommands.WithLabelValues(string(cmd.Command), "accepted").Inc()
+		attrs := []any{"command", string(cmd.Command), "command_id", cmd.CommandID.String(),
+			"requested_by", infraerr.SanitizeString(cmd.RequestedBy), "reason", infraerr.SanitizeString(cmd.Reason),
+			"requested_at", cmd.RequestedAt.Time, "reducer_input_records", len(recs)}
+		if cmd.NodeID != nil {
+			attrs = append(attrs, "node_id", cmd.NodeID.String())
+		}
+		if cmd.State != nil {
+			attrs = append(attrs, "state", *cmd.State, "older_than_seconds", *cmd.OlderThanSeconds)
+		}
+		observability.Logger(mctx).Info("operator command forwarded to the reducer", attrs...)
+	}
+	return out, nil
+}
+
+// check decodes one command, counting and logging it when it is invalid.
+// It returns the correlation id its records carry: the envelope's, else
+// the one the bus found.
+func (h *OperatorHandler) check(ctx context.Context, msg *bus.Message) (*operator.Command, uuid.UUID, error) {
 	envCorr, cmd, err := h.decode(msg.Value)
 	if err != nil {
 		label := commandLabel(msg.Value)
-		m.WithLabelValues(label, "invalid").Inc()
+		h.cfg.Metrics.OperatorCommands.WithLabelValues(label, "invalid").Inc()
 		// The bus logger already names the topic, partition and offset.
-		log.Warn("operator command rejected", "command", label, "error", infraerr.SanitizeError(err))
-		return err
+		observability.Logger(ctx).Warn("operator command rejected", "command", label, "error", infraerr.SanitizeError(err))
+		return nil, uuid.Nil, err
 	}
 	// The bus took msg.CorrelationID, which the logger carries, from the
 	// body's top-level correlation_id: the envelope's whenever it has one.
-	corr := msg.CorrelationID
 	if envCorr != uuid.Nil {
-		corr = envCorr
+		return cmd, envCorr, nil
 	}
-	now := h.now().UTC()
-	ri := pipeline.ReducerInput{Topic: topics.RegistrationAdmin, ReceivedAt: pipeline.T(now), Value: msg.Value}
-	ictx := infraerr.Context{Transport: infraerr.TransportKafka, Operation: "publish", Target: h.cfg.ReducerInput, CorrelationID: corr}
-	var (
-		out  []*sarama.ProducerMessage
-		send Sender
-	)
+	return cmd, msg.CorrelationID, nil
+}
+
+// partitions returns the reducer input's partitions; an error is
+// retriable.
+func (h *OperatorHandler) partitions(corr uuid.UUID) ([]int32, error) {
+	ictx := infraerr.Context{Transport: infraerr.TransportKafka, Operation: "metadata", Target: h.cfg.ReducerInput, CorrelationID: corr}
+	parts, err := h.cfg.Partitions.Partitions(h.cfg.ReducerInput)
+	if err != nil {
+		return nil, infraerr.Wrap(err, ictx, "reducer input partitions")
+	}
+	if len(parts) == 0 {
+		return nil, infraerr.New(infraerr.KindUnavailable, ictx, "reducer input has no partitions", nil)
+	}
+	return parts, nil
+}
+
+// forward builds the reducer input records of a valid command: a
+// deregister in its node's partition, an evict once in each of parts.
+func (h *OperatorHandler) forward(msg *bus.Message, cmd *operator.Command, corr uuid.UUID, parts []int32) ([]*sarama.ProducerMessage, error) {
+	ri := pipeline.ReducerInput{Topic: topics.RegistrationAdmin, ReceivedAt: pipeline.T(h.now().UTC()), Value: msg.Value}
 	switch cmd.Command {
 	case operator.Deregister:
-		out, send = []*sarama.ProducerMessage{wire.InputMessage(h.cfg.ReducerInput, cmd.Key(), ri, h.cfg.Source, corr)}, h.cfg.Keyed
-	case operator.Evict:
-		parts, err := h.cfg.Partitions.Partitions(h.cfg.ReducerInput)
+		rec := wire.InputMessage(h.cfg.ReducerInput, cmd.Key(), ri, h.cfg.Source, corr)
+		p, err := keyPartition(rec, parts)
 		if err != nil {
-			return infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "metadata", Target: h.cfg.ReducerInput,
-				CorrelationID: corr}, "reducer input partitions")
+			return nil, infraerr.Configuration(infraerr.Context{Transport: infraerr.TransportKafka, Operation: "partition",
+				Target: h.cfg.ReducerInput, CorrelationID: corr}, "deregister partition", err)
 		}
-		if len(parts) == 0 {
-			return infraerr.New(infraerr.KindUnavailable, ictx, "reducer input has no partitions", nil)
-		}
+		rec.Partition = p
+		return []*sarama.ProducerMessage{rec}, nil
+	case operator.Evict:
+		out := make([]*sarama.ProducerMessage, 0, len(parts))
 		for _, p := range parts {
 			rec := wire.InputMessage(h.cfg.ReducerInput, cmd.Key(), ri, h.cfg.Source, corr)
 			rec.Partition = p
 			out = append(out, rec)
 		}
-		send = h.cfg.Partitioned
-	default:
-		// operator.Decode knows a command this code does not forward: the
-		// packages are out of step, and dead-lettering the command is the
-		// only safe outcome.
-		m.WithLabelValues("unknown", "invalid").Inc()
-		return infraerr.Content("payload.command", fmt.Sprintf("%q is not a command the orchestrator forwards", cmd.Command))
+		return out, nil
 	}
-	if err := send.Send(ctx, out...); err != nil {
-		return infraerr.Wrap(err, ictx, fmt.Sprintf("reducer input (%s, %d records)", cmd.Command, len(out)))
+	// operator.Decode knows a command this code does not forward: the
+	// packages are out of step, and dead-lettering the command is the only
+	// safe outcome.
+	h.cfg.Metrics.OperatorCommands.WithLabelValues("unknown", "invalid").Inc()
+	return nil, infraerr.Content("payload.command", fmt.Sprintf("%q is not a command the orchestrator forwards", cmd.Command))
+}
+
+// keyPartition is the partition of parts (the topic's partitions, as the
+// producer's client lists them) that the fleet's keyed producers would
+// choose for rec: bus.NewConfig's partitioner, sarama's hash of the key. A
+// record that names it lands, through a manual-partition producer, where
+// the node's own records do.
+func keyPartition(rec *sarama.ProducerMessage, parts []int32) (int32, error) {
+	if len(parts) == 0 {
+		return -1, fmt.Errorf("topic %s has no partitions", rec.Topic)
 	}
-	m.WithLabelValues(string(cmd.Command), "accepted").Inc()
-	attrs := []any{"command", string(cmd.Command), "command_id", cmd.CommandID.String(),
-		"requested_by", infraerr.SanitizeString(cmd.RequestedBy), "reason", infraerr.SanitizeString(cmd.Reason),
-		"requested_at", cmd.RequestedAt.Time, "reducer_input_records", len(out)}
-	if cmd.NodeID != nil {
-		attrs = append(attrs, "node_id", cmd.NodeID.String())
+	choice, err := sarama.NewHashPartitioner(rec.Topic).Partition(rec, int32(len(parts)))
+	if err != nil {
+		return -1, fmt.Errorf("partition of key: %w", err)
 	}
-	if cmd.State != nil {
-		attrs = append(attrs, "state", *cmd.State, "older_than_seconds", *cmd.OlderThanSeconds)
-	}
-	log.Info("operator command forwarded to the reducer", attrs...)
-	return nil
+	// As sarama's producer does: the partitioner picks an index into the
+	// client's partition list.
+	return parts[choice], nil
 }
 
 // decode checks a command record: its size, then operator.Decode. It

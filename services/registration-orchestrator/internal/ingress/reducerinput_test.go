@@ -36,41 +36,35 @@ func sentInput(t *testing.T, pm *sarama.ProducerMessage) pipeline.ReducerInput {
 	return ri
 }
 
-type recordingSender struct{ sent []*sarama.ProducerMessage }
-
-func (s *recordingSender) Send(_ context.Context, msgs ...*sarama.ProducerMessage) error {
-	s.sent = append(s.sent, msgs...)
-	return nil
-}
-
 // Ingress forwards an introspection or ack with its value byte for byte,
 // and a heartbeat as the fields it decoded: the reducer decodes no JSON
 // for it. The orchestrator's receive time is in both.
 func TestReducerInputForwarded(t *testing.T) {
 	s := set(t)
 	at := time.Date(2026, 3, 2, 14, 5, 7, 500000000, time.UTC)
-	snd := &recordingSender{}
 	h := NewHandler(map[string]string{"hb": topics.NodeHeartbeat, "intro": topics.NodeIntrospection}, "reducer-input", "test",
-		Limits{MaxBytes: 1 << 20}, snd, NewMetrics(nil))
+		Limits{MaxBytes: 1 << 20}, NewMetrics(nil))
 	h.now = func() time.Time { return at }
 
-	if err := h.Handle(context.Background(), &bus.Message{Topic: "intro", Value: s.IntrospectionRaw}); err != nil {
-		t.Fatal(err)
-	}
+	var sent []*sarama.ProducerMessage
 	hbValue := s.Heartbeat().Value
-	if err := h.HandleBatch(context.Background(), []*bus.Message{{Topic: "hb", Value: hbValue}}); err != nil {
-		t.Fatal(err)
+	for _, msg := range []*bus.Message{{Topic: "intro", Value: s.IntrospectionRaw}, {Topic: "hb", Value: hbValue}} {
+		out, err := h.Handle(context.Background(), []*bus.Message{msg})
+		if err != nil || out.Outcomes != nil {
+			t.Fatalf("Handle: %v, outcomes %v", err, out.Outcomes)
+		}
+		sent = append(sent, out.Records...)
 	}
-	if len(snd.sent) != 2 {
-		t.Fatalf("%d records sent, want 2", len(snd.sent))
+	if len(sent) != 2 {
+		t.Fatalf("%d records, want 2", len(sent))
 	}
 
-	intro := sentInput(t, snd.sent[0])
+	intro := sentInput(t, sent[0])
 	if intro.Topic != topics.NodeIntrospection || !intro.ReceivedAt.Equal(at) || string(intro.Value) != string(s.IntrospectionRaw) || intro.Heartbeat != nil {
 		t.Errorf("introspection forwarded as %s %s %.60s %v", intro.Topic, intro.ReceivedAt, intro.Value, intro.Heartbeat)
 	}
 
-	hb := sentInput(t, snd.sent[1])
+	hb := sentInput(t, sent[1])
 	env, _, err := envelope.DecodeTolerant(hbValue)
 	if err != nil {
 		t.Fatal(err)
@@ -86,11 +80,11 @@ func TestReducerInputForwarded(t *testing.T) {
 		(g.CorrelationID == nil) != (want.CorrelationID == nil) || g.CorrelationID != nil && *g.CorrelationID != *want.CorrelationID {
 		t.Errorf("heartbeat forwarded as %+v, want node %s at %s, correlation %v", g, want.NodeID, want.Timestamp, want.CorrelationID)
 	}
-	if k, _ := snd.sent[1].Key.Encode(); string(k) != want.NodeID.String() {
+	if k, _ := sent[1].Key.Encode(); string(k) != want.NodeID.String() {
 		t.Errorf("heartbeat key %s", k)
 	}
 	// The protobuf record is a fraction of the JSON it replaces.
-	if v, _ := snd.sent[1].Value.Encode(); len(v)*3 > len(hbValue) {
+	if v, _ := sent[1].Value.Encode(); len(v)*3 > len(hbValue) {
 		t.Errorf("heartbeat reducer input is %d bytes for a %d-byte heartbeat", len(v), len(hbValue))
 	}
 }

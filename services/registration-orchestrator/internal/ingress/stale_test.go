@@ -3,8 +3,8 @@ package ingress
 import (
 	"bytes"
 	"context"
-	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -68,22 +68,21 @@ func TestStaleHeartbeats(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			snd := &sends{}
 			m := NewMetrics(nil)
 			h := NewHandler(map[string]string{"physical": tt.topic}, "reducer-input", "test",
-				Limits{MaxBytes: 1 << 20, MaxFutureSkew: 5 * time.Minute, HeartbeatWindow: tt.window}, snd, m)
+				Limits{MaxBytes: 1 << 20, MaxFutureSkew: 5 * time.Minute, HeartbeatWindow: tt.window}, m)
 			h.now = func() time.Time { return tt.now }
 			var logs bytes.Buffer
 			ctx := observability.WithCorrelation(context.Background(),
 				slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), uuid.New())
-			err := h.Handle(ctx, &bus.Message{Topic: "physical", Value: tt.value, Timestamp: tt.record})
-			if err != nil {
-				t.Fatalf("Handle: %v", err)
+			out, err := h.Handle(ctx, []*bus.Message{{Topic: "physical", Value: tt.value, Timestamp: tt.record}})
+			if err != nil || out.Outcomes != nil {
+				t.Fatalf("Handle: %v, outcomes %v; want done", err, out.Outcomes)
 			}
 			if got := testutil.ToFloat64(m.HeartbeatsSkipped.WithLabelValues(SkipStale)); got != b2f(tt.skipped) {
 				t.Errorf("skipped counter %v, want %v", got, b2f(tt.skipped))
 			}
-			if forwarded := len(snd.calls) == 1; forwarded == tt.skipped {
+			if forwarded := len(out.Records) == 1; forwarded == tt.skipped {
 				t.Errorf("forwarded %v, skipped %v", forwarded, tt.skipped)
 			}
 			if logged := strings.Contains(logs.String(), "stale heartbeat skipped"); logged != tt.skipped {
@@ -96,33 +95,36 @@ func TestStaleHeartbeats(t *testing.T) {
 	}
 }
 
-func TestStaleHeartbeatsInBatch(t *testing.T) {
+func TestStaleHeartbeatsInABatch(t *testing.T) {
 	s := set(t)
 	paid := payloadTime(t)
 	now := paid.Add(time.Hour)
 	fresh, stale := now.Add(-time.Second), now.Add(-window-time.Second)
 	bad := []byte(`{"not":"an envelope"}`)
 	tests := []struct {
-		name      string
-		values    [][]byte
-		stamps    []time.Time
-		wantSends []int
-		wantDone  int // -1: nil error
-		skipped   float64
+		name     string
+		values   [][]byte
+		stamps   []time.Time
+		records  int
+		rejected []int
+		skipped  float64
 	}{
-		{"stale ones left out of the send", [][]byte{s.Heartbeat().Value, s.Heartbeat().Value, s.Heartbeat().Value},
-			[]time.Time{fresh, stale, fresh}, []int{2}, -1, 1},
-		{"all stale: nothing sent", [][]byte{s.Heartbeat().Value, s.Heartbeat().Value},
-			[]time.Time{stale, stale}, nil, -1, 2},
-		{"stale before an invalid record count as done", [][]byte{s.Heartbeat().Value, s.Heartbeat().Value, bad, s.Heartbeat().Value},
-			[]time.Time{fresh, stale, fresh, fresh}, []int{1}, 2, 1},
+		{"stale ones left out of the records", [][]byte{s.Heartbeat().Value, s.Heartbeat().Value, s.Heartbeat().Value},
+			[]time.Time{fresh, stale, fresh}, 2, nil, 1},
+		{"all stale: nothing to send", [][]byte{s.Heartbeat().Value, s.Heartbeat().Value},
+			[]time.Time{stale, stale}, 0, nil, 2},
+		{"stale ones are done, an invalid one rejected", [][]byte{s.Heartbeat().Value, s.Heartbeat().Value, bad, s.Heartbeat().Value},
+			[]time.Time{fresh, stale, fresh, fresh}, 2, []int{2}, 1},
+		// Skipped before decoding: a stale malformed record is done, not
+		// rejected.
+		{"stale and malformed is done", [][]byte{bad, s.Heartbeat().Value},
+			[]time.Time{stale, fresh}, 1, nil, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			snd := &sends{}
 			m := NewMetrics(nil)
 			h := NewHandler(map[string]string{"hb": topics.NodeHeartbeat}, "reducer-input", "test",
-				Limits{MaxBytes: 1 << 20, HeartbeatWindow: window}, snd, m)
+				Limits{MaxBytes: 1 << 20, HeartbeatWindow: window}, m)
 			h.now = func() time.Time { return now }
 			// Debug on: the forwarded records are logged by index.
 			ctx := observability.WithCorrelation(context.Background(),
@@ -131,21 +133,15 @@ func TestStaleHeartbeatsInBatch(t *testing.T) {
 			for i, v := range tt.values {
 				msgs = append(msgs, &bus.Message{Topic: "hb", Offset: int64(i), Value: v, Timestamp: tt.stamps[i]})
 			}
-			err := h.HandleBatch(ctx, msgs)
-			var be *bus.BatchError
-			switch {
-			case tt.wantDone < 0 && err != nil:
-				t.Fatalf("error %v", err)
-			case tt.wantDone >= 0 && (!errors.As(err, &be) || be.Done != tt.wantDone):
-				t.Fatalf("error %v, want a BatchError at %d", err, tt.wantDone)
+			out, err := h.Handle(ctx, msgs)
+			if err != nil {
+				t.Fatalf("Handle: %v", err)
 			}
-			if len(snd.calls) != len(tt.wantSends) {
-				t.Fatalf("%d sends, want %v", len(snd.calls), tt.wantSends)
+			if got := rejected(t, out, len(msgs)); !slices.Equal(got, tt.rejected) {
+				t.Errorf("rejected %v, want %v", got, tt.rejected)
 			}
-			for i, n := range tt.wantSends {
-				if len(snd.calls[i]) != n {
-					t.Errorf("send %d has %d records, want %d", i, len(snd.calls[i]), n)
-				}
+			if len(out.Records) != tt.records {
+				t.Errorf("%d records, want %d", len(out.Records), tt.records)
 			}
 			if got := testutil.ToFloat64(m.HeartbeatsSkipped.WithLabelValues(SkipStale)); got != tt.skipped {
 				t.Errorf("skipped %v, want %v", got, tt.skipped)

@@ -42,7 +42,7 @@ func logLines(t *testing.T, b *bytes.Buffer) []map[string]any {
 // Unknown fields of accepted records are counted per topic and field
 // (array indices dropped), and logged at WARN once per (topic, node type,
 // field) per hour, with correlation_id, node_id, topic and field; the
-// records are forwarded, by Handle and by HandleBatch alike.
+// records are forwarded, in a batch or alone.
 func TestHandlerCountsAndLogsUnknownFields(t *testing.T) {
 	s, err := fixtures.LoadGoldenSet()
 	if err != nil {
@@ -50,9 +50,22 @@ func TestHandlerCountsAndLogsUnknownFields(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	ctx := observability.WithLogger(context.Background(), observability.NewLogger(&logs, "test", "info"))
-	snd := &sends{}
 	m := NewMetrics(nil)
-	h := NewHandler(map[string]string{"hb": topics.NodeHeartbeat, "intro": topics.NodeIntrospection}, "reducer-input", "test", DefaultLimits(), snd, m)
+	h := NewHandler(map[string]string{"hb": topics.NodeHeartbeat, "intro": topics.NodeIntrospection}, "reducer-input", "test", DefaultLimits(), m)
+	// handle hands msgs to the handler as the runner does: a batch of one
+	// with its message's context.
+	handle := func(msgs ...*bus.Message) int {
+		t.Helper()
+		hctx := ctx
+		if len(msgs) == 1 {
+			hctx = bus.MessageContext(ctx, msgs[0])
+		}
+		out, err := h.Handle(hctx, msgs)
+		if err != nil || out.Outcomes != nil {
+			t.Fatalf("Handle: %v, outcomes %v", err, out.Outcomes)
+		}
+		return len(out.Records)
+	}
 	clock := now
 	h.now = func() time.Time { return clock }
 
@@ -69,16 +82,13 @@ func TestHandlerCountsAndLogsUnknownFields(t *testing.T) {
 		msg("hb", s.Heartbeat().Value),
 		msg("hb", withField(s.Heartbeat(), `"gc": 2`)),
 	}
-	if err := h.HandleBatch(ctx, batch); err != nil {
-		t.Fatal(err)
+	if n := handle(batch...); n != 3 {
+		t.Fatalf("%d records for the batch, want 3", n)
 	}
 	intro := msg("intro", withField(s.Introspection(), `"plugins": [{"n": 1}, {"n": 2}], "plugins_meta": {}`))
 	intro.Value = bytes.Replace(intro.Value, []byte(`"plugins": [{"n": 1}, {"n": 2}]`), []byte(`"plugins": [{"n": 1, "x": 1}, {"n": 2, "x": 2}]`), 1)
-	if err := h.Handle(bus.MessageContext(ctx, intro), intro); err != nil {
-		t.Fatal(err)
-	}
-	if len(snd.calls) != 2 || len(snd.calls[0]) != 3 || len(snd.calls[1]) != 1 {
-		t.Fatalf("sends %d", len(snd.calls))
+	if n := handle(intro); n != 1 {
+		t.Fatalf("%d records for the introspection, want 1", n)
 	}
 	count := func(topic, field string) float64 {
 		return testutil.ToFloat64(m.UnknownFields.WithLabelValues(topic, field))
@@ -113,16 +123,12 @@ func TestHandlerCountsAndLogsUnknownFields(t *testing.T) {
 	// Within the hour: counted, not logged again; an hour later: logged.
 	logs.Reset()
 	clock = clock.Add(59 * time.Minute)
-	if err := h.HandleBatch(ctx, []*bus.Message{msg("hb", withField(s.Heartbeat(), `"gc": 3`))}); err != nil {
-		t.Fatal(err)
-	}
+	handle(msg("hb", withField(s.Heartbeat(), `"gc": 3`)))
 	if c := count(topics.NodeHeartbeat, "payload.gc"); c != 3 || strings.Contains(logs.String(), "WARN") {
 		t.Errorf("count %v, logs %s", c, logs.String())
 	}
 	clock = clock.Add(time.Minute)
-	if err := h.HandleBatch(ctx, []*bus.Message{msg("hb", withField(s.Heartbeat(), `"gc": 4`))}); err != nil {
-		t.Fatal(err)
-	}
+	handle(msg("hb", withField(s.Heartbeat(), `"gc": 4`)))
 	if !strings.Contains(logs.String(), `"field":"payload.gc"`) {
 		t.Errorf("not logged again after an hour: %s", logs.String())
 	}

@@ -99,9 +99,12 @@ func New(cfg Config) *Scheduler {
 // Leading reports whether this replica is the tick leader now.
 func (s *Scheduler) Leading() bool { return s.leading.Load() }
 
-// Handle is the leadership group's handler: the records themselves (our
-// ticks and any other scheduler's) carry nothing to act on.
-func (s *Scheduler) Handle(context.Context, *bus.Message) error { return nil }
+// Handle is the leadership group's handler (bus.Handle): the records
+// themselves (our ticks and any other scheduler's) carry nothing to act on,
+// so every one is done and nothing is sent.
+func (s *Scheduler) Handle(context.Context, []*bus.Message) (bus.Output, error) {
+	return bus.Output{}, nil
+}
 
 // Assign starts leading when claims hold partition 0 of the tick topic. ctx
 // is the group session's context: it ends when the session does, which

@@ -10,9 +10,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/dlq"
@@ -62,37 +65,42 @@ func intentMsg(t *testing.T, node uuid.UUID, typ string, seq int64, attempt uuid
 	return &bus.Message{Topic: "intents", Key: []byte(node.String()), Value: b, CorrelationID: uuid.New()}
 }
 
-// HandleBatch sends the batch's intents, tracked or not, in record order in
-// one send with the state of the aggregations they changed, and at an
-// unroutable record sends what came before and names it.
-func TestHandleBatchIntents(t *testing.T) {
-	s := &sender{}
-	cfg := attemptConfig(s, noDLQ{})
-	cfg.Routes[pipeline.PostgresUpdate] = "pg"
-	w := New(cfg)
-	a, b, c, attempt := uuid.New(), uuid.New(), uuid.New(), uuid.New()
-	msgs := []*bus.Message{
-		intentMsg(t, a, pipeline.PostgresUpdate, 10, uuid.Nil),
-		intentMsg(t, b, pipeline.PostgresUpdate, 11, uuid.Nil),
-		intentMsg(t, a, pipeline.PostgresUpsert, 12, attempt), // tracked: a's update goes first
-		intentMsg(t, a, pipeline.PostgresUpdate, 13, uuid.Nil),
-		intentMsg(t, b, "vault.write", 14, uuid.Nil), // no route
-		intentMsg(t, c, pipeline.PostgresUpdate, 15, uuid.Nil),
-	}
-	err := w.HandleBatch(context.Background(), msgs)
-	var be *bus.BatchError
-	if !errors.As(err, &be) || be.Done != 4 {
-		t.Fatalf("error %v, want a BatchError at 4", err)
-	}
-	if k, _ := infraerr.KindOf(be.Err); k != infraerr.KindConfiguration || !strings.Contains(be.Err.Error(), "vault.write") {
-		t.Fatalf("culprit error %v", be.Err)
-	}
-	if err := w.HandleBatch(context.Background(), msgs[5:]); err != nil {
+// mustHandle hands msgs to w.Handle as one batch and fails the test unless
+// every record is done.
+func mustHandle(t testing.TB, w *Workflow, msgs ...*bus.Message) {
+	t.Helper()
+	if err := handled(w, msgs...); err != nil {
 		t.Fatal(err)
 	}
-	// Per call: topic:sequence of each record (state records as "state").
+}
+
+// handled hands msgs to w.Handle as one batch and returns its error, or one
+// naming the first record that is not done.
+func handled(w *Workflow, msgs ...*bus.Message) error {
+	out, err := w.Handle(context.Background(), msgs)
+	if err != nil {
+		return err
+	}
+	if len(out.Records) > 0 {
+		return fmt.Errorf("%d records returned: the workflow sends its own", len(out.Records))
+	}
+	if out.Outcomes != nil && len(out.Outcomes) != len(msgs) {
+		return fmt.Errorf("%d outcomes for %d records", len(out.Outcomes), len(msgs))
+	}
+	for i, o := range out.Outcomes {
+		if o.Verdict != bus.Done {
+			return fmt.Errorf("record %d: %s: %w", i, o.Verdict, o.Err)
+		}
+	}
+	return nil
+}
+
+// sent lists the records of each send, a routed intent as topic:sequence
+// and a state record as "state".
+func sent(t *testing.T, calls [][]*sarama.ProducerMessage) []string {
+	t.Helper()
 	var got []string
-	for _, call := range s.calls {
+	for _, call := range calls {
 		var recs []string
 		for _, m := range call {
 			if m.Topic == "state" {
@@ -112,15 +120,132 @@ func TestHandleBatchIntents(t *testing.T) {
 		}
 		got = append(got, strings.Join(recs, ","))
 	}
-	// One send up to the culprit: the intents in record order, then the
-	// state of the aggregation the tracked intent opened.
-	want := []string{"pg:10,pg:11,pg:12,pg:13,state", "pg:15"}
-	if !slices.Equal(got, want) {
+	return got
+}
+
+// Handle sends a batch's intents, tracked or not, in record order in one
+// send with the state of the aggregations they changed. A record that is
+// not an intent and an intent without a route are rejected, each with its
+// reason, and the rest of the batch is routed.
+func TestHandleIntents(t *testing.T) {
+	s := &sender{}
+	cfg := attemptConfig(s, noDLQ{})
+	cfg.Routes[pipeline.PostgresUpdate] = "pg"
+	cfg.Registerer = prometheus.NewRegistry()
+	w := New(cfg)
+	a, b, c, attempt := uuid.New(), uuid.New(), uuid.New(), uuid.New()
+	msgs := []*bus.Message{
+		intentMsg(t, a, pipeline.PostgresUpdate, 10, uuid.Nil),
+		intentMsg(t, b, pipeline.PostgresUpdate, 11, uuid.Nil),
+		{Topic: "intents", Key: []byte(c.String()), Value: []byte("not an intent record"), CorrelationID: uuid.New()},
+		intentMsg(t, a, pipeline.PostgresUpsert, 12, attempt), // tracked: a's update goes first
+		intentMsg(t, a, pipeline.PostgresUpdate, 13, uuid.Nil),
+		intentMsg(t, b, "vault.write", 14, uuid.Nil), // no route
+		intentMsg(t, c, pipeline.PostgresUpdate, 15, uuid.Nil),
+	}
+	out, err := w.Handle(context.Background(), msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Records) != 0 || len(out.Outcomes) != len(msgs) {
+		t.Fatalf("output %d records, %d outcomes; want outcomes only, one per record", len(out.Records), len(out.Outcomes))
+	}
+	for i, o := range out.Outcomes {
+		var ok bool
+		switch i {
+		case 2:
+			ok = o.Verdict == bus.DeadLetter && infraerr.IsContent(o.Err)
+		case 5:
+			k, _ := infraerr.KindOf(o.Err)
+			ok = o.Verdict == bus.DeadLetter && k == infraerr.KindConfiguration && strings.Contains(o.Err.Error(), "vault.write")
+		default:
+			ok = o.Verdict == bus.Done
+		}
+		if !ok {
+			t.Errorf("record %d: outcome %s (%v)", i, o.Verdict, o.Err)
+		}
+	}
+	// One send: the routable intents in record order, then the state of
+	// the aggregation the tracked intent opened.
+	want := []string{"pg:10,pg:11,pg:12,pg:13,pg:15,state"}
+	if got := sent(t, s.calls); !slices.Equal(got, want) {
 		t.Fatalf("sends %q, want %q", got, want)
 	}
 	agg, ok := w.InFlight(a)
 	if !ok || agg.AttemptID != attempt || agg.Intents["postgres"] == nil || agg.Intents["postgres"].RoutedOffset != 2 {
 		t.Fatalf("aggregation of the tracked intent %+v (in flight %v)", agg, ok)
+	}
+	if n := testutil.ToFloat64(w.m.unrouted); n != 1 {
+		t.Errorf("unrouted counted %v, want 1", n)
+	}
+	if n := testutil.ToFloat64(w.m.routed.WithLabelValues(pipeline.PostgresUpdate)); n != 4 {
+		t.Errorf("updates routed counted %v, want 4", n)
+	}
+}
+
+// A batch whose send fails fails as a whole: nothing of it is recorded as
+// routed or published, its aggregations are handed to the retry loop, and
+// the same records handed again one at a time (as the runner does then)
+// are all carried out.
+func TestHandleFailedSendFailsTheBatch(t *testing.T) {
+	for _, topic := range []string{"pg", "result"} {
+		t.Run(topic, func(t *testing.T) {
+			s := &sender{}
+			f := &failOnce{sender: s, topic: topic}
+			cfg := attemptConfig(f, noDLQ{})
+			cfg.Routes[pipeline.PostgresUpdate] = "pg"
+			cfg.Registerer = prometheus.NewRegistry()
+			w := New(cfg)
+			w.now = func() time.Time { return t0 }
+			node, other, attempt := uuid.New(), uuid.New(), uuid.New()
+			msgs := []*bus.Message{intentMsg(t, node, pipeline.PostgresUpsert, 1, attempt),
+				intentMsg(t, other, pipeline.PostgresUpdate, 2, uuid.Nil), intentMsg(t, node, pipeline.ConsulRegister, 3, attempt)}
+			if topic == "result" {
+				mustHandle(t, w, msgs...)
+				msgs = []*bus.Message{resultMsg(t, w, node, "postgres", 0, true), resultMsg(t, w, node, "consul", 0, true)}
+			}
+			before := len(s.calls)
+			out, err := w.Handle(context.Background(), msgs)
+			if err == nil || out.Outcomes != nil || out.Records != nil {
+				t.Fatalf("output %+v, error %v; want the send's error alone", out, err)
+			}
+			if len(s.calls) != before {
+				t.Fatalf("%d sends went through a failing broker", len(s.calls)-before)
+			}
+			if !w.unflushed[node] || !w.wakeAt.Equal(t0.Add(retryLater)) {
+				t.Fatalf("retry loop not asked to finish %s (unflushed %v, wakes at %v)", node, w.unflushed, w.wakeAt)
+			}
+			agg, _ := w.InFlight(node)
+			switch topic {
+			case "pg":
+				if n := testutil.ToFloat64(w.m.routed.WithLabelValues(pipeline.PostgresUpdate)); n != 0 {
+					t.Fatalf("routed counted %v for a failed send", n)
+				}
+			case "result":
+				if n := testutil.ToFloat64(w.m.regResults.WithLabelValues(pipeline.StatusSuccess)); n != 0 || len(agg.results) != 1 {
+					t.Fatalf("result counted %v for a failed send, %d pending", n, len(agg.results))
+				}
+			}
+			for _, m := range msgs {
+				mustHandle(t, w, m)
+			}
+			switch topic {
+			case "pg":
+				if got, want := sent(t, s.calls[before:]), []string{"pg:1,state", "pg:2", "consul:3,state"}; !slices.Equal(got, want) {
+					t.Fatalf("sends one at a time %q, want %q", got, want)
+				}
+				if agg, ok := w.InFlight(node); !ok || agg.Intents["postgres"].SentAt == nil || agg.Intents["consul"].SentAt == nil {
+					t.Fatalf("aggregation %+v (in flight %v), want both intents sent", agg, ok)
+				}
+			case "result":
+				if n := testutil.ToFloat64(w.m.regResults.WithLabelValues(pipeline.StatusSuccess)); n != 1 {
+					t.Fatalf("success results counted %v, want 1", n)
+				}
+				if _, ok := w.InFlight(node); ok {
+					t.Fatal("finished aggregation still in flight")
+				}
+			}
+		})
 	}
 }
 
@@ -177,7 +302,7 @@ func resultRecord(t testing.TB, w *Workflow, node uuid.UUID, backend string, att
 
 // A batch of results is applied together: one send carries the results it
 // decided and the state or tombstone of every aggregation it changed.
-func TestHandleBatchResults(t *testing.T) {
+func TestHandleResults(t *testing.T) {
 	s := &sender{}
 	w := New(attemptConfig(s, noDLQ{}))
 	a, b := uuid.New(), uuid.New()
@@ -186,18 +311,14 @@ func TestHandleBatchResults(t *testing.T) {
 		att := uuid.New()
 		intents = append(intents, intentMsg(t, n, pipeline.PostgresUpsert, int64(10*i+1), att), intentMsg(t, n, pipeline.ConsulRegister, int64(10*i+2), att))
 	}
-	if err := w.HandleBatch(context.Background(), intents); err != nil {
-		t.Fatal(err)
-	}
+	mustHandle(t, w, intents...)
 	s.calls = nil
 	// a: both succeed (done); b: postgres succeeds, consul fails (partial,
 	// retry scheduled, still in flight). One result is in the JSON form of
 	// an effect that predates protobuf.
 	results := []*bus.Message{jsonResultMsg(t, w, a, "postgres", 0, true), resultMsg(t, w, b, "postgres", 0, true),
 		resultMsg(t, w, a, "consul", 0, true), resultMsg(t, w, b, "consul", 0, false)}
-	if err := w.HandleBatch(context.Background(), results); err != nil {
-		t.Fatal(err)
-	}
+	mustHandle(t, w, results...)
 	if len(s.calls) != 1 {
 		t.Fatalf("%d sends for a batch of results, want 1", len(s.calls))
 	}
@@ -237,15 +358,13 @@ func TestHandleBatchResults(t *testing.T) {
 
 // A newer attempt that replaces the one in flight within one batch is the
 // one whose state is written and whose results count.
-func TestHandleBatchNewerAttemptInSameBatch(t *testing.T) {
+func TestHandleNewerAttemptInSameBatch(t *testing.T) {
 	s := &sender{}
 	w := New(attemptConfig(s, noDLQ{}))
 	n, first, second := uuid.New(), uuid.New(), uuid.New()
 	msgs := []*bus.Message{intentMsg(t, n, pipeline.PostgresUpsert, 1, first), intentMsg(t, n, pipeline.ConsulRegister, 2, first),
 		intentMsg(t, n, pipeline.PostgresUpsert, 3, second), intentMsg(t, n, pipeline.ConsulRegister, 4, second)}
-	if err := w.HandleBatch(context.Background(), msgs); err != nil {
-		t.Fatal(err)
-	}
+	mustHandle(t, w, msgs...)
 	var states []Aggregation
 	for _, m := range s.calls[0] {
 		if m.Topic != "state" {
@@ -292,9 +411,7 @@ func TestRefreshRoutedUntracked(t *testing.T) {
 		intentMsg(t, b, pipeline.PostgresUpsert, 1, attempt),
 		refresh(b, 2), // an attempt in flight
 	}
-	if err := w.HandleBatch(context.Background(), msgs); err != nil {
-		t.Fatal(err)
-	}
+	mustHandle(t, w, msgs...)
 	if agg, ok := w.InFlight(a); ok {
 		t.Fatalf("a refresh opened an aggregation: %+v", agg)
 	}
@@ -316,24 +433,69 @@ func TestRefreshRoutedUntracked(t *testing.T) {
 }
 
 // A result record the orchestrator cannot read (here: another message's
-// protobuf content type) stops the batch at it with a content error, so
-// the bus dead-letters it; the results before it are applied.
-func TestHandleBatchResultOfUnknownContentType(t *testing.T) {
+// protobuf content type) is rejected with a content error, so the bus
+// dead-letters it, and the results around it are applied: the attempt
+// finishes.
+func TestHandleResultOfUnknownContentType(t *testing.T) {
 	s := &sender{}
 	w := New(attemptConfig(s, noDLQ{}))
 	n, attempt := uuid.New(), uuid.New()
-	if err := w.HandleBatch(context.Background(), []*bus.Message{intentMsg(t, n, pipeline.PostgresUpsert, 1, attempt),
-		intentMsg(t, n, pipeline.ConsulRegister, 2, attempt)}); err != nil {
-		t.Fatal(err)
-	}
+	mustHandle(t, w, intentMsg(t, n, pipeline.PostgresUpsert, 1, attempt), intentMsg(t, n, pipeline.ConsulRegister, 2, attempt))
 	bad := resultMsg(t, w, n, "consul", 0, true)
 	bad.Headers = []*sarama.RecordHeader{{Key: []byte(pipeline.HeaderContentType), Value: []byte(pipeline.IntentContentType)}}
-	err := w.HandleBatch(context.Background(), []*bus.Message{resultMsg(t, w, n, "postgres", 0, true), bad})
-	var be *bus.BatchError
-	if !errors.As(err, &be) || be.Done != 1 || !infraerr.IsContent(be.Err) || !strings.Contains(be.Err.Error(), "unsupported content type") {
-		t.Fatalf("error %v, want a content BatchError at 1", err)
+	s.calls = nil
+	out, err := w.Handle(context.Background(), []*bus.Message{resultMsg(t, w, n, "postgres", 0, true), bad, resultMsg(t, w, n, "consul", 0, true)})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if agg, ok := w.InFlight(n); !ok || agg.Intents["postgres"].State != StateSucceeded || agg.Intents["consul"].State != StatePending {
-		t.Fatalf("aggregation %+v (in flight %v)", agg, ok)
+	if len(out.Outcomes) != 3 || out.Outcomes[0].Verdict != bus.Done || out.Outcomes[2].Verdict != bus.Done {
+		t.Fatalf("outcomes %+v, want the good results done", out.Outcomes)
+	}
+	if o := out.Outcomes[1]; o.Verdict != bus.DeadLetter || !infraerr.IsContent(o.Err) || !strings.Contains(o.Err.Error(), "unsupported content type") {
+		t.Fatalf("outcome of the unreadable result %s (%v), want a content error to dead-letter", o.Verdict, o.Err)
+	}
+	if agg, ok := w.InFlight(n); ok {
+		t.Fatalf("aggregation %+v still in flight after both results", agg)
+	}
+	if len(s.calls) != 1 || len(s.calls[0]) != 2 || s.calls[0][0].Topic != "result" || s.calls[0][1].Value != nil {
+		t.Fatalf("sends %v, want the success result and the tombstone", s.calls)
+	}
+}
+
+// A result that gives up an intent (a non-retriable failure) decides the
+// attempt within the batch: the registration result is published, the
+// intent dead-lettered and the aggregation's tombstone written, and the
+// result record is done.
+func TestHandleResultGivesUpIntent(t *testing.T) {
+	s, dl := &sender{}, &recDLQ{}
+	cfg := attemptConfig(s, dl)
+	cfg.Registerer = prometheus.NewRegistry()
+	w := New(cfg)
+	node, attempt := uuid.New(), uuid.New()
+	mustHandle(t, w, intentMsg(t, node, pipeline.PostgresUpsert, 1, attempt), intentMsg(t, node, pipeline.ConsulRegister, 2, attempt))
+	rec := resultRecord(t, w, node, "postgres", 0, false)
+	rec.Result.Retriable = false
+	b, err := pipeline.MarshalEffectResult(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := &bus.Message{Topic: "results", Key: []byte(node.String()), Value: b,
+		Headers: []*sarama.RecordHeader{{Key: []byte(pipeline.HeaderContentType), Value: []byte(pipeline.EffectResultContentType)}}}
+	mustHandle(t, w, resultMsg(t, w, node, "consul", 0, true), failed)
+	if len(dl.failures) != 1 || !strings.Contains(dl.failures[0].Err.Error(), "non-retriable") {
+		t.Fatalf("dead letters %+v, want the postgres intent given up", dl.failures)
+	}
+	if n := testutil.ToFloat64(w.m.exhausted.WithLabelValues("postgres")); n != 1 {
+		t.Errorf("given up counted %v, want 1", n)
+	}
+	if n := testutil.ToFloat64(w.m.regResults.WithLabelValues(pipeline.StatusPartial)); n != 1 {
+		t.Errorf("partial results counted %v, want 1", n)
+	}
+	if _, ok := w.InFlight(node); ok {
+		t.Fatal("decided aggregation still in flight")
+	}
+	last := s.calls[len(s.calls)-1]
+	if len(last) != 1 || last[0].Topic != "state" || last[0].Value != nil {
+		t.Fatalf("last send %v, want the tombstone", last)
 	}
 }

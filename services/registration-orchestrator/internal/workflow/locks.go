@@ -16,10 +16,10 @@ import (
 //   - A partition lock per partition number. Intents partition p and
 //     results partition p hold the same nodes (the topics are
 //     co-partitioned and keyed by node id), so whoever works on a node — a
-//     batch or record of its partition, or the retry loop — holds that
-//     partition's lock from its decision until the outcome of its sends is
-//     recorded. The node's next record waits for that outcome; the other
-//     partitions do not. The retry loop takes one partition lock at a
+//     batch of its partition of either topic, or the retry loop — holds
+//     that partition's lock from its decision until the outcome of its
+//     sends is recorded. The node's next record waits for that outcome;
+//     the other partitions do not. The retry loop takes one partition lock at a
 //     time, that of the aggregation it works on (Aggregation.partition).
 //   - mu, the workflow-wide mutex over the aggregations, the maps and the
 //     retry schedule, always taken after a partition lock. A batch and the
@@ -28,10 +28,9 @@ import (
 //     broker, and with mu held across it every partition's work queued
 //     behind it (make bench at 100 registrations/s: routing waited 2.9 s
 //     at p50; a retry pass holding it stalled every partition's handlers).
-//     The uncommon paths still send with mu held: a record handled alone
-//     (a batch's fallback) and flushLocked, which a batch calls for an
-//     aggregation with an intent to dead-letter or, after a redelivery,
-//     other side effects pending.
+//     One uncommon path still sends with mu held: flushLocked, which a
+//     batch calls for an aggregation with an intent to dead-letter or,
+//     after a redelivery, other side effects pending.
 
 // partitionLock returns the lock of partition number p.
 func (w *Workflow) partitionLock(p int32) *sync.Mutex {

@@ -70,9 +70,7 @@ func openDueRetry(t *testing.T, w *Workflow, node uuid.UUID, p int32) {
 	for i, typ := range []string{pipeline.PostgresUpsert, pipeline.ConsulRegister} {
 		m := intentMsg(t, node, typ, int64(i+1), attempt)
 		m.Partition = p
-		if err := w.Handle(context.Background(), m); err != nil {
-			t.Fatal(err)
-		}
+		mustHandle(t, w, m)
 	}
 	for _, r := range []struct {
 		backend string
@@ -80,9 +78,7 @@ func openDueRetry(t *testing.T, w *Workflow, node uuid.UUID, p int32) {
 	}{{"consul", true}, {"postgres", false}} {
 		m := resultMsg(t, w, node, r.backend, 0, r.ok)
 		m.Partition = p
-		if err := w.Handle(context.Background(), m); err != nil {
-			t.Fatal(err)
-		}
+		mustHandle(t, w, m)
 	}
 	if agg, ok := w.InFlight(node); !ok || agg.Intents["postgres"].NextRetryAt == nil {
 		t.Fatalf("no postgres retry scheduled: %+v (in flight %v)", agg, ok)
@@ -90,9 +86,9 @@ func openDueRetry(t *testing.T, w *Workflow, node uuid.UUID, p int32) {
 }
 
 // A batch waiting for its send holds only its own partition: another
-// partition's batch is routed meanwhile, while a record of the same
-// partition and the retry loop's work on the partition's nodes wait until
-// the send is over.
+// partition's batch is routed meanwhile, while a batch of the same
+// partition's results and the retry loop's work on the partition's nodes
+// wait until the send is over.
 func TestBatchSendHoldsOnlyItsPartition(t *testing.T) {
 	a, b := uuid.New(), uuid.New()
 	g := newGatedSender()
@@ -113,11 +109,11 @@ func TestBatchSendHoldsOnlyItsPartition(t *testing.T) {
 	mb.Partition = 1
 
 	errs := make(chan error, 1)
-	go func() { errs <- w.HandleBatch(context.Background(), []*bus.Message{ma}) }()
+	go func() { errs <- handled(w, ma) }()
 	<-g.entered // partition 0 is in its send
 
 	done := make(chan error, 1)
-	go func() { done <- w.HandleBatch(context.Background(), []*bus.Message{mb}) }()
+	go func() { done <- handled(w, mb) }()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -127,7 +123,7 @@ func TestBatchSendHoldsOnlyItsPartition(t *testing.T) {
 		t.Fatal("partition 1's batch waited for partition 0's send")
 	}
 
-	// A result of partition 0 handled alone (a batch's fallback) waits too.
+	// A batch of partition 0's results waits too.
 	res, err := wire.Envelope(pipeline.EffectResult{IntentID: uuid.New(), IntentType: pipeline.PostgresUpsert, Backend: "postgres",
 		NodeID: a, RegistrationAttemptID: uuid.New(), Sequence: 1, Attempt: 1, Success: true}, "results", uuid.New(), uuid.New(), "EffectResult", "event")
 	if err != nil {
@@ -135,7 +131,7 @@ func TestBatchSendHoldsOnlyItsPartition(t *testing.T) {
 	}
 	single := make(chan error, 1)
 	go func() {
-		single <- w.Handle(context.Background(), &bus.Message{Topic: "results", Partition: 0, Key: []byte(a.String()), Value: res})
+		single <- handled(w, &bus.Message{Topic: "results", Partition: 0, Key: []byte(a.String()), Value: res})
 	}()
 
 	retried := make(chan struct{})
@@ -152,7 +148,7 @@ func TestBatchSendHoldsOnlyItsPartition(t *testing.T) {
 	}
 	g.open()
 	if err := <-single; err != nil {
-		t.Fatalf("result handled alone: %v", err)
+		t.Fatalf("partition 0's results: %v", err)
 	}
 	if err := <-errs; err != nil {
 		t.Fatalf("partition 0: %v", err)
@@ -170,9 +166,9 @@ func TestBatchSendHoldsOnlyItsPartition(t *testing.T) {
 
 // The retry loop's re-send waiting for the broker holds only the lock of
 // its node's partition, not the workflow's nor the other partitions': a
-// batch or a record of another partition, a read of the state and a
-// revocation go on meanwhile; a record of the node's own partition waits
-// for the re-send's outcome. A revocation during the send drops the
+// batch of intents or results of another partition, a read of the state
+// and a revocation go on meanwhile; a result of the node's own partition
+// waits for the re-send's outcome. A revocation during the send drops the
 // aggregation, and the retry loop then records nothing for it.
 func TestRetrySendHoldsOnlyItsPartition(t *testing.T) {
 	cases := []struct {
@@ -193,18 +189,32 @@ func TestRetrySendHoldsOnlyItsPartition(t *testing.T) {
 			act: func(t *testing.T, w *Workflow, _, b uuid.UUID) func() error {
 				m := intentMsg(t, b, pipeline.PostgresUpsert, 1, uuid.New())
 				m.Partition = 1
-				return func() error { return w.HandleBatch(context.Background(), []*bus.Message{m}) }
+				return func() error { return handled(w, m) }
 			},
 			after: inFlight("b", func(_, b uuid.UUID) uuid.UUID { return b }, true),
 		},
 		{
-			name: "record of another partition handled alone",
+			name: "results of another partition",
 			act: func(t *testing.T, w *Workflow, _, b uuid.UUID) func() error {
-				m := intentMsg(t, b, pipeline.PostgresUpsert, 1, uuid.New())
-				m.Partition = 1
-				return func() error { return w.Handle(context.Background(), m) }
+				// b's attempt in flight on partition 1, answered while a's
+				// re-send waits: it finishes.
+				var msgs []*bus.Message
+				attempt := uuid.New()
+				for i, typ := range []string{pipeline.PostgresUpsert, pipeline.ConsulRegister} {
+					m := intentMsg(t, b, typ, int64(i+1), attempt)
+					m.Partition = 1
+					msgs = append(msgs, m)
+				}
+				mustHandle(t, w, msgs...)
+				msgs = nil
+				for _, backend := range []string{"postgres", "consul"} {
+					m := resultMsg(t, w, b, backend, 0, true)
+					m.Partition = 1
+					msgs = append(msgs, m)
+				}
+				return func() error { return handled(w, msgs...) }
 			},
-			after: inFlight("b", func(_, b uuid.UUID) uuid.UUID { return b }, true),
+			after: inFlight("b", func(_, b uuid.UUID) uuid.UUID { return b }, false),
 		},
 		{
 			name: "state read",
@@ -232,7 +242,7 @@ func TestRetrySendHoldsOnlyItsPartition(t *testing.T) {
 				// was recorded, it settles the attempt.
 				m := resultMsg(t, w, a, "postgres", 1, true)
 				m.Partition = 0
-				return func() error { return w.Handle(context.Background(), m) }
+				return func() error { return handled(w, m) }
 			},
 			waits: true,
 			after: inFlight("a", func(a, _ uuid.UUID) uuid.UUID { return a }, false),

@@ -58,9 +58,7 @@ func TestProtobufIntentsRoutedKeptAndResent(t *testing.T) {
 		protoIntentMsg(t, node, pipeline.PostgresUpsert, 1, attempt),
 		intentMsg(t, node, pipeline.ConsulRegister, 2, attempt), // an older reducer's JSON record
 	}
-	if err := w.HandleBatch(context.Background(), msgs); err != nil {
-		t.Fatal(err)
-	}
+	mustHandle(t, w, msgs...)
 	var routed []*sarama.ProducerMessage
 	var state *sarama.ProducerMessage
 	for _, m := range s.calls[0] {
@@ -99,12 +97,8 @@ func TestProtobufIntentsRoutedKeptAndResent(t *testing.T) {
 	}
 
 	// A failed upsert is re-sent as protobuf, attempt 1.
-	if err := w.HandleResult(context.Background(), resultMsg(t, w, node, "postgres", 0, false)); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.HandleResult(context.Background(), resultMsg(t, w, node, "consul", 0, true)); err != nil {
-		t.Fatal(err)
-	}
+	mustHandle(t, w, resultMsg(t, w, node, "postgres", 0, false))
+	mustHandle(t, w, resultMsg(t, w, node, "consul", 0, true))
 	clock = t0.Add(2 * time.Second)
 	n := len(s.calls)
 	w.retryPass(context.Background())

@@ -21,26 +21,29 @@ import (
 // letter); flush.go carries that out. A result of no attempt in flight is
 // counted and dropped.
 
-// handleResults applies a batch of effect results (see HandleBatch).
-func (w *Workflow) handleResults(ctx context.Context, msgs []*bus.Message) error {
-	pl := w.partitionLock(msgs[0].Partition)
-	pl.Lock()
-	defer pl.Unlock()
+// handleResults applies a batch of effect results and carries out what
+// they decided: publishing registration results, scheduling re-sends,
+// dead-lettering intents given up (see Handle); the caller holds the
+// batch's partition lock. Results that belong to no attempt in flight
+// (updates, deregistrations, finished or replaced attempts) are counted and
+// dropped; a record that is not an effect result is rejected (a content
+// error).
+func (w *Workflow) handleResults(ctx context.Context, msgs []*bus.Message) (bus.Output, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now := w.now()
 	var (
 		touched []*Aggregation
 		seen    = map[uuid.UUID]bool{}
-		stop    error
+		out     bus.Output
 	)
 	for i, msg := range msgs {
 		res, err := DecodeResult(msg.Headers, msg.Value)
 		if err != nil {
-			stop = &bus.BatchError{Done: i, Err: err}
-			break
+			reject(&out, len(msgs), i, err)
+			continue
 		}
-		if a := w.applyResultLocked(bus.MessageContext(ctx, msg), res); a != nil && !seen[a.NodeID] {
+		if a := w.applyResultLocked(messageContext(ctx, msgs, msg), res); a != nil && !seen[a.NodeID] {
 			seen[a.NodeID] = true
 			touched = append(touched, a)
 		}
@@ -57,7 +60,7 @@ func (w *Workflow) handleResults(ctx context.Context, msgs []*bus.Message) error
 	for _, a := range touched {
 		if needsDeadLetter(a) {
 			if err := w.flushLocked(ctx, a); err != nil {
-				return err
+				return bus.Output{}, err
 			}
 			continue
 		}
@@ -65,7 +68,7 @@ func (w *Workflow) handleResults(ctx context.Context, msgs []*bus.Message) error
 		for k, r := range a.results {
 			pm, err := w.resultMessage(a, r, a.Published-len(a.results)+k)
 			if err != nil {
-				return err
+				return bus.Output{}, err
 			}
 			pms = append(pms, pm)
 			p.results++
@@ -77,7 +80,7 @@ func (w *Workflow) handleResults(ctx context.Context, msgs []*bus.Message) error
 		case w.dirty[a.NodeID]:
 			pm, err := w.stateMessage(a.NodeID, a)
 			if err != nil {
-				return err
+				return bus.Output{}, err
 			}
 			pms, p.state = append(pms, pm), true
 		}
@@ -91,7 +94,7 @@ func (w *Workflow) handleResults(ctx context.Context, msgs []*bus.Message) error
 			for _, p := range batch {
 				w.laterLocked(p.a.NodeID, now)
 			}
-			return infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "publish_result", Target: w.cfg.ResultTopic},
+			return bus.Output{}, infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "publish_result", Target: w.cfg.ResultTopic},
 				fmt.Sprintf("side effects of %d aggregations", len(batch)))
 		}
 	}
@@ -110,7 +113,7 @@ func (w *Workflow) handleResults(ctx context.Context, msgs []*bus.Message) error
 		}
 	}
 	w.m.inFlight.Set(float64(len(w.aggs)))
-	return stop
+	return out, nil
 }
 
 // DecodeResult decodes an effect result record in either form, by its
@@ -124,25 +127,6 @@ func DecodeResult(headers []*sarama.RecordHeader, value []byte) (*pipeline.Effec
 		return nil, infraerr.ContentWrap("effect result record", err)
 	}
 	return r.Result, nil
-}
-
-// HandleResult applies one effect result to its attempt's aggregation and
-// carries out what follows: publishing the result, scheduling a re-send,
-// dead-lettering an intent given up. Results that belong to no attempt in
-// flight (updates, deregistrations, finished or replaced attempts) are
-// counted and dropped.
-func (w *Workflow) HandleResult(ctx context.Context, msg *bus.Message) error {
-	res, err := DecodeResult(msg.Headers, msg.Value)
-	if err != nil {
-		return err
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	agg := w.applyResultLocked(ctx, res)
-	if agg == nil {
-		return nil
-	}
-	return w.flushLocked(ctx, agg)
 }
 
 // applyResultLocked applies res to its aggregation and returns it, or nil

@@ -24,45 +24,16 @@ import (
 // untracked carries pipeline.HeaderResults: its success result would only
 // be counted and dropped, so the effect sends only its failures.
 
-// HandleIntent routes one reducer intent to its effect command topic (the
-// record value unchanged, key node_id) and, for an intent of a registration
-// attempt, records it in the attempt's aggregation first. An intent type
-// without a route is a configuration error (dead-lettered); a record that
-// is not an intent record is a content error. It returns nil only once the
-// routed record and the aggregation state are acknowledged by the broker.
-func (w *Workflow) HandleIntent(ctx context.Context, msg *bus.Message) error {
-	in, corr, err := decodeIntent(msg)
-	if err != nil {
-		return err
-	}
-	log := observability.Logger(ctx).With("node_id", in.NodeID.String(), "intent_type", in.IntentType,
-		"intent_id", in.IntentID.String(), "sequence", in.Sequence)
-	topic, ok := w.cfg.Routes[in.IntentType]
-	if !ok {
-		w.m.unrouted.Inc()
-		log.Error("intent type has no route")
-		return w.unrouted(in, corr)
-	}
-	if !w.tracked(in) {
-		if _, err := w.route(ctx, topic, in, msg, corr, true); err != nil {
-			return err
-		}
-		log.Debug("intent routed", "topic", topic)
-		return nil
-	}
-	return w.routeTracked(ctx, log, msg, in, corr, topic)
-}
-
-// handleIntents routes a batch of intents. The batch's records are decided
-// under mu, sent without it (the partition lock keeps this partition's next
-// batch, and the retry loop, from touching the same nodes meanwhile), and
-// the outcome recorded under mu again: a send takes milliseconds, and with
-// mu held across it every partition's batches queued behind every other's
-// (make bench at 100 registrations/s: routing waited 2.9 s at p50).
-func (w *Workflow) handleIntents(ctx context.Context, msgs []*bus.Message) error {
-	pl := w.partitionLock(msgs[0].Partition)
-	pl.Lock()
-	defer pl.Unlock()
+// handleIntents routes a batch of intents (see Handle); the caller holds
+// the batch's partition lock. The batch's records are decided under mu,
+// sent without it (the partition lock keeps this partition's next batch,
+// and the retry loop, from touching the same nodes meanwhile), and the
+// outcome recorded under mu again: a send takes milliseconds, and with mu
+// held across it every partition's batches queued behind every other's
+// (make bench at 100 registrations/s: routing waited 2.9 s at p50). An
+// intent type without a route is a configuration error and a record that
+// is not an intent record a content error: both are rejected.
+func (w *Workflow) handleIntents(ctx context.Context, msgs []*bus.Message) (bus.Output, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now := w.now()
@@ -79,7 +50,7 @@ func (w *Workflow) handleIntents(ctx context.Context, msgs []*bus.Message) error
 		// looked up again at the end.
 		touched []uuid.UUID
 		seen    = map[uuid.UUID]bool{}
-		stop    error
+		out     bus.Output
 	)
 	touch := func(a *Aggregation) {
 		if !seen[a.NodeID] {
@@ -90,18 +61,20 @@ func (w *Workflow) handleIntents(ctx context.Context, msgs []*bus.Message) error
 	for i, msg := range msgs {
 		in, corr, err := decodeIntent(msg)
 		if err != nil {
-			stop = &bus.BatchError{Done: i, Err: err}
-			break
+			reject(&out, len(msgs), i, err)
+			continue
 		}
 		topic, ok := w.cfg.Routes[in.IntentType]
 		if !ok {
 			w.m.unrouted.Inc()
-			stop = &bus.BatchError{Done: i, Err: w.unrouted(in, corr)}
-			break
+			observability.Logger(messageContext(ctx, msgs, msg)).Error("intent type has no route", "node_id", in.NodeID.String(),
+				"intent_type", in.IntentType, "intent_id", in.IntentID.String(), "sequence", in.Sequence)
+			reject(&out, len(msgs), i, w.unrouted(in, corr))
+			continue
 		}
 		r := routed{in: in, msg: msg}
 		if w.tracked(in) {
-			log := observability.Logger(bus.MessageContext(ctx, msg)).With("node_id", in.NodeID.String(),
+			log := observability.Logger(messageContext(ctx, msgs, msg)).With("node_id", in.NodeID.String(),
 				"intent_type", in.IntentType, "intent_id", in.IntentID.String(), "sequence", in.Sequence)
 			agg, t, act := w.trackLocked(log, msg, in, corr, now)
 			switch act {
@@ -127,14 +100,14 @@ func (w *Workflow) handleIntents(ctx context.Context, msgs []*bus.Message) error
 			// Only a redelivered intent finds such side effects pending:
 			// carry them out the careful way.
 			if err := w.flushLocked(ctx, a); err != nil {
-				return err
+				return bus.Output{}, err
 			}
 			continue
 		}
 		if w.dirty[a.NodeID] {
 			pm, err := w.stateMessage(a.NodeID, a)
 			if err != nil {
-				return err
+				return bus.Output{}, err
 			}
 			pms = append(pms, pm)
 			persisted = append(persisted, a)
@@ -148,14 +121,14 @@ func (w *Workflow) handleIntents(ctx context.Context, msgs []*bus.Message) error
 			for _, node := range touched {
 				w.laterLocked(node, now)
 			}
-			return infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "route_intent"},
+			return bus.Output{}, infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "route_intent"},
 				fmt.Sprintf("route %d intents", len(sent)))
 		}
 	}
 	debug := observability.Logger(ctx).Enabled(ctx, slog.LevelDebug)
 	for j, r := range sent {
 		w.m.routed.WithLabelValues(r.in.IntentType).Inc()
-		log := observability.Logger(bus.MessageContext(ctx, r.msg))
+		log := observability.Logger(messageContext(ctx, msgs, r.msg))
 		switch {
 		case r.t != nil:
 			r.t.RoutedPartition, r.t.RoutedOffset = pms[j].Partition, pms[j].Offset
@@ -175,7 +148,7 @@ func (w *Workflow) handleIntents(ctx context.Context, msgs []*bus.Message) error
 		}
 	}
 	w.m.inFlight.Set(float64(len(w.aggs)))
-	return stop
+	return out, nil
 }
 
 // decodeIntent decodes an intent record, in either form
@@ -245,45 +218,6 @@ func (w *Workflow) trackLocked(log *slog.Logger, msg *bus.Message, in *pipeline.
 	}
 	w.dirty[in.NodeID] = true
 	return agg, t, trackRoute
-}
-
-// routeTracked routes an intent of a registration attempt and records it in
-// the attempt's aggregation, one record at a time (the batch path is
-// handleIntents).
-func (w *Workflow) routeTracked(ctx context.Context, log *slog.Logger, msg *bus.Message, in *pipeline.Intent, corr uuid.UUID, topic string) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	now := w.now()
-	agg, t, act := w.trackLocked(log, msg, in, corr, now)
-	switch act {
-	case trackForward:
-		_, err := w.route(ctx, topic, in, msg, corr, true)
-		return err
-	case trackOwned:
-		return w.flushLocked(ctx, agg)
-	}
-	w.m.inFlight.Set(float64(len(w.aggs)))
-	pm, err := w.route(ctx, topic, in, msg, corr, false)
-	if err != nil {
-		w.laterLocked(in.NodeID, now)
-		return err
-	}
-	sent := pipeline.T(now)
-	t.RoutedPartition, t.RoutedOffset, t.SentAt = pm.Partition, pm.Offset, &sent
-	w.scheduleLocked(agg, time.Time{})
-	log.Info("registration intent routed", "topic", topic, "registration_attempt_id", in.RegistrationAttemptID.String())
-	return w.flushLocked(ctx, agg)
-}
-
-// route publishes an intent record to topic keyed by node_id (see
-// intentMessage for untracked).
-func (w *Workflow) route(ctx context.Context, topic string, in *pipeline.Intent, msg *bus.Message, corr uuid.UUID, untracked bool) (*sarama.ProducerMessage, error) {
-	pm := w.intentMessage(topic, in, msg, corr, untracked)
-	if err := w.cfg.Send.Send(ctx, pm); err != nil {
-		return nil, infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "route_intent", Target: topic, CorrelationID: corr}, "route intent")
-	}
-	w.m.routed.WithLabelValues(in.IntentType).Inc()
-	return pm, nil
 }
 
 // intentMessage builds the record that routes an intent. One routed

@@ -1,7 +1,6 @@
 package workflow
 
 import (
-	"context"
 	"fmt"
 	"testing"
 
@@ -33,8 +32,8 @@ func refreshMsg(t *testing.T, node uuid.UUID, seq int64, attempt uuid.UUID) *bus
 
 // Every record routed untracked asks the effect for failed results only
 // (pipeline.HeaderResults); a tracked one asks for every result, which its
-// aggregation needs. Both the batch path and the one a record handled alone
-// takes.
+// aggregation needs. In one batch and in batches of one (how the runner
+// hands the records again after a failed send).
 func TestRoutedRecordsAskForTheResultsTheirRouteNeeds(t *testing.T) {
 	a, b, first, second := uuid.New(), uuid.New(), uuid.New(), uuid.New()
 	type rec struct {
@@ -57,10 +56,10 @@ func TestRoutedRecordsAskForTheResultsTheirRouteNeeds(t *testing.T) {
 		name   string
 		handle func(w *Workflow, msgs []*bus.Message) error
 	}{
-		{"batch", func(w *Workflow, msgs []*bus.Message) error { return w.HandleBatch(context.Background(), msgs) }},
-		{"alone", func(w *Workflow, msgs []*bus.Message) error {
+		{"batch", func(w *Workflow, msgs []*bus.Message) error { return handled(w, msgs...) }},
+		{"one at a time", func(w *Workflow, msgs []*bus.Message) error {
 			for _, m := range msgs {
-				if err := w.Handle(context.Background(), m); err != nil {
+				if err := handled(w, m); err != nil {
 					return err
 				}
 			}

@@ -46,9 +46,7 @@ func newStepRig(t *testing.T, timeout time.Duration) *stepRig {
 	r.w.now = func() time.Time { return r.now }
 	r.w.rand = half
 	for i, typ := range []string{pipeline.PostgresUpsert, pipeline.ConsulRegister} {
-		if err := r.w.HandleIntent(context.Background(), intentMsg(t, r.node, typ, int64(i+1), r.att)); err != nil {
-			t.Fatal(err)
-		}
+		mustHandle(t, r.w, intentMsg(t, r.node, typ, int64(i+1), r.att))
 	}
 	return r
 }
@@ -56,9 +54,7 @@ func newStepRig(t *testing.T, timeout time.Duration) *stepRig {
 // answer feeds backend's result for attempt to the workflow.
 func (r *stepRig) answer(backend string, attempt int, ok bool) {
 	r.t.Helper()
-	if err := r.w.HandleResult(context.Background(), resultMsg(r.t, r.w, r.node, backend, attempt, ok)); err != nil {
-		r.t.Fatal(err)
-	}
+	mustHandle(r.t, r.w, resultMsg(r.t, r.w, r.node, backend, attempt, ok))
 }
 
 // at moves the clock to t0+d and runs one pass of the retry loop.
@@ -232,7 +228,7 @@ func TestFailedFlushIsFinishedByRetryLoop(t *testing.T) {
 	f := &failOnce{sender: r.s, topic: "result"}
 	r.w.cfg.Send = f
 	r.answer("consul", 0, true)
-	if err := r.w.HandleResult(context.Background(), resultMsg(t, r.w, r.node, "postgres", 0, true)); err == nil {
+	if err := handled(r.w, resultMsg(t, r.w, r.node, "postgres", 0, true)); err == nil {
 		t.Fatal("the failed result publish was not reported")
 	}
 	if n := len(r.results()); n != 0 {
@@ -260,9 +256,7 @@ func BenchmarkRetryPass10kInFlightNoneDue(b *testing.B) {
 	for i := range 10000 {
 		node := uuid.New()
 		for j, typ := range []string{pipeline.PostgresUpsert, pipeline.ConsulRegister} {
-			if err := w.HandleIntent(context.Background(), intentMsg(t, node, typ, int64(2*i+j), uuid.New())); err != nil {
-				b.Fatal(err)
-			}
+			mustHandle(b, w, intentMsg(t, node, typ, int64(2*i+j), uuid.New()))
 		}
 	}
 	ctx := context.Background()

@@ -10,6 +10,12 @@
 // assignor: both topics are keyed by node_id and have the same partition
 // count, so the instance that routes a node's intents is the one that
 // receives its results, and it holds the node's aggregation in memory.
+//
+// Workflow.Handle is the group's one handler (bus.Handle). It sends what a
+// batch produces itself instead of returning it to the runner: the lock of
+// the batch's partition, which the retry loop shares, must cover the send
+// and the bookkeeping that needs its acknowledgement (see Handle and
+// locks.go).
 package workflow
 
 import (
@@ -75,9 +81,9 @@ type Workflow struct {
 	rand     func() float64
 
 	// plocks serialise the work on one partition number's nodes — its
-	// batches and records, and the retry loop's work on its aggregations —
-	// across the acknowledged send, which runs without mu so that other
-	// partitions go on meanwhile (locks.go).
+	// batches of either topic, and the retry loop's work on its
+	// aggregations — across the acknowledged send, which runs without mu so
+	// that other partitions go on meanwhile (locks.go).
 	pmu    sync.Mutex
 	plocks map[int32]*sync.Mutex
 
@@ -170,42 +176,64 @@ func (w *Workflow) tracked(in *pipeline.Intent) bool {
 	return !in.Refresh && slices.Contains(w.cfg.AttemptIntents, in.IntentType)
 }
 
-// Handle dispatches a record of the intents or the results topic. It holds
-// the record's partition lock, like a batch: a record handled alone (a
-// batch's fallback) on results partition p must not change an aggregation
-// while a batch of intents partition p waits for its send.
-func (w *Workflow) Handle(ctx context.Context, msg *bus.Message) error {
-	pl := w.partitionLock(msg.Partition)
-	pl.Lock()
-	defer pl.Unlock()
-	if msg.Topic == w.cfg.ResultsTopic {
-		return w.HandleResult(ctx, msg)
-	}
-	return w.HandleIntent(ctx, msg)
-}
-
-// HandleBatch handles consecutive records of one partition of the intents
-// or the results topic (bus.BatchHandler) with one acknowledged send for the
-// whole batch: every routed intent (tracked or not, in record order), then
+// Handle handles consecutive records of one partition of the intents or the
+// results topic (bus.Handle) with one acknowledged send for the whole batch:
+// for intents, every routed intent (tracked or not, in record order), then
 // the state of every aggregation the batch changed; for results, every
 // registration result decided and the state (or tombstone) of every
 // aggregation they changed. A registration used to take seven sends, one
 // after the other under the workflow's lock, and that bounded the fleet's
-// registration rate. At a record that cannot be handled (not an intent or
-// result, no route) what came before it is done and a *bus.BatchError names
-// it: the runner hands it to Handle alone (retries, DLQ) and resumes with
-// the rest. If the send fails the batch fails and the runner handles its
-// records one at a time, which repeats nothing harmful: a re-routed intent
-// is a duplicate the effect's sequence guard ignores, an applied result is
-// not applied twice, and the pending side effects are carried out.
-func (w *Workflow) HandleBatch(ctx context.Context, msgs []*bus.Message) error {
+// registration rate. A record that is not an intent or a result (a content
+// error) or an intent whose type has no route (a configuration error) is
+// rejected, for the runner to dead-letter, and the rest of the batch is
+// handled.
+//
+// Unlike the fleet's other handlers, Handle sends the batch's records
+// itself and returns outcomes only: what follows the send needs the
+// partition lock across it. The lock is held from the decision to the
+// recording of the send's outcome — where each tracked intent landed
+// (Tracked.RoutedPartition and RoutedOffset, known once acknowledged), the
+// state no longer dirty, a finished aggregation dropped, the step timeouts
+// queued — so that the node's next record and the retry loop, which takes
+// the same lock for its re-sends of the partition's nodes, see that
+// outcome; a failed send must hand the batch's aggregations to the retry
+// loop (laterLocked) under it too. Records returned in Output.Records would
+// be sent by the runner after Handle returned and released the lock, with
+// no step of the workflow after the acknowledgement to record it.
+//
+// If the send fails the batch fails (the error) and the runner hands its
+// records again one at a time, which repeats nothing harmful: a re-routed
+// intent is a duplicate the effect's sequence guard ignores, an applied
+// result is not applied twice, and the pending side effects are carried
+// out.
+func (w *Workflow) Handle(ctx context.Context, msgs []*bus.Message) (bus.Output, error) {
 	if len(msgs) == 0 {
-		return nil
+		return bus.Output{}, nil
 	}
+	pl := w.partitionLock(msgs[0].Partition)
+	pl.Lock()
+	defer pl.Unlock()
 	if msgs[0].Topic == w.cfg.ResultsTopic {
 		return w.handleResults(ctx, msgs)
 	}
 	return w.handleIntents(ctx, msgs)
+}
+
+// reject records that message i of a batch of n is dead-lettered for err.
+func reject(out *bus.Output, n, i int, err error) {
+	if out.Outcomes == nil {
+		out.Outcomes = bus.Outcomes(n)
+	}
+	out.Outcomes[i] = bus.Reject(err)
+}
+
+// messageContext is the context to log about msg of msgs: the runner gives
+// a batch of one its message's context already.
+func messageContext(ctx context.Context, msgs []*bus.Message, msg *bus.Message) context.Context {
+	if len(msgs) == 1 {
+		return ctx
+	}
+	return bus.MessageContext(ctx, msg)
 }
 
 // InFlight returns a copy of the aggregation of node, if one is in flight
