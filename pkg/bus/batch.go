@@ -221,16 +221,11 @@ func (b *claimBatch) finish(msgs []*Message, out Output) ([]*Message, bool) {
 }
 
 // call runs the Handle once, turning a panic into a *PanicError, and times
-// the call (RunnerConfig.Metrics, one observation per call). A batch of one
-// gets the message's correlation in its context, as a per-message handler
-// would.
+// the call (RunnerConfig.Metrics, one observation per call).
 func (b *claimBatch) call(msgs []*Message) (out Output, err error) {
 	r := b.h.r
 	topic := msgs[0].Topic
 	ctx := observability.WithLogger(withStop(b.h.work, b.stop), r.cfg.Log.With("topic", topic, "partition", msgs[0].Partition))
-	if len(msgs) == 1 {
-		ctx = MessageContext(ctx, msgs[0])
-	}
 	n := int64(len(msgs))
 	r.inflight.Add(n)
 	start := time.Now()

@@ -96,11 +96,7 @@ func (h *Handler) Handle(ctx context.Context, msgs []*bus.Message) (bus.Output, 
 			reject(i, err)
 			continue
 		}
-		// The runner gives a batch of one its message's logger already.
-		ps[i], ctxs[i] = p, ctx
-		if len(msgs) > 1 {
-			ctxs[i] = bus.MessageContext(ctx, msg)
-		}
+		ps[i], ctxs[i] = p, bus.MessageContext(ctx, msg)
 		if _, ok := byNode[p.in.NodeID]; !ok {
 			order = append(order, p.in.NodeID)
 		}

@@ -104,17 +104,19 @@ func (h *Handler) Handle(ctx context.Context, msgs []*bus.Message) (bus.Output, 
 	}
 	debug := observability.Logger(ctx).Enabled(ctx, slog.LevelDebug)
 	for i, msg := range msgs {
-		mctx := messageContext(ctx, msgs, msg)
+		// The message's logger is built only for a line about it: on the
+		// hot path (a valid heartbeat, debug off) nothing is logged.
+		mctx := func() context.Context { return bus.MessageContext(ctx, msg) }
 		topic := h.registryName(msg.Topic)
 		now := h.now().UTC()
 		if h.staleRecord(topic, msg, now) {
-			h.skipped(mctx, msg, uuid.Nil, msg.Timestamp, now)
+			h.skipped(mctx(), msg, uuid.Nil, msg.Timestamp, now)
 			continue
 		}
 		acc, reason, err := Validate(topic, msg.Value, now, h.limits)
 		if err != nil {
 			h.m.Messages.WithLabelValues(topic, "rejected", reason).Inc()
-			observability.Logger(mctx).Warn("node message rejected", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset,
+			observability.Logger(mctx()).Warn("node message rejected", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset,
 				"reason", reason, "error", infraerr.SanitizeError(err))
 			if out.Outcomes == nil {
 				out.Outcomes = bus.Outcomes(len(msgs))
@@ -123,13 +125,15 @@ func (h *Handler) Handle(ctx context.Context, msgs []*bus.Message) (bus.Output, 
 			continue
 		}
 		if h.stalePayload(topic, msg, acc, now) {
-			h.skipped(mctx, msg, acc.NodeID, acc.Timestamp, now)
+			h.skipped(mctx(), msg, acc.NodeID, acc.Timestamp, now)
 			continue
 		}
 		out.Records = append(out.Records, wire.InputMessage(h.out, acc.NodeID.String(), acc.reducerInput(topic, now, msg.Value), h.source, acc.CorrelationID))
-		h.unknown.observe(mctx, topic, acc)
+		if len(acc.Unknown) > 0 {
+			h.unknown.observe(mctx(), topic, acc)
+		}
 		if debug {
-			observability.Logger(mctx).Debug("node message forwarded to the reducer", "topic", msg.Topic, "node_id", acc.NodeID.String())
+			observability.Logger(mctx()).Debug("node message forwarded to the reducer", "topic", msg.Topic, "node_id", acc.NodeID.String())
 		}
 	}
 	if len(out.Records) > 0 {
@@ -137,15 +141,6 @@ func (h *Handler) Handle(ctx context.Context, msgs []*bus.Message) (bus.Output, 
 		h.m.Messages.WithLabelValues(h.registryName(msgs[0].Topic), "accepted", "").Add(float64(len(out.Records)))
 	}
 	return out, nil
-}
-
-// messageContext is the context of msg, one of msgs: a batch of one already
-// carries its message's logger (the runner's), a bigger one gets it here.
-func messageContext(ctx context.Context, msgs []*bus.Message, msg *bus.Message) context.Context {
-	if len(msgs) == 1 {
-		return ctx
-	}
-	return bus.MessageContext(ctx, msg)
 }
 
 // registryName is the registry name of a consumed topic.

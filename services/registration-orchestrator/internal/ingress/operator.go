@@ -86,7 +86,7 @@ func (h *OperatorHandler) Handle(ctx context.Context, msgs []*bus.Message) (bus.
 	}
 	var parts []int32 // the reducer input's partitions, read once per batch
 	for i, msg := range msgs {
-		mctx := messageContext(ctx, msgs, msg)
+		mctx := bus.MessageContext(ctx, msg)
 		cmd, corr, err := h.check(mctx, msg)
 		if err != nil {
 			outcome(i, bus.Reject(err))

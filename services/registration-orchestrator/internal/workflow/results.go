@@ -43,7 +43,7 @@ func (w *Workflow) handleResults(ctx context.Context, msgs []*bus.Message) (bus.
 			reject(&out, len(msgs), i, err)
 			continue
 		}
-		if a := w.applyResultLocked(messageContext(ctx, msgs, msg), res); a != nil && !seen[a.NodeID] {
+		if a := w.applyResultLocked(bus.MessageContext(ctx, msg), res); a != nil && !seen[a.NodeID] {
 			seen[a.NodeID] = true
 			touched = append(touched, a)
 		}

@@ -67,14 +67,14 @@ func (w *Workflow) handleIntents(ctx context.Context, msgs []*bus.Message) (bus.
 		topic, ok := w.cfg.Routes[in.IntentType]
 		if !ok {
 			w.m.unrouted.Inc()
-			observability.Logger(messageContext(ctx, msgs, msg)).Error("intent type has no route", "node_id", in.NodeID.String(),
+			observability.Logger(bus.MessageContext(ctx, msg)).Error("intent type has no route", "node_id", in.NodeID.String(),
 				"intent_type", in.IntentType, "intent_id", in.IntentID.String(), "sequence", in.Sequence)
 			reject(&out, len(msgs), i, w.unrouted(in, corr))
 			continue
 		}
 		r := routed{in: in, msg: msg}
 		if w.tracked(in) {
-			log := observability.Logger(messageContext(ctx, msgs, msg)).With("node_id", in.NodeID.String(),
+			log := observability.Logger(bus.MessageContext(ctx, msg)).With("node_id", in.NodeID.String(),
 				"intent_type", in.IntentType, "intent_id", in.IntentID.String(), "sequence", in.Sequence)
 			agg, t, act := w.trackLocked(log, msg, in, corr, now)
 			switch act {
@@ -128,7 +128,7 @@ func (w *Workflow) handleIntents(ctx context.Context, msgs []*bus.Message) (bus.
 	debug := observability.Logger(ctx).Enabled(ctx, slog.LevelDebug)
 	for j, r := range sent {
 		w.m.routed.WithLabelValues(r.in.IntentType).Inc()
-		log := observability.Logger(messageContext(ctx, msgs, r.msg))
+		log := observability.Logger(bus.MessageContext(ctx, r.msg))
 		switch {
 		case r.t != nil:
 			r.t.RoutedPartition, r.t.RoutedOffset = pms[j].Partition, pms[j].Offset

@@ -227,15 +227,6 @@ func reject(out *bus.Output, n, i int, err error) {
 	out.Outcomes[i] = bus.Reject(err)
 }
 
-// messageContext is the context to log about msg of msgs: the runner gives
-// a batch of one its message's context already.
-func messageContext(ctx context.Context, msgs []*bus.Message, msg *bus.Message) context.Context {
-	if len(msgs) == 1 {
-		return ctx
-	}
-	return bus.MessageContext(ctx, msg)
-}
-
 // InFlight returns a copy of the aggregation of node, if one is in flight
 // on this instance (for tests and diagnostics).
 func (w *Workflow) InFlight(node uuid.UUID) (Aggregation, bool) {
