@@ -35,6 +35,9 @@ const (
 // at most Linger for more), hands it to the Handle and finishes it, batch
 // after batch, in offset order.
 func (h *groupHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
+	if h.r.cfg.Transactions != nil {
+		return h.consumeTransactions(s, c)
+	}
 	stop := s.Context().Done()
 	pos := h.r.cfg.Metrics.Track(h.r.cfg.Group, c)
 	defer pos.Close()

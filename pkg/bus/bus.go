@@ -21,10 +21,9 @@
 //     the drain deadline), marked offsets are committed, then the group is
 //     left.
 //
-// The runner is the only consumer loop of the services that take records
-// off Kafka and send records in return; the reducer, whose output and
-// offsets commit in one Kafka transaction, keeps a loop of its own
-// (docs/architecture.md, "One consumer loop").
+// The runner is the only consumer loop of the services. Its transactional
+// mode (Transactions) commits each batch's records and offsets in one Kafka
+// transaction, for the reducer (docs/architecture.md, "One consumer loop").
 package bus
 
 import (

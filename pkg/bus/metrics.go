@@ -10,9 +10,7 @@ import (
 )
 
 // Metrics are the message series every consuming service exposes, with the
-// same names whether the messages pass through a Runner or through a
-// service's own consumer (the reducer's transactions, the projector's
-// batches). Label values are topic names from contracts, group ids,
+// same names in every service (all consume through a Runner). Label values are topic names from contracts, group ids,
 // partition numbers, handler names chosen in code and fixed outcome words:
 // never free text. The service label is added by the Registerer
 // (service.Service.Registerer).

@@ -27,8 +27,11 @@ type RunnerConfig struct {
 	Group  string
 	Topics []string
 	// Handle handles the group's records, a batch of one partition at a
-	// time (see Handle).
+	// time (see Handle). Unused in transactional mode.
 	Handle Handle
+	// Transactions, if set, switches the runner to its transactional mode
+	// (see Transactions): Handle, Send and DeadLetter are then unused.
+	Transactions *Transactions
 	// Send sends the records a Handle returns. It may be nil for a handler
 	// that returns none; a batch that does return records then fails as a
 	// configuration error.
@@ -86,8 +89,14 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 		return nil, errors.New("bus: runner needs a group id")
 	case len(cfg.Topics) == 0:
 		return nil, errors.New("bus: runner needs topics")
-	case cfg.Handle == nil:
+	case cfg.Handle == nil && cfg.Transactions == nil:
 		return nil, errors.New("bus: runner needs a handler")
+	case cfg.Transactions != nil && (cfg.Transactions.Producer == nil || cfg.Transactions.Claim == nil || cfg.Transactions.DeadLetter == nil):
+		return nil, errors.New("bus: transactional runner needs a producer config, a claim and a dead-letter record builder")
+	case cfg.Transactions != nil && cfg.Config.Consumer.Offsets.AutoCommit.Enable:
+		// Offsets commit inside the transactions; the group committing
+		// them too would commit records whose transaction aborted.
+		return nil, errors.New("bus: transactional runner needs Consumer.Offsets.AutoCommit disabled")
 	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 30 * time.Second
@@ -223,7 +232,10 @@ func (h *groupHandler) Cleanup(s sarama.ConsumerGroupSession) error {
 	}
 	// Commit what was marked now rather than on the next auto-commit tick,
 	// so the next owner of these partitions starts right after our work.
-	s.Commit()
+	// (A transactional runner marks nothing: its offsets are committed.)
+	if h.r.cfg.Transactions == nil {
+		s.Commit()
+	}
 	return nil
 }
 

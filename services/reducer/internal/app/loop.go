@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -20,7 +18,10 @@ import (
 	"github.com/omninode/onex-fleet/services/reducer/internal/state"
 )
 
-// Run consumes until ctx ends, then drains.
+// Run consumes until ctx ends, then drains. The reducer is a bus.Runner in
+// its transactional mode: each claimed partition is restored (claim), then
+// every batch is decided (partitionHandler.Handle) and committed with its
+// outputs and input offsets in one Kafka transaction by the runner.
 func (r *Reducer) Run(ctx context.Context) error {
 	cfg, err := r.consumerConfig()
 	if err != nil {
@@ -41,55 +42,42 @@ func (r *Reducer) Run(ctx context.Context) error {
 		return err
 	}
 	r.svc.Health.Set(condTopics, true)
-	group, err := sarama.NewConsumerGroup(r.brokers, r.settings.Group, cfg)
-	if err != nil {
-		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "join_group"}, "consumer group", err)
-	}
-	defer group.Close()
-
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for err := range group.Errors() {
-			r.svc.Log.Warn("consumer group error", "error", infraerr.SanitizeError(err))
-		}
-	}()
-	// Handlers finish the batch in flight after ctx ends; the drain deadline
-	// cancels work that takes longer.
-	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelWork()
-	go func() {
-		<-ctx.Done()
-		t := time.NewTimer(r.svc.Config.DrainTimeout)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			cancelWork()
-		case <-work.Done():
-		}
-	}()
 	parts, err := client.Partitions(r.settings.SnapshotsTopic)
 	if err != nil {
 		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "metadata"}, "snapshot partitions", err)
 	}
-	h := &handler{r: r, work: work, partitions: int32(len(parts))}
-	for ctx.Err() == nil {
-		if err := group.Consume(ctx, []string{r.settings.Topic(topics.ReducerInput)}, h); err != nil {
-			if errors.Is(err, sarama.ErrClosedConsumerGroup) {
-				break
-			}
-			r.svc.Log.Warn("consume session ended; rejoining", "error", infraerr.SanitizeError(err))
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-		}
+	partitions := int32(len(parts))
+	input := r.settings.Topic(topics.ReducerInput)
+	runner, err := bus.NewRunner(bus.RunnerConfig{
+		Brokers: r.brokers, Config: cfg, Group: r.settings.Group, Topics: []string{input},
+		Transactions: &bus.Transactions{
+			Producer: func(_ string, p int32) (*sarama.Config, error) {
+				return r.producerConfig(fmt.Sprintf("%s-p%d", r.settings.Group, p))
+			},
+			Claim: func(ctx context.Context, c bus.PartitionClaim, prod sarama.SyncProducer) (bus.TxnHandler, error) {
+				return r.claim(ctx, c, prod, partitions)
+			},
+			DeadLetter: r.deadLetterRecord,
+			Step:       func(step string, d time.Duration) { r.metrics.txnSteps.WithLabelValues(step).Observe(d.Seconds()) },
+		},
+		Retry: r.settings.Retry, MaxBatch: r.settings.BatchSize, Linger: r.settings.BatchLinger,
+		DrainTimeout: r.svc.Config.DrainTimeout, Log: r.svc.Log, Metrics: r.busm,
+		// Counts the partitions to restore before any of them starts, so
+		// that /readyz turns true only when the last one is restored (an
+		// instance that got no partition has nothing to restore and is
+		// ready).
+		OnAssign: func(_ context.Context, claims map[string][]int32) error {
+			n := len(claims[input])
+			r.restoring.Store(int32(n))
+			r.svc.Health.Set(condAssigned, n == 0)
+			return nil
+		},
+	})
+	if err != nil {
+		return err
 	}
-	cancelWork()
-	group.Close()
-	wg.Wait()
-	return nil
+	r.svc.Health.SetInFlight(runner.InFlight)
+	return runner.Run(ctx)
 }
 
 var errNotCoPartitioned = errors.New("reducer input, snapshot and liveness topics must be co-partitioned")
@@ -130,71 +118,40 @@ func (r *Reducer) consumerConfig() (*sarama.Config, error) {
 
 // partitionState is one claimed partition's state: the nodes, the liveness
 // moves not yet in their snapshots, and the next input offset. A failed
-// transaction rebuilds all three from Kafka (load in ConsumeClaim).
+// transaction rebuilds all three from Kafka (partitionHandler.load).
 type partitionState struct {
 	part *state.Partition
 	live *liveness.Tracker
 	next int64
 }
 
+// handler decides batches; the tests drive decideBatch through it.
 type handler struct {
 	partitions int32 // of the snapshot and liveness topics
 	r          *Reducer
-	work       context.Context
 }
 
-// Setup counts the partitions to restore before any of them starts, so
-// that /readyz turns true only when the last one is restored (an instance
-// that got no partition has nothing to restore and is ready).
-func (h *handler) Setup(s sarama.ConsumerGroupSession) error {
-	n := len(s.Claims()[h.r.settings.Topic(topics.ReducerInput)])
-	h.r.restoring.Store(int32(n))
-	h.r.svc.Health.Set(condAssigned, n == 0)
-	h.r.svc.Log.Info("partitions assigned", "claims", s.Claims(), "generation", s.GenerationID())
-	return nil
+// partitionHandler is one claimed partition's bus.TxnHandler.
+type partitionHandler struct {
+	handler
+	p             int32
+	log           *slog.Logger
+	prod          sarama.SyncProducer
+	restoreClient sarama.Client
+	ps            *partitionState
+	proc          *processor.Processor
+	// last is the output of the batch decided last, counted once its
+	// transaction commits.
+	last batchOutput
 }
 
-func (h *handler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
-
-func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
-	r := h.r
-	p := c.Partition()
-	log := r.svc.Log.With("partition", p)
-	stop := s.Context().Done()
-	// The lag is reported from the claim on, restore included: records
-	// waiting behind a slow restore are lag like any other.
-	pos := r.busm.Track(r.settings.Group, c)
-	defer pos.Close()
-	// pause waits before another attempt; false when the partition stops.
-	pause := func(attempt int) bool {
-		select {
-		case <-stop:
-			return false
-		case <-h.work.Done():
-			return false
-		case <-time.After(r.settings.Retry.Delay(min(attempt, r.settings.Retry.MaxAttempts-1), rand.Float64())):
-			return true
-		}
-	}
-
-	pc, err := r.producerConfig(fmt.Sprintf("%s-p%d", r.settings.Group, p))
-	if err != nil {
-		return err
-	}
-	// Initialising the transactional producer fences the previous owner of
-	// this partition and aborts its open transaction before we restore.
-	var prod sarama.SyncProducer
-	for attempt := 0; ; attempt++ {
-		if prod, err = sarama.NewSyncProducer(r.brokers, pc); err == nil {
-			break
-		}
-		log.Error("transactional producer; retrying", "attempt", attempt, "error", infraerr.SanitizeError(err))
-		if !pause(attempt) {
-			return nil
-		}
-	}
-	defer prod.Close()
-
+// claim restores a claimed partition: its producer is initialised (the
+// previous owner fenced, its open transaction aborted), so its snapshot
+// and liveness topics hold everything that owner committed. A partition
+// whose state cannot be restored is not consumed (and the service not
+// ready) until it can: the runner calls claim again; deciding without its
+// state would register known nodes as new.
+func (r *Reducer) claim(ctx context.Context, c bus.PartitionClaim, prod sarama.SyncProducer, partitions int32) (bus.TxnHandler, error) {
 	// Each claim restores over its own connection. On a shared one, the
 	// fetch a finished restore leaves behind waits Consumer.MaxWaitTime
 	// (500 ms) for data past the partition's end, and the broker answers a
@@ -202,170 +159,123 @@ func (h *handler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerG
 	// stall behind it, one partition after another.
 	rc, err := r.consumerConfig()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tuneRestore(rc)
-	var restoreClient sarama.Client
-	for attempt := 0; ; attempt++ {
-		if restoreClient, err = sarama.NewClient(r.brokers, rc); err == nil {
-			break
-		}
-		log.Error("restore client; retrying", "attempt", attempt, "error", infraerr.SanitizeError(err))
-		if !pause(attempt) {
-			return nil
-		}
+	restoreClient, err := sarama.NewClient(r.brokers, rc)
+	if err != nil {
+		return nil, infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: "kafka", Operation: "restore_client"}, "restore client", err)
 	}
-	defer restoreClient.Close()
-
-	// ps is what the restore rebuilds and the transactions change. Its next
-	// offset starts at the group's committed one: the heartbeats between
-	// the last liveness checkpoint and it are replayed on restore.
-	ps := &partitionState{next: c.InitialOffset()}
-	load := func() error {
-		start := time.Now()
-		marks, err := writeMarkers(prod, p, h.partitions, r.settings.SnapshotsTopic, r.settings.LivenessTopic)
-		if err != nil {
-			return err
-		}
-		marked := time.Now()
-		pt, n, err := r.restore(s.Context(), restoreClient, r.settings.SnapshotsTopic, p, marks[0])
-		if err != nil {
-			return err
-		}
-		lt, from, err := restoreLiveness(s.Context(), restoreClient, r.settings.LivenessTopic, p, marks[1])
-		if err != nil {
-			return err
-		}
-		applied := lt.Apply(pt)
-		to, err := resolveOffset(restoreClient, r.settings.Topic(topics.ReducerInput), p, ps.next)
-		if err != nil {
-			return err
-		}
-		replayed, moved, err := replayHeartbeats(s.Context(), restoreClient, r.settings.Topic(topics.ReducerInput), p, from, to, pt, lt, r.settings.Params)
-		if err != nil {
-			return err
-		}
-		ps.part, ps.live, ps.next = pt, lt, to
-		r.metrics.restoreSecs.Observe(time.Since(start).Seconds())
-		r.metrics.replayed.Add(float64(replayed))
-		log.Info("state restored", "nodes", pt.Len(), "records", n, "took_ms", time.Since(start).Milliseconds(),
-			"marker_ms", marked.Sub(start).Milliseconds(), "liveness_applied", applied,
-			"replay_from", from, "replay_to", to, "inputs_replayed", replayed, "heartbeats_moved", moved)
-		return nil
-	}
-	// A partition whose state cannot be restored is not consumed (and the
-	// service not ready) until it can: deciding without its state would
-	// register known nodes as new.
-	for attempt := 0; ; attempt++ {
-		err := load()
-		if err == nil {
-			break
-		}
-		log.Error("state restore failed; retrying", "attempt", attempt, "error", infraerr.SanitizeError(err))
-		if !pause(attempt) {
-			return nil
-		}
+	// ps.next starts at the group's committed offset: the heartbeats
+	// between the last liveness checkpoint and it are replayed on restore.
+	h := &partitionHandler{handler: handler{r: r, partitions: partitions}, p: c.Partition, log: r.svc.Log.With("partition", c.Partition),
+		prod: prod, restoreClient: restoreClient, ps: &partitionState{next: c.InitialOffset}}
+	if err := h.load(ctx); err != nil {
+		restoreClient.Close()
+		return nil, err
 	}
 	if r.restoring.Add(-1) == 0 {
 		r.svc.Health.Set(condAssigned, true)
-		releaseRestoreGarbage(log)
+		releaseRestoreGarbage(h.log)
 	}
-	proc := processor.New(r.settings.Params, ps.part)
-	r.exportCounts(proc.Partition, +1)
-	// proc.Partition, not ps.part: a failed transaction replaces the partition.
-	defer func() { r.exportCounts(proc.Partition, -1) }()
-
-	meta := sarama.NewConsumerGroupMetadataFromSession(s, r.settings.Group, nil)
-	for {
-		batch, ok := collect(stop, c.Messages(), r.settings.BatchSize, r.settings.BatchLinger)
-		if len(batch) == 0 {
-			if !ok {
-				return nil
-			}
-			continue
-		}
-		start := time.Now()
-		pos.Taken(batch[0].Offset)
-		r.inflight.Add(int64(len(batch)))
-		committed := h.commitBatch(prod, proc, ps, batch, meta, pause, log, load)
-		r.inflight.Add(-int64(len(batch)))
-		if !committed {
-			return nil
-		}
-		pos.Done(batch[len(batch)-1].Offset)
-		r.busm.ObserveHandler(r.settings.Topic(topics.ReducerInput), time.Since(start))
-		if !ok {
-			return nil
-		}
-	}
+	h.proc = processor.New(r.settings.Params, h.ps.part)
+	r.exportCounts(h.proc.Partition, +1)
+	return h, nil
 }
 
-// commitBatch runs batch in a transaction until it commits (true) or the
-// partition stops or moves (false). A failed transaction restores the
-// partition's state before the batch is tried again, because the decisions
-// of the aborted attempt changed it.
-func (h *handler) commitBatch(prod sarama.SyncProducer, proc *processor.Processor, ps *partitionState, batch []*sarama.ConsumerMessage,
-	meta *sarama.ConsumerGroupMetadata, pause func(int) bool, log *slog.Logger, load func() error) bool {
+// load restores the partition's state: it commits restore markers, reads
+// the snapshots and the liveness checkpoint up to them, and replays the
+// heartbeats from the checkpoint's head to the next input offset.
+func (h *partitionHandler) load(ctx context.Context) error {
+	r, p := h.r, h.p
+	start := time.Now()
+	marks, err := writeMarkers(h.prod, p, h.partitions, r.settings.SnapshotsTopic, r.settings.LivenessTopic)
+	if err != nil {
+		return err
+	}
+	marked := time.Now()
+	pt, n, err := r.restore(ctx, h.restoreClient, r.settings.SnapshotsTopic, p, marks[0])
+	if err != nil {
+		return err
+	}
+	lt, from, err := restoreLiveness(ctx, h.restoreClient, r.settings.LivenessTopic, p, marks[1])
+	if err != nil {
+		return err
+	}
+	applied := lt.Apply(pt)
+	to, err := resolveOffset(h.restoreClient, r.settings.Topic(topics.ReducerInput), p, h.ps.next)
+	if err != nil {
+		return err
+	}
+	replayed, moved, err := replayHeartbeats(ctx, h.restoreClient, r.settings.Topic(topics.ReducerInput), p, from, to, pt, lt, r.settings.Params)
+	if err != nil {
+		return err
+	}
+	h.ps.part, h.ps.live, h.ps.next = pt, lt, to
+	r.metrics.restoreSecs.Observe(time.Since(start).Seconds())
+	r.metrics.replayed.Add(float64(replayed))
+	h.log.Info("state restored", "nodes", pt.Len(), "records", n, "took_ms", time.Since(start).Milliseconds(),
+		"marker_ms", marked.Sub(start).Milliseconds(), "liveness_applied", applied,
+		"replay_from", from, "replay_to", to, "inputs_replayed", replayed, "heartbeats_moved", moved)
+	return nil
+}
+
+// Handle decides a batch (decideBatch) and returns its outputs for the
+// runner's transaction.
+func (h *partitionHandler) Handle(_ context.Context, msgs []*bus.Message) (bus.Output, error) {
 	r := h.r
-	for attempt := 0; ; attempt++ {
-		r.exportCounts(proc.Partition, -1)
-		err := h.transact(prod, proc, ps, batch, meta)
-		r.exportCounts(proc.Partition, +1)
-		if err == nil {
-			ps.next = batch[len(batch)-1].Offset + 1
-			return true
-		}
-		r.metrics.txns.WithLabelValues("aborted").Inc()
-		if errors.Is(err, sarama.ErrProducerFenced) || errors.Is(err, sarama.ErrInvalidProducerEpoch) {
-			log.Warn("producer fenced: partition moved to another instance", "error", infraerr.SanitizeError(err))
-			return false
-		}
-		log.Warn("transaction failed; restoring partition and retrying the batch", "attempt", attempt, "error", infraerr.SanitizeError(err))
-		if !pause(attempt) {
-			return false
-		}
-		for a := 0; ; a++ {
-			err := load()
-			if err == nil {
-				break
-			}
-			log.Error("state restore failed; retrying", "attempt", a, "error", infraerr.SanitizeError(err))
-			if !pause(a) {
-				return false
-			}
-		}
-		r.exportCounts(proc.Partition, -1)
-		proc.Partition = ps.part
-		r.exportCounts(proc.Partition, +1)
+	batch := make([]*sarama.ConsumerMessage, len(msgs))
+	for i, m := range msgs {
+		batch[i] = m.ConsumerMessage()
 	}
+	// The node counts follow the partition's decisions; an aborted batch's
+	// are taken back when its state is rebuilt (Aborted).
+	r.exportCounts(h.proc.Partition, -1)
+	out, err := h.decideBatch(h.proc, h.ps, batch)
+	r.exportCounts(h.proc.Partition, +1)
+	if err != nil {
+		return bus.Output{}, err
+	}
+	h.last = out
+	// The encoders name the registry's topics; the namespace goes on here
+	// (Physical is idempotent: the snapshot and liveness topics have it).
+	for _, m := range out.msgs {
+		m.Topic = r.settings.Topic(m.Topic)
+	}
+	res := bus.Output{Records: out.msgs}
+	if len(out.rejected) > 0 {
+		res.Outcomes = bus.Outcomes(len(msgs))
+		for i, cause := range out.rejected {
+			res.Outcomes[i] = bus.Reject(cause)
+		}
+	}
+	return res, nil
 }
 
-// collect waits for one message, then takes what else is ready up to max or
-// until linger passes. ok is false when the claim ended.
-func collect(stop <-chan struct{}, in <-chan *sarama.ConsumerMessage, max int, linger time.Duration) (batch []*sarama.ConsumerMessage, ok bool) {
-	select {
-	case <-stop:
-		return nil, false
-	case m, open := <-in:
-		if !open {
-			return nil, false
-		}
-		batch = append(batch, m)
+// Committed counts a committed batch.
+func (h *partitionHandler) Committed(msgs []*bus.Message, _ bus.Output) {
+	h.ps.next = msgs[len(msgs)-1].Offset + 1
+	h.r.committed(h.last, len(msgs))
+	h.last = batchOutput{}
+}
+
+// Aborted rebuilds the partition after a failed transaction: the decisions
+// of the aborted attempt changed it.
+func (h *partitionHandler) Aborted(ctx context.Context) error {
+	r := h.r
+	r.metrics.txns.WithLabelValues("aborted").Inc()
+	h.last = batchOutput{}
+	if err := h.load(ctx); err != nil {
+		return err
 	}
-	t := time.NewTimer(linger)
-	defer t.Stop()
-	for len(batch) < max {
-		select {
-		case m, open := <-in:
-			if !open {
-				return batch, false
-			}
-			batch = append(batch, m)
-		case <-t.C:
-			return batch, true
-		case <-stop:
-			return batch, true
-		}
-	}
-	return batch, true
+	r.exportCounts(h.proc.Partition, -1)
+	h.proc.Partition = h.ps.part
+	r.exportCounts(h.proc.Partition, +1)
+	return nil
+}
+
+// Close releases the claim.
+func (h *partitionHandler) Close() {
+	h.r.exportCounts(h.proc.Partition, -1)
+	h.restoreClient.Close()
 }

@@ -55,64 +55,19 @@ func txnBackoff(retries, _ int) time.Duration {
 	return min(5*time.Millisecond<<min(retries, 5), 100*time.Millisecond)
 }
 
-// transact runs one batch in one Kafka transaction: decisions' events and
-// intents, the touched nodes' snapshots, DLQ records for unusable inputs, and
-// the input offsets all commit together or not at all.
-func (h *handler) transact(prod sarama.SyncProducer, proc *processor.Processor, ps *partitionState, batch []*sarama.ConsumerMessage, meta *sarama.ConsumerGroupMetadata) error {
-	r := h.r
-	t0 := time.Now()
-	step := func(name string) {
-		now := time.Now()
-		r.metrics.txnSteps.WithLabelValues(name).Observe(now.Sub(t0).Seconds())
-		t0 = now
-	}
-	out, err := h.decideBatch(proc, ps, batch)
-	if err != nil {
-		return err
-	}
-	step("decide")
-	if err := prod.BeginTxn(); err != nil {
-		return err
-	}
-	abort := func(cause error) error {
-		if aerr := prod.AbortTxn(); aerr != nil {
-			r.svc.Log.Warn("abort transaction", "error", infraerr.SanitizeError(aerr))
-		}
-		return cause
-	}
-	// The encoders name the registry's topics; the namespace goes on here
-	// (Physical is idempotent: the snapshot and liveness topics have it).
-	for _, m := range out.msgs {
-		m.Topic = r.settings.Topic(m.Topic)
-	}
-	msgs := out.msgs
-	for _, d := range out.dlq {
-		msgs = append(msgs, d.rec)
-	}
-	if len(msgs) > 0 {
-		if err := prod.SendMessages(msgs); err != nil {
-			return abort(err)
-		}
-	}
-	step("send")
-	if err := prod.AddMessageToTxnWithGroupMetadata(batch[len(batch)-1], meta, nil); err != nil {
-		return abort(err)
-	}
-	step("offsets")
-	if err := prod.CommitTxn(); err != nil {
-		return abort(err)
-	}
-	step("commit")
+// committed counts what a committed batch of n inputs decided; the
+// runner counts the fleet-wide series (consumed, produced).
+func (r *Reducer) committed(out batchOutput, n int) {
 	r.metrics.txns.WithLabelValues("committed").Inc()
-	r.metrics.batchSize.Observe(float64(len(batch)))
-	for k, n := range out.counts {
-		r.metrics.outputs.WithLabelValues(k).Add(float64(n))
+	r.metrics.batchSize.Observe(float64(n))
+	for k, c := range out.counts {
+		r.metrics.outputs.WithLabelValues(k).Add(float64(c))
 	}
 	for _, in := range out.inputs {
 		r.metrics.inputs.WithLabelValues(in[0], in[1]).Inc()
 	}
-	for trig, n := range out.resent {
-		r.metrics.resent.WithLabelValues(string(trig)).Add(float64(n))
+	for trig, c := range out.resent {
+		r.metrics.resent.WithLabelValues(string(trig)).Add(float64(c))
 	}
 	r.metrics.shutdowns.Add(float64(out.shutdowns))
 	for _, o := range out.operators {
@@ -120,24 +75,31 @@ func (h *handler) transact(prod sarama.SyncProducer, proc *processor.Processor, 
 		r.metrics.operatorNodes.WithLabelValues(o.command).Add(float64(len(o.nodes)))
 		o.log(r.svc.Log)
 	}
-	// The fleet-wide series, named as in every other service.
 	input := r.settings.Topic(topics.ReducerInput)
-	r.busm.Consumed.WithLabelValues(input, "handled").Add(float64(len(batch) - len(out.dlq)))
-	r.busm.Consumed.WithLabelValues(input, "dead_lettered").Add(float64(len(out.dlq)))
-	for _, m := range out.msgs {
-		r.busm.Produced.WithLabelValues(m.Topic).Inc()
+	for range out.rejected {
+		r.dlqm.Written(input, dlq.TopicFor(input), rejectFailure)
 	}
-	for _, d := range out.dlq {
-		r.dlqm.Written(input, d.rec.Topic, d.failure)
-	}
-	return nil
+}
+
+// rejectFailure is the failure of every input the reducer rejects: one it
+// cannot decode (the wire's content), never a decision.
+var rejectFailure = dlq.Failure{Type: "content", Class: dlq.ClassPublisherMalformed}
+
+// deadLetterRecord builds the DLQ record of a rejected input; the runner
+// commits it in the batch's transaction.
+func (r *Reducer) deadLetterRecord(m *bus.Message, cause error) (*sarama.ProducerMessage, error) {
+	f := rejectFailure
+	f.Err, f.CorrelationID = cause, m.CorrelationID
+	return dlq.Build(m.ConsumerMessage(), f, r.svc.Config.Environment, time.Now())
 }
 
 type batchOutput struct {
-	msgs   []*sarama.ProducerMessage // events, intents, snapshots
-	dlq    []dlqRecord
-	counts map[string]int
-	inputs [][2]string
+	msgs []*sarama.ProducerMessage // events, intents, snapshots
+	// rejected are the batch's inputs that cannot be decoded, by index,
+	// with the reason: the runner dead-letters them in the transaction.
+	rejected map[int]error
+	counts   map[string]int
+	inputs   [][2]string
 	// resent counts the accepted events published again, by trigger.
 	resent map[decide.Trigger]int
 	// shutdowns counts the nodes taken out by their shutdown introspection.
@@ -145,11 +107,6 @@ type batchOutput struct {
 	// operators are the operator commands decided, logged and counted once
 	// the transaction commits.
 	operators []operatorResult
-}
-
-type dlqRecord struct {
-	rec     *sarama.ProducerMessage
-	failure dlq.Failure
 }
 
 // decodeInput decodes one reducer-input record: the batch's and the
@@ -171,15 +128,13 @@ func (h *handler) decideBatch(proc *processor.Processor, ps *partitionState, bat
 	livenessOnly := map[uuid.UUID]bool{}
 	var order []uuid.UUID
 	source := r.svc.Config.Environment
-	for _, m := range batch {
+	for i, m := range batch {
 		in, kind, err := decodeInput(m)
 		if err != nil {
-			f := dlq.Failure{Err: err, Type: "content", Class: dlq.ClassPublisherMalformed}
-			rec, derr := dlq.Build(m, f, source, time.Now())
-			if derr != nil {
-				return out, derr
+			if out.rejected == nil {
+				out.rejected = map[int]error{}
 			}
-			out.dlq = append(out.dlq, dlqRecord{rec, f})
+			out.rejected[i] = err
 			out.counts["dlq"]++
 			out.inputs = append(out.inputs, [2]string{kind, "invalid"})
 			r.svc.Log.Warn("unusable reducer input dead-lettered", "offset", m.Offset, "error", infraerr.SanitizeError(err))
