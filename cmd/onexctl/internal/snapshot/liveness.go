@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -11,18 +12,20 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/omninode/onex-fleet/pkg/bus"
+	"github.com/omninode/onex-fleet/pkg/compacted"
 	fleetv1 "github.com/omninode/onex-fleet/proto/onex/fleet/v1"
 )
 
 // PrintLiveness writes, one JSON line per key, the latest committed record
 // of every key on the reducer's liveness checkpoint topic, as a compacted
 // read would leave it: the key, where it was read, and the checkpoint
-// (onex.fleet.v1.LivenessCheckpoint) as protojson. Tombstones and restore
-// markers are left out. It returns how many lines it wrote.
+// (onex.fleet.v1.LivenessCheckpoint) as protojson; partition by partition,
+// each partition's keys in the order first seen. Tombstones and restore
+// markers are left out. Every partition is read up to the end it had when the
+// read started; idle is how long one must stay quiet before the read asks the
+// broker whether only transaction markers are left (compacted.Reader.Settle).
+// It returns how many lines it wrote.
 func PrintLiveness(ctx context.Context, brokers []string, topic string, idle time.Duration, w io.Writer) (int, error) {
-	if idle <= 0 {
-		idle = time.Second
-	}
 	cfg, err := bus.NewConfig(bus.Options{Brokers: brokers, ClientID: "onexctl-snapshots", FromOldest: true})
 	if err != nil {
 		return 0, err
@@ -32,22 +35,48 @@ func PrintLiveness(ctx context.Context, brokers []string, topic string, idle tim
 		return 0, fmt.Errorf("liveness: kafka: %w", err)
 	}
 	defer client.Close()
-	consumer, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		return 0, fmt.Errorf("liveness: consumer: %w", err)
-	}
-	defer consumer.Close()
 	parts, err := client.Partitions(topic)
 	if err != nil {
 		return 0, fmt.Errorf("liveness: topic %s: %w", topic, err)
 	}
+	// latest is, per partition, the latest non-empty record of every key;
+	// order, its keys in the order first seen.
+	type keys struct {
+		latest map[string]*sarama.ConsumerMessage
+		order  []string
+	}
+	var mu sync.Mutex
+	byPart := map[int32]*keys{}
+	rd := compacted.Reader{Client: client, Topic: topic, Settle: idle, Operation: "print_liveness"}
+	if _, err := rd.ReadTopic(ctx, func(m *sarama.ConsumerMessage) error {
+		mu.Lock()
+		defer mu.Unlock()
+		ks := byPart[m.Partition]
+		if ks == nil {
+			ks = &keys{latest: map[string]*sarama.ConsumerMessage{}}
+			byPart[m.Partition] = ks
+		}
+		k := string(m.Key)
+		if _, seen := ks.latest[k]; !seen {
+			ks.order = append(ks.order, k)
+		}
+		if len(m.Value) == 0 {
+			delete(ks.latest, k)
+		} else {
+			ks.latest[k] = m
+		}
+		return nil
+	}); err != nil {
+		return 0, fmt.Errorf("liveness: read %s: %w", topic, err)
+	}
 	opts := protojson.MarshalOptions{UseProtoNames: true}
 	lines := 0
 	for _, p := range parts {
-		latest, order, err := readLatest(ctx, client, consumer, topic, p, idle)
-		if err != nil {
-			return lines, err
+		ks := byPart[p]
+		if ks == nil {
+			continue
 		}
+		latest, order := ks.latest, ks.order
 		for _, k := range order {
 			m, ok := latest[k]
 			if !ok {
@@ -68,45 +97,4 @@ func PrintLiveness(ctx context.Context, brokers []string, topic string, idle tim
 		}
 	}
 	return lines, nil
-}
-
-// readLatest reads partition p from its oldest record to its current end
-// and returns the latest non-empty record of every key, with the keys in the
-// order first seen.
-func readLatest(ctx context.Context, client sarama.Client, consumer sarama.Consumer, topic string, p int32, idle time.Duration) (map[string]*sarama.ConsumerMessage, []string, error) {
-	latest := map[string]*sarama.ConsumerMessage{}
-	var order []string
-	end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
-	if err != nil || end == 0 {
-		return latest, nil, err
-	}
-	pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
-	if err != nil {
-		return nil, nil, fmt.Errorf("liveness: read %s/%d: %w", topic, p, err)
-	}
-	defer pc.AsyncClose()
-	t := time.NewTimer(idle)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, nil, ctx.Err()
-		case <-t.C: // the rest are transaction markers
-			return latest, order, nil
-		case m := <-pc.Messages():
-			k := string(m.Key)
-			if _, seen := latest[k]; !seen {
-				order = append(order, k)
-			}
-			if len(m.Value) == 0 {
-				delete(latest, k)
-			} else {
-				latest[k] = m
-			}
-			if m.Offset+1 >= end {
-				return latest, order, nil
-			}
-			t.Reset(idle)
-		}
-	}
 }

@@ -14,8 +14,9 @@ import (
 	fleetv1 "github.com/omninode/onex-fleet/proto/onex/fleet/v1"
 )
 
-// The latest checkpoint of each key is printed as protojson; a key whose
-// latest record is a tombstone (a deleted bucket) is not.
+// The latest committed checkpoint of each key is printed as protojson; a key
+// whose latest record is a tombstone (a deleted bucket) is not, nor is a
+// checkpoint of an aborted transaction, whose abort marker ends the topic.
 func TestPrintLiveness(t *testing.T) {
 	brokers := testkit.KafkaBrokers(t)
 	topic := "onex.snapshot.onexctltest" + testkit.Unique() + ".registration-liveness.v1"
@@ -42,6 +43,26 @@ func TestPrintLiveness(t *testing.T) {
 		{Topic: topic, Key: sarama.StringEncoder("0/1/0.0")}, // the bucket deleted by a split
 	})
 	if err != nil {
+		t.Fatal(err)
+	}
+	tc := testkit.AdminConfig()
+	tc.Producer.Idempotent = true
+	tc.Producer.RequiredAcks = sarama.WaitForAll
+	tc.Net.MaxOpenRequests = 1
+	tc.Producer.Transaction.ID = topic + "-aborted"
+	txn, err := sarama.NewSyncProducer(brokers, tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txn.Close()
+	if err := txn.BeginTxn(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := txn.SendMessage(&sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder("0/head.0"),
+		Value: enc(&fleetv1.LivenessCheckpoint{Head: true, Buckets: 9, InputOffset: 30})}); err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.AbortTxn(); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer

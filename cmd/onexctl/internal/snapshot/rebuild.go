@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/omninode/onex-fleet/pkg/bus"
+	"github.com/omninode/onex-fleet/pkg/compacted"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
 	registryv1 "github.com/omninode/onex-fleet/proto/onex/registry/v1"
 )
@@ -25,9 +26,9 @@ type Rebuilder struct {
 	Force bool
 	// DryRun reads and compares but publishes nothing.
 	DryRun bool
-	// Idle ends the read of a partition of the topic that stays quiet this
-	// long (default 1 s): transaction markers are never delivered, so the
-	// high-water mark alone cannot tell that a partition was read.
+	// Idle is how long a partition of the topic must stay quiet before the
+	// read asks the broker whether only transaction markers are left, which
+	// are never delivered (compacted.Reader.Settle; its default when zero).
 	Idle time.Duration
 	// Now stamps snapshot_created_at (default time.Now).
 	Now func() time.Time
@@ -118,83 +119,35 @@ func (r *Rebuilder) Run(ctx context.Context) (Report, error) {
 }
 
 // read returns the newest sequence of every node on the topic (tombstones
-// remove the node), reading committed records only.
+// remove the node), reading committed records only, every partition up to
+// the end it had when the read started.
 func (r *Rebuilder) read(ctx context.Context, cfg *sarama.Config) (map[uuid.UUID]int64, error) {
-	idle := r.Idle
-	if idle <= 0 {
-		idle = time.Second
-	}
 	client, err := sarama.NewClient(r.Brokers, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: kafka: %w", err)
 	}
 	defer client.Close()
-	consumer, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		return nil, fmt.Errorf("snapshot: consumer: %w", err)
-	}
-	defer consumer.Close()
-	parts, err := client.Partitions(r.Topic)
-	if err != nil {
-		return nil, fmt.Errorf("snapshot: topic %s: %w", r.Topic, err)
-	}
 	var (
-		mu   sync.Mutex
-		out  = map[uuid.UUID]int64{}
-		wg   sync.WaitGroup
-		errs = make(chan error, len(parts))
+		mu  sync.Mutex
+		out = map[uuid.UUID]int64{}
 	)
-	for _, p := range parts {
-		end, err := client.GetOffset(r.Topic, p, sarama.OffsetNewest)
+	rd := compacted.Reader{Client: client, Topic: r.Topic, Settle: r.Idle, Operation: "snapshot_rebuild"}
+	if _, err := rd.ReadTopic(ctx, func(m *sarama.ConsumerMessage) error {
+		id, err := uuid.ParseBytes(m.Key)
 		if err != nil {
-			return nil, fmt.Errorf("snapshot: end offset %s/%d: %w", r.Topic, p, err)
+			return nil // not a node: a restore marker
 		}
-		if end == 0 {
-			continue
+		seq, ok := Sequence(m.Value, pipeline.SnapshotState(m.Headers))
+		mu.Lock()
+		defer mu.Unlock()
+		if ok {
+			out[id] = seq
+		} else if len(m.Value) == 0 {
+			delete(out, id)
 		}
-		pc, err := consumer.ConsumePartition(r.Topic, p, sarama.OffsetOldest)
-		if err != nil {
-			return nil, fmt.Errorf("snapshot: read %s/%d: %w", r.Topic, p, err)
-		}
-		wg.Add(1)
-		go func() { // owned: ends at the partition's end, when idle, or with ctx
-			defer wg.Done()
-			defer pc.AsyncClose()
-			t := time.NewTimer(idle)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					errs <- ctx.Err()
-					return
-				case <-t.C:
-					return
-				case m, ok := <-pc.Messages():
-					if !ok {
-						return
-					}
-					id, err := uuid.ParseBytes(m.Key)
-					if err == nil {
-						mu.Lock()
-						if seq, ok := Sequence(m.Value, pipeline.SnapshotState(m.Headers)); ok {
-							out[id] = seq
-						} else if len(m.Value) == 0 {
-							delete(out, id)
-						}
-						mu.Unlock()
-					}
-					if m.Offset+1 >= end {
-						return
-					}
-					t.Reset(idle)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		return nil, err
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("snapshot: read %s: %w", r.Topic, err)
 	}
 	return out, nil
 }

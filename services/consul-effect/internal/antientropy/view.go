@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/omninode/onex-fleet/pkg/compacted"
 	"github.com/omninode/onex-fleet/pkg/consulservice"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
@@ -152,71 +153,27 @@ func (v *View) CaughtUp() bool {
 }
 
 // Follow consumes every partition of topic from the oldest record into the
-// view until ctx ends, closing Ready once all partitions reached the end
-// offsets taken at start. client must be configured read_committed (the
+// view until ctx ends, closing Ready once all partitions are read to the end
+// offsets they had at start. client must be configured read_committed (the
 // reducer writes snapshots in transactions). The last offsets of a
-// transactional partition are commit markers that are never delivered, so a
-// partition also counts as read once nothing arrived for idle after the
-// consumer's fetches reached the end offset.
+// transactional partition are commit markers that are never delivered: a
+// partition that delivers nothing for idle is checked against the broker
+// (compacted.Reader.Settle) to tell them from records still on their way.
 func (v *View) Follow(ctx context.Context, client sarama.Client, topic string, idle time.Duration, log *slog.Logger) error {
-	kafkaErr := func(op string, err error) error {
-		return infraerr.New(infraerr.KindConnection, infraerr.Context{Transport: infraerr.TransportKafka, Operation: op, Target: topic}, "snapshot view", err)
-	}
-	parts, err := client.Partitions(topic)
-	if err != nil {
-		return kafkaErr("partitions", err)
-	}
-	consumer, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		return kafkaErr("consumer", err)
-	}
-	defer consumer.Close()
-
-	var wg sync.WaitGroup
-	caught := make(chan int32, len(parts))
-	errs := make(chan error, len(parts))
-	pctx, cancel := context.WithCancel(ctx)
-	defer func() { cancel(); wg.Wait() }()
-	for _, p := range parts {
-		end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
-		if err != nil {
-			return kafkaErr("end_offset", err)
-		}
-		start, err := client.GetOffset(topic, p, sarama.OffsetOldest)
-		if err != nil {
-			return kafkaErr("start_offset", err)
-		}
-		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
-		if err != nil {
-			return kafkaErr("consume", err)
-		}
-		wg.Add(1)
-		go func(p int32, pc sarama.PartitionConsumer, start, end int64) {
-			defer wg.Done()
-			defer pc.Close()
-			if err := v.follow(pctx, pc, start, end, idle, func() { caught <- p }, log); err != nil {
-				errs <- err
-			}
-		}(p, pc, start, end)
-	}
-	pending := len(parts)
-	if pending == 0 {
+	rd := compacted.Reader{Client: client, Topic: topic, Settle: idle, Operation: "snapshot_view",
+		FetchErrors: func(cerr *sarama.ConsumerError) {
+			// sarama keeps retrying the fetch; the error is only reported.
+			log.Warn("snapshot fetch failed", "partition", cerr.Partition, "error", infraerr.SanitizeError(cerr.Err))
+		}}
+	return rd.FollowTopic(ctx, nil, func() {
+		log.Info("snapshot view caught up", "topic", topic, "nodes", v.len())
 		v.markReady()
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-errs:
-			return err
-		case <-caught:
-			pending--
-			if pending == 0 {
-				log.Info("snapshot view caught up", "topic", topic, "partitions", len(parts), "nodes", v.len())
-				v.markReady()
-			}
+	}, func(m *sarama.ConsumerMessage) error {
+		if err := v.Apply(m.Key, m.Value, pipeline.SnapshotState(m.Headers)); err != nil {
+			log.Warn("snapshot ignored", "partition", m.Partition, "offset", m.Offset, "error", infraerr.SanitizeError(err))
 		}
-	}
+		return nil
+	})
 }
 
 func (v *View) markReady() { v.once.Do(func() { close(v.ready) }) }
@@ -225,48 +182,4 @@ func (v *View) len() int {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	return len(v.nodes)
-}
-
-func (v *View) follow(ctx context.Context, pc sarama.PartitionConsumer, start, end int64, idle time.Duration, caughtUp func(), log *slog.Logger) error {
-	done := end <= start
-	if done {
-		caughtUp()
-	}
-	timer := time.NewTimer(idle)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case err, ok := <-pc.Errors():
-			if ok {
-				// sarama keeps retrying the fetch; the error is only reported.
-				log.Warn("snapshot fetch failed", "partition", err.Partition, "error", infraerr.SanitizeError(err.Err))
-			}
-		case m, ok := <-pc.Messages():
-			if !ok {
-				return nil
-			}
-			if err := v.Apply(m.Key, m.Value, pipeline.SnapshotState(m.Headers)); err != nil {
-				log.Warn("snapshot ignored", "partition", m.Partition, "offset", m.Offset, "error", infraerr.SanitizeError(err))
-			}
-			if !done && m.Offset >= end-1 {
-				done = true
-				caughtUp()
-			}
-			if !timer.Stop() {
-				select {
-				case <-timer.C:
-				default:
-				}
-			}
-			timer.Reset(idle)
-		case <-timer.C:
-			if !done && pc.HighWaterMarkOffset() >= end {
-				done = true
-				caughtUp()
-			}
-			timer.Reset(idle)
-		}
-	}
 }

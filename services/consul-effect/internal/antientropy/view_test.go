@@ -1,17 +1,24 @@
 package antientropy
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/consulservice"
+	"github.com/omninode/onex-fleet/pkg/pipeline"
 	"github.com/omninode/onex-fleet/pkg/registration"
+	"github.com/omninode/onex-fleet/pkg/testkit"
 	"github.com/omninode/onex-fleet/services/consul-effect/internal/snapshottest"
 )
 
@@ -200,5 +207,99 @@ func BenchmarkViewApply(b *testing.B) {
 		if err := v.Apply(key, value, header); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestViewFollowsKafka: the view reads the snapshot topic as the reducer
+// writes it, in transactions, so it is caught up although the last offsets
+// of every partition are commit markers; it skips the aborted snapshot and
+// the restore marker, and goes on following.
+func TestViewFollowsKafka(t *testing.T) {
+	brokers := testkit.KafkaBrokers(t)
+	topic := "onex.snapshot.antientropytest" + testkit.Unique() + ".registration-snapshots.v1"
+	compact := "compact"
+	testkit.CreateTopic(t, brokers, topic, 2, map[string]*string{"cleanup.policy": &compact})
+	pc := testkit.AdminConfig()
+	pc.Producer.Idempotent = true
+	pc.Producer.RequiredAcks = sarama.WaitForAll
+	pc.Net.MaxOpenRequests = 1
+	pc.Producer.Transaction.ID = topic + "-reducer"
+	prod, err := sarama.NewSyncProducer(brokers, pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	msg := func(r rec) *sarama.ProducerMessage {
+		m := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(r.key.String())}
+		if r.value != nil {
+			m.Value = sarama.ByteEncoder(r.value)
+			m.Headers = []sarama.RecordHeader{{Key: []byte(pipeline.HeaderReducerState), Value: r.state}}
+		}
+		return m
+	}
+	txn := func(commit bool, msgs ...*sarama.ProducerMessage) {
+		t.Helper()
+		if err := prod.BeginTxn(); err != nil {
+			t.Fatal(err)
+		}
+		if err := prod.SendMessages(msgs); err != nil {
+			t.Fatal(err)
+		}
+		end := prod.CommitTxn
+		if !commit {
+			end = prod.AbortTxn
+		}
+		if err := end(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b, c := uuid.New(), uuid.New(), uuid.New()
+	txn(true, msg(snap(t, a, "active", 3, true)), msg(snap(t, b, "awaiting_ack", 2, true)))
+	txn(false, msg(snap(t, c, "active", 4, true)))
+	txn(true, &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder("__restore_marker__.0.0")})
+
+	cfg, err := bus.NewConfig(bus.Options{Brokers: brokers, ClientID: "antientropy-view-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := sarama.NewClient(brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	v := NewView(nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- v.Follow(ctx, client, topic, 100*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}()
+	select {
+	case <-v.Ready():
+	case err := <-done:
+		t.Fatalf("follow ended before catching up: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the view never caught up")
+	}
+	if _, ok := v.Get(c); ok || len(v.Desired()) != 2 || testutil.ToFloat64(v.bad) != 0 {
+		t.Fatalf("caught up with desired %v, c present %v, %v invalid", v.Desired(), ok, testutil.ToFloat64(v.bad))
+	}
+
+	txn(true, msg(rec{key: a}))
+	deadline := time.Now().Add(20 * time.Second)
+	for _, ok := v.Get(a); ok; _, ok = v.Get(a) {
+		if time.Now().After(deadline) {
+			t.Fatal("a's tombstone not followed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("follow ended with %v, want nil", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("follow did not stop with its context")
 	}
 }

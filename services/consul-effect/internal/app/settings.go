@@ -38,8 +38,9 @@ type Settings struct {
 	// view has not seen yet (ONEX_CONSUL_ORPHAN_GRACE seconds, default
 	// twice the interval, at least 30 s).
 	OrphanGrace time.Duration
-	// CatchUpIdle is how long a snapshot partition must stay quiet at its
-	// end offset to count as read (commit markers are never delivered).
+	// CatchUpIdle is how long a snapshot partition must stay quiet before
+	// the reader checks whether what remains up to its end offset is only
+	// commit markers (pkg/compacted: they are never delivered).
 	CatchUpIdle time.Duration
 	// Mode is how nodes are registered in Consul
 	// (ONEX_CONSUL_REGISTRATION_MODE: catalog, the default, or agent).

@@ -11,6 +11,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 
+	"github.com/omninode/onex-fleet/pkg/compacted"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
 	"github.com/omninode/onex-fleet/services/reducer/decide"
@@ -107,7 +108,7 @@ const (
 // that header, in its value.
 func restore(ctx context.Context, client sarama.Client, topic string, p int32, upTo int64) (*state.Partition, int, error) {
 	part := state.NewPartition(p)
-	n, err := readPartition(ctx, client, topic, p, sarama.OffsetOldest, upTo+1, func(m *sarama.ConsumerMessage) error {
+	n, err := restoreReader(client, topic).ReadPartition(ctx, p, sarama.OffsetOldest, upTo+1, func(m *sarama.ConsumerMessage) error {
 		id, kerr := uuid.ParseBytes(m.Key)
 		switch {
 		case kerr != nil:
@@ -134,7 +135,7 @@ func restore(ctx context.Context, client sarama.Client, topic string, p int32, u
 // and the input offset its heartbeat replay starts from (-1: none).
 func restoreLiveness(ctx context.Context, client sarama.Client, topic string, p int32, upTo int64) (*liveness.Tracker, int64, error) {
 	latest := map[string][]byte{}
-	_, err := readPartition(ctx, client, topic, p, sarama.OffsetOldest, upTo+1, func(m *sarama.ConsumerMessage) error {
+	_, err := restoreReader(client, topic).ReadPartition(ctx, p, sarama.OffsetOldest, upTo+1, func(m *sarama.ConsumerMessage) error {
 		if len(m.Value) == 0 {
 			delete(latest, string(m.Key)) // a tombstone, or a restore marker
 			return nil
@@ -164,7 +165,7 @@ func replayHeartbeats(ctx context.Context, client sarama.Client, topic string, p
 	if from < 0 || from >= to {
 		return 0, 0, nil
 	}
-	replayed, err = readPartition(ctx, client, topic, p, from, to, func(m *sarama.ConsumerMessage) error {
+	replayed, err = restoreReader(client, topic).ReadPartition(ctx, p, from, to, func(m *sarama.ConsumerMessage) error {
 		if replayHeartbeat(m, part, live, params) {
 			moved++
 		}
@@ -202,72 +203,14 @@ func resolveOffset(client sarama.Client, topic string, p int32, off int64) (int6
 	return got, nil
 }
 
-// readPartition is the one reader of the reducer's restores: it hands fn
-// every committed record of partition p of topic from offset from (or the
-// oldest one still kept, whichever is later; sarama.OffsetOldest for the
-// start of the log) up to offset to, not included, and returns how many it
-// read. The records before to may end in transaction markers or aborted
-// records, which a read_committed fetch never returns: once the partition's
-// high-water mark has reached to and nothing more arrives for a moment, the
-// range is complete.
-func readPartition(ctx context.Context, client sarama.Client, topic string, p int32, from, to int64, fn func(*sarama.ConsumerMessage) error) (int, error) {
-	ictx := infraerr.Context{Transport: "kafka", Operation: "restore", Target: topic}
-	oldest, err := client.GetOffset(topic, p, sarama.OffsetOldest)
-	if err != nil {
-		return 0, infraerr.New(infraerr.KindConnection, ictx, "start offset", err)
-	}
-	if from < oldest {
-		from = oldest
-	}
-	if to <= from {
-		return 0, nil
-	}
-	consumer, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		return 0, fmt.Errorf("restore: consumer: %w", err)
-	}
-	defer consumer.Close()
-	pc, err := consumer.ConsumePartition(topic, p, from)
-	if err != nil {
-		return 0, infraerr.New(infraerr.KindConnection, ictx, "consume", err)
-	}
-	defer pc.Close()
-	records := 0
-	idle := time.NewTimer(readIdle)
-	defer idle.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return records, ctx.Err()
-		case err := <-pc.Errors():
-			return records, infraerr.New(infraerr.KindConnection, ictx, "fetch", err)
-		case m := <-pc.Messages():
-			if m.Offset >= to {
-				return records, nil
-			}
-			records++
-			if err := fn(m); err != nil {
-				return records, err
-			}
-			if m.Offset >= to-1 {
-				return records, nil
-			}
-			idle.Reset(readIdle)
-		case <-idle.C:
-			if pc.HighWaterMarkOffset() >= to {
-				return records, nil
-			}
-			idle.Reset(readIdle)
-		}
-	}
+// restoreReader reads the reducer's restores from the claim's own client
+// (tuneRestore). Each of them normally ends at a record that is delivered
+// (the marker it wrote; the input record before the group's offset), and
+// then ends the moment that record arrives; only a range whose last offsets
+// hold no record waits out the reader's Settle.
+func restoreReader(client sarama.Client, topic string) compacted.Reader {
+	return compacted.Reader{Client: client, Topic: topic, Operation: "restore"}
 }
-
-// readIdle is how long readPartition waits for another record before it
-// asks whether the range is complete. It matters only for a range that ends
-// in a transaction marker (a heartbeat replay up to a group's first offset,
-// resolved from the log end); every other range ends in a record that is
-// delivered, so it is generous rather than fast.
-const readIdle = 2 * time.Second
 
 // releaseRestoreGarbage collects what the restores of a session left behind
 // and returns the freed pages to the OS, once every claimed partition is

@@ -2,7 +2,6 @@ package catalog
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -15,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/omninode/onex-fleet/pkg/compacted"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
 	"github.com/omninode/onex-fleet/pkg/retry"
@@ -32,9 +32,11 @@ const (
 type NodeViewConfig struct {
 	// Topic is the compacted node-topics topic (topics.NodeTopics).
 	Topic string
-	// CatchUpIdle is how long a partition must stay quiet at its end offset
-	// to count as read: the reducer writes the topic in transactions, and
-	// the commit markers at the end of a partition are never delivered.
+	// CatchUpIdle is how long a partition must stay quiet before the view
+	// asks the broker whether it is read to its end offset
+	// (compacted.Reader.Settle): the reducer writes the topic in
+	// transactions, and the commit markers at the end of a partition are
+	// never delivered.
 	CatchUpIdle time.Duration
 	Log         *slog.Logger
 	Registerer  prometheus.Registerer
@@ -308,142 +310,50 @@ func (v *NodeView) Run(ctx context.Context, client sarama.Client) {
 	}
 }
 
-// errConsumerClosed ends a follow whose partition consumer stopped on its
-// own (sarama closes it when its offset is out of range).
-var errConsumerClosed = errors.New("partition consumer closed")
-
 // follow consumes every partition until ctx ends (nil) or one partition
-// fails (its error, after every partition goroutine ended).
+// fails (its error, after every partition goroutine ended). Each partition
+// resumes after the last record the view applied; the first follow marks
+// the view ready once every partition is read to the end it had at start.
 func (v *NodeView) follow(ctx context.Context, client sarama.Client, log *slog.Logger) error {
 	topic := v.cfg.Topic
-	kafkaErr := func(op string, err error) error {
-		return infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: op, Target: topic}, "node topics view")
-	}
 	if err := client.RefreshMetadata(topic); err != nil {
-		return kafkaErr("metadata", err)
+		return infraerr.Wrap(err, infraerr.Context{Transport: infraerr.TransportKafka, Operation: "metadata", Target: topic}, "node topics view")
 	}
-	parts, err := client.Partitions(topic)
-	if err != nil {
-		return kafkaErr("partitions", err)
-	}
-	consumer, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		return kafkaErr("consumer", err)
-	}
-	defer consumer.Close()
-
-	pctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer func() { cancel(); wg.Wait() }()
-	caught := make(chan int32, len(parts))
-	errs := make(chan error, len(parts))
-	restoring, pending := !v.CaughtUp(), 0
-	for _, p := range parts {
-		var end int64
-		if restoring {
-			if end, err = client.GetOffset(topic, p, sarama.OffsetNewest); err != nil {
-				return kafkaErr("end_offset", err)
-			}
-			pending++
-		}
+	rd := compacted.Reader{Client: client, Topic: topic, Settle: v.cfg.CatchUpIdle, Operation: "node_topics_view",
+		FetchErrors: func(cerr *sarama.ConsumerError) {
+			// sarama keeps retrying the fetch; the error is only reported.
+			log.Warn("node topics fetch failed", "partition", cerr.Partition, "error", infraerr.SanitizeError(cerr.Err))
+		}}
+	// Retention or compaction may have removed what came after the last
+	// record read: the reader then starts over from the oldest, and the
+	// latest records still win.
+	from := func(p int32) int64 {
 		v.mu.RLock()
-		from, resumed := v.next[p]
-		v.mu.RUnlock()
-		if !resumed {
-			from = sarama.OffsetOldest
+		defer v.mu.RUnlock()
+		if next, ok := v.next[p]; ok {
+			return next
 		}
-		pc, err := consumer.ConsumePartition(topic, p, from)
-		if resumed && errors.Is(err, sarama.ErrOffsetOutOfRange) {
-			// Retention or compaction removed what came after the last
-			// record read: start over; the latest records still win.
-			pc, err = consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
+		return sarama.OffsetOldest
+	}
+	var caughtUp func()
+	if !v.CaughtUp() {
+		caughtUp = func() {
+			u := v.Usage()
+			log.Info("node topics view caught up", "nodes", u.Nodes, "topics", len(union(u.Pubs, u.Subs)))
+			v.markReady()
 		}
+	}
+	return rd.FollowTopic(ctx, from, caughtUp, func(m *sarama.ConsumerMessage) error {
+		outcome, err := v.Apply(m.Key, m.Value)
+		v.records.WithLabelValues(outcome).Inc()
 		if err != nil {
-			return kafkaErr("consume", err)
+			v.logBad(log, m, outcome, err)
 		}
-		wg.Add(1)
-		go func() { // owned by follow: ends with pctx, awaited before follow returns
-			defer wg.Done()
-			defer pc.Close()
-			var caughtUp func()
-			if restoring {
-				caughtUp = func() { caught <- p }
-			}
-			if err := v.partition(pctx, pc, end, caughtUp, log); err != nil {
-				errs <- fmt.Errorf("partition %d: %w", p, err)
-			}
-		}()
-	}
-	if pending == 0 {
-		v.markReady()
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-errs:
-			return err
-		case <-caught:
-			if pending--; pending == 0 {
-				u := v.Usage()
-				log.Info("node topics view caught up", "partitions", len(parts), "nodes", u.Nodes, "topics", len(union(u.Pubs, u.Subs)))
-				v.markReady()
-			}
-		}
-	}
-}
-
-// partition applies one partition's records until ctx ends. caughtUp, when
-// set, is called once the partition is read to end: a record at end-1 was
-// applied, or nothing arrived for CatchUpIdle while the broker's high-water
-// mark had reached end (the last offsets are commit markers).
-func (v *NodeView) partition(ctx context.Context, pc sarama.PartitionConsumer, end int64, caughtUp func(), log *slog.Logger) error {
-	done := func() {
-		if caughtUp != nil {
-			caughtUp()
-			caughtUp = nil
-		}
-	}
-	idle := time.NewTimer(v.cfg.CatchUpIdle)
-	defer idle.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case cerr, ok := <-pc.Errors():
-			if ok && cerr != nil {
-				// sarama keeps retrying the fetch; the error is only reported.
-				log.Warn("node topics fetch failed", "partition", cerr.Partition, "error", infraerr.SanitizeError(cerr.Err))
-			}
-		case m, ok := <-pc.Messages():
-			if !ok {
-				return errConsumerClosed
-			}
-			outcome, err := v.Apply(m.Key, m.Value)
-			v.records.WithLabelValues(outcome).Inc()
-			if err != nil {
-				v.logBad(log, m, outcome, err)
-			}
-			v.mu.Lock()
-			v.next[m.Partition] = m.Offset + 1
-			v.mu.Unlock()
-			if m.Offset >= end-1 {
-				done()
-			}
-			if !idle.Stop() {
-				select {
-				case <-idle.C:
-				default:
-				}
-			}
-			idle.Reset(v.cfg.CatchUpIdle)
-		case <-idle.C:
-			if pc.HighWaterMarkOffset() >= end {
-				done()
-			}
-			idle.Reset(v.cfg.CatchUpIdle)
-		}
-	}
+		v.mu.Lock()
+		v.next[m.Partition] = m.Offset + 1
+		v.mu.Unlock()
+		return nil
+	})
 }
 
 // logBad logs a record the view could not take in full, at most one line per

@@ -3,85 +3,37 @@ package workflow
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 
+	"github.com/omninode/onex-fleet/pkg/compacted"
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 )
 
 // ReadState reads the compacted aggregation topic from its start to the
-// high-water mark each partition had when the read began, and returns the
-// latest aggregation per node (tombstones remove). A value is read in
-// either form, protobuf or the older JSON (DecodeAggregation); one that
-// does not decode is skipped with a warning: one bad record must not block start-up.
+// high-water mark each partition had when the read began, all partitions at
+// once, and returns the latest aggregation per node (tombstones remove). A
+// value is read in either form, protobuf or the older JSON
+// (DecodeAggregation); one that does not decode is skipped with a warning:
+// one bad record must not block start-up.
 // It fails when reading a partition makes no progress for timeout (no
-// record arrives): a bound on the whole read would, once the topic held
-// more than the bound's worth of records, fail every restart and keep the
-// orchestrator from ever becoming ready.
+// record arrives while records are due): a bound on the whole read would,
+// once the topic held more than the bound's worth of records, fail every
+// restart and keep the orchestrator from ever becoming ready.
 func (w *Workflow) ReadState(ctx context.Context, client sarama.Client, timeout time.Duration) (map[uuid.UUID]*Aggregation, error) {
-	topic := w.cfg.StateTopic
-	ictx := infraerr.Context{Transport: infraerr.TransportKafka, Operation: "restore_aggregations", Target: topic}
-	parts, err := client.Partitions(topic)
-	if err != nil {
-		return nil, infraerr.Wrap(err, ictx, "partitions")
-	}
-	consumer, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		return nil, infraerr.Wrap(err, ictx, "consumer")
-	}
-	defer consumer.Close()
-	idle := time.NewTimer(timeout)
-	defer idle.Stop()
 	out := map[uuid.UUID]*Aggregation{}
-	for _, p := range parts {
-		hwm, err := client.GetOffset(topic, p, sarama.OffsetNewest)
-		if err != nil {
-			return nil, infraerr.Wrap(err, ictx, "high-water mark")
-		}
-		oldest, err := client.GetOffset(topic, p, sarama.OffsetOldest)
-		if err != nil {
-			return nil, infraerr.Wrap(err, ictx, "oldest offset")
-		}
-		if hwm <= oldest {
-			continue
-		}
-		pc, err := consumer.ConsumePartition(topic, p, oldest)
-		if err != nil {
-			return nil, infraerr.Wrap(err, ictx, "consume partition")
-		}
-		err = func() error {
-			defer pc.Close()
-			idle.Reset(timeout)
-			at := oldest
-			for {
-				select {
-				case <-ctx.Done():
-					return infraerr.New(infraerr.KindTimeout, ictx, fmt.Sprintf("partition %d not read to offset %d", p, hwm), ctx.Err())
-				case <-idle.C:
-					return infraerr.New(infraerr.KindTimeout, ictx,
-						fmt.Sprintf("partition %d: no record for %s at offset %d of %d", p, timeout, at, hwm), nil)
-				case m, ok := <-pc.Messages():
-					if !ok {
-						return infraerr.New(infraerr.KindConnection, ictx, fmt.Sprintf("partition %d consumer closed", p), nil)
-					}
-					idle.Reset(timeout)
-					at = m.Offset
-					w.applyStateRecord(out, m)
-					if m.Offset >= hwm-1 {
-						return nil
-					}
-				case cerr := <-pc.Errors():
-					if cerr != nil {
-						return infraerr.Wrap(cerr.Err, ictx, fmt.Sprintf("partition %d", p))
-					}
-				}
-			}
-		}()
-		if err != nil {
-			return nil, err
-		}
+	var mu sync.Mutex
+	rd := compacted.Reader{Client: client, Topic: w.cfg.StateTopic, Operation: "restore_aggregations", Stall: timeout}
+	if _, err := rd.ReadTopic(ctx, func(m *sarama.ConsumerMessage) error {
+		mu.Lock()
+		defer mu.Unlock()
+		w.applyStateRecord(out, m)
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
