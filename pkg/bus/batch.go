@@ -42,34 +42,44 @@ func (h *groupHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.Cons
 	pos := h.r.cfg.Metrics.Track(h.r.cfg.Group, c)
 	defer pos.Close()
 	for {
-		// Check stop first: once the session ends we take nothing new even if
-		// the channel still has buffered records.
-		select {
-		case <-stop:
+		_, msgs, ok := h.take(c, pos, stop)
+		if !ok {
 			return nil
-		default:
-		}
-		var batch []*sarama.ConsumerMessage
-		select {
-		case <-stop:
-			return nil
-		case cm, ok := <-c.Messages():
-			if !ok {
-				return nil
-			}
-			batch = append(batch, cm)
-		}
-		pos.Taken(batch[0].Offset)
-		batch = h.fill(batch, c, stop)
-		msgs := make([]*Message, len(batch))
-		for i, cm := range batch {
-			msgs[i] = FromConsumerMessage(cm)
 		}
 		b := &claimBatch{h: h, s: s, pos: pos, stop: stop}
 		if !b.run(msgs) {
 			return nil
 		}
 	}
+}
+
+// take waits for the claim's next record and returns the batch that
+// starts with it (fill), as records and as Messages; false when the claim
+// stops or ends first. Stop is checked first: once the session ends nothing
+// new is taken even if the channel still has buffered records.
+func (h *groupHandler) take(c sarama.ConsumerGroupClaim, pos *Position, stop <-chan struct{}) ([]*sarama.ConsumerMessage, []*Message, bool) {
+	select {
+	case <-stop:
+		return nil, nil, false
+	default:
+	}
+	var batch []*sarama.ConsumerMessage
+	select {
+	case <-stop:
+		return nil, nil, false
+	case cm, ok := <-c.Messages():
+		if !ok {
+			return nil, nil, false
+		}
+		batch = append(batch, cm)
+	}
+	pos.Taken(batch[0].Offset)
+	batch = h.fill(batch, c, stop)
+	msgs := make([]*Message, len(batch))
+	for i, cm := range batch {
+		msgs[i] = FromConsumerMessage(cm)
+	}
+	return batch, msgs, true
 }
 
 // fill adds what the claim has buffered, up to MaxBatch, waiting at most

@@ -128,26 +128,9 @@ func (h *groupHandler) consumeTransactions(s sarama.ConsumerGroupSession, c sara
 	meta := sarama.NewConsumerGroupMetadataFromSession(s, r.cfg.Group, nil)
 	t := &txnBatch{claimBatch: b, tx: tx, th: th, prod: prod, meta: meta, log: log}
 	for {
-		select {
-		case <-stop:
+		batch, msgs, ok := h.take(c, pos, stop)
+		if !ok {
 			return nil
-		default:
-		}
-		var batch []*sarama.ConsumerMessage
-		select {
-		case <-stop:
-			return nil
-		case cm, ok := <-c.Messages():
-			if !ok {
-				return nil
-			}
-			batch = append(batch, cm)
-		}
-		pos.Taken(batch[0].Offset)
-		batch = h.fill(batch, c, stop)
-		msgs := make([]*Message, len(batch))
-		for i, cm := range batch {
-			msgs[i] = FromConsumerMessage(cm)
 		}
 		start := time.Now()
 		r.inflight.Add(int64(len(msgs)))
