@@ -205,8 +205,12 @@ func TestStopWhileDatabaseDown(t *testing.T) {
 	})
 
 	cluster.Stop()
-	// Same key as the first intent after it: the poison waits in its batch.
-	h.produce(append([]gen.Intent{poison}, during...))
+	// Same key as the first intent of the outage and right after it: the
+	// poison's batch is that intent's batch or a later one of the same
+	// partition, so it waits with it whatever the batch boundaries. (Put
+	// first, it could make a batch of its own, rejected at once without the
+	// database, as it should be.)
+	h.produce(append([]gen.Intent{during[0], poison}, during[1:]...))
 	// Intents queued behind a waiting batch get no result yet: once some
 	// have a failed one and the breaker is open, the batches wait.
 	h.eventually(time.Minute, "batches waiting for the database", func() bool {
