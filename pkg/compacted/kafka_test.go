@@ -52,12 +52,8 @@ func newWriter(t *testing.T, brokers []string, topic string) *writer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc := testkit.AdminConfig()
+	tc := testkit.TransactionalConfig(topic + "-writer")
 	tc.Producer.Partitioner = sarama.NewManualPartitioner
-	tc.Producer.Idempotent = true
-	tc.Producer.RequiredAcks = sarama.WaitForAll
-	tc.Net.MaxOpenRequests = 1
-	tc.Producer.Transaction.ID = topic + "-writer"
 	txn, err := sarama.NewSyncProducer(brokers, tc)
 	if err != nil {
 		plain.Close()

@@ -45,26 +45,9 @@ func TestPrintLiveness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc := testkit.AdminConfig()
-	tc.Producer.Idempotent = true
-	tc.Producer.RequiredAcks = sarama.WaitForAll
-	tc.Net.MaxOpenRequests = 1
-	tc.Producer.Transaction.ID = topic + "-aborted"
-	txn, err := sarama.NewSyncProducer(brokers, tc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer txn.Close()
-	if err := txn.BeginTxn(); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := txn.SendMessage(&sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder("0/head.0"),
-		Value: enc(&fleetv1.LivenessCheckpoint{Head: true, Buckets: 9, InputOffset: 30})}); err != nil {
-		t.Fatal(err)
-	}
-	if err := txn.AbortTxn(); err != nil {
-		t.Fatal(err)
-	}
+	testkit.WriteTxn(t, testkit.TransactionalProducer(t, brokers, topic+"-aborted"), false,
+		&sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder("0/head.0"),
+			Value: enc(&fleetv1.LivenessCheckpoint{Head: true, Buckets: 9, InputOffset: 30})})
 	var out bytes.Buffer
 	n, err := PrintLiveness(context.Background(), brokers, topic, 2*time.Second, &out)
 	if err != nil {

@@ -219,16 +219,7 @@ func TestViewFollowsKafka(t *testing.T) {
 	topic := "onex.snapshot.antientropytest" + testkit.Unique() + ".registration-snapshots.v1"
 	compact := "compact"
 	testkit.CreateTopic(t, brokers, topic, 2, map[string]*string{"cleanup.policy": &compact})
-	pc := testkit.AdminConfig()
-	pc.Producer.Idempotent = true
-	pc.Producer.RequiredAcks = sarama.WaitForAll
-	pc.Net.MaxOpenRequests = 1
-	pc.Producer.Transaction.ID = topic + "-reducer"
-	prod, err := sarama.NewSyncProducer(brokers, pc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	prod := testkit.TransactionalProducer(t, brokers, topic+"-reducer")
 	msg := func(r rec) *sarama.ProducerMessage {
 		m := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(r.key.String())}
 		if r.value != nil {
@@ -239,19 +230,7 @@ func TestViewFollowsKafka(t *testing.T) {
 	}
 	txn := func(commit bool, msgs ...*sarama.ProducerMessage) {
 		t.Helper()
-		if err := prod.BeginTxn(); err != nil {
-			t.Fatal(err)
-		}
-		if err := prod.SendMessages(msgs); err != nil {
-			t.Fatal(err)
-		}
-		end := prod.CommitTxn
-		if !commit {
-			end = prod.AbortTxn
-		}
-		if err := end(); err != nil {
-			t.Fatal(err)
-		}
+		testkit.WriteTxn(t, prod, commit, msgs...)
 	}
 	a, b, c := uuid.New(), uuid.New(), uuid.New()
 	txn(true, msg(snap(t, a, "active", 3, true)), msg(snap(t, b, "awaiting_ack", 2, true)))

@@ -26,31 +26,10 @@ func TestReadState(t *testing.T) {
 	compact := "compact"
 	testkit.CreateTopic(t, brokers, topic, 3, map[string]*string{"cleanup.policy": &compact})
 
-	pc := testkit.AdminConfig()
-	pc.Producer.Idempotent = true
-	pc.Producer.RequiredAcks = sarama.WaitForAll
-	pc.Net.MaxOpenRequests = 1
-	pc.Producer.Transaction.ID = topic + "-writer"
-	prod, err := sarama.NewSyncProducer(brokers, pc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	prod := testkit.TransactionalProducer(t, brokers, topic+"-writer")
 	txn := func(commit bool, msgs ...*sarama.ProducerMessage) {
 		t.Helper()
-		if err := prod.BeginTxn(); err != nil {
-			t.Fatal(err)
-		}
-		if err := prod.SendMessages(msgs); err != nil {
-			t.Fatal(err)
-		}
-		end := prod.CommitTxn
-		if !commit {
-			end = prod.AbortTxn
-		}
-		if err := end(); err != nil {
-			t.Fatal(err)
-		}
+		testkit.WriteTxn(t, prod, commit, msgs...)
 	}
 	msg := func(key uuid.UUID, a *Aggregation, asJSON bool) *sarama.ProducerMessage {
 		m := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(key.String())}
