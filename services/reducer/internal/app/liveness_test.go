@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/omninode/onex-fleet/pkg/bus"
 	"github.com/omninode/onex-fleet/pkg/config"
 	"github.com/omninode/onex-fleet/pkg/observability"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
@@ -67,7 +68,7 @@ func TestHeartbeatsCheckpointInsteadOfSnapshot(t *testing.T) {
 
 	var committed []*sarama.ProducerMessage
 	for i, batch := range [][]*sarama.ConsumerMessage{register, first, second} {
-		out, err := h.decideBatch(proc, ps, batch)
+		out, err := h.decideBatch(proc, ps, busMessages(batch))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,4 +156,13 @@ func headerPtrs(hs []sarama.RecordHeader) []*sarama.RecordHeader {
 		out[i] = &hs[i]
 	}
 	return out
+}
+
+// busMessages is a batch as the runner hands it to the reducer.
+func busMessages(batch []*sarama.ConsumerMessage) []*bus.Message {
+	msgs := make([]*bus.Message, len(batch))
+	for i, m := range batch {
+		msgs[i] = bus.FromConsumerMessage(m)
+	}
+	return msgs
 }

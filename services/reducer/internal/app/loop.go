@@ -224,14 +224,10 @@ func (h *partitionHandler) load(ctx context.Context) error {
 // runner's transaction.
 func (h *partitionHandler) Handle(_ context.Context, msgs []*bus.Message) (bus.Output, error) {
 	r := h.r
-	batch := make([]*sarama.ConsumerMessage, len(msgs))
-	for i, m := range msgs {
-		batch[i] = m.ConsumerMessage()
-	}
 	// The node counts follow the partition's decisions; an aborted batch's
 	// are taken back when its state is rebuilt (Aborted).
 	r.exportCounts(h.proc.Partition, -1)
-	out, err := h.decideBatch(h.proc, h.ps, batch)
+	out, err := h.decideBatch(h.proc, h.ps, msgs)
 	r.exportCounts(h.proc.Partition, +1)
 	if err != nil {
 		return bus.Output{}, err

@@ -70,7 +70,7 @@ func decideBatchResendsAccepted(t *testing.T, set testkit.WireSet) {
 	h := &handler{r: r, partitions: 6}
 	ps := &partitionState{part: state.NewPartition(0), live: liveness.NewTracker(0, 0)}
 	proc := processor.New(r.settings.Params, ps.part)
-	out, err := h.decideBatch(proc, ps, batch)
+	out, err := h.decideBatch(proc, ps, busMessages(batch))
 	if err != nil {
 		t.Fatal(err)
 	}

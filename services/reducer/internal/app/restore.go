@@ -177,7 +177,7 @@ func replayHeartbeats(ctx context.Context, client sarama.Client, topic string, p
 // replayHeartbeat re-applies one input record of a restore's replay and
 // reports whether it moved a node's liveness.
 func replayHeartbeat(m *sarama.ConsumerMessage, part *state.Partition, live *liveness.Tracker, params decide.Params) bool {
-	in, _, err := decodeInput(m)
+	in, _, err := decodeInput(m.Headers, m.Value)
 	if err != nil || in.Kind != processor.KindHeartbeat {
 		return false // dead-lettered, or no liveness of its own
 	}

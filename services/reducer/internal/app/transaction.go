@@ -111,15 +111,15 @@ type batchOutput struct {
 
 // decodeInput decodes one reducer-input record: the batch's and the
 // restore's heartbeat replay's one way to read the input.
-func decodeInput(m *sarama.ConsumerMessage) (processor.Input, string, error) {
-	return wire.DecodeRecord(m.Headers, m.Value)
+func decodeInput(headers []*sarama.RecordHeader, value []byte) (processor.Input, string, error) {
+	return wire.DecodeRecord(headers, value)
 }
 
 // decideBatch decides a batch and returns what its transaction sends. A node
 // whose decisions in the batch moved only its liveness writes no snapshot:
 // the partition's tracker keeps the move, and once CheckpointInterval has
 // passed the batch also rewrites the tracker's changed buckets.
-func (h *handler) decideBatch(proc *processor.Processor, ps *partitionState, batch []*sarama.ConsumerMessage) (batchOutput, error) {
+func (h *handler) decideBatch(proc *processor.Processor, ps *partitionState, batch []*bus.Message) (batchOutput, error) {
 	r := h.r
 	out := batchOutput{counts: map[string]int{}, resent: map[decide.Trigger]int{}}
 	touched := map[uuid.UUID]*decide.NodeState{}
@@ -129,7 +129,7 @@ func (h *handler) decideBatch(proc *processor.Processor, ps *partitionState, bat
 	var order []uuid.UUID
 	source := r.svc.Config.Environment
 	for i, m := range batch {
-		in, kind, err := decodeInput(m)
+		in, kind, err := decodeInput(m.Headers, m.Value)
 		if err != nil {
 			if out.rejected == nil {
 				out.rejected = map[int]error{}
