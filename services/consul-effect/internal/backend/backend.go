@@ -256,7 +256,7 @@ func excluded(err error) bool {
 }
 
 // writeOp reports the operations that change Consul (the others read).
-func writeOp(op string) bool { return op == "register" || op == "deregister" }
+func writeOp(op string) bool { return op == "register" || op == "deregister" || op == "txn" }
 
 // do runs one Consul call through the breaker with the call timeout. The
 // returned error is an *infraerr.Error (see Classify).
@@ -313,7 +313,9 @@ func (c *Client) classify(op string, err error) *infraerr.Error {
 
 // Classify turns a Consul API failure into an *infraerr.Error: 401/403 →
 // authentication, 429 → rate limited, other 4xx → request rejected, 5xx →
-// unavailable, deadlines → timeout, network errors → connection, anything
+// unavailable, a rolled-back transaction → authentication when an
+// operation was refused for the token, request rejected otherwise,
+// deadlines → timeout, network errors → connection, anything
 // else keeps infraerr's classification (unknown → runtime). A refused ACL
 // token, an untrusted or wrong server certificate and a scheme the
 // listener does not speak are explained in one line naming the variable to
@@ -330,6 +332,10 @@ func classify(op string, err error, h hints) *infraerr.Error {
 	}
 	if e := explain(op, err, h); e != nil {
 		return e
+	}
+	if errors.As(err, new(*TxnRolledBack)) {
+		// One refused for the token was explained above.
+		return infraerr.New(infraerr.KindRequestRejected, ictx, fmt.Sprintf("consul %s: transaction rolled back", op), err)
 	}
 	var se api.StatusError
 	if errors.As(err, &se) {
@@ -395,7 +401,7 @@ func ResultError(err error) string {
 	switch {
 	case k == infraerr.KindUnavailable:
 		return infraerr.SanitizeBackendError(Name, "service unavailable")
-	case k == infraerr.KindAuthentication && errors.As(err, &se):
+	case k == infraerr.KindAuthentication && (errors.As(err, &se) || errors.As(err, new(*TxnRolledBack))):
 		return infraerr.SanitizeBackendError(Name, "permission denied")
 	case k == infraerr.KindAuthentication:
 		return infraerr.SanitizeBackendError(Name, "authentication failed")

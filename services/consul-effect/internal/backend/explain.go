@@ -43,6 +43,7 @@ func explain(op string, err error, h hints) *infraerr.Error {
 	ctx := infraerr.Context{Transport: infraerr.TransportConsul, Operation: op, Target: Name}
 	var (
 		se        api.StatusError
+		rolled    *TxnRolledBack
 		unknownCA x509.UnknownAuthorityError
 		hostname  x509.HostnameError
 		invalid   x509.CertificateInvalidError
@@ -51,7 +52,9 @@ func explain(op string, err error, h hints) *infraerr.Error {
 	)
 	switch {
 	case errors.As(err, &se) && (se.Code == http.StatusUnauthorized || se.Code == http.StatusForbidden):
-		return infraerr.Vouched(infraerr.KindAuthentication, ctx, aclRefusal(se, h.token), err)
+		return infraerr.Vouched(infraerr.KindAuthentication, ctx, aclRefusal(se.Code, se.Body, h.token), err)
+	case errors.As(err, &rolled) && rolled.Denied():
+		return infraerr.Vouched(infraerr.KindAuthentication, ctx, aclRefusal(http.StatusConflict, rolled.Error(), h.token), err)
 	case errors.As(err, &se) && se.Code == http.StatusBadRequest && strings.Contains(se.Body, "HTTP request to an HTTPS server"):
 		return infraerr.Vouched(infraerr.KindConfiguration, ctx,
 			"Consul's address speaks HTTPS: set CONSUL_HTTP_SSL=true or an https:// CONSUL_HTTP_ADDR", err)
@@ -82,14 +85,14 @@ func explain(op string, err error, h hints) *infraerr.Error {
 
 // aclRefusal is the line for a 401 or 403: what Consul said, in its fixed
 // words, and the permission it found missing.
-func aclRefusal(se api.StatusError, token bool) string {
+func aclRefusal(code int, body string, token bool) string {
 	var reason string
 	switch {
-	case strings.Contains(se.Body, "ACL not found"):
+	case strings.Contains(body, "ACL not found"):
 		reason = "ACL not found: Consul does not know it"
-	case strings.Contains(se.Body, "Permission denied"):
+	case strings.Contains(body, "Permission denied"):
 		reason = "Permission denied"
-		if m := lacksRE.FindStringSubmatch(se.Body); m != nil {
+		if m := lacksRE.FindStringSubmatch(body); m != nil {
 			who := "it"
 			if !token {
 				who = "anonymous"
@@ -97,13 +100,13 @@ func aclRefusal(se api.StatusError, token bool) string {
 			reason += fmt.Sprintf(": %s lacks %s on %q", who, m[1], m[2])
 		}
 	default:
-		reason = http.StatusText(se.Code)
+		reason = http.StatusText(code)
 	}
 	switch {
 	case !token:
-		return fmt.Sprintf("Consul refused the request without an ACL token (%d %s): set CONSUL_HTTP_TOKEN %s", se.Code, reason, docRef)
+		return fmt.Sprintf("Consul refused the request without an ACL token (%d %s): set CONSUL_HTTP_TOKEN %s", code, reason, docRef)
 	case strings.HasPrefix(reason, "ACL not found"):
-		return fmt.Sprintf("Consul refused the ACL token (%d %s): check CONSUL_HTTP_TOKEN %s", se.Code, reason, docRef)
+		return fmt.Sprintf("Consul refused the ACL token (%d %s): check CONSUL_HTTP_TOKEN %s", code, reason, docRef)
 	}
-	return fmt.Sprintf("Consul refused the ACL token (%d %s): check CONSUL_HTTP_TOKEN and its policy %s", se.Code, reason, docRef)
+	return fmt.Sprintf("Consul refused the ACL token (%d %s): check CONSUL_HTTP_TOKEN and its policy %s", code, reason, docRef)
 }
