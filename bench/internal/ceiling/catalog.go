@@ -22,7 +22,8 @@ func ConsulCatalogRegistration(nodeID uuid.UUID, nodeType, env string, seq int64
 	node := "onex-node-" + nodeID.String()
 	return &api.CatalogRegistration{
 		Node: node, Address: svc.Address,
-		NodeMeta: map[string]string{"external-node": "true", "external-probe": "false", "onex-env": env, "onex-node-id": nodeID.String()},
+		NodeMeta: map[string]string{"external-node": "true", "external-probe": "false", "onex-env": env, "onex-node-id": nodeID.String(),
+			"onex-sequence": fmt.Sprint(seq)},
 		Service: &api.AgentService{ID: svc.ID, Service: svc.Name, Tags: svc.Tags, Address: svc.Address, Port: svc.Port, Meta: svc.Meta,
 			Weights: api.AgentWeights{Passing: 1, Warning: 1}},
 		Checks: api.HealthChecks{{

@@ -38,6 +38,8 @@ type Reconciler struct {
 	owns  func(uuid.UUID) bool
 	grace time.Duration
 	log   *slog.Logger
+	// parallel bounds the writes of a pass at once.
+	parallel int
 
 	drift    *prometheus.CounterVec
 	runs     *prometheus.CounterVec
@@ -50,9 +52,10 @@ type Reconciler struct {
 // partition of the intents topic is assigned here), so that two instances
 // never reconcile the same node; grace is how long a service this instance
 // just wrote from an intent newer than the view is protected from being
-// taken for an orphan. Metrics are registered on preg.
-func NewReconciler(view *View, reg *effect.Registrar, owns func(uuid.UUID) bool, grace time.Duration, log *slog.Logger, preg prometheus.Registerer) *Reconciler {
-	r := &Reconciler{view: view, store: reg.Store(), reg: reg, owns: owns, grace: grace, log: log,
+// taken for an orphan; parallel bounds a pass's writes at once
+// (ONEX_CONSUL_PARALLELISM). Metrics are registered on preg.
+func NewReconciler(view *View, reg *effect.Registrar, owns func(uuid.UUID) bool, grace time.Duration, parallel int, log *slog.Logger, preg prometheus.Registerer) *Reconciler {
+	r := &Reconciler{view: view, store: reg.Store(), reg: reg, owns: owns, grace: grace, parallel: parallel, log: log,
 		drift: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_consul_drift_total",
 			Help: "Differences anti-entropy found between the registry and Consul, by kind (missing, orphan, changed)."}, []string{"kind"}),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "onex_consul_reconcile_total",
@@ -94,9 +97,10 @@ func (r *Reconciler) Run(ctx context.Context, interval time.Duration) error {
 	}
 }
 
-// Reconcile runs one pass. Per node it holds the registrar's node lock and
-// skips any node an intent wrote since Consul was listed, so a pass never
-// undoes an intent. The rules:
+// Reconcile runs one pass, its writes up to the reconciler's parallelism
+// at once (the registrations first, then the orphans). Per node it holds
+// the registrar's node lock and skips any node an intent wrote since
+// Consul was listed, so a pass never undoes an intent. The rules:
 //   - desired and absent (in catalog mode: absent from the node's own
 //     catalog node) → register (missing), unless this instance deregistered
 //     it at a newer sequence than the view has;
@@ -130,6 +134,7 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 	// node is not this instance's orphan.
 	desired := map[string]uuid.UUID{}
 	desiredNodes := map[uuid.UUID]bool{}
+	ensures := newWrites(ctx, r.parallel)
 	for _, e := range r.view.Desired() {
 		desired[e.Consul.ServiceID] = e.NodeID
 		desiredNodes[e.NodeID] = true
@@ -144,10 +149,18 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 				break
 			}
 		}
-		if err := r.ensure(ctx, e, cur, gen, &rep); err != nil {
-			return r.abort(rep, err)
+		if !ensures.start(func(rep *Report) error { return r.ensure(ctx, e, cur, gen, rep) }) {
+			break
 		}
 	}
+	done, err := ensures.wait()
+	rep.add(done)
+	if err != nil {
+		return r.abort(rep, err)
+	}
+	// Orphans after every desired service is in place: a node whose service
+	// moved (its type changed) gets the new one before the old one goes.
+	orphans := newWrites(ctx, r.parallel)
 	for _, c := range listed {
 		if c.Service == nil {
 			// An empty catalog node: the service of a desired node is being
@@ -161,9 +174,14 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Report, error) {
 		if !r.ours(c) {
 			continue
 		}
-		if err := r.orphan(ctx, c, gen, &rep); err != nil {
-			return r.abort(rep, err)
+		if !orphans.start(func(rep *Report) error { return r.orphan(ctx, c, gen, rep) }) {
+			break
 		}
+	}
+	done, err = orphans.wait()
+	rep.add(done)
+	if err != nil {
+		return r.abort(rep, err)
 	}
 	r.desired.Set(float64(rep.Desired))
 	r.runs.WithLabelValues("ok").Inc()
@@ -215,7 +233,7 @@ func (r *Reconciler) ensure(ctx context.Context, e Entry, cur *effect.Current, g
 	kind := DriftMissing
 	if cur != nil {
 		kind = DriftChanged
-		if seq, _ := effect.Sequence(cur.Service); seq > e.Sequence {
+		if seq, _ := cur.Sequence(); seq > e.Sequence {
 			rep.Skipped++
 			return nil
 		}

@@ -127,7 +127,7 @@ func New(svc *service.Service, s Settings) (*App, error) {
 	a.reg = effect.NewRegistrar(store, s.Env, reg)
 	a.view = antientropy.NewView(reg)
 	a.follow = a.view.Follow
-	a.rec = antientropy.NewReconciler(a.view, a.reg, a.owns, s.OrphanGrace, svc.Log.With("component", "anti_entropy"), reg)
+	a.rec = antientropy.NewReconciler(a.view, a.reg, a.owns, s.OrphanGrace, s.Consul.Parallel, svc.Log.With("component", "anti_entropy"), reg)
 	empty := map[int32]bool{}
 	a.owned.Store(&empty)
 	return a, nil

@@ -262,18 +262,24 @@ func testSecureReadOnly(t *testing.T, sc secureConsul, mode effect.Mode) *harnes
 		t.Fatalf("%d intents refused, then breaker state %d: want 1..5, then open", refused, st)
 	}
 	writesRefused := h.metric("onex_consul_requests_total", map[string]string{"op": "register", "outcome": "error"}) +
-		h.metric("onex_consul_requests_total", map[string]string{"op": "deregister", "outcome": "error"})
+		h.metric("onex_consul_requests_total", map[string]string{"op": "deregister", "outcome": "error"}) +
+		h.metric("onex_consul_requests_total", map[string]string{"op": "txn", "outcome": "error"})
 	if writesRefused != 5 {
 		t.Fatalf("%v writes refused before the breaker opened, want the threshold, 5", writesRefused)
 	}
 	if n := len(h.envServices()); n != 0 {
 		t.Fatalf("%d services registered with a read-only token", n)
 	}
-	const line = `Consul refused the ACL token (403 Permission denied: it lacks service:write on \"onex-effect\"): check CONSUL_HTTP_TOKEN and its policy (docs/consul-effect.md)`
-	if n := countLines(t, h.logPath, `"msg":"consul intent failed"`, line); n != refused {
-		t.Fatalf("%d log lines say %s, want one per refused intent (%d)", n, line, refused)
+	// The agent API refuses the call (403); a catalog transaction is
+	// rolled back (409) with the first operation refused, the node's.
+	refusal, what := `Consul refused the ACL token (403 Permission denied`, `: it lacks service:write on \"onex-effect\"): check CONSUL_HTTP_TOKEN and its policy (docs/consul-effect.md)`
+	if mode == effect.ModeCatalog {
+		refusal, what = `Consul refused the ACL token (409 Permission denied`, `: it lacks node:write on \"onex-node-`
 	}
-	if n := countLines(t, h.logPath, `"msg":"consul circuit breaker open"`, "Consul refused the ACL token (403 Permission denied"); n != 1 {
+	if n := countLines(t, h.logPath, `"msg":"consul intent failed"`, refusal+what); n != refused {
+		t.Fatalf("%d log lines say %s, want one per refused intent (%d)", n, refusal+what, refused)
+	}
+	if n := countLines(t, h.logPath, `"msg":"consul circuit breaker open"`, refusal); n != 1 {
 		t.Fatalf("%d log lines say the breaker opened because of the token, want 1", n)
 	}
 	return h
@@ -349,9 +355,15 @@ func checkNoToken(t *testing.T, sc secureConsul, h *harness) {
 // work (the control row).
 func testSecureRefusals(t *testing.T, sc secureConsul) {
 	other := testca.New(t, "another CA")
-	reg := func(n uuid.UUID) *api.CatalogRegistration {
-		return &api.CatalogRegistration{Node: effect.CatalogNode(n), Address: "127.0.0.1",
-			Service: &api.AgentService{ID: "onex-effect-" + n.String(), Service: "onex-effect", Tags: []string{"onex"}}}
+	// The catalog mode's write, a transaction.
+	loopback := "127.0.0.1"
+	register := func(ctx context.Context, c *backend.Client, n uuid.UUID) error {
+		d, err := effect.Build(n, 1, "", &pipeline.ConsulRegisterPayload{ServiceID: "onex-effect-" + n.String(), ServiceName: "onex-effect",
+			Tags: []string{"onex"}, Address: &loopback})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return effect.NewCatalogStore(c, "").Put(ctx, nil, d)
 	}
 	admin := sc.admin(t)
 	tests := []struct {
@@ -372,11 +384,11 @@ func testSecureRefusals(t *testing.T, sc secureConsul) {
 		{name: "plain http", change: func(s *backend.Settings) { s.SSL = false },
 			want: "Consul's address speaks HTTPS: set CONSUL_HTTP_SSL=true or an https:// CONSUL_HTTP_ADDR", code: backend.CodeUnknown},
 		{name: "no token", change: func(s *backend.Settings) { s.Token = "" }, write: true,
-			want: `Consul refused the request without an ACL token (403 Permission denied: anonymous lacks service:write on "onex-effect"): set CONSUL_HTTP_TOKEN`, code: backend.CodeAuth},
+			want: `Consul refused the request without an ACL token (409 Permission denied: anonymous lacks node:write on "onex-node-`, code: backend.CodeAuth},
 		{name: "unknown token", change: func(s *backend.Settings) { s.Token = config.Secret(uuid.NewString()) }, write: true,
 			want: "Consul refused the ACL token (403 ACL not found: Consul does not know it): check CONSUL_HTTP_TOKEN", code: backend.CodeAuth},
 		{name: "read-only token", change: func(s *backend.Settings) { s.Token = config.Secret(sc.readOnly) }, write: true,
-			want: `Consul refused the ACL token (403 Permission denied: it lacks service:write on "onex-effect"): check CONSUL_HTTP_TOKEN and its policy`, code: backend.CodeAuth},
+			want: `Consul refused the ACL token (409 Permission denied: it lacks node:write on "onex-node-`, code: backend.CodeAuth},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -393,7 +405,7 @@ func testSecureRefusals(t *testing.T, sc secureConsul) {
 				t.Cleanup(func() {
 					_, _ = admin.Catalog().Deregister(&api.CatalogDeregistration{Node: effect.CatalogNode(n)}, nil)
 				})
-				err = c.CatalogRegister(ctx, reg(n))
+				err = register(ctx, c, n)
 			} else {
 				err = c.Ping(ctx)
 			}

@@ -44,25 +44,6 @@ func (c *Client) NodeChecks(ctx context.Context, node string) (api.HealthChecks,
 	return out, err
 }
 
-// CatalogRegister writes a node, its service and the service's checks in
-// one catalog transaction. Checks of the node that reg does not name stay.
-func (c *Client) CatalogRegister(ctx context.Context, reg *api.CatalogRegistration) error {
-	return c.do(ctx, "register", func(q *api.QueryOptions) error {
-		_, err := c.api.Catalog().Register(reg, writeOptions(q))
-		return err
-	})
-}
-
-// CatalogDeregister removes a whole node (with its services and checks),
-// one service of it (with the service's checks) or one check, as d says.
-// Removing what the catalog does not hold succeeds.
-func (c *Client) CatalogDeregister(ctx context.Context, d *api.CatalogDeregistration) error {
-	return c.do(ctx, "deregister", func(q *api.QueryOptions) error {
-		_, err := c.api.Catalog().Deregister(d, writeOptions(q))
-		return err
-	})
-}
-
 // ServiceNames returns the catalog's service names with the union of the
 // tags their instances carry.
 func (c *Client) ServiceNames(ctx context.Context) (map[string][]string, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"strconv"
 
 	"github.com/google/uuid"
 	"github.com/hashicorp/consul/api"
@@ -53,8 +54,8 @@ func LivenessCheckID(serviceID string) string { return "onex-liveness:" + servic
 type CatalogAPI interface {
 	NodeServices(ctx context.Context, node string) (*api.CatalogNodeServiceList, error)
 	NodeChecks(ctx context.Context, node string) (api.HealthChecks, error)
-	CatalogRegister(ctx context.Context, reg *api.CatalogRegistration) error
-	CatalogDeregister(ctx context.Context, d *api.CatalogDeregistration) error
+	// Txn applies operations in one transaction (groupCommit).
+	Txn(ctx context.Context, op string, ops api.TxnOps) error
 	ServiceNames(ctx context.Context) (map[string][]string, error)
 	HealthService(ctx context.Context, name, tag string) ([]*api.ServiceEntry, error)
 	NodesWithMeta(ctx context.Context, meta map[string]string) ([]*api.Node, error)
@@ -73,8 +74,9 @@ var _ CatalogAPI = (*backend.Client)(nil)
 // holds these services, so none re-syncs, health-checks or reaps them: the
 // fleet is their only writer, and anti-entropy repairs them.
 type CatalogStore struct {
-	api CatalogAPI
-	env string
+	api    CatalogAPI
+	env    string
+	writes *groupCommit
 }
 
 var _ Store = (*CatalogStore)(nil)
@@ -83,7 +85,7 @@ var _ Store = (*CatalogStore)(nil)
 // environment env (the onex-env its nodes carry, which scopes the empty
 // nodes List reports).
 func NewCatalogStore(a CatalogAPI, env string) *CatalogStore {
-	return &CatalogStore{api: a, env: env}
+	return &CatalogStore{api: a, env: env, writes: newGroupCommit(a, DefaultTxnsInFlight)}
 }
 
 // Mode is ModeCatalog.
@@ -111,38 +113,74 @@ func (s *CatalogStore) Get(ctx context.Context, node uuid.UUID, serviceID string
 	return c, nil
 }
 
-// Put writes node, service and liveness check in one catalog registration,
-// then removes any other check of the service (one added by hand would
-// otherwise decide the service's health).
+// Put writes what of node, service and liveness check differs from cur,
+// and removes any other check of the service (one added by hand would
+// otherwise decide the service's health), in one transaction it may share
+// with other nodes' writes (groupCommit). A node with more stray checks
+// than a transaction holds has the rest removed in further transactions.
 func (s *CatalogStore) Put(ctx context.Context, cur *Current, d *Desired) error {
-	reg := registration(d)
-	if err := s.api.CatalogRegister(ctx, reg); err != nil {
-		return err
-	}
-	if cur == nil || cur.Node != reg.Node {
-		return nil
-	}
-	for _, ch := range cur.Checks {
-		if ch.ID == LivenessCheckID(d.Reg.ID) {
-			continue
-		}
-		if err := s.api.CatalogDeregister(ctx, &api.CatalogDeregistration{Node: reg.Node, CheckID: ch.ID}); err != nil {
+	ops := putOps(cur, d)
+	for len(ops) > 0 {
+		n := min(len(ops), backend.MaxTxnOps)
+		if err := s.writes.write(ctx, ops[:n]); err != nil {
 			return err
 		}
+		ops = ops[n:]
 	}
 	return nil
 }
 
+// putOps are the transaction operations of writing d over cur (nil:
+// absent). The catalog node is written whenever it differs, which it does
+// at every new sequence: its onex-sequence meta carries the guard
+// (Current.Sequence). The service is written only when it differs
+// otherwise, the liveness check when its status or output does. So a
+// node's ack, which changes its sequence and its check's status, writes
+// neither the service nor its meta: Consul counts every instance of a
+// service name on each commit that writes a service of that name
+// (docs/consul-effect.md, "Writes"), and that count is most of what a
+// registration costs it once the name has thousands of instances.
+func putOps(cur *Current, d *Desired) api.TxnOps {
+	reg := registration(d)
+	same := cur != nil && cur.Node == reg.Node && cur.External
+	var ops api.TxnOps
+	if !same || cur.NodeAddress != reg.Address || !maps.Equal(cur.NodeMeta, reg.NodeMeta) {
+		ops = append(ops, &api.TxnOp{Node: &api.NodeTxnOp{Verb: api.NodeSet, Node: api.Node{Node: reg.Node, Address: reg.Address, Meta: reg.NodeMeta}}})
+	}
+	if !same || !sameService(cur.Service, d) {
+		ops = append(ops, &api.TxnOp{Service: &api.ServiceTxnOp{Verb: api.ServiceSet, Node: reg.Node, Service: *reg.Service}})
+	}
+	want := reg.Checks[0]
+	if !same || !slices.ContainsFunc(cur.Checks, func(c Check) bool {
+		return c.ID == want.CheckID && c.Status == want.Status && c.Output == want.Output && c.Name == want.Name
+	}) {
+		ops = append(ops, &api.TxnOp{Check: &api.CheckTxnOp{Verb: api.CheckSet, Check: *want}})
+	}
+	if cur == nil || cur.Node != reg.Node {
+		return ops
+	}
+	for _, ch := range cur.Checks {
+		if ch.ID != want.CheckID {
+			ops = append(ops, &api.TxnOp{Check: &api.CheckTxnOp{Verb: api.CheckDelete, Check: api.HealthCheck{Node: reg.Node, CheckID: ch.ID}}})
+		}
+	}
+	return ops
+}
+
 // Delete removes a service and, when its external node holds nothing else,
-// the node: in one call when Get counted the node's services, else by
-// looking after the service is gone. A service on an agent's node (left by
-// the agent mode) is deregistered through the local agent, which would
+// the node: in one operation when Get counted the node's services, else by
+// looking after the service is gone. The removals go through the group
+// commit as registrations do (a fleet's expiry deregisters many nodes at
+// once, and each commit that removes a service costs Consul a count of
+// the service name's instances). A service on an agent's node (left by the
+// agent mode) is deregistered through the local agent, which would
 // otherwise register it again; one the local agent does not have belongs
 // to another agent, is out of reach, and is an error (it stays).
 func (s *CatalogStore) Delete(ctx context.Context, cur *Current) error {
+	node := &api.TxnOp{Node: &api.NodeTxnOp{Verb: api.NodeDelete, Node: api.Node{Node: cur.Node}}}
 	switch {
 	case cur.Service == nil:
-		return s.api.CatalogDeregister(ctx, &api.CatalogDeregistration{Node: cur.Node})
+		return s.writes.write(ctx, api.TxnOps{node})
 	case !cur.External:
 		local, _, err := s.api.Service(ctx, cur.Service.ID)
 		if err != nil {
@@ -154,9 +192,10 @@ func (s *CatalogStore) Delete(ctx context.Context, cur *Current) error {
 		}
 		return s.api.Deregister(ctx, cur.Service.ID)
 	case cur.NodeServices == 1:
-		return s.api.CatalogDeregister(ctx, &api.CatalogDeregistration{Node: cur.Node})
+		return s.writes.write(ctx, api.TxnOps{node})
 	}
-	if err := s.api.CatalogDeregister(ctx, &api.CatalogDeregistration{Node: cur.Node, ServiceID: cur.Service.ID}); err != nil {
+	svc := &api.TxnOp{Service: &api.ServiceTxnOp{Verb: api.ServiceDelete, Node: cur.Node, Service: api.AgentService{ID: cur.Service.ID, Service: cur.Service.Service}}}
+	if err := s.writes.write(ctx, api.TxnOps{svc}); err != nil {
 		return err
 	}
 	if cur.NodeServices > 1 {
@@ -166,7 +205,7 @@ func (s *CatalogStore) Delete(ctx context.Context, cur *Current) error {
 	if err != nil || l == nil || len(l.Services) > 0 {
 		return err
 	}
-	return s.api.CatalogDeregister(ctx, &api.CatalogDeregistration{Node: cur.Node})
+	return s.writes.write(ctx, api.TxnOps{node})
 }
 
 // List returns every onex-tagged service in the catalog, on any node (a
@@ -225,7 +264,7 @@ func (s *CatalogStore) List(ctx context.Context) ([]*Current, error) {
 // compared.
 func (s *CatalogStore) Same(cur *Current, d *Desired) bool {
 	if cur == nil || !sameService(cur.Service, d) || !cur.External || cur.Node != CatalogNode(d.NodeID) ||
-		cur.NodeAddress != nodeAddress(d) || !maps.Equal(cur.NodeMeta, nodeMeta(d)) {
+		cur.NodeAddress != nodeAddress(d) || !maps.Equal(withoutSequence(cur.NodeMeta), withoutSequence(nodeMeta(d))) {
 		return false
 	}
 	return len(cur.Checks) == 1 && cur.Checks[0].ID == LivenessCheckID(d.Reg.ID) &&
@@ -259,7 +298,8 @@ func nodeAddress(d *Desired) string {
 }
 
 func nodeMeta(d *Desired) map[string]string {
-	m := map[string]string{NodeMetaExternal: "true", NodeMetaExternalProbe: "false", MetaNodeID: d.NodeID.String()}
+	m := map[string]string{NodeMetaExternal: "true", NodeMetaExternalProbe: "false", MetaNodeID: d.NodeID.String(),
+		MetaSequence: strconv.FormatInt(d.Sequence, 10)}
 	if env := d.Reg.Meta[MetaEnv]; env != "" {
 		m[MetaEnv] = env
 	}

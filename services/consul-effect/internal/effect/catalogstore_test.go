@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
+	"github.com/omninode/onex-fleet/services/consul-effect/internal/backend"
 )
 
 // fakeCatalog is an in-memory catalog with the semantics of the calls
@@ -54,45 +56,85 @@ func (f *fakeCatalog) NodeChecks(_ context.Context, node string) (api.HealthChec
 	return out, nil
 }
 
-func (f *fakeCatalog) CatalogRegister(_ context.Context, reg *api.CatalogRegistration) error {
-	f.calls = append(f.calls, "register "+reg.Node)
-	n, ok := f.nodes[reg.Node]
-	if !ok {
-		n = &fakeNode{services: map[string]*api.AgentService{}, checks: map[string]*api.HealthCheck{}}
-		f.nodes[reg.Node] = n
-	}
-	n.node = api.Node{Node: reg.Node, Address: reg.Address, Meta: reg.NodeMeta}
-	if reg.Service != nil {
-		n.services[reg.Service.ID] = reg.Service
-	}
-	for _, ch := range reg.Checks {
-		n.checks[ch.CheckID] = ch
-	}
-	return nil
-}
-
-func (f *fakeCatalog) CatalogDeregister(_ context.Context, d *api.CatalogDeregistration) error {
-	n, ok := f.nodes[d.Node]
-	switch {
-	case d.CheckID != "":
-		f.calls = append(f.calls, "deregister check "+d.CheckID)
-		if ok {
-			delete(n.checks, d.CheckID)
+// Txn applies node, service and check operations all or nothing, as
+// Consul does: a service or check on a missing node rolls it back.
+func (f *fakeCatalog) Txn(_ context.Context, _ string, ops api.TxnOps) error {
+	kinds := make([]string, len(ops))
+	for i, op := range ops {
+		switch {
+		case op.Node != nil && op.Node.Verb == api.NodeDelete:
+			kinds[i] = "delete node " + op.Node.Node.Node
+		case op.Service != nil && op.Service.Verb == api.ServiceDelete:
+			kinds[i] = "delete service " + op.Service.Service.ID
+		case op.Node != nil:
+			kinds[i] = "node"
+		case op.Service != nil:
+			kinds[i] = "service"
+		case op.Check != nil && op.Check.Verb == api.CheckDelete:
+			kinds[i] = "delete check " + op.Check.Check.CheckID
+		case op.Check != nil:
+			kinds[i] = "check"
 		}
-	case d.ServiceID != "":
-		f.calls = append(f.calls, "deregister service "+d.ServiceID)
-		if ok {
-			delete(n.services, d.ServiceID)
-			for id, ch := range n.checks {
-				if ch.ServiceID == d.ServiceID {
-					delete(n.checks, id)
+	}
+	f.calls = append(f.calls, "txn "+strings.Join(kinds, ","))
+	nodes := map[string]*fakeNode{}
+	for k, n := range f.nodes {
+		nodes[k] = &fakeNode{node: n.node, services: maps.Clone(n.services), checks: maps.Clone(n.checks)}
+	}
+	var errs []*api.TxnError
+	for i, op := range ops {
+		if op.Service != nil && op.Service.Service.Service == "" {
+			// Consul checks the name's ACL on every service operation.
+			errs = append(errs, &api.TxnError{OpIndex: i, What: "Must provide service name (Service.Service) when service ID is provided"})
+			continue
+		}
+		switch {
+		case op.Node != nil && op.Node.Verb == api.NodeSet:
+			n, ok := nodes[op.Node.Node.Node]
+			if !ok {
+				n = &fakeNode{services: map[string]*api.AgentService{}, checks: map[string]*api.HealthCheck{}}
+				nodes[op.Node.Node.Node] = n
+			}
+			n.node = op.Node.Node
+		case op.Service != nil && op.Service.Verb == api.ServiceSet:
+			n, ok := nodes[op.Service.Node]
+			if !ok {
+				errs = append(errs, &api.TxnError{OpIndex: i, What: "Missing node registration"})
+				continue
+			}
+			svc := op.Service.Service
+			n.services[svc.ID] = &svc
+		case op.Check != nil && op.Check.Verb == api.CheckSet:
+			n, ok := nodes[op.Check.Check.Node]
+			if !ok {
+				errs = append(errs, &api.TxnError{OpIndex: i, What: "Missing node registration"})
+				continue
+			}
+			ch := op.Check.Check
+			n.checks[ch.CheckID] = &ch
+		case op.Check != nil && op.Check.Verb == api.CheckDelete:
+			if n, ok := nodes[op.Check.Check.Node]; ok {
+				delete(n.checks, op.Check.Check.CheckID)
+			}
+		case op.Node != nil && op.Node.Verb == api.NodeDelete:
+			delete(nodes, op.Node.Node.Node)
+		case op.Service != nil && op.Service.Verb == api.ServiceDelete:
+			if n, ok := nodes[op.Service.Node]; ok {
+				delete(n.services, op.Service.Service.ID)
+				for id, ch := range n.checks {
+					if ch.ServiceID == op.Service.Service.ID {
+						delete(n.checks, id)
+					}
 				}
 			}
+		default:
+			return fmt.Errorf("fake catalog: op %d not supported", i)
 		}
-	default:
-		f.calls = append(f.calls, "deregister node "+d.Node)
-		delete(f.nodes, d.Node)
 	}
+	if len(errs) > 0 {
+		return &backend.TxnRolledBack{Errors: errs}
+	}
+	f.nodes = nodes
 	return nil
 }
 
@@ -177,6 +219,9 @@ func TestCatalogStoreWrites(t *testing.T) {
 	if err := s.Put(ctx, nil, d); err != nil {
 		t.Fatal(err)
 	}
+	if fmt.Sprint(f.calls) != "[txn node,service,check]" {
+		t.Fatalf("first write: %v", f.calls)
+	}
 	cur, err := s.Get(ctx, a, d.Reg.ID)
 	if err != nil || cur == nil {
 		t.Fatalf("Get after Put: %v, %v", cur, err)
@@ -195,12 +240,41 @@ func TestCatalogStoreWrites(t *testing.T) {
 	if s.Same(cur, d) {
 		t.Fatal("a check added by hand is a difference")
 	}
+	// The ack: a newer sequence and passing. The service is as asked, so
+	// only the node (carrying the sequence) and the check are written.
 	up := desired(t, a, 2, pipeline.HealthPassing)
+	f.calls = nil
 	if err := s.Put(ctx, cur, up); err != nil {
 		t.Fatal(err)
 	}
+	if want := "[txn node,check,delete check by-hand]"; fmt.Sprint(f.calls) != want {
+		t.Fatalf("update: %v, want %s", f.calls, want)
+	}
 	if cur, _ = s.Get(ctx, a, d.Reg.ID); !s.Same(cur, up) {
 		t.Fatalf("after the update: %+v", cur.Checks)
+	}
+	if seq, ok := cur.Sequence(); !ok || seq != 2 {
+		t.Fatalf("sequence after the update %d, %v; want 2 (the node's)", seq, ok)
+	}
+	if svcSeq, _ := Sequence(cur.Service); svcSeq != 1 {
+		t.Fatalf("the service was rewritten (sequence %d)", svcSeq)
+	}
+	// A new sequence alone writes the node only; a changed service
+	// writes the service.
+	f.calls = nil
+	again := desired(t, a, 3, pipeline.HealthPassing)
+	if err := s.Put(ctx, cur, again); err != nil || fmt.Sprint(f.calls) != "[txn node]" {
+		t.Fatalf("new sequence: %v, %v", f.calls, err)
+	}
+	cur, _ = s.Get(ctx, a, d.Reg.ID)
+	moved := desired(t, a, 4, pipeline.HealthPassing)
+	moved.Reg.Port = 9999
+	f.calls = nil
+	if err := s.Put(ctx, cur, moved); err != nil || fmt.Sprint(f.calls) != "[txn node,service]" {
+		t.Fatalf("changed port: %v, %v", f.calls, err)
+	}
+	if cur, _ = s.Get(ctx, a, d.Reg.ID); !s.Same(cur, moved) {
+		t.Fatalf("after the port change: %+v", cur)
 	}
 
 	// The only service of its node: one call removes both.
@@ -208,7 +282,7 @@ func TestCatalogStoreWrites(t *testing.T) {
 	if err := s.Delete(ctx, cur); err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(f.calls) != "[deregister node "+CatalogNode(a)+"]" || f.nodes[CatalogNode(a)] != nil {
+	if fmt.Sprint(f.calls) != "[txn delete node "+CatalogNode(a)+"]" || f.nodes[CatalogNode(a)] != nil {
 		t.Fatalf("calls %v, nodes %v", f.calls, f.nodes)
 	}
 
@@ -226,7 +300,7 @@ func TestCatalogStoreWrites(t *testing.T) {
 	if err := s.Delete(ctx, cur); err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(f.calls) != "[deregister service "+other.Reg.ID+"]" {
+	if fmt.Sprint(f.calls) != "[txn delete service "+other.Reg.ID+"]" {
 		t.Fatalf("calls %v", f.calls)
 	}
 	// Listed (count unknown): the service, then the node once it is empty.
@@ -238,7 +312,7 @@ func TestCatalogStoreWrites(t *testing.T) {
 	if err := s.Delete(ctx, listed[0]); err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(f.calls) != "[deregister service "+db.Reg.ID+" deregister node "+CatalogNode(b)+"]" {
+	if fmt.Sprint(f.calls) != "[txn delete service "+db.Reg.ID+" txn delete node "+CatalogNode(b)+"]" {
 		t.Fatalf("calls %v", f.calls)
 	}
 
@@ -253,7 +327,7 @@ func TestCatalogStoreWrites(t *testing.T) {
 		t.Fatalf("List: %+v", listed)
 	}
 	f.calls = nil
-	if err := s.Delete(ctx, listed[0]); err != nil || fmt.Sprint(f.calls) != "[deregister node onex-node-empty]" {
+	if err := s.Delete(ctx, listed[0]); err != nil || fmt.Sprint(f.calls) != "[txn delete node onex-node-empty]" {
 		t.Fatalf("calls %v, %v", f.calls, err)
 	}
 

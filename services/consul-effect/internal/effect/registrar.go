@@ -150,7 +150,7 @@ func (r *Registrar) Register(ctx context.Context, d *Desired) Result {
 		return Result{Outcome: Failed, Err: err}
 	}
 	if cur != nil {
-		seq, _ := Sequence(cur.Service)
+		seq, _ := cur.Sequence()
 		if seq > d.Sequence {
 			return Result{Outcome: Stale}
 		}
@@ -179,7 +179,7 @@ func (r *Registrar) Deregister(ctx context.Context, node uuid.UUID, seq int64, s
 		r.mark(node, seq, true)
 		return Result{Outcome: Unchanged}
 	}
-	if s, ok := Sequence(cur.Service); ok && s > seq {
+	if s, ok := cur.Sequence(); ok && s > seq {
 		return Result{Outcome: Stale}
 	}
 	if err := r.store.Delete(ctx, cur); err != nil {

@@ -182,15 +182,17 @@ func sameService(cur *api.AgentService, d *Desired) bool {
 		!slices.Equal(nonNil(cur.Tags), nonNil(r.Tags)) {
 		return false
 	}
-	strip := func(m map[string]string) map[string]string {
-		c := maps.Clone(m)
-		delete(c, MetaSequence)
-		if c == nil {
-			c = map[string]string{}
-		}
-		return c
+	return maps.Equal(withoutSequence(cur.Meta), withoutSequence(r.Meta))
+}
+
+// withoutSequence is meta without onex-sequence, never nil.
+func withoutSequence(m map[string]string) map[string]string {
+	c := maps.Clone(m)
+	delete(c, MetaSequence)
+	if c == nil {
+		c = map[string]string{}
 	}
-	return maps.Equal(strip(cur.Meta), strip(r.Meta))
+	return c
 }
 
 func nonNil(s []string) []string {

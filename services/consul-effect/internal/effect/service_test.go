@@ -239,3 +239,27 @@ func TestSequenceAndNode(t *testing.T) {
 		}
 	}
 }
+
+// A service's sequence is the newer of its own meta's and, in catalog
+// mode, its catalog node's (a write that leaves the service as it is
+// carries the sequence on the node).
+func TestCurrentSequence(t *testing.T) {
+	tests := []struct {
+		name      string
+		svc, node map[string]string
+		want      int64
+		ok        bool
+	}{
+		{name: "service only (agent mode)", svc: map[string]string{MetaSequence: "7"}, want: 7, ok: true},
+		{name: "node newer", svc: map[string]string{MetaSequence: "7"}, node: map[string]string{MetaSequence: "9"}, want: 9, ok: true},
+		{name: "service newer", svc: map[string]string{MetaSequence: "12"}, node: map[string]string{MetaSequence: "9"}, want: 12, ok: true},
+		{name: "node only", svc: map[string]string{}, node: map[string]string{MetaSequence: "3"}, want: 3, ok: true},
+		{name: "neither", svc: map[string]string{}, node: map[string]string{MetaSequence: "x"}},
+	}
+	for _, tt := range tests {
+		c := &Current{Service: &api.AgentService{Meta: tt.svc}, NodeMeta: tt.node}
+		if got, ok := c.Sequence(); got != tt.want || ok != tt.ok {
+			t.Errorf("%s: %d, %v; want %d, %v", tt.name, got, ok, tt.want, tt.ok)
+		}
+	}
+}

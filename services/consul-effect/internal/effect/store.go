@@ -3,6 +3,7 @@ package effect
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -71,6 +72,18 @@ func (c *Current) NodeID() (uuid.UUID, bool) {
 	}
 	id, err := uuid.Parse(c.NodeMeta[MetaNodeID])
 	return id, err == nil
+}
+
+// Sequence is the sequence that last wrote the service: its onex-sequence
+// meta, or in catalog mode its catalog node's when that is newer (a write
+// that changes only the node and the check carries the sequence on the
+// node, catalogstore.go). ok is false when neither has one.
+func (c *Current) Sequence() (seq int64, ok bool) {
+	seq, ok = Sequence(c.Service)
+	if v, err := strconv.ParseInt(c.NodeMeta[MetaSequence], 10, 64); err == nil && (!ok || v > seq) {
+		seq, ok = v, true
+	}
+	return seq, ok
 }
 
 // Env reads the onex-env of the service, or of its catalog node when the
