@@ -120,9 +120,11 @@ func New(svc *service.Service, s Settings) (*App, error) {
 		return nil, err
 	}
 	a.consul = c
-	var store effect.Store = effect.NewCatalogStore(c, s.Env)
+	var store effect.Store
 	if s.Mode == effect.ModeAgent {
 		store = effect.NewAgentStore(c)
+	} else {
+		store = effect.NewCatalogStore(c, s.Env, reg)
 	}
 	a.reg = effect.NewRegistrar(store, s.Env, reg)
 	a.view = antientropy.NewView(reg)

@@ -363,7 +363,7 @@ func testSecureRefusals(t *testing.T, sc secureConsul) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return effect.NewCatalogStore(c, "").Put(ctx, nil, d)
+		return effect.NewCatalogStore(c, "", nil).Put(ctx, nil, d)
 	}
 	admin := sc.admin(t)
 	tests := []struct {

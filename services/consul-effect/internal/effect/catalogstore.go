@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hashicorp/consul/api"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
@@ -83,9 +84,14 @@ var _ Store = (*CatalogStore)(nil)
 
 // NewCatalogStore returns the catalog mode's store for the fleet of
 // environment env (the onex-env its nodes carry, which scopes the empty
-// nodes List reports).
-func NewCatalogStore(a CatalogAPI, env string) *CatalogStore {
-	return &CatalogStore{api: a, env: env, writes: newGroupCommit(a, DefaultTxnsInFlight)}
+// nodes List reports). Its histogram onex_consul_txn_writes is registered
+// on reg (nil: not registered).
+func NewCatalogStore(a CatalogAPI, env string, reg prometheus.Registerer) *CatalogStore {
+	s := &CatalogStore{api: a, env: env, writes: newGroupCommit(a, DefaultTxnsInFlight)}
+	if reg != nil {
+		reg.MustRegister(s.writes.writes)
+	}
+	return s
 }
 
 // Mode is ModeCatalog.

@@ -213,7 +213,7 @@ func TestCatalogStoreWrites(t *testing.T) {
 	ctx := context.Background()
 	a, b := uuid.New(), uuid.New()
 	f := newFakeCatalog()
-	s := NewCatalogStore(f, "dev")
+	s := NewCatalogStore(f, "dev", nil)
 
 	d := desired(t, a, 1, pipeline.HealthWarning)
 	if err := s.Put(ctx, nil, d); err != nil {

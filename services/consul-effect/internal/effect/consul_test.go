@@ -29,7 +29,7 @@ func TestCatalogWritesOnConsul(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	store := NewCatalogStore(c, "")
+	store := NewCatalogStore(c, "", nil)
 	a, b, missing := uuid.New(), uuid.New(), uuid.New()
 	t.Cleanup(func() {
 		for _, n := range []uuid.UUID{a, b, missing} {

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/hashicorp/consul/api"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/omninode/onex-fleet/services/consul-effect/internal/backend"
 )
@@ -41,6 +42,8 @@ const DefaultTxnsInFlight = 1
 type groupCommit struct {
 	api      TxnAPI
 	inFlight int
+	// writes observes how many writes each transaction carried.
+	writes prometheus.Histogram
 
 	mu      sync.Mutex
 	settled *sync.Cond // broadcast when a transaction ends
@@ -58,7 +61,10 @@ func newGroupCommit(a TxnAPI, inFlight int) *groupCommit {
 	if inFlight < 1 {
 		inFlight = DefaultTxnsInFlight
 	}
-	g := &groupCommit{api: a, inFlight: inFlight}
+	g := &groupCommit{api: a, inFlight: inFlight,
+		writes: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "onex_consul_txn_writes",
+			Help:    "Writes (a node's registration, deregistration or repair) per Consul transaction of the catalog mode.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32}})}
 	g.settled = sync.NewCond(&g.mu)
 	return g
 }
@@ -123,6 +129,7 @@ func (g *groupCommit) commit(ctx context.Context, batch []*pendingWrite) []error
 		}
 	}
 	errs := make([]error, len(batch))
+	g.writes.Observe(float64(len(batch)))
 	err := g.api.Txn(ctx, "txn", ops)
 	var rolled *backend.TxnRolledBack
 	if err == nil || len(batch) == 1 || !errors.As(err, &rolled) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/services/consul-effect/internal/backend"
@@ -108,6 +109,13 @@ func TestGroupCommitGathers(t *testing.T) {
 	}
 	if m := f.most.Load(); m > 2 {
 		t.Fatalf("%d transactions at once, want at most 2", m)
+	}
+	var m dto.Metric
+	if err := g.writes.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if h := m.GetHistogram(); h.GetSampleCount() != uint64(len(f.txns)) || h.GetSampleSum() != writers {
+		t.Fatalf("onex_consul_txn_writes: %d transactions, %v writes; want %d, %d", h.GetSampleCount(), h.GetSampleSum(), len(f.txns), writers)
 	}
 }
 

@@ -161,7 +161,7 @@ func TestSame(t *testing.T) {
 		view  func(*Desired) *Current
 	}{
 		ModeAgent:   {NewAgentStore(nil), agentView},
-		ModeCatalog: {NewCatalogStore(nil, "dev"), catalogView},
+		ModeCatalog: {NewCatalogStore(nil, "dev", nil), catalogView},
 	}
 	tests := []struct {
 		name string
