@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rcrowley/go-metrics"
+
 	"github.com/omninode/onex-fleet/pkg/config"
 )
 
@@ -51,5 +53,21 @@ func TestNewConfigSecurity(t *testing.T) {
 				t.Errorf("tls %v sasl %v, want %v %v", c.Net.TLS.Enable, c.Net.SASL.Enable, tt.tls, tt.sasl)
 			}
 		})
+	}
+}
+
+// TestSaramaMetricsOff: a client made by this package records none of
+// sarama's go-metrics, whose meters and histograms cost every request a
+// lock and a sample heap and are read by nothing.
+func TestSaramaMetricsOff(t *testing.T) {
+	c, err := NewConfig(Options{Brokers: []string{"127.0.0.1:9"}, Security: &config.KafkaSecurity{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := metrics.GetOrRegisterHistogram("request-size", c.MetricRegistry, metrics.NewUniformSample(8)).(metrics.NilHistogram); !ok {
+		t.Error("sarama's histograms are recorded: metrics.UseNilMetrics is off")
+	}
+	if _, ok := metrics.GetOrRegisterMeter("request-rate", c.MetricRegistry).(metrics.NilMeter); !ok {
+		t.Error("sarama's meters are recorded: metrics.UseNilMetrics is off")
 	}
 }
