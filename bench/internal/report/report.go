@@ -113,6 +113,10 @@ type Result struct {
 	// offered during the heartbeat phase, by topic (transaction markers
 	// counted out).
 	RecordsPerHeartbeat map[string]float64 `json:"kafka_records_per_heartbeat_by_topic,omitempty"`
+	// RecordsPerRegistration are the Kafka records written per
+	// registration that became ACTIVE in the registration run's window, by
+	// topic (transaction markers counted out).
+	RecordsPerRegistration map[string]float64 `json:"kafka_records_per_registration_by_topic,omitempty"`
 	// GoalTables are goals on the details (an issue's), judged when the
 	// result is written.
 	GoalTables []GoalTable `json:"goal_tables,omitempty"`
@@ -301,6 +305,13 @@ func (r *Result) WriteMarkdown(w io.Writer, chartFile string) {
 		fmt.Fprintln(w)
 		for _, k := range sortedByValue(r.RecordsPerHeartbeat) {
 			fmt.Fprintf(w, "- `%s`: %.3f\n", k, r.RecordsPerHeartbeat[k])
+		}
+	}
+	if len(r.RecordsPerRegistration) > 0 {
+		fmt.Fprintln(w, "\nKafka records per registration ACTIVE in the registration run's window, by topic (transaction markers counted out):")
+		fmt.Fprintln(w)
+		for _, k := range sortedByValue(r.RecordsPerRegistration) {
+			fmt.Fprintf(w, "- `%s`: %.3f\n", k, r.RecordsPerRegistration[k])
 		}
 	}
 	if len(r.Details) > 0 {

@@ -92,3 +92,45 @@ func TestNiceCeil(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordsByTopicRendered: the records per heartbeat and per
+// registration by topic appear in results.md, largest first, only when
+// measured.
+func TestRecordsByTopicRendered(t *testing.T) {
+	tests := []struct {
+		name      string
+		set       func(r *Result)
+		want, not []string
+	}{
+		{name: "neither measured", not: []string{"Kafka records per heartbeat", "Kafka records per registration"}},
+		{name: "per registration", set: func(r *Result) {
+			r.RecordsPerRegistration = map[string]float64{"onex.cmd.platform.reducer-input.v1": 2.08, "onex.intent.platform.registration-intents.v1": 4.3}
+		}, want: []string{"Kafka records per registration ACTIVE",
+			"- `onex.intent.platform.registration-intents.v1`: 4.300\n- `onex.cmd.platform.reducer-input.v1`: 2.080"},
+			not: []string{"Kafka records per heartbeat"}},
+		{name: "per heartbeat", set: func(r *Result) {
+			r.RecordsPerHeartbeat = map[string]float64{"onex.evt.platform.node-heartbeat.v1": 1}
+		}, want: []string{"Kafka records per heartbeat offered", "- `onex.evt.platform.node-heartbeat.v1`: 1.000"},
+			not: []string{"Kafka records per registration"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := sample()
+			if tt.set != nil {
+				tt.set(r)
+			}
+			var b bytes.Buffer
+			r.WriteMarkdown(&b, "")
+			for _, w := range tt.want {
+				if !strings.Contains(b.String(), w) {
+					t.Errorf("results.md lacks %q:\n%s", w, b.String())
+				}
+			}
+			for _, n := range tt.not {
+				if strings.Contains(b.String(), n) {
+					t.Errorf("results.md has %q:\n%s", n, b.String())
+				}
+			}
+		})
+	}
+}

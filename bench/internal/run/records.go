@@ -37,58 +37,94 @@ func (b *bench) kafkaClient(id string) (sarama.Client, error) {
 	return c, nil
 }
 
-// recordsPerHeartbeat records what the heartbeat window wrote to Kafka per
-// heartbeat offered: the offsets every topic grew by (Kafka's own topics
-// left out), and the records among them once the transaction markers are
-// counted out by reading them back.
-func (b *bench) recordsPerHeartbeat(ctx context.Context, from, to kafkalog.Ends, offered float64) {
-	if offered <= 0 {
-		return
-	}
-	// Only the run's topics: on its namespace, what other fleets on the
-	// broker write is not the run's work.
+// windowRecords counts what the run's topics grew by between from and to:
+// the offsets (Kafka's own topics and other fleets' left out: on the run's
+// namespace only), and, once the transaction markers among them are
+// counted out by reading them back, the records, also by canonical topic.
+// A failure to count the markers out returns the offsets and the error.
+func (b *bench) windowRecords(ctx context.Context, from, to kafkalog.Ends) (offsets int64, records float64, byTopic map[string]float64, err error) {
 	var ranges []kafkalog.Range
 	for _, r := range kafkalog.Grown(from, to) {
 		if b.ns.Canonical(r.Topic) != r.Topic {
 			ranges = append(ranges, r)
 		}
 	}
-	var offsets int64
 	for _, r := range ranges {
 		offsets += r.Offsets()
 	}
-	b.res.Detail("kafka_offsets_per_heartbeat", float64(offsets)/offered)
 	cfg, err := bus.NewConfig(bus.Options{Brokers: b.s.Brokers, ClientID: "bench-records"})
 	if err != nil {
-		b.res.Note("Kafka records per heartbeat: %v", err)
-		return
+		return offsets, 0, nil, err
 	}
-	t0 := time.Now()
 	counts, err := kafkalog.CountRecords(ctx, b.s.Brokers, cfg, ranges, markerReadLimit, markerReadIdle)
 	if err != nil {
-		// Without the markers counted out, the figure is the offsets: it
-		// errs on the high side and says so.
-		b.res.Detail(keyRecordsPerHeartbeat, float64(offsets)/offered)
-		b.res.Note("Kafka records per heartbeat include the transaction markers (counting them out failed: %v)", err)
-		return
+		return offsets, 0, nil, err
 	}
-	var records float64
-	byTopic := map[string]float64{}
+	byTopic = map[string]float64{}
 	for _, c := range counts {
 		n := c.Estimate()
 		records += n
-		byTopic[b.ns.Canonical(c.Topic)] += n / offered
+		byTopic[b.ns.Canonical(c.Topic)] += n
 	}
-	b.res.Detail(keyRecordsPerHeartbeat, records/offered)
-	b.res.Detail("kafka_transaction_markers_per_heartbeat", (float64(offsets)-records)/offered)
-	b.res.RecordsPerHeartbeat = byTopic
-	b.log.Info("bench: kafka records per heartbeat", "records", fmt.Sprintf("%.2f", records/offered),
-		"offsets", fmt.Sprintf("%.2f", float64(offsets)/offered), "by_topic", topicShares(byTopic),
-		"read_took", time.Since(t0).Round(time.Millisecond))
+	return offsets, records, byTopic, nil
 }
 
-// topicShares formats records per heartbeat by topic, largest first, for
-// the log.
+// perItem divides every count of byTopic by n.
+func perItem(byTopic map[string]float64, n float64) map[string]float64 {
+	out := make(map[string]float64, len(byTopic))
+	for k, v := range byTopic {
+		out[k] = v / n
+	}
+	return out
+}
+
+// recordsPerHeartbeat records what the heartbeat window wrote to Kafka per
+// heartbeat offered (kafka_records_per_heartbeat and its neighbours).
+func (b *bench) recordsPerHeartbeat(ctx context.Context, from, to kafkalog.Ends, offered float64) {
+	b.res.RecordsPerHeartbeat = b.recordsPer(ctx, "heartbeat", from, to, offered)
+}
+
+// recordsPerRegistration records what the registration run's CPU window
+// wrote to Kafka per registration that became ACTIVE in it. In the closed
+// loop as many registrations are in flight at the window's end as at its
+// start, so what is written in between is what the registrations
+// completed in between cost (the heartbeats of the nodes already ACTIVE
+// included, as in the CPU figure).
+func (b *bench) recordsPerRegistration(ctx context.Context, from, to kafkalog.Ends, completed float64) {
+	b.res.RecordsPerRegistration = b.recordsPer(ctx, "registration", from, to, completed)
+}
+
+// recordsPer records, per item of n, the offsets the run's topics grew by
+// between from and to (detail kafka_offsets_per_<item>), the records among
+// them once the transaction markers are counted out
+// (kafka_records_per_<item>) and the markers
+// (kafka_transaction_markers_per_<item>), and returns the records per item
+// by topic. When the markers cannot be counted out, the records detail is
+// the offsets, which errs on the high side, a note says so, and it returns
+// nil.
+func (b *bench) recordsPer(ctx context.Context, item string, from, to kafkalog.Ends, n float64) map[string]float64 {
+	if n <= 0 {
+		return nil
+	}
+	t0 := time.Now()
+	offsets, records, byTopic, err := b.windowRecords(ctx, from, to)
+	b.res.Detail("kafka_offsets_per_"+item, float64(offsets)/n)
+	if err != nil {
+		b.res.Detail("kafka_records_per_"+item, float64(offsets)/n)
+		b.res.Note("Kafka records per %s include the transaction markers (counting them out failed: %v)", item, err)
+		return nil
+	}
+	b.res.Detail("kafka_records_per_"+item, records/n)
+	b.res.Detail("kafka_transaction_markers_per_"+item, (float64(offsets)-records)/n)
+	per := perItem(byTopic, n)
+	b.log.Info("bench: kafka records per "+item, "records", fmt.Sprintf("%.2f", records/n),
+		"offsets", fmt.Sprintf("%.2f", float64(offsets)/n), "by_topic", topicShares(per),
+		"read_took", time.Since(t0).Round(time.Millisecond))
+	return per
+}
+
+// topicShares formats records per item by topic, largest first, for the
+// log.
 func topicShares(m map[string]float64) string {
 	names := make([]string, 0, len(m))
 	for k := range m {

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/omninode/onex-fleet/bench/internal/ceiling"
+	"github.com/omninode/onex-fleet/bench/internal/kafkalog"
 	"github.com/omninode/onex-fleet/bench/internal/procs"
 	"github.com/omninode/onex-fleet/bench/internal/report"
 )
@@ -62,14 +63,30 @@ func (b *bench) registrationPhase(ctx context.Context) error {
 	// in between.
 	fleetCPU := b.serviceGroups()
 	var cpuA, cpuB procs.CPUSample
+	// The ends of Kafka's topics are read at the same instants, for the
+	// records per registration.
+	kafka, err := b.kafkaClient("bench-records")
+	if err != nil {
+		return err
+	}
+	defer kafka.Close()
+	var endsA, endsB kafkalog.Ends
+	var endsErr error
 	err = b.measure(ctx, "registration", 10*time.Second, func(ctx context.Context) error {
 		started = time.Now()
 		sampled := make(chan struct{})
-		timer := time.AfterFunc(warm, func() { cpuA = procs.SampleCPU(fleetCPU); close(sampled) })
+		timer := time.AfterFunc(warm, func() {
+			cpuA = procs.SampleCPU(fleetCPU)
+			endsA, endsErr = kafkalog.ReadEnds(kafka)
+			close(sampled)
+		})
 		ids := b.reg.ClosedLoop(ctx, b.s.Window, warm+window, 60*time.Second)
 		cpuB = procs.SampleCPU(fleetCPU)
 		if !timer.Stop() {
 			<-sampled
+			if endsErr == nil {
+				endsB, endsErr = kafkalog.ReadEnds(kafka)
+			}
 		}
 		b.remember(ids)
 		n = len(ids)
@@ -102,6 +119,11 @@ func (b *bench) registrationPhase(ctx context.Context) error {
 	}
 	if !cpuA.At.IsZero() {
 		b.res.Detail(keyCPUPerRegistration, procs.PerItem(cpuA, cpuB, float64(inCPU), serviceNames...)*1e3)
+		if endsErr != nil {
+			b.res.Note("Kafka records per registration not measured: %v", endsErr)
+		} else if endsB != nil {
+			b.recordsPerRegistration(ctx, endsA, endsB, float64(inCPU))
+		}
 	}
 	rate := float64(inWindow) / window.Seconds()
 	ratio := rate / ceil
