@@ -88,6 +88,15 @@ func (f *fakeCatalog) Txn(_ context.Context, _ string, ops api.TxnOps) error {
 			errs = append(errs, &api.TxnError{OpIndex: i, What: "Must provide service name (Service.Service) when service ID is provided"})
 			continue
 		}
+		// existing is the node a service or check is set on; Consul rolls
+		// the transaction back when it is missing.
+		existing := func(name string) (*fakeNode, bool) {
+			n, ok := nodes[name]
+			if !ok {
+				errs = append(errs, &api.TxnError{OpIndex: i, What: "Missing node registration"})
+			}
+			return n, ok
+		}
 		switch {
 		case op.Node != nil && op.Node.Verb == api.NodeSet:
 			n, ok := nodes[op.Node.Node.Node]
@@ -97,21 +106,15 @@ func (f *fakeCatalog) Txn(_ context.Context, _ string, ops api.TxnOps) error {
 			}
 			n.node = op.Node.Node
 		case op.Service != nil && op.Service.Verb == api.ServiceSet:
-			n, ok := nodes[op.Service.Node]
-			if !ok {
-				errs = append(errs, &api.TxnError{OpIndex: i, What: "Missing node registration"})
-				continue
+			if n, ok := existing(op.Service.Node); ok {
+				svc := op.Service.Service
+				n.services[svc.ID] = &svc
 			}
-			svc := op.Service.Service
-			n.services[svc.ID] = &svc
 		case op.Check != nil && op.Check.Verb == api.CheckSet:
-			n, ok := nodes[op.Check.Check.Node]
-			if !ok {
-				errs = append(errs, &api.TxnError{OpIndex: i, What: "Missing node registration"})
-				continue
+			if n, ok := existing(op.Check.Check.Node); ok {
+				ch := op.Check.Check
+				n.checks[ch.CheckID] = &ch
 			}
-			ch := op.Check.Check
-			n.checks[ch.CheckID] = &ch
 		case op.Check != nil && op.Check.Verb == api.CheckDelete:
 			if n, ok := nodes[op.Check.Check.Node]; ok {
 				delete(n.checks, op.Check.Check.CheckID)
