@@ -46,12 +46,16 @@ func TestReadinessAndMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.produce(h.topic(topics.NodeHeartbeat), "", raw)
-	h.eventually(20*time.Second, "heartbeat accepted", func() bool {
+	// The ingress counter moves inside the handler; the bus counts the record
+	// as consumed and its output as produced only after the handler returns
+	// and the output is sent, so wait for all three.
+	h.eventually(20*time.Second, "heartbeat accepted, consumed and forwarded", func() bool {
 		_, body := get("/metrics")
-		return strings.Contains(body, `onex_orchestrator_ingress_messages_total{outcome="accepted",reason="",service="registration-orchestrator",topic="onex.evt.platform.node-heartbeat.v1"} 1`)
+		return strings.Contains(body, `onex_orchestrator_ingress_messages_total{outcome="accepted",reason="",service="registration-orchestrator",topic="onex.evt.platform.node-heartbeat.v1"} 1`) &&
+			strings.Contains(body, "onex_messages_consumed_total{") && strings.Contains(body, "onex_messages_produced_total{")
 	})
 	_, body := get("/metrics")
-	for _, series := range []string{"onex_messages_consumed_total", "onex_messages_produced_total",
+	for _, series := range []string{
 		`onex_orchestrator_tick_leader{service="registration-orchestrator"} 1`,
 		`onex_orchestrator_aggregations_in_flight{service="registration-orchestrator"} 0`, "onex_orchestrator_catalog_version"} {
 		if !strings.Contains(body, series) {
