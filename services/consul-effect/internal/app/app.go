@@ -228,6 +228,8 @@ func (a *App) Run(ctx context.Context) error {
 		OnRevoke: func(map[string][]int32) {
 			empty := map[int32]bool{}
 			a.owned.Store(&empty)
+			// Another instance may write these nodes before they come back.
+			a.reg.Forget()
 		},
 	})
 	if err != nil {

@@ -173,6 +173,26 @@ func putOps(cur *Current, d *Desired) api.TxnOps {
 	return ops
 }
 
+// AfterPut is what Consul holds for d's service after Put(cur, d)
+// succeeded: putOps's result, computed rather than read back. The node and
+// its meta are d's; the service is cur's when putOps left it alone (it
+// keeps its older onex-sequence meta) and d's otherwise; the liveness
+// check is the only check. NodeServices is cur's count when the service
+// stayed on the same node, else unknown (0).
+func (s *CatalogStore) AfterPut(cur *Current, d *Desired) *Current {
+	reg := registration(d)
+	out := &Current{Service: reg.Service, Node: reg.Node, NodeAddress: reg.Address, NodeMeta: reg.NodeMeta, External: true}
+	if cur != nil && cur.Node == reg.Node && cur.External {
+		out.NodeServices = cur.NodeServices
+		if sameService(cur.Service, d) {
+			out.Service = cur.Service
+		}
+	}
+	want := reg.Checks[0]
+	out.Checks = []Check{{ID: want.CheckID, Name: want.Name, Status: want.Status, Output: want.Output}}
+	return out
+}
+
 // Delete removes a service and, when its external node holds nothing else,
 // the node: in one operation when Get counted the node's services, else by
 // looking after the service is gone. The removals go through the group

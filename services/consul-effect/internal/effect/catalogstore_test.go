@@ -22,6 +22,9 @@ type fakeCatalog struct {
 	nodes map[string]*fakeNode
 	agent map[string]bool // services of the local agent
 	calls []string
+	reads []string // NodeServices and NodeChecks calls
+	// failTxn, when set, is what every Txn returns, applying nothing.
+	failTxn error
 }
 
 type fakeNode struct {
@@ -35,6 +38,7 @@ func newFakeCatalog() *fakeCatalog {
 }
 
 func (f *fakeCatalog) NodeServices(_ context.Context, node string) (*api.CatalogNodeServiceList, error) {
+	f.reads = append(f.reads, "services")
 	n, ok := f.nodes[node]
 	if !ok {
 		return nil, nil
@@ -47,6 +51,7 @@ func (f *fakeCatalog) NodeServices(_ context.Context, node string) (*api.Catalog
 }
 
 func (f *fakeCatalog) NodeChecks(_ context.Context, node string) (api.HealthChecks, error) {
+	f.reads = append(f.reads, "checks")
 	var out api.HealthChecks
 	if n, ok := f.nodes[node]; ok {
 		for _, id := range slices.Sorted(maps.Keys(n.checks)) {
@@ -77,6 +82,9 @@ func (f *fakeCatalog) Txn(_ context.Context, _ string, ops api.TxnOps) error {
 		}
 	}
 	f.calls = append(f.calls, "txn "+strings.Join(kinds, ","))
+	if f.failTxn != nil {
+		return f.failTxn
+	}
 	nodes := map[string]*fakeNode{}
 	for k, n := range f.nodes {
 		nodes[k] = &fakeNode{node: n.node, services: maps.Clone(n.services), checks: maps.Clone(n.checks)}
@@ -113,6 +121,10 @@ func (f *fakeCatalog) Txn(_ context.Context, _ string, ops api.TxnOps) error {
 		case op.Check != nil && op.Check.Verb == api.CheckSet:
 			if n, ok := existing(op.Check.Check.Node); ok {
 				ch := op.Check.Check
+				if ch.ServiceID != "" && n.services[ch.ServiceID] == nil {
+					errs = append(errs, &api.TxnError{OpIndex: i, What: "Missing service registration"})
+					continue
+				}
 				n.checks[ch.CheckID] = &ch
 			}
 		case op.Check != nil && op.Check.Verb == api.CheckDelete:

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hashicorp/consul/api"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/omninode/onex-fleet/pkg/infraerr"
 	"github.com/omninode/onex-fleet/pkg/pipeline"
@@ -55,6 +56,9 @@ func TestCatalogWritesOnConsul(t *testing.T) {
 		if err != nil || !store.Same(cur, d) {
 			t.Fatalf("%s after the shared transaction: %+v, %v", d.Reg.ID, cur, err)
 		}
+		if diff := currentDiff(store.AfterPut(nil, d), cur); diff != "" {
+			t.Fatalf("%s: predicted and read differ: %s", d.Reg.ID, diff)
+		}
 	}
 	if l, err := c.NodeServices(ctx, CatalogNode(missing)); err != nil || l != nil {
 		t.Fatalf("the refused write landed: %+v, %v", l, err)
@@ -67,9 +71,13 @@ func TestCatalogWritesOnConsul(t *testing.T) {
 	if err := store.Put(ctx, cur, up); err != nil {
 		t.Fatal(err)
 	}
+	predicted := store.AfterPut(cur, up)
 	cur, err = store.Get(ctx, a, da.Reg.ID)
 	if err != nil || !store.Same(cur, up) {
 		t.Fatalf("after the ack: %+v, %v", cur, err)
+	}
+	if diff := currentDiff(predicted, cur); diff != "" {
+		t.Fatalf("after the ack, predicted and read differ: %s", diff)
 	}
 	if seq, _ := cur.Sequence(); seq != 2 || cur.Service.ModifyIndex != before {
 		t.Fatalf("after the ack: sequence %d (want 2), service index %d → %d (want unchanged)", seq, before, cur.Service.ModifyIndex)
@@ -94,4 +102,46 @@ func consulAPI(t *testing.T, addr string) *api.Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// On a real Consul, the ack's write computed from the written state is
+// refused when the service was removed behind the fleet's back (Consul
+// refuses a check of a service its node does not hold), and the registrar
+// redoes it from a read.
+func TestWrittenStateOnConsul(t *testing.T) {
+	addr := testkit.ConsulAddr(t)
+	s := backend.DefaultSettings()
+	s.Addr = addr
+	c, err := backend.New(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	store := NewCatalogStore(c, "", nil)
+	preg := prometheus.NewRegistry()
+	r := NewRegistrar(store, "", preg)
+	node := uuid.New()
+	t.Cleanup(func() {
+		_ = store.writes.write(context.Background(), api.TxnOps{{Node: &api.NodeTxnOp{Verb: api.NodeDelete, Node: api.Node{Node: CatalogNode(node)}}}})
+	})
+	intro := desired(t, node, 1, pipeline.HealthWarning)
+	if res := r.Register(ctx, intro); res.Outcome != Applied {
+		t.Fatalf("introspection's register: %+v", res)
+	}
+	if _, err := consulAPI(t, addr).Catalog().Deregister(&api.CatalogDeregistration{Node: CatalogNode(node), ServiceID: intro.Reg.ID}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ack := desired(t, node, 2, pipeline.HealthPassing)
+	if res := r.Register(ctx, ack); res.Outcome != Applied {
+		t.Fatalf("ack's register: %+v", res)
+	}
+	for outcome, want := range map[string]float64{"used": 1, "stale": 1} {
+		if v := testkit.Metric(t, preg, "onex_consul_written_state_total", map[string]string{"outcome": outcome}); v != want {
+			t.Fatalf("onex_consul_written_state_total{outcome=%q} = %v, want %v", outcome, v, want)
+		}
+	}
+	if cur, err := store.Get(ctx, node, ack.Reg.ID); err != nil || !store.Same(cur, ack) {
+		t.Fatalf("Consul after the ack: %+v, %v", cur, err)
+	}
 }

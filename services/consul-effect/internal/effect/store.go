@@ -133,3 +133,13 @@ type Store interface {
 	// service (in catalog mode: on the node's own catalog node).
 	Holds(cur *Current, node uuid.UUID) bool
 }
+
+// Predictor is a Store that can tell, without reading Consul, what Consul
+// holds after a successful Put. The registrar remembers that state per node
+// and uses it in place of the node's next Get (Registrar.Register).
+// CatalogStore is one; AgentStore is not (the agent rewrites what it is
+// given: its own node, check definitions it does not report back).
+type Predictor interface {
+	// AfterPut returns what Put(cur, d) left in Consul when it succeeded.
+	AfterPut(cur *Current, d *Desired) *Current
+}
