@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -57,6 +58,9 @@ func (t Timeline) Active() time.Time {
 
 // Tracker collects timelines. It is safe for concurrent use.
 type Tracker struct {
+	// pollEvery is PollPostgres's period, in nanoseconds (SetPollInterval).
+	pollEvery atomic.Int64
+
 	mu        sync.Mutex
 	nodes     map[uuid.UUID]*Timeline
 	pgPending map[uuid.UUID]struct{}
@@ -173,18 +177,28 @@ func (t *Tracker) pending(limit int) []string {
 	return out
 }
 
-// PollPostgres looks up, every interval, which nodes that saw their
-// accepted event have an active row, until ctx ends. Only those nodes are
-// queried (by primary key), so the poll stays cheap at any fleet size.
+// SetPollInterval changes PollPostgres's period from its next poll on.
+// Every poll looks up every pending node, so its cost is the rate of
+// polls times the registrations in flight: a period that times latencies
+// to the millisecond is a PostgreSQL load that competes with the fleet
+// in a throughput run.
+func (t *Tracker) SetPollInterval(d time.Duration) { t.pollEvery.Store(int64(d)) }
+
+// PollPostgres looks up, every interval (SetPollInterval changes it), which
+// nodes that saw their accepted event have an active row, until ctx ends.
+// Only those nodes are queried (by primary key), so the poll stays cheap
+// at any fleet size.
 func (t *Tracker) PollPostgres(ctx context.Context, pool *pgxpool.Pool, interval time.Duration) error {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
+	t.SetPollInterval(interval)
+	next := time.NewTimer(interval)
+	defer next.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-tick.C:
+		case <-next.C:
 		}
+		next.Reset(time.Duration(t.pollEvery.Load()))
 		ids := t.pending(20000)
 		if len(ids) == 0 {
 			continue
