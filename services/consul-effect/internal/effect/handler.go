@@ -20,11 +20,11 @@ import (
 // DefaultParallel is how many intents are applied at once by default
 // (ONEX_CONSUL_PARALLELISM). In catalog mode it also bounds how many
 // writes a shared transaction can gather (groupCommit): only intents
-// being applied are waiting to write. At 32 a transaction can fill up
-// with new registrations (21 fit one), and Consul's count of the service
-// name's instances, paid once per commit, is shared by that many
-// (docs/consul-effect.md, "Batches and parallelism").
-const DefaultParallel = 32
+// being applied are waiting to write, and a transaction holds 21 new
+// registrations or 32 acks; Consul's count of the service name's
+// instances, paid once per commit, is shared by as many writes as gather
+// (docs/consul-effect.md, "Why 64").
+const DefaultParallel = 64
 
 // Handler is the bus handler of the consul intents topic.
 type Handler struct {
