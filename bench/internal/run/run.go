@@ -462,15 +462,17 @@ func timings(m0, m1 map[string]procs.Metrics) []report.Timing {
 				out = append(out, report.Timing{Service: name, What: t.what + k, Count: n, Mean: (v[0] - before[k][0]) / n * 1000, Unit: "ms"})
 			}
 		}
-		// Batches: inputs per transaction and intents per PostgreSQL batch.
-		for _, f := range []struct{ family, what string }{
-			{"onex_reducer_batch_size", "transaction"},
-			{"onex_projector_batch_size", "PostgreSQL batch"},
+		// Batches: inputs per transaction, intents per PostgreSQL batch and
+		// writes per Consul transaction (catalog mode's group commit).
+		for _, f := range []struct{ family, what, unit string }{
+			{"onex_reducer_batch_size", "transaction", "records"},
+			{"onex_projector_batch_size", "PostgreSQL batch", "records"},
+			{"onex_consul_txn_writes", "Consul transaction", "writes"},
 		} {
 			s0, c0 := a.Histogram(f.family, nil)
 			s1, c1 := z.Histogram(f.family, nil)
 			if c1 > c0 {
-				out = append(out, report.Timing{Service: name, What: f.what, Count: float64(c1 - c0), Mean: (s1 - s0) / float64(c1-c0), Unit: "records"})
+				out = append(out, report.Timing{Service: name, What: f.what, Count: float64(c1 - c0), Mean: (s1 - s0) / float64(c1-c0), Unit: f.unit})
 			}
 		}
 	}
