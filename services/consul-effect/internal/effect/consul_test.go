@@ -21,16 +21,7 @@ import (
 // operation Consul named numbered within its write; an ack writes the node
 // and the check and leaves the service as it was.
 func TestCatalogWritesOnConsul(t *testing.T) {
-	addr := testkit.ConsulAddr(t)
-	s := backend.DefaultSettings()
-	s.Addr = addr
-	c, err := backend.New(s, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	store := NewCatalogStore(c, "", nil)
+	ctx, addr, c, store := catalogOnConsul(t)
 	a, b, missing := uuid.New(), uuid.New(), uuid.New()
 	t.Cleanup(func() {
 		for _, n := range []uuid.UUID{a, b, missing} {
@@ -72,7 +63,7 @@ func TestCatalogWritesOnConsul(t *testing.T) {
 		t.Fatal(err)
 	}
 	predicted := store.AfterPut(cur, up)
-	cur, err = store.Get(ctx, a, da.Reg.ID)
+	cur, err := store.Get(ctx, a, da.Reg.ID)
 	if err != nil || !store.Same(cur, up) {
 		t.Fatalf("after the ack: %+v, %v", cur, err)
 	}
@@ -95,6 +86,22 @@ func TestCatalogWritesOnConsul(t *testing.T) {
 	}
 }
 
+// catalogOnConsul returns a context bounding the test, the test Consul's
+// address, a client of it and a catalog store over that client.
+func catalogOnConsul(t *testing.T) (context.Context, string, *backend.Client, *CatalogStore) {
+	t.Helper()
+	addr := testkit.ConsulAddr(t)
+	s := backend.DefaultSettings()
+	s.Addr = addr
+	c, err := backend.New(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx, addr, c, NewCatalogStore(c, "", nil)
+}
+
 func consulAPI(t *testing.T, addr string) *api.Client {
 	t.Helper()
 	c, err := api.NewClient(&api.Config{Address: addr})
@@ -109,16 +116,7 @@ func consulAPI(t *testing.T, addr string) *api.Client {
 // refuses a check of a service its node does not hold), and the registrar
 // redoes it from a read.
 func TestWrittenStateOnConsul(t *testing.T) {
-	addr := testkit.ConsulAddr(t)
-	s := backend.DefaultSettings()
-	s.Addr = addr
-	c, err := backend.New(s, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	store := NewCatalogStore(c, "", nil)
+	ctx, addr, _, store := catalogOnConsul(t)
 	preg := prometheus.NewRegistry()
 	r := NewRegistrar(store, "", preg)
 	node := uuid.New()
