@@ -73,6 +73,7 @@ func (b *bench) registrationPhase(ctx context.Context) error {
 	var endsA, endsB kafkalog.Ends
 	var endsErr error
 	b.tracker.SetPollInterval(b.s.ThroughputPollInterval)
+	defer b.tracker.SetPollInterval(b.s.PollInterval)
 	err = b.measure(ctx, "registration", 10*time.Second, func(ctx context.Context) error {
 		started = time.Now()
 		sampled := make(chan struct{})
@@ -99,7 +100,6 @@ func (b *bench) registrationPhase(ctx context.Context) error {
 	ids := b.ids[len(b.ids)-n:]
 	b.reg.Wait()
 	b.waitDone(ids, 10*time.Second)
-	b.tracker.SetPollInterval(b.s.PollInterval)
 	// The latency curve comes next and must start from an idle fleet.
 	if d := b.drain(ctx, 90*time.Second); d > 89*time.Second {
 		b.res.Note("the registration run's backlog had not drained after 90 s; the latency curve started with it")

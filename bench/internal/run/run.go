@@ -105,10 +105,11 @@ func Defaults() Settings {
 		CurveRates:  []float64{25, 50, 200, 400, 700, 1000, 1500, 2000},
 		StepSeconds: 8, SearchSteps: 2, HalfSeconds: 20,
 		Window: 500, RegistrationSeconds: 30,
-		HeldServices:   10_000,
-		ProfileSeconds: 10,
-		PollInterval:   5 * time.Millisecond, ThroughputPollInterval: 50 * time.Millisecond,
-		Micro: true,
+		HeldServices:           10_000,
+		ProfileSeconds:         10,
+		PollInterval:           5 * time.Millisecond,
+		ThroughputPollInterval: 50 * time.Millisecond,
+		Micro:                  true,
 	}
 }
 
