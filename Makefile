@@ -113,10 +113,10 @@ test: test-infra-up lint build helm-tools protoc python-venv ## everything, agai
 	@cat $(E2E_SUMMARY) 2>/dev/null || { echo "the Python interop suite reported no summary"; exit 1; }
 
 # The fleet's performance figures next to the servers' own ceilings, in one
-# run of about eight minutes (three of them fill a Consul agent for the agent
+# run of about nine minutes (three of them fill a Consul agent for the agent
 # API's ceiling); docs/performance.md explains the method.
 .PHONY: bench
-bench: infra-up build ## performance figures against the real servers (~8 min): table, bench/results/{results.json,results.md,latency-curve.png}
+bench: infra-up build ## performance figures against the real servers (~9 min): table, bench/results/{results.json,results.md,latency-curve.png}
 	$(GO) build -o $(BIN)/fleetbench ./bench/cmd/fleetbench
 	$(WITH_ENV) $(BIN)/onexctl topics provision >/dev/null || echo "topic drift reported (existing topics are never changed)"
 	$(WITH_ENV) $(BIN)/fleetbench $(BENCH_FLAGS)
