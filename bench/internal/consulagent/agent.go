@@ -130,7 +130,40 @@ func (a *Agent) Pid() int {
 	return a.cmd.Process.Pid
 }
 
-// Stop kills the agent and waits for it; its state is gone with it.
+// Pause stops the agent's process (SIGSTOP): it keeps what it holds and
+// costs no CPU while other measurements run. Resume lets it go on.
+func (a *Agent) Pause() error { return a.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused agent (SIGCONT).
+func (a *Agent) Resume() error { return a.signal(syscall.SIGCONT) }
+
+func (a *Agent) signal(sig syscall.Signal) error {
+	if a.cmd == nil || a.cmd.Process == nil {
+		return fmt.Errorf("consul agent %s is not running", a.Node)
+	}
+	return a.cmd.Process.Signal(sig)
+}
+
+// Leader waits up to timeout for the agent to answer that it is its own
+// leader (a resumed agent does at once).
+func (a *Agent) Leader(ctx context.Context, timeout time.Duration) error {
+	for deadline := time.Now().Add(timeout); ; {
+		if a.leader(ctx) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("consul agent %s has no leader after %s (log: %s)", a.Node, timeout, a.log)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Stop kills the agent (paused or not) and waits for it; its state is
+// gone with it.
 func (a *Agent) Stop() {
 	if a.cmd == nil || a.cmd.Process == nil {
 		return

@@ -134,6 +134,10 @@ type bench struct {
 	// the empty agent and its agent API into an agent holding
 	// HeldServices.
 	kafka, pg, catalogEmpty, agent10k float64
+	// heldAgent is the agent API ceiling's agent, holding HeldServices and
+	// paused between its two measurements (agentCeilingAfter).
+	heldAgent       *consulagent.Agent
+	heldAgentClient *api.Client
 	// seeded is the pre-registered ACTIVE fleet.
 	seeded []seed.Node
 	// The registration phases' node fleet and observers.
@@ -254,6 +258,12 @@ func Run(ctx context.Context, s Settings, log *slog.Logger) (*report.Result, err
 // stopConsul stops the run's Consul agent, unless -keep asked to leave
 // the run's nodes in place.
 func (b *bench) stopConsul() {
+	// The agent API ceiling's agent is stopped whatever -keep says: a
+	// paused agent serves nobody.
+	if b.heldAgent != nil {
+		b.heldAgent.Stop()
+		b.heldAgent = nil
+	}
 	if b.s.Keep {
 		b.log.Info("bench: leaving the run's consul agent running (-keep)", "addr", b.consulAgent.Addr, "pid", b.consulAgent.Pid())
 		return
