@@ -95,20 +95,7 @@ func (a *Agent) launch(ctx context.Context, bin string) error {
 	}
 	a.done = make(chan struct{})
 	go func() { _ = a.cmd.Wait(); f.Close(); close(a.done) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if a.leader(ctx) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-a.done:
-			return fmt.Errorf("consul agent %s exited at start (log: %s)", a.Node, a.log)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("consul agent %s has no leader after 30s (log: %s)", a.Node, a.log)
+	return a.Leader(ctx, 30*time.Second)
 }
 
 func (a *Agent) leader(ctx context.Context) bool {
@@ -145,21 +132,22 @@ func (a *Agent) signal(sig syscall.Signal) error {
 }
 
 // Leader waits up to timeout for the agent to answer that it is its own
-// leader (a resumed agent does at once).
+// leader: a started agent once it has elected itself, a resumed one at
+// once. An agent that exits meanwhile is an error at once.
 func (a *Agent) Leader(ctx context.Context, timeout time.Duration) error {
-	for deadline := time.Now().Add(timeout); ; {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); {
 		if a.leader(ctx) {
 			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("consul agent %s has no leader after %s (log: %s)", a.Node, timeout, a.log)
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-a.done:
+			return fmt.Errorf("consul agent %s exited (log: %s)", a.Node, a.log)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+	return fmt.Errorf("consul agent %s has no leader after %s (log: %s)", a.Node, timeout, a.log)
 }
 
 // Stop kills the agent (paused or not) and waits for it; its state is

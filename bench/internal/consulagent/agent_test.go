@@ -26,11 +26,8 @@ func TestPauseResumeStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Stop()
-	put := func() (*http.Response, error) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+a.Addr+"/v1/kv/pause-test", http.NoBody)
-		return http.DefaultClient.Do(req)
-	}
-	resp, err := put()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+a.Addr+"/v1/kv/pause-test", http.NoBody)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
